@@ -1,0 +1,25 @@
+"""Fixtures every test folder shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from servicekit.testing import POLICIES_DIR, Tokens
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A fresh data directory: SQLite files, the embedded log and the signing key."""
+    return tmp_path
+
+
+@pytest.fixture
+def tokens(data_dir: Path) -> Tokens:
+    return Tokens(data_dir)
+
+
+@pytest.fixture
+def policies_dir() -> Path:
+    return POLICIES_DIR

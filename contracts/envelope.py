@@ -1,0 +1,117 @@
+"""The CloudEvents 1.0 envelope every event travels in (architecture.md §3).
+
+Structured content mode (ADR 0002): the whole CloudEvent, attributes and data, is one
+JSON document in the record's value; the record key is the person's opaque id. The same
+bytes go to the embedded log and to Kafka, so replay never depends on headers.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudevents.core.bindings.kafka import KafkaMessage, from_structured, to_structured
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from pydantic import ValidationError
+
+from contracts.events import Event
+from contracts.registry import UnknownEventType, topic_for, upcast
+
+_FORMAT = JSONFormat()
+SOURCE_PREFIX = "/pb-journey/"
+
+
+class InvalidEvent(ValueError):
+    """A record that is not a valid CloudEvent of a known type with valid data."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """An event with the attributes that travel with it."""
+
+    event: Event
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    causation_id: str | None = None
+    type: str = ""
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "type", self.event.type)
+        object.__setattr__(self, "source", SOURCE_PREFIX + self.event.service)
+
+    @property
+    def subject(self) -> str:
+        return self.event.person_id
+
+    @property
+    def topic(self) -> str:
+        return topic_for(type(self.event))
+
+    @property
+    def policy_version(self) -> str | None:
+        return getattr(self.event, "policy_version", None)
+
+    def to_cloudevent(self) -> CloudEvent:
+        attributes: dict[str, Any] = {
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "specversion": "1.0",
+            "time": self.time,
+            "subject": self.subject,
+            "datacontenttype": "application/json",
+            "dataschema": f"urn:pb-journey:schema:{self.type}",
+            "correlationid": self.correlation_id,
+        }
+        if self.causation_id:
+            attributes["causationid"] = self.causation_id
+        if self.policy_version:
+            attributes["policyversion"] = self.policy_version
+        return CloudEvent(attributes, self.event.model_dump(mode="json"))
+
+    def to_message(self) -> KafkaMessage:
+        return to_structured(self.to_cloudevent(), _FORMAT, key_mapper=lambda _: self.subject)
+
+
+def decode(value: bytes) -> Envelope:
+    """Parse and validate a record's value; raise InvalidEvent naming what is wrong."""
+    try:
+        cloud_event = from_structured(
+            KafkaMessage(headers={}, key=None, value=value), _FORMAT, CloudEvent
+        )
+    except (BaseCloudEventException, ValueError, TypeError, KeyError) as err:
+        raise InvalidEvent(f"not a valid CloudEvent: {err}") from err
+    attributes = cloud_event.get_attributes()
+    data = cloud_event.get_data()
+    if isinstance(data, bytes | str):
+        try:
+            data = json.loads(data)
+        except ValueError as err:
+            raise InvalidEvent(f"data is not JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise InvalidEvent("data must be a JSON object")
+    try:
+        event_cls, data = upcast(attributes["type"], data)
+    except UnknownEventType as err:
+        raise InvalidEvent(f"unknown event type {err}") from err
+    try:
+        event = event_cls.model_validate(data)
+    except ValidationError as err:
+        raise InvalidEvent(f"{attributes['type']} data fails its schema: {err}") from err
+    if attributes.get("subject") != event.person_id:
+        raise InvalidEvent("subject does not match the event's person_id")
+    time = attributes.get("time")
+    return Envelope(
+        event=event,
+        id=attributes["id"],
+        time=time if isinstance(time, datetime) else datetime.now(UTC),
+        correlation_id=attributes.get("correlationid") or attributes["id"],
+        causation_id=attributes.get("causationid"),
+    )

@@ -1,0 +1,362 @@
+"""The events of the journey: frozen facts, named in the past tense, versioned by type.
+
+A published version is never edited: a change adds a new class with a `.v2` type and an
+upcaster (see `contracts.registry`). `make contracts` writes the JSON Schema of every
+class to `contracts/schemas/` and the AsyncAPI document; a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.money import Frequency, Pence, SignedPence
+from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy, Role
+
+PersonId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+        description="The person's opaque id; never a name, NHS number or anything personal.",
+    ),
+]
+Council = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Event(BaseModel):
+    """Base of every event's data. `type` names the event and its version."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: ClassVar[str]
+    service: ClassVar[str]
+
+    person_id: PersonId
+    council: Council
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- assessment ---------------------------------------------------------------------------
+
+
+class AssessmentStarted(Event):
+    type: ClassVar[str] = "pb.assessment.assessment-started.v1"
+    service: ClassVar[str] = "assessment"
+    assessment_id: UUID
+    client_group: ClientGroup
+    completed_by: CompletedBy
+    team: ShortText
+    key_worker_id: ShortText
+    age_band: AgeBand
+    community_based: bool
+    policy_version: str
+
+
+class AssessmentSubmitted(Event):
+    type: ClassVar[str] = "pb.assessment.assessment-submitted.v1"
+    service: ClassVar[str] = "assessment"
+    assessment_id: UUID
+    answers: dict[str, int] = Field(description="Domain key -> level the person chose.")
+    policy_version: str
+
+
+class AssessmentReturned(Event):
+    type: ClassVar[str] = "pb.assessment.assessment-returned.v1"
+    service: ClassVar[str] = "assessment"
+    assessment_id: UUID
+    reasons: list[Text] = Field(min_length=1)
+    returned_by: ShortText
+
+
+class LevelAdjustment(_Part):
+    domain: str
+    original_level: int
+    validated_level: int
+    reason: Text
+
+
+class OtherFundingSource(StrEnum):
+    SUPPORTING_PEOPLE = "supporting_people"
+    INDEPENDENT_LIVING_FUND = "independent_living_fund"
+    OTHER = "other"
+
+
+class OtherFunding(_Part):
+    source: OtherFundingSource
+    weekly_pence: Pence
+
+
+class Risk(_Part):
+    risk_id: ShortText
+    description: Text
+    flagged: bool = Field(description="A flagged risk needs a mitigation or a risk panel.")
+    persons_view: str | None = None
+    practitioners_view: str | None = None
+
+
+class AssessmentValidated(Event):
+    type: ClassVar[str] = "pb.assessment.assessment-validated.v1"
+    service: ClassVar[str] = "assessment"
+    assessment_id: UUID
+    client_group: ClientGroup
+    completed_by: CompletedBy
+    team: ShortText
+    key_worker_id: ShortText
+    age_band: AgeBand
+    community_based: bool
+    domain_levels: dict[str, int] = Field(description="Domain key -> validated level.")
+    adjustments: list[LevelAdjustment]
+    significant_informal_support: bool
+    needs_24_7: bool
+    carer_support_weekly_pence: Pence = Field(
+        description="Support the carer has agreed to go on giving, valued weekly; it reduces "
+        "the money, never the points (carer-neutral, seed 004 Council C)."
+    )
+    other_funding: list[OtherFunding]
+    outcomes: list[Text]
+    risks: list[Risk]
+    validated_by: ShortText
+    policy_version: str
+
+
+# --- allocation ---------------------------------------------------------------------------
+
+
+class BudgetStage(StrEnum):
+    INDICATIVE = "indicative"
+    FINAL = "final"
+
+
+class Scale(StrEnum):
+    STANDARD = "standard"
+    LOWER = "lower"
+
+
+class ExplanationLine(_Part):
+    """One figure of the calculation, in words a person can read."""
+
+    label: Text
+    amount_pence: SignedPence
+    detail: str = ""
+
+
+class BudgetIssued(Event):
+    """A budget agreed and told to the person: indicative first, final after sign-off.
+
+    Budgets are revised, never overwritten: each revision is a new BudgetIssued with the
+    same budget_id and a higher revision number.
+    """
+
+    type: ClassVar[str] = "pb.allocation.budget-issued.v1"
+    service: ClassVar[str] = "allocation"
+    budget_id: UUID
+    assessment_id: UUID
+    client_group: ClientGroup
+    stage: BudgetStage
+    revision: int = Field(ge=1)
+    revision_reason: str | None = None
+    points: int = Field(ge=0)
+    scale: Scale
+    weekly_pence: Pence
+    annual_pence: Pence
+    ceiling_weekly_pence: Pence | None
+    ceiling_exception: bool
+    explanation: list[ExplanationLine]
+    agreed_by: ShortText
+    agreed_by_role: Role
+    policy_version: str
+
+
+# --- planning -----------------------------------------------------------------------------
+
+
+class ProviderKind(StrEnum):
+    PROVIDER = "provider"
+    PERSONAL_ASSISTANT = "personal_assistant"
+    INFORMAL = "informal"
+    EQUIPMENT = "equipment"
+    COMMUNITY = "community"
+    OTHER = "other"
+
+
+class PlanLineSummary(_Part):
+    line_id: UUID
+    description: Text
+    provider_kind: ProviderKind
+    provider_name: str | None = None
+    frequency: Frequency
+    amount_pence: Pence = Field(description="Cost per occurrence at its frequency.")
+    annual_pence: Pence
+    domains: list[str]
+
+
+class PlanSubmitted(Event):
+    type: ClassVar[str] = "pb.planning.plan-submitted.v1"
+    service: ClassVar[str] = "planning"
+    plan_id: UUID
+    budget_id: UUID
+    plan_version: int = Field(ge=1)
+    weekly_pence: Pence
+    annual_pence: Pence
+    request_for_more: bool
+
+
+class PlanReturned(Event):
+    type: ClassVar[str] = "pb.planning.plan-returned.v1"
+    service: ClassVar[str] = "planning"
+    plan_id: UUID
+    reasons: list[Text] = Field(min_length=1)
+    returned_by: ShortText
+    returned_by_role: Role
+
+
+class PlanSignedOff(Event):
+    type: ClassVar[str] = "pb.planning.plan-signed-off.v1"
+    service: ClassVar[str] = "planning"
+    plan_id: UUID
+    budget_id: UUID
+    assessment_id: UUID
+    plan_version: int = Field(ge=1)
+    weekly_pence: Pence = Field(
+        description="Weekly cost of the recurring support, with contingency and fees."
+    )
+    annual_pence: Pence = Field(description="Recurring cost over a year (52 weeks).")
+    one_off_pence: Pence
+    contingency_weekly_pence: Pence
+    lines: list[PlanLineSummary]
+    request_for_more: bool
+    signed_off_by: ShortText
+    signed_off_by_role: Role
+    first_review_on: date
+    policy_version: str
+
+
+class ReviewKind(StrEnum):
+    FIRST = "first"
+    ANNUAL = "annual"
+    UNSCHEDULED = "unscheduled"
+
+
+class ReviewOutcome(StrEnum):
+    NO_CHANGE = "no_change"
+    REVISE_PLAN = "revise_plan"
+    REASSESS = "reassess"
+
+
+class ReviewScheduled(Event):
+    type: ClassVar[str] = "pb.planning.review-scheduled.v1"
+    service: ClassVar[str] = "planning"
+    review_id: UUID
+    plan_id: UUID
+    kind: ReviewKind
+    due_on: date
+    reason: str | None = None
+
+
+class ReviewDue(Event):
+    type: ClassVar[str] = "pb.planning.review-due.v1"
+    service: ClassVar[str] = "planning"
+    review_id: UUID
+    plan_id: UUID
+    kind: ReviewKind
+    due_on: date
+
+
+class ReviewCompleted(Event):
+    type: ClassVar[str] = "pb.planning.review-completed.v1"
+    service: ClassVar[str] = "planning"
+    review_id: UUID
+    plan_id: UUID
+    outcome: ReviewOutcome
+    completed_on: date
+    notes: str = ""
+    completed_by: ShortText
+
+
+# --- payments -----------------------------------------------------------------------------
+
+
+class DeploymentOption(StrEnum):
+    """How a personal budget is held (seed 000; seed 004 §6.1)."""
+
+    DIRECT_PAYMENT = "direct_payment"
+    COUNCIL_MANAGED = "council_managed"
+    THIRD_PARTY_MANAGED = "third_party_managed"
+    INDIVIDUAL_SERVICE_FUND = "individual_service_fund"
+
+
+class DeploymentPart(_Part):
+    option: DeploymentOption
+    annual_pence: Pence
+
+
+class DeploymentSetUp(Event):
+    type: ClassVar[str] = "pb.payments.deployment-set-up.v1"
+    service: ClassVar[str] = "payments"
+    deployment_id: UUID
+    plan_id: UUID
+    parts: list[DeploymentPart] = Field(min_length=1)
+    gross_annual_pence: Pence
+    contribution_annual_pence: Pence
+    net_annual_pence: Pence
+    audit_tier: str
+    policy_version: str
+
+
+class AgreementSigned(Event):
+    type: ClassVar[str] = "pb.payments.agreement-signed.v1"
+    service: ClassVar[str] = "payments"
+    deployment_id: UUID
+    signed_on: date
+    recorded_by: ShortText
+
+
+class PaymentScheduled(Event):
+    type: ClassVar[str] = "pb.payments.payment-scheduled.v1"
+    service: ClassVar[str] = "payments"
+    schedule_id: UUID
+    deployment_id: UUID
+    option: DeploymentOption
+    frequency: Frequency
+    total_pence: Pence
+    instalments: int = Field(ge=1)
+    first_due_on: date
+
+
+class PaymentReleased(Event):
+    type: ClassVar[str] = "pb.payments.payment-released.v1"
+    service: ClassVar[str] = "payments"
+    payment_id: UUID
+    schedule_id: UUID
+    deployment_id: UUID
+    instalment_number: int = Field(ge=1)
+    option: DeploymentOption
+    amount_pence: Pence
+    due_on: date
+
+
+class ClawbackRaised(Event):
+    type: ClassVar[str] = "pb.payments.clawback-raised.v1"
+    service: ClassVar[str] = "payments"
+    clawback_id: UUID
+    deployment_id: UUID
+    amount_pence: Pence
+    unspent_balance_pence: Pence
+    rule: str
+    policy_version: str
+
+
+class PaymentsSuspended(Event):
+    type: ClassVar[str] = "pb.payments.payments-suspended.v1"
+    service: ClassVar[str] = "payments"
+    deployment_id: UUID
+    reason: Text

@@ -1,0 +1,289 @@
+"""A council's policy as versioned data: one YAML file per council under `policies/`.
+
+Every rule that differs between councils lives here, never in code (architecture.md §6).
+The RAS and every money rule are pure functions of (inputs, policy), so a proposed
+policy can be replayed over the real cohort before a council adopts it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from contracts.money import Pence
+from contracts.vocabulary import ClientGroup, Role
+
+Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+BasisPoints = Annotated[int, Field(strict=True, ge=0, le=10_000, description="10,000 = 100%")]
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Level(_Strict):
+    level: Annotated[int, Field(strict=True, ge=1, le=9)]
+    statement: str = Field(min_length=1)
+    points: Annotated[int, Field(strict=True, ge=0)]
+    assumed: bool = Field(
+        default=False, description="True where the seed gives no figure and this one is ours."
+    )
+
+
+class Domain(_Strict):
+    """One domain of the self-assessment questionnaire with its levels and points."""
+
+    key: Slug
+    name: str = Field(min_length=1)
+    levels: list[Level] = Field(min_length=2)
+    high_from_level: Annotated[int, Field(strict=True, ge=1)] = Field(
+        description="A level at or above this is 'high': a signed-off plan must address it."
+    )
+
+    @model_validator(mode="after")
+    def _levels_ascend(self) -> Self:
+        numbers = [lvl.level for lvl in self.levels]
+        if numbers != sorted(set(numbers)):
+            raise ValueError(f"domain {self.key}: levels must be unique and ascending")
+        points = [lvl.points for lvl in self.levels]
+        if points != sorted(points):
+            raise ValueError(f"domain {self.key}: points must not fall as the level rises")
+        if self.high_from_level not in numbers:
+            raise ValueError(
+                f"domain {self.key}: high_from_level {self.high_from_level} is no level"
+            )
+        return self
+
+    def level(self, number: int) -> Level | None:
+        return next((lvl for lvl in self.levels if lvl.level == number), None)
+
+    @property
+    def max_points(self) -> int:
+        return self.levels[-1].points
+
+    @property
+    def min_points(self) -> int:
+        return self.levels[0].points
+
+
+class Questionnaire(_Strict):
+    domains: list[Domain] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> Self:
+        keys = [d.key for d in self.domains]
+        if len(keys) != len(set(keys)):
+            raise ValueError("domain keys must be unique")
+        return self
+
+    def domain(self, key: str) -> Domain | None:
+        return next((d for d in self.domains if d.key == key), None)
+
+    @property
+    def max_points(self) -> int:
+        return sum(d.max_points for d in self.domains)
+
+
+class Ras(_Strict):
+    """Points to money (seed 003 ch.2; seed 004 Council D prices by client group)."""
+
+    price_per_point_weekly_pence: dict[ClientGroup, Pence]
+    lower_scale_basis_points: BasisPoints = Field(
+        description="The lower scale, used where there is significant informal support "
+        "and no 24/7 need, as a share of the standard scale."
+    )
+    ceilings_weekly_pence: dict[ClientGroup, Pence] = Field(
+        default_factory=dict,
+        description="Per-client-group ceiling; above it only an exception approver may agree.",
+    )
+    assumed: list[str] = Field(default_factory=list)
+
+
+class ApprovalLimit(_Strict):
+    role: Role
+    max_weekly_pence: Pence | None = Field(description="None: no upper limit.")
+
+    def covers(self, weekly_pence: int) -> bool:
+        return self.max_weekly_pence is None or weekly_pence <= self.max_weekly_pence
+
+
+class Approvals(_Strict):
+    """Who may agree what, by weekly amount (seed 004 Councils A and B)."""
+
+    plan_sign_off: list[ApprovalLimit] = Field(min_length=1)
+    agreement_in_principle: list[ApprovalLimit] = Field(min_length=1)
+    ceiling_exception_roles: list[Role] = Field(min_length=1)
+    panel_sits_separately_above_weekly_pence: Pence | None = None
+
+    def limit_for(self, role: Role, limits: list[ApprovalLimit]) -> ApprovalLimit | None:
+        return next((lim for lim in limits if lim.role == role), None)
+
+    def can_sign_off(self, role: Role, weekly_pence: int) -> bool:
+        limit = self.limit_for(role, self.plan_sign_off)
+        return limit is not None and limit.covers(weekly_pence)
+
+    def can_agree_in_principle(self, role: Role, weekly_pence: int) -> bool:
+        limit = self.limit_for(role, self.agreement_in_principle)
+        return limit is not None and limit.covers(weekly_pence)
+
+    def lowest_sign_off_role(self, weekly_pence: int) -> Role | None:
+        """The first role, in the order the policy lists them, whose limit covers the amount."""
+        return next((lim.role for lim in self.plan_sign_off if lim.covers(weekly_pence)), None)
+
+
+class ContributionKind(StrEnum):
+    NONE = "none"
+    SHARE_OF_PLAN_CAPPED_BY_MEANS = "share_of_plan_capped_by_means"
+
+
+class Contribution(_Strict):
+    """The client's means-tested charge (seed 004 Council C: up to 75% of the plan)."""
+
+    kind: ContributionKind
+    share_of_plan_basis_points: BasisPoints = 0
+
+
+class AuditTier(_Strict):
+    name: Slug
+    from_annual_pence: Pence = Field(description="Inclusive lower bound of the annual value.")
+
+
+class UnspentRule(StrEnum):
+    NONE = "none"
+    ABOVE_WEEKS_OF_PAYMENT = "above_weeks_of_payment"
+    ABOVE_CONTINGENCY = "above_contingency"
+    HOLD_OR_CLAWBACK = "hold_or_clawback"
+
+
+class Monitoring(_Strict):
+    audit_tiers: list[AuditTier] = Field(min_length=1)
+    receipts_required_from_pence: Pence = Field(
+        description="Items below this need no receipt (seed 004 Council D: £50)."
+    )
+    returns_every_months: Annotated[int, Field(strict=True, ge=1, le=12)] | None = None
+    unspent_rule: UnspentRule
+    unspent_weeks_allowed: Annotated[int, Field(strict=True, ge=0)] | None = None
+    assumed: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _tiers_ascend_and_rule_complete(self) -> Self:
+        bounds = [t.from_annual_pence for t in self.audit_tiers]
+        if bounds[0] != 0 or bounds != sorted(set(bounds)):
+            raise ValueError("audit_tiers must start at 0 and ascend strictly")
+        if self.unspent_rule is UnspentRule.ABOVE_WEEKS_OF_PAYMENT and (
+            self.unspent_weeks_allowed is None
+        ):
+            raise ValueError("unspent_weeks_allowed is required for above_weeks_of_payment")
+        return self
+
+    def audit_tier(self, annual_pence: int) -> str:
+        return [t.name for t in self.audit_tiers if t.from_annual_pence <= annual_pence][-1]
+
+
+class Reviews(_Strict):
+    """First review, then at least annually (seed 004 §6.7, Councils D and E)."""
+
+    first_after_days: Annotated[int, Field(strict=True, ge=1, le=366)]
+    then_every_months: Annotated[int, Field(strict=True, ge=1, le=12)]
+
+
+class Planning(_Strict):
+    provider_management_fee_basis_points: BasisPoints = Field(
+        description="Fee a provider holding an ISF adds on its lines (seed 003: 10%)."
+    )
+
+
+class Policy(_Strict):
+    """One version of one council's policy."""
+
+    council: Slug
+    name: str = Field(min_length=1)
+    version: str = Field(pattern=r"^[0-9A-Za-z._-]+$", max_length=32)
+    effective_from: date
+    client_groups: list[ClientGroup] = Field(min_length=1)
+    questionnaire: Questionnaire
+    ras: Ras
+    approvals: Approvals
+    contribution: Contribution
+    monitoring: Monitoring
+    reviews: Reviews
+    planning: Planning
+    retention_years: Annotated[int, Field(strict=True, ge=1, le=100)]
+    assumptions: list[str] = Field(
+        default_factory=list, description="Every figure the seeds leave open, and what we chose."
+    )
+
+    @model_validator(mode="after")
+    def _prices_cover_client_groups(self) -> Self:
+        missing = [g for g in self.client_groups if g not in self.ras.price_per_point_weekly_pence]
+        if missing:
+            raise ValueError(f"ras.price_per_point_weekly_pence has no price for {missing}")
+        return self
+
+    @property
+    def policy_version(self) -> str:
+        """The identifier every event records: council/version."""
+        return f"{self.council}/{self.version}"
+
+
+def load_policy(path: Path) -> Policy:
+    """Read and validate one policy file, naming the file and the bad field on failure."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise PolicyError(f"{path}: cannot read policy: {err}") from err
+    try:
+        return Policy.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in err.errors()
+        )
+        raise PolicyError(f"{path}: {problems}") from err
+
+
+class PolicyBook:
+    """Every policy version known, by council; the newest in force on a date applies."""
+
+    def __init__(self, policies: list[Policy]) -> None:
+        self._by_council: dict[str, list[Policy]] = {}
+        for policy in sorted(policies, key=lambda p: p.effective_from):
+            self._by_council.setdefault(policy.council, []).append(policy)
+
+    @classmethod
+    def from_directory(cls, directory: Path) -> PolicyBook:
+        files = sorted(directory.glob("*.yaml"))
+        if not files:
+            raise PolicyError(f"{directory}: no policy files (*.yaml)")
+        return cls([load_policy(path) for path in files])
+
+    @property
+    def councils(self) -> list[str]:
+        return sorted(self._by_council)
+
+    def current(self, council: str, on: date | None = None) -> Policy:
+        """The version in force on a date (today's newest when no date is given)."""
+        versions = self._by_council.get(council)
+        if not versions:
+            raise KeyError(council)
+        if on is None:
+            return versions[-1]
+        in_force = [p for p in versions if p.effective_from <= on]
+        return in_force[-1] if in_force else versions[0]
+
+    def version(self, policy_version: str) -> Policy:
+        """A policy by its recorded identifier, for audits that recompute a figure."""
+        council, _, version = policy_version.partition("/")
+        for policy in self._by_council.get(council, []):
+            if policy.version == version:
+                return policy
+        raise KeyError(policy_version)

@@ -1,0 +1,68 @@
+"""Every published event type, its topic, and the upcasters from older versions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from contracts import events as ev
+
+UpcastFn = Callable[[dict[str, Any]], dict[str, Any]]
+
+TOPIC_PREFIX = "pb."
+DEAD_LETTER_TOPIC = "pb.dead-letter"
+
+EVENT_CLASSES: tuple[type[ev.Event], ...] = (
+    ev.AssessmentStarted,
+    ev.AssessmentSubmitted,
+    ev.AssessmentReturned,
+    ev.AssessmentValidated,
+    ev.BudgetIssued,
+    ev.PlanSubmitted,
+    ev.PlanReturned,
+    ev.PlanSignedOff,
+    ev.ReviewScheduled,
+    ev.ReviewDue,
+    ev.ReviewCompleted,
+    ev.DeploymentSetUp,
+    ev.AgreementSigned,
+    ev.PaymentScheduled,
+    ev.PaymentReleased,
+    ev.ClawbackRaised,
+    ev.PaymentsSuspended,
+)
+
+BY_TYPE: dict[str, type[ev.Event]] = {cls.type: cls for cls in EVENT_CLASSES}
+
+# Older type -> (newer type, function turning old data into new data). A consumer reading
+# an old event walks this chain until it reaches a type it has a class for.
+UPCASTERS: dict[str, tuple[str, UpcastFn]] = {}
+
+PRODUCING_SERVICES = ("assessment", "allocation", "planning", "payments")
+
+
+def topic_for_service(service: str) -> str:
+    return f"{TOPIC_PREFIX}{service}"
+
+
+def topic_for(event_cls: type[ev.Event]) -> str:
+    return topic_for_service(event_cls.service)
+
+
+ALL_TOPICS = tuple(topic_for_service(s) for s in PRODUCING_SERVICES)
+
+
+class UnknownEventType(LookupError):
+    pass
+
+
+def upcast(event_type: str, data: dict[str, Any]) -> tuple[type[ev.Event], dict[str, Any]]:
+    """Bring an event of any published version up to the class this code knows."""
+    seen: set[str] = set()
+    while event_type not in BY_TYPE:
+        if event_type in seen or event_type not in UPCASTERS:
+            raise UnknownEventType(event_type)
+        seen.add(event_type)
+        event_type, step = UPCASTERS[event_type]
+        data = step(data)
+    return BY_TYPE[event_type], data

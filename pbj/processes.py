@@ -1,0 +1,133 @@
+"""Start, watch and stop the five services as real processes (used by `pbj up` and tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from servicekit.auth import ensure_dev_keys
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+SERVICES: dict[str, int] = {
+    "assessment": 8001,
+    "allocation": 8002,
+    "planning": 8003,
+    "payments": 8004,
+    "audit": 8005,
+}
+
+
+def service_urls(ports: dict[str, int] | None = None, host: str = "127.0.0.1") -> dict[str, str]:
+    """Where each service listens; PBJ_<SERVICE>_URL overrides (for remote deployments)."""
+    ports = ports or SERVICES
+    return {
+        name: os.environ.get(f"PBJ_{name.upper()}_URL", f"http://{host}:{port}")
+        for name, port in ports.items()
+    }
+
+
+@dataclass
+class Supervisor:
+    """The five services on one machine, each its own uvicorn process."""
+
+    data_dir: Path
+    ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
+    extra_env: dict[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def env_for(self, name: str) -> dict[str, str]:
+        prefix = name.upper()
+        env = dict(os.environ)
+        env.update(
+            {
+                f"{prefix}_DATA_DIR": str(self.data_dir),
+                f"{prefix}_PORT": str(self.ports[name]),
+                f"{prefix}_POLICIES_DIR": str(REPO_ROOT / "policies"),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self, names: list[str] | None = None) -> None:
+        ensure_dev_keys(self.data_dir)
+        log_dir = self.log_dir or self.data_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        for name in names or list(self.ports):
+            log_file = (log_dir / f"{name}.log").open("ab")
+            self.processes[name] = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    f"services.{name}.api:create_app",
+                    "--factory",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.ports[name]),
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=REPO_ROOT,
+                env=self.env_for(name),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+            log_file.close()
+
+    def urls(self) -> dict[str, str]:
+        return {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}
+
+    def wait_ready(self, timeout: float = 60.0, names: list[str] | None = None) -> None:
+        """Block until every service answers /readyz with 200; raise naming the laggards."""
+        deadline = time.monotonic() + timeout
+        pending = set(names or self.ports)
+        urls = self.urls()
+        with httpx.Client(timeout=2.0) as client:
+            while pending and time.monotonic() < deadline:
+                for name in sorted(pending):
+                    process = self.processes.get(name)
+                    if process is not None and process.poll() is not None:
+                        raise RuntimeError(
+                            f"{name} exited with {process.returncode}; see its log in "
+                            f"{(self.log_dir or self.data_dir / 'logs') / (name + '.log')}"
+                        )
+                    try:
+                        if client.get(f"{urls[name]}/readyz").status_code == 200:
+                            pending.discard(name)
+                    except httpx.HTTPError:
+                        pass
+                if pending:
+                    time.sleep(0.1)
+        if pending:
+            raise TimeoutError(f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))}")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one service, as a crash would."""
+        process = self.processes.pop(name)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()

@@ -1,0 +1,152 @@
+"""Runs a service's event handlers over the log: decode, apply once, then commit offsets.
+
+For each record: a value that is not a valid CloudEvent of a known type with valid data
+goes to the dead-letter topic with the reason; a handler that refuses the event (a
+DomainError) does too. Anything else (the database down, say) is retried with backoff
+and the offset is not committed, so nothing is skipped. The inbox row is written in the
+handler's own transaction, so a redelivered event changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from contracts.envelope import Envelope, InvalidEvent, decode
+from contracts.events import Event
+from contracts.registry import DEAD_LETTER_TOPIC
+from servicekit import context
+from servicekit.errors import DomainError
+from servicekit.eventlog import EventLog, OutgoingRecord, Record
+from servicekit.metrics import EVENTS_CONSUMED
+from servicekit.uow import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Envelope, Any], Awaitable[None]]
+"""A handler gets the envelope and an open unit of work whose inbox row is already added."""
+
+_MAX_BACKOFF_SECONDS = 5.0
+_ATTEMPTS_BEFORE_DEAD_LETTER = 5
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        name: str,
+        event_log: EventLog,
+        topics: Sequence[str],
+        handlers: dict[type[Event], Handler],
+        unit_of_work: Callable[[], UnitOfWork],
+    ) -> None:
+        self.name = name
+        self._log = event_log
+        self._topics = list(topics)
+        self._handlers = handlers
+        self._unit_of_work = unit_of_work
+        self.healthy = True
+        self.applied = 0
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while True:
+            consumer = self._log.consumer(self.name, self._topics)
+            try:
+                while True:
+                    records = await consumer.poll(max_records=500, timeout_ms=500)
+                    for record in records:
+                        await self.handle(record)
+                    await consumer.commit(records)
+                    self.healthy = True
+                    backoff = 0.1
+            except asyncio.CancelledError:
+                await consumer.close()
+                raise
+            except Exception as err:  # the log is unreachable: start again from committed
+                self.healthy = False
+                log.warning("consumer_failed", consumer=self.name, error=str(err))
+                await consumer.close()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+
+    async def handle(self, record: Record) -> None:
+        """Apply one record exactly once in effect, or dead-letter it with the reason."""
+        try:
+            envelope = decode(record.value)
+        except InvalidEvent as err:
+            await self._dead_letter(record, str(err))
+            return
+        handler = self._handlers.get(type(envelope.event))
+        if handler is None:
+            return
+        attempt = 0
+        backoff = 0.1
+        while True:
+            attempt += 1
+            try:
+                applied = await self._apply(handler, envelope)
+                EVENTS_CONSUMED.labels(self.name, "applied" if applied else "duplicate").inc()
+                return
+            except DomainError as err:
+                await self._dead_letter(record, f"{type(err).__name__}: {err}")
+                return
+            except (OperationalError, DBAPIError, OSError) as err:
+                log.warning("consumer_retry", consumer=self.name, error=str(err))
+            except Exception as err:
+                log.exception("consumer_handler_error", consumer=self.name, event_id=envelope.id)
+                if attempt >= _ATTEMPTS_BEFORE_DEAD_LETTER:
+                    await self._dead_letter(record, f"handler failed: {type(err).__name__}: {err}")
+                    return
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+
+    async def _apply(self, handler: Handler, envelope: Envelope) -> bool:
+        with context.caused_by(correlation=envelope.correlation_id, causation=envelope.id):
+            async with self._unit_of_work() as uow:
+                if await uow.already_applied(self.name, envelope.id):
+                    return False
+                await uow.mark_applied(self.name, envelope.id)
+                await handler(envelope, uow)
+                if not uow.committed:
+                    await uow.commit()
+        self.applied += 1
+        return True
+
+    async def _dead_letter(self, record: Record, reason: str) -> None:
+        EVENTS_CONSUMED.labels(self.name, "dead_letter").inc()
+        log.error(
+            "event_dead_lettered",
+            consumer=self.name,
+            topic=record.topic,
+            offset=record.offset,
+            reason=reason,
+        )
+        body = {
+            "reason": reason,
+            "consumer": self.name,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": record.key,
+            "value_base64": base64.b64encode(record.value).decode("ascii"),
+        }
+        await self._log.publish(
+            [
+                OutgoingRecord(
+                    topic=DEAD_LETTER_TOPIC,
+                    key=record.key,
+                    value=json.dumps(body).encode("utf-8"),
+                    headers={
+                        "reason": reason[:500].encode("utf-8"),
+                        "consumer": self.name.encode("utf-8"),
+                    },
+                )
+            ]
+        )

@@ -1,0 +1,166 @@
+"""Database plumbing every service shares: engine, messaging tables, migrations.
+
+Each service owns one database (architecture.md §1). Besides its own tables, every
+service database holds three tables of the same shape: the outbox (events written in the
+same transaction as the state change), the inbox (event ids already applied, written in
+the same transaction as their effect) and the idempotency keys of mutating API calls.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def messaging_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
+    """Add the outbox, inbox and idempotency tables to a service's metadata."""
+    outbox = sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("key", sa.String(64), nullable=False),
+        sa.Column("value", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    sa.Index("outbox_unpublished", outbox.c.published_at, outbox.c.seq)
+    inbox = sa.Table(
+        "inbox",
+        metadata,
+        sa.Column("consumer", sa.String(100), primary_key=True),
+        sa.Column("event_id", sa.String(64), primary_key=True),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    idempotency = sa.Table(
+        "idempotency_keys",
+        metadata,
+        sa.Column("scope", sa.String(200), primary_key=True),
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("status_code", sa.Integer, nullable=False),
+        sa.Column("body", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    return outbox, inbox, idempotency
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine; SQLite files get WAL and a busy timeout, their folder is created."""
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+class Database:
+    """A service's engine and session factory."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self.engine, expire_on_commit=False
+        )
+
+    async def migrate(self, migrations_dir: Path) -> None:
+        """Bring the schema to the newest Alembic revision (run at every start)."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_upgrade_to_head, migrations_dir)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except Exception:  # readiness reports any failure as not ready
+            return False
+        return True
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def alembic_config(migrations_dir: Path) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    return config
+
+
+def _upgrade_to_head(connection: Connection, migrations_dir: Path) -> None:
+    config = alembic_config(migrations_dir)
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def run_migrations_env(target_metadata: sa.MetaData) -> None:
+    """The body of each service's `migrations/env.py`: run on the connection we hand in."""
+    from alembic import context
+
+    connection: Connection | None = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("migrations run from Database.migrate, which passes the connection")
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def compare_with_models(connection: Connection, metadata: sa.MetaData) -> list[Any]:
+    """Differences between the migrated schema and the models (empty when in step)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    return list(compare_metadata(MigrationContext.configure(connection), metadata))
+
+
+def autogenerate_migration(migrations_dir: Path, message: str) -> None:
+    """Write a new revision from the difference between the migrated schema and the models.
+
+    Developer tool: `python -m servicekit.db SERVICE "message"` (see docs/development.md).
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = sa.create_engine(f"sqlite:///{tmp}/schema.db")
+        with engine.begin() as connection:
+            config = alembic_config(migrations_dir)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            command.revision(config, message=message, autogenerate=True)
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    import sys
+
+    service, message = sys.argv[1], sys.argv[2]
+    autogenerate_migration(Path("services") / service / "migrations", message)

@@ -1,0 +1,79 @@
+"""The event log as the services see it: Kafka's semantics, whichever engine is behind.
+
+Topics split into partitions; a record's key (the person's opaque id) picks its
+partition, so one person's events keep their order. Consumer groups commit offsets.
+The embedded SQLite log and the Kafka adapter both implement these two protocols.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    topic: str
+    key: str
+    value: bytes
+    headers: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: str
+    value: bytes
+    timestamp_ms: int
+    headers: dict[str, bytes] = field(default_factory=dict)
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """A stable partition for a key (CRC32, the same in every process and run)."""
+    return zlib.crc32(key.encode("utf-8")) % partitions
+
+
+class Consumer(Protocol):
+    async def poll(self, max_records: int = 500, timeout_ms: int = 1000) -> list[Record]:
+        """The next records after this consumer's position; empty after the timeout."""
+        ...
+
+    async def commit(self, records: Sequence[Record]) -> None:
+        """Record that these records (and all before them in their partitions) are done."""
+        ...
+
+    async def seek_to_beginning(self) -> None: ...
+
+    async def seek_to_time(self, timestamp_ms: int) -> None:
+        """Move each partition to its first record at or after the time."""
+        ...
+
+    async def end_offsets(self) -> dict[tuple[str, int], int]:
+        """The next offset to be written, per (topic, partition): for progress bars."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class EventLog(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ensure_topics(self, topics: Sequence[str]) -> None: ...
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        """Append records durably; returns only once the log has accepted all of them."""
+        ...
+
+    def consumer(self, group_id: str, topics: Sequence[str]) -> Consumer:
+        """A consumer in a group, starting from the group's committed offsets."""
+        ...
+
+    async def ready(self) -> bool:
+        """True when the log can take and serve records now."""
+        ...

@@ -1,0 +1,4 @@
+from services.allocation.db import metadata
+from servicekit.db import run_migrations_env
+
+run_migrations_env(metadata)

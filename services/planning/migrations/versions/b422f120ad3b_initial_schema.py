@@ -1,0 +1,29 @@
+"""initial schema: the outbox, inbox and idempotency tables
+
+Revision ID: b422f120ad3b
+Revises: 
+Create Date: 2026-11-23 00:53:38.372881
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from servicekit.db import messaging_tables
+
+
+revision: str = 'b422f120ad3b'
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    metadata = sa.MetaData()
+    messaging_tables(metadata)
+    metadata.create_all(op.get_bind())
+
+
+def downgrade() -> None:
+    for table in ("idempotency_keys", "inbox", "outbox"):
+        op.drop_table(table)

@@ -1,0 +1,180 @@
+"""Outbox, relay, inbox and dead letters: the plumbing every service runs on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from contracts.envelope import Envelope, decode
+from contracts.events import AssessmentReturned
+from contracts.registry import DEAD_LETTER_TOPIC
+from servicekit.consumer import EventConsumer
+from servicekit.db import Database, messaging_tables
+from servicekit.errors import Conflict
+from servicekit.eventlog import OutgoingRecord
+from servicekit.eventlog.embedded import EmbeddedEventLog
+from servicekit.outbox import OutboxRelay
+from servicekit.uow import UnitOfWork
+
+metadata = sa.MetaData()
+outbox, inbox, _ = messaging_tables(metadata)
+effects = sa.Table("effects", metadata, sa.Column("event_id", sa.String(64)))
+
+
+def returned(person: str = "P1") -> AssessmentReturned:
+    return AssessmentReturned(
+        person_id=person,
+        council="lancashire",
+        assessment_id=uuid.uuid4(),
+        reasons=["Please complete the Health domain"],
+        returned_by="care_manager:cm-1",
+    )
+
+
+@pytest.fixture
+async def plumbing(tmp_path: Path):
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/svc.db")
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    log = EmbeddedEventLog(tmp_path / "log.db")
+    await log.start()
+    relay = OutboxRelay(service="test", database=database, outbox=outbox, event_log=log)
+
+    def uow() -> UnitOfWork:
+        return UnitOfWork(database.sessions, outbox=outbox, inbox=inbox, on_commit=relay.wake)
+
+    yield database, log, relay, uow
+    await log.close()
+    await database.dispose()
+
+
+async def read_all(log, topic: str, expect: int):
+    consumer = log.consumer(f"reader-{uuid.uuid4()}", [topic])
+    records = []
+    for _ in range(40):
+        records.extend(await consumer.poll(timeout_ms=50))
+        if len(records) >= expect:
+            break
+    return records
+
+
+async def test_a_rolled_back_change_publishes_nothing(plumbing):
+    _, _, relay, uow = plumbing
+    async with uow() as work:
+        work.emit(returned())
+        await work.rollback()
+    assert await relay.publish_pending() == 0
+
+
+async def test_committed_events_reach_the_log_once_and_in_order(plumbing):
+    _, log, relay, uow = plumbing
+    async with uow() as work:
+        first = work.emit(returned())
+        second = work.emit(returned())
+        await work.commit()
+    await relay.drain()
+    await relay.drain()
+    records = await read_all(log, "pb.assessment", expect=2)
+    assert [decode(r.value).id for r in records] == [first.id, second.id]
+    assert await relay.backlog() == 0
+
+
+async def test_events_wait_in_the_outbox_while_the_log_is_down(plumbing):
+    _, log, relay, uow = plumbing
+    await log.close()
+    async with uow() as work:
+        work.emit(returned())
+        await work.commit()
+    with pytest.raises(RuntimeError):
+        await relay.publish_pending()
+    assert await relay.backlog() == 1
+    await log.start()
+    await relay.drain()
+    assert await relay.backlog() == 0
+    assert len(await read_all(log, "pb.assessment", expect=1)) == 1
+
+
+async def test_the_relay_publishes_within_milliseconds_of_a_commit(plumbing):
+    _, _, relay, uow = plumbing
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.05)
+        async with uow() as work:
+            work.emit(returned())
+            await work.commit()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while await relay.backlog():
+            await asyncio.sleep(0.005)
+        assert loop.time() - started < 0.5  # the idle re-check is a full second
+    finally:
+        task.cancel()
+
+
+async def test_a_redelivered_event_changes_nothing(plumbing):
+    database, log, _, uow = plumbing
+
+    async def record_effect(envelope: Envelope, work: UnitOfWork) -> None:
+        await work.session.execute(effects.insert().values(event_id=envelope.id))
+
+    consumer = EventConsumer(
+        name="test",
+        event_log=log,
+        topics=["pb.assessment"],
+        handlers={AssessmentReturned: record_effect},
+        unit_of_work=uow,
+    )
+    envelope = Envelope(event=returned())
+    value = envelope.to_message().value
+    await log.publish([OutgoingRecord("pb.assessment", "P1", value)] * 2)
+    for record in await read_all(log, "pb.assessment", expect=2):
+        await consumer.handle(record)
+    async with database.sessions() as session:
+        assert await session.scalar(sa.select(sa.func.count()).select_from(effects)) == 1
+
+
+async def test_an_event_failing_its_schema_goes_to_the_dead_letter_topic_with_the_reason(plumbing):
+    _, log, _, uow = plumbing
+    good = json.loads(Envelope(event=returned()).to_message().value)
+    good["data"]["reasons"] = []  # a return needs at least one reason
+    await log.publish([OutgoingRecord("pb.assessment", "P1", json.dumps(good).encode())])
+    consumer = EventConsumer(
+        name="test", event_log=log, topics=["pb.assessment"], handlers={}, unit_of_work=uow
+    )
+    for record in await read_all(log, "pb.assessment", expect=1):
+        await consumer.handle(record)
+    dead = await read_all(log, DEAD_LETTER_TOPIC, expect=1)
+    assert len(dead) == 1
+    body = json.loads(dead[0].value)
+    assert "fails its schema" in body["reason"] and "reasons" in body["reason"]
+    assert body["consumer"] == "test"
+
+
+async def test_a_handler_refusing_an_event_dead_letters_it_and_writes_nothing(plumbing):
+    database, log, _, uow = plumbing
+
+    async def refuse(envelope: Envelope, work: UnitOfWork) -> None:
+        await work.session.execute(effects.insert().values(event_id=envelope.id))
+        raise Conflict("the assessment was already validated")
+
+    consumer = EventConsumer(
+        name="test",
+        event_log=log,
+        topics=["pb.assessment"],
+        handlers={AssessmentReturned: refuse},
+        unit_of_work=uow,
+    )
+    await log.publish(
+        [OutgoingRecord("pb.assessment", "P1", Envelope(event=returned()).to_message().value)]
+    )
+    for record in await read_all(log, "pb.assessment", expect=1):
+        await consumer.handle(record)
+    dead = await read_all(log, DEAD_LETTER_TOPIC, expect=1)
+    assert "already validated" in json.loads(dead[0].value)["reason"]
+    async with database.sessions() as session:
+        assert await session.scalar(sa.select(sa.func.count()).select_from(effects)) == 0
