@@ -80,11 +80,18 @@ class Envelope:
         return to_structured(self.to_cloudevent(), _FORMAT, key_mapper=lambda _: self.subject)
 
 
+def _strict_v1(attributes: dict[str, Any], data: Any) -> CloudEvent:
+    # The SDK's CloudEvent fills in a missing specversion; a record without one is refused.
+    if attributes.get("specversion") != "1.0":
+        raise ValueError("specversion 1.0 is required")
+    return CloudEvent(attributes, data)
+
+
 def decode(value: bytes) -> Envelope:
     """Parse and validate a record's value; raise InvalidEvent naming what is wrong."""
     try:
         cloud_event = from_structured(
-            KafkaMessage(headers={}, key=None, value=value), _FORMAT, CloudEvent
+            KafkaMessage(headers={}, key=None, value=value), _FORMAT, _strict_v1
         )
     except (BaseCloudEventException, ValueError, TypeError, KeyError) as err:
         raise InvalidEvent(f"not a valid CloudEvent: {err}") from err

@@ -360,3 +360,62 @@ class PaymentsSuspended(Event):
     service: ClassVar[str] = "payments"
     deployment_id: UUID
     reason: Text
+
+
+class PaymentsResumed(Event):
+    """A hold on a deployment's releases is lifted; instalments due meanwhile release next."""
+
+    type: ClassVar[str] = "pb.payments.payments-resumed.v1"
+    service: ClassVar[str] = "payments"
+    deployment_id: UUID
+    reason: Text
+
+
+class DeploymentSwitched(Event):
+    """The budget moved to other options without reassessment (seed 004 §6.1).
+
+    Released instalments stay; every unreleased one is cancelled and new schedules pay
+    what is left of the net annual (remaining_net_pence) from effective_from.
+    """
+
+    type: ClassVar[str] = "pb.payments.deployment-switched.v1"
+    service: ClassVar[str] = "payments"
+    deployment_id: UUID
+    previous_parts: list[DeploymentPart] = Field(min_length=1)
+    parts: list[DeploymentPart] = Field(min_length=1)
+    effective_from: date
+    cancelled_instalments: int = Field(ge=0)
+    cancelled_pence: Pence
+    released_pence: Pence
+    remaining_net_pence: Pence
+
+
+class DeploymentSuperseded(Event):
+    """A revised plan's deployment replaced this one: its instalments from the new plan's
+    first payment on (all of them when it never started) are cancelled."""
+
+    type: ClassVar[str] = "pb.payments.deployment-superseded.v1"
+    service: ClassVar[str] = "payments"
+    deployment_id: UUID
+    superseded_by: UUID
+    plan_id: UUID = Field(description="The revised plan.")
+    effective_from: date | None = None
+    cancelled_instalments: int = Field(ge=0)
+    cancelled_pence: Pence
+
+
+class ReturnSubmitted(Event):
+    """A monitoring return: what was spent from one account over a period (seed 004 §6.6)."""
+
+    type: ClassVar[str] = "pb.payments.return-submitted.v1"
+    service: ClassVar[str] = "payments"
+    return_id: UUID
+    deployment_id: UUID
+    option: DeploymentOption
+    period_start: date
+    period_end: date
+    spent_pence: Pence
+    balance_pence: Pence
+    items: int = Field(ge=0)
+    missing_receipts: int = Field(ge=0)
+    recorded_by: ShortText

@@ -30,6 +30,10 @@ EVENT_CLASSES: tuple[type[ev.Event], ...] = (
     ev.PaymentReleased,
     ev.ClawbackRaised,
     ev.PaymentsSuspended,
+    ev.PaymentsResumed,
+    ev.DeploymentSwitched,
+    ev.DeploymentSuperseded,
+    ev.ReturnSubmitted,
 )
 
 BY_TYPE: dict[str, type[ev.Event]] = {cls.type: cls for cls in EVENT_CLASSES}

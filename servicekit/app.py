@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -129,14 +129,28 @@ class IdempotencyStore:
         self._runtime = runtime
         self._table: sa.Table = runtime.idempotency
 
+    @staticmethod
+    def _caller(request: Request) -> str | None:
+        """The verified caller, so a retry with a freshly minted token still matches."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        try:
+            actor = request.app.state.token_verifier.verify(token)
+        except HTTPException:
+            return None
+        return f"{actor.council}:{actor.user_id}"
+
     async def run_once(
         self, request: Request, key: str, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         if len(key) > 200:
             return JSONResponse({"detail": "Idempotency-Key is longer than 200 characters"}, 422)
+        caller = self._caller(request)
+        if caller is None:  # no valid token: the route itself answers 401
+            return await call_next(request)
         body = await request.body()
-        caller = hashlib.sha256(request.headers.get("authorization", "").encode()).hexdigest()
-        scope = f"{request.method} {request.url.path} {caller[:32]}"
+        scope = f"{request.method} {request.url.path} {caller}"
         request_hash = hashlib.sha256(body).hexdigest()
         table = self._table
         async with self._runtime.database.sessions() as session:

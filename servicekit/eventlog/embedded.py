@@ -76,18 +76,25 @@ class EmbeddedEventLog:
             await self._run(lambda c: c.executescript(_SCHEMA))
 
     async def close(self) -> None:
+        # Under the lock: a worker thread orphaned by a cancelled call may still be using
+        # the connection, and closing it underneath that thread crashes the process.
+        def close_locked() -> None:
+            with self._lock:
+                conn, self._conn = self._conn, None
+                if conn is not None:
+                    conn.close()
+
         if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await asyncio.to_thread(conn.close)
+            await asyncio.to_thread(close_locked)
 
     async def ready(self) -> bool:
         return self._conn is not None
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         def locked() -> T:
-            if self._conn is None:
-                raise RuntimeError("event log is closed")
             with self._lock:
+                if self._conn is None:
+                    raise RuntimeError("event log is closed")
                 return work(self._conn)
 
         return await asyncio.to_thread(locked)
@@ -311,6 +318,11 @@ class EmbeddedConsumer:
         return await self._run(ends)
 
     async def close(self) -> None:
+        def close_locked() -> None:  # see EmbeddedEventLog.close
+            with self._lock:
+                conn, self._conn = self._conn, None
+                if conn is not None:
+                    conn.close()
+
         if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await asyncio.to_thread(conn.close)
+            await asyncio.to_thread(close_locked)

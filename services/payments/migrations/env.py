@@ -1,4 +1,4 @@
-from services.payments.db import metadata
 from servicekit.db import run_migrations_env
+from services.payments.db import metadata
 
 run_migrations_env(metadata)

@@ -1,9 +1,10 @@
 """initial schema: the outbox, inbox and idempotency tables
 
 Revision ID: a04dd03df704
-Revises: 
+Revises:
 Create Date: 2026-11-23 00:53:36.037835
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -11,8 +12,7 @@ from alembic import op
 
 from servicekit.db import messaging_tables
 
-
-revision: str = 'a04dd03df704'
+revision: str = "a04dd03df704"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,9 +1,10 @@
 """initial schema: the outbox, inbox and idempotency tables
 
 Revision ID: b422f120ad3b
-Revises: 
+Revises:
 Create Date: 2026-11-23 00:53:38.372881
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -11,8 +12,7 @@ from alembic import op
 
 from servicekit.db import messaging_tables
 
-
-revision: str = 'b422f120ad3b'
+revision: str = "b422f120ad3b"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,0 +1,27 @@
+"""Each service's Alembic revisions build exactly the schema its models describe."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from pbj.processes import SERVICES
+from servicekit.db import Database, compare_with_models
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+async def test_the_migrated_schema_matches_the_models(service: str, tmp_path: Path):
+    db_module = importlib.import_module(f"services.{service}.db")
+    migrations = Path(db_module.__file__).parent / "migrations"
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/{service}.db")
+    await database.migrate(migrations)
+    await database.migrate(migrations)  # a second start finds nothing to do
+    async with database.engine.connect() as conn:
+        differences = await conn.run_sync(compare_with_models, db_module.metadata)
+        tables = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+    await database.dispose()
+    assert differences == []
+    assert {"outbox", "inbox", "idempotency_keys"} <= set(tables)
