@@ -1,0 +1,551 @@
+"""Assessment HTTP API (versioned under /v1): thin routes over the handlers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query
+from fastapi import Path as PathParam
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+
+from contracts.events import OtherFundingSource, PersonId, ShortText, Text
+from contracts.money import Pence
+from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy
+from servicekit.app import create_service_app, runtime_from
+from servicekit.auth import Actor, CurrentActor
+from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from servicekit.runtime import ServiceRuntime
+from services.assessment import consumer, handlers
+from services.assessment.db import AssessmentUnitOfWork, metadata
+from services.assessment.domain import (
+    Answers,
+    Assessment,
+    Caller,
+    FundingLine,
+    LevelChange,
+    PersonsRisk,
+    PractitionersRisk,
+    RaisedBy,
+    StartAssessment,
+    Status,
+    ValidateAssessment,
+)
+from services.assessment.settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+MAX_DOMAINS = 50
+MAX_ITEMS = 50
+
+router = APIRouter(prefix="/v1", tags=["assessment"])
+
+Runtime = Annotated[ServiceRuntime[AssessmentUnitOfWork], Depends(runtime_from)]
+DomainKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+LevelNumber = Annotated[int, Field(strict=True)]
+Version = Annotated[int, Field(strict=True, ge=1)]
+CouncilSlug = Annotated[str, PathParam(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+
+
+def _caller(actor: Actor) -> Caller:
+    return Caller(
+        record=actor.as_record(), role=actor.role, council=actor.council, person_id=actor.person_id
+    )
+
+
+# --- request bodies -----------------------------------------------------------------------
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class StartAssessmentRequest(_Request):
+    person_id: PersonId
+    client_group: ClientGroup
+    completed_by: CompletedBy
+    team: ShortText
+    key_worker_id: ShortText
+    age_band: AgeBand
+    community_based: StrictBool = True
+
+
+class FundingIn(_Request):
+    source: OtherFundingSource
+    weekly_pence: Pence
+
+
+class PersonsRiskIn(_Request):
+    risk_id: ShortText
+    description: Text
+    persons_view: Text | None = None
+
+
+class AnswersRequest(_Request):
+    domains: dict[DomainKey, LevelNumber] = Field(
+        default_factory=dict,
+        max_length=MAX_DOMAINS,
+        description="Domain key -> the level the person chose; partial while drafting.",
+    )
+    significant_informal_support: StrictBool
+    needs_24_7: StrictBool
+    carer_support_weekly_pence: Pence = Field(
+        0, description="Weekly value of the support the carer agrees to go on giving."
+    )
+    other_funding: list[FundingIn] = Field(default_factory=list, max_length=20)
+    outcomes: list[Text] = Field(default_factory=list, max_length=MAX_ITEMS)
+    risks: list[PersonsRiskIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    expected_version: Version | None = None
+
+
+class VersionRequest(_Request):
+    expected_version: Version | None = None
+
+
+class AdjustmentIn(_Request):
+    domain: DomainKey
+    level: LevelNumber
+    reason: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class PractitionersRiskIn(_Request):
+    risk_id: ShortText
+    practitioners_view: Text
+    flagged: StrictBool
+    description: Text | None = Field(
+        None, description="Required for a risk the person did not record."
+    )
+
+
+class ValidateRequest(_Request):
+    adjustments: list[AdjustmentIn] = Field(default_factory=list, max_length=MAX_DOMAINS)
+    risks: list[PractitionersRiskIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    carer_support_weekly_pence: Pence | None = None
+    other_funding: list[FundingIn] | None = Field(None, max_length=20)
+    significant_informal_support: StrictBool | None = None
+    needs_24_7: StrictBool | None = None
+    expected_version: Version | None = None
+
+
+class ReturnRequest(_Request):
+    reasons: list[Text] = Field(min_length=1, max_length=20)
+    expected_version: Version | None = None
+
+
+# --- responses ----------------------------------------------------------------------------
+
+
+class LevelOut(BaseModel):
+    level: int
+    statement: str
+    points: int
+
+
+class DomainOut(BaseModel):
+    key: str
+    name: str
+    high_from_level: int
+    levels: list[LevelOut]
+
+
+class QuestionnaireOut(BaseModel):
+    council: str
+    name: str
+    policy_version: str
+    effective_from: date
+    client_groups: list[ClientGroup]
+    max_points: int
+    domains: list[DomainOut]
+
+
+class FundingOut(BaseModel):
+    source: OtherFundingSource
+    weekly_pence: Pence
+
+
+class AnswersOut(BaseModel):
+    domains: dict[str, int]
+    significant_informal_support: bool
+    needs_24_7: bool
+    carer_support_weekly_pence: Pence
+    other_funding: list[FundingOut]
+    outcomes: list[str]
+
+
+class RiskOut(BaseModel):
+    risk_id: str
+    description: str
+    raised_by: RaisedBy
+    persons_view: str | None
+    practitioners_view: str | None
+    flagged: bool
+
+
+class AdjustmentOut(BaseModel):
+    domain: str
+    original_level: int
+    validated_level: int
+    reason: str
+
+
+class ValidationOut(BaseModel):
+    domain_levels: dict[str, int]
+    adjustments: list[AdjustmentOut]
+    significant_informal_support: bool
+    needs_24_7: bool
+    carer_support_weekly_pence: Pence
+    other_funding: list[FundingOut]
+    validated_by: str
+    validated_at: datetime
+
+
+class HistoryOut(BaseModel):
+    action: str
+    status: Status
+    at: datetime
+    by: str
+    reasons: list[str]
+
+
+class AssessmentSummary(BaseModel):
+    assessment_id: UUID
+    council: str
+    person_id: str
+    status: Status
+    version: int
+    policy_version: str
+    client_group: ClientGroup
+    completed_by: CompletedBy
+    team: str
+    key_worker_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class AssessmentOut(AssessmentSummary):
+    age_band: AgeBand
+    community_based: bool
+    created_by: str
+    answers: AnswersOut
+    risks: list[RiskOut]
+    validation: ValidationOut | None
+    return_reasons: list[str]
+    history: list[HistoryOut]
+
+
+def _funding_out(lines: tuple[FundingLine, ...]) -> list[FundingOut]:
+    return [FundingOut(source=f.source, weekly_pence=f.weekly_pence) for f in lines]
+
+
+def _summary_fields(a: Assessment) -> dict[str, Any]:
+    return {
+        "assessment_id": a.assessment_id,
+        "council": a.council,
+        "person_id": a.person_id,
+        "status": a.status,
+        "version": a.version,
+        "policy_version": a.policy_version,
+        "client_group": a.client_group,
+        "completed_by": a.completed_by,
+        "team": a.team,
+        "key_worker_id": a.key_worker_id,
+        "created_at": a.created_at,
+        "updated_at": a.updated_at,
+    }
+
+
+def _assessment_out(a: Assessment) -> AssessmentOut:
+    v = a.validation
+    return AssessmentOut(
+        **_summary_fields(a),
+        age_band=a.age_band,
+        community_based=a.community_based,
+        created_by=a.created_by,
+        answers=AnswersOut(
+            domains=dict(a.answers.domains),
+            significant_informal_support=a.answers.significant_informal_support,
+            needs_24_7=a.answers.needs_24_7,
+            carer_support_weekly_pence=a.answers.carer_support_weekly_pence,
+            other_funding=_funding_out(a.answers.other_funding),
+            outcomes=list(a.answers.outcomes),
+        ),
+        risks=[
+            RiskOut(
+                risk_id=r.risk_id,
+                description=r.description,
+                raised_by=r.raised_by,
+                persons_view=r.persons_view,
+                practitioners_view=r.practitioners_view,
+                flagged=r.flagged,
+            )
+            for r in a.risks
+        ],
+        validation=(
+            ValidationOut(
+                domain_levels=dict(v.domain_levels),
+                adjustments=[
+                    AdjustmentOut(
+                        domain=x.domain,
+                        original_level=x.original_level,
+                        validated_level=x.validated_level,
+                        reason=x.reason,
+                    )
+                    for x in v.adjustments
+                ],
+                significant_informal_support=v.significant_informal_support,
+                needs_24_7=v.needs_24_7,
+                carer_support_weekly_pence=v.carer_support_weekly_pence,
+                other_funding=_funding_out(v.other_funding),
+                validated_by=v.validated_by,
+                validated_at=v.validated_at,
+            )
+            if v
+            else None
+        ),
+        return_reasons=list(a.latest_return_reasons),
+        history=[
+            HistoryOut(
+                action=h.action.value, status=h.status, at=h.at, by=h.by, reasons=list(h.reasons)
+            )
+            for h in a.history
+        ],
+    )
+
+
+def _funding_in(lines: list[FundingIn]) -> tuple[FundingLine, ...]:
+    return tuple(FundingLine(f.source, f.weekly_pence) for f in lines)
+
+
+def _cursor_position(cursor: str | None) -> tuple[datetime, UUID] | None:
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    try:
+        return datetime.fromisoformat(position["created_at"]), UUID(position["id"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise HTTPException(422, "cursor is not one this service gave out") from err
+
+
+# --- routes -------------------------------------------------------------------------------
+
+
+@router.get(
+    "/questionnaires/{council}",
+    response_model=QuestionnaireOut,
+    summary="The council's questionnaire in force: domains, levels, points",
+)
+async def get_questionnaire(
+    council: CouncilSlug, actor: CurrentActor, runtime: Runtime
+) -> QuestionnaireOut:
+    policy = handlers.policy_in_force(
+        policies=runtime.policies, caller=_caller(actor), council=council
+    )
+    return QuestionnaireOut(
+        council=policy.council,
+        name=policy.name,
+        policy_version=policy.policy_version,
+        effective_from=policy.effective_from,
+        client_groups=list(policy.client_groups),
+        max_points=policy.questionnaire.max_points,
+        domains=[
+            DomainOut(
+                key=d.key,
+                name=d.name,
+                high_from_level=d.high_from_level,
+                levels=[
+                    LevelOut(level=lvl.level, statement=lvl.statement, points=lvl.points)
+                    for lvl in d.levels
+                ],
+            )
+            for d in policy.questionnaire.domains
+        ],
+    )
+
+
+@router.post(
+    "/assessments",
+    status_code=201,
+    response_model=AssessmentOut,
+    summary="Start a draft self-assessment",
+)
+async def start_assessment(
+    body: StartAssessmentRequest, actor: CurrentActor, runtime: Runtime
+) -> AssessmentOut:
+    assessment = await handlers.start_assessment(
+        uow=runtime.uow(),
+        policies=runtime.policies,
+        caller=_caller(actor),
+        command=StartAssessment(
+            person_id=body.person_id,
+            client_group=body.client_group,
+            completed_by=body.completed_by,
+            team=body.team,
+            key_worker_id=body.key_worker_id,
+            age_band=body.age_band,
+            community_based=body.community_based,
+        ),
+    )
+    return _assessment_out(assessment)
+
+
+@router.put(
+    "/assessments/{assessment_id}/answers",
+    response_model=AssessmentOut,
+    summary="Replace the answers of a draft or returned assessment",
+)
+async def put_answers(
+    assessment_id: UUID, body: AnswersRequest, actor: CurrentActor, runtime: Runtime
+) -> AssessmentOut:
+    assessment = await handlers.answer_assessment(
+        uow=runtime.uow(),
+        policies=runtime.policies,
+        caller=_caller(actor),
+        assessment_id=assessment_id,
+        answers=Answers(
+            domains=dict(body.domains),
+            significant_informal_support=body.significant_informal_support,
+            needs_24_7=body.needs_24_7,
+            carer_support_weekly_pence=body.carer_support_weekly_pence,
+            other_funding=_funding_in(body.other_funding),
+            outcomes=tuple(body.outcomes),
+            risks=tuple(PersonsRisk(r.risk_id, r.description, r.persons_view) for r in body.risks),
+        ),
+        expected_version=body.expected_version,
+    )
+    return _assessment_out(assessment)
+
+
+@router.post(
+    "/assessments/{assessment_id}/submit",
+    response_model=AssessmentOut,
+    summary="Submit a fully answered assessment for validation",
+)
+async def submit_assessment(
+    assessment_id: UUID,
+    actor: CurrentActor,
+    runtime: Runtime,
+    body: Annotated[VersionRequest | None, Body()] = None,
+) -> AssessmentOut:
+    assessment = await handlers.submit_assessment(
+        uow=runtime.uow(),
+        policies=runtime.policies,
+        caller=_caller(actor),
+        assessment_id=assessment_id,
+        expected_version=body.expected_version if body else None,
+    )
+    return _assessment_out(assessment)
+
+
+@router.post(
+    "/assessments/{assessment_id}/validate",
+    response_model=AssessmentOut,
+    summary="Validate a submitted assessment (practitioners)",
+)
+async def validate_assessment(
+    assessment_id: UUID, body: ValidateRequest, actor: CurrentActor, runtime: Runtime
+) -> AssessmentOut:
+    assessment = await handlers.validate_assessment(
+        uow=runtime.uow(),
+        policies=runtime.policies,
+        caller=_caller(actor),
+        assessment_id=assessment_id,
+        command=ValidateAssessment(
+            adjustments=tuple(LevelChange(a.domain, a.level, a.reason) for a in body.adjustments),
+            risks=tuple(
+                PractitionersRisk(r.risk_id, r.practitioners_view, r.flagged, r.description)
+                for r in body.risks
+            ),
+            carer_support_weekly_pence=body.carer_support_weekly_pence,
+            other_funding=(None if body.other_funding is None else _funding_in(body.other_funding)),
+            significant_informal_support=body.significant_informal_support,
+            needs_24_7=body.needs_24_7,
+        ),
+        expected_version=body.expected_version,
+    )
+    return _assessment_out(assessment)
+
+
+@router.post(
+    "/assessments/{assessment_id}/return",
+    response_model=AssessmentOut,
+    summary="Return a submitted assessment to the person for changes (practitioners)",
+)
+async def return_assessment(
+    assessment_id: UUID, body: ReturnRequest, actor: CurrentActor, runtime: Runtime
+) -> AssessmentOut:
+    assessment = await handlers.return_assessment(
+        uow=runtime.uow(),
+        caller=_caller(actor),
+        assessment_id=assessment_id,
+        reasons=body.reasons,
+        expected_version=body.expected_version,
+    )
+    return _assessment_out(assessment)
+
+
+@router.get(
+    "/assessments/{assessment_id}",
+    response_model=AssessmentOut,
+    summary="One assessment: answers, validation, both views of each risk, history",
+)
+async def get_assessment(
+    assessment_id: UUID, actor: CurrentActor, runtime: Runtime
+) -> AssessmentOut:
+    assessment = await handlers.get_assessment(
+        uow=runtime.uow(), caller=_caller(actor), assessment_id=assessment_id
+    )
+    return _assessment_out(assessment)
+
+
+@router.get(
+    "/assessments",
+    response_model=Page[AssessmentSummary],
+    summary="The council's assessments, newest first (a person sees only their own)",
+)
+async def list_assessments(
+    actor: CurrentActor,
+    runtime: Runtime,
+    person_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")] = None,
+    status: Status | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[AssessmentSummary]:
+    items = await handlers.list_assessments(
+        uow=runtime.uow(),
+        caller=_caller(actor),
+        person_id=person_id,
+        status=status,
+        limit=limit + 1,
+        after=_cursor_position(cursor),
+    )
+    page, more = items[:limit], len(items) > limit
+    next_cursor = (
+        encode_cursor(
+            {"created_at": page[-1].created_at.isoformat(), "id": str(page[-1].assessment_id)}
+        )
+        if more
+        else None
+    )
+    return Page[AssessmentSummary](
+        items=[AssessmentSummary(**_summary_fields(a)) for a in page], next_cursor=next_cursor
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = ServiceRuntime(
+        settings=settings,
+        metadata=metadata,
+        migrations_dir=MIGRATIONS,
+        unit_of_work=AssessmentUnitOfWork,
+    )
+    consumer.register(runtime)
+    return create_service_app(
+        runtime=runtime,
+        title="PB Journey: assessment",
+        description=(
+            "Self-assessment questionnaires, practitioner validation and return for changes."
+        ),
+        routers=[router],
+    )

@@ -1,0 +1,362 @@
+"""Assessment's own tables, its repository, and its unit of work.
+
+Portable across SQLite and PostgreSQL: nested parts are sa.JSON, money sa.BigInteger,
+times timezone-aware (read back as UTC). A save is a conditional UPDATE on the version
+it loaded, so two writers racing on one assessment cannot both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.events import OtherFundingSource
+from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy
+from servicekit.db import messaging_tables
+from servicekit.uow import UnitOfWork
+from services.assessment.domain import (
+    Action,
+    Adjustment,
+    Answers,
+    Assessment,
+    ConcurrentChange,
+    FundingLine,
+    HistoryEntry,
+    PersonsRisk,
+    RaisedBy,
+    RiskRecord,
+    Status,
+    Validation,
+)
+
+metadata = sa.MetaData()
+outbox, inbox, idempotency_keys = messaging_tables(metadata)
+
+assessments = sa.Table(
+    "assessments",
+    metadata,
+    sa.Column("assessment_id", sa.Uuid, primary_key=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("policy_version", sa.String(100), nullable=False),
+    sa.Column("client_group", sa.String(40), nullable=False),
+    sa.Column("completed_by", sa.String(20), nullable=False),
+    sa.Column("team", sa.String(200), nullable=False),
+    sa.Column("key_worker_id", sa.String(200), nullable=False),
+    sa.Column("age_band", sa.String(10), nullable=False),
+    sa.Column("community_based", sa.Boolean, nullable=False),
+    # The person's answers.
+    sa.Column("answers", sa.JSON, nullable=False),
+    sa.Column("significant_informal_support", sa.Boolean, nullable=False),
+    sa.Column("needs_24_7", sa.Boolean, nullable=False),
+    sa.Column("carer_support_weekly_pence", sa.BigInteger, nullable=False),
+    sa.Column("other_funding", sa.JSON, nullable=False),
+    sa.Column("outcomes", sa.JSON, nullable=False),
+    sa.Column("persons_risks", sa.JSON, nullable=False),
+    # The practitioner's validation, kept apart from the answers.
+    sa.Column("validated_levels", sa.JSON, nullable=True),
+    sa.Column("adjustments", sa.JSON, nullable=True),
+    sa.Column("validated_significant_informal_support", sa.Boolean, nullable=True),
+    sa.Column("validated_needs_24_7", sa.Boolean, nullable=True),
+    sa.Column("validated_carer_support_weekly_pence", sa.BigInteger, nullable=True),
+    sa.Column("validated_other_funding", sa.JSON, nullable=True),
+    sa.Column("validated_risks", sa.JSON, nullable=True),
+    sa.Column("validated_by", sa.String(200), nullable=True),
+    sa.Column("validated_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index(
+    "assessments_by_council",
+    assessments.c.council,
+    assessments.c.created_at,
+    assessments.c.assessment_id,
+)
+sa.Index("assessments_by_person", assessments.c.council, assessments.c.person_id)
+
+assessment_history = sa.Table(
+    "assessment_history",
+    metadata,
+    sa.Column(
+        "assessment_id",
+        sa.Uuid,
+        sa.ForeignKey("assessments.assessment_id"),
+        primary_key=True,
+    ),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("by", sa.String(200), nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=False),
+)
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time we store is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _funding_to_json(lines: tuple[FundingLine, ...]) -> list[dict[str, Any]]:
+    return [{"source": f.source.value, "weekly_pence": f.weekly_pence} for f in lines]
+
+
+def _funding_from_json(rows: list[dict[str, Any]]) -> tuple[FundingLine, ...]:
+    return tuple(FundingLine(OtherFundingSource(r["source"]), int(r["weekly_pence"])) for r in rows)
+
+
+def _risk_to_json(risk: RiskRecord) -> dict[str, Any]:
+    return {
+        "risk_id": risk.risk_id,
+        "description": risk.description,
+        "raised_by": risk.raised_by.value,
+        "persons_view": risk.persons_view,
+        "practitioners_view": risk.practitioners_view,
+        "flagged": risk.flagged,
+    }
+
+
+def _risk_from_json(row: dict[str, Any]) -> RiskRecord:
+    return RiskRecord(
+        risk_id=row["risk_id"],
+        description=row["description"],
+        raised_by=RaisedBy(row["raised_by"]),
+        persons_view=row["persons_view"],
+        practitioners_view=row["practitioners_view"],
+        flagged=bool(row["flagged"]),
+    )
+
+
+def _row_values(a: Assessment) -> dict[str, Any]:
+    v = a.validation
+    return {
+        "council": a.council,
+        "person_id": a.person_id,
+        "status": a.status.value,
+        "version": a.version,
+        "policy_version": a.policy_version,
+        "client_group": a.client_group.value,
+        "completed_by": a.completed_by.value,
+        "team": a.team,
+        "key_worker_id": a.key_worker_id,
+        "age_band": a.age_band.value,
+        "community_based": a.community_based,
+        "answers": dict(a.answers.domains),
+        "significant_informal_support": a.answers.significant_informal_support,
+        "needs_24_7": a.answers.needs_24_7,
+        "carer_support_weekly_pence": a.answers.carer_support_weekly_pence,
+        "other_funding": _funding_to_json(a.answers.other_funding),
+        "outcomes": list(a.answers.outcomes),
+        "persons_risks": [
+            {"risk_id": r.risk_id, "description": r.description, "persons_view": r.persons_view}
+            for r in a.answers.risks
+        ],
+        "validated_levels": dict(v.domain_levels) if v else None,
+        "adjustments": (
+            [
+                {
+                    "domain": x.domain,
+                    "original_level": x.original_level,
+                    "validated_level": x.validated_level,
+                    "reason": x.reason,
+                }
+                for x in v.adjustments
+            ]
+            if v
+            else None
+        ),
+        "validated_significant_informal_support": v.significant_informal_support if v else None,
+        "validated_needs_24_7": v.needs_24_7 if v else None,
+        "validated_carer_support_weekly_pence": v.carer_support_weekly_pence if v else None,
+        "validated_other_funding": _funding_to_json(v.other_funding) if v else None,
+        "validated_risks": [_risk_to_json(r) for r in v.risks] if v else None,
+        "validated_by": v.validated_by if v else None,
+        "validated_at": v.validated_at if v else None,
+        "created_by": a.created_by,
+        "created_at": a.created_at,
+        "updated_at": a.updated_at,
+    }
+
+
+def _validation_from_row(row: Mapping[Any, Any]) -> Validation | None:
+    if row["validated_at"] is None:
+        return None
+    return Validation(
+        domain_levels={k: int(v) for k, v in row["validated_levels"].items()},
+        adjustments=tuple(
+            Adjustment(
+                x["domain"], int(x["original_level"]), int(x["validated_level"]), x["reason"]
+            )
+            for x in row["adjustments"]
+        ),
+        significant_informal_support=bool(row["validated_significant_informal_support"]),
+        needs_24_7=bool(row["validated_needs_24_7"]),
+        carer_support_weekly_pence=int(row["validated_carer_support_weekly_pence"]),
+        other_funding=_funding_from_json(row["validated_other_funding"]),
+        risks=tuple(_risk_from_json(r) for r in row["validated_risks"]),
+        validated_by=row["validated_by"],
+        validated_at=_utc(row["validated_at"]),
+    )
+
+
+def _assessment_from_row(row: Mapping[Any, Any], history: list[HistoryEntry]) -> Assessment:
+    return Assessment(
+        assessment_id=row["assessment_id"],
+        council=row["council"],
+        person_id=row["person_id"],
+        client_group=ClientGroup(row["client_group"]),
+        completed_by=CompletedBy(row["completed_by"]),
+        team=row["team"],
+        key_worker_id=row["key_worker_id"],
+        age_band=AgeBand(row["age_band"]),
+        community_based=bool(row["community_based"]),
+        policy_version=row["policy_version"],
+        status=Status(row["status"]),
+        version=int(row["version"]),
+        created_at=_utc(row["created_at"]),
+        updated_at=_utc(row["updated_at"]),
+        created_by=row["created_by"],
+        answers=Answers(
+            domains={k: int(v) for k, v in row["answers"].items()},
+            significant_informal_support=bool(row["significant_informal_support"]),
+            needs_24_7=bool(row["needs_24_7"]),
+            carer_support_weekly_pence=int(row["carer_support_weekly_pence"]),
+            other_funding=_funding_from_json(row["other_funding"]),
+            outcomes=tuple(row["outcomes"]),
+            risks=tuple(
+                PersonsRisk(r["risk_id"], r["description"], r["persons_view"])
+                for r in row["persons_risks"]
+            ),
+        ),
+        validation=_validation_from_row(row),
+        history=history,
+    )
+
+
+class AssessmentRepository:
+    """Loads and saves whole assessments; remembers what it loaded to save conditionally."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._loaded: dict[UUID, tuple[int, int]] = {}  # id -> (version, history length)
+
+    async def get(self, assessment_id: UUID) -> Assessment | None:
+        row = (
+            (
+                await self._session.execute(
+                    sa.select(assessments).where(assessments.c.assessment_id == assessment_id)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        history_rows = (
+            await self._session.execute(
+                sa.select(assessment_history)
+                .where(assessment_history.c.assessment_id == assessment_id)
+                .order_by(assessment_history.c.seq)
+            )
+        ).mappings()
+        history = [
+            HistoryEntry(
+                action=Action(h["action"]),
+                status=Status(h["status"]),
+                at=_utc(h["at"]),
+                by=h["by"],
+                reasons=tuple(h["reasons"]),
+            )
+            for h in history_rows
+        ]
+        assessment = _assessment_from_row(row, history)
+        self._loaded[assessment_id] = (assessment.version, len(history))
+        return assessment
+
+    async def add(self, assessment: Assessment) -> None:
+        await self._session.execute(
+            assessments.insert().values(
+                assessment_id=assessment.assessment_id, **_row_values(assessment)
+            )
+        )
+        await self._add_history(assessment, 0)
+        self._loaded[assessment.assessment_id] = (assessment.version, len(assessment.history))
+
+    async def save(self, assessment: Assessment) -> None:
+        """Write a loaded assessment back; refused if someone saved it meanwhile."""
+        loaded_version, loaded_history = self._loaded[assessment.assessment_id]
+        result = await self._session.execute(
+            assessments.update()
+            .where(
+                assessments.c.assessment_id == assessment.assessment_id,
+                assessments.c.version == loaded_version,
+            )
+            .values(**_row_values(assessment))
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentChange(assessment.assessment_id)
+        await self._add_history(assessment, loaded_history)
+        self._loaded[assessment.assessment_id] = (assessment.version, len(assessment.history))
+
+    async def _add_history(self, assessment: Assessment, start: int) -> None:
+        rows = [
+            {
+                "assessment_id": assessment.assessment_id,
+                "seq": seq,
+                "action": entry.action.value,
+                "status": entry.status.value,
+                "at": entry.at,
+                "by": entry.by,
+                "reasons": list(entry.reasons),
+            }
+            for seq, entry in enumerate(assessment.history[start:], start=start + 1)
+        ]
+        if rows:
+            await self._session.execute(assessment_history.insert(), rows)
+
+    async def list(
+        self,
+        *,
+        council: str,
+        person_id: str | None,
+        status: Status | None,
+        limit: int,
+        after: tuple[datetime, UUID] | None,
+    ) -> list[Assessment]:
+        """Newest first, without history; `after` is the (created_at, id) ending the page before."""
+        query = sa.select(assessments).where(assessments.c.council == council)
+        if person_id is not None:
+            query = query.where(assessments.c.person_id == person_id)
+        if status is not None:
+            query = query.where(assessments.c.status == status.value)
+        if after is not None:
+            created_at, assessment_id = after
+            query = query.where(
+                sa.or_(
+                    assessments.c.created_at < created_at,
+                    sa.and_(
+                        assessments.c.created_at == created_at,
+                        assessments.c.assessment_id < assessment_id,
+                    ),
+                )
+            )
+        query = query.order_by(
+            assessments.c.created_at.desc(), assessments.c.assessment_id.desc()
+        ).limit(limit)
+        rows = (await self._session.execute(query)).mappings().all()
+        return [_assessment_from_row(row, history=[]) for row in rows]
+
+
+class AssessmentUnitOfWork(UnitOfWork):
+    assessments: AssessmentRepository
+
+    def _open(self) -> None:
+        self.assessments = AssessmentRepository(self.session)

@@ -1,0 +1,775 @@
+"""Assessment's rules: the self-rating questionnaire, its submission, return and validation.
+
+Pure and synchronous: no I/O, no clock (the handler passes `now`). An Assessment records
+the events it causes in `events`; the handler writes them to the outbox with the state.
+
+Rules and their seeds:
+- The person ticks one level per domain of the council's questionnaire; the domains,
+  levels and points are policy data (seed 003 ch.2 Step 1 §ii). Alone, with help, or by
+  a practitioner: `completed_by` records which (seeds 002, 004).
+- Outcomes, informal/carer support, 24/7 need and risks are recorded; the person's view
+  of a risk and the practitioner's are kept apart (seed 004 exec summary, §7.2).
+- A practitioner validates: confirms or adjusts each level; an adjustment keeps the
+  person's original answer and needs a reason (seed 003 ch.2 Step 1 §iv, ch.5 §9:
+  people "over-egg" and "under-egg" the SRQ).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from contracts.events import (
+    AssessmentReturned,
+    AssessmentStarted,
+    AssessmentSubmitted,
+    AssessmentValidated,
+    Event,
+    LevelAdjustment,
+    OtherFunding,
+    OtherFundingSource,
+    Risk,
+)
+from contracts.policy import Policy, Questionnaire
+from contracts.vocabulary import (
+    CITIZEN_ROLES,
+    PRACTITIONER_ROLES,
+    AgeBand,
+    ClientGroup,
+    CompletedBy,
+    Role,
+)
+from servicekit import errors
+
+MIN_REASON_CHARS = 5
+"""An adjusted level needs a reason of at least this many characters (not just "x")."""
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+class AssessmentError(errors.DomainError):
+    """Base of every refusal of the assessment service."""
+
+
+class AssessmentNotFound(AssessmentError, errors.NotFound):
+    def __init__(self, assessment_id: UUID) -> None:
+        super().__init__(f"assessment {assessment_id} not found")
+
+
+class NoPolicyForCouncil(AssessmentError, errors.NotFound):
+    def __init__(self, council: str) -> None:
+        super().__init__(f"no questionnaire is on file for council {council!r}")
+
+
+class PolicyVersionUnavailable(AssessmentError, errors.Conflict):
+    def __init__(self, policy_version: str) -> None:
+        super().__init__(
+            f"this assessment was started under policy {policy_version}, which is no longer "
+            "loaded; ask operations to restore that policy file"
+        )
+
+
+class NotAllowed(AssessmentError, errors.Forbidden):
+    """The caller's role does not allow this action."""
+
+
+class ClientGroupNotOffered(AssessmentError, errors.Invalid):
+    def __init__(self, client_group: str, policy: Policy) -> None:
+        offered = ", ".join(g.value for g in policy.client_groups)
+        super().__init__(
+            f"client_group {client_group!r} is not one {policy.name} budgets for "
+            f"(policy {policy.policy_version}); choose one of: {offered}"
+        )
+
+
+class UnknownDomain(AssessmentError, errors.Invalid):
+    def __init__(self, domain: str, questionnaire: Questionnaire) -> None:
+        known = ", ".join(d.key for d in questionnaire.domains)
+        super().__init__(
+            f"domains: {domain!r} is not a domain of this questionnaire; the domains are: {known}"
+        )
+
+
+class UnknownLevel(AssessmentError, errors.Invalid):
+    def __init__(self, domain: str, level: int, allowed: Sequence[int]) -> None:
+        levels = ", ".join(str(n) for n in allowed)
+        super().__init__(
+            f"domains: {domain!r} has no level {level}; choose one of its levels: {levels}"
+        )
+
+
+class DomainsUnanswered(AssessmentError, errors.Invalid):
+    def __init__(self, missing: Sequence[str]) -> None:
+        self.missing = list(missing)
+        super().__init__(
+            "every domain must be answered before the assessment is submitted; "
+            f"still unanswered: {', '.join(missing)}"
+        )
+
+
+class DuplicateEntry(AssessmentError, errors.Invalid):
+    def __init__(self, field_name: str, value: str) -> None:
+        super().__init__(f"{field_name}: {value!r} appears more than once")
+
+
+class ReasonRequired(AssessmentError, errors.Invalid):
+    def __init__(self, domain: str, original: int, level: int) -> None:
+        super().__init__(
+            f"adjustments: changing {domain!r} from level {original} to level {level} needs a "
+            f"reason of at least {MIN_REASON_CHARS} characters; the person's answer stays on "
+            "record next to yours"
+        )
+
+
+class NewRiskNeedsDescription(AssessmentError, errors.Invalid):
+    def __init__(self, risk_id: str) -> None:
+        super().__init__(
+            f"risks: {risk_id!r} is not a risk the person recorded, so it needs a description"
+        )
+
+
+class ReturnNeedsReasons(AssessmentError, errors.Invalid):
+    def __init__(self) -> None:
+        super().__init__("reasons: say at least once, in words, what the person should change")
+
+
+class NegativeAmount(AssessmentError, errors.Invalid):
+    def __init__(self, field_name: str) -> None:
+        super().__init__(f"{field_name}: an amount of money cannot be negative")
+
+
+class StaleVersion(AssessmentError, errors.Conflict):
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(
+            f"someone changed this assessment meanwhile (you had version {expected}, it is now "
+            f"version {actual}); reload it and try again"
+        )
+
+
+class ConcurrentChange(AssessmentError, errors.Conflict):
+    def __init__(self, assessment_id: UUID) -> None:
+        super().__init__(
+            f"someone else changed assessment {assessment_id} at the same moment; reload it "
+            "and try again"
+        )
+
+
+class IllegalStatusChange(AssessmentError, errors.Conflict):
+    """The assessment's status does not allow this action."""
+
+
+class AnswersLocked(IllegalStatusChange):
+    pass
+
+
+class NotAwaitingSubmission(IllegalStatusChange):
+    pass
+
+
+class NotAwaitingValidation(IllegalStatusChange):
+    pass
+
+
+# --- values -------------------------------------------------------------------------------
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    RETURNED = "returned"
+    VALIDATED = "validated"
+
+
+class Action(StrEnum):
+    STARTED = "started"
+    ANSWERED = "answered"
+    SUBMITTED = "submitted"
+    RETURNED = "returned"
+    VALIDATED = "validated"
+
+
+class RaisedBy(StrEnum):
+    PERSON = "person"
+    PRACTITIONER = "practitioner"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is acting, as the domain needs to know it (built from the bearer token)."""
+
+    record: str
+    role: Role
+    council: str
+    person_id: str | None = None
+
+    @property
+    def is_citizen(self) -> bool:
+        return self.role in CITIZEN_ROLES
+
+    @property
+    def is_practitioner(self) -> bool:
+        return self.role in PRACTITIONER_ROLES
+
+
+@dataclass(frozen=True)
+class FundingLine:
+    """Another funding stream the person has, valued weekly (seed 003 ch.2 §v)."""
+
+    source: OtherFundingSource
+    weekly_pence: int
+
+
+@dataclass(frozen=True)
+class PersonsRisk:
+    risk_id: str
+    description: str
+    persons_view: str | None = None
+
+
+@dataclass(frozen=True)
+class PractitionersRisk:
+    """The practitioner's view of a risk; a risk the person did not record needs a description."""
+
+    risk_id: str
+    practitioners_view: str
+    flagged: bool
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class RiskRecord:
+    """One risk with both views kept apart (seed 004 §7.2)."""
+
+    risk_id: str
+    description: str
+    raised_by: RaisedBy
+    persons_view: str | None
+    practitioners_view: str | None
+    flagged: bool
+
+
+@dataclass(frozen=True)
+class LevelChange:
+    """A practitioner's level for one domain; a changed level needs a reason."""
+
+    domain: str
+    level: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    domain: str
+    original_level: int
+    validated_level: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    action: Action
+    status: Status
+    at: datetime
+    by: str
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Answers:
+    """What the person (or someone helping them) answered."""
+
+    domains: Mapping[str, int]
+    significant_informal_support: bool = False
+    needs_24_7: bool = False
+    carer_support_weekly_pence: int = 0
+    other_funding: tuple[FundingLine, ...] = ()
+    outcomes: tuple[str, ...] = ()
+    risks: tuple[PersonsRisk, ...] = ()
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The practitioner's confirmed figures; the person's answers stay in `Answers`."""
+
+    domain_levels: Mapping[str, int]
+    adjustments: tuple[Adjustment, ...]
+    significant_informal_support: bool
+    needs_24_7: bool
+    carer_support_weekly_pence: int
+    other_funding: tuple[FundingLine, ...]
+    risks: tuple[RiskRecord, ...]
+    validated_by: str
+    validated_at: datetime
+
+
+@dataclass(frozen=True)
+class StartAssessment:
+    person_id: str
+    client_group: ClientGroup
+    completed_by: CompletedBy
+    team: str
+    key_worker_id: str
+    age_band: AgeBand
+    community_based: bool = True
+
+
+@dataclass(frozen=True)
+class ValidateAssessment:
+    adjustments: tuple[LevelChange, ...] = ()
+    risks: tuple[PractitionersRisk, ...] = ()
+    carer_support_weekly_pence: int | None = None
+    other_funding: tuple[FundingLine, ...] | None = None
+    significant_informal_support: bool | None = None
+    needs_24_7: bool | None = None
+
+
+# --- rules --------------------------------------------------------------------------------
+
+
+def check_levels(domains: Mapping[str, int], questionnaire: Questionnaire) -> None:
+    """Every key must be a domain of the questionnaire and every level one that domain has."""
+    for key, level in domains.items():
+        domain = questionnaire.domain(key)
+        if domain is None:
+            raise UnknownDomain(key, questionnaire)
+        if domain.level(level) is None:
+            raise UnknownLevel(key, level, [lvl.level for lvl in domain.levels])
+
+
+def unanswered(domains: Mapping[str, int], questionnaire: Questionnaire) -> list[str]:
+    """The questionnaire's domains with no answer yet, in questionnaire order."""
+    return [d.key for d in questionnaire.domains if d.key not in domains]
+
+
+def _no_duplicates(field_name: str, values: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise DuplicateEntry(field_name, value)
+        seen.add(value)
+
+
+def _check_money(field_name: str, amount: int | None) -> None:
+    if amount is not None and amount < 0:
+        raise NegativeAmount(field_name)
+
+
+def _check_funding(lines: Iterable[FundingLine]) -> None:
+    for line in lines:
+        _check_money("other_funding.weekly_pence", line.weekly_pence)
+
+
+def _blank(text: str | None) -> bool:
+    return text is None or not text.strip()
+
+
+def ensure_may_start(caller: Caller, person_id: str) -> None:
+    """A person or representative starts one only for themselves; practitioners for anyone."""
+    if caller.is_citizen:
+        if caller.person_id != person_id:
+            raise NotAllowed(
+                "a person or representative can start an assessment only for themselves"
+            )
+        return
+    if not caller.is_practitioner:
+        raise NotAllowed(f"a {caller.role.value} may not start an assessment")
+
+
+def ensure_practitioner(caller: Caller, doing: str) -> None:
+    if not caller.is_practitioner:
+        raise NotAllowed(
+            f"a {caller.role.value} may not {doing}; a care manager, team manager or panel can"
+        )
+
+
+def start(
+    *,
+    assessment_id: UUID,
+    command: StartAssessment,
+    caller: Caller,
+    policy: Policy,
+    now: datetime,
+) -> Assessment:
+    """A new draft assessment under the council's policy in force."""
+    ensure_may_start(caller, command.person_id)
+    if command.client_group not in policy.client_groups:
+        raise ClientGroupNotOffered(command.client_group.value, policy)
+    assessment = Assessment(
+        assessment_id=assessment_id,
+        council=policy.council,
+        person_id=command.person_id,
+        client_group=command.client_group,
+        completed_by=command.completed_by,
+        team=command.team,
+        key_worker_id=command.key_worker_id,
+        age_band=command.age_band,
+        community_based=command.community_based,
+        policy_version=policy.policy_version,
+        status=Status.DRAFT,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        created_by=caller.record,
+        answers=Answers(domains={}),
+        history=[HistoryEntry(Action.STARTED, Status.DRAFT, now, caller.record)],
+    )
+    assessment.events.append(
+        AssessmentStarted(
+            person_id=assessment.person_id,
+            council=assessment.council,
+            assessment_id=assessment_id,
+            client_group=assessment.client_group,
+            completed_by=assessment.completed_by,
+            team=assessment.team,
+            key_worker_id=assessment.key_worker_id,
+            age_band=assessment.age_band,
+            community_based=assessment.community_based,
+            policy_version=assessment.policy_version,
+        )
+    )
+    return assessment
+
+
+# --- the entity ---------------------------------------------------------------------------
+
+
+@dataclass
+class Assessment:
+    assessment_id: UUID
+    council: str
+    person_id: str
+    client_group: ClientGroup
+    completed_by: CompletedBy
+    team: str
+    key_worker_id: str
+    age_band: AgeBand
+    community_based: bool
+    policy_version: str
+    status: Status
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    created_by: str
+    answers: Answers
+    validation: Validation | None = None
+    history: list[HistoryEntry] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    # --- who may see it ---
+
+    def visible_to(self, caller: Caller) -> bool:
+        """Staff see their council's assessments; a person or representative only their own."""
+        if caller.council != self.council:
+            return False
+        return not caller.is_citizen or caller.person_id == self.person_id
+
+    def ensure_visible_to(self, caller: Caller) -> None:
+        """Another council's record, or someone else's for a person, is simply not found."""
+        if not self.visible_to(caller):
+            raise AssessmentNotFound(self.assessment_id)
+
+    def _ensure_may_answer(self, caller: Caller) -> None:
+        if not (caller.is_citizen or caller.is_practitioner):
+            raise NotAllowed(
+                f"a {caller.role.value} may not answer or submit an assessment; the person, "
+                "their representative or a practitioner can"
+            )
+        self.ensure_visible_to(caller)
+
+    def _ensure_version(self, expected_version: int | None) -> None:
+        if expected_version is not None and expected_version != self.version:
+            raise StaleVersion(expected_version, self.version)
+
+    @property
+    def latest_return_reasons(self) -> tuple[str, ...]:
+        for entry in reversed(self.history):
+            if entry.action is Action.RETURNED:
+                return entry.reasons
+        return ()
+
+    @property
+    def risks(self) -> tuple[RiskRecord, ...]:
+        """Every risk with both views: validated ones, or the person's before validation."""
+        if self.validation is not None:
+            return self.validation.risks
+        return tuple(
+            RiskRecord(
+                risk_id=r.risk_id,
+                description=r.description,
+                raised_by=RaisedBy.PERSON,
+                persons_view=r.persons_view,
+                practitioners_view=None,
+                flagged=False,
+            )
+            for r in self.answers.risks
+        )
+
+    def _record(
+        self, action: Action, caller: Caller, now: datetime, reasons: tuple[str, ...] = ()
+    ) -> None:
+        self.version += 1
+        self.updated_at = now
+        self.history.append(HistoryEntry(action, self.status, now, caller.record, reasons))
+
+    # --- actions ---
+
+    def answer(
+        self,
+        answers: Answers,
+        *,
+        questionnaire: Questionnaire,
+        caller: Caller,
+        now: datetime,
+        expected_version: int | None = None,
+    ) -> None:
+        """Replace the answers; allowed while a draft or returned, partial domains allowed."""
+        self._ensure_may_answer(caller)
+        self._ensure_version(expected_version)
+        if self.status is Status.SUBMITTED:
+            raise AnswersLocked(
+                "this assessment has been submitted and is waiting for validation, so its "
+                "answers cannot be changed now; a practitioner can return it for changes"
+            )
+        if self.status is Status.VALIDATED:
+            raise AnswersLocked(
+                "this assessment has been validated, so its answers can no longer be changed; "
+                "start a new assessment to reassess"
+            )
+        check_levels(answers.domains, questionnaire)
+        _check_money("carer_support_weekly_pence", answers.carer_support_weekly_pence)
+        _check_funding(answers.other_funding)
+        _no_duplicates("risks.risk_id", (r.risk_id for r in answers.risks))
+        self.answers = replace(answers, domains=dict(answers.domains))
+        self._record(Action.ANSWERED, caller, now)
+
+    def submit(
+        self,
+        *,
+        questionnaire: Questionnaire,
+        caller: Caller,
+        now: datetime,
+        expected_version: int | None = None,
+    ) -> None:
+        """Draft or returned -> submitted, once every domain is answered."""
+        self._ensure_may_answer(caller)
+        self._ensure_version(expected_version)
+        if self.status is Status.SUBMITTED:
+            raise NotAwaitingSubmission(
+                "this assessment has already been submitted and is waiting for validation"
+            )
+        if self.status is Status.VALIDATED:
+            raise NotAwaitingSubmission(
+                "this assessment has already been validated; start a new assessment to reassess"
+            )
+        check_levels(self.answers.domains, questionnaire)
+        missing = unanswered(self.answers.domains, questionnaire)
+        if missing:
+            raise DomainsUnanswered(missing)
+        self.status = Status.SUBMITTED
+        self._record(Action.SUBMITTED, caller, now)
+        self.events.append(
+            AssessmentSubmitted(
+                person_id=self.person_id,
+                council=self.council,
+                assessment_id=self.assessment_id,
+                answers=dict(self.answers.domains),
+                policy_version=self.policy_version,
+            )
+        )
+
+    def _ensure_awaiting_validation(self, doing: str) -> None:
+        if self.status is Status.SUBMITTED:
+            return
+        if self.status is Status.VALIDATED:
+            raise NotAwaitingValidation(
+                f"this assessment has already been validated, so you cannot {doing} it"
+            )
+        if self.status is Status.RETURNED:
+            raise NotAwaitingValidation(
+                f"this assessment was returned to the person for changes; you can {doing} it "
+                "once they submit it again"
+            )
+        raise NotAwaitingValidation(
+            f"this assessment is still a draft; you can {doing} it once the person submits it"
+        )
+
+    def return_for_changes(
+        self,
+        reasons: Sequence[str],
+        *,
+        caller: Caller,
+        now: datetime,
+        expected_version: int | None = None,
+    ) -> None:
+        """Submitted -> returned with reasons, so the person can change answers and resubmit."""
+        ensure_practitioner(caller, "return an assessment")
+        self.ensure_visible_to(caller)
+        self._ensure_version(expected_version)
+        self._ensure_awaiting_validation("return")
+        cleaned = tuple(r.strip() for r in reasons)
+        if not cleaned or any(not r for r in cleaned):
+            raise ReturnNeedsReasons()
+        self.status = Status.RETURNED
+        self._record(Action.RETURNED, caller, now, cleaned)
+        self.events.append(
+            AssessmentReturned(
+                person_id=self.person_id,
+                council=self.council,
+                assessment_id=self.assessment_id,
+                reasons=list(cleaned),
+                returned_by=caller.record,
+            )
+        )
+
+    def validate(
+        self,
+        command: ValidateAssessment,
+        *,
+        questionnaire: Questionnaire,
+        caller: Caller,
+        now: datetime,
+        expected_version: int | None = None,
+    ) -> None:
+        """Submitted -> validated: levels confirmed or adjusted with reasons, risks viewed."""
+        ensure_practitioner(caller, "validate an assessment")
+        self.ensure_visible_to(caller)
+        self._ensure_version(expected_version)
+        self._ensure_awaiting_validation("validate")
+        adjustments = self._adjustments(command.adjustments, questionnaire)
+        risks = self._merged_risks(command.risks)
+        _check_money("carer_support_weekly_pence", command.carer_support_weekly_pence)
+        _check_funding(command.other_funding or ())
+
+        levels = dict(self.answers.domains)
+        levels.update({a.domain: a.validated_level for a in adjustments})
+        validation = Validation(
+            domain_levels=levels,
+            adjustments=adjustments,
+            significant_informal_support=(
+                self.answers.significant_informal_support
+                if command.significant_informal_support is None
+                else command.significant_informal_support
+            ),
+            needs_24_7=(
+                self.answers.needs_24_7 if command.needs_24_7 is None else command.needs_24_7
+            ),
+            carer_support_weekly_pence=(
+                self.answers.carer_support_weekly_pence
+                if command.carer_support_weekly_pence is None
+                else command.carer_support_weekly_pence
+            ),
+            other_funding=(
+                self.answers.other_funding
+                if command.other_funding is None
+                else tuple(command.other_funding)
+            ),
+            risks=risks,
+            validated_by=caller.record,
+            validated_at=now,
+        )
+        self.validation = validation
+        self.status = Status.VALIDATED
+        self._record(Action.VALIDATED, caller, now)
+        self.events.append(self._validated_event(validation))
+
+    def _adjustments(
+        self, changes: Sequence[LevelChange], questionnaire: Questionnaire
+    ) -> tuple[Adjustment, ...]:
+        _no_duplicates("adjustments.domain", (c.domain for c in changes))
+        check_levels({c.domain: c.level for c in changes}, questionnaire)
+        adjustments: list[Adjustment] = []
+        for change in changes:
+            original = self.answers.domains[change.domain]
+            if change.level == original:
+                continue  # confirmed as the person answered: nothing to adjust
+            reason = change.reason.strip()
+            if len(reason) < MIN_REASON_CHARS:
+                raise ReasonRequired(change.domain, original, change.level)
+            adjustments.append(Adjustment(change.domain, original, change.level, reason))
+        return tuple(adjustments)
+
+    def _merged_risks(self, views: Sequence[PractitionersRisk]) -> tuple[RiskRecord, ...]:
+        _no_duplicates("risks.risk_id", (v.risk_id for v in views))
+        by_id = {v.risk_id: v for v in views}
+        persons_ids = {r.risk_id for r in self.answers.risks}
+        merged: list[RiskRecord] = []
+        for risk in self.answers.risks:
+            view = by_id.get(risk.risk_id)
+            merged.append(
+                RiskRecord(
+                    risk_id=risk.risk_id,
+                    description=risk.description,
+                    raised_by=RaisedBy.PERSON,
+                    persons_view=risk.persons_view,
+                    practitioners_view=view.practitioners_view if view else None,
+                    flagged=view.flagged if view else False,
+                )
+            )
+        for view in views:
+            if view.risk_id in persons_ids:
+                continue
+            if view.description is None or _blank(view.description):
+                raise NewRiskNeedsDescription(view.risk_id)
+            merged.append(
+                RiskRecord(
+                    risk_id=view.risk_id,
+                    description=view.description.strip(),
+                    raised_by=RaisedBy.PRACTITIONER,
+                    persons_view=None,
+                    practitioners_view=view.practitioners_view,
+                    flagged=view.flagged,
+                )
+            )
+        return tuple(merged)
+
+    def _validated_event(self, validation: Validation) -> AssessmentValidated:
+        return AssessmentValidated(
+            person_id=self.person_id,
+            council=self.council,
+            assessment_id=self.assessment_id,
+            client_group=self.client_group,
+            completed_by=self.completed_by,
+            team=self.team,
+            key_worker_id=self.key_worker_id,
+            age_band=self.age_band,
+            community_based=self.community_based,
+            domain_levels=dict(validation.domain_levels),
+            adjustments=[
+                LevelAdjustment(
+                    domain=a.domain,
+                    original_level=a.original_level,
+                    validated_level=a.validated_level,
+                    reason=a.reason,
+                )
+                for a in validation.adjustments
+            ],
+            significant_informal_support=validation.significant_informal_support,
+            needs_24_7=validation.needs_24_7,
+            carer_support_weekly_pence=validation.carer_support_weekly_pence,
+            other_funding=[
+                OtherFunding(source=f.source, weekly_pence=f.weekly_pence)
+                for f in validation.other_funding
+            ],
+            outcomes=list(self.answers.outcomes),
+            risks=[
+                Risk(
+                    risk_id=r.risk_id,
+                    description=r.description,
+                    flagged=r.flagged,
+                    persons_view=r.persons_view,
+                    practitioners_view=r.practitioners_view,
+                )
+                for r in validation.risks
+            ],
+            validated_by=validation.validated_by,
+            policy_version=self.policy_version,
+        )
+
+    def pop_events(self) -> list[Event]:
+        """The events recorded since the last call, handed over once."""
+        events, self.events = self.events, []
+        return events
