@@ -1,0 +1,283 @@
+"""Allocation's own tables, the budget repository, and its unit of work.
+
+Portable across SQLite and PostgreSQL: JSON via sa.JSON, money as BigInteger pence,
+timestamps with time zone. A budget row carries the version used for optimistic
+concurrency; its revisions are rows of their own and are never deleted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.events import BudgetStage, ExplanationLine
+from contracts.vocabulary import Role
+from servicekit.db import messaging_tables
+from servicekit.uow import UnitOfWork
+from services.allocation.domain import (
+    Budget,
+    BudgetInputs,
+    Calculation,
+    ChangedMeanwhile,
+    Revision,
+    RevisionState,
+)
+
+metadata = sa.MetaData()
+outbox, inbox, idempotency_keys = messaging_tables(metadata)
+
+budgets = sa.Table(
+    "budgets",
+    metadata,
+    sa.Column("budget_id", sa.String(36), primary_key=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("has_issued", sa.Boolean, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index("budgets_by_person", budgets.c.council, budgets.c.person_id)
+sa.Index("budgets_by_council", budgets.c.council, budgets.c.created_at, budgets.c.budget_id)
+
+budget_revisions = sa.Table(
+    "budget_revisions",
+    metadata,
+    sa.Column("budget_id", sa.String(36), sa.ForeignKey("budgets.budget_id"), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("assessment_id", sa.String(36), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("stage", sa.String(16), nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("inputs", sa.JSON, nullable=False),
+    sa.Column("calculation", sa.JSON, nullable=False),
+    sa.Column("points", sa.Integer, nullable=False),
+    sa.Column("weekly_pence", sa.BigInteger, nullable=False),
+    sa.Column("annual_pence", sa.BigInteger, nullable=False),
+    sa.Column("explanation", sa.JSON, nullable=False),
+    sa.Column("policy_version", sa.String(100), nullable=False),
+    sa.Column("ceiling_exception", sa.Boolean, nullable=False),
+    sa.Column("ceiling_exception_reason", sa.Text, nullable=True),
+    sa.Column("agreed_by", sa.String(200), nullable=True),
+    sa.Column("agreed_by_role", sa.String(32), nullable=True),
+    sa.Column("agreed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("plan_id", sa.String(36), nullable=True),
+    sa.Column("plan_version", sa.Integer, nullable=True),
+)
+
+# The columns a revision may change after it was written (agreed, or superseded).
+_MUTABLE = (
+    "state",
+    "stage",
+    "ceiling_exception",
+    "ceiling_exception_reason",
+    "agreed_by",
+    "agreed_by_role",
+    "agreed_at",
+)
+
+
+def _revision_row(budget_id: UUID, rev: Revision) -> dict[str, Any]:
+    return {
+        "budget_id": str(budget_id),
+        "number": rev.number,
+        "assessment_id": str(rev.assessment_id),
+        "state": rev.state.value,
+        "stage": rev.stage.value if rev.stage else None,
+        "reason": rev.reason,
+        "created_by": rev.created_by,
+        "created_at": rev.created_at,
+        "inputs": rev.inputs.model_dump(mode="json"),
+        "calculation": rev.calculation.model_dump(mode="json"),
+        "points": rev.points,
+        "weekly_pence": rev.weekly_pence,
+        "annual_pence": rev.annual_pence,
+        "explanation": [line.model_dump(mode="json") for line in rev.explanation],
+        "policy_version": rev.policy_version,
+        "ceiling_exception": rev.ceiling_exception,
+        "ceiling_exception_reason": rev.ceiling_exception_reason,
+        "agreed_by": rev.agreed_by,
+        "agreed_by_role": rev.agreed_by_role.value if rev.agreed_by_role else None,
+        "agreed_at": rev.agreed_at,
+        "plan_id": str(rev.plan_id) if rev.plan_id else None,
+        "plan_version": rev.plan_version,
+    }
+
+
+def _revision(row: sa.Row[Any]) -> Revision:
+    return Revision(
+        number=row.number,
+        assessment_id=UUID(row.assessment_id),
+        inputs=BudgetInputs.model_validate(row.inputs),
+        calculation=Calculation.model_validate(row.calculation),
+        reason=row.reason,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        state=RevisionState(row.state),
+        weekly_pence=row.weekly_pence,
+        annual_pence=row.annual_pence,
+        explanation=tuple(ExplanationLine.model_validate(line) for line in row.explanation),
+        stage=BudgetStage(row.stage) if row.stage else None,
+        ceiling_exception=row.ceiling_exception,
+        ceiling_exception_reason=row.ceiling_exception_reason,
+        agreed_by=row.agreed_by,
+        agreed_by_role=Role(row.agreed_by_role) if row.agreed_by_role else None,
+        agreed_at=row.agreed_at,
+        plan_id=UUID(row.plan_id) if row.plan_id else None,
+        plan_version=row.plan_version,
+    )
+
+
+class BudgetRepository:
+    """Loads and stores whole budgets; `save` refuses if someone else changed one meanwhile."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._loaded: dict[UUID, tuple[int, int]] = {}  # id -> (version, current revision)
+
+    async def _load(self, rows: list[sa.Row[Any]]) -> list[Budget]:
+        if not rows:
+            return []
+        ids = [row.budget_id for row in rows]
+        revision_rows = (
+            await self._session.execute(
+                sa.select(budget_revisions)
+                .where(budget_revisions.c.budget_id.in_(ids))
+                .order_by(budget_revisions.c.budget_id, budget_revisions.c.number)
+            )
+        ).all()
+        by_budget: dict[str, list[Revision]] = {}
+        for rev_row in revision_rows:
+            by_budget.setdefault(rev_row.budget_id, []).append(_revision(rev_row))
+        result = []
+        for row in rows:
+            budget = Budget(
+                budget_id=UUID(row.budget_id),
+                council=row.council,
+                person_id=row.person_id,
+                created_at=row.created_at,
+                revisions=by_budget[row.budget_id],
+                version=row.version,
+                updated_at=row.updated_at,
+            )
+            self._loaded[budget.budget_id] = (budget.version, budget.current.number)
+            result.append(budget)
+        return result
+
+    async def get(self, budget_id: UUID) -> Budget | None:
+        rows = (
+            await self._session.execute(
+                sa.select(budgets).where(budgets.c.budget_id == str(budget_id))
+            )
+        ).all()
+        found = await self._load(list(rows))
+        return found[0] if found else None
+
+    async def for_person(self, council: str, person_id: str) -> Budget | None:
+        """The person's current budget (the newest, should there ever be more than one)."""
+        rows = (
+            await self._session.execute(
+                sa.select(budgets)
+                .where(budgets.c.council == council, budgets.c.person_id == person_id)
+                .order_by(budgets.c.created_at.desc(), budgets.c.budget_id.desc())
+                .limit(1)
+            )
+        ).all()
+        found = await self._load(list(rows))
+        return found[0] if found else None
+
+    async def list(
+        self,
+        *,
+        council: str,
+        person_id: str | None,
+        status: str | None,
+        issued_only: bool,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Budget]:
+        """A page of a council's budgets, oldest first, after a (created_at, id) position."""
+        query = sa.select(budgets).where(budgets.c.council == council)
+        if person_id is not None:
+            query = query.where(budgets.c.person_id == person_id)
+        if status is not None:
+            query = query.where(budgets.c.status == status)
+        if issued_only:
+            query = query.where(budgets.c.has_issued.is_(True))
+        if after is not None:
+            created_at, budget_id = after
+            query = query.where(
+                sa.or_(
+                    budgets.c.created_at > created_at,
+                    sa.and_(budgets.c.created_at == created_at, budgets.c.budget_id > budget_id),
+                )
+            )
+        query = query.order_by(budgets.c.created_at, budgets.c.budget_id).limit(limit)
+        rows = (await self._session.execute(query)).all()
+        return await self._load(list(rows))
+
+    def _budget_row(self, budget: Budget) -> dict[str, Any]:
+        return {
+            "council": budget.council,
+            "person_id": budget.person_id,
+            "status": budget.status.value,
+            "has_issued": bool(budget.issued_revisions),
+            "version": budget.version,
+            "updated_at": budget.updated_at or budget.created_at,
+        }
+
+    async def add(self, budget: Budget) -> None:
+        await self._session.execute(
+            budgets.insert().values(
+                budget_id=str(budget.budget_id),
+                created_at=budget.created_at,
+                **self._budget_row(budget),
+            )
+        )
+        await self._session.execute(
+            budget_revisions.insert(),
+            [_revision_row(budget.budget_id, rev) for rev in budget.revisions],
+        )
+        self._loaded[budget.budget_id] = (budget.version, budget.current.number)
+
+    async def save(self, budget: Budget) -> None:
+        """Write a loaded budget back: only if its stored version is still the one loaded."""
+        loaded_version, loaded_current = self._loaded[budget.budget_id]
+        result = await self._session.execute(
+            budgets.update()
+            .where(
+                budgets.c.budget_id == str(budget.budget_id),
+                budgets.c.version == loaded_version,
+            )
+            .values(**self._budget_row(budget))
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ChangedMeanwhile(budget.budget_id)
+        for rev in budget.revisions:
+            row = _revision_row(budget.budget_id, rev)
+            if rev.number == loaded_current:
+                await self._session.execute(
+                    budget_revisions.update()
+                    .where(
+                        budget_revisions.c.budget_id == str(budget.budget_id),
+                        budget_revisions.c.number == rev.number,
+                    )
+                    .values({name: row[name] for name in _MUTABLE})
+                )
+            elif rev.number > loaded_current:
+                await self._session.execute(budget_revisions.insert().values(**row))
+        self._loaded[budget.budget_id] = (budget.version, budget.current.number)
+
+
+class AllocationUnitOfWork(UnitOfWork):
+    budgets: BudgetRepository
+
+    def _open(self) -> None:
+        self.budgets = BudgetRepository(self.session)
