@@ -1,0 +1,596 @@
+"""Planning's own tables, their repositories, and its unit of work.
+
+Portable SQL only (SQLite and PostgreSQL): JSON columns via sa.JSON, dates as sa.Date,
+money as sa.BigInteger, ids as sa.Uuid. Plans and reviews carry a `version`; saving
+one updates only the row still at the version it was loaded with, so two concurrent
+changes cannot both win.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.events import ProviderKind, ReviewKind, ReviewOutcome
+from contracts.money import Frequency
+from contracts.vocabulary import Role
+from servicekit.db import messaging_tables
+from servicekit.uow import UnitOfWork
+from services.planning.domain import (
+    HistoryEntry,
+    KnownAssessment,
+    KnownBudget,
+    KnownRisk,
+    Plan,
+    PlanContent,
+    PlanLine,
+    PlanStatus,
+    RequestForMore,
+    Review,
+    ReviewStatus,
+    RiskMitigation,
+    SharedSupport,
+    SignOff,
+    StaleVersion,
+)
+
+metadata = sa.MetaData()
+outbox, inbox, idempotency_keys = messaging_tables(metadata)
+
+PERSON = sa.String(64)
+COUNCIL = sa.String(64)
+ACTOR = sa.String(200)
+TS = sa.DateTime(timezone=True)
+
+assessments = sa.Table(
+    "assessments",
+    metadata,
+    sa.Column("assessment_id", sa.Uuid, primary_key=True),
+    sa.Column("person_id", PERSON, nullable=False, index=True),
+    sa.Column("council", COUNCIL, nullable=False),
+    sa.Column("client_group", sa.String(32), nullable=False),
+    sa.Column("domain_levels", sa.JSON, nullable=False),
+    sa.Column("risks", sa.JSON, nullable=False),
+    sa.Column("policy_version", sa.String(100), nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+budgets = sa.Table(
+    "budgets",
+    metadata,
+    sa.Column("budget_id", sa.Uuid, primary_key=True),
+    sa.Column("assessment_id", sa.Uuid, nullable=False),
+    sa.Column("person_id", PERSON, nullable=False, index=True),
+    sa.Column("council", COUNCIL, nullable=False),
+    sa.Column("stage", sa.String(16), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("weekly_pence", sa.BigInteger, nullable=False),
+    sa.Column("annual_pence", sa.BigInteger, nullable=False),
+    sa.Column("policy_version", sa.String(100), nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+plans = sa.Table(
+    "plans",
+    metadata,
+    sa.Column("plan_id", sa.Uuid, primary_key=True),
+    sa.Column("person_id", PERSON, nullable=False),
+    sa.Column("council", COUNCIL, nullable=False),
+    sa.Column("budget_id", sa.Uuid, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("plan_version", sa.Integer, nullable=False),
+    sa.Column("content", sa.JSON, nullable=False),
+    sa.Column("fee_basis_points", sa.Integer, nullable=False),
+    sa.Column("weekly_pence", sa.BigInteger, nullable=False),
+    sa.Column("annual_pence", sa.BigInteger, nullable=False),
+    sa.Column("one_off_pence", sa.BigInteger, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Column("submitted_at", TS, nullable=True),
+    sa.Column("signed_off_on", sa.Date, nullable=True),
+    sa.Column("signed_off_by", ACTOR, nullable=True),
+    sa.Column("signed_off_by_role", sa.String(32), nullable=True),
+    sa.Column("first_review_on", sa.Date, nullable=True),
+    sa.Column("signed_off_policy_version", sa.String(100), nullable=True),
+)
+sa.Index("plans_by_person", plans.c.council, plans.c.person_id, plans.c.created_at)
+sa.Index("plans_by_status", plans.c.council, plans.c.status, plans.c.created_at)
+
+plan_history = sa.Table(
+    "plan_history",
+    metadata,
+    sa.Column("plan_id", sa.Uuid, sa.ForeignKey("plans.plan_id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("actor", ACTOR, nullable=False),
+    sa.Column("plan_version", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+)
+
+reviews = sa.Table(
+    "reviews",
+    metadata,
+    sa.Column("review_id", sa.Uuid, primary_key=True),
+    sa.Column("plan_id", sa.Uuid, sa.ForeignKey("plans.plan_id"), nullable=False, index=True),
+    sa.Column("person_id", PERSON, nullable=False),
+    sa.Column("council", COUNCIL, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("due_on", sa.Date, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("scheduled_by", ACTOR, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("announced_at", TS, nullable=True),
+    sa.Column("announced_by", ACTOR, nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=True),
+    sa.Column("completed_on", sa.Date, nullable=True),
+    sa.Column("notes", sa.Text, nullable=False),
+    sa.Column("completed_by", ACTOR, nullable=True),
+)
+sa.Index("reviews_by_due", reviews.c.council, reviews.c.status, reviews.c.due_on)
+sa.Index("reviews_by_person", reviews.c.council, reviews.c.person_id, reviews.c.due_on)
+
+
+def _utc(value: Any) -> Any:
+    """SQLite hands timestamps back naive; they were written in UTC."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+# --- plan content <-> JSON ----------------------------------------------------------------
+
+
+def content_to_json(content: PlanContent) -> dict[str, Any]:
+    return {
+        "outcomes": list(content.outcomes),
+        "lines": [
+            {
+                "line_id": str(line.line_id),
+                "description": line.description,
+                "provider_kind": line.provider_kind.value,
+                "provider_name": line.provider_name,
+                "frequency": line.frequency.value,
+                "amount_pence": line.amount_pence,
+                "domains": list(line.domains),
+                "outcomes": list(line.outcomes),
+                "provider_holds_funds": line.provider_holds_funds,
+                "shared": None
+                if line.shared is None
+                else {
+                    "total_amount_pence": line.shared.total_amount_pence,
+                    "people": line.shared.people,
+                    "share_basis_points": line.shared.share_basis_points,
+                },
+            }
+            for line in content.lines
+        ],
+        "contingency_weekly_pence": content.contingency_weekly_pence,
+        "request_for_more": None
+        if content.request_for_more is None
+        else {
+            "weekly_pence": content.request_for_more.weekly_pence,
+            "reason": content.request_for_more.reason,
+        },
+        "risk_mitigations": [
+            {
+                "risk_id": m.risk_id,
+                "mitigation": m.mitigation,
+                "referred_to_risk_panel": m.referred_to_risk_panel,
+            }
+            for m in content.risk_mitigations
+        ],
+    }
+
+
+def content_from_json(data: dict[str, Any]) -> PlanContent:
+    lines = []
+    for raw in data["lines"]:
+        shared = raw.get("shared")
+        lines.append(
+            PlanLine(
+                line_id=UUID(raw["line_id"]),
+                description=raw["description"],
+                provider_kind=ProviderKind(raw["provider_kind"]),
+                provider_name=raw.get("provider_name"),
+                frequency=Frequency(raw["frequency"]),
+                amount_pence=int(raw["amount_pence"]),
+                domains=tuple(raw["domains"]),
+                outcomes=tuple(raw["outcomes"]),
+                provider_holds_funds=bool(raw["provider_holds_funds"]),
+                shared=None if shared is None else SharedSupport(**shared),
+            )
+        )
+    more = data.get("request_for_more")
+    return PlanContent(
+        outcomes=tuple(data["outcomes"]),
+        lines=tuple(lines),
+        contingency_weekly_pence=int(data["contingency_weekly_pence"]),
+        request_for_more=None if more is None else RequestForMore(**more),
+        risk_mitigations=tuple(RiskMitigation(**m) for m in data["risk_mitigations"]),
+    )
+
+
+# --- repositories -------------------------------------------------------------------------
+
+
+class AssessmentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, assessment_id: UUID) -> KnownAssessment | None:
+        row = (
+            await self.session.execute(
+                sa.select(assessments).where(assessments.c.assessment_id == assessment_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        return KnownAssessment(
+            assessment_id=row.assessment_id,
+            person_id=row.person_id,
+            council=row.council,
+            client_group=row.client_group,
+            domain_levels={str(k): int(v) for k, v in row.domain_levels.items()},
+            risks=tuple(KnownRisk(**r) for r in row.risks),
+            policy_version=row.policy_version,
+        )
+
+    async def put(self, assessment: KnownAssessment, *, at: datetime) -> None:
+        """Keep the newest validation of an assessment (a revalidation replaces it)."""
+        values = {
+            "person_id": assessment.person_id,
+            "council": assessment.council,
+            "client_group": assessment.client_group,
+            "domain_levels": dict(assessment.domain_levels),
+            "risks": [
+                {"risk_id": r.risk_id, "description": r.description, "flagged": r.flagged}
+                for r in assessment.risks
+            ],
+            "policy_version": assessment.policy_version,
+            "updated_at": at,
+        }
+        where = assessments.c.assessment_id == assessment.assessment_id
+        exists = await self.session.execute(sa.select(assessments.c.assessment_id).where(where))
+        if exists.first() is None:
+            await self.session.execute(
+                assessments.insert().values(assessment_id=assessment.assessment_id, **values)
+            )
+        else:
+            await self.session.execute(assessments.update().where(where).values(**values))
+
+
+class BudgetRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, budget_id: UUID) -> KnownBudget | None:
+        row = (
+            await self.session.execute(sa.select(budgets).where(budgets.c.budget_id == budget_id))
+        ).first()
+        if row is None:
+            return None
+        return KnownBudget(
+            budget_id=row.budget_id,
+            assessment_id=row.assessment_id,
+            person_id=row.person_id,
+            council=row.council,
+            stage=row.stage,
+            revision=row.revision,
+            weekly_pence=row.weekly_pence,
+            annual_pence=row.annual_pence,
+            policy_version=row.policy_version,
+        )
+
+    async def put_if_newer(self, budget: KnownBudget, *, at: datetime) -> bool:
+        """Keep the latest revision of a budget; an older revision arriving late is ignored."""
+        current = await self.get(budget.budget_id)
+        if current is not None and current.revision >= budget.revision:
+            return False
+        values = {
+            "assessment_id": budget.assessment_id,
+            "person_id": budget.person_id,
+            "council": budget.council,
+            "stage": budget.stage,
+            "revision": budget.revision,
+            "weekly_pence": budget.weekly_pence,
+            "annual_pence": budget.annual_pence,
+            "policy_version": budget.policy_version,
+            "updated_at": at,
+        }
+        if current is None:
+            await self.session.execute(
+                budgets.insert().values(budget_id=budget.budget_id, **values)
+            )
+        else:
+            await self.session.execute(
+                budgets.update().where(budgets.c.budget_id == budget.budget_id).values(**values)
+            )
+        return True
+
+
+def _plan_from_row(row: Any, history: list[HistoryEntry]) -> Plan:
+    signed_off = None
+    if row.signed_off_on is not None:
+        signed_off = SignOff(
+            on=row.signed_off_on,
+            by=row.signed_off_by,
+            role=Role(row.signed_off_by_role),
+            first_review_on=row.first_review_on,
+            policy_version=row.signed_off_policy_version,
+        )
+    return Plan(
+        plan_id=row.plan_id,
+        person_id=row.person_id,
+        council=row.council,
+        budget_id=row.budget_id,
+        content=content_from_json(row.content),
+        fee_basis_points=row.fee_basis_points,
+        created_at=_utc(row.created_at),
+        updated_at=_utc(row.updated_at),
+        status=PlanStatus(row.status),
+        version=row.version,
+        plan_version=row.plan_version,
+        submitted_at=_utc(row.submitted_at),
+        signed_off=signed_off,
+        history=history,
+    )
+
+
+def _plan_values(plan: Plan) -> dict[str, Any]:
+    costing = plan.costing
+    signed = plan.signed_off
+    return {
+        "person_id": plan.person_id,
+        "council": plan.council,
+        "budget_id": plan.budget_id,
+        "status": plan.status.value,
+        "version": plan.version,
+        "plan_version": plan.plan_version,
+        "content": content_to_json(plan.content),
+        "fee_basis_points": plan.fee_basis_points,
+        "weekly_pence": costing.weekly_pence,
+        "annual_pence": costing.annual_pence,
+        "one_off_pence": costing.one_off_pence,
+        "created_at": plan.created_at,
+        "updated_at": plan.updated_at,
+        "submitted_at": plan.submitted_at,
+        "signed_off_on": signed.on if signed else None,
+        "signed_off_by": signed.by if signed else None,
+        "signed_off_by_role": signed.role.value if signed else None,
+        "first_review_on": signed.first_review_on if signed else None,
+        "signed_off_policy_version": signed.policy_version if signed else None,
+    }
+
+
+class PlanRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._loaded: dict[UUID, tuple[int, int]] = {}  # plan_id -> (version, history length)
+
+    async def get(self, plan_id: UUID) -> Plan | None:
+        row = (
+            await self.session.execute(sa.select(plans).where(plans.c.plan_id == plan_id))
+        ).first()
+        if row is None:
+            return None
+        entries = (
+            await self.session.execute(
+                sa.select(plan_history)
+                .where(plan_history.c.plan_id == plan_id)
+                .order_by(plan_history.c.seq)
+            )
+        ).all()
+        history = [
+            HistoryEntry(_utc(e.at), e.action, e.actor, e.plan_version, e.version, dict(e.detail))
+            for e in entries
+        ]
+        self._loaded[plan_id] = (row.version, len(history))
+        return _plan_from_row(row, history)
+
+    async def add(self, plan: Plan) -> None:
+        await self.session.execute(
+            plans.insert().values(plan_id=plan.plan_id, **_plan_values(plan))
+        )
+        await self._write_history(plan, 0)
+        self._loaded[plan.plan_id] = (plan.version, len(plan.history))
+
+    async def save(self, plan: Plan) -> None:
+        """Write a loaded plan back, refusing if someone else changed it meanwhile."""
+        loaded_version, saved_history = self._loaded[plan.plan_id]
+        result = await self.session.execute(
+            plans.update()
+            .where(plans.c.plan_id == plan.plan_id, plans.c.version == loaded_version)
+            .values(**_plan_values(plan))
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise StaleVersion(f"plan {plan.plan_id}", loaded_version, loaded_version + 1)
+        await self._write_history(plan, saved_history)
+        self._loaded[plan.plan_id] = (plan.version, len(plan.history))
+
+    async def _write_history(self, plan: Plan, start: int) -> None:
+        rows = [
+            {
+                "plan_id": plan.plan_id,
+                "seq": index + 1,
+                "at": entry.at,
+                "action": entry.action,
+                "actor": entry.actor[:200],
+                "plan_version": entry.plan_version,
+                "version": entry.version,
+                "detail": entry.detail,
+            }
+            for index, entry in enumerate(plan.history)
+            if index >= start
+        ]
+        if rows:
+            await self.session.execute(plan_history.insert(), rows)
+
+    async def list(
+        self,
+        *,
+        council: str,
+        person_id: str | None,
+        status: PlanStatus | None,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[Plan]:
+        """Plans in creation order (without their history), one page after the cursor."""
+        query = sa.select(plans).where(plans.c.council == council)
+        if person_id is not None:
+            query = query.where(plans.c.person_id == person_id)
+        if status is not None:
+            query = query.where(plans.c.status == status.value)
+        if after is not None:
+            created, plan_id = after
+            query = query.where(
+                sa.or_(
+                    plans.c.created_at > created,
+                    sa.and_(plans.c.created_at == created, plans.c.plan_id > plan_id),
+                )
+            )
+        query = query.order_by(plans.c.created_at, plans.c.plan_id).limit(limit)
+        return [_plan_from_row(row, []) for row in (await self.session.execute(query)).all()]
+
+
+def _review_from_row(row: Any) -> Review:
+    return Review(
+        review_id=row.review_id,
+        plan_id=row.plan_id,
+        person_id=row.person_id,
+        council=row.council,
+        kind=ReviewKind(row.kind),
+        due_on=row.due_on,
+        scheduled_by=row.scheduled_by,
+        created_at=_utc(row.created_at),
+        reason=row.reason,
+        status=ReviewStatus(row.status),
+        version=row.version,
+        announced_at=_utc(row.announced_at),
+        announced_by=row.announced_by,
+        outcome=None if row.outcome is None else ReviewOutcome(row.outcome),
+        completed_on=row.completed_on,
+        notes=row.notes,
+        completed_by=row.completed_by,
+    )
+
+
+def _review_values(review: Review) -> dict[str, Any]:
+    return {
+        "plan_id": review.plan_id,
+        "person_id": review.person_id,
+        "council": review.council,
+        "kind": review.kind.value,
+        "due_on": review.due_on,
+        "reason": review.reason,
+        "status": review.status.value,
+        "version": review.version,
+        "scheduled_by": review.scheduled_by[:200],
+        "created_at": review.created_at,
+        "announced_at": review.announced_at,
+        "announced_by": None if review.announced_by is None else review.announced_by[:200],
+        "outcome": None if review.outcome is None else review.outcome.value,
+        "completed_on": review.completed_on,
+        "notes": review.notes,
+        "completed_by": None if review.completed_by is None else review.completed_by[:200],
+    }
+
+
+class ReviewRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._loaded: dict[UUID, int] = {}
+
+    async def get(self, review_id: UUID) -> Review | None:
+        row = (
+            await self.session.execute(sa.select(reviews).where(reviews.c.review_id == review_id))
+        ).first()
+        if row is None:
+            return None
+        self._loaded[review_id] = row.version
+        return _review_from_row(row)
+
+    async def add(self, review: Review) -> None:
+        await self.session.execute(
+            reviews.insert().values(review_id=review.review_id, **_review_values(review))
+        )
+        self._loaded[review.review_id] = review.version
+
+    async def save(self, review: Review) -> None:
+        loaded = self._loaded[review.review_id]
+        result = await self.session.execute(
+            reviews.update()
+            .where(reviews.c.review_id == review.review_id, reviews.c.version == loaded)
+            .values(**_review_values(review))
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise StaleVersion(f"review {review.review_id}", loaded, loaded + 1)
+        self._loaded[review.review_id] = review.version
+
+    async def scheduled_due(self, *, council: str, as_of: date, limit: int) -> list[Review]:
+        """Scheduled reviews due on or before a date, not yet announced, oldest first."""
+        rows = (
+            await self.session.execute(
+                sa.select(reviews)
+                .where(
+                    reviews.c.council == council,
+                    reviews.c.status == ReviewStatus.SCHEDULED.value,
+                    reviews.c.due_on <= as_of,
+                )
+                .order_by(reviews.c.due_on, reviews.c.review_id)
+                .limit(limit)
+            )
+        ).all()
+        found = [_review_from_row(row) for row in rows]
+        for review in found:
+            self._loaded[review.review_id] = review.version
+        return found
+
+    async def list(
+        self,
+        *,
+        council: str,
+        person_id: str | None,
+        due_on_or_before: date | None,
+        status: ReviewStatus | None,
+        after: tuple[date, UUID] | None,
+        limit: int,
+    ) -> list[Review]:
+        query = sa.select(reviews).where(reviews.c.council == council)
+        if person_id is not None:
+            query = query.where(reviews.c.person_id == person_id)
+        if due_on_or_before is not None:
+            query = query.where(reviews.c.due_on <= due_on_or_before)
+        if status is not None:
+            query = query.where(reviews.c.status == status.value)
+        if after is not None:
+            due, review_id = after
+            query = query.where(
+                sa.or_(
+                    reviews.c.due_on > due,
+                    sa.and_(reviews.c.due_on == due, reviews.c.review_id > review_id),
+                )
+            )
+        query = query.order_by(reviews.c.due_on, reviews.c.review_id).limit(limit)
+        return [_review_from_row(row) for row in (await self.session.execute(query)).all()]
+
+
+class PlanningUnitOfWork(UnitOfWork):
+    assessments: AssessmentRepository
+    budgets: BudgetRepository
+    plans: PlanRepository
+    reviews: ReviewRepository
+
+    def _open(self) -> None:
+        self.assessments = AssessmentRepository(self.session)
+        self.budgets = BudgetRepository(self.session)
+        self.plans = PlanRepository(self.session)
+        self.reviews = ReviewRepository(self.session)

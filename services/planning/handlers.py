@@ -1,0 +1,515 @@
+"""Planning use cases: each opens the unit of work, loads, lets the domain decide, commits.
+
+Events the domain records are written to the outbox in the same transaction as the state
+(servicekit.uow). Who may see a record is decided here from the caller: another council's
+record, or for a person someone else's, is "not found", so ids leak nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from uuid import UUID
+
+from contracts.envelope import Envelope
+from contracts.events import AssessmentValidated, BudgetIssued, ReviewKind, ReviewOutcome
+from contracts.policy import Policy, PolicyBook, Questionnaire
+from contracts.vocabulary import Role
+from servicekit.auth import Actor
+from services.planning.db import PlanningUnitOfWork
+from services.planning.domain import (
+    BudgetNotKnown,
+    By,
+    Check,
+    Costing,
+    IllegalStateChange,
+    InvalidPlan,
+    KnownAssessment,
+    KnownBudget,
+    KnownRisk,
+    NoPolicyForCouncil,
+    Plan,
+    PlanContent,
+    PlanNotFound,
+    PlanStatus,
+    Review,
+    ReviewNotFound,
+    ReviewStatus,
+    run_checks,
+)
+
+RUN_DUE_BATCH = 500
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _by(actor: Actor) -> By:
+    return By(record=actor.as_record(), role=actor.role)
+
+
+def _policy(policies: PolicyBook, council: str, on: date | None = None) -> Policy:
+    try:
+        return policies.current(council, on)
+    except KeyError as err:
+        raise NoPolicyForCouncil(council) from err
+
+
+def _questionnaire(
+    policies: PolicyBook, council: str, assessment: KnownAssessment | None
+) -> Questionnaire:
+    """The questionnaire the assessment was scored with, else the council's current one."""
+    if assessment is not None:
+        try:
+            return policies.version(assessment.policy_version).questionnaire
+        except KeyError:
+            pass
+    return _policy(policies, council).questionnaire
+
+
+def _visible(actor: Actor, council: str, person_id: str) -> bool:
+    if actor.council != council:
+        return False
+    return not (actor.is_citizen and actor.person_id != person_id)
+
+
+async def _load_plan(uow: PlanningUnitOfWork, plan_id: UUID, actor: Actor) -> Plan:
+    plan = await uow.plans.get(plan_id)
+    if plan is None or not _visible(actor, plan.council, plan.person_id):
+        raise PlanNotFound(plan_id)
+    return plan
+
+
+async def _load_review(uow: PlanningUnitOfWork, review_id: UUID, actor: Actor) -> Review:
+    review = await uow.reviews.get(review_id)
+    if review is None or not _visible(actor, review.council, review.person_id):
+        raise ReviewNotFound(review_id)
+    return review
+
+
+async def _budget_for(
+    uow: PlanningUnitOfWork, budget_id: UUID, person_id: str, council: str
+) -> KnownBudget:
+    budget = await uow.budgets.get(budget_id)
+    if budget is None or budget.person_id != person_id or budget.council != council:
+        raise BudgetNotKnown(budget_id, person_id)
+    return budget
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """A plan as the API shows it: with its costing, its checks and its budget."""
+
+    plan: Plan
+    costing: Costing
+    checks: list[Check]
+    budget: KnownBudget | None
+
+
+async def _checks(
+    uow: PlanningUnitOfWork, policies: PolicyBook, plan: Plan
+) -> tuple[list[Check], KnownBudget | None]:
+    budget = await uow.budgets.get(plan.budget_id)
+    assessment = None if budget is None else await uow.assessments.get(budget.assessment_id)
+    checks = run_checks(
+        person_id=plan.person_id,
+        content=plan.content,
+        costing=plan.costing,
+        budget=budget,
+        assessment=assessment,
+        questionnaire=_questionnaire(policies, plan.council, assessment),
+    )
+    return checks, budget
+
+
+async def _view(uow: PlanningUnitOfWork, policies: PolicyBook, plan: Plan) -> PlanView:
+    checks, budget = await _checks(uow, policies, plan)
+    return PlanView(plan=plan, costing=plan.costing, checks=checks, budget=budget)
+
+
+async def _validate_content(
+    uow: PlanningUnitOfWork, policies: PolicyBook, budget: KnownBudget, content: PlanContent
+) -> Policy:
+    policy = _policy(policies, budget.council)
+    assessment = await uow.assessments.get(budget.assessment_id)
+    known_risks = None if assessment is None else [r.risk_id for r in assessment.risks]
+    content.validate_against(_questionnaire(policies, budget.council, assessment), known_risks)
+    return policy
+
+
+def _emit(uow: PlanningUnitOfWork, *holders: Plan | Review) -> None:
+    for holder in holders:
+        uow.emit_all(holder.events)
+        holder.events.clear()
+
+
+# --- events from other services -----------------------------------------------------------
+
+
+async def record_assessment_validated(*, envelope: Envelope, uow: PlanningUnitOfWork) -> None:
+    """Keep an assessment's validated levels and risks (the consumer commits)."""
+    event = envelope.event
+    assert isinstance(event, AssessmentValidated)
+    await uow.assessments.put(
+        KnownAssessment(
+            assessment_id=event.assessment_id,
+            person_id=event.person_id,
+            council=event.council,
+            client_group=event.client_group.value,
+            domain_levels=dict(event.domain_levels),
+            risks=tuple(KnownRisk(r.risk_id, r.description, r.flagged) for r in event.risks),
+            policy_version=event.policy_version,
+        ),
+        at=_now(),
+    )
+
+
+async def record_budget_issued(*, envelope: Envelope, uow: PlanningUnitOfWork) -> None:
+    """Keep the latest revision of a budget (the consumer commits)."""
+    event = envelope.event
+    assert isinstance(event, BudgetIssued)
+    await uow.budgets.put_if_newer(
+        KnownBudget(
+            budget_id=event.budget_id,
+            assessment_id=event.assessment_id,
+            person_id=event.person_id,
+            council=event.council,
+            stage=event.stage.value,
+            revision=event.revision,
+            weekly_pence=event.weekly_pence,
+            annual_pence=event.annual_pence,
+            policy_version=event.policy_version,
+        ),
+        at=_now(),
+    )
+
+
+# --- plans --------------------------------------------------------------------------------
+
+
+async def create_plan(
+    *,
+    uow: PlanningUnitOfWork,
+    policies: PolicyBook,
+    actor: Actor,
+    person_id: str,
+    budget_id: UUID,
+    content: PlanContent,
+) -> PlanView:
+    """Write a new draft plan against a budget issued for the person."""
+    async with uow:
+        budget = await _budget_for(uow, budget_id, person_id, actor.council)
+        policy = await _validate_content(uow, policies, budget, content)
+        plan = Plan.draft(
+            person_id=person_id,
+            council=actor.council,
+            budget=budget,
+            content=content,
+            fee_basis_points=policy.planning.provider_management_fee_basis_points,
+            by=actor.as_record(),
+            at=_now(),
+        )
+        await uow.plans.add(plan)
+        view = await _view(uow, policies, plan)
+        await uow.commit()
+        return view
+
+
+async def amend_plan(
+    *,
+    uow: PlanningUnitOfWork,
+    policies: PolicyBook,
+    actor: Actor,
+    plan_id: UUID,
+    person_id: str,
+    budget_id: UUID,
+    content: PlanContent,
+    expected_version: int | None,
+) -> PlanView:
+    """Replace a draft or returned plan's content."""
+    async with uow:
+        plan = await _load_plan(uow, plan_id, actor)
+        if person_id != plan.person_id:
+            raise InvalidPlan("person_id: a plan cannot be moved to another person")
+        plan.check_version(expected_version)
+        budget = await _budget_for(uow, budget_id, plan.person_id, plan.council)
+        policy = await _validate_content(uow, policies, budget, content)
+        plan.amend(
+            budget=budget,
+            content=content,
+            fee_basis_points=policy.planning.provider_management_fee_basis_points,
+            by=actor.as_record(),
+            at=_now(),
+            expected_version=expected_version,
+        )
+        await uow.plans.save(plan)
+        view = await _view(uow, policies, plan)
+        await uow.commit()
+        return view
+
+
+async def get_plan(
+    *, uow: PlanningUnitOfWork, policies: PolicyBook, actor: Actor, plan_id: UUID
+) -> PlanView:
+    """A plan with its costing, live checks and history."""
+    async with uow:
+        plan = await _load_plan(uow, plan_id, actor)
+        return await _view(uow, policies, plan)
+
+
+async def list_plans(
+    *,
+    uow: PlanningUnitOfWork,
+    actor: Actor,
+    person_id: str | None,
+    status: PlanStatus | None,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[Plan]:
+    """One page of the council's plans (a person sees only their own)."""
+    if actor.is_citizen:
+        if person_id is not None and person_id != actor.person_id:
+            return []
+        person_id = actor.person_id
+    async with uow:
+        return await uow.plans.list(
+            council=actor.council, person_id=person_id, status=status, after=after, limit=limit
+        )
+
+
+async def submit_plan(
+    *,
+    uow: PlanningUnitOfWork,
+    policies: PolicyBook,
+    actor: Actor,
+    plan_id: UUID,
+    expected_version: int | None,
+) -> PlanView:
+    """Submit a plan for sign-off once every check passes (PlanSubmitted)."""
+    async with uow:
+        plan = await _load_plan(uow, plan_id, actor)
+        plan.check_version(expected_version)
+        checks, _ = await _checks(uow, policies, plan)
+        plan.submit(
+            checks=checks, by=actor.as_record(), at=_now(), expected_version=expected_version
+        )
+        await uow.plans.save(plan)
+        _emit(uow, plan)
+        view = await _view(uow, policies, plan)
+        await uow.commit()
+        return view
+
+
+async def return_plan(
+    *,
+    uow: PlanningUnitOfWork,
+    policies: PolicyBook,
+    actor: Actor,
+    plan_id: UUID,
+    reasons: list[str],
+    expected_version: int | None,
+) -> PlanView:
+    """Send a submitted plan back to its author with reasons (PlanReturned)."""
+    async with uow:
+        plan = await _load_plan(uow, plan_id, actor)
+        plan.return_to_author(
+            reasons=reasons, by=_by(actor), at=_now(), expected_version=expected_version
+        )
+        await uow.plans.save(plan)
+        _emit(uow, plan)
+        view = await _view(uow, policies, plan)
+        await uow.commit()
+        return view
+
+
+async def sign_off_plan(
+    *,
+    uow: PlanningUnitOfWork,
+    policies: PolicyBook,
+    actor: Actor,
+    plan_id: UUID,
+    on: date,
+    expected_version: int | None,
+) -> tuple[PlanView, Review]:
+    """Sign off a submitted plan within the caller's limit (PlanSignedOff, ReviewScheduled)."""
+    async with uow:
+        plan = await _load_plan(uow, plan_id, actor)
+        policy = _policy(policies, plan.council, on)
+        checks, budget = await _checks(uow, policies, plan)
+        review = plan.sign_off(
+            approver=_by(actor),
+            approvals=policy.approvals,
+            checks=checks,
+            budget=budget,
+            on=on,
+            first_review_after_days=policy.reviews.first_after_days,
+            policy_version=policy.policy_version,
+            at=_now(),
+            expected_version=expected_version,
+        )
+        await uow.plans.save(plan)
+        await uow.reviews.add(review)
+        _emit(uow, plan, review)
+        view = await _view(uow, policies, plan)
+        await uow.commit()
+        return view, review
+
+
+@dataclass(frozen=True)
+class ApprovalItem:
+    plan: Plan
+    role_needed: Role | None
+    can_sign_off: bool
+
+
+async def approvals_queue(
+    *,
+    uow: PlanningUnitOfWork,
+    policies: PolicyBook,
+    actor: Actor,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> tuple[list[ApprovalItem], datetime | None, UUID | None]:
+    """One page of submitted plans, each marked as the caller's to sign off or to refer up."""
+    approvals = _policy(policies, actor.council).approvals
+    async with uow:
+        found = await uow.plans.list(
+            council=actor.council,
+            person_id=None,
+            status=PlanStatus.SUBMITTED,
+            after=after,
+            limit=limit + 1,
+        )
+    page = found[:limit]
+    items = [
+        ApprovalItem(
+            plan=plan,
+            role_needed=approvals.lowest_sign_off_role(plan.costing.weekly_pence),
+            can_sign_off=approvals.can_sign_off(actor.role, plan.costing.weekly_pence),
+        )
+        for plan in page
+    ]
+    if len(found) > limit:
+        return items, page[-1].created_at, page[-1].plan_id
+    return items, None, None
+
+
+# --- reviews ------------------------------------------------------------------------------
+
+
+async def schedule_review(
+    *,
+    uow: PlanningUnitOfWork,
+    actor: Actor,
+    plan_id: UUID,
+    due_on: date,
+    reason: str,
+) -> Review:
+    """An unscheduled review of a signed-off plan, e.g. after an event in the person's life."""
+    async with uow:
+        plan = await _load_plan(uow, plan_id, actor)
+        if plan.signed_off is None:
+            raise IllegalStateChange(
+                f"plan {plan.plan_id} has never been signed off, so there is nothing to review"
+            )
+        review = Review.schedule(
+            plan=plan,
+            kind=ReviewKind.UNSCHEDULED,
+            due_on=due_on,
+            by=actor.as_record(),
+            at=_now(),
+            reason=reason,
+        )
+        await uow.reviews.add(review)
+        _emit(uow, review)
+        await uow.commit()
+        return review
+
+
+async def run_due_reviews(
+    *, uow: PlanningUnitOfWork, actor: Actor, as_of: date
+) -> tuple[list[Review], bool]:
+    """Announce, once each, the council's scheduled reviews due on or before a date."""
+    async with uow:
+        found = await uow.reviews.scheduled_due(
+            council=actor.council, as_of=as_of, limit=RUN_DUE_BATCH + 1
+        )
+        batch = found[:RUN_DUE_BATCH]
+        at = _now()
+        announced = []
+        for review in batch:
+            if review.announce_if_due(as_of=as_of, by=actor.as_record(), at=at):
+                await uow.reviews.save(review)
+                _emit(uow, review)
+                announced.append(review)
+        await uow.commit()
+        return announced, len(found) > RUN_DUE_BATCH
+
+
+async def complete_review(
+    *,
+    uow: PlanningUnitOfWork,
+    policies: PolicyBook,
+    actor: Actor,
+    review_id: UUID,
+    outcome: ReviewOutcome,
+    completed_on: date,
+    notes: str,
+    expected_version: int | None,
+) -> tuple[Review, Review]:
+    """Record a review's outcome and schedule the next one (ReviewCompleted, ReviewScheduled)."""
+    async with uow:
+        review = await _load_review(uow, review_id, actor)
+        review.check_version(expected_version)
+        plan = await _load_plan(uow, review.plan_id, actor)
+        policy = _policy(policies, review.council, completed_on)
+        plan_version_before = plan.version
+        following = review.complete(
+            outcome=outcome,
+            completed_on=completed_on,
+            notes=notes,
+            by=actor.as_record(),
+            plan=plan,
+            then_every_months=policy.reviews.then_every_months,
+            at=_now(),
+        )
+        await uow.reviews.save(review)
+        await uow.reviews.add(following)
+        if plan.version != plan_version_before:
+            await uow.plans.save(plan)
+        _emit(uow, review, following, plan)
+        await uow.commit()
+        return review, following
+
+
+async def get_review(*, uow: PlanningUnitOfWork, actor: Actor, review_id: UUID) -> Review:
+    """One review."""
+    async with uow:
+        return await _load_review(uow, review_id, actor)
+
+
+async def list_reviews(
+    *,
+    uow: PlanningUnitOfWork,
+    actor: Actor,
+    person_id: str | None,
+    due_on_or_before: date | None,
+    status: ReviewStatus | None,
+    after: tuple[date, UUID] | None,
+    limit: int,
+) -> list[Review]:
+    """One page of the council's reviews by due date (a person sees only their own)."""
+    if actor.is_citizen:
+        if person_id is not None and person_id != actor.person_id:
+            return []
+        person_id = actor.person_id
+    async with uow:
+        return await uow.reviews.list(
+            council=actor.council,
+            person_id=person_id,
+            due_on_or_before=due_on_or_before,
+            status=status,
+            after=after,
+            limit=limit,
+        )
