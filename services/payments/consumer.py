@@ -1,0 +1,45 @@
+"""Events in: PlanSignedOff (topic pb.planning) opens a deployment for the plan.
+
+The consumer's unit of work already holds the inbox row for the event, so a redelivered
+event is recognised and changes nothing; a plan version seen before under another event
+id changes nothing either (handlers.open_deployment_for_plan). A stale-version conflict
+(someone changed the person's earlier deployment meanwhile) is raised as a plain error, so
+the consumer retries the event with backoff instead of dead-lettering it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts.envelope import Envelope
+from contracts.events import PlanSignedOff
+from contracts.registry import topic_for
+from servicekit.runtime import ServiceRuntime
+from services.payments import handlers
+from services.payments.db import PaymentsUnitOfWork
+from services.payments.domain import StaleVersion
+
+
+class RetryLater(RuntimeError):
+    """A transient conflict: the consumer retries the event rather than dead-letter it."""
+
+
+def register(runtime: ServiceRuntime[Any]) -> None:
+    """Add the payments consumer of signed-off plans to the runtime."""
+
+    async def plan_signed_off(envelope: Envelope, uow: PaymentsUnitOfWork) -> None:
+        assert isinstance(envelope.event, PlanSignedOff)
+        try:
+            await handlers.open_deployment_for_plan(
+                plan=envelope.event,
+                uow=uow,
+                policies=runtime.policies,
+                recorded_by=f"event:{envelope.type}:{envelope.id}"[:200],
+            )
+        except StaleVersion as err:
+            raise RetryLater(str(err)) from err
+
+    runtime.add_consumer(
+        topics=[topic_for(PlanSignedOff)],
+        handlers={PlanSignedOff: plan_signed_off},
+    )

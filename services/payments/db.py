@@ -1,0 +1,745 @@
+"""Payments's own tables, its repositories and its unit of work.
+
+Portable SQL only (SQLite and PostgreSQL): ids as 36-character strings, money as
+BigInteger pence, dates as Date, lists as JSON. A deployment is saved with an optimistic
+check on its version (UPDATE ... WHERE version = the one loaded) and each instalment's
+status change with a check on its previous status, so two concurrent releases cannot both
+pay the same instalment: the second finds nothing to update and its transaction is
+refused as stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.events import DeploymentOption
+from contracts.money import Frequency
+from contracts.policy import UnspentRule
+from servicekit.db import messaging_tables
+from servicekit.uow import UnitOfWork
+from services.payments.domain import (
+    Agreement,
+    ConcurrentExport,
+    Deployment,
+    ExportBatch,
+    ExportRow,
+    Instalment,
+    InstalmentStatus,
+    MonitoringReturn,
+    Part,
+    PaymentFrequency,
+    ReturnItem,
+    Schedule,
+    ScheduleKind,
+    StaleVersion,
+    Status,
+    UnspentAction,
+    UnspentCheck,
+)
+
+metadata = sa.MetaData()
+outbox, inbox, idempotency_keys = messaging_tables(metadata)
+
+_ID = 36
+_ACTOR = 200
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("deployment_id", sa.String(_ID), nullable=False, unique=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("plan_id", sa.String(_ID), nullable=False),
+    sa.Column("plan_version", sa.Integer, nullable=False),
+    sa.Column("budget_id", sa.String(_ID), nullable=False),
+    sa.Column("policy_version", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("gross_annual_pence", sa.BigInteger, nullable=False),
+    sa.Column("one_off_pence", sa.BigInteger, nullable=False),
+    sa.Column("contingency_weekly_pence", sa.BigInteger, nullable=False),
+    sa.Column("contribution_annual_pence", sa.BigInteger, nullable=True),
+    sa.Column("net_annual_pence", sa.BigInteger, nullable=True),
+    sa.Column("assessed_max_weekly_contribution_pence", sa.BigInteger, nullable=True),
+    sa.Column("parts", sa.JSON, nullable=False),
+    sa.Column("frequency", sa.String(16), nullable=True),
+    sa.Column("first_due_on", sa.Date, nullable=True),
+    sa.Column("plan_year_starts_on", sa.Date, nullable=True),
+    sa.Column("audit_tier", sa.String(64), nullable=True),
+    sa.Column("agreement_signed_on", sa.Date, nullable=True),
+    sa.Column("agreement_recorded_by", sa.String(_ACTOR), nullable=True),
+    sa.Column("suspended_reason", sa.String(2000), nullable=True),
+    sa.Column("predecessor_id", sa.String(_ID), nullable=True),
+    sa.Column("successor_id", sa.String(_ID), nullable=True),
+    sa.Column("superseded_by", sa.String(_ID), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_by", sa.String(_ACTOR), nullable=False),
+    sa.UniqueConstraint("plan_id", "plan_version", name="uq_deployments_plan_version"),
+)
+sa.Index("ix_deployments_council_person", deployments.c.council, deployments.c.person_id)
+sa.Index("ix_deployments_council_status", deployments.c.council, deployments.c.status)
+
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("schedule_id", sa.String(_ID), primary_key=True),
+    sa.Column(
+        "deployment_id",
+        sa.String(_ID),
+        sa.ForeignKey("deployments.deployment_id"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("option", sa.String(32), nullable=False),
+    sa.Column("frequency", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("first_due_on", sa.Date, nullable=False),
+    sa.Column("total_pence", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(_ACTOR), nullable=False),
+)
+
+instalments = sa.Table(
+    "instalments",
+    metadata,
+    sa.Column("instalment_id", sa.String(_ID), primary_key=True),
+    sa.Column(
+        "schedule_id", sa.String(_ID), sa.ForeignKey("schedules.schedule_id"), nullable=False
+    ),
+    sa.Column("deployment_id", sa.String(_ID), nullable=False, index=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("option", sa.String(32), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("due_on", sa.Date, nullable=False),
+    sa.Column("amount_pence", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("payment_id", sa.String(_ID), nullable=True, unique=True),
+    sa.Column("released_on", sa.Date, nullable=True),
+    sa.Column("released_by", sa.String(_ACTOR), nullable=True),
+    sa.Column("batch_id", sa.String(_ID), nullable=True, index=True),
+)
+sa.Index(
+    "ix_instalments_council_status_due",
+    instalments.c.council,
+    instalments.c.status,
+    instalments.c.due_on,
+)
+
+monitoring_returns = sa.Table(
+    "monitoring_returns",
+    metadata,
+    sa.Column("return_id", sa.String(_ID), primary_key=True),
+    sa.Column(
+        "deployment_id",
+        sa.String(_ID),
+        sa.ForeignKey("deployments.deployment_id"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("option", sa.String(32), nullable=False),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("period_end", sa.Date, nullable=False),
+    sa.Column("items", sa.JSON, nullable=False),
+    sa.Column("balance_pence", sa.BigInteger, nullable=False),
+    sa.Column("missing_receipts", sa.JSON, nullable=False),
+    sa.Column("recorded_by", sa.String(_ACTOR), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+unspent_checks = sa.Table(
+    "unspent_checks",
+    metadata,
+    sa.Column("check_id", sa.String(_ID), primary_key=True),
+    sa.Column(
+        "deployment_id",
+        sa.String(_ID),
+        sa.ForeignKey("deployments.deployment_id"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("balance_pence", sa.BigInteger, nullable=False),
+    sa.Column("rule", sa.String(32), nullable=False),
+    sa.Column("allowance_pence", sa.BigInteger, nullable=True),
+    sa.Column("clawback_pence", sa.BigInteger, nullable=False),
+    sa.Column("action", sa.String(16), nullable=True),
+    sa.Column("clawback_id", sa.String(_ID), nullable=True),
+    sa.Column("held", sa.Boolean, nullable=False),
+    sa.Column("recorded_by", sa.String(_ACTOR), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+export_batches = sa.Table(
+    "export_batches",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_id", sa.String(_ID), nullable=False, unique=True),
+    sa.Column("council", sa.String(64), nullable=False, index=True),
+    sa.Column("up_to", sa.Date, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(_ACTOR), nullable=False),
+    sa.Column("row_count", sa.Integer, nullable=False),
+    sa.Column("control_total_pence", sa.BigInteger, nullable=False),
+)
+
+
+def _uuid(value: str | None) -> UUID | None:
+    return UUID(value) if value is not None else None
+
+
+def _str(value: UUID | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- rows <-> domain -----------------------------------------------------------------------
+
+
+def _deployment_values(dep: Deployment) -> dict[str, Any]:
+    return {
+        "deployment_id": str(dep.deployment_id),
+        "council": dep.council,
+        "person_id": dep.person_id,
+        "plan_id": str(dep.plan_id),
+        "plan_version": dep.plan_version,
+        "budget_id": str(dep.budget_id),
+        "policy_version": dep.policy_version,
+        "status": dep.status.value,
+        "version": dep.version,
+        "gross_annual_pence": dep.gross_annual_pence,
+        "one_off_pence": dep.one_off_pence,
+        "contingency_weekly_pence": dep.contingency_weekly_pence,
+        "contribution_annual_pence": dep.contribution_annual_pence,
+        "net_annual_pence": dep.net_annual_pence,
+        "assessed_max_weekly_contribution_pence": dep.assessed_max_weekly_contribution_pence,
+        "parts": [
+            {
+                "option": p.option.value,
+                "annual_pence": p.annual_pence,
+                "net_annual_pence": p.net_annual_pence,
+            }
+            for p in dep.parts
+        ],
+        "frequency": dep.frequency.value if dep.frequency else None,
+        "first_due_on": dep.first_due_on,
+        "plan_year_starts_on": dep.plan_year_starts_on,
+        "audit_tier": dep.audit_tier,
+        "agreement_signed_on": dep.agreement.signed_on if dep.agreement else None,
+        "agreement_recorded_by": dep.agreement.recorded_by if dep.agreement else None,
+        "suspended_reason": dep.suspended_reason,
+        "predecessor_id": _str(dep.predecessor_id),
+        "successor_id": _str(dep.successor_id),
+        "superseded_by": _str(dep.superseded_by),
+        "updated_by": dep.updated_by,
+        "updated_at": _now(),
+    }
+
+
+def _deployment_from_row(row: Any) -> Deployment:
+    agreement = (
+        Agreement(signed_on=row.agreement_signed_on, recorded_by=row.agreement_recorded_by)
+        if row.agreement_signed_on is not None
+        else None
+    )
+    return Deployment(
+        deployment_id=UUID(row.deployment_id),
+        council=row.council,
+        person_id=row.person_id,
+        plan_id=UUID(row.plan_id),
+        plan_version=row.plan_version,
+        budget_id=UUID(row.budget_id),
+        policy_version=row.policy_version,
+        gross_annual_pence=row.gross_annual_pence,
+        one_off_pence=row.one_off_pence,
+        contingency_weekly_pence=row.contingency_weekly_pence,
+        updated_by=row.updated_by,
+        status=Status(row.status),
+        version=row.version,
+        parts=[
+            Part(
+                option=DeploymentOption(p["option"]),
+                annual_pence=int(p["annual_pence"]),
+                net_annual_pence=int(p["net_annual_pence"]),
+            )
+            for p in row.parts
+        ],
+        frequency=PaymentFrequency(row.frequency) if row.frequency else None,
+        first_due_on=row.first_due_on,
+        assessed_max_weekly_contribution_pence=row.assessed_max_weekly_contribution_pence,
+        contribution_annual_pence=row.contribution_annual_pence,
+        net_annual_pence=row.net_annual_pence,
+        audit_tier=row.audit_tier,
+        agreement=agreement,
+        plan_year_starts_on=row.plan_year_starts_on,
+        suspended_reason=row.suspended_reason,
+        predecessor_id=_uuid(row.predecessor_id),
+        successor_id=_uuid(row.successor_id),
+        superseded_by=_uuid(row.superseded_by),
+    )
+
+
+def _instalment_values(dep: Deployment, inst: Instalment) -> dict[str, Any]:
+    return {
+        "instalment_id": str(inst.instalment_id),
+        "schedule_id": str(inst.schedule_id),
+        "deployment_id": str(dep.deployment_id),
+        "council": dep.council,
+        "person_id": dep.person_id,
+        "option": inst.option.value,
+        "number": inst.number,
+        "due_on": inst.due_on,
+        "amount_pence": inst.amount_pence,
+        "status": inst.status.value,
+        "payment_id": _str(inst.payment_id),
+        "released_on": inst.released_on,
+        "released_by": inst.released_by,
+        "batch_id": None,
+    }
+
+
+def _instalment_state(inst: Instalment) -> tuple[str, UUID | None, date | None, str | None]:
+    return (inst.status.value, inst.payment_id, inst.released_on, inst.released_by)
+
+
+@dataclass
+class _Snapshot:
+    version: int
+    schedule_ids: set[UUID]
+    instalments: dict[UUID, tuple[str, UUID | None, date | None, str | None]]
+    return_ids: set[UUID]
+    check_ids: set[UUID]
+
+
+def _snapshot(dep: Deployment) -> _Snapshot:
+    return _Snapshot(
+        version=dep.version,
+        schedule_ids={s.schedule_id for s in dep.schedules},
+        instalments={i.instalment_id: _instalment_state(i) for i in dep.instalments},
+        return_ids={r.return_id for r in dep.returns},
+        check_ids={c.check_id for c in dep.unspent_checks},
+    )
+
+
+class DeploymentRepository:
+    """Loads and saves whole deployments: schedules, instalments, returns and checks."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._seen: dict[UUID, _Snapshot] = {}
+
+    async def get(self, deployment_id: UUID) -> Deployment | None:
+        row = (
+            await self._session.execute(
+                sa.select(deployments).where(deployments.c.deployment_id == str(deployment_id))
+            )
+        ).first()
+        if row is None:
+            return None
+        dep = _deployment_from_row(row)
+        key = str(deployment_id)
+        schedule_rows = (
+            await self._session.execute(
+                sa.select(schedules)
+                .where(schedules.c.deployment_id == key)
+                .order_by(schedules.c.position)
+            )
+        ).all()
+        instalment_rows = (
+            await self._session.execute(
+                sa.select(instalments)
+                .where(instalments.c.deployment_id == key)
+                .order_by(instalments.c.schedule_id, instalments.c.number)
+            )
+        ).all()
+        by_schedule: dict[str, list[Instalment]] = {}
+        for r in instalment_rows:
+            by_schedule.setdefault(r.schedule_id, []).append(
+                Instalment(
+                    instalment_id=UUID(r.instalment_id),
+                    schedule_id=UUID(r.schedule_id),
+                    number=r.number,
+                    option=DeploymentOption(r.option),
+                    due_on=r.due_on,
+                    amount_pence=r.amount_pence,
+                    status=InstalmentStatus(r.status),
+                    payment_id=_uuid(r.payment_id),
+                    released_on=r.released_on,
+                    released_by=r.released_by,
+                )
+            )
+        dep.schedules = [
+            Schedule(
+                schedule_id=UUID(s.schedule_id),
+                option=DeploymentOption(s.option),
+                frequency=Frequency(s.frequency),
+                kind=ScheduleKind(s.kind),
+                first_due_on=s.first_due_on,
+                total_pence=s.total_pence,
+                instalments=by_schedule.get(s.schedule_id, []),
+                created_by=s.created_by,
+            )
+            for s in schedule_rows
+        ]
+        return_rows = (
+            await self._session.execute(
+                sa.select(monitoring_returns)
+                .where(monitoring_returns.c.deployment_id == key)
+                .order_by(monitoring_returns.c.position)
+            )
+        ).all()
+        dep.returns = [
+            MonitoringReturn(
+                return_id=UUID(r.return_id),
+                option=DeploymentOption(r.option),
+                period_start=r.period_start,
+                period_end=r.period_end,
+                items=[
+                    ReturnItem(
+                        description=i["description"],
+                        amount_pence=int(i["amount_pence"]),
+                        receipt=bool(i["receipt"]),
+                    )
+                    for i in r.items
+                ],
+                balance_pence=r.balance_pence,
+                missing_receipts=[int(i) for i in r.missing_receipts],
+                recorded_by=r.recorded_by,
+            )
+            for r in return_rows
+        ]
+        check_rows = (
+            await self._session.execute(
+                sa.select(unspent_checks)
+                .where(unspent_checks.c.deployment_id == key)
+                .order_by(unspent_checks.c.position)
+            )
+        ).all()
+        dep.unspent_checks = [
+            UnspentCheck(
+                check_id=UUID(c.check_id),
+                as_of=c.as_of,
+                balance_pence=c.balance_pence,
+                rule=UnspentRule(c.rule),
+                allowance_pence=c.allowance_pence,
+                clawback_pence=c.clawback_pence,
+                action=UnspentAction(c.action) if c.action else None,
+                clawback_id=_uuid(c.clawback_id),
+                held=c.held,
+                recorded_by=c.recorded_by,
+            )
+            for c in check_rows
+        ]
+        self._seen[dep.deployment_id] = _snapshot(dep)
+        return dep
+
+    async def plan_seen(self, plan_id: UUID, plan_version: int) -> bool:
+        """True when this plan version (or a later one) already has a deployment."""
+        row = (
+            await self._session.execute(
+                sa.select(deployments.c.seq).where(
+                    deployments.c.plan_id == str(plan_id),
+                    deployments.c.plan_version >= plan_version,
+                )
+            )
+        ).first()
+        return row is not None
+
+    async def live_for_person(self, council: str, person_id: str) -> list[Deployment]:
+        ids = (
+            await self._session.execute(
+                sa.select(deployments.c.deployment_id)
+                .where(
+                    deployments.c.council == council,
+                    deployments.c.person_id == person_id,
+                    deployments.c.status != Status.SUPERSEDED.value,
+                )
+                .order_by(deployments.c.seq)
+            )
+        ).scalars()
+        found = [await self.get(UUID(i)) for i in list(ids)]
+        return [d for d in found if d is not None]
+
+    async def with_due_instalments(self, council: str, as_of: date) -> list[UUID]:
+        """Deployments with instalments due by as_of that may be released now."""
+        rows = (
+            await self._session.execute(
+                sa.select(deployments.c.deployment_id)
+                .where(
+                    deployments.c.council == council,
+                    deployments.c.agreement_signed_on.is_not(None),
+                    deployments.c.agreement_signed_on <= as_of,
+                    deployments.c.suspended_reason.is_(None),
+                    sa.exists().where(
+                        instalments.c.deployment_id == deployments.c.deployment_id,
+                        instalments.c.status == InstalmentStatus.SCHEDULED.value,
+                        instalments.c.due_on <= as_of,
+                    ),
+                )
+                .order_by(deployments.c.seq)
+            )
+        ).scalars()
+        return [UUID(i) for i in rows]
+
+    async def page(
+        self,
+        *,
+        council: str,
+        person_id: str | None,
+        status: Status | None,
+        after_seq: int | None,
+        limit: int,
+    ) -> list[tuple[int, Deployment]]:
+        """Deployments of a council in creation order (schedules and returns not loaded)."""
+        query = sa.select(deployments).where(deployments.c.council == council)
+        if person_id is not None:
+            query = query.where(deployments.c.person_id == person_id)
+        if status is not None:
+            query = query.where(deployments.c.status == status.value)
+        if after_seq is not None:
+            query = query.where(deployments.c.seq > after_seq)
+        rows = (await self._session.execute(query.order_by(deployments.c.seq).limit(limit))).all()
+        return [(row.seq, _deployment_from_row(row)) for row in rows]
+
+    async def save(self, dep: Deployment) -> None:
+        """Insert a new deployment, or write the changes since it was loaded."""
+        snapshot = self._seen.get(dep.deployment_id)
+        if snapshot is None:
+            await self._session.execute(
+                deployments.insert().values(**_deployment_values(dep), created_at=_now())
+            )
+            snapshot = _Snapshot(dep.version, set(), {}, set(), set())
+        elif dep.version != snapshot.version:
+            result = await self._session.execute(
+                deployments.update()
+                .where(
+                    deployments.c.deployment_id == str(dep.deployment_id),
+                    deployments.c.version == snapshot.version,
+                )
+                .values(**_deployment_values(dep))
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise StaleVersion(snapshot.version)
+        await self._save_schedules(dep, snapshot)
+        await self._save_monitoring(dep, snapshot)
+        self._seen[dep.deployment_id] = _snapshot(dep)
+
+    async def _save_schedules(self, dep: Deployment, snapshot: _Snapshot) -> None:
+        position = len(snapshot.schedule_ids)
+        new = [s for s in dep.schedules if s.schedule_id not in snapshot.schedule_ids]
+        if new:
+            await self._session.execute(
+                schedules.insert(),
+                [
+                    {
+                        "schedule_id": str(s.schedule_id),
+                        "deployment_id": str(dep.deployment_id),
+                        "position": position + index,
+                        "option": s.option.value,
+                        "frequency": s.frequency.value,
+                        "kind": s.kind.value,
+                        "first_due_on": s.first_due_on,
+                        "total_pence": s.total_pence,
+                        "created_by": s.created_by,
+                    }
+                    for index, s in enumerate(new)
+                ],
+            )
+            await self._session.execute(
+                instalments.insert(),
+                [_instalment_values(dep, i) for s in new for i in s.instalments],
+            )
+        for inst in dep.instalments:
+            before = snapshot.instalments.get(inst.instalment_id)
+            if before is None or before == _instalment_state(inst):
+                continue
+            result = await self._session.execute(
+                instalments.update()
+                .where(
+                    instalments.c.instalment_id == str(inst.instalment_id),
+                    instalments.c.status == before[0],
+                )
+                .values(
+                    status=inst.status.value,
+                    payment_id=_str(inst.payment_id),
+                    released_on=inst.released_on,
+                    released_by=inst.released_by,
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise StaleVersion(snapshot.version)
+
+    async def _save_monitoring(self, dep: Deployment, snapshot: _Snapshot) -> None:
+        new_returns = [r for r in dep.returns if r.return_id not in snapshot.return_ids]
+        if new_returns:
+            start = len(snapshot.return_ids)
+            await self._session.execute(
+                monitoring_returns.insert(),
+                [
+                    {
+                        "return_id": str(r.return_id),
+                        "deployment_id": str(dep.deployment_id),
+                        "position": start + index,
+                        "option": r.option.value,
+                        "period_start": r.period_start,
+                        "period_end": r.period_end,
+                        "items": [
+                            {
+                                "description": i.description,
+                                "amount_pence": i.amount_pence,
+                                "receipt": i.receipt,
+                            }
+                            for i in r.items
+                        ],
+                        "balance_pence": r.balance_pence,
+                        "missing_receipts": list(r.missing_receipts),
+                        "recorded_by": r.recorded_by,
+                        "recorded_at": _now(),
+                    }
+                    for index, r in enumerate(new_returns)
+                ],
+            )
+        new_checks = [c for c in dep.unspent_checks if c.check_id not in snapshot.check_ids]
+        if new_checks:
+            start = len(snapshot.check_ids)
+            await self._session.execute(
+                unspent_checks.insert(),
+                [
+                    {
+                        "check_id": str(c.check_id),
+                        "deployment_id": str(dep.deployment_id),
+                        "position": start + index,
+                        "as_of": c.as_of,
+                        "balance_pence": c.balance_pence,
+                        "rule": c.rule.value,
+                        "allowance_pence": c.allowance_pence,
+                        "clawback_pence": c.clawback_pence,
+                        "action": c.action.value if c.action else None,
+                        "clawback_id": _str(c.clawback_id),
+                        "held": c.held,
+                        "recorded_by": c.recorded_by,
+                        "recorded_at": _now(),
+                    }
+                    for index, c in enumerate(new_checks)
+                ],
+            )
+
+
+def _export_row(r: Any) -> ExportRow:
+    return ExportRow(
+        payment_id=UUID(r.payment_id),
+        person_id=r.person_id,
+        council=r.council,
+        deployment_id=UUID(r.deployment_id),
+        option=DeploymentOption(r.option),
+        instalment_number=r.number,
+        due_on=r.due_on,
+        released_on=r.released_on,
+        amount_pence=r.amount_pence,
+    )
+
+
+def _batch_from_row(row: Any) -> ExportBatch:
+    return ExportBatch(
+        batch_id=UUID(row.batch_id),
+        council=row.council,
+        up_to=row.up_to,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        rows=row.row_count,
+        control_total_pence=row.control_total_pence,
+    )
+
+
+class ExportRepository:
+    """Finance export batches and the released payments each one holds."""
+
+    _CHUNK = 500
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def waiting(self, council: str, up_to: date) -> list[tuple[str, ExportRow]]:
+        """Released payments of a council up to a date that are in no batch yet."""
+        rows = (
+            await self._session.execute(
+                sa.select(instalments).where(
+                    instalments.c.council == council,
+                    instalments.c.status == InstalmentStatus.RELEASED.value,
+                    instalments.c.batch_id.is_(None),
+                    instalments.c.released_on <= up_to,
+                )
+            )
+        ).all()
+        return [(r.instalment_id, _export_row(r)) for r in rows]
+
+    async def add(self, batch: ExportBatch, instalment_ids: list[str]) -> None:
+        await self._session.execute(
+            export_batches.insert().values(
+                batch_id=str(batch.batch_id),
+                council=batch.council,
+                up_to=batch.up_to,
+                created_at=batch.created_at,
+                created_by=batch.created_by,
+                row_count=batch.rows,
+                control_total_pence=batch.control_total_pence,
+            )
+        )
+        for start in range(0, len(instalment_ids), self._CHUNK):
+            chunk = instalment_ids[start : start + self._CHUNK]
+            result = await self._session.execute(
+                instalments.update()
+                .where(instalments.c.instalment_id.in_(chunk), instalments.c.batch_id.is_(None))
+                .values(batch_id=str(batch.batch_id))
+            )
+            if result.rowcount != len(chunk):  # type: ignore[attr-defined]
+                raise ConcurrentExport()
+
+    async def get(self, batch_id: UUID) -> ExportBatch | None:
+        row = (
+            await self._session.execute(
+                sa.select(export_batches).where(export_batches.c.batch_id == str(batch_id))
+            )
+        ).first()
+        return _batch_from_row(row) if row is not None else None
+
+    async def rows_of(self, batch_id: UUID) -> list[ExportRow]:
+        rows = (
+            await self._session.execute(
+                sa.select(instalments).where(instalments.c.batch_id == str(batch_id))
+            )
+        ).all()
+        return [_export_row(r) for r in rows]
+
+    async def page(
+        self, *, council: str, after_seq: int | None, limit: int
+    ) -> list[tuple[int, ExportBatch]]:
+        query = sa.select(export_batches).where(export_batches.c.council == council)
+        if after_seq is not None:
+            query = query.where(export_batches.c.seq > after_seq)
+        rows = (
+            await self._session.execute(query.order_by(export_batches.c.seq).limit(limit))
+        ).all()
+        return [(row.seq, _batch_from_row(row)) for row in rows]
+
+
+class PaymentsUnitOfWork(UnitOfWork):
+    deployments: DeploymentRepository
+    exports: ExportRepository
+
+    def _open(self) -> None:
+        self.deployments = DeploymentRepository(self.session)
+        self.exports = ExportRepository(self.session)

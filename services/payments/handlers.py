@@ -1,0 +1,365 @@
+"""Payments use cases: each opens the unit of work, loads, lets the domain decide, commits.
+
+State and the events it causes are written in one transaction (servicekit.uow); nothing
+is published from here. Every state change records the actor (Actor.as_record()).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from uuid import UUID
+
+from contracts.events import DeploymentOption, PlanSignedOff
+from contracts.policy import Policy, PolicyBook
+from servicekit.auth import Actor
+from services.payments.db import PaymentsUnitOfWork
+from services.payments.domain import (
+    BatchNotFound,
+    Deployment,
+    DeploymentNotFound,
+    ExportBatch,
+    Instalment,
+    MonitoringReturn,
+    PartRequest,
+    PaymentFrequency,
+    ReturnItem,
+    Status,
+    UnknownCouncil,
+    UnspentAction,
+    UnspentCheck,
+    export_csv,
+    new_export_batch,
+)
+
+
+def policy_for(policies: PolicyBook, policy_version: str, council: str) -> Policy:
+    """The policy version a figure was computed with; the council's current one if unknown."""
+    try:
+        return policies.version(policy_version)
+    except KeyError:
+        pass
+    try:
+        return policies.current(council)
+    except KeyError as err:
+        raise UnknownCouncil(f"council {council} has no policy file") from err
+
+
+async def _save_and_emit(uow: PaymentsUnitOfWork, *deps: Deployment) -> None:
+    for dep in deps:
+        await uow.deployments.save(dep)
+        uow.emit_all(dep.take_events())
+
+
+async def _visible(uow: PaymentsUnitOfWork, actor: Actor, deployment_id: UUID) -> Deployment:
+    """Another council's deployment, or for a person someone else's, is not found."""
+    dep = await uow.deployments.get(deployment_id)
+    if dep is None or dep.council != actor.council:
+        raise DeploymentNotFound(deployment_id)
+    if actor.is_citizen and actor.person_id != dep.person_id:
+        raise DeploymentNotFound(deployment_id)
+    return dep
+
+
+# --- events in -----------------------------------------------------------------------------
+
+
+async def open_deployment_for_plan(
+    *, plan: PlanSignedOff, uow: PaymentsUnitOfWork, policies: PolicyBook, recorded_by: str
+) -> Deployment | None:
+    """Open a deployment for a signed-off plan, in the consumer's open unit of work.
+
+    A plan version already seen (or older than one seen) changes nothing. A revised plan
+    supersedes the person's earlier deployment: one never agreed is superseded at once;
+    one that is paying goes on paying until the new deployment's agreement is signed,
+    which then cancels its instalments from the new first payment on (see domain.py).
+    """
+    policy = policy_for(policies, plan.policy_version, plan.council)
+    if await uow.deployments.plan_seen(plan.plan_id, plan.plan_version):
+        return None
+    live = await uow.deployments.live_for_person(plan.council, plan.person_id)
+    dep = Deployment.for_signed_plan(
+        plan, policy_version=policy.policy_version, recorded_by=recorded_by
+    )
+    for other in live:
+        if other.agreement is None:
+            other.supersede_unstarted(dep, actor=recorded_by)
+        else:
+            other.await_successor(dep, actor=recorded_by)
+    await _save_and_emit(uow, dep, *live)
+    return dep
+
+
+# --- deployments ---------------------------------------------------------------------------
+
+
+async def get_deployment(
+    *, uow: PaymentsUnitOfWork, actor: Actor, deployment_id: UUID
+) -> Deployment:
+    """One deployment with its schedules, returns and checks, if the actor may see it."""
+    async with uow:
+        return await _visible(uow, actor, deployment_id)
+
+
+async def list_deployments(
+    *,
+    uow: PaymentsUnitOfWork,
+    actor: Actor,
+    person_id: str | None,
+    status: Status | None,
+    after_seq: int | None,
+    limit: int,
+) -> list[tuple[int, Deployment]]:
+    """A page of the council's deployments; a person sees only their own."""
+    if actor.is_citizen:
+        if person_id is not None and person_id != actor.person_id:
+            return []
+        person_id = actor.person_id
+    async with uow:
+        return await uow.deployments.page(
+            council=actor.council,
+            person_id=person_id,
+            status=status,
+            after_seq=after_seq,
+            limit=limit,
+        )
+
+
+async def arrange_deployment(
+    *,
+    uow: PaymentsUnitOfWork,
+    policies: PolicyBook,
+    actor: Actor,
+    deployment_id: UUID,
+    parts: Sequence[PartRequest],
+    frequency: PaymentFrequency,
+    first_due_on: date,
+    assessed_max_weekly_contribution_pence: int | None,
+    expected_version: int | None,
+) -> Deployment:
+    """Set or switch how the budget is held and paid; emits DeploymentSetUp."""
+    async with uow:
+        dep = await _visible(uow, actor, deployment_id)
+        dep.arrange(
+            parts=parts,
+            frequency=frequency,
+            first_due_on=first_due_on,
+            assessed_max_weekly_contribution_pence=assessed_max_weekly_contribution_pence,
+            policy=policy_for(policies, dep.policy_version, dep.council),
+            actor=actor.as_record(),
+            expected_version=expected_version,
+        )
+        await _save_and_emit(uow, dep)
+        await uow.commit()
+        return dep
+
+
+async def sign_agreement(
+    *,
+    uow: PaymentsUnitOfWork,
+    actor: Actor,
+    deployment_id: UUID,
+    signed_on: date,
+    expected_version: int | None,
+) -> Deployment:
+    """Record the signed agreement, schedule the money, hand over from an older plan."""
+    async with uow:
+        dep = await _visible(uow, actor, deployment_id)
+        predecessor = None
+        if dep.predecessor_id is not None:
+            older = await uow.deployments.get(dep.predecessor_id)
+            if (
+                older is not None
+                and older.status is not Status.SUPERSEDED
+                and older.successor_id == dep.deployment_id
+            ):
+                predecessor = older
+        dep.sign_agreement(
+            signed_on=signed_on,
+            actor=actor.as_record(),
+            expected_version=expected_version,
+            predecessor=predecessor,
+        )
+        await _save_and_emit(uow, dep, *([predecessor] if predecessor else []))
+        await uow.commit()
+        return dep
+
+
+@dataclass(frozen=True)
+class ReleasedPayment:
+    deployment_id: UUID
+    person_id: str
+    instalment: Instalment
+
+
+def _released(dep: Deployment, items: list[Instalment]) -> list[ReleasedPayment]:
+    return [ReleasedPayment(dep.deployment_id, dep.person_id, i) for i in items]
+
+
+async def release_due(
+    *, uow: PaymentsUnitOfWork, actor: Actor, as_of: date
+) -> list[ReleasedPayment]:
+    """Release every due instalment of the council's signed, unsuspended deployments."""
+    async with uow:
+        released: list[ReleasedPayment] = []
+        for deployment_id in await uow.deployments.with_due_instalments(actor.council, as_of):
+            dep = await uow.deployments.get(deployment_id)
+            if dep is None:
+                continue
+            released += _released(dep, dep.release_due(as_of=as_of, actor=actor.as_record()))
+            await _save_and_emit(uow, dep)
+        await uow.commit()
+        return released
+
+
+async def release_for_deployment(
+    *,
+    uow: PaymentsUnitOfWork,
+    actor: Actor,
+    deployment_id: UUID,
+    as_of: date,
+    expected_version: int | None,
+) -> list[ReleasedPayment]:
+    """Release one deployment's due instalments; 409 before the agreement is signed."""
+    async with uow:
+        dep = await _visible(uow, actor, deployment_id)
+        items = dep.release_due(
+            as_of=as_of, actor=actor.as_record(), strict=True, expected_version=expected_version
+        )
+        await _save_and_emit(uow, dep)
+        await uow.commit()
+        return _released(dep, items)
+
+
+async def suspend_payments(
+    *,
+    uow: PaymentsUnitOfWork,
+    actor: Actor,
+    deployment_id: UUID,
+    reason: str,
+    expected_version: int | None,
+) -> Deployment:
+    """Hold a deployment's releases; emits PaymentsSuspended."""
+    async with uow:
+        dep = await _visible(uow, actor, deployment_id)
+        dep.suspend(reason=reason, actor=actor.as_record(), expected_version=expected_version)
+        await _save_and_emit(uow, dep)
+        await uow.commit()
+        return dep
+
+
+async def resume_payments(
+    *,
+    uow: PaymentsUnitOfWork,
+    actor: Actor,
+    deployment_id: UUID,
+    reason: str,
+    expected_version: int | None,
+) -> Deployment:
+    """Lift a hold on a deployment's releases; emits PaymentsResumed."""
+    async with uow:
+        dep = await _visible(uow, actor, deployment_id)
+        dep.resume(reason=reason, actor=actor.as_record(), expected_version=expected_version)
+        await _save_and_emit(uow, dep)
+        await uow.commit()
+        return dep
+
+
+# --- monitoring ----------------------------------------------------------------------------
+
+
+async def submit_return(
+    *,
+    uow: PaymentsUnitOfWork,
+    policies: PolicyBook,
+    actor: Actor,
+    deployment_id: UUID,
+    period_start: date,
+    period_end: date,
+    items: Sequence[ReturnItem],
+    balance_pence: int,
+    option: DeploymentOption | None,
+    expected_version: int | None,
+) -> tuple[Deployment, MonitoringReturn]:
+    """Record a monitoring return; emits ReturnSubmitted."""
+    async with uow:
+        dep = await _visible(uow, actor, deployment_id)
+        record = dep.record_return(
+            period_start=period_start,
+            period_end=period_end,
+            items=items,
+            balance_pence=balance_pence,
+            option=option,
+            monitoring=policy_for(policies, dep.policy_version, dep.council).monitoring,
+            actor=actor.as_record(),
+            expected_version=expected_version,
+        )
+        await _save_and_emit(uow, dep)
+        await uow.commit()
+        return dep, record
+
+
+async def check_unspent(
+    *,
+    uow: PaymentsUnitOfWork,
+    policies: PolicyBook,
+    actor: Actor,
+    deployment_id: UUID,
+    as_of: date,
+    balance_pence: int | None,
+    action: UnspentAction | None,
+    expected_version: int | None,
+) -> tuple[Deployment, UnspentCheck]:
+    """Apply the unspent-funds rule; emits ClawbackRaised (or PaymentsSuspended on hold)."""
+    async with uow:
+        dep = await _visible(uow, actor, deployment_id)
+        check = dep.check_unspent(
+            as_of=as_of,
+            balance_pence=balance_pence,
+            action=action,
+            policy=policy_for(policies, dep.policy_version, dep.council),
+            actor=actor.as_record(),
+            expected_version=expected_version,
+        )
+        await _save_and_emit(uow, dep)
+        await uow.commit()
+        return dep, check
+
+
+# --- finance export ------------------------------------------------------------------------
+
+
+async def create_export_batch(*, uow: PaymentsUnitOfWork, actor: Actor, up_to: date) -> ExportBatch:
+    """Put every released payment up to a date that is in no batch yet into a new batch."""
+    async with uow:
+        waiting = await uow.exports.waiting(actor.council, up_to)
+        batch = new_export_batch(
+            council=actor.council,
+            up_to=up_to,
+            rows=[row for _, row in waiting],
+            created_at=datetime.now(UTC),
+            created_by=actor.as_record(),
+        )
+        await uow.exports.add(batch, [instalment_id for instalment_id, _ in waiting])
+        await uow.commit()
+        return batch
+
+
+async def list_export_batches(
+    *, uow: PaymentsUnitOfWork, actor: Actor, after_seq: int | None, limit: int
+) -> list[tuple[int, ExportBatch]]:
+    """A page of the council's export batches, oldest first."""
+    async with uow:
+        return await uow.exports.page(council=actor.council, after_seq=after_seq, limit=limit)
+
+
+async def export_batch_csv(
+    *, uow: PaymentsUnitOfWork, actor: Actor, batch_id: UUID
+) -> tuple[ExportBatch, str]:
+    """A batch and its CSV; the same batch gives byte-identical CSV every time."""
+    async with uow:
+        batch = await uow.exports.get(batch_id)
+        if batch is None or batch.council != actor.council:
+            raise BatchNotFound(batch_id)
+        return batch, export_csv(batch.batch_id, await uow.exports.rows_of(batch_id))
