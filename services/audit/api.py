@@ -1,0 +1,702 @@
+"""Audit HTTP API (versioned under /v1): histories, as-of budgets, verification, KPIs, replay.
+
+Who may call what:
+- a person's history, budget, timeline and verification: any staff role of the person's
+  council (care_manager, team_manager, panel, finance, auditor, operations), and the
+  person or their representative for their own person_id; anyone else gets 404;
+- KPIs: staff roles, over their own council's people;
+- verification of every chain of the council: auditor, operations;
+- the projections' digest: auditor, operations (it covers every council);
+- replays: operations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.money import Pence
+from contracts.vocabulary import CITIZEN_ROLES, STAFF_ROLES, Role
+from servicekit.app import create_service_app, runtime_from
+from servicekit.auth import Actor, CurrentActor, require_role
+from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from servicekit.runtime import ServiceRuntime
+from services.audit import handlers
+from services.audit.consumer import register
+from services.audit.db import AuditUnitOfWork, metadata
+from services.audit.domain import (
+    BudgetHistory,
+    ChainReport,
+    GroupBy,
+    KpiGroup,
+    KpiResult,
+    PersonNotFound,
+    as_utc,
+)
+from services.audit.settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+PERSON_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+MAX_BAD_LISTED = 200
+
+router = APIRouter(prefix="/v1", tags=["audit"])
+
+Runtime = Annotated[ServiceRuntime[AuditUnitOfWork], Depends(runtime_from)]
+
+
+def replays_from(request: Request) -> handlers.ReplayService:
+    """FastAPI dependency: the replay service of the app serving this request."""
+    service: handlers.ReplayService = request.app.state.replays
+    return service
+
+
+ReplayDep = Annotated[handlers.ReplayService, Depends(replays_from)]
+
+PERSON_READERS = (*sorted(STAFF_ROLES), *sorted(CITIZEN_ROLES))
+CHAIN_AUDITORS = (Role.AUDITOR, Role.OPERATIONS)
+KPI_READERS = tuple(sorted(STAFF_ROLES))
+
+
+# --- models --------------------------------------------------------------------------------
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class HistoryItem(_Out):
+    seq: int
+    event_id: str
+    type: str
+    name: str = Field(description="The short name of the type, e.g. budget-issued.")
+    time: datetime
+    correlation_id: str
+    causation_id: str | None
+    policy_version: str | None
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class TimelineItem(_Out):
+    seq: int
+    time: datetime
+    kind: str
+    ref_id: str | None
+    amount_pence: Pence | None
+    on_date: date | None
+    summary: str
+
+
+class AssessmentOut(_Out):
+    assessment_id: str
+    status: str
+    client_group: str | None
+    community_based: bool | None
+    team: str | None
+    key_worker_id: str | None
+    completed_by: str | None
+    domain_levels: dict[str, int] | None = Field(description="Validated levels by domain.")
+    adjustments: int
+    significant_informal_support: bool | None
+    needs_24_7: bool | None
+    carer_support_weekly_pence: Pence | None
+    flagged_risks: int
+    validated_by: str | None
+    validated_at: datetime | None
+    policy_version: str | None
+    updated_at: datetime | None
+
+
+class BudgetRevisionOut(_Out):
+    budget_id: str
+    revision: int
+    stage: str
+    weekly_pence: Pence
+    annual_pence: Pence
+    points: int
+    scale: str
+    ceiling_weekly_pence: Pence | None
+    ceiling_exception: bool
+    revision_reason: str | None
+    agreed_by: str
+    agreed_by_role: str
+    issued_at: datetime
+    policy_version: str
+    current: bool
+
+
+class PlanOut(_Out):
+    plan_id: str
+    status: str
+    budget_id: str | None
+    plan_version: int | None
+    weekly_pence: Pence | None
+    annual_pence: Pence | None
+    one_off_pence: Pence | None
+    contingency_weekly_pence: Pence | None
+    lines: int | None
+    request_for_more: bool | None
+    signed_off_by: str | None
+    signed_off_by_role: str | None
+    signed_off_at: datetime | None
+    first_review_on: date | None
+    returned_reasons: list[str]
+    updated_at: datetime | None
+
+
+class DeploymentPartOut(BaseModel):
+    option: str
+    annual_pence: Pence
+
+
+class DeploymentOut(BaseModel):
+    deployment_id: str
+    plan_id: str
+    parts: list[DeploymentPartOut]
+    gross_annual_pence: Pence
+    contribution_annual_pence: Pence
+    net_annual_pence: Pence
+    audit_tier: str
+    set_up_at: datetime
+    agreement_signed_on: date | None
+    suspended: bool
+    suspended_reason: str | None
+
+
+class ScheduleOut(_Out):
+    schedule_id: str
+    deployment_id: str
+    option: str
+    frequency: str
+    total_pence: Pence
+    instalments: int
+    first_due_on: date
+
+
+class PaymentOut(_Out):
+    payment_id: str
+    schedule_id: str
+    deployment_id: str
+    instalment_number: int
+    option: str
+    amount_pence: Pence
+    due_on: date
+    released_at: datetime
+
+
+class PaymentsOut(BaseModel):
+    count: int
+    total_pence: Pence
+    items: list[PaymentOut]
+
+
+class ClawbackOut(_Out):
+    clawback_id: str
+    deployment_id: str
+    amount_pence: Pence
+    unspent_balance_pence: Pence
+    rule: str
+    raised_at: datetime
+
+
+class ClawbacksOut(BaseModel):
+    count: int
+    total_pence: Pence
+    items: list[ClawbackOut]
+
+
+class ReviewOut(_Out):
+    review_id: str
+    plan_id: str
+    kind: str
+    status: str
+    due_on: date | None
+    completed_on: date | None
+    outcome: str | None
+    completed_by: str | None
+
+
+class BudgetHistoryOut(BaseModel):
+    person_id: str
+    council: str | None
+    as_of: date
+    events: int = Field(description="Events up to the end of as_of (UTC).")
+    last_seq: int | None
+    assessment: AssessmentOut | None
+    budgets: list[BudgetRevisionOut]
+    current_budget: BudgetRevisionOut | None
+    plan: PlanOut | None
+    deployment: DeploymentOut | None
+    schedules: list[ScheduleOut]
+    payments: PaymentsOut
+    clawbacks: ClawbacksOut
+    reviews: list[ReviewOut]
+
+    @classmethod
+    def of(cls, history: BudgetHistory) -> BudgetHistoryOut:
+        budgets = [BudgetRevisionOut.model_validate(b) for b in history.budgets]
+        deployment = history.deployment
+        return cls(
+            person_id=history.person_id,
+            council=history.council,
+            as_of=history.as_of,
+            events=history.events,
+            last_seq=history.last_seq,
+            assessment=(
+                AssessmentOut.model_validate(history.assessment) if history.assessment else None
+            ),
+            budgets=budgets,
+            current_budget=next((b for b in budgets if b.current), None),
+            plan=PlanOut.model_validate(history.plan) if history.plan else None,
+            deployment=None
+            if deployment is None
+            else DeploymentOut(
+                deployment_id=deployment.deployment_id,
+                plan_id=deployment.plan_id,
+                parts=[DeploymentPartOut(option=o, annual_pence=a) for o, a in deployment.parts],
+                gross_annual_pence=deployment.gross_annual_pence,
+                contribution_annual_pence=deployment.contribution_annual_pence,
+                net_annual_pence=deployment.net_annual_pence,
+                audit_tier=deployment.audit_tier,
+                set_up_at=deployment.set_up_at,
+                agreement_signed_on=deployment.agreement_signed_on,
+                suspended=deployment.suspended,
+                suspended_reason=deployment.suspended_reason,
+            ),
+            schedules=[ScheduleOut.model_validate(s) for s in history.schedules],
+            payments=PaymentsOut(
+                count=len(history.payments),
+                total_pence=history.payments_total_pence,
+                items=[PaymentOut.model_validate(p) for p in history.payments],
+            ),
+            clawbacks=ClawbacksOut(
+                count=len(history.clawbacks),
+                total_pence=history.clawbacks_total_pence,
+                items=[ClawbackOut.model_validate(c) for c in history.clawbacks],
+            ),
+            reviews=[ReviewOut.model_validate(r) for r in history.reviews],
+        )
+
+
+class ChainReportOut(BaseModel):
+    person_id: str
+    ok: bool
+    events: int
+    first_bad_seq: int | None
+    first_bad_event_id: str | None
+    reason: str | None
+    head_hash: str | None = Field(
+        description="The chain's last hash: record it elsewhere to anchor the chain."
+    )
+
+    @classmethod
+    def of(cls, report: ChainReport) -> ChainReportOut:
+        return cls(
+            person_id=report.person_id,
+            ok=report.ok,
+            events=report.events,
+            first_bad_seq=report.first_bad_seq,
+            first_bad_event_id=report.first_bad_event_id,
+            reason=report.reason,
+            head_hash=report.head_hash,
+        )
+
+
+class BadChainOut(BaseModel):
+    person_id: str
+    first_bad_seq: int | None
+    first_bad_event_id: str | None
+    reason: str | None
+
+
+class VerifyAllOut(BaseModel):
+    ok: bool
+    council: str
+    people: int
+    events: int
+    bad_count: int
+    bad: list[BadChainOut] = Field(description=f"The first {MAX_BAD_LISTED} broken chains.")
+
+
+class KpiGroupOut(BaseModel):
+    key: str
+    numerator: int
+    denominator: int
+    percentage: str = Field(description="numerator / denominator × 100, two places, half up.")
+
+    @classmethod
+    def of(cls, group: KpiGroup) -> KpiGroupOut:
+        return cls(
+            key=group.key,
+            numerator=group.numerator,
+            denominator=group.denominator,
+            percentage=group.percentage,
+        )
+
+
+class KpiOut(BaseModel):
+    measure: str
+    council: str
+    by: GroupBy
+    as_of: date
+    total: KpiGroupOut
+    items: list[KpiGroupOut]
+    next_cursor: str | None = None
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: datetime | None = Field(
+        None,
+        description="Replay the log from this time (log time; without an offset, UTC); "
+        "omitted: from the start.",
+    )
+    expected_version: int | None = Field(
+        None, ge=0, description="The projections' version you saw (GET /v1/projections/digest)."
+    )
+
+
+class ReplayOut(BaseModel):
+    replay_id: str
+    version: int
+    status: str
+    phase: str
+    since: datetime | None
+    processed: int
+    total: int
+    skipped: int
+    appended: int
+    changed_people: int
+    dropped: int
+    missing_from_log: int
+    requested_by: str
+    started_at: datetime
+    finished_at: datetime | None
+    digest: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, progress: handlers.ReplayProgress) -> ReplayOut:
+        return cls.model_validate(progress.row())
+
+
+class DigestOut(BaseModel):
+    digest: str
+    rows: dict[str, int]
+    version: int = Field(description="The number of replays run: send it as expected_version.")
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+async def _authorise_person(
+    runtime: ServiceRuntime[AuditUnitOfWork], actor: Actor, person_id: str
+) -> None:
+    """Staff of the person's council, or the person themselves; anyone else: 404."""
+    require_role(actor, *PERSON_READERS)
+    council = await handlers.council_of_person(uow=runtime.uow(), person_id=person_id)
+    if council != actor.council or (actor.is_citizen and actor.person_id != person_id):
+        raise PersonNotFound(person_id)
+
+
+def _seq_after(cursor: str | None) -> int:
+    position = decode_cursor(cursor)
+    if position is None:
+        return 0
+    seq = position.get("seq")
+    if not isinstance(seq, int) or seq < 0:
+        raise HTTPException(422, "cursor is not one this service gave out")
+    return seq
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _kpi_page(
+    measure: str,
+    council: str,
+    by: GroupBy,
+    as_of: date,
+    result: KpiResult,
+    limit: int,
+    cursor: str | None,
+) -> KpiOut:
+    position = decode_cursor(cursor)
+    after = position.get("key") if position else None
+    if position is not None and not isinstance(after, str):
+        raise HTTPException(422, "cursor is not one this service gave out")
+    groups = [g for g in result.groups if after is None or g.key > after]
+    page = groups[:limit]
+    more = len(groups) > limit
+    return KpiOut(
+        measure=measure,
+        council=council,
+        by=by,
+        as_of=as_of,
+        total=KpiGroupOut.of(result.total),
+        items=[KpiGroupOut.of(g) for g in page],
+        next_cursor=encode_cursor({"key": page[-1].key}) if more and page else None,
+    )
+
+
+# --- routes --------------------------------------------------------------------------------
+
+
+@router.get(
+    "/people/{person_id}/history",
+    response_model=Page[HistoryItem],
+    summary="A person's events in chain order, filterable by type and date",
+)
+async def person_history(
+    person_id: Annotated[str, PathParam(pattern=PERSON_ID_PATTERN)],
+    actor: CurrentActor,
+    runtime: Runtime,
+    event_type: Annotated[
+        str | None,
+        Query(
+            alias="type",
+            min_length=1,
+            max_length=200,
+            description="A full type (pb.allocation.budget-issued.v1) or a short name "
+            "(budget-issued).",
+        ),
+    ] = None,
+    since: Annotated[date | None, Query(description="From this date (UTC), inclusive.")] = None,
+    until: Annotated[date | None, Query(description="To this date (UTC), inclusive.")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[HistoryItem]:
+    await _authorise_person(runtime, actor, person_id)
+    rows, more = await handlers.history_page(
+        uow=runtime.uow(),
+        person_id=person_id,
+        type_filter=event_type,
+        since=since,
+        until=until,
+        after_seq=_seq_after(cursor),
+        limit=limit,
+    )
+    items = [
+        HistoryItem(
+            seq=r.seq,
+            event_id=r.event_id,
+            type=r.type,
+            name=r.name,
+            time=r.time,
+            correlation_id=r.correlation_id,
+            causation_id=r.causation_id,
+            policy_version=r.policy_version,
+            data=r.data,
+            prev_hash=r.prev_hash,
+            hash=r.hash,
+        )
+        for r in rows
+    ]
+    next_cursor = encode_cursor({"seq": rows[-1].seq}) if more and rows else None
+    return Page[HistoryItem](items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/people/{person_id}/budget",
+    response_model=BudgetHistoryOut,
+    summary="A person's budget history as it stood at the end of a date",
+)
+async def person_budget(
+    person_id: Annotated[str, PathParam(pattern=PERSON_ID_PATTERN)],
+    actor: CurrentActor,
+    runtime: Runtime,
+    as_of: Annotated[date | None, Query(description="YYYY-MM-DD (UTC); default today.")] = None,
+) -> BudgetHistoryOut:
+    await _authorise_person(runtime, actor, person_id)
+    history = await handlers.budget_as_of(
+        uow=runtime.uow(), person_id=person_id, as_of=as_of or _today()
+    )
+    return BudgetHistoryOut.of(history)
+
+
+@router.get(
+    "/people/{person_id}/timeline",
+    response_model=Page[TimelineItem],
+    summary="A person's budget timeline, one line per event (a projection)",
+)
+async def person_timeline(
+    person_id: Annotated[str, PathParam(pattern=PERSON_ID_PATTERN)],
+    actor: CurrentActor,
+    runtime: Runtime,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[TimelineItem]:
+    await _authorise_person(runtime, actor, person_id)
+    rows, more = await handlers.timeline_page(
+        uow=runtime.uow(), person_id=person_id, after_seq=_seq_after(cursor), limit=limit
+    )
+    next_cursor = encode_cursor({"seq": rows[-1].seq}) if more and rows else None
+    return Page[TimelineItem](
+        items=[TimelineItem.model_validate(r) for r in rows], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/people/{person_id}/verify",
+    response_model=ChainReportOut,
+    summary="Recompute a person's hash chain and name the first bad event",
+)
+async def verify_person(
+    person_id: Annotated[str, PathParam(pattern=PERSON_ID_PATTERN)],
+    actor: CurrentActor,
+    runtime: Runtime,
+) -> ChainReportOut:
+    await _authorise_person(runtime, actor, person_id)
+    report = await handlers.verify_person(uow=runtime.uow(), person_id=person_id)
+    return ChainReportOut.of(report)
+
+
+@router.get(
+    "/verify",
+    response_model=VerifyAllOut,
+    summary="Recompute the chain of every person of the caller's council",
+)
+async def verify_all(actor: CurrentActor, runtime: Runtime) -> VerifyAllOut:
+    require_role(actor, *CHAIN_AUDITORS)
+    reports = await handlers.verify_council(uow=runtime.uow(), council=actor.council)
+    bad = [r for r in reports if not r.ok]
+    return VerifyAllOut(
+        ok=not bad,
+        council=actor.council,
+        people=len(reports),
+        events=sum(r.events for r in reports),
+        bad_count=len(bad),
+        bad=[
+            BadChainOut(
+                person_id=r.person_id,
+                first_bad_seq=r.first_bad_seq,
+                first_bad_event_id=r.first_bad_event_id,
+                reason=r.reason,
+            )
+            for r in bad[:MAX_BAD_LISTED]
+        ],
+    )
+
+
+@router.get(
+    "/kpis/ni130",
+    response_model=KpiOut,
+    summary="NI130: community-based people on self-directed support, by group",
+)
+async def kpi_ni130(
+    actor: CurrentActor,
+    runtime: Runtime,
+    by: GroupBy = GroupBy.COUNCIL,
+    as_of: Annotated[date | None, Query(description="YYYY-MM-DD (UTC); default today.")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> KpiOut:
+    require_role(actor, *KPI_READERS)
+    day = as_of or _today()
+    result = await handlers.kpi_ni130(uow=runtime.uow(), council=actor.council, by=by, as_of=day)
+    return _kpi_page("ni130", actor.council, by, day, result, limit, cursor)
+
+
+@router.get(
+    "/kpis/lancashire",
+    response_model=KpiOut,
+    summary="Lancashire's 'has a personal budget': budget known, plan signed off and "
+    "paid, reviewed within 12 months",
+)
+async def kpi_lancashire(
+    actor: CurrentActor,
+    runtime: Runtime,
+    by: GroupBy = GroupBy.COUNCIL,
+    as_of: Annotated[date | None, Query(description="YYYY-MM-DD (UTC); default today.")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> KpiOut:
+    require_role(actor, *KPI_READERS)
+    day = as_of or _today()
+    result = await handlers.kpi_lancashire(
+        uow=runtime.uow(), council=actor.council, by=by, as_of=day
+    )
+    return _kpi_page("lancashire", actor.council, by, day, result, limit, cursor)
+
+
+@router.post(
+    "/replay",
+    response_model=ReplayOut,
+    status_code=202,
+    summary="Rebuild the projections (and, from the start, the store) from the log",
+)
+async def start_replay(body: ReplayRequest, actor: CurrentActor, replays: ReplayDep) -> ReplayOut:
+    require_role(actor, Role.OPERATIONS)
+    progress = await replays.start(
+        since=as_utc(body.since) if body.since else None,
+        expected_version=body.expected_version,
+        requested_by=actor.as_record(),
+    )
+    return ReplayOut.of(progress)
+
+
+@router.get("/replay/{replay_id}", response_model=ReplayOut, summary="A replay's progress")
+async def replay_status(
+    replay_id: Annotated[str, PathParam(min_length=1, max_length=36)],
+    actor: CurrentActor,
+    replays: ReplayDep,
+) -> ReplayOut:
+    require_role(actor, Role.OPERATIONS)
+    return ReplayOut.of(await replays.status(replay_id))
+
+
+@router.get(
+    "/projections/digest",
+    response_model=DigestOut,
+    summary="sha256 over the store and every projection, to compare rebuilds",
+)
+async def projections_digest(actor: CurrentActor, runtime: Runtime) -> DigestOut:
+    require_role(actor, *CHAIN_AUDITORS)
+    digest, rows, version = await handlers.projection_digest(uow=runtime.uow())
+    return DigestOut(digest=digest, rows=rows, version=version)
+
+
+# --- the app -------------------------------------------------------------------------------
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = ServiceRuntime(
+        settings=settings,
+        metadata=metadata,
+        migrations_dir=MIGRATIONS,
+        unit_of_work=AuditUnitOfWork,
+    )
+    replays = handlers.ReplayService(runtime)
+    register(runtime, gate=replays.gate)
+    app = create_service_app(
+        runtime=runtime,
+        title="PB Journey: audit",
+        description=(
+            "Every event in a hash-chained history per person; as-of budget history; KPIs; replay."
+        ),
+        routers=[router],
+    )
+    app.state.replays = replays
+    service_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with service_lifespan(app):
+            try:
+                yield
+            finally:
+                await replays.shutdown()  # before the runtime closes the database
+
+    app.router.lifespan_context = lifespan
+    return app

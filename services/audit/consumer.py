@@ -1,0 +1,55 @@
+"""Every event of every topic -> the person's hash chain and the projections (idempotent).
+
+Audit consumes all of contracts.registry.ALL_TOPICS with one consumer group (`audit`) and
+emits nothing. The consumer is an EventConsumer that takes the replay gate (an asyncio
+lock shared with handlers.ReplayService) around each record, before it opens a unit of
+work: while a replay holds the gate the live consumer waits at its next record, and a
+replay never waits on a half-open transaction of the live consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from contracts.envelope import Envelope
+from contracts.registry import ALL_TOPICS, EVENT_CLASSES
+from servicekit.consumer import EventConsumer, Handler
+from servicekit.eventlog import Record
+from servicekit.runtime import ServiceRuntime
+from services.audit import handlers
+from services.audit.db import AuditUnitOfWork
+
+
+class GatedConsumer(EventConsumer):
+    """An EventConsumer that handles a record only while it holds the gate."""
+
+    def __init__(self, *, gate: asyncio.Lock, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gate = gate
+
+    async def handle(self, record: Record) -> None:
+        async with self.gate:
+            await super().handle(record)
+
+
+async def on_event(envelope: Envelope, uow: AuditUnitOfWork) -> None:
+    """Any event: append it to the person's history."""
+    await handlers.record_event(envelope=envelope, uow=uow)
+
+
+def register(
+    runtime: ServiceRuntime[AuditUnitOfWork], *, gate: asyncio.Lock | None = None
+) -> GatedConsumer:
+    """Consume every event type on every topic into the audit store."""
+    handler_map: dict[type, Handler] = {event_cls: on_event for event_cls in EVENT_CLASSES}
+    consumer = GatedConsumer(
+        gate=gate or asyncio.Lock(),
+        name=runtime.name,
+        event_log=runtime.event_log,
+        topics=list(ALL_TOPICS),
+        handlers=handler_map,
+        unit_of_work=runtime.uow,
+    )
+    runtime.consumers.append(consumer)
+    return consumer

@@ -1,0 +1,597 @@
+"""Audit's tables, its repositories, and its unit of work.
+
+The store (append-only, hash-chained):
+- `audit_events`: one row per event per person, primary key (person_id, seq), plus an index
+  on (person_id, time). Code only ever INSERTs here; the one exception is an operations
+  replay from the beginning, which rebuilds the chain from the log (see handlers.Replays).
+- `audit_heads`: each person's last link (seq and hash); the append takes it with a
+  compare-and-set on last_seq, and verification checks the chain ends where the head says.
+
+The projections (derived, dropped and rebuilt by a replay):
+- `audit_people`: the KPI inputs per person.
+- `audit_timeline`: the person's budget timeline, one line per event.
+
+Replay bookkeeping (neither store nor projection): `audit_replays` (one row per replay,
+its version numbers the projections' generations) and `audit_replay_log` (the records a
+running replay has read, deleted when it finishes).
+
+Portable across SQLite and PostgreSQL: JSON text, money as BigInteger pence, dates as
+sa.Date, timestamps with time zone (SQLite hands them back naive; they are UTC).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.db import messaging_tables
+from servicekit.uow import UnitOfWork
+from services.audit.domain import (
+    REVIEW_COMPLETED,
+    ChainHead,
+    EventFacts,
+    PersonInputs,
+    StoredEvent,
+    TimelineEntry,
+    as_utc,
+    link,
+)
+
+metadata = sa.MetaData()
+outbox, inbox, idempotency_keys = messaging_tables(metadata)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("type", sa.String(200), nullable=False),
+    sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("correlation_id", sa.String(200), nullable=False),
+    sa.Column("causation_id", sa.String(200), nullable=True),
+    sa.Column("policy_version", sa.String(100), nullable=True),
+    sa.Column("canonical", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+sa.Index("audit_events_by_person_time", audit_events.c.person_id, audit_events.c.time)
+sa.Index("audit_events_by_council", audit_events.c.council, audit_events.c.person_id)
+
+audit_heads = sa.Table(
+    "audit_heads",
+    metadata,
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("last_seq", sa.Integer, nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
+)
+sa.Index("audit_heads_by_council", audit_heads.c.council, audit_heads.c.person_id)
+
+audit_people = sa.Table(
+    "audit_people",
+    metadata,
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("client_group", sa.String(64), nullable=True),
+    sa.Column("team", sa.String(200), nullable=True),
+    sa.Column("key_worker_id", sa.String(200), nullable=True),
+    sa.Column("community_based", sa.Boolean, nullable=True),
+    sa.Column("assessed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("budget_issued_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("plan_signed_off_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("payment_released_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_review_completed_on", sa.Date, nullable=True),
+    sa.Column("events", sa.Integer, nullable=False),
+    sa.Column("last_event_at", sa.DateTime(timezone=True), nullable=True),
+)
+sa.Index("audit_people_by_council", audit_people.c.council, audit_people.c.person_id)
+
+audit_timeline = sa.Table(
+    "audit_timeline",
+    metadata,
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("ref_id", sa.String(64), nullable=True),
+    sa.Column("amount_pence", sa.BigInteger, nullable=True),
+    sa.Column("on_date", sa.Date, nullable=True),
+    sa.Column("summary", sa.String(300), nullable=False),
+)
+sa.Index("audit_timeline_by_kind", audit_timeline.c.kind, audit_timeline.c.on_date)
+
+audit_replays = sa.Table(
+    "audit_replays",
+    metadata,
+    sa.Column("replay_id", sa.String(36), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False, unique=True),
+    sa.Column("since", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("phase", sa.String(32), nullable=False),
+    sa.Column("processed", sa.Integer, nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("skipped", sa.Integer, nullable=False),
+    sa.Column("appended", sa.Integer, nullable=False),
+    sa.Column("changed_people", sa.Integer, nullable=False),
+    sa.Column("dropped", sa.Integer, nullable=False),
+    sa.Column("missing_from_log", sa.Integer, nullable=False),
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("digest", sa.String(64), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+audit_replay_log = sa.Table(
+    "audit_replay_log",
+    metadata,
+    sa.Column("replay_id", sa.String(36), primary_key=True),
+    sa.Column("n", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("value", sa.LargeBinary, nullable=False),
+    sa.Column("from_store", sa.Boolean, nullable=False),
+    sa.Column("old_seq", sa.Integer, nullable=True),
+    sa.UniqueConstraint("replay_id", "event_id", name="audit_replay_log_once"),
+)
+sa.Index(
+    "audit_replay_log_by_person",
+    audit_replay_log.c.replay_id,
+    audit_replay_log.c.person_id,
+    audit_replay_log.c.n,
+)
+
+STORE_TABLES = (audit_events, audit_heads)
+PROJECTION_TABLES = (audit_people, audit_timeline)
+DIGEST_TABLES = (*STORE_TABLES, *PROJECTION_TABLES)
+
+
+class ChainHeadMoved(RuntimeError):
+    """Another writer appended to the person's chain meanwhile; the consumer retries."""
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else as_utc(value)
+
+
+def _stored(row: Any) -> StoredEvent:
+    return StoredEvent(
+        person_id=row.person_id,
+        council=row.council,
+        seq=row.seq,
+        event_id=row.event_id,
+        type=row.type,
+        time=as_utc(row.time),
+        correlation_id=row.correlation_id,
+        causation_id=row.causation_id,
+        policy_version=row.policy_version,
+        canonical=row.canonical,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+def _event_row(stored: StoredEvent) -> dict[str, Any]:
+    return {
+        "person_id": stored.person_id,
+        "seq": stored.seq,
+        "event_id": stored.event_id,
+        "council": stored.council,
+        "type": stored.type,
+        "time": stored.time,
+        "correlation_id": stored.correlation_id,
+        "causation_id": stored.causation_id,
+        "policy_version": stored.policy_version,
+        "canonical": stored.canonical,
+        "prev_hash": stored.prev_hash,
+        "hash": stored.hash,
+    }
+
+
+class EventStore:
+    """The append-only, hash-chained store: INSERT only (the replay is the one exception)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def head(self, person_id: str) -> ChainHead | None:
+        row = (
+            await self._session.execute(
+                sa.select(audit_heads).where(audit_heads.c.person_id == person_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        return ChainHead(row.person_id, row.council, row.last_seq, row.last_hash)
+
+    async def contains(self, event_id: str) -> bool:
+        found = await self._session.scalar(
+            sa.select(audit_events.c.seq).where(audit_events.c.event_id == event_id)
+        )
+        return found is not None
+
+    async def append(self, facts: EventFacts) -> StoredEvent:
+        """Link the event after the person's head and store both in this transaction."""
+        head = await self.head(facts.person_id)
+        stored = link(facts, head)
+        await self._session.execute(audit_events.insert().values(**_event_row(stored)))
+        if head is None:
+            await self._session.execute(
+                audit_heads.insert().values(
+                    person_id=stored.person_id,
+                    council=stored.council,
+                    last_seq=stored.seq,
+                    last_hash=stored.hash,
+                )
+            )
+        else:
+            result = await self._session.execute(
+                audit_heads.update()
+                .where(
+                    audit_heads.c.person_id == stored.person_id,
+                    audit_heads.c.last_seq == head.last_seq,
+                )
+                .values(council=stored.council, last_seq=stored.seq, last_hash=stored.hash)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise ChainHeadMoved(stored.person_id)
+        return stored
+
+    async def put_chain(self, links: Sequence[StoredEvent]) -> None:
+        """Store a whole rebuilt chain and its head (replay from the beginning only)."""
+        if not links:
+            return
+        await self._session.execute(audit_events.insert(), [_event_row(s) for s in links])
+        last = links[-1]
+        await self._session.execute(
+            audit_heads.insert().values(
+                person_id=last.person_id,
+                council=last.council,
+                last_seq=last.seq,
+                last_hash=last.hash,
+            )
+        )
+
+    async def drop_person(self, person_id: str) -> None:
+        """Remove a person's chain before a replay from the beginning rebuilds it."""
+        await self._session.execute(
+            audit_events.delete().where(audit_events.c.person_id == person_id)
+        )
+        await self._session.execute(
+            audit_heads.delete().where(audit_heads.c.person_id == person_id)
+        )
+
+    async def chain_of(self, person_id: str) -> list[StoredEvent]:
+        rows = await self._session.execute(
+            sa.select(audit_events)
+            .where(audit_events.c.person_id == person_id)
+            .order_by(audit_events.c.seq)
+        )
+        return [_stored(row) for row in rows]
+
+    async def events_before(self, person_id: str, cutoff: datetime) -> list[StoredEvent]:
+        rows = await self._session.execute(
+            sa.select(audit_events)
+            .where(audit_events.c.person_id == person_id, audit_events.c.time < cutoff)
+            .order_by(audit_events.c.seq)
+        )
+        return [_stored(row) for row in rows]
+
+    async def page(
+        self,
+        person_id: str,
+        *,
+        types: frozenset[str] | None,
+        since: datetime | None,
+        until: datetime | None,
+        after_seq: int,
+        limit: int,
+    ) -> list[StoredEvent]:
+        query = sa.select(audit_events).where(
+            audit_events.c.person_id == person_id, audit_events.c.seq > after_seq
+        )
+        if types is not None:
+            query = query.where(audit_events.c.type.in_(sorted(types)))
+        if since is not None:
+            query = query.where(audit_events.c.time >= since)
+        if until is not None:
+            query = query.where(audit_events.c.time < until)
+        rows = await self._session.execute(query.order_by(audit_events.c.seq).limit(limit))
+        return [_stored(row) for row in rows]
+
+    async def council_of(self, person_id: str) -> str | None:
+        """The person's council: their head's, or their latest stored event's."""
+        head = await self.head(person_id)
+        if head is not None:
+            return head.council
+        council: str | None = await self._session.scalar(
+            sa.select(audit_events.c.council)
+            .where(audit_events.c.person_id == person_id)
+            .order_by(audit_events.c.seq.desc())
+            .limit(1)
+        )
+        return council
+
+    async def people(self, council: str | None = None) -> list[str]:
+        """Everyone with a head or a stored event (of one council, if named), sorted."""
+        heads = sa.select(audit_heads.c.person_id)
+        events = sa.select(audit_events.c.person_id)
+        if council is not None:
+            heads = heads.where(audit_heads.c.council == council)
+            events = events.where(audit_events.c.council == council)
+        rows = await self._session.execute(sa.union(heads, events))
+        return sorted({row[0] for row in rows})
+
+
+def _inputs(row: Any) -> PersonInputs:
+    return PersonInputs(
+        person_id=row.person_id,
+        council=row.council,
+        client_group=row.client_group,
+        team=row.team,
+        key_worker_id=row.key_worker_id,
+        community_based=row.community_based,
+        assessed_at=_utc(row.assessed_at),
+        budget_issued_at=_utc(row.budget_issued_at),
+        plan_signed_off_at=_utc(row.plan_signed_off_at),
+        payment_released_at=_utc(row.payment_released_at),
+        last_review_completed_on=row.last_review_completed_on,
+        events=row.events,
+        last_event_at=_utc(row.last_event_at),
+    )
+
+
+def _inputs_row(inputs: PersonInputs) -> dict[str, Any]:
+    return {
+        "person_id": inputs.person_id,
+        "council": inputs.council,
+        "client_group": inputs.client_group,
+        "team": inputs.team,
+        "key_worker_id": inputs.key_worker_id,
+        "community_based": inputs.community_based,
+        "assessed_at": inputs.assessed_at,
+        "budget_issued_at": inputs.budget_issued_at,
+        "plan_signed_off_at": inputs.plan_signed_off_at,
+        "payment_released_at": inputs.payment_released_at,
+        "last_review_completed_on": inputs.last_review_completed_on,
+        "events": inputs.events,
+        "last_event_at": inputs.last_event_at,
+    }
+
+
+def _timeline_row(entry: TimelineEntry) -> dict[str, Any]:
+    return {
+        "person_id": entry.person_id,
+        "seq": entry.seq,
+        "time": entry.time,
+        "kind": entry.kind,
+        "ref_id": entry.ref_id,
+        "amount_pence": entry.amount_pence,
+        "on_date": entry.on_date,
+        "summary": entry.summary,
+    }
+
+
+class Projections:
+    """The KPI inputs and the budget timeline: derived from the store, droppable."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def person(self, person_id: str) -> PersonInputs | None:
+        row = (
+            await self._session.execute(
+                sa.select(audit_people).where(audit_people.c.person_id == person_id)
+            )
+        ).first()
+        return None if row is None else _inputs(row)
+
+    async def save_person(self, inputs: PersonInputs, *, existed: bool) -> None:
+        values = _inputs_row(inputs)
+        if existed:
+            await self._session.execute(
+                audit_people.update()
+                .where(audit_people.c.person_id == inputs.person_id)
+                .values(**values)
+            )
+        else:
+            await self._session.execute(audit_people.insert().values(**values))
+
+    async def add_timeline(self, entries: Iterable[TimelineEntry]) -> None:
+        rows = [_timeline_row(e) for e in entries]
+        if rows:
+            await self._session.execute(audit_timeline.insert(), rows)
+
+    async def clear(self) -> None:
+        for table in PROJECTION_TABLES:
+            await self._session.execute(table.delete())
+
+    async def people_of(self, council: str) -> list[PersonInputs]:
+        rows = await self._session.execute(
+            sa.select(audit_people)
+            .where(audit_people.c.council == council)
+            .order_by(audit_people.c.person_id)
+        )
+        return [_inputs(row) for row in rows]
+
+    async def reviews_completed(self, council: str) -> dict[str, list[tuple[date, datetime]]]:
+        """Each person's completed reviews: (completed_on, when audit received it)."""
+        rows = await self._session.execute(
+            sa.select(audit_timeline.c.person_id, audit_timeline.c.on_date, audit_timeline.c.time)
+            .join(audit_people, audit_people.c.person_id == audit_timeline.c.person_id)
+            .where(audit_people.c.council == council, audit_timeline.c.kind == REVIEW_COMPLETED)
+            .order_by(audit_timeline.c.person_id, audit_timeline.c.seq)
+        )
+        found: dict[str, list[tuple[date, datetime]]] = {}
+        for person_id, on_date, received in rows:
+            if on_date is not None:
+                found.setdefault(person_id, []).append((on_date, as_utc(received)))
+        return found
+
+    async def timeline(self, person_id: str, *, after_seq: int, limit: int) -> list[TimelineEntry]:
+        rows = await self._session.execute(
+            sa.select(audit_timeline)
+            .where(audit_timeline.c.person_id == person_id, audit_timeline.c.seq > after_seq)
+            .order_by(audit_timeline.c.seq)
+            .limit(limit)
+        )
+        return [
+            TimelineEntry(
+                person_id=row.person_id,
+                seq=row.seq,
+                time=as_utc(row.time),
+                kind=row.kind,
+                ref_id=row.ref_id,
+                amount_pence=row.amount_pence,
+                on_date=row.on_date,
+                summary=row.summary,
+            )
+            for row in rows
+        ]
+
+
+class Replays:
+    """Replay runs and the records a running replay has read."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def latest_version(self) -> int:
+        found = await self._session.scalar(sa.select(sa.func.max(audit_replays.c.version)))
+        return int(found or 0)
+
+    async def add(self, values: dict[str, Any]) -> None:
+        await self._session.execute(audit_replays.insert().values(**values))
+
+    async def update(self, replay_id: str, values: dict[str, Any]) -> None:
+        await self._session.execute(
+            audit_replays.update().where(audit_replays.c.replay_id == replay_id).values(**values)
+        )
+
+    async def get(self, replay_id: str) -> dict[str, Any] | None:
+        row = (
+            await self._session.execute(
+                sa.select(audit_replays).where(audit_replays.c.replay_id == replay_id)
+            )
+        ).first()
+        return None if row is None else dict(row._mapping)
+
+    async def known_ids(self, replay_id: str, event_ids: Sequence[str]) -> set[str]:
+        if not event_ids:
+            return set()
+        rows = await self._session.execute(
+            sa.select(audit_replay_log.c.event_id).where(
+                audit_replay_log.c.replay_id == replay_id,
+                audit_replay_log.c.event_id.in_(list(event_ids)),
+            )
+        )
+        return {row[0] for row in rows}
+
+    async def keep(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self._session.execute(audit_replay_log.insert(), list(rows))
+
+    async def people_read(self, replay_id: str) -> list[str]:
+        rows = await self._session.execute(
+            sa.select(audit_replay_log.c.person_id)
+            .where(audit_replay_log.c.replay_id == replay_id)
+            .distinct()
+        )
+        return sorted(row[0] for row in rows)
+
+    async def read_for(self, replay_id: str, person_id: str) -> list[dict[str, Any]]:
+        """The person's rows in rebuild order: the old verified chain's order, then log order."""
+        log = audit_replay_log.c
+        rows = await self._session.execute(
+            sa.select(log.n, log.event_id, log.value, log.from_store, log.old_seq)
+            .where(log.replay_id == replay_id, log.person_id == person_id)
+            .order_by(log.n)
+        )
+        return [dict(row._mapping) for row in rows]
+
+    async def next_position(self, replay_id: str) -> int:
+        found = await self._session.scalar(
+            sa.select(sa.func.max(audit_replay_log.c.n)).where(
+                audit_replay_log.c.replay_id == replay_id
+            )
+        )
+        return 0 if found is None else int(found) + 1
+
+    async def set_old_seqs(self, replay_id: str, old_seqs: dict[str, int]) -> None:
+        """Record where each event stood in the old, verified chain."""
+        if not old_seqs:
+            return
+        log = audit_replay_log.c
+        statement = (
+            audit_replay_log.update()
+            .where(log.replay_id == sa.bindparam("b_replay"), log.event_id == sa.bindparam("b_id"))
+            .values(old_seq=sa.bindparam("b_seq"))
+        )
+        await self._session.execute(
+            statement,
+            [{"b_replay": replay_id, "b_id": eid, "b_seq": seq} for eid, seq in old_seqs.items()],
+        )
+
+    async def forget(self, replay_id: str) -> None:
+        await self._session.execute(
+            audit_replay_log.delete().where(audit_replay_log.c.replay_id == replay_id)
+        )
+
+
+class AuditUnitOfWork(UnitOfWork):
+    store: EventStore
+    projections: Projections
+    replays: Replays
+
+    def _open(self) -> None:
+        self.store = EventStore(self.session)
+        self.projections = Projections(self.session)
+        self.replays = Replays(self.session)
+
+    async def forget_applied(self, consumer: str) -> None:
+        """Drop the consumer's inbox rows (a replay from the beginning re-marks them)."""
+        await self.session.execute(inbox.delete().where(inbox.c.consumer == consumer))
+
+    async def mark_all_applied(self, consumer: str, event_ids: Sequence[str]) -> None:
+        if event_ids:
+            now = datetime.now(UTC)
+            await self.session.execute(
+                inbox.insert(),
+                [{"consumer": consumer, "event_id": eid, "applied_at": now} for eid in event_ids],
+            )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+async def digest(session: AsyncSession) -> tuple[str, dict[str, int]]:
+    """sha256 over a canonical dump of the store and every projection, in a fixed order."""
+    hasher = hashlib.sha256()
+    counts: dict[str, int] = {}
+    for table in DIGEST_TABLES:
+        order = [column for column in table.primary_key.columns]
+        result = await session.stream(sa.select(table).order_by(*order))
+        count = 0
+        hasher.update(f"table {table.name}\n".encode())
+        async for row in result:
+            line = {key: _plain(value) for key, value in row._mapping.items()}
+            hasher.update(json.dumps(line, sort_keys=True, separators=(",", ":")).encode())
+            hasher.update(b"\n")
+            count += 1
+        counts[table.name] = count
+    return hasher.hexdigest(), counts

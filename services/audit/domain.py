@@ -1,0 +1,1055 @@
+"""Audit rules: the hash chain, its verification, the as-of budget history, and the KPIs.
+
+Pure and synchronous; no I/O. The database layer hands in stored rows and takes out the
+rows these functions make.
+
+The chain. Every event about a person is appended to that person's history with the next
+sequence number. Its canonical document is the sorted-key, compact JSON of the envelope
+(id, type, source, time, subject, correlationid, causationid, policyversion, data), and
+
+    hash = sha256(prev_hash as 64 ASCII hex characters + canonical document as UTF-8)
+
+with prev_hash = 64 zeros for a person's first event. The per-person order is the order the
+audit service applied the events: the log keeps one person's events in order within a
+topic partition, but the services publish on different topics, so two events of different
+services about the same person have no order of their own until audit applies them. A
+replay from the beginning keeps a verified chain's order (see `replay_order`), so the
+rebuilt chain comes out identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from contracts import events as ev
+from contracts.money import div_round_half_up, format_pounds
+from contracts.registry import BY_TYPE, UnknownEventType, upcast
+from servicekit.errors import Conflict, DomainError, Invalid, NotFound
+
+GENESIS_HASH = "0" * 64
+SUMMARY_MAX = 300
+
+# --- errors --------------------------------------------------------------------------------
+
+
+class AuditError(DomainError):
+    """Base of every refusal the audit service makes."""
+
+
+class PersonNotFound(AuditError, NotFound):
+    def __init__(self, person_id: str) -> None:
+        super().__init__(f"no history is held for person {person_id}")
+
+
+class UnknownEventTypeFilter(AuditError, Invalid):
+    def __init__(self, value: str) -> None:
+        names = ", ".join(sorted({short_name(t) for t in BY_TYPE}))
+        super().__init__(
+            f"type: {value!r} is no event type; use a full type such as "
+            f"pb.allocation.budget-issued.v1 or one of: {names}"
+        )
+
+
+class BadDateRange(AuditError, Invalid):
+    def __init__(self, since: date, until: date) -> None:
+        super().__init__(f"since: {since} is after until: {until}")
+
+
+class StoredEventUnreadable(AuditError, Conflict):
+    def __init__(self, person_id: str, seq: int, reason: str) -> None:
+        super().__init__(
+            f"the stored event seq {seq} of person {person_id} cannot be read ({reason}); "
+            "run GET /v1/people/{person_id}/verify"
+        )
+
+
+class ReplayNotFound(AuditError, NotFound):
+    def __init__(self, replay_id: str) -> None:
+        super().__init__(f"no replay {replay_id}")
+
+
+class ReplayAlreadyRunning(AuditError, Conflict):
+    def __init__(self, replay_id: str) -> None:
+        super().__init__(f"replay {replay_id} is still running; wait for it to finish")
+
+
+class ProjectionsChangedMeanwhile(AuditError, Conflict):
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(
+            f"expected_version {expected} is stale: the projections are at version {actual} "
+            "(another replay ran meanwhile)"
+        )
+
+
+# --- the chain -----------------------------------------------------------------------------
+
+
+def short_name(event_type: str) -> str:
+    """pb.allocation.budget-issued.v1 -> budget-issued."""
+    parts = event_type.split(".")
+    return parts[2] if len(parts) >= 4 else event_type
+
+
+def iso_time(moment: datetime) -> str:
+    """A fixed-width UTC ISO time; a naive time is taken to be UTC already."""
+    return as_utc(moment).isoformat(timespec="microseconds")
+
+
+def as_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """What an envelope says, before it has a place in a chain."""
+
+    event_id: str
+    type: str
+    source: str
+    time: datetime
+    person_id: str
+    council: str
+    correlation_id: str
+    causation_id: str | None
+    policy_version: str | None
+    data: Mapping[str, Any]
+
+    def canonical(self) -> str:
+        """The sorted-key compact JSON document the hash is taken over."""
+        document = {
+            "id": self.event_id,
+            "type": self.type,
+            "source": self.source,
+            "time": iso_time(self.time),
+            "subject": self.person_id,
+            "correlationid": self.correlation_id,
+            "causationid": self.causation_id,
+            "policyversion": self.policy_version,
+            "data": self.data,
+        }
+        return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_canonical(cls, canonical: str) -> EventFacts:
+        """Read the facts back from a stored document (ValueError if it is not one)."""
+        doc = json.loads(canonical)
+        if not isinstance(doc, dict) or not isinstance(doc.get("data"), dict):
+            raise ValueError("not a canonical event document")
+        data: dict[str, Any] = doc["data"]
+        return cls(
+            event_id=str(doc["id"]),
+            type=str(doc["type"]),
+            source=str(doc["source"]),
+            time=datetime.fromisoformat(str(doc["time"])),
+            person_id=str(doc["subject"]),
+            council=str(data.get("council", "")),
+            correlation_id=str(doc["correlationid"]),
+            causation_id=doc.get("causationid"),
+            policy_version=doc.get("policyversion"),
+            data=data,
+        )
+
+
+def chain_hash(prev_hash: str, canonical: str) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The last link of a person's chain: where the next event goes."""
+
+    person_id: str
+    council: str
+    last_seq: int
+    last_hash: str
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One appended event: its place in the chain and the document its hash covers."""
+
+    person_id: str
+    council: str
+    seq: int
+    event_id: str
+    type: str
+    time: datetime
+    correlation_id: str
+    causation_id: str | None
+    policy_version: str | None
+    canonical: str
+    prev_hash: str
+    hash: str
+
+    @property
+    def data(self) -> dict[str, Any]:
+        doc = json.loads(self.canonical)
+        data: dict[str, Any] = doc["data"]
+        return data
+
+    @property
+    def name(self) -> str:
+        return short_name(self.type)
+
+    def head(self) -> ChainHead:
+        return ChainHead(self.person_id, self.council, self.seq, self.hash)
+
+
+def link(facts: EventFacts, head: ChainHead | None) -> StoredEvent:
+    """The event as the next link after `head` (or as the first link of a new chain)."""
+    prev_hash = head.last_hash if head is not None else GENESIS_HASH
+    seq = head.last_seq + 1 if head is not None else 1
+    canonical = facts.canonical()
+    return StoredEvent(
+        person_id=facts.person_id,
+        council=facts.council,
+        seq=seq,
+        event_id=facts.event_id,
+        type=facts.type,
+        time=as_utc(facts.time),
+        correlation_id=facts.correlation_id,
+        causation_id=facts.causation_id,
+        policy_version=facts.policy_version,
+        canonical=canonical,
+        prev_hash=prev_hash,
+        hash=chain_hash(prev_hash, canonical),
+    )
+
+
+def chain(facts: Iterable[EventFacts]) -> list[StoredEvent]:
+    """A whole chain from its events in order."""
+    head: ChainHead | None = None
+    links: list[StoredEvent] = []
+    for item in facts:
+        stored = link(item, head)
+        head = stored.head()
+        links.append(stored)
+    return links
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The result of recomputing one person's chain."""
+
+    person_id: str
+    ok: bool
+    events: int
+    first_bad_seq: int | None = None
+    first_bad_event_id: str | None = None
+    reason: str | None = None
+    head_hash: str | None = None
+
+
+def _columns_disagree(row: StoredEvent) -> str | None:
+    """Name the first stored column that says something other than the hashed document."""
+    try:
+        facts = EventFacts.from_canonical(row.canonical)
+    except (ValueError, KeyError, TypeError):
+        return "the stored document is not valid JSON of an event"
+    checks: list[tuple[str, object, object]] = [
+        ("event_id", row.event_id, facts.event_id),
+        ("type", row.type, facts.type),
+        ("person_id", row.person_id, facts.person_id),
+        ("time", iso_time(row.time), iso_time(facts.time)),
+        ("correlation_id", row.correlation_id, facts.correlation_id),
+        ("causation_id", row.causation_id, facts.causation_id),
+        ("policy_version", row.policy_version, facts.policy_version),
+    ]
+    for column, stored, hashed in checks:
+        if stored != hashed:
+            return f"the stored {column} differs from the hashed document"
+    return None
+
+
+def verify_chain(
+    person_id: str, rows: Sequence[StoredEvent], head: ChainHead | None
+) -> ChainReport:
+    """Recompute a chain (rows in stored seq order) and name the first bad event.
+
+    Detects an edited event (hash mismatch), a deleted one (a gap in seq, or fewer events
+    than the head records), an inserted one (a broken prev_hash link, or more events than
+    the head records) and a reordering (a broken prev_hash link).
+    """
+
+    def bad(seq: int, event_id: str | None, reason: str) -> ChainReport:
+        return ChainReport(
+            person_id, False, len(rows), seq, event_id, reason, head.last_hash if head else None
+        )
+
+    prev_hash = GENESIS_HASH
+    for index, row in enumerate(rows):
+        expected_seq = index + 1
+        if row.seq != expected_seq:
+            return bad(
+                expected_seq,
+                row.event_id,
+                f"seq {expected_seq} is missing: the next stored event has seq {row.seq}",
+            )
+        if row.prev_hash != prev_hash:
+            where = "the genesis hash" if expected_seq == 1 else f"the hash of seq {row.seq - 1}"
+            return bad(row.seq, row.event_id, f"prev_hash does not match {where}")
+        if chain_hash(row.prev_hash, row.canonical) != row.hash:
+            return bad(row.seq, row.event_id, "hash does not match the stored document (edited)")
+        disagreement = _columns_disagree(row)
+        if disagreement is not None:
+            return bad(row.seq, row.event_id, disagreement)
+        prev_hash = row.hash
+    last_seq = rows[-1].seq if rows else 0
+    if head is None:
+        if rows:
+            return bad(1, rows[0].event_id, "events are stored but the chain head is missing")
+        return ChainReport(person_id, True, 0)
+    if head.last_seq > last_seq:
+        return bad(
+            last_seq + 1,
+            None,
+            f"seq {last_seq + 1} to {head.last_seq} are missing (the head records "
+            f"{head.last_seq} events)",
+        )
+    if head.last_seq < last_seq:
+        extra = rows[head.last_seq]
+        return bad(
+            extra.seq,
+            extra.event_id,
+            f"seq {extra.seq} is stored beyond the chain head (seq {head.last_seq})",
+        )
+    if head.last_hash != prev_hash:
+        return bad(last_seq, rows[-1].event_id, "the chain head hash does not match the last event")
+    return ChainReport(person_id, True, len(rows), head_hash=head.last_hash)
+
+
+def replay_order(log_events: Sequence[tuple[int, str]], old_seqs: Mapping[str, int]) -> list[str]:
+    """The order a full replay appends a person's events in.
+
+    `log_events` are (position read from the log, event id); `old_seqs` maps the event ids
+    of the person's previous, verified chain to their seq (empty when there was none or it
+    failed verification). Events of the old chain keep their old order, so a replay
+    reproduces the chain byte for byte, including any the log no longer holds; events the
+    old chain lacked follow, in log order.
+    """
+    known = sorted((seq, eid) for eid, seq in old_seqs.items())
+    fresh = sorted((n, eid) for n, eid in log_events if eid not in old_seqs)
+    return [eid for _, eid in known] + [eid for _, eid in fresh]
+
+
+# --- reading stored events -----------------------------------------------------------------
+
+
+def event_of(stored: StoredEvent) -> ev.Event:
+    """The typed event a stored document holds."""
+    try:
+        event_cls, data = upcast(stored.type, stored.data)
+        return event_cls.model_validate(data)
+    except (UnknownEventType, ValidationError, ValueError, KeyError) as err:
+        raise StoredEventUnreadable(stored.person_id, stored.seq, type(err).__name__) from err
+
+
+def types_matching(value: str) -> frozenset[str]:
+    """The event types a history filter names: a full type or a short name (budget-issued)."""
+    wanted = value.strip()
+    if wanted in BY_TYPE:
+        return frozenset({wanted})
+    matching = frozenset(t for t in BY_TYPE if short_name(t) == wanted)
+    if not matching:
+        raise UnknownEventTypeFilter(value)
+    return matching
+
+
+def start_of_day(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def end_of_day(day: date) -> datetime:
+    """The first instant after the day (UTC): events strictly before it count as of the day."""
+    return start_of_day(day + timedelta(days=1))
+
+
+def check_date_range(since: date | None, until: date | None) -> None:
+    if since is not None and until is not None and since > until:
+        raise BadDateRange(since, until)
+
+
+# --- the as-of budget history --------------------------------------------------------------
+
+
+@dataclass
+class AssessmentState:
+    assessment_id: str
+    status: str
+    client_group: str | None = None
+    community_based: bool | None = None
+    team: str | None = None
+    key_worker_id: str | None = None
+    completed_by: str | None = None
+    domain_levels: dict[str, int] | None = None
+    adjustments: int = 0
+    significant_informal_support: bool | None = None
+    needs_24_7: bool | None = None
+    carer_support_weekly_pence: int | None = None
+    flagged_risks: int = 0
+    validated_by: str | None = None
+    validated_at: datetime | None = None
+    policy_version: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass
+class BudgetRevision:
+    budget_id: str
+    revision: int
+    stage: str
+    weekly_pence: int
+    annual_pence: int
+    points: int
+    scale: str
+    ceiling_weekly_pence: int | None
+    ceiling_exception: bool
+    revision_reason: str | None
+    agreed_by: str
+    agreed_by_role: str
+    issued_at: datetime
+    policy_version: str
+    current: bool = False
+
+
+@dataclass
+class PlanState:
+    plan_id: str
+    status: str
+    budget_id: str | None = None
+    plan_version: int | None = None
+    weekly_pence: int | None = None
+    annual_pence: int | None = None
+    one_off_pence: int | None = None
+    contingency_weekly_pence: int | None = None
+    lines: int | None = None
+    request_for_more: bool | None = None
+    signed_off_by: str | None = None
+    signed_off_by_role: str | None = None
+    signed_off_at: datetime | None = None
+    first_review_on: date | None = None
+    returned_reasons: list[str] = field(default_factory=list)
+    updated_at: datetime | None = None
+
+
+@dataclass
+class DeploymentState:
+    deployment_id: str
+    plan_id: str
+    parts: list[tuple[str, int]]
+    gross_annual_pence: int
+    contribution_annual_pence: int
+    net_annual_pence: int
+    audit_tier: str
+    set_up_at: datetime
+    agreement_signed_on: date | None = None
+    suspended: bool = False
+    suspended_reason: str | None = None
+
+
+@dataclass
+class ScheduleState:
+    schedule_id: str
+    deployment_id: str
+    option: str
+    frequency: str
+    total_pence: int
+    instalments: int
+    first_due_on: date
+
+
+@dataclass
+class PaymentState:
+    payment_id: str
+    schedule_id: str
+    deployment_id: str
+    instalment_number: int
+    option: str
+    amount_pence: int
+    due_on: date
+    released_at: datetime
+
+
+@dataclass
+class ClawbackState:
+    clawback_id: str
+    deployment_id: str
+    amount_pence: int
+    unspent_balance_pence: int
+    rule: str
+    raised_at: datetime
+
+
+@dataclass
+class ReviewState:
+    review_id: str
+    plan_id: str
+    kind: str
+    status: str
+    due_on: date | None = None
+    completed_on: date | None = None
+    outcome: str | None = None
+    completed_by: str | None = None
+
+
+@dataclass
+class BudgetHistory:
+    """A person's budget history as it stood at the end of a day."""
+
+    person_id: str
+    council: str | None
+    as_of: date
+    events: int = 0
+    last_seq: int | None = None
+    assessment: AssessmentState | None = None
+    budgets: list[BudgetRevision] = field(default_factory=list)
+    plan: PlanState | None = None
+    deployment: DeploymentState | None = None
+    schedules: list[ScheduleState] = field(default_factory=list)
+    payments: list[PaymentState] = field(default_factory=list)
+    clawbacks: list[ClawbackState] = field(default_factory=list)
+    reviews: list[ReviewState] = field(default_factory=list)
+
+    @property
+    def payments_total_pence(self) -> int:
+        return sum(p.amount_pence for p in self.payments)
+
+    @property
+    def clawbacks_total_pence(self) -> int:
+        return sum(c.amount_pence for c in self.clawbacks)
+
+
+def budget_history(person_id: str, stored: Iterable[StoredEvent], as_of: date) -> BudgetHistory:
+    """Fold the person's stored events (in seq order) up to the end of `as_of`."""
+    cutoff = end_of_day(as_of)
+    history = BudgetHistory(person_id=person_id, council=None, as_of=as_of)
+    assessments: dict[str, AssessmentState] = {}
+    plans: dict[str, PlanState] = {}
+    deployments: dict[str, DeploymentState] = {}
+    reviews: dict[str, ReviewState] = {}
+    for row in sorted(stored, key=lambda r: r.seq):
+        if as_utc(row.time) >= cutoff:
+            continue
+        event = event_of(row)
+        history.events += 1
+        history.last_seq = row.seq
+        history.council = event.council
+        at = as_utc(row.time)
+        if isinstance(
+            event,
+            ev.AssessmentStarted
+            | ev.AssessmentSubmitted
+            | ev.AssessmentReturned
+            | ev.AssessmentValidated,
+        ):
+            key = str(event.assessment_id)
+            state = assessments.setdefault(key, AssessmentState(key, "started"))
+            _apply_assessment(state, event, at)
+            history.assessment = state
+        elif isinstance(event, ev.BudgetIssued):
+            for revision in history.budgets:
+                revision.current = False
+            history.budgets.append(
+                BudgetRevision(
+                    budget_id=str(event.budget_id),
+                    revision=event.revision,
+                    stage=event.stage.value,
+                    weekly_pence=event.weekly_pence,
+                    annual_pence=event.annual_pence,
+                    points=event.points,
+                    scale=event.scale.value,
+                    ceiling_weekly_pence=event.ceiling_weekly_pence,
+                    ceiling_exception=event.ceiling_exception,
+                    revision_reason=event.revision_reason,
+                    agreed_by=event.agreed_by,
+                    agreed_by_role=event.agreed_by_role.value,
+                    issued_at=at,
+                    policy_version=event.policy_version,
+                    current=True,
+                )
+            )
+        elif isinstance(event, ev.PlanSubmitted | ev.PlanReturned | ev.PlanSignedOff):
+            key = str(event.plan_id)
+            plan = plans.setdefault(key, PlanState(key, "submitted"))
+            _apply_plan(plan, event, at)
+            history.plan = plan
+        elif isinstance(event, ev.DeploymentSetUp):
+            deployment = DeploymentState(
+                deployment_id=str(event.deployment_id),
+                plan_id=str(event.plan_id),
+                parts=[(p.option.value, p.annual_pence) for p in event.parts],
+                gross_annual_pence=event.gross_annual_pence,
+                contribution_annual_pence=event.contribution_annual_pence,
+                net_annual_pence=event.net_annual_pence,
+                audit_tier=event.audit_tier,
+                set_up_at=at,
+            )
+            deployments[deployment.deployment_id] = deployment
+            history.deployment = deployment
+        elif isinstance(event, ev.AgreementSigned | ev.PaymentsSuspended):
+            found = deployments.get(str(event.deployment_id))
+            if found is not None:
+                if isinstance(event, ev.AgreementSigned):
+                    found.agreement_signed_on = event.signed_on
+                else:
+                    found.suspended, found.suspended_reason = True, event.reason
+        elif isinstance(event, ev.PaymentScheduled):
+            history.schedules.append(
+                ScheduleState(
+                    schedule_id=str(event.schedule_id),
+                    deployment_id=str(event.deployment_id),
+                    option=event.option.value,
+                    frequency=event.frequency.value,
+                    total_pence=event.total_pence,
+                    instalments=event.instalments,
+                    first_due_on=event.first_due_on,
+                )
+            )
+        elif isinstance(event, ev.PaymentReleased):
+            history.payments.append(
+                PaymentState(
+                    payment_id=str(event.payment_id),
+                    schedule_id=str(event.schedule_id),
+                    deployment_id=str(event.deployment_id),
+                    instalment_number=event.instalment_number,
+                    option=event.option.value,
+                    amount_pence=event.amount_pence,
+                    due_on=event.due_on,
+                    released_at=at,
+                )
+            )
+        elif isinstance(event, ev.ClawbackRaised):
+            history.clawbacks.append(
+                ClawbackState(
+                    clawback_id=str(event.clawback_id),
+                    deployment_id=str(event.deployment_id),
+                    amount_pence=event.amount_pence,
+                    unspent_balance_pence=event.unspent_balance_pence,
+                    rule=event.rule,
+                    raised_at=at,
+                )
+            )
+        elif isinstance(event, ev.ReviewScheduled | ev.ReviewDue | ev.ReviewCompleted):
+            key = str(event.review_id)
+            review = reviews.get(key)
+            if review is None:
+                review = ReviewState(key, str(event.plan_id), "unscheduled", "scheduled")
+                reviews[key] = review
+                history.reviews.append(review)
+            _apply_review(review, event)
+    return history
+
+
+def _apply_assessment(state: AssessmentState, event: ev.Event, at: datetime) -> None:
+    state.updated_at = at
+    if isinstance(event, ev.AssessmentStarted | ev.AssessmentValidated):
+        state.client_group = event.client_group.value
+        state.community_based = event.community_based
+        state.team = event.team
+        state.key_worker_id = event.key_worker_id
+        state.completed_by = event.completed_by.value
+        state.policy_version = event.policy_version
+    if isinstance(event, ev.AssessmentStarted):
+        state.status = "started"
+    elif isinstance(event, ev.AssessmentSubmitted):
+        state.status = "submitted"
+        state.policy_version = event.policy_version
+    elif isinstance(event, ev.AssessmentReturned):
+        state.status = "returned"
+    elif isinstance(event, ev.AssessmentValidated):
+        state.status = "validated"
+        state.domain_levels = dict(event.domain_levels)
+        state.adjustments = len(event.adjustments)
+        state.significant_informal_support = event.significant_informal_support
+        state.needs_24_7 = event.needs_24_7
+        state.carer_support_weekly_pence = event.carer_support_weekly_pence
+        state.flagged_risks = sum(1 for risk in event.risks if risk.flagged)
+        state.validated_by = event.validated_by
+        state.validated_at = at
+
+
+def _apply_plan(plan: PlanState, event: ev.Event, at: datetime) -> None:
+    plan.updated_at = at
+    if isinstance(event, ev.PlanSubmitted):
+        plan.status = "submitted"
+        plan.budget_id = str(event.budget_id)
+        plan.plan_version = event.plan_version
+        plan.weekly_pence = event.weekly_pence
+        plan.annual_pence = event.annual_pence
+        plan.request_for_more = event.request_for_more
+        plan.returned_reasons = []
+    elif isinstance(event, ev.PlanReturned):
+        plan.status = "returned"
+        plan.returned_reasons = list(event.reasons)
+    elif isinstance(event, ev.PlanSignedOff):
+        plan.status = "signed_off"
+        plan.budget_id = str(event.budget_id)
+        plan.plan_version = event.plan_version
+        plan.weekly_pence = event.weekly_pence
+        plan.annual_pence = event.annual_pence
+        plan.one_off_pence = event.one_off_pence
+        plan.contingency_weekly_pence = event.contingency_weekly_pence
+        plan.lines = len(event.lines)
+        plan.request_for_more = event.request_for_more
+        plan.signed_off_by = event.signed_off_by
+        plan.signed_off_by_role = event.signed_off_by_role.value
+        plan.signed_off_at = at
+        plan.first_review_on = event.first_review_on
+
+
+def _apply_review(review: ReviewState, event: ev.Event) -> None:
+    if isinstance(event, ev.ReviewScheduled | ev.ReviewDue):
+        review.kind = event.kind.value
+        review.due_on = event.due_on
+        if review.status != "completed":
+            review.status = "scheduled" if isinstance(event, ev.ReviewScheduled) else "due"
+    elif isinstance(event, ev.ReviewCompleted):
+        review.status = "completed"
+        review.completed_on = event.completed_on
+        review.outcome = event.outcome.value
+        review.completed_by = event.completed_by
+
+
+# --- projections: the timeline and the KPI inputs -----------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of a person's budget timeline, in words a case worker reads."""
+
+    person_id: str
+    seq: int
+    time: datetime
+    kind: str
+    ref_id: str | None
+    amount_pence: int | None
+    on_date: date | None
+    summary: str
+
+
+REVIEW_COMPLETED = short_name(ev.ReviewCompleted.type)
+
+
+def timeline_entry(stored: StoredEvent, event: ev.Event) -> TimelineEntry:
+    """Describe one stored event for the timeline."""
+    ref: str | None = None
+    amount: int | None = None
+    on: date | None = None
+    text = stored.type
+    if isinstance(event, ev.AssessmentStarted):
+        ref = str(event.assessment_id)
+        text = (
+            f"Assessment started ({event.client_group.value}, "
+            f"completed by {event.completed_by.value})"
+        )
+    elif isinstance(event, ev.AssessmentSubmitted):
+        ref = str(event.assessment_id)
+        text = f"Self-assessment submitted ({len(event.answers)} domains answered)"
+    elif isinstance(event, ev.AssessmentReturned):
+        ref = str(event.assessment_id)
+        text = f"Assessment returned by {event.returned_by}: {event.reasons[0]}"
+    elif isinstance(event, ev.AssessmentValidated):
+        ref = str(event.assessment_id)
+        text = (
+            f"Assessment validated by {event.validated_by} "
+            f"({len(event.adjustments)} levels adjusted)"
+        )
+    elif isinstance(event, ev.BudgetIssued):
+        ref, amount = str(event.budget_id), event.weekly_pence
+        text = (
+            f"Budget revision {event.revision} ({event.stage.value}) issued: "
+            f"{format_pounds(event.weekly_pence)} a week, "
+            f"{format_pounds(event.annual_pence)} a year"
+        )
+    elif isinstance(event, ev.PlanSubmitted):
+        ref, amount = str(event.plan_id), event.weekly_pence
+        text = (
+            f"Support plan version {event.plan_version} submitted: "
+            f"{format_pounds(event.weekly_pence)} a week"
+        )
+    elif isinstance(event, ev.PlanReturned):
+        ref = str(event.plan_id)
+        text = f"Support plan returned by {event.returned_by_role.value}: {event.reasons[0]}"
+    elif isinstance(event, ev.PlanSignedOff):
+        ref, amount, on = str(event.plan_id), event.weekly_pence, event.first_review_on
+        text = (
+            f"Support plan version {event.plan_version} signed off by "
+            f"{event.signed_off_by_role.value}: {format_pounds(event.weekly_pence)} a week; "
+            f"first review by {event.first_review_on.isoformat()}"
+        )
+    elif isinstance(event, ev.ReviewScheduled | ev.ReviewDue):
+        ref, on = str(event.review_id), event.due_on
+        verb = "scheduled for" if isinstance(event, ev.ReviewScheduled) else "due on"
+        text = f"{event.kind.value.capitalize()} review {verb} {event.due_on.isoformat()}"
+    elif isinstance(event, ev.ReviewCompleted):
+        ref, on = str(event.review_id), event.completed_on
+        text = (
+            f"Review completed on {event.completed_on.isoformat()}: "
+            f"{event.outcome.value.replace('_', ' ')}"
+        )
+    elif isinstance(event, ev.DeploymentSetUp):
+        ref, amount = str(event.deployment_id), event.net_annual_pence
+        options = ", ".join(p.option.value.replace("_", " ") for p in event.parts)
+        text = (
+            f"Budget deployed ({options}): {format_pounds(event.net_annual_pence)} a year "
+            f"after a {format_pounds(event.contribution_annual_pence)} contribution"
+        )
+    elif isinstance(event, ev.AgreementSigned):
+        ref, on = str(event.deployment_id), event.signed_on
+        text = f"Agreement signed on {event.signed_on.isoformat()}"
+    elif isinstance(event, ev.PaymentScheduled):
+        ref, amount, on = str(event.schedule_id), event.total_pence, event.first_due_on
+        text = (
+            f"{event.instalments} {event.frequency.value.replace('_', '-')} payment(s) of "
+            f"{format_pounds(event.total_pence)} in all scheduled from "
+            f"{event.first_due_on.isoformat()}"
+        )
+    elif isinstance(event, ev.PaymentReleased):
+        ref, amount, on = str(event.payment_id), event.amount_pence, event.due_on
+        text = (
+            f"Payment {event.instalment_number} of {format_pounds(event.amount_pence)} "
+            f"released ({event.option.value.replace('_', ' ')})"
+        )
+    elif isinstance(event, ev.ClawbackRaised):
+        ref, amount = str(event.clawback_id), event.amount_pence
+        text = f"Clawback of {format_pounds(event.amount_pence)} raised ({event.rule})"
+    elif isinstance(event, ev.PaymentsSuspended):
+        ref = str(event.deployment_id)
+        text = f"Payments suspended: {event.reason}"
+    return TimelineEntry(
+        person_id=stored.person_id,
+        seq=stored.seq,
+        time=as_utc(stored.time),
+        kind=stored.name,
+        ref_id=ref,
+        amount_pence=amount,
+        on_date=on,
+        summary=text[:SUMMARY_MAX],
+    )
+
+
+@dataclass(frozen=True)
+class PersonInputs:
+    """What the KPIs need to know about one person (a projection row)."""
+
+    person_id: str
+    council: str
+    client_group: str | None = None
+    team: str | None = None
+    key_worker_id: str | None = None
+    community_based: bool | None = None
+    assessed_at: datetime | None = None
+    budget_issued_at: datetime | None = None
+    plan_signed_off_at: datetime | None = None
+    payment_released_at: datetime | None = None
+    last_review_completed_on: date | None = None
+    events: int = 0
+    last_event_at: datetime | None = None
+
+
+def _earliest(current: datetime | None, at: datetime) -> datetime:
+    return at if current is None or at < current else current
+
+
+def apply_to_inputs(
+    inputs: PersonInputs | None, stored: StoredEvent, event: ev.Event
+) -> PersonInputs:
+    """The person's KPI inputs after one more event."""
+    at = as_utc(stored.time)
+    current = inputs or PersonInputs(person_id=stored.person_id, council=event.council)
+    last = current.last_event_at
+    current = replace(
+        current,
+        council=event.council,
+        events=current.events + 1,
+        last_event_at=at if last is None or at > last else last,
+    )
+    if isinstance(event, ev.AssessmentStarted | ev.AssessmentValidated):
+        current = replace(
+            current,
+            client_group=event.client_group.value,
+            team=event.team,
+            key_worker_id=event.key_worker_id,
+            community_based=event.community_based,
+            assessed_at=_earliest(current.assessed_at, at),
+        )
+    elif isinstance(event, ev.BudgetIssued):
+        current = replace(current, budget_issued_at=_earliest(current.budget_issued_at, at))
+    elif isinstance(event, ev.PlanSignedOff):
+        current = replace(current, plan_signed_off_at=_earliest(current.plan_signed_off_at, at))
+    elif isinstance(event, ev.PaymentReleased):
+        current = replace(current, payment_released_at=_earliest(current.payment_released_at, at))
+    elif isinstance(event, ev.ReviewCompleted):
+        last_review = current.last_review_completed_on
+        if last_review is None or event.completed_on > last_review:
+            current = replace(current, last_review_completed_on=event.completed_on)
+    return current
+
+
+def project_person(
+    stored: Iterable[StoredEvent],
+) -> tuple[PersonInputs | None, list[TimelineEntry]]:
+    """The projections of one person rebuilt from their whole chain, in seq order."""
+    inputs: PersonInputs | None = None
+    entries: list[TimelineEntry] = []
+    for row in sorted(stored, key=lambda r: r.seq):
+        event = event_of(row)
+        inputs = apply_to_inputs(inputs, row, event)
+        entries.append(timeline_entry(row, event))
+    return inputs, entries
+
+
+# --- KPIs ----------------------------------------------------------------------------------
+
+
+class GroupBy(StrEnum):
+    COUNCIL = "council"
+    TEAM = "team"
+    KEY_WORKER = "key_worker"
+
+
+@dataclass(frozen=True)
+class KpiGroup:
+    key: str
+    numerator: int
+    denominator: int
+
+    @property
+    def percentage(self) -> str:
+        return percentage(self.numerator, self.denominator)
+
+
+def percentage(numerator: int, denominator: int) -> str:
+    """numerator / denominator as a percentage with two places, half up; no floats."""
+    if denominator <= 0:
+        return "0.00"
+    hundredths = div_round_half_up(numerator * 10_000, denominator)
+    whole, fraction = divmod(hundredths, 100)
+    return f"{whole}.{fraction:02d}"
+
+
+def group_key(person: PersonInputs, by: GroupBy) -> str:
+    if by is GroupBy.TEAM:
+        return person.team or "(no team)"
+    if by is GroupBy.KEY_WORKER:
+        return person.key_worker_id or "(no key worker)"
+    return person.council
+
+
+def in_ni130_cohort(person: PersonInputs, cutoff: datetime) -> bool:
+    """NI130's denominator: assessed (by the cutoff) as having community-based services."""
+    return (
+        person.community_based is True
+        and person.assessed_at is not None
+        and as_utc(person.assessed_at) < cutoff
+    )
+
+
+def _before(moment: datetime | None, cutoff: datetime) -> bool:
+    return moment is not None and as_utc(moment) < cutoff
+
+
+def on_self_directed_support(person: PersonInputs, cutoff: datetime) -> bool:
+    """NI130's numerator: an indicative budget issued, or a later step, by the cutoff."""
+    return (
+        _before(person.budget_issued_at, cutoff)
+        or _before(person.plan_signed_off_at, cutoff)
+        or _before(person.payment_released_at, cutoff)
+    )
+
+
+def one_year_before(day: date) -> date:
+    """The same date a year earlier (29 February falls back to the 28th)."""
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:
+        return day.replace(year=day.year - 1, day=28)
+
+
+def has_lancashire_pb(
+    person: PersonInputs, reviews: Sequence[tuple[date, datetime]], as_of: date
+) -> bool:
+    """Seed 003 ch.1: knows the indicative budget, a signed-off plan with money released,
+    and a review completed within the 12 months up to `as_of` (reviews: completed_on and
+    the time audit received the event)."""
+    cutoff = end_of_day(as_of)
+    window_start = one_year_before(as_of)
+    reviewed = any(
+        window_start <= completed_on <= as_of and as_utc(received) < cutoff
+        for completed_on, received in reviews
+    )
+    return (
+        _before(person.budget_issued_at, cutoff)
+        and _before(person.plan_signed_off_at, cutoff)
+        and _before(person.payment_released_at, cutoff)
+        and reviewed
+    )
+
+
+@dataclass(frozen=True)
+class KpiResult:
+    total: KpiGroup
+    groups: list[KpiGroup]
+
+
+def _tally(people: Iterable[tuple[PersonInputs, bool]], by: GroupBy, label: str) -> KpiResult:
+    counts: dict[str, list[int]] = {}
+    for person, counted in people:
+        tally = counts.setdefault(group_key(person, by), [0, 0])
+        tally[1] += 1
+        if counted:
+            tally[0] += 1
+    groups = [KpiGroup(key, n, d) for key, (n, d) in sorted(counts.items())]
+    total = KpiGroup(label, sum(g.numerator for g in groups), sum(g.denominator for g in groups))
+    return KpiResult(total=total, groups=groups)
+
+
+def ni130(people: Iterable[PersonInputs], by: GroupBy, as_of: date) -> KpiResult:
+    """NI130 (seed 000; seed 001 Barnet 2,246 / 6,704 = 33.50%) as of the end of a day."""
+    cutoff = end_of_day(as_of)
+    cohort = [
+        (p, on_self_directed_support(p, cutoff)) for p in people if in_ni130_cohort(p, cutoff)
+    ]
+    return _tally(cohort, by, "total")
+
+
+def lancashire_measure(
+    people: Iterable[PersonInputs],
+    reviews: Mapping[str, Sequence[tuple[date, datetime]]],
+    by: GroupBy,
+    as_of: date,
+) -> KpiResult:
+    """Lancashire's stricter 'has a personal budget' (seed 003 ch.1) over NI130's cohort."""
+    cutoff = end_of_day(as_of)
+    cohort = [
+        (p, has_lancashire_pb(p, reviews.get(p.person_id, ()), as_of))
+        for p in people
+        if in_ni130_cohort(p, cutoff)
+    ]
+    return _tally(cohort, by, "total")
+
+
+# --- replays -------------------------------------------------------------------------------
+
+
+class ReplayStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ReplayPhase(StrEnum):
+    QUEUED = "queued"
+    READING_LOG = "reading_log"
+    REBUILDING = "rebuilding"
+    FINISHED = "finished"
