@@ -192,11 +192,17 @@ async def walk_journey(
         items = _expect(response, 200, "list budgets")["items"]
         return items[0] if items else None
 
-    budget = await _eventually("the indicative budget to be calculated", budget_calculated, timeout)
-    budget_id = budget["budget_id"]
+    listed = await _eventually("the indicative budget to be calculated", budget_calculated, timeout)
+    budget_id = listed["budget_id"]
     result.budget_id = budget_id
-    weekly = int(budget["current"]["weekly_pence"])
-    ceiling_exceeded = bool(budget["current"].get("ceiling_exception"))
+    budget = _expect(
+        await client.get(f"{urls['allocation']}/v1/budgets/{budget_id}", headers=care_manager),
+        200,
+        "read the budget",
+    )
+    current = budget["current_revision"]
+    weekly = int(current["weekly_pence"])
+    ceiling_exceeded = bool(current["above_ceiling"])
     agreeing_role = next(
         (
             lim.role
