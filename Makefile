@@ -13,8 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-run: install  ## start the five services on the embedded default (SQLite + embedded log)
-	$(BIN)/pbj up
+ENGINE ?= embedded
+
+run: install  ## the five services; ENGINE=kafka runs them on PostgreSQL + Apache Kafka
+	$(BIN)/pbj up --engine $(ENGINE)
 
 test: install  ## every test; Kafka/PostgreSQL suites are skipped with a reason when absent
 	$(BIN)/pytest

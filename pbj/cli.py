@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 import sys
 import time
 from datetime import date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +21,14 @@ from rich.table import Table
 from contracts.money import format_pounds
 from contracts.vocabulary import Role
 from pbj.journey import JourneyError, Staff, load_policies, walk_journey
-from pbj.processes import REPO_ROOT, SERVICES, Supervisor, service_urls
+from pbj.processes import (
+    KAFKA_BOOTSTRAP,
+    REPO_ROOT,
+    SERVICES,
+    Supervisor,
+    postgres_database_urls,
+    service_urls,
+)
 from servicekit.auth import ensure_dev_keys, mint_token
 
 app = typer.Typer(
@@ -48,14 +57,39 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+class Engine(StrEnum):
+    EMBEDDED = "embedded"
+    KAFKA = "kafka"
+
+
+def _start_server(script: str) -> None:
+    """Run deploy/<script> start (idempotent; quick when the server already runs)."""
+    console.print(f"Starting {script.split('/')[0]} (deploy/{script} start) ...")
+    done = subprocess.run(["bash", str(REPO_ROOT / "deploy" / script), "start"], check=False)
+    if done.returncode != 0:
+        _fail(f"deploy/{script} start failed (exit {done.returncode}); see its output above")
+
+
 @app.command()
 def up(
     data_dir: DataDir = Path("var"),
+    engine: Annotated[
+        Engine,
+        typer.Option(help="embedded: SQLite + embedded log; kafka: PostgreSQL + Apache Kafka."),
+    ] = Engine.EMBEDDED,
     ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for /readyz.")] = 90,
 ) -> None:
     """Start the five services on this machine and keep them running (Ctrl-C stops them)."""
     supervisor = Supervisor(data_dir=data_dir.resolve())
-    console.print(f"Starting the five services (data in {data_dir}/, logs in {data_dir}/logs/)")
+    if engine is Engine.KAFKA:
+        _start_server("postgres/postgres.sh")
+        _start_server("kafka/kafka.sh")
+        supervisor.event_log_url = f"kafka://{KAFKA_BOOTSTRAP}"
+        supervisor.database_urls = postgres_database_urls()
+    console.print(
+        f"Starting the five services on the {engine.value} engine "
+        f"(data in {data_dir}/, logs in {data_dir}/logs/)"
+    )
     supervisor.start()
     stopping = False
 

@@ -25,6 +25,14 @@ SERVICES: dict[str, int] = {
 }
 
 
+KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+
+
+def postgres_database_urls(prefix: str = "pbj", host: str = "127.0.0.1:5432") -> dict[str, str]:
+    """One PostgreSQL database per service, as deploy/postgres/postgres.sh creates them."""
+    return {name: f"postgresql+asyncpg://pbj:pbj@{host}/{prefix}_{name}" for name in SERVICES}
+
+
 def service_urls(ports: dict[str, int] | None = None, host: str = "127.0.0.1") -> dict[str, str]:
     """Where each service listens; PBJ_<SERVICE>_URL overrides (for remote deployments)."""
     ports = ports or SERVICES
@@ -40,6 +48,8 @@ class Supervisor:
 
     data_dir: Path
     ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
+    event_log_url: str | None = None
+    database_urls: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -55,6 +65,10 @@ class Supervisor:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.event_log_url:
+            env[f"{prefix}_EVENT_LOG_URL"] = self.event_log_url
+        if name in self.database_urls:
+            env[f"{prefix}_DATABASE_URL"] = self.database_urls[name]
         env.update(self.extra_env)
         return env
 
@@ -85,6 +99,11 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
             )
             log_file.close()
+
+    @property
+    def log_url(self) -> str:
+        """The event log every service of this system uses."""
+        return self.event_log_url or f"sqlite:///{self.data_dir}/eventlog.db"
 
     def urls(self) -> dict[str, str]:
         return {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}

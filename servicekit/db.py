@@ -76,7 +76,8 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # Five services share one server in a small deployment: keep each pool modest.
+    return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
 
 
 class Database:

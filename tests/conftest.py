@@ -129,3 +129,22 @@ def postgres_url() -> str:
 def postgres_admin_url(postgres_url: str) -> str:
     """The maintenance database, to create and drop databases of a test's own."""
     return POSTGRES_ADMIN_URL
+
+
+@pytest.fixture(scope="session")
+def kcat() -> str:
+    """The kcat binary (Debian's), installed by deploy/ensure-tools.sh if need be."""
+    import shutil
+
+    found = shutil.which("kcat")
+    if found is None and os.environ.get("PBJ_START_SERVERS") != "0":
+        subprocess.run(
+            ["bash", str(ROOT / "deploy" / "ensure-tools.sh")],
+            check=False,
+            capture_output=True,
+            timeout=_START_TIMEOUT_SECONDS,
+        )
+        found = shutil.which("kcat")
+    if found is None:
+        _unavailable("kcat is not installed: run `bash deploy/ensure-tools.sh`")
+    return found

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 
+from contracts import generate
 from contracts.policy import PolicyBook
-from contracts.registry import ALL_TOPICS
+from contracts.registry import ALL_TOPICS, EVENT_CLASSES
 from contracts.vocabulary import Role
 from pbj.journey import Staff, walk_journey
-from pbj.processes import REPO_ROOT, SERVICES, Supervisor
-from servicekit.eventlog import OutgoingRecord
-from servicekit.eventlog.embedded import EmbeddedEventLog
+from pbj.processes import REPO_ROOT, SERVICES, Supervisor, postgres_database_urls
+from servicekit.eventlog import OutgoingRecord, open_event_log
 from servicekit.testing import POLICIES_DIR
 
 pytestmark = pytest.mark.e2e
@@ -40,18 +43,54 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Supervisor]:
+async def _admin(admin_url: str, *statements: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+ENGINES = [
+    "embedded",
+    pytest.param("kafka-postgres", marks=[pytest.mark.kafka, pytest.mark.postgres]),
+]
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def system(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Supervisor]:
+    """The five services as processes: on SQLite + the embedded log, or PostgreSQL + Kafka.
+
+    On Kafka each run gets its own namespace (topics and groups) and its own five
+    databases, so runs never see each other's events.
+    """
     data_dir = tmp_path_factory.mktemp("journey")
     supervisor = Supervisor(
         data_dir=data_dir, ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True))
     )
+    run_id = f"e2e{uuid.uuid4().hex[:10]}"
+    admin_url = None
+    if request.param == "kafka-postgres":
+        bootstrap = request.getfixturevalue("kafka_bootstrap")
+        admin_url = request.getfixturevalue("postgres_admin_url")
+        supervisor.event_log_url = f"kafka://{bootstrap}?namespace={run_id}"
+        supervisor.database_urls = postgres_database_urls(prefix=run_id)
+        asyncio.run(_admin(admin_url, *(f"CREATE DATABASE {run_id}_{name}" for name in SERVICES)))
     supervisor.start()
     try:
-        supervisor.wait_ready(timeout=90)
+        supervisor.wait_ready(timeout=120)
         yield supervisor
     finally:
         supervisor.stop()
+        if admin_url is not None:
+            asyncio.run(
+                _admin(admin_url, *(f"DROP DATABASE {run_id}_{n} WITH (FORCE)" for n in SERVICES))
+            )
 
 
 def auditor(system: Supervisor, council: str = "lancashire") -> dict[str, str]:
@@ -133,18 +172,33 @@ async def _released_and_history(system: Supervisor, person_id: str) -> tuple[int
     return released, len(history)
 
 
+def _duplicates_seen_by_audit(system: Supervisor) -> float:
+    metrics = httpx.get(f"{system.urls()['audit']}/metrics", timeout=10).text
+    for line in metrics.splitlines():
+        if line.startswith("pbj_events_consumed_total{") and 'outcome="duplicate"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 async def test_redelivering_every_event_changes_nothing(system: Supervisor):
     result = await journey(system, "lancashire", 7)
     before = await _released_and_history(system, result.person_id)
-    log = EmbeddedEventLog(system.data_dir / "eventlog.db")
+    duplicates_before = _duplicates_seen_by_audit(system)
+    log = open_event_log(system.log_url)
     await log.start()
-    reader = log.consumer("redelivery-test", list(ALL_TOPICS))
+    reader = log.consumer(f"redelivery-{uuid.uuid4()}", list(ALL_TOPICS))
+    expected = sum((await reader.end_offsets()).values())
     records = []
-    while batch := await reader.poll(timeout_ms=200):
-        records.extend(batch)
+    while len(records) < expected:
+        records.extend(await reader.poll(timeout_ms=1000))
+    await reader.close()
     await log.publish([OutgoingRecord(r.topic, r.key, r.value) for r in records])
     await log.close()
-    await asyncio.sleep(2)  # every consumer has long since seen the copies by now
+    deadline = time.monotonic() + 60
+    while _duplicates_seen_by_audit(system) < duplicates_before + len(records):
+        assert time.monotonic() < deadline, "audit never saw the redelivered events"
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(0.5)  # the other services consume the same copies alongside
     assert await _released_and_history(system, result.person_id) == before
 
 
@@ -235,3 +289,55 @@ def test_pbj_export_gives_the_same_batch_file_twice(system: Supervisor, tmp_path
     lines = out.read_text().splitlines()
     assert lines[0].startswith("batch_id")
     assert lines[-1].startswith("CONTROL")
+
+
+def test_kcat_reads_every_topic_as_cloudevents_valid_against_the_contracts(
+    system: Supervisor, request: pytest.FixtureRequest
+):
+    """Software we did not write reads what we published: every record a valid CloudEvent."""
+    if system.event_log_url is None:
+        pytest.skip("kcat reads Kafka topics; this run is on the embedded log")
+    kcat = request.getfixturevalue("kcat")
+    asyncio.run(journey(system, "council_a", 11))
+    bootstrap, _, query = system.event_log_url.removeprefix("kafka://").partition("?")
+    prefix = query.removeprefix("namespace=") + "."
+    validators = {
+        cls.type: Draft202012Validator(json.loads(generate.schema_file(cls).read_text()))
+        for cls in EVENT_CLASSES
+    }
+    seen: dict[str, int] = {}
+    for topic in ALL_TOPICS:
+        done = subprocess.run(
+            [
+                kcat,
+                "-C",
+                "-b",
+                bootstrap,
+                "-t",
+                prefix + topic,
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+                "-J",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        for line in done.stdout.splitlines():
+            message = json.loads(line)
+            event = json.loads(message["payload"])
+            assert event["specversion"] == "1.0"
+            assert {"id", "source", "type", "time", "subject", "data"} <= set(event)
+            assert message["key"] == event["subject"], "the key is the person's id"
+            validators[event["type"]].validate(event["data"])
+            seen[event["type"]] = seen.get(event["type"], 0) + 1
+    for essential in (
+        "assessment-validated",
+        "budget-issued",
+        "plan-signed-off",
+        "payment-released",
+    ):
+        assert any(essential in t for t in seen), f"no {essential} on the topics: {seen}"

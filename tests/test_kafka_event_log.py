@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -104,3 +105,30 @@ async def test_start_fails_cleanly_while_the_broker_is_down():
         await log.start()
     assert not await log.ready()
     await log.close()
+
+
+@pytest.mark.kafka
+async def test_two_namespaces_on_one_cluster_never_see_each_others_events(kafka_bootstrap: str):
+    first = open_event_log(f"kafka://{kafka_bootstrap}?namespace=ns{uuid.uuid4().hex[:8]}")
+    second = open_event_log(f"kafka://{kafka_bootstrap}?namespace=ns{uuid.uuid4().hex[:8]}")
+    for log in (first, second):
+        await log.start()
+        await log.ensure_topics(["pb.shared"])
+    try:
+        await first.publish([OutgoingRecord("pb.shared", "P1", b"first's")])
+        await second.publish([OutgoingRecord("pb.shared", "P1", b"second's")])
+        reader = second.consumer("g", ["pb.shared"])
+        records = []
+        deadline = time.monotonic() + 30
+        while not records and time.monotonic() < deadline:
+            records = await reader.poll(timeout_ms=1000)
+        await reader.close()
+        assert [(r.topic, r.value) for r in records] == [("pb.shared", b"second's")]
+    finally:
+        for log in (first, second):
+            await log.close()
+
+
+def test_an_unknown_kafka_url_option_is_refused():
+    with pytest.raises(ValueError, match="only namespace"):
+        open_event_log("kafka://127.0.0.1:9092?retention=1")

@@ -43,8 +43,12 @@ class KafkaEventLog:
         partitions: int = DEFAULT_PARTITIONS,
         *,
         publish_timeout: float = DEFAULT_PUBLISH_TIMEOUT_SECONDS,
+        namespace: str = "",
     ) -> None:
         self.bootstrap = bootstrap
+        # A namespace prefixes every topic and group id, so several systems (a test run, a
+        # training copy) can share one cluster without reading each other's events.
+        self.prefix = f"{namespace}." if namespace else ""
         self.partitions = partitions
         self.publish_timeout = publish_timeout
         self._producer: AIOKafkaProducer | None = None
@@ -95,7 +99,7 @@ class KafkaEventLog:
             response = await admin.create_topics(
                 [
                     NewTopic(
-                        name=topic,
+                        name=self.prefix + topic,
                         num_partitions=self.partitions,
                         replication_factor=replication,
                         # The log is the system of record: never delete a record by age.
@@ -121,7 +125,7 @@ class KafkaEventLog:
         # outbox marks rows published once this returns, so returning early could lose one.
         deliveries = [
             await self._producer.send(
-                record.topic,
+                self.prefix + record.topic,
                 record.value,
                 key=record.key.encode("utf-8"),
                 headers=list(record.headers.items()),
@@ -144,7 +148,7 @@ class KafkaEventLog:
         self._answered_at = time.monotonic()
 
     def consumer(self, group_id: str, topics: Sequence[str]) -> Consumer:
-        return KafkaConsumer(self.bootstrap, group_id, list(topics))
+        return KafkaConsumer(self.bootstrap, group_id, list(topics), prefix=self.prefix)
 
 
 class _AssignmentListener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -161,10 +165,13 @@ class _AssignmentListener(ConsumerRebalanceListener):  # type: ignore[misc]
 class KafkaConsumer:
     """One member of a consumer group; it reads the partitions the group assigns it."""
 
-    def __init__(self, bootstrap: str, group_id: str, topics: list[str]) -> None:
+    def __init__(
+        self, bootstrap: str, group_id: str, topics: list[str], *, prefix: str = ""
+    ) -> None:
         self._bootstrap = bootstrap
-        self._group_id = group_id
-        self._topics = topics
+        self._prefix = prefix
+        self._group_id = prefix + group_id
+        self._topics = [prefix + topic for topic in topics]
         self._consumer: AIOKafkaConsumer | None = None
         self._listener = _AssignmentListener()
 
@@ -201,7 +208,7 @@ class KafkaConsumer:
         batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         return [
             Record(
-                topic=message.topic,
+                topic=message.topic.removeprefix(self._prefix),
                 partition=message.partition,
                 offset=message.offset,
                 key=(message.key or b"").decode("utf-8"),
@@ -218,7 +225,7 @@ class KafkaConsumer:
             return
         highest: dict[TopicPartition, int] = {}
         for record in records:
-            slot = TopicPartition(record.topic, record.partition)
+            slot = TopicPartition(self._prefix + record.topic, record.partition)
             highest[slot] = max(highest.get(slot, -1), record.offset)
         consumer = await self._started()
         # Explicit offsets: only what the caller has applied, not whatever was fetched.
@@ -241,7 +248,10 @@ class KafkaConsumer:
     async def end_offsets(self) -> dict[tuple[str, int], int]:
         consumer, partitions = await self._assigned()
         ends = await consumer.end_offsets(list(partitions))
-        return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+        return {
+            (tp.topic.removeprefix(self._prefix), tp.partition): offset
+            for tp, offset in ends.items()
+        }
 
     async def close(self) -> None:
         if self._consumer is not None:
