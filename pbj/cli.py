@@ -39,7 +39,12 @@ app.add_typer(export_app, name="export")
 console = Console()
 
 DataDir = Annotated[
-    Path, typer.Option("--data-dir", envvar="PBJ_DATA_DIR", help="Where the local key lives.")
+    Path,
+    typer.Option(
+        "--data-dir",
+        envvar="PBJ_DATA_DIR",
+        help="Where the SQLite files, logs and the local signing key live.",
+    ),
 ]
 CouncilOpt = Annotated[str, typer.Option("--council", help="The council's policy slug.")]
 

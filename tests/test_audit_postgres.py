@@ -1,0 +1,62 @@
+"""On PostgreSQL, a person's history and as-of queries are served by indexes, not scans."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import event
+
+from servicekit.db import Database
+from services.audit.db import AuditUnitOfWork, metadata
+
+pytestmark = [pytest.mark.postgres]
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "services" / "audit" / "migrations"
+
+
+@pytest.fixture
+async def audit_database(postgres_admin_url: str):
+    name = f"audit_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(postgres_admin_url.replace("+asyncpg", ""))
+    await admin.execute(f"CREATE DATABASE {name}")
+    database = Database(postgres_admin_url.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        await database.migrate(MIGRATIONS)
+        yield database
+    finally:
+        await database.dispose()
+        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        await admin.close()
+
+
+async def test_history_and_as_of_queries_use_an_index(audit_database: Database):
+    statements: list[tuple[str, object]] = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _many):
+        if statement.lstrip().upper().startswith("SELECT") and "audit_events" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(audit_database.engine.sync_engine, "before_cursor_execute", capture)
+    uow = AuditUnitOfWork(
+        audit_database.sessions, outbox=metadata.tables["outbox"], inbox=metadata.tables["inbox"]
+    )
+    async with uow:
+        await uow.store.page("P1", types=None, since=None, until=None, after_seq=0, limit=50)
+        await uow.store.events_before("P1", datetime(2026, 1, 1, tzinfo=UTC))
+        await uow.store.contains(str(uuid.uuid4()))
+    event.remove(audit_database.engine.sync_engine, "before_cursor_execute", capture)
+    assert len(statements) == 3
+
+    async with audit_database.engine.connect() as conn:
+        # With sequential scans priced out, a plan still scanning means no index can serve.
+        await conn.exec_driver_sql("SET enable_seqscan = off")
+        for statement, parameters in statements:
+            plan = "\n".join(
+                row[0] for row in await conn.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+            )
+            assert "Seq Scan on audit_events" not in plan, f"{statement}\n{plan}"
+            assert "Index" in plan, plan
