@@ -260,61 +260,50 @@ async def test_the_audit_chain_verifies_after_the_journeys(system: Supervisor):
     assert report["ok"] is True, report
 
 
-def test_pbj_demo_walks_people_through_and_prints_where_each_ended(system: Supervisor):
+def _pbj(system: Supervisor, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     for name, url in system.urls().items():
         env[f"PBJ_{name.upper()}_URL"] = url
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pbj.cli",
-            "demo",
-            "--people",
-            "1",
-            "--councils",
-            "lancashire,council_a",
-            "--data-dir",
-            str(system.data_dir),
-        ],
+    return subprocess.run(
+        [sys.executable, "-m", "pbj.cli", *args, "--data-dir", str(system.data_dir)],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=180,
     )
+
+
+def test_pbj_demo_walks_people_through_and_prints_where_each_ended(system: Supervisor):
+    completed = _pbj(system, "demo", "--people", "1", "--councils", "lancashire,council_a")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert completed.stdout.count("complete") == 2
 
 
-def test_pbj_export_gives_the_same_batch_file_twice(system: Supervisor, tmp_path: Path):
-    env = dict(os.environ)
-    for name, url in system.urls().items():
-        env[f"PBJ_{name.upper()}_URL"] = url
+def test_pbj_replay_shows_progress_and_pbj_verify_reports_every_chain_intact(
+    system: Supervisor,
+):
+    asyncio.run(journey(system, "lancashire", 8))
+    replayed = _pbj(system, "replay")
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "Rebuilt from" in replayed.stdout
+    verified = _pbj(system, "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert '"ok": true' in verified.stdout
+
+
+def test_pbj_export_writes_a_batch_with_its_control_row(system: Supervisor, tmp_path: Path):
     asyncio.run(journey(system, "lancashire", 9))
     out = tmp_path / "batch.csv"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pbj.cli",
-            "export",
-            "payments",
-            "--out",
-            str(out),
-            "--data-dir",
-            str(system.data_dir),
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    completed = _pbj(system, "export", "payments", "--out", str(out))
     assert completed.returncode == 0, completed.stdout + completed.stderr
     lines = out.read_text().splitlines()
     assert lines[0].startswith("batch_id")
     assert lines[-1].startswith("CONTROL")
+    rows = [line.split(",") for line in lines[1:-1]]
+    control = lines[-1].split(",")
+    assert int(control[1]) == len(rows)
+    assert int(control[2]) == sum(int(row[10]) for row in rows)
 
 
 def test_kcat_reads_every_topic_as_cloudevents_valid_against_the_contracts(
