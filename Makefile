@@ -33,8 +33,8 @@ format: install
 contracts: install  ## regenerate contracts/schemas and contracts/asyncapi.yaml from the models
 	$(BIN)/python -m contracts.generate
 
-bench: install
-	@echo "no benchmarks yet"
+bench: install  ## every benchmark in bench/; each prints a table and writes bench/results/*.json
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf var test-artifacts .pytest_cache

@@ -30,12 +30,14 @@ from pbj.processes import (
     service_urls,
 )
 from servicekit.auth import ensure_dev_keys, mint_token
+from whatif.cli import app as whatif_app
 
 app = typer.Typer(
     help="PB Journey operations: run, demo, replay, verify, export.", no_args_is_help=True
 )
 export_app = typer.Typer(help="Exports for finance systems.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+app.add_typer(whatif_app, name="whatif")
 console = Console()
 
 DataDir = Annotated[

@@ -1,0 +1,279 @@
+"""The what-if's outputs: JSON (the summary), CSV (one row per person) and HTML (html.py).
+
+Money is integer pence in JSON and CSV, as in every API here; the HTML shows pounds.
+Everything is written into the output directory and nowhere else.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from contracts.policy import Policy
+from whatif.compare import Comparison, PersonImpact
+from whatif.errors import WhatIfError
+
+FORMATS = ("json", "csv", "html")
+
+ASSUMPTIONS = (
+    "Both budgets are the indicative budget allocation's RAS (calculate_budget) gives from "
+    "each person's latest validated assessment, under the policy in force and under the "
+    "proposed policy; the difference is the policy's effect alone.",
+    "Support added when a budget is revised (for example 2-to-1 support, seed 003 ch.2 §iii) "
+    "is not part of the assessment and is left out of both figures. The budget issued now and "
+    "the signed-off plan are shown beside them.",
+    "Annual figures are the weekly figure × 52 (a year of 52 weeks, as in payments).",
+    "Approver: the first role in the policy's agreement-in-principle list whose weekly limit "
+    "covers the budget and, above a ceiling, who may agree ceiling exceptions (the rule "
+    "allocation enforces). 'nobody' means no role's limit covers it.",
+    "Contribution: the policy's charging rule applied to the budget's annual value, as if the "
+    "support plan were costed at the budget. The means test caps it; where a person's current "
+    "deployment charges less than the rule's share, that charge is taken as their means-test "
+    "cap, otherwise the rule's maximum is reported, which overstates what people pay.",
+    "Equality: the events hold client group and age band only (never a date of birth, sex, "
+    "ethnicity or other protected characteristics); an equality impact assessment needs those "
+    "from other sources.",
+    "Read-only: the event log is read with a throwaway consumer group that never commits; the "
+    "only files written are these reports.",
+)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Where the figures came from: shown in every output."""
+
+    log_url: str
+    records_read: int
+    invalid_records: int
+    people_in_log: int
+    generated_at: datetime
+
+    @classmethod
+    def now(
+        cls, log_url: str, records_read: int, invalid_records: int, people_in_log: int
+    ) -> RunInfo:
+        return cls(log_url, records_read, invalid_records, people_in_log, datetime.now(UTC))
+
+
+def _policy(policy: Policy) -> dict[str, Any]:
+    return {
+        "council": policy.council,
+        "name": policy.name,
+        "version": policy.version,
+        "policy_version": policy.policy_version,
+        "effective_from": policy.effective_from.isoformat(),
+    }
+
+
+def person_row(p: PersonImpact) -> dict[str, Any]:
+    return {
+        "person_id": p.person_id,
+        "client_group": p.client_group.value,
+        "team": p.team,
+        "age_band": p.age_band.value,
+        "points_now": p.points_now,
+        "points_proposed": p.points_proposed,
+        "scale_now": p.scale_now,
+        "scale_proposed": p.scale_proposed,
+        "weekly_now_pence": p.weekly_now,
+        "weekly_proposed_pence": p.weekly_proposed,
+        "change_weekly_pence": p.change_weekly,
+        "annual_now_pence": p.annual_now,
+        "annual_proposed_pence": p.annual_proposed,
+        "outcome": p.outcome.value,
+        "ceiling_now_pence": p.ceiling_now,
+        "ceiling_proposed_pence": p.ceiling_proposed,
+        "above_ceiling_now": p.above_ceiling_now,
+        "above_ceiling_proposed": p.above_ceiling_proposed,
+        "crosses_ceiling": p.crosses_ceiling,
+        "issued_weekly_pence": p.issued_weekly,
+        "issued_stage": p.issued_stage,
+        "issued_policy_version": p.issued_policy_version,
+        "plan_weekly_pence": p.plan_weekly,
+        "plan_exceeds_now": p.plan_exceeds_now,
+        "plan_exceeds_proposed": p.plan_exceeds_proposed,
+        "approver_now": p.approver_now.value if p.approver_now else "nobody",
+        "approver_proposed": p.approver_proposed.value if p.approver_proposed else "nobody",
+        "approver_changes": p.approver_changes,
+        "contribution_basis": p.contribution_basis.value,
+        "contribution_annual_now_pence": p.contribution_now,
+        "contribution_annual_proposed_pence": p.contribution_proposed,
+    }
+
+
+PERSON_COLUMNS = (
+    "person_id",
+    "client_group",
+    "team",
+    "age_band",
+    "points_now",
+    "points_proposed",
+    "scale_now",
+    "scale_proposed",
+    "weekly_now_pence",
+    "weekly_proposed_pence",
+    "change_weekly_pence",
+    "annual_now_pence",
+    "annual_proposed_pence",
+    "outcome",
+    "ceiling_now_pence",
+    "ceiling_proposed_pence",
+    "above_ceiling_now",
+    "above_ceiling_proposed",
+    "crosses_ceiling",
+    "issued_weekly_pence",
+    "issued_stage",
+    "issued_policy_version",
+    "plan_weekly_pence",
+    "plan_exceeds_now",
+    "plan_exceeds_proposed",
+    "approver_now",
+    "approver_proposed",
+    "approver_changes",
+    "contribution_basis",
+    "contribution_annual_now_pence",
+    "contribution_annual_proposed_pence",
+)  # the keys of person_row, in order
+CSV_COLUMNS = (*PERSON_COLUMNS, "compared", "not_compared_reason")
+
+
+def summary(c: Comparison, info: RunInfo) -> dict[str, Any]:
+    """The JSON document: everything in the HTML report, as data (money in pence)."""
+    t = c.total
+    bases = Counter(p.contribution_basis.value for p in c.people)
+    return {
+        "what": "pb-journey policy what-if",
+        "generated_at": info.generated_at.isoformat(),
+        "council": c.council,
+        "current_policy": _policy(c.current),
+        "proposed_policy": _policy(c.proposed),
+        "source": {
+            "event_log": info.log_url,
+            "records_read": info.records_read,
+            "invalid_records": info.invalid_records,
+            "people_in_log": info.people_in_log,
+            "people_compared": t.people,
+            "people_not_compared": len(c.excluded),
+        },
+        "assumptions": list(ASSUMPTIONS),
+        "policy_changes": [change.as_dict() for change in c.changes],
+        "totals": {
+            **t.as_dict(),
+            "issued_weekly_total_pence": c.issued_weekly_total,
+            "issued_people": c.issued_people,
+            "plan_weekly_total_pence": c.plan_weekly_total,
+            "plan_people": c.plan_people,
+            "contribution_basis": dict(sorted(bases.items())),
+        },
+        "by_client_group": [row.as_dict() for row in c.by_client_group],
+        "by_team": [row.as_dict() for row in c.by_team],
+        "by_age_band": [row.as_dict() for row in c.by_age_band],
+        "histogram": [
+            {
+                "label": b.label,
+                "low_pence": b.low_pence,
+                "high_pence": b.high_pence,
+                "count": b.count,
+                "side": b.side.value,
+            }
+            for b in c.histogram
+        ],
+        "most_affected": [person_row(p) for p in c.most_affected],
+        "approver_moves": [{"from": a, "to": b, "people": n} for a, b, n in c.approver_moves],
+        "equality": {
+            "findings": c.findings,
+            "by_client_group": [_eia(row.as_dict()) for row in c.by_client_group],
+            "by_age_band": [_eia(row.as_dict()) for row in c.by_age_band],
+        },
+        "not_compared": {
+            "by_reason": dict(sorted(Counter(e.reason for e in c.excluded).items())),
+            "people": [
+                {"person_id": e.person_id, "stage": e.stage, "reason": e.reason}
+                for e in c.excluded[:1000]
+            ],
+            "listed_up_to": 1000,
+        },
+    }
+
+
+def _eia(row: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "key",
+        "people",
+        "winners",
+        "losers",
+        "unchanged",
+        "mean_change_weekly_pence",
+        "mean_loss_weekly_pence",
+        "largest_loss_weekly_pence",
+        "not_compared",
+    )
+    return {k: row[k] for k in keys}
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """Booleans as yes/no; text that a spreadsheet would run as a formula is quoted."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_csv(c: Comparison, path: Path) -> None:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        for p in c.people:
+            row = person_row(p)
+            writer.writerow([*(_cell(row[k]) for k in PERSON_COLUMNS), "yes", ""])
+        for e in c.excluded:
+            row = {
+                "person_id": e.person_id,
+                "client_group": e.client_group.value if e.client_group else None,
+                "team": e.team,
+                "age_band": e.age_band.value if e.age_band else None,
+            }
+            writer.writerow([*(_cell(row.get(k)) for k in PERSON_COLUMNS), "no", _cell(e.reason)])
+
+
+def write_reports(
+    c: Comparison, info: RunInfo, out_dir: Path, formats: tuple[str, ...] = FORMATS
+) -> dict[str, Path]:
+    """Write the chosen formats into out_dir (created if missing); return what was written."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise WhatIfError(
+            f"--format: unknown format(s) {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(FORMATS)}"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"whatif-{c.council}-{c.proposed.version}"
+    written: dict[str, Path] = {}
+    if "json" in formats:
+        path = out_dir / f"{stem}.json"
+        path.write_text(
+            json.dumps(summary(c, info), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        written["json"] = path
+    if "csv" in formats:
+        path = out_dir / f"{stem}.csv"
+        write_csv(c, path)
+        written["csv"] = path
+    if "html" in formats:
+        from whatif.html import render_html
+
+        path = out_dir / f"{stem}.html"
+        path.write_text(render_html(c, info), encoding="utf-8")
+        written["html"] = path
+    return written
