@@ -1,4 +1,5 @@
-"""The FastAPI app factory every service uses: health, metrics, errors, idempotency, CORS."""
+"""The FastAPI app factory every service uses: health, metrics, errors, idempotency, CORS,
+a request body size limit, and an OpenAPI document that describes the error answers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 import structlog
@@ -16,7 +17,9 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.exc import IntegrityError
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DataError, IntegrityError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit import context
 from servicekit.auth import TokenVerifier
@@ -30,6 +33,41 @@ log = structlog.get_logger(__name__)
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 CORRELATION_HEADER = "X-Correlation-Id"
+MAX_BODY_BYTES = 1024 * 1024
+"""1 MiB. Real requests are a few KiB (a long support plan, tens of KiB); only a body
+padded out to every length limit of a schema at once could be larger."""
+
+MAX_PENCE = 10**12
+"""£10,000,000,000: far above any personal budget, far below the 64-bit integer column
+(9.2 × 10^18) even after a year's worth of weeks or a return's 500 items are added up."""
+
+RequestPence = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=0,
+        le=MAX_PENCE,
+        description="Money in integer pence (GBP), at most 10^12 (£10bn).",
+    ),
+]
+"""An amount of money a request may carry: contracts.money.Pence with an upper bound, so a
+number the database cannot store is refused with 422 naming the field, never a 500."""
+
+
+class ErrorOut(BaseModel):
+    """Every refusal: the reason for a person to read and the name of the rule."""
+
+    model_config = ConfigDict(extra="allow", title="Error")
+
+    detail: str = Field(description="Why the request was refused, written for a case worker.")
+    error: str | None = Field(
+        default=None, description="The name of the rule that refused it, e.g. PlanNotSubmitted."
+    )
+
+
+class ReadyOut(BaseModel):
+    status: str
+    checks: dict[str, bool]
 
 
 def create_service_app(
@@ -56,14 +94,7 @@ def create_service_app(
     app.state.runtime = runtime
     for router in routers:
         app.include_router(router)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["*"],
-            allow_headers=["*"],
-            expose_headers=[CORRELATION_HEADER],
-        )
+    _describe_errors_in_openapi(app)
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, err: DomainError) -> JSONResponse:
@@ -71,11 +102,44 @@ def create_service_app(
             {"detail": str(err), "error": type(err).__name__}, status_code=err.status_code
         )
 
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def out_of_range(request: Request, err: Exception) -> JSONResponse:
+        """The last guard behind the models' bounds: a value the database cannot hold.
+
+        SQLite refuses integers beyond 64 bits with OverflowError, PostgreSQL with a
+        DataError, and date arithmetic past year 9999 overflows too. The unit of work rolls
+        back what it had not committed, so nothing was written; the caller gets 422, not
+        500. Every request field is bounded so this should never answer: the API fuzz
+        test (tests/test_api_fuzz.py) fails if it does.
+        """
+        log.warning(
+            "value_out_of_range",
+            path=request.url.path,
+            error=type(err).__name__,
+            reason=str(err).splitlines()[0][:200] if str(err) else "",
+        )
+        return JSONResponse(
+            {
+                "detail": "a value in the request is out of the range this service can "
+                "store or compute with (numbers up to 9,223,372,036,854,775,807, dates "
+                "up to 9999-12-31)",
+                "error": "ValueOutOfRange",
+            },
+            status_code=422,
+        )
+
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": runtime.name}
 
-    @app.get("/readyz", tags=["operations"], summary="Database and event log are reachable")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Database and event log are reachable",
+        response_model=ReadyOut,
+        responses={503: {"model": ReadyOut, "description": "Not ready: see which check failed"}},
+    )
     async def readyz() -> JSONResponse:
         checks = await runtime.ready()
         ready = all(checks.values())
@@ -115,7 +179,154 @@ def create_service_app(
         response.headers[CORRELATION_HEADER] = correlation
         return response
 
+    # Outside the request middleware, whose idempotency check reads the body; CORS outside
+    # that, so a browser can read the 413 too.
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=[CORRELATION_HEADER],
+        )
     return app
+
+
+class BodySizeLimit:
+    """Refuse a request body over `max_bytes` with 413 before any route or middleware reads it.
+
+    A declared Content-Length over the limit is refused at once; otherwise the body is read
+    (at most `max_bytes` + one chunk) and handed on, so a chunked upload cannot get past.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                await self.app(scope, _replay([], message, receive), send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([body], None, receive), send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        correlation = _header(scope, CORRELATION_HEADER.lower().encode()) or str(uuid.uuid4())
+        response = JSONResponse(
+            {
+                "detail": f"the request body is larger than {self.max_bytes} bytes "
+                f"({self.max_bytes // 1024} KiB), the most this service accepts",
+                "error": "RequestTooLarge",
+            },
+            status_code=413,
+            headers={CORRELATION_HEADER: correlation[:100], "Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _replay(messages: list[Message], last: Message | None, receive: Receive) -> Receive:
+    """A receive that hands back what was already read, then carries on with the real one."""
+    pending = list(messages) + ([last] if last is not None else [])
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
+
+
+ERROR_REF = "#/components/schemas/Error"
+_ERROR_ANSWERS = {
+    "400": "The body could not be read as JSON",
+    "401": "No bearer token, or one that is not valid",
+    "403": "The caller's role or approval limit does not allow this",
+    "404": "Not found (or another council's record, or another person's)",
+    "409": "A stale expected_version or an illegal state change",
+    "413": "The request body is larger than the service accepts",
+    "422": "Bad input: FastAPI's list of fields and reasons, or the rule that refused it",
+}
+
+
+def _describe_errors_in_openapi(app: FastAPI) -> None:
+    """Declare the error answers every route can give, so the document says what they look like.
+
+    FastAPI documents only its own 422 (a list of field errors); a rule's refusal is
+    `{"detail", "error"}` (docs/api.md), also with 422, so 422 is either. Routes behind a
+    bearer token can answer 401, 403 and 404; state changes 409; routes with a body 400
+    (not JSON) and 413 (too large).
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Error"] = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        for item in document.get("paths", {}).values():
+            for method, operation in item.items():
+                if isinstance(operation, dict) and "responses" in operation:
+                    _add_error_answers(method, operation)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_error_answers(method: str, operation: dict[str, Any]) -> None:
+    responses: dict[str, Any] = operation["responses"]
+    codes: list[str] = []
+    if operation.get("security"):
+        codes += ["401", "403", "404", "422"]
+    if method.upper() in MUTATING_METHODS:
+        codes.append("409")
+    if "requestBody" in operation:
+        codes += ["400", "413", "422"]
+    if operation.get("parameters"):
+        codes.append("422")
+    error = {"$ref": ERROR_REF}
+    for code in dict.fromkeys(codes):
+        declared = responses.get(code)
+        if declared is None:
+            responses[code] = {
+                "description": _ERROR_ANSWERS[code],
+                "content": {"application/json": {"schema": error}},
+            }
+            continue
+        media = declared.setdefault("content", {}).setdefault("application/json", {})
+        schema = media.get("schema")
+        if schema is None:
+            media["schema"] = error
+        elif schema != error and "anyOf" not in schema:
+            media["schema"] = {"anyOf": [schema, error]}
+            declared["description"] = _ERROR_ANSWERS[code]
 
 
 class IdempotencyStore:
@@ -150,7 +361,7 @@ class IdempotencyStore:
         if caller is None:  # no valid token: the route itself answers 401
             return await call_next(request)
         body = await request.body()
-        scope = f"{request.method} {request.url.path} {caller}"
+        scope = _fits(f"{request.method} {request.url.path} {caller}", SCOPE_LENGTH)
         request_hash = hashlib.sha256(body).hexdigest()
         table = self._table
         async with self._runtime.database.sessions() as session:
@@ -211,6 +422,18 @@ class IdempotencyStore:
             headers=headers,
             media_type=response.media_type,
         )
+
+
+SCOPE_LENGTH = 200  # the idempotency table's scope column
+
+
+def _fits(text: str, length: int) -> str:
+    """The text, or when longer than the column its start and a hash of the whole: a long
+    path (or user id) must not overflow a PostgreSQL VARCHAR and answer 500."""
+    if len(text) <= length:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return f"{text[: length - len(digest) - 1]}#{digest}"
 
 
 def runtime_from(request: Request) -> ServiceRuntime[Any]:

@@ -10,10 +10,9 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from contracts.events import BudgetStage, ExplanationLine, OtherFunding, Scale
-from contracts.money import Pence
+from contracts.events import BudgetStage, ExplanationLine, OtherFunding, OtherFundingSource, Scale
 from contracts.vocabulary import PRACTITIONER_ROLES, STAFF_ROLES, ClientGroup, Role
-from servicekit.app import create_service_app, runtime_from
+from servicekit.app import RequestPence, create_service_app, runtime_from
 from servicekit.auth import Actor, CurrentActor, require_role
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
@@ -56,6 +55,13 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class FundingIn(_Request):
+    """Other funding the person gets, deducted from the budget at the policy's rate."""
+
+    source: OtherFundingSource
+    weekly_pence: RequestPence
+
+
 class CalculationRequest(_Request):
     """The RAS inputs; the council (and so the policy) comes from the caller's token."""
 
@@ -63,9 +69,9 @@ class CalculationRequest(_Request):
     domain_levels: dict[DomainKey, LevelNumber] = Field(min_length=1, max_length=30)
     significant_informal_support: bool
     needs_24_7: bool
-    carer_support_weekly_pence: Pence = 0
-    other_funding: list[OtherFunding] = Field(default_factory=list, max_length=10)
-    additional_weekly_pence: Pence = 0
+    carer_support_weekly_pence: RequestPence = 0
+    other_funding: list[FundingIn] = Field(default_factory=list, max_length=10)
+    additional_weekly_pence: RequestPence = 0
 
 
 class AgreeRequest(_Request):
@@ -75,13 +81,13 @@ class AgreeRequest(_Request):
 
 class RevisionRequest(_Request):
     reason: Reason
-    additional_weekly_pence: Pence | None = Field(
+    additional_weekly_pence: RequestPence | None = Field(
         None, description="Support the points do not capture, e.g. 2-to-1 (seed 003 ch.2 §iii)."
     )
-    carer_support_weekly_pence: Pence | None = Field(
+    carer_support_weekly_pence: RequestPence | None = Field(
         None, description="The carer's agreed support now; 0 restores the money if they stop."
     )
-    other_funding: list[OtherFunding] | None = Field(None, max_length=10)
+    other_funding: list[FundingIn] | None = Field(None, max_length=10)
     expected_version: Version | None = None
 
 
@@ -422,7 +428,7 @@ async def revise_budget(
     return _budget_out(actor, budget)
 
 
-def _streams(funding: list[OtherFunding]) -> list[FundingStream]:
+def _streams(funding: list[FundingIn]) -> list[FundingStream]:
     return [FundingStream(source=f.source, weekly_pence=f.weekly_pence) for f in funding]
 
 

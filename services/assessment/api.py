@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from contracts.events import OtherFundingSource, PersonId, ShortText, Text
 from contracts.money import Pence
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy
-from servicekit.app import create_service_app, runtime_from
+from servicekit.app import RequestPence, create_service_app, runtime_from
 from servicekit.auth import Actor, CurrentActor
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
@@ -73,7 +73,7 @@ class StartAssessmentRequest(_Request):
 
 class FundingIn(_Request):
     source: OtherFundingSource
-    weekly_pence: Pence
+    weekly_pence: RequestPence
 
 
 class PersonsRiskIn(_Request):
@@ -90,7 +90,7 @@ class AnswersRequest(_Request):
     )
     significant_informal_support: StrictBool
     needs_24_7: StrictBool
-    carer_support_weekly_pence: Pence = Field(
+    carer_support_weekly_pence: RequestPence = Field(
         0, description="Weekly value of the support the carer agrees to go on giving."
     )
     other_funding: list[FundingIn] = Field(default_factory=list, max_length=20)
@@ -121,7 +121,7 @@ class PractitionersRiskIn(_Request):
 class ValidateRequest(_Request):
     adjustments: list[AdjustmentIn] = Field(default_factory=list, max_length=MAX_DOMAINS)
     risks: list[PractitionersRiskIn] = Field(default_factory=list, max_length=MAX_ITEMS)
-    carer_support_weekly_pence: Pence | None = None
+    carer_support_weekly_pence: RequestPence | None = None
     other_funding: list[FundingIn] | None = Field(None, max_length=20)
     significant_informal_support: StrictBool | None = None
     needs_24_7: StrictBool | None = None

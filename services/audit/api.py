@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts.money import Pence
 from contracts.vocabulary import CITIZEN_ROLES, STAFF_ROLES, Role
@@ -363,6 +363,17 @@ class ReplayRequest(BaseModel):
     expected_version: int | None = Field(
         None, ge=0, description="The projections' version you saw (GET /v1/projections/digest)."
     )
+
+    @field_validator("since")
+    @classmethod
+    def _since_in_utc(cls, since: datetime | None) -> datetime | None:
+        """In UTC here, so a time whose offset takes it past year 1 or 9999 is a 422."""
+        if since is None:
+            return None
+        try:
+            return as_utc(since)
+        except OverflowError as err:
+            raise ValueError("since is out of range once converted to UTC") from err
 
 
 class ReplayOut(BaseModel):

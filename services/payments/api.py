@@ -20,7 +20,7 @@ from contracts.events import DeploymentOption
 from contracts.money import Frequency, Pence, SignedPence
 from contracts.policy import UnspentRule
 from contracts.vocabulary import CITIZEN_ROLES, STAFF_ROLES, Role
-from servicekit.app import create_service_app, runtime_from
+from servicekit.app import RequestPence, create_service_app, runtime_from
 from servicekit.auth import CurrentActor, require_role
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
@@ -78,7 +78,7 @@ class _Request(BaseModel):
 
 class PartIn(_Request):
     option: DeploymentOption
-    annual_pence: Pence | None = Field(
+    annual_pence: RequestPence | None = Field(
         default=None,
         description="This option's share of the gross annual; the parts must add up to it "
         "exactly. A single part may leave it out to take the whole budget.",
@@ -89,7 +89,7 @@ class ArrangementIn(_Request):
     parts: list[PartIn] = Field(min_length=1, max_length=4)
     frequency: PaymentFrequency = Field(description="annual = the whole year up front.")
     first_due_on: date
-    assessed_max_weekly_contribution_pence: Pence | None = Field(
+    assessed_max_weekly_contribution_pence: RequestPence | None = Field(
         default=None,
         description="The most the financial assessment says the person can pay a week (0 if "
         "none). Required the first time; on a switch, leave it out to keep the last figure.",
@@ -113,7 +113,7 @@ class ReleaseIn(_Request):
 
 class ReturnItemIn(_Request):
     description: str = Field(min_length=1, max_length=200)
-    amount_pence: Pence
+    amount_pence: RequestPence
     receipt: StrictBool
 
 
@@ -121,7 +121,7 @@ class ReturnIn(_Request):
     period_start: date
     period_end: date
     items: list[ReturnItemIn] = Field(max_length=500)
-    balance_pence: Pence = Field(description="The account balance the person reports.")
+    balance_pence: RequestPence = Field(description="The account balance the person reports.")
     option: DeploymentOption | None = Field(
         default=None,
         description="The account the return covers; default the direct payment part if "
@@ -132,7 +132,7 @@ class ReturnIn(_Request):
 
 class UnspentCheckIn(_Request):
     as_of: date
-    balance_pence: Pence | None = Field(
+    balance_pence: RequestPence | None = Field(
         default=None, description="Default: the balance the last return reported."
     )
     action: UnspentAction | None = Field(

@@ -31,6 +31,7 @@ from contracts.registry import DEAD_LETTER_TOPIC
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy, Role
 from servicekit.testing import Tokens, deliver, outbox_events_of, running, runtime_of
 from services.allocation.api import create_app
+from services.allocation.db import budget_revisions, budgets
 from services.allocation.domain import Approver, ChangedMeanwhile
 from services.allocation.settings import Settings
 
@@ -707,3 +708,80 @@ async def test_emitted_events_decode_against_the_contract(
     envelope = decode(value)
     assert envelope.subject == "P-1"
     assert envelope.policy_version == "lancashire/2009.1"
+
+
+# --- bounds found by the API fuzz test (tests/test_api_fuzz.py) ----------------------------
+
+BEYOND_64_BITS = 2**63  # one more than the largest integer SQLite or PostgreSQL can store
+
+
+async def stored_rows(app: FastAPI) -> dict[str, list[Any]]:
+    """Every budget, revision and outbox row: proof that nothing was half-written."""
+    runtime = runtime_of(app)
+    async with runtime.database.sessions() as session:
+        return {
+            t.name: [tuple(r) for r in (await session.execute(t.select())).all()]
+            for t in (budgets, budget_revisions, runtime.outbox)
+        }
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"additional_weekly_pence": BEYOND_64_BITS}, "additional_weekly_pence"),
+        ({"carer_support_weekly_pence": 10**12 + 1}, "carer_support_weekly_pence"),
+        (
+            {"other_funding": [{"source": "other", "weekly_pence": BEYOND_64_BITS}]},
+            "weekly_pence",
+        ),
+    ],
+)
+async def test_a_revision_beyond_ten_billion_pounds_is_refused_and_nothing_is_written(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens, changes: dict[str, Any], field: str
+) -> None:
+    # Found by the fuzz test: 2^63 pence a week reached SQLite and the answer was a 500.
+    await deliver(app, validated())
+    budget = await budget_of(client, tokens)
+    before = await stored_rows(app)
+    r = await client.post(
+        f"/v1/budgets/{budget['budget_id']}/revisions",
+        json={"reason": "two carers at night", **changes},
+        headers=tokens.headers("care_manager"),
+    )
+    assert r.status_code == 422, r.text
+    assert field in str(r.json()["detail"][0]["loc"])
+    assert await stored_rows(app) == before
+
+
+async def test_a_preview_beyond_ten_billion_pounds_is_refused_naming_the_field(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    r = await client.post(
+        "/v1/calculations",
+        json={
+            "client_group": "older_people",
+            "domain_levels": HIGHEST,
+            "significant_informal_support": False,
+            "needs_24_7": False,
+            "additional_weekly_pence": BEYOND_64_BITS,
+        },
+        headers=tokens.headers("care_manager"),
+    )
+    assert r.status_code == 422 and "additional_weekly_pence" in r.text
+
+
+async def test_budget_times_are_given_in_utc(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    # Found by the fuzz test: read back from SQLite the times had lost their offset and
+    # were not the RFC 3339 date-times the API documents.
+    await deliver(app, validated())
+    budget = await budget_of(client, tokens)
+    listed = await client.get("/v1/budgets", headers=tokens.headers("care_manager"))
+    times = [
+        budget["created_at"],
+        budget["updated_at"],
+        budget["current_revision"]["created_at"],
+        listed.json()["items"][0]["updated_at"],
+    ]
+    assert all(t.endswith("Z") for t in times), times

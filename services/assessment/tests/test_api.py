@@ -710,3 +710,42 @@ async def test_bad_list_parameters_are_422(
 ) -> None:
     r = await client.get("/v1/assessments", params=params, headers=care_manager)
     assert r.status_code == 422
+
+
+# --- bounds found by the API fuzz test (tests/test_api_fuzz.py) ----------------------------
+
+BEYOND_64_BITS = 2**63  # one more than the largest integer SQLite or PostgreSQL can store
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"carer_support_weekly_pence": BEYOND_64_BITS}, "carer_support_weekly_pence"),
+        ({"carer_support_weekly_pence": 10**12 + 1}, "carer_support_weekly_pence"),
+        (
+            {"other_funding": [{"source": "other", "weekly_pence": BEYOND_64_BITS}]},
+            "weekly_pence",
+        ),
+    ],
+)
+async def test_money_beyond_ten_billion_pounds_is_refused_and_nothing_is_written(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    care_manager: dict[str, str],
+    changes: dict[str, Any],
+    field: str,
+) -> None:
+    draft = await started(client, care_manager)
+    done = await submitted(client, care_manager)
+    before = await row_counts(app)
+    answer = await client.put(
+        f"/v1/assessments/{draft['assessment_id']}/answers",
+        json=answers_body(**changes),
+        headers=care_manager,
+    )
+    validate = await client.post(
+        f"/v1/assessments/{done['assessment_id']}/validate", json=changes, headers=care_manager
+    )
+    for r in (answer, validate):
+        assert r.status_code == 422 and field in str(r.json()["detail"][0]["loc"])
+    assert await row_counts(app) == before

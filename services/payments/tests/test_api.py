@@ -24,7 +24,15 @@ from contracts import events as ev
 from contracts.envelope import Envelope
 from contracts.vocabulary import Role
 from servicekit.auth import ensure_dev_keys
-from servicekit.testing import Tokens, deliver, outbox_events, outbox_events_of, running
+from servicekit.testing import (
+    Tokens,
+    deliver,
+    outbox_events,
+    outbox_events_of,
+    running,
+    runtime_of,
+)
+from services.payments import db
 from services.payments.api import create_app
 from services.payments.settings import Settings
 
@@ -772,3 +780,109 @@ async def test_lists_are_paginated(app: FastAPI, client: httpx.AsyncClient, toke
     assert len(rest.json()["items"]) == 1
     bad = await client.get("/v1/deployments", params={"cursor": "nonsense"}, headers=headers)
     assert bad.status_code == 422
+
+
+# --- bounds found by the API fuzz test (tests/test_api_fuzz.py) ----------------------------
+
+BEYOND_64_BITS = 2**63  # one more than the largest integer SQLite or PostgreSQL can store
+TEN_BILLION_POUNDS = 10**12  # the most any money field of a request may carry (pence)
+
+
+async def stored_rows(app: FastAPI) -> dict[str, list[Any]]:
+    """Every row of every payments table and the outbox: proof nothing was half-written."""
+    runtime = runtime_of(app)
+    tables = [
+        db.deployments,
+        db.schedules,
+        db.instalments,
+        db.monitoring_returns,
+        db.unspent_checks,
+        db.export_batches,
+        runtime.outbox,
+    ]
+    async with runtime.database.sessions() as session:
+        return {
+            t.name: [tuple(r) for r in (await session.execute(t.select())).all()] for t in tables
+        }
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "field"),
+    [
+        (
+            "returns",
+            {
+                "period_start": "2010-04-05",
+                "period_end": "2010-05-02",
+                "items": [],
+                "balance_pence": BEYOND_64_BITS,
+            },
+            "balance_pence",
+        ),
+        (
+            "returns",
+            {
+                "period_start": "2010-04-05",
+                "period_end": "2010-05-02",
+                "items": [
+                    {"description": "cleaner", "amount_pence": BEYOND_64_BITS, "receipt": True}
+                ],
+                "balance_pence": 0,
+            },
+            "amount_pence",
+        ),
+        (
+            "unspent-check",
+            {"as_of": "2010-10-01", "balance_pence": TEN_BILLION_POUNDS + 1},
+            "balance_pence",
+        ),
+    ],
+)
+async def test_money_beyond_ten_billion_pounds_is_refused_naming_the_field_and_nothing_is_written(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    route: str,
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    # Found by the fuzz test: 2^63 pence reached SQLite and the answer was a 500.
+    dep = await active_deployment(app, client, tokens)
+    before = await stored_rows(app)
+    r = await client.post(
+        f"/v1/deployments/{dep['deployment_id']}/{route}",
+        json=body,
+        headers=tokens.headers("finance"),
+    )
+    assert r.status_code == 422, r.text
+    assert field in str(r.json()["detail"][0]["loc"])
+    assert await stored_rows(app) == before
+
+
+async def test_an_arrangement_beyond_ten_billion_pounds_is_refused_and_nothing_is_written(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    dep = await open_deployment(app, client, tokens, annual_pence=1_000_000)
+    before = await stored_rows(app)
+    for body in (
+        {"parts": [{"option": "direct_payment", "annual_pence": TEN_BILLION_POUNDS + 1}]},
+        {"assessed_max_weekly_contribution_pence": BEYOND_64_BITS},
+    ):
+        r = await arrange(client, tokens, dep["deployment_id"], **body)
+        assert r.status_code == 422 and "less than or equal to 1000000000000" in r.text
+    assert await stored_rows(app) == before
+
+
+async def test_export_batches_carry_their_time_in_utc_when_listed(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    # Found by the fuzz test: read back from SQLite, created_at had lost its offset and
+    # was not the RFC 3339 date-time the API documents.
+    await active_deployment(app, client, tokens)
+    await release_due(client, tokens, START + timedelta(days=7))
+    finance = tokens.headers("finance")
+    made = await client.post("/v1/exports/payments", json={"up_to": "2010-04-12"}, headers=finance)
+    listed = await client.get("/v1/exports/payments", headers=finance)
+    [batch] = listed.json()["items"]
+    assert batch["created_at"].endswith("Z")
+    assert batch["created_at"] == made.json()["created_at"]
