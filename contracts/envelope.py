@@ -20,7 +20,7 @@ from cloudevents.core.v1.event import CloudEvent
 from pydantic import ValidationError
 
 from contracts.events import Event
-from contracts.registry import UnknownEventType, topic_for, upcast
+from contracts.registry import PUBLISHED_BY_TYPE, UnknownEventType, topic_for, upcast
 
 _FORMAT = JSONFormat()
 SOURCE_PREFIX = "/pb-journey/"
@@ -32,7 +32,12 @@ class InvalidEvent(ValueError):
 
 @dataclass(frozen=True)
 class Envelope:
-    """An event with the attributes that travel with it."""
+    """An event with the attributes that travel with it.
+
+    `event` is always of the current version of its type. When the record was published as
+    an older version, decode validates it against that version's class, upcasts it, and
+    keeps the old-version event in `as_published` (audit hashes what was published).
+    """
 
     event: Event
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -41,6 +46,7 @@ class Envelope:
     causation_id: str | None = None
     type: str = ""
     source: str = ""
+    as_published: Event | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "type", self.event.type)
@@ -105,11 +111,14 @@ def decode(value: bytes) -> Envelope:
     if not isinstance(data, dict):
         raise InvalidEvent("data must be a JSON object")
     try:
-        event_cls, data = upcast(attributes["type"], data)
+        event_cls, upcast_data = upcast(attributes["type"], data)
     except UnknownEventType as err:
         raise InvalidEvent(f"unknown event type {err}") from err
+    as_published: Event | None = None
     try:
-        event = event_cls.model_validate(data)
+        if event_cls.type != attributes["type"]:  # an older version: valid as that version
+            as_published = PUBLISHED_BY_TYPE[attributes["type"]].model_validate(data)
+        event = event_cls.model_validate(upcast_data)
     except ValidationError as err:
         raise InvalidEvent(f"{attributes['type']} data fails its schema: {err}") from err
     if attributes.get("subject") != event.person_id:
@@ -121,4 +130,5 @@ def decode(value: bytes) -> Envelope:
         time=time if isinstance(time, datetime) else datetime.now(UTC),
         correlation_id=attributes.get("correlationid") or attributes["id"],
         causation_id=attributes.get("causationid"),
+        as_published=as_published,
     )

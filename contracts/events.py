@@ -252,7 +252,10 @@ class ReviewOutcome(StrEnum):
     REASSESS = "reassess"
 
 
-class ReviewScheduled(Event):
+# Superseded by ReviewScheduled (v2), which adds scheduled_by. Kept, unchanged and without
+# a docstring (a docstring would enter its published schema), so that records published as
+# v1 stay readable: contracts.registry upcasts them to v2.
+class ReviewScheduledV1(Event):
     type: ClassVar[str] = "pb.planning.review-scheduled.v1"
     service: ClassVar[str] = "planning"
     review_id: UUID
@@ -260,6 +263,22 @@ class ReviewScheduled(Event):
     kind: ReviewKind
     due_on: date
     reason: str | None = None
+
+
+class ReviewScheduled(Event):
+    """A review of a signed-off plan booked for a date, and who booked it (v2)."""
+
+    type: ClassVar[str] = "pb.planning.review-scheduled.v2"
+    service: ClassVar[str] = "planning"
+    review_id: UUID
+    plan_id: UUID
+    kind: ReviewKind
+    due_on: date
+    reason: str | None = None
+    scheduled_by: ShortText = Field(
+        description='Who booked the review: the actor as role:user-id, or "system" when '
+        'no person did; "unknown (v1 event)" for a review published as v1.'
+    )
 
 
 class ReviewDue(Event):

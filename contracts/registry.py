@@ -36,11 +36,50 @@ EVENT_CLASSES: tuple[type[ev.Event], ...] = (
     ev.ReturnSubmitted,
 )
 
+"""The current version of every event: what producers publish and consumers handle."""
+
+SUPERSEDED_CLASSES: tuple[type[ev.Event], ...] = (ev.ReviewScheduledV1,)
+"""Older published versions: never produced again, read only through UPCASTERS."""
+
 BY_TYPE: dict[str, type[ev.Event]] = {cls.type: cls for cls in EVENT_CLASSES}
+"""Current type -> class; decode upcasts anything older to one of these."""
+
+
+def _version(cls: type[ev.Event]) -> int:
+    """pb.planning.review-scheduled.v2 -> 2."""
+    return int(cls.type.rsplit(".v", 1)[1])
+
+
+def _event_name(cls: type[ev.Event]) -> str:
+    """pb.planning.review-scheduled.v2 -> pb.planning.review-scheduled."""
+    return cls.type.rsplit(".v", 1)[0]
+
+
+PUBLISHED_CLASSES: tuple[type[ev.Event], ...] = tuple(
+    version
+    for current in EVENT_CLASSES
+    for version in sorted(
+        (c for c in (*SUPERSEDED_CLASSES, current) if _event_name(c) == _event_name(current)),
+        key=_version,
+    )
+)
+"""Every version ever published, oldest first within an event: each keeps its schema file."""
+
+PUBLISHED_BY_TYPE: dict[str, type[ev.Event]] = {cls.type: cls for cls in PUBLISHED_CLASSES}
+
+V1_SCHEDULED_BY = "unknown (v1 event)"
+
+
+def review_scheduled_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 did not say who booked the review; v2 requires it."""
+    return {**data, "scheduled_by": V1_SCHEDULED_BY}
+
 
 # Older type -> (newer type, function turning old data into new data). A consumer reading
 # an old event walks this chain until it reaches a type it has a class for.
-UPCASTERS: dict[str, tuple[str, UpcastFn]] = {}
+UPCASTERS: dict[str, tuple[str, UpcastFn]] = {
+    ev.ReviewScheduledV1.type: (ev.ReviewScheduled.type, review_scheduled_v1_to_v2),
+}
 
 PRODUCING_SERVICES = ("assessment", "allocation", "planning", "payments")
 

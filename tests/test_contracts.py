@@ -11,10 +11,22 @@ from jsonschema import Draft202012Validator
 from contracts import generate
 from contracts.envelope import Envelope, InvalidEvent, decode
 from contracts.events import AssessmentReturned
-from contracts.registry import ALL_TOPICS, EVENT_CLASSES
+from contracts.registry import (
+    ALL_TOPICS,
+    BY_TYPE,
+    EVENT_CLASSES,
+    PUBLISHED_CLASSES,
+    SUPERSEDED_CLASSES,
+    UPCASTERS,
+)
 
 
-@pytest.mark.parametrize("event_cls", EVENT_CLASSES, ids=lambda c: c.type)
+def event_name(event_type: str) -> str:
+    """pb.planning.review-scheduled.v2 -> pb.planning.review-scheduled."""
+    return event_type.rsplit(".v", 1)[0]
+
+
+@pytest.mark.parametrize("event_cls", PUBLISHED_CLASSES, ids=lambda c: c.type)
 def test_every_event_version_has_its_published_schema(event_cls):
     path = generate.schema_file(event_cls)
     assert path.exists(), f"run `make contracts` to publish {event_cls.type}"
@@ -24,12 +36,62 @@ def test_every_event_version_has_its_published_schema(event_cls):
     Draft202012Validator.check_schema(json.loads(path.read_text()))
 
 
-def test_the_asyncapi_document_lists_every_topic_and_event():
+def test_the_generator_refuses_to_change_any_published_version_old_ones_included(
+    tmp_path, monkeypatch
+):
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    for cls in PUBLISHED_CLASSES:
+        (schemas / generate.schema_file(cls).name).write_text(generate.render_schema(cls))
+    v1 = schemas / "pb.planning.review-scheduled.v1.json"
+    v1.write_text(v1.read_text().replace('"reason"', '"why"'))
+    monkeypatch.setattr(generate, "SCHEMAS_DIR", schemas)
+    monkeypatch.setattr(generate, "ASYNCAPI_FILE", tmp_path / "asyncapi.yaml")
+    with pytest.raises(SystemExit, match=r"review-scheduled\.v1\.json is published"):
+        generate.main()
+
+
+def test_no_schema_file_is_left_without_its_published_version():
+    published = {generate.schema_file(cls).name for cls in PUBLISHED_CLASSES}
+    assert {path.name for path in generate.SCHEMAS_DIR.glob("*.json")} == published
+
+
+def test_the_asyncapi_document_lists_every_topic_and_every_published_version():
     assert generate.ASYNCAPI_FILE.read_text() == generate.render_asyncapi()
     document = generate.asyncapi_document()
     assert document["asyncapi"].startswith("3.")
     assert set(ALL_TOPICS) <= set(document["channels"])
-    assert {cls.__name__ for cls in EVENT_CLASSES} <= set(document["components"]["messages"])
+    messages = document["components"]["messages"]
+    assert {cls.__name__ for cls in PUBLISHED_CLASSES} <= set(messages)
+    titles = {message["title"] for message in messages.values() if "title" in message}
+    assert {"pb.planning.review-scheduled.v1", "pb.planning.review-scheduled.v2"} <= titles
+    sent = {
+        ref["$ref"].rsplit("/", 1)[1]
+        for operation in document["operations"].values()
+        for ref in operation["messages"]
+    }
+    assert sent == {cls.__name__ for cls in EVENT_CLASSES}  # an old version is never sent
+    for cls in SUPERSEDED_CLASSES:
+        assert "Superseded by" in messages[cls.__name__]["description"]
+
+
+def test_decode_knows_only_the_newest_version_of_each_event():
+    assert set(BY_TYPE) == {cls.type for cls in EVENT_CLASSES}
+    names = [event_name(cls.type) for cls in EVENT_CLASSES]
+    assert len(names) == len(set(names)), "two versions of one event are both current"
+    assert set(PUBLISHED_CLASSES) == set(EVENT_CLASSES) | set(SUPERSEDED_CLASSES)
+    assert not set(EVENT_CLASSES) & set(SUPERSEDED_CLASSES)
+    assert set(UPCASTERS) == {cls.type for cls in SUPERSEDED_CLASSES}
+
+
+@pytest.mark.parametrize("old_cls", SUPERSEDED_CLASSES, ids=lambda c: c.type)
+def test_every_superseded_version_upcasts_to_the_current_one_of_its_event(old_cls):
+    event_type, seen = old_cls.type, set()
+    while event_type not in BY_TYPE:
+        assert event_type not in seen and event_type in UPCASTERS, f"{event_type} is stranded"
+        seen.add(event_type)
+        event_type = UPCASTERS[event_type][0]
+    assert event_name(event_type) == event_name(old_cls.type)
 
 
 def returned() -> AssessmentReturned:

@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from contracts import events as ev
 from contracts.money import div_round_half_up, format_pounds
-from contracts.registry import BY_TYPE, UnknownEventType, upcast
+from contracts.registry import BY_TYPE, PUBLISHED_BY_TYPE, UnknownEventType, upcast
 from servicekit.errors import Conflict, DomainError, Invalid, NotFound
 
 GENESIS_HASH = "0" * 64
@@ -278,10 +278,17 @@ def verify_chain(
 
     Detects an edited event (hash mismatch), a deleted one (a gap in seq, or fewer events
     than the head records), an inserted one (a broken prev_hash link, or more events than
-    the head records) and a reordering (a broken prev_hash link).
+    the head records) and a reordering (a broken prev_hash link). A broken link only says
+    that one of its two ends is bad; the head, trusted, then tells which (see
+    `_earliest_bad_by_head`): so an event edited and re-hashed, or a forged event inserted
+    with a correct hash of its own, is named itself, not the sound event after it.
     """
 
     def bad(seq: int, event_id: str | None, reason: str) -> ChainReport:
+        proven = _earliest_bad_by_head(rows, head) if head is not None else None
+        if proven is not None and proven[0] < seq:
+            seq, reason = proven
+            event_id = rows[seq - 1].event_id if seq <= len(rows) else None
         return ChainReport(
             person_id, False, len(rows), seq, event_id, reason, head.last_hash if head else None
         )
@@ -324,8 +331,61 @@ def verify_chain(
             f"seq {extra.seq} is stored beyond the chain head (seq {head.last_seq})",
         )
     if head.last_hash != prev_hash:
-        return bad(last_seq, rows[-1].event_id, "the chain head hash does not match the last event")
+        return bad(
+            last_seq,
+            rows[-1].event_id,
+            "the chain head hash does not match the last event: the chain was rewritten at "
+            f"or before seq {last_seq}",
+        )
     return ChainReport(person_id, True, len(rows), head_hash=head.last_hash)
+
+
+def _earliest_bad_by_head(rows: Sequence[StoredEvent], head: ChainHead) -> tuple[int, str] | None:
+    """The earliest seq the trusted head proves bad, and why; None if it proves nothing more.
+
+    The head vouches for one chain: its last hash, and through each vouched event's
+    prev_hash the event before, back to the genesis hash. Walking back from the head over
+    the stored events whose own hash holds, either every vouched event is found (the first
+    seq not holding its vouched event is bad: something was inserted or moved there), or the
+    walk stops at a hash no stored event has: the vouched event of that seq is gone, so
+    whatever is stored at that seq is bad. Nothing before it can be proved either way: a
+    tail re-hashed from some seq on, head kept, is named at the head's own seq at best.
+    """
+    by_hash: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        if chain_hash(row.prev_hash, row.canonical) == row.hash:
+            by_hash.setdefault(row.hash, index)
+    vouched: list[int] = []  # stored indices, from the head back
+    wanted = head.last_hash
+    while wanted != GENESIS_HASH and wanted in by_hash and len(vouched) < head.last_seq:
+        vouched.append(by_hash[wanted])
+        wanted = rows[vouched[-1]].prev_hash
+    if wanted == GENESIS_HASH:
+        if len(vouched) != head.last_seq:
+            return None
+        place = {index: seq for seq, index in enumerate(reversed(vouched), 1)}
+        for seq, index in enumerate(reversed(vouched), 1):
+            if index != seq - 1:
+                moved = place.get(seq - 1)
+                if moved is None:
+                    return seq, f"seq {seq} is not in the chain the head vouches for (inserted)"
+                return seq, f"seq {seq} holds the event the chain head places at seq {moved}"
+        return None
+    gone = head.last_seq - len(vouched)  # the seq whose vouched event no stored event is
+    if gone < 1:
+        return None
+    seq = min(gone, len(rows) + 1)
+    if not vouched:
+        return seq, (
+            f"no stored event has the chain head's hash: the chain was rewritten at or "
+            f"before seq {seq}"
+        )
+    return seq, (
+        f"seq {gone} is not the event whose hash seq {gone + 1} holds as its prev_hash "
+        "(edited and re-hashed, replaced or deleted)"
+        if seq == gone
+        else f"seq {seq} to {gone} are missing"
+    )
 
 
 def replay_order(log_events: Sequence[tuple[int, str]], old_seqs: Mapping[str, int]) -> list[str]:
@@ -355,11 +415,13 @@ def event_of(stored: StoredEvent) -> ev.Event:
 
 
 def types_matching(value: str) -> frozenset[str]:
-    """The event types a history filter names: a full type or a short name (budget-issued)."""
+    """The event types a history filter names: a full type, or a short name (budget-issued)
+    for every published version of the event (a chain keeps events in the version they were
+    published in)."""
     wanted = value.strip()
-    if wanted in BY_TYPE:
+    if wanted in PUBLISHED_BY_TYPE:
         return frozenset({wanted})
-    matching = frozenset(t for t in BY_TYPE if short_name(t) == wanted)
+    matching = frozenset(t for t in PUBLISHED_BY_TYPE if short_name(t) == wanted)
     if not matching:
         raise UnknownEventTypeFilter(value)
     return matching
@@ -370,7 +432,13 @@ def start_of_day(day: date) -> datetime:
 
 
 def end_of_day(day: date) -> datetime:
-    """The first instant after the day (UTC): events strictly before it count as of the day."""
+    """The first instant after the day (UTC): events strictly before it count as of the day.
+
+    The last day a date can hold (9999-12-31) has no day after it: its end is the last
+    instant a datetime can hold.
+    """
+    if day == date.max:
+        return datetime.max.replace(tzinfo=UTC)
     return start_of_day(day + timedelta(days=1))
 
 
@@ -969,7 +1037,10 @@ def on_self_directed_support(person: PersonInputs, cutoff: datetime) -> bool:
 
 
 def one_year_before(day: date) -> date:
-    """The same date a year earlier (29 February falls back to the 28th)."""
+    """The same date a year earlier (29 February falls back to the 28th); in year 1, whose
+    year before a date cannot hold, the first day there is."""
+    if day.year == date.min.year:
+        return date.min
     try:
         return day.replace(year=day.year - 1)
     except ValueError:

@@ -79,18 +79,24 @@ def _now() -> datetime:
 
 
 def facts_from(envelope: Envelope) -> EventFacts:
-    """The facts of an envelope as the chain records them."""
+    """The facts of an envelope as the chain records them: the event as it was published.
+
+    A record of an older version is hashed in that version (type and data), not upcast: so
+    a replay after a new version is added rebuilds an old chain byte for byte, and the chain
+    says what the producer said. Reading a stored event upcasts it (`event_of`).
+    """
+    published = envelope.as_published or envelope.event
     return EventFacts(
         event_id=envelope.id,
-        type=envelope.type,
+        type=published.type,
         source=envelope.source,
         time=envelope.time,
         person_id=envelope.subject,
-        council=envelope.event.council,
+        council=published.council,
         correlation_id=envelope.correlation_id,
         causation_id=envelope.causation_id,
-        policy_version=envelope.policy_version,
-        data=envelope.event.model_dump(mode="json"),
+        policy_version=getattr(published, "policy_version", None),
+        data=published.model_dump(mode="json"),
     )
 
 

@@ -590,6 +590,9 @@ def add_months(start: date, months: int) -> date:
 
 # --- reviews ------------------------------------------------------------------------------
 
+SYSTEM_ACTOR = "system"
+"""Who a review was scheduled by when no person booked it (ReviewScheduled.scheduled_by)."""
+
 
 @dataclass
 class Review:
@@ -646,6 +649,7 @@ class Review:
                 kind=kind,
                 due_on=due_on,
                 reason=reason,
+                scheduled_by=by[:200] or SYSTEM_ACTOR,
             )
         )
         return review

@@ -261,6 +261,7 @@ class Journey:
                 plan_id=self.plan_id,
                 kind=ev.ReviewKind.FIRST,
                 due_on=due_on,
+                scheduled_by="care_manager:cm-1",
             ),
             when,
         )

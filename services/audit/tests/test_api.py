@@ -237,7 +237,7 @@ async def test_inserting_an_event_is_detected(
     assert report["first_bad_seq"] == 3 and report["first_bad_event_id"] == "forged-1"
 
 
-async def test_an_insertion_with_a_well_forged_hash_breaks_the_next_link(
+async def test_an_insertion_with_a_well_forged_hash_is_named_by_the_head(
     app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
     await deliver_all(app, Journey("p-1").full())
@@ -257,8 +257,9 @@ async def test_an_insertion_with_a_well_forged_hash_breaks_the_next_link(
         hash=chain_hash(row.hash, forged),
     )
     report = await verify(client, tokens)
-    assert report["ok"] is False and report["first_bad_seq"] == 4
-    assert "prev_hash" in report["reason"]
+    # seq 4's link to it breaks, but the head vouches for seq 4: the forgery is named
+    assert report["ok"] is False and report["first_bad_seq"] == 3
+    assert report["first_bad_event_id"] == "forged-2" and "inserted" in report["reason"]
 
 
 async def test_swapping_two_stored_events_is_detected(
@@ -842,3 +843,36 @@ async def test_the_migrations_build_exactly_the_tables_the_code_uses(
     async with runtime.database.engine.connect() as connection:
         differences = await connection.run_sync(compare_with_models, metadata)
     assert differences == []
+
+
+# --- edges found by the API fuzz test (tests/test_api_fuzz.py) -----------------------------
+
+
+async def test_dates_at_the_end_of_the_calendar_are_answered_not_500(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    # Found by the fuzz test: until/as_of=9999-12-31 overflowed computing the next day.
+    journey = Journey("p-1").full()
+    await deliver_all(app, journey)
+    auditor = tokens.headers(*AUDITOR)
+    everything = await history(client, tokens, "p-1", "?until=9999-12-31&limit=200")
+    assert everything.status_code == 200 and len(everything.json()["items"]) == len(journey)
+    for path in (
+        "/v1/people/p-1/budget?as_of=9999-12-31",
+        "/v1/kpis/ni130?as_of=9999-12-31",
+        "/v1/kpis/lancashire?as_of=9999-12-31",
+        "/v1/kpis/lancashire?as_of=0001-01-01",
+    ):
+        assert (await client.get(path, headers=auditor)).status_code == 200, path
+
+
+@pytest.mark.parametrize("since", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+async def test_a_replay_since_a_time_out_of_range_in_utc_is_refused_naming_since(
+    client: httpx.AsyncClient, tokens: Tokens, since: str
+) -> None:
+    # Found by the fuzz test: converting such a time to UTC overflowed to a 500.
+    r = await client.post(
+        "/v1/replay", json={"since": since}, headers=tokens.headers("operations", "lancashire")
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "since"]
+    assert (await digest(client, tokens))["version"] == 0  # no replay was started

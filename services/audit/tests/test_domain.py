@@ -114,12 +114,52 @@ def test_an_edited_event_is_named_by_its_seq() -> None:
     assert "edited" in (report.reason or "")
 
 
-def test_an_edit_with_a_recomputed_hash_breaks_the_next_link() -> None:
+def test_an_edit_with_a_recomputed_hash_is_named_through_the_next_link() -> None:
+    # seq 4's link breaks; the head vouches for seq 4, so seq 3 is the bad one
     links = stored_chain(Journey("p-1").full())
     edited = links[2].canonical.replace('"weekly_pence":25000', '"weekly_pence":99999')
     links[2] = replace(links[2], canonical=edited, hash=chain_hash(links[2].prev_hash, edited))
     report = verify_chain("p-1", links, head_of(links))
+    assert report.first_bad_seq == 3 and report.first_bad_event_id == links[2].event_id
+    assert "prev_hash" in (report.reason or "")
+
+
+def test_without_a_head_a_broken_link_names_its_later_end() -> None:
+    links = stored_chain(Journey("p-1").full())
+    edited = links[2].canonical.replace('"weekly_pence":25000', '"weekly_pence":99999')
+    links[2] = replace(links[2], canonical=edited, hash=chain_hash(links[2].prev_hash, edited))
+    report = verify_chain("p-1", links, None)
     assert report.first_bad_seq == 4 and "prev_hash" in (report.reason or "")
+
+
+def test_a_forged_event_with_a_sound_link_of_its_own_is_named_not_the_next() -> None:
+    journey = Journey("p-1")
+    links = stored_chain(journey.full())
+    head = head_of(links)
+    forged = stored_chain([journey.paid(at("2025-01-30"))])[0]
+    forged = replace(
+        forged, seq=3, prev_hash=links[1].hash, hash=chain_hash(links[1].hash, forged.canonical)
+    )
+    shifted = [*links[:2], forged, *(replace(s, seq=s.seq + 1) for s in links[2:])]
+    report = verify_chain("p-1", shifted, head)
+    assert report.first_bad_seq == 3 and report.first_bad_event_id == forged.event_id
+    assert "inserted" in (report.reason or "")
+
+
+def test_a_tail_rewritten_with_fresh_hashes_is_caught_only_at_the_head() -> None:
+    links = stored_chain(Journey("p-1").full())
+    head = head_of(links)
+    edited = links[2].canonical.replace('"weekly_pence":25000', '"weekly_pence":99999')
+    links[2] = replace(links[2], canonical=edited)
+    for index in range(2, len(links)):
+        prev = links[index - 1].hash
+        links[index] = replace(
+            links[index], prev_hash=prev, hash=chain_hash(prev, links[index].canonical)
+        )
+    assert verify_chain("p-1", links, head_of(links)).ok  # with its head forged too: sound
+    report = verify_chain("p-1", links, head)
+    assert not report.ok and report.first_bad_seq == 10
+    assert "rewritten at or before seq 10" in (report.reason or "")
 
 
 def test_a_deleted_event_is_named_as_the_missing_seq() -> None:
@@ -416,3 +456,13 @@ def test_a_fresh_person_has_no_milestones() -> None:
     links = stored_chain([Journey(f"p-{uuid.uuid4().hex[:8]}").started(at("2025-01-06"))])
     inputs, _ = project_person(links)
     assert inputs is not None and inputs.budget_issued_at is None and inputs.events == 1
+
+
+def test_the_last_day_of_the_calendar_ends_at_the_last_instant_there_is() -> None:
+    # Found by the API fuzz test: as_of=9999-12-31 overflowed to a 500.
+    assert end_of_day(date.max).isoformat() == "9999-12-31T23:59:59.999999+00:00"
+
+
+def test_a_year_before_a_date_in_year_one_is_the_first_day_there_is() -> None:
+    assert one_year_before(date(1, 6, 15)) == date.min
+    assert one_year_before(date(2, 6, 15)) == date(1, 6, 15)

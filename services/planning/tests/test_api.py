@@ -413,6 +413,8 @@ async def test_sign_off_emits_the_plan_and_schedules_the_first_review(service: S
     assert signed.first_review_on == date(2010, 6, 14)
     [scheduled] = await outbox_events_of(service.app, ReviewScheduled)
     assert (scheduled.kind, scheduled.due_on) == ("first", date(2010, 6, 14))
+    assert scheduled.type == "pb.planning.review-scheduled.v2"
+    assert scheduled.scheduled_by == "team_manager:team_manager-1"  # who signed it off
 
 
 async def test_council_e_first_review_is_after_three_months(service: Service) -> None:
@@ -683,8 +685,10 @@ async def test_completing_a_review_schedules_the_next_annual_review(service: Ser
     assert r.json()["next_review"]["due_on"] == "2011-06-15"
     [completed] = await outbox_events_of(service.app, ReviewCompleted)
     assert completed.completed_by == "care_manager:care_manager-1"
-    kinds = [(e.kind, e.due_on) for e in await outbox_events_of(service.app, ReviewScheduled)]
+    scheduled = await outbox_events_of(service.app, ReviewScheduled)
+    kinds = [(e.kind, e.due_on) for e in scheduled]
     assert kinds == [("first", date(2010, 6, 14)), ("annual", date(2011, 6, 15))]
+    assert scheduled[-1].scheduled_by == "care_manager:care_manager-1"  # who completed it
     again = await service.client.post(
         f"/v1/reviews/{first['review_id']}/complete",
         json={"outcome": "no_change", "completed_on": "2010-06-16"},
@@ -728,6 +732,7 @@ async def test_an_unscheduled_review_is_scheduled_on_request(service: Service) -
     assert r.status_code == 201 and r.json()["kind"] == "unscheduled"
     scheduled = await outbox_events_of(service.app, ReviewScheduled)
     assert scheduled[-1].kind == "unscheduled" and scheduled[-1].reason == "Carer taken ill"
+    assert scheduled[-1].scheduled_by == "care_manager:care_manager-1"
 
 
 async def test_a_review_of_a_plan_never_signed_off_is_refused(service: Service) -> None:

@@ -24,6 +24,7 @@ from contracts.policy import Policy, PolicyBook
 from contracts.vocabulary import Role
 from servicekit.testing import POLICIES_DIR
 from services.planning.domain import (
+    SYSTEM_ACTOR,
     AboveApprovalLimit,
     By,
     Check,
@@ -514,7 +515,19 @@ def test_sign_off_records_the_event_and_a_first_review_six_weeks_on() -> None:
     assert signed.signed_off_by_role is Role.CARE_MANAGER
     assert signed.policy_version == "council_a/2009.1"
     assert (review.kind, review.due_on) == (ReviewKind.FIRST, date(2010, 6, 14))
-    assert isinstance(review.events[0], ReviewScheduled)
+    [scheduled] = review.events
+    assert isinstance(scheduled, ReviewScheduled)
+    assert scheduled.scheduled_by == "care_manager:u-1"  # v2: who booked it
+
+
+def test_a_review_no_person_booked_is_scheduled_by_the_system() -> None:
+    plan = submitted_plan(25_000, "council_a")
+    sign_off(plan, Role.CARE_MANAGER, COUNCIL_A)
+    review = Review.schedule(
+        plan=plan, kind=ReviewKind.ANNUAL, due_on=date(2011, 5, 3), by="", at=AT
+    )
+    [scheduled] = review.events
+    assert isinstance(scheduled, ReviewScheduled) and scheduled.scheduled_by == SYSTEM_ACTOR
 
 
 def test_council_e_reviews_first_after_three_months() -> None:

@@ -1,0 +1,432 @@
+"""Write contracts/golden/<type>.json: one realistic CloudEvent per published event version.
+
+    .venv/bin/python -m contracts.golden.make_golden
+
+Deterministic: fixed ids (uuid5 of a name), fixed times, plausible data for one person's
+journey in Lancashire (seed 003: six domains; seed 004 §6.7: a six-week first review).
+Every version ever published gets its fixture, older ones included (the v1 of
+review-scheduled is built with its own class), so tests/test_golden_events.py can check
+that each still decodes, upcast where it must be, and validates against its own schema.
+The files are the exact bytes an `Envelope` puts on the log, pretty-printed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from contracts import events as ev
+from contracts.envelope import Envelope
+from contracts.money import Frequency
+from contracts.registry import PUBLISHED_CLASSES
+from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy, Role
+
+GOLDEN_DIR = Path(__file__).parent
+NAMESPACE = uuid.UUID("0f5a3c2e-6b1d-4f7e-9a8c-3d2e1f0a9b8c")
+PERSON = "golden-p-001"
+COUNCIL = "lancashire"
+POLICY = "lancashire/2009.1"
+START = datetime(2025, 1, 6, 10, 0, tzinfo=UTC)
+LEVELS = {
+    "staying_safe": 4,
+    "communication": 2,
+    "work_leisure_learning": 3,
+    "essential_living_tasks": 4,
+    "personal_care": 5,
+    "health": 3,
+}
+
+
+def uid(name: str) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, name)
+
+
+ASSESSMENT = uid("assessment")
+BUDGET = uid("budget")
+PLAN = uid("plan")
+FIRST_REVIEW = uid("first-review")
+ANNUAL_REVIEW = uid("annual-review")
+DEPLOYMENT = uid("deployment")
+NEW_DEPLOYMENT = uid("deployment-2")
+SCHEDULE = uid("schedule")
+WEEKLY = 24_150  # £241.50 a week: within Council A's care manager limit of £250
+ANNUAL = WEEKLY * 52
+BASE = {"person_id": PERSON, "council": COUNCIL}
+
+
+def assessment_fields() -> dict[str, object]:
+    return {
+        "assessment_id": ASSESSMENT,
+        "client_group": ClientGroup.LEARNING_DISABILITY,
+        "completed_by": CompletedBy.SUPPORTED,
+        "team": "north",
+        "key_worker_id": "kw-17",
+        "age_band": AgeBand.AGE_18_64,
+        "community_based": True,
+    }
+
+
+def plan_line() -> ev.PlanLineSummary:
+    return ev.PlanLineSummary(
+        line_id=uid("line-1"),
+        description="Personal assistant, mornings and evenings",
+        provider_kind=ev.ProviderKind.PERSONAL_ASSISTANT,
+        provider_name=None,
+        frequency=Frequency.WEEKLY,
+        amount_pence=WEEKLY - 1_150,
+        annual_pence=(WEEKLY - 1_150) * 52,
+        domains=["personal_care", "essential_living_tasks"],
+    )
+
+
+def part(option: ev.DeploymentOption, annual_pence: int) -> ev.DeploymentPart:
+    return ev.DeploymentPart(option=option, annual_pence=annual_pence)
+
+
+# In journey order: (days after START, the event). The order is the order of a history.
+JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
+    (0, lambda: ev.AssessmentStarted(**BASE, **assessment_fields(), policy_version=POLICY)),
+    (
+        3,
+        lambda: ev.AssessmentSubmitted(
+            **BASE, assessment_id=ASSESSMENT, answers=dict(LEVELS), policy_version=POLICY
+        ),
+    ),
+    (
+        5,
+        lambda: ev.AssessmentReturned(
+            **BASE,
+            assessment_id=ASSESSMENT,
+            reasons=["Health domain: say how often the seizures happen"],
+            returned_by="care_manager:cm-4",
+        ),
+    ),
+    (
+        9,
+        lambda: ev.AssessmentValidated(
+            **BASE,
+            **assessment_fields(),
+            domain_levels={**LEVELS, "staying_safe": 5},
+            adjustments=[
+                ev.LevelAdjustment(
+                    domain="staying_safe",
+                    original_level=4,
+                    validated_level=5,
+                    reason="Practitioner saw more risk at night than the person ticked",
+                )
+            ],
+            significant_informal_support=True,
+            needs_24_7=False,
+            carer_support_weekly_pence=4_000,
+            other_funding=[
+                ev.OtherFunding(
+                    source=ev.OtherFundingSource.INDEPENDENT_LIVING_FUND, weekly_pence=2_500
+                )
+            ],
+            outcomes=["Live in my own flat", "Go to the allotment twice a week"],
+            risks=[
+                ev.Risk(
+                    risk_id="r-1",
+                    description="Forgets to take medication in the evening",
+                    flagged=True,
+                    persons_view="I want to manage it myself with a reminder",
+                    practitioners_view="A prompt from the PA is enough",
+                )
+            ],
+            validated_by="care_manager:cm-4",
+            policy_version=POLICY,
+        ),
+    ),
+    (
+        12,
+        lambda: ev.BudgetIssued(
+            **BASE,
+            budget_id=BUDGET,
+            assessment_id=ASSESSMENT,
+            client_group=ClientGroup.LEARNING_DISABILITY,
+            stage=ev.BudgetStage.INDICATIVE,
+            revision=1,
+            points=69,
+            scale=ev.Scale.STANDARD,
+            weekly_pence=WEEKLY,
+            annual_pence=ANNUAL,
+            ceiling_weekly_pence=None,
+            ceiling_exception=False,
+            explanation=[
+                ev.ExplanationLine(label="69 points at £4.00 a point", amount_pence=27_600),
+                ev.ExplanationLine(
+                    label="Less the support your carer will go on giving",
+                    amount_pence=-3_450,
+                    detail="£40.00 a week, valued at the council's rate",
+                ),
+            ],
+            agreed_by="team_manager:tm-2",
+            agreed_by_role=Role.TEAM_MANAGER,
+            policy_version=POLICY,
+        ),
+    ),
+    (
+        26,
+        lambda: ev.PlanSubmitted(
+            **BASE,
+            plan_id=PLAN,
+            budget_id=BUDGET,
+            plan_version=1,
+            weekly_pence=WEEKLY + 900,
+            annual_pence=(WEEKLY + 900) * 52,
+            request_for_more=False,
+        ),
+    ),
+    (
+        28,
+        lambda: ev.PlanReturned(
+            **BASE,
+            plan_id=PLAN,
+            reasons=["£9.00 a week over the budget: trim a line or ask for more"],
+            returned_by="team_manager:tm-2",
+            returned_by_role=Role.TEAM_MANAGER,
+        ),
+    ),
+    (
+        33,
+        lambda: ev.PlanSignedOff(
+            **BASE,
+            plan_id=PLAN,
+            budget_id=BUDGET,
+            assessment_id=ASSESSMENT,
+            plan_version=2,
+            weekly_pence=WEEKLY,
+            annual_pence=ANNUAL,
+            one_off_pence=15_000,
+            contingency_weekly_pence=1_150,
+            lines=[plan_line()],
+            request_for_more=False,
+            signed_off_by="care_manager:cm-4",
+            signed_off_by_role=Role.CARE_MANAGER,
+            first_review_on=(START + timedelta(days=33 + 42)).date(),
+            policy_version=POLICY,
+        ),
+    ),
+    (
+        33,
+        # The first review, as planning published it before v2: nobody named as its booker.
+        lambda: ev.ReviewScheduledV1(
+            **BASE,
+            review_id=FIRST_REVIEW,
+            plan_id=PLAN,
+            kind=ev.ReviewKind.FIRST,
+            due_on=(START + timedelta(days=33 + 42)).date(),
+            reason="first review after sign-off",
+        ),
+    ),
+    (
+        36,
+        lambda: ev.DeploymentSetUp(
+            **BASE,
+            deployment_id=DEPLOYMENT,
+            plan_id=PLAN,
+            parts=[part(ev.DeploymentOption.DIRECT_PAYMENT, ANNUAL)],
+            gross_annual_pence=ANNUAL,
+            contribution_annual_pence=52_000,
+            net_annual_pence=ANNUAL - 52_000,
+            audit_tier="light_touch_annual",
+            policy_version=POLICY,
+        ),
+    ),
+    (
+        38,
+        lambda: ev.AgreementSigned(
+            **BASE,
+            deployment_id=DEPLOYMENT,
+            signed_on=(START + timedelta(days=38)).date(),
+            recorded_by="finance:fin-1",
+        ),
+    ),
+    (
+        38,
+        lambda: ev.PaymentScheduled(
+            **BASE,
+            schedule_id=SCHEDULE,
+            deployment_id=DEPLOYMENT,
+            option=ev.DeploymentOption.DIRECT_PAYMENT,
+            frequency=Frequency.FOUR_WEEKLY,
+            total_pence=ANNUAL - 52_000,
+            instalments=13,
+            first_due_on=(START + timedelta(days=42)).date(),
+        ),
+    ),
+    (
+        42,
+        lambda: ev.PaymentReleased(
+            **BASE,
+            payment_id=uid("payment-1"),
+            schedule_id=SCHEDULE,
+            deployment_id=DEPLOYMENT,
+            instalment_number=1,
+            option=ev.DeploymentOption.DIRECT_PAYMENT,
+            amount_pence=92_600,
+            due_on=(START + timedelta(days=42)).date(),
+        ),
+    ),
+    (
+        60,
+        lambda: ev.PaymentsSuspended(
+            **BASE,
+            deployment_id=DEPLOYMENT,
+            reason="Two months of bank statements missing from the monitoring return",
+        ),
+    ),
+    (
+        64,
+        lambda: ev.PaymentsResumed(
+            **BASE, deployment_id=DEPLOYMENT, reason="Statements received and reconciled"
+        ),
+    ),
+    (
+        70,
+        lambda: ev.ReturnSubmitted(
+            **BASE,
+            return_id=uid("return-1"),
+            deployment_id=DEPLOYMENT,
+            option=ev.DeploymentOption.DIRECT_PAYMENT,
+            period_start=(START + timedelta(days=42)).date(),
+            period_end=(START + timedelta(days=69)).date(),
+            spent_pence=81_250,
+            balance_pence=11_350,
+            items=14,
+            missing_receipts=1,
+            recorded_by="finance:fin-1",
+        ),
+    ),
+    (
+        75,
+        lambda: ev.ReviewDue(
+            **BASE,
+            review_id=FIRST_REVIEW,
+            plan_id=PLAN,
+            kind=ev.ReviewKind.FIRST,
+            due_on=(START + timedelta(days=75)).date(),
+        ),
+    ),
+    (
+        77,
+        lambda: ev.ReviewCompleted(
+            **BASE,
+            review_id=FIRST_REVIEW,
+            plan_id=PLAN,
+            outcome=ev.ReviewOutcome.NO_CHANGE,
+            completed_on=(START + timedelta(days=77)).date(),
+            notes="Settled with the new PA; allotment twice a week",
+            completed_by="care_manager:cm-4",
+        ),
+    ),
+    (
+        77,
+        # The next review, published as v2 after planning moved on: who booked it is known.
+        lambda: ev.ReviewScheduled(
+            **BASE,
+            review_id=ANNUAL_REVIEW,
+            plan_id=PLAN,
+            kind=ev.ReviewKind.ANNUAL,
+            due_on=(START + timedelta(days=77 + 365)).date(),
+            reason=None,
+            scheduled_by="care_manager:cm-4",
+        ),
+    ),
+    (
+        90,
+        lambda: ev.ClawbackRaised(
+            **BASE,
+            clawback_id=uid("clawback-1"),
+            deployment_id=DEPLOYMENT,
+            amount_pence=3_350,
+            unspent_balance_pence=11_350,
+            rule="unspent balance above eight weeks of the net budget",
+            policy_version=POLICY,
+        ),
+    ),
+    (
+        120,
+        lambda: ev.DeploymentSwitched(
+            **BASE,
+            deployment_id=DEPLOYMENT,
+            previous_parts=[part(ev.DeploymentOption.DIRECT_PAYMENT, ANNUAL)],
+            parts=[
+                part(ev.DeploymentOption.DIRECT_PAYMENT, ANNUAL // 2),
+                part(ev.DeploymentOption.COUNCIL_MANAGED, ANNUAL - ANNUAL // 2),
+            ],
+            effective_from=(START + timedelta(days=126)).date(),
+            cancelled_instalments=9,
+            cancelled_pence=833_400,
+            released_pence=370_400,
+            remaining_net_pence=833_400,
+        ),
+    ),
+    (
+        200,
+        lambda: ev.DeploymentSuperseded(
+            **BASE,
+            deployment_id=DEPLOYMENT,
+            superseded_by=NEW_DEPLOYMENT,
+            plan_id=PLAN,
+            effective_from=(START + timedelta(days=210)).date(),
+            cancelled_instalments=3,
+            cancelled_pence=277_800,
+        ),
+    ),
+]
+
+
+def golden_envelopes() -> list[Envelope]:
+    """Every fixture, in journey order, with fixed ids and times."""
+    envelopes = []
+    for days, build in JOURNEY:
+        event = build()
+        name = event.type.removeprefix("pb.")
+        envelopes.append(
+            Envelope(
+                event=event,
+                id=str(uid(f"event:{name}")),
+                time=START + timedelta(days=days),
+                correlation_id=str(uid(f"correlation:{name}")),
+                causation_id=str(uid(f"cause:{name}")) if days else None,
+            )
+        )
+    return envelopes
+
+
+def golden_file(event_type: str) -> Path:
+    return GOLDEN_DIR / f"{event_type}.json"
+
+
+def render(envelope: Envelope) -> str:
+    """The record's value as the log carries it, pretty-printed with sorted keys."""
+    value = envelope.to_message().value
+    assert value is not None
+    return json.dumps(json.loads(value), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def rendered() -> dict[Path, str]:
+    """What each fixture file holds; exactly one per published version."""
+    files = {golden_file(e.type): render(e) for e in golden_envelopes()}
+    missing = {cls.type for cls in PUBLISHED_CLASSES} - {p.stem for p in files}
+    if missing or len(files) != len(JOURNEY):
+        raise SystemExit(f"a golden fixture per published version is needed: {sorted(missing)}")
+    return files
+
+
+def main() -> None:
+    files = rendered()
+    for path in GOLDEN_DIR.glob("pb.*.json"):
+        if path not in files:
+            path.unlink()
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+    print(f"wrote {len(files)} golden events to {GOLDEN_DIR}")
+
+
+if __name__ == "__main__":
+    main()
