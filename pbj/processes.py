@@ -138,6 +138,22 @@ class Supervisor:
         process.send_signal(signal.SIGKILL)
         process.wait()
 
+    def restart(self, name: str, timeout: float = 60.0) -> None:
+        """Start one service again (after kill(), say) and block until it is ready.
+
+        A copy still running is stopped first, so two never contend for the port.
+        """
+        process = self.processes.pop(name, None)
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.start([name])
+        self.wait_ready(timeout=timeout, names=[name])
+
     def stop(self, timeout: float = 10.0) -> None:
         for process in self.processes.values():
             if process.poll() is None:
