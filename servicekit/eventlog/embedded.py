@@ -10,6 +10,7 @@ another connection commits, so an idle consumer costs one tiny query per tick.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
 import threading
@@ -24,6 +25,14 @@ T = TypeVar("T")
 
 DEFAULT_PARTITIONS = 4
 _IDLE_TICK_SECONDS = 0.005
+# Records are ~2 KB (a whole CloudEvent), so `records` is an ordinary rowid table, not
+# WITHOUT ROWID: SQLite advises WITHOUT ROWID only for rows well under 1/20 of a page, and
+# with 2 KB rows inside the primary-key b-tree every append moved and split leaf pages.
+# Appends now go to the end of the rowid b-tree and the key index holds only the key
+# (bench/bench_peer.py: docs/performance.md has the before/after). A log file created
+# before this keeps its WITHOUT ROWID table (CREATE ... IF NOT EXISTS), which reads and
+# writes with the same statements.
+_HEADER_CACHE_SIZE = 64
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -39,7 +48,7 @@ CREATE TABLE IF NOT EXISTS records (
     headers TEXT NOT NULL,
     timestamp_ms INTEGER NOT NULL,
     PRIMARY KEY (topic, partition, "offset")
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS records_by_time ON records (topic, partition, timestamp_ms);
 CREATE TABLE IF NOT EXISTS group_offsets (
     group_id TEXT NOT NULL,
@@ -49,6 +58,22 @@ CREATE TABLE IF NOT EXISTS group_offsets (
     PRIMARY KEY (group_id, topic, partition)
 ) WITHOUT ROWID;
 """
+
+
+def _encode_headers(headers: dict[str, bytes]) -> str:
+    if not headers:
+        return "{}"
+    return json.dumps({k: v.decode("utf-8") for k, v in headers.items()})
+
+
+@functools.lru_cache(maxsize=_HEADER_CACHE_SIZE)
+def _parsed_headers(text: str) -> tuple[tuple[str, bytes], ...]:
+    # Nearly every record carries the same one header: parse each distinct text once.
+    return tuple((k, v.encode("utf-8")) for k, v in json.loads(text).items())
+
+
+def _decode_headers(text: str) -> dict[str, bytes]:
+    return dict(_parsed_headers(text))  # a fresh dict per record: callers may change it
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -139,7 +164,6 @@ class EmbeddedEventLog:
                         next_offsets[slot] = 0 if row[0] is None else int(row[0]) + 1
                     offset = next_offsets[slot]
                     next_offsets[slot] = offset + 1
-                    headers = {k: v.decode("utf-8") for k, v in record.headers.items()}
                     rows.append(
                         (
                             record.topic,
@@ -147,7 +171,7 @@ class EmbeddedEventLog:
                             offset,
                             record.key,
                             record.value,
-                            json.dumps(headers),
+                            _encode_headers(record.headers),
                             now_ms,
                         )
                     )
@@ -239,7 +263,7 @@ class EmbeddedConsumer:
                         key=key,
                         value=bytes(value),
                         timestamp_ms=int(timestamp_ms),
-                        headers={k: v.encode("utf-8") for k, v in json.loads(headers).items()},
+                        headers=_decode_headers(headers),
                     )
                 )
             if rows:
