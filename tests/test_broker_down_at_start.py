@@ -1,0 +1,53 @@
+"""A service starts before Kafka is up: it reports not-ready, keeps accepting work, loses none."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from servicekit.testing import running, runtime_of
+from services.assessment.api import create_app
+from services.assessment.settings import Settings
+
+
+def a_port_nobody_listens_on() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_a_service_started_without_its_broker_is_not_ready_but_keeps_every_event(
+    data_dir: Path, tokens, policies_dir: Path
+):
+    settings = Settings(
+        data_dir=data_dir,
+        policies_dir=policies_dir,
+        event_log_url=f"kafka://127.0.0.1:{a_port_nobody_listens_on()}",
+    )
+    app = create_app(settings)
+    async with running(app) as client:
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["event_log"] is False
+        assert (await client.get("/healthz")).status_code == 200
+        created = await client.post(
+            "/v1/assessments",
+            json={
+                "person_id": "P77",
+                "client_group": "older_people",
+                "completed_by": "self",
+                "team": "North",
+                "key_worker_id": "KW1",
+                "age_band": "85+",
+            },
+            headers=tokens.headers("care_manager"),
+        )
+        assert created.status_code == 201, created.text
+        runtime = runtime_of(app)
+        async with runtime.database.sessions() as session:
+            waiting = await session.scalar(
+                sa.select(sa.func.count()).where(runtime.outbox.c.published_at.is_(None))
+            )
+        assert waiting == 1, "the AssessmentStarted event waits in the outbox for the broker"
