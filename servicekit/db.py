@@ -8,6 +8,7 @@ the same transaction as their effect) and the idempotency keys of mutating API c
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,27 @@ from sqlalchemy.ext.asyncio import (
 )
 
 
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware instant, always read back in UTC.
+
+    SQLite keeps no offset, so without this every service would get naive times back
+    from it and aware ones from PostgreSQL; the API answers RFC 3339 times either way.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def messaging_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
     """Add the outbox, inbox and idempotency tables to a service's metadata."""
     outbox = sa.Table(
@@ -34,8 +56,8 @@ def messaging_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Tabl
         sa.Column("topic", sa.String(200), nullable=False),
         sa.Column("key", sa.String(64), nullable=False),
         sa.Column("value", sa.LargeBinary, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("published_at", UtcDateTime(), nullable=True),
     )
     sa.Index("outbox_unpublished", outbox.c.published_at, outbox.c.seq)
     inbox = sa.Table(
@@ -43,7 +65,7 @@ def messaging_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Tabl
         metadata,
         sa.Column("consumer", sa.String(100), primary_key=True),
         sa.Column("event_id", sa.String(64), primary_key=True),
-        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("applied_at", UtcDateTime(), nullable=False),
     )
     idempotency = sa.Table(
         "idempotency_keys",
@@ -53,7 +75,7 @@ def messaging_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Tabl
         sa.Column("request_hash", sa.String(64), nullable=False),
         sa.Column("status_code", sa.Integer, nullable=False),
         sa.Column("body", sa.LargeBinary, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
     )
     return outbox, inbox, idempotency
 

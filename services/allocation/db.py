@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import BudgetStage, ExplanationLine
 from contracts.vocabulary import Role
-from servicekit.db import messaging_tables
+from servicekit.db import UtcDateTime, messaging_tables
 from servicekit.uow import UnitOfWork
 from services.allocation.domain import (
     Budget,
@@ -39,8 +39,8 @@ budgets = sa.Table(
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("has_issued", sa.Boolean, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 sa.Index("budgets_by_person", budgets.c.council, budgets.c.person_id)
 sa.Index("budgets_by_council", budgets.c.council, budgets.c.created_at, budgets.c.budget_id)
@@ -55,7 +55,7 @@ budget_revisions = sa.Table(
     sa.Column("stage", sa.String(16), nullable=True),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("created_by", sa.String(200), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("inputs", sa.JSON, nullable=False),
     sa.Column("calculation", sa.JSON, nullable=False),
     sa.Column("points", sa.Integer, nullable=False),
@@ -67,7 +67,7 @@ budget_revisions = sa.Table(
     sa.Column("ceiling_exception_reason", sa.Text, nullable=True),
     sa.Column("agreed_by", sa.String(200), nullable=True),
     sa.Column("agreed_by_role", sa.String(32), nullable=True),
-    sa.Column("agreed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("agreed_at", UtcDateTime(), nullable=True),
     sa.Column("plan_id", sa.String(36), nullable=True),
     sa.Column("plan_version", sa.Integer, nullable=True),
 )

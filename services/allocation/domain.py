@@ -12,7 +12,7 @@ Seeds: 003 = Self-Directed Support in Lancashire (in Control 2009), ch.2 Step 1;
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
@@ -457,12 +457,6 @@ class SignedOffPlan:
     signed_off_by_role: Role
 
 
-def _utc(moment: datetime) -> datetime:
-    """An instant in UTC. SQLite hands back the UTC wall-clock time it was written with and
-    no offset; the API must answer RFC 3339 date-times, which carry one."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 @dataclass
 class Revision:
     number: int
@@ -484,10 +478,6 @@ class Revision:
     agreed_at: datetime | None = None
     plan_id: UUID | None = None
     plan_version: int | None = None
-
-    def __post_init__(self) -> None:
-        self.created_at = _utc(self.created_at)
-        self.agreed_at = None if self.agreed_at is None else _utc(self.agreed_at)
 
     @property
     def issued(self) -> bool:
@@ -552,10 +542,6 @@ class Budget:
     version: int = 1
     updated_at: datetime | None = None
     events: list[Event] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.created_at = _utc(self.created_at)
-        self.updated_at = None if self.updated_at is None else _utc(self.updated_at)
 
     @classmethod
     def open(

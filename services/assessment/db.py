@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import OtherFundingSource
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy
-from servicekit.db import messaging_tables
+from servicekit.db import UtcDateTime, messaging_tables
 from servicekit.uow import UnitOfWork
 from services.assessment.domain import (
     Action,
@@ -69,10 +69,10 @@ assessments = sa.Table(
     sa.Column("validated_other_funding", sa.JSON, nullable=True),
     sa.Column("validated_risks", sa.JSON, nullable=True),
     sa.Column("validated_by", sa.String(200), nullable=True),
-    sa.Column("validated_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("validated_at", UtcDateTime(), nullable=True),
     sa.Column("created_by", sa.String(200), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 sa.Index(
     "assessments_by_council",
@@ -94,7 +94,7 @@ assessment_history = sa.Table(
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("action", sa.String(20), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
     sa.Column("by", sa.String(200), nullable=False),
     sa.Column("reasons", sa.JSON, nullable=False),
 )

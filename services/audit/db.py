@@ -30,7 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db import messaging_tables
+from servicekit.db import UtcDateTime, messaging_tables
 from servicekit.uow import UnitOfWork
 from services.audit.domain import (
     REVIEW_COMPLETED,
@@ -54,7 +54,7 @@ audit_events = sa.Table(
     sa.Column("event_id", sa.String(64), nullable=False, unique=True),
     sa.Column("council", sa.String(64), nullable=False),
     sa.Column("type", sa.String(200), nullable=False),
-    sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("time", UtcDateTime(), nullable=False),
     sa.Column("correlation_id", sa.String(200), nullable=False),
     sa.Column("causation_id", sa.String(200), nullable=True),
     sa.Column("policy_version", sa.String(100), nullable=True),
@@ -84,13 +84,13 @@ audit_people = sa.Table(
     sa.Column("team", sa.String(200), nullable=True),
     sa.Column("key_worker_id", sa.String(200), nullable=True),
     sa.Column("community_based", sa.Boolean, nullable=True),
-    sa.Column("assessed_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("budget_issued_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("plan_signed_off_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("payment_released_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("assessed_at", UtcDateTime(), nullable=True),
+    sa.Column("budget_issued_at", UtcDateTime(), nullable=True),
+    sa.Column("plan_signed_off_at", UtcDateTime(), nullable=True),
+    sa.Column("payment_released_at", UtcDateTime(), nullable=True),
     sa.Column("last_review_completed_on", sa.Date, nullable=True),
     sa.Column("events", sa.Integer, nullable=False),
-    sa.Column("last_event_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_event_at", UtcDateTime(), nullable=True),
 )
 sa.Index("audit_people_by_council", audit_people.c.council, audit_people.c.person_id)
 
@@ -99,7 +99,7 @@ audit_timeline = sa.Table(
     metadata,
     sa.Column("person_id", sa.String(64), primary_key=True),
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("time", UtcDateTime(), nullable=False),
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("ref_id", sa.String(64), nullable=True),
     sa.Column("amount_pence", sa.BigInteger, nullable=True),
@@ -113,7 +113,7 @@ audit_replays = sa.Table(
     metadata,
     sa.Column("replay_id", sa.String(36), primary_key=True),
     sa.Column("version", sa.Integer, nullable=False, unique=True),
-    sa.Column("since", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("since", UtcDateTime(), nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("phase", sa.String(32), nullable=False),
     sa.Column("processed", sa.Integer, nullable=False),
@@ -124,8 +124,8 @@ audit_replays = sa.Table(
     sa.Column("dropped", sa.Integer, nullable=False),
     sa.Column("missing_from_log", sa.Integer, nullable=False),
     sa.Column("requested_by", sa.String(200), nullable=False),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime(), nullable=True),
     sa.Column("digest", sa.String(64), nullable=True),
     sa.Column("error", sa.Text, nullable=True),
 )

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.events import DeploymentOption
 from contracts.money import Frequency
 from contracts.policy import UnspentRule
-from servicekit.db import messaging_tables
+from servicekit.db import UtcDateTime, messaging_tables
 from servicekit.uow import UnitOfWork
 from services.payments.domain import (
     Agreement,
@@ -79,8 +79,8 @@ deployments = sa.Table(
     sa.Column("predecessor_id", sa.String(_ID), nullable=True),
     sa.Column("successor_id", sa.String(_ID), nullable=True),
     sa.Column("superseded_by", sa.String(_ID), nullable=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("updated_by", sa.String(_ACTOR), nullable=False),
     sa.UniqueConstraint("plan_id", "plan_version", name="uq_deployments_plan_version"),
 )
@@ -153,7 +153,7 @@ monitoring_returns = sa.Table(
     sa.Column("balance_pence", sa.BigInteger, nullable=False),
     sa.Column("missing_receipts", sa.JSON, nullable=False),
     sa.Column("recorded_by", sa.String(_ACTOR), nullable=False),
-    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
 )
 
 unspent_checks = sa.Table(
@@ -177,7 +177,7 @@ unspent_checks = sa.Table(
     sa.Column("clawback_id", sa.String(_ID), nullable=True),
     sa.Column("held", sa.Boolean, nullable=False),
     sa.Column("recorded_by", sa.String(_ACTOR), nullable=False),
-    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
 )
 
 export_batches = sa.Table(
@@ -187,7 +187,7 @@ export_batches = sa.Table(
     sa.Column("batch_id", sa.String(_ID), nullable=False, unique=True),
     sa.Column("council", sa.String(64), nullable=False, index=True),
     sa.Column("up_to", sa.Date, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("created_by", sa.String(_ACTOR), nullable=False),
     sa.Column("row_count", sa.Integer, nullable=False),
     sa.Column("control_total_pence", sa.BigInteger, nullable=False),

@@ -37,7 +37,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID, uuid4
 
@@ -1204,13 +1204,6 @@ class ExportBatch:
     created_by: str
     rows: int
     control_total_pence: int
-
-    def __post_init__(self) -> None:
-        # Always an instant in UTC: SQLite hands back the UTC wall-clock time it was
-        # written with and no offset, which is not an RFC 3339 date-time.
-        moment = self.created_at
-        aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-        object.__setattr__(self, "created_at", aware)
 
 
 def new_export_batch(

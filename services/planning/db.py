@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.events import ProviderKind, ReviewKind, ReviewOutcome
 from contracts.money import Frequency
 from contracts.vocabulary import Role
-from servicekit.db import messaging_tables
+from servicekit.db import UtcDateTime, messaging_tables
 from servicekit.uow import UnitOfWork
 from services.planning.domain import (
     HistoryEntry,
@@ -44,7 +44,7 @@ outbox, inbox, idempotency_keys = messaging_tables(metadata)
 PERSON = sa.String(64)
 COUNCIL = sa.String(64)
 ACTOR = sa.String(200)
-TS = sa.DateTime(timezone=True)
+TS = UtcDateTime()
 
 assessments = sa.Table(
     "assessments",
