@@ -23,6 +23,7 @@ from contracts.vocabulary import Role
 from pbj.journey import JourneyError, Staff, load_policies, walk_journey
 from pbj.processes import (
     KAFKA_BOOTSTRAP,
+    PORTAL,
     REPO_ROOT,
     SERVICES,
     Supervisor,
@@ -86,7 +87,7 @@ def up(
     ] = Engine.EMBEDDED,
     ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for /readyz.")] = 90,
 ) -> None:
-    """Start the five services on this machine and keep them running (Ctrl-C stops them)."""
+    """Start the five services and the portal here and keep them running (Ctrl-C stops)."""
     supervisor = Supervisor(data_dir=data_dir.resolve())
     if engine is Engine.KAFKA:
         _start_server("postgres/postgres.sh")
@@ -94,7 +95,7 @@ def up(
         supervisor.event_log_url = f"kafka://{KAFKA_BOOTSTRAP}"
         supervisor.database_urls = postgres_database_urls()
     console.print(
-        f"Starting the five services on the {engine.value} engine "
+        f"Starting the five services and the portal on the {engine.value} engine "
         f"(data in {data_dir}/, logs in {data_dir}/logs/)"
     )
     supervisor.start()
@@ -113,8 +114,13 @@ def up(
         table.add_column("URL")
         table.add_column("API docs")
         for name, url in supervisor.urls().items():
-            table.add_row(name, url, f"{url}/docs")
+            table.add_row(name, url, "—" if name == PORTAL else f"{url}/docs")
         console.print(table)
+        if PORTAL in supervisor.ports:
+            console.print(
+                f"The portal: [bold]{supervisor.urls()[PORTAL]}/[/bold] "
+                "(development sign-in: choose a council, a role and a user name)."
+            )
         console.print("Try: [bold]pbj demo[/bold] in another terminal. Ctrl-C stops.")
         while not stopping:
             for name, process in supervisor.processes.items():

@@ -1,4 +1,8 @@
-"""Start, watch and stop the five services as real processes (used by `pbj up` and tests)."""
+"""Start, watch and stop the five services (and the portal) as real processes.
+
+Used by `pbj up` and the tests. The portal is a web application over the services'
+APIs, not a service: it has no database and no events, so SERVICES leaves it out.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ SERVICES: dict[str, int] = {
     "payments": 8004,
     "audit": 8005,
 }
-
+PORTAL = "portal"
+PORTAL_PORT = 8000
 
 KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 
@@ -44,10 +49,13 @@ def service_urls(ports: dict[str, int] | None = None, host: str = "127.0.0.1") -
 
 @dataclass
 class Supervisor:
-    """The five services on one machine, each its own uvicorn process."""
+    """The five services on one machine, each its own uvicorn process, and the portal.
+
+    `ports` names what runs: the services, and "portal" when the portal should run too.
+    """
 
     data_dir: Path
-    ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
+    ports: dict[str, int] = field(default_factory=lambda: {**SERVICES, PORTAL: PORTAL_PORT})
     event_log_url: str | None = None
     database_urls: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -65,6 +73,10 @@ class Supervisor:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if name == PORTAL:
+            for service, port in self.ports.items():
+                if service != PORTAL:
+                    env[f"PORTAL_{service.upper()}_URL"] = f"http://127.0.0.1:{port}"
         if self.event_log_url:
             env[f"{prefix}_EVENT_LOG_URL"] = self.event_log_url
         if name in self.database_urls:

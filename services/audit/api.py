@@ -4,7 +4,8 @@ Who may call what:
 - a person's history, budget, timeline and verification: any staff role of the person's
   council (care_manager, team_manager, panel, finance, auditor, operations), and the
   person or their representative for their own person_id; anyone else gets 404;
-- KPIs: staff roles, over their own council's people;
+- KPIs and the caseload (people by stage, team and key worker): staff roles, over their
+  own council's people;
 - verification of every chain of the council: auditor, operations;
 - the projections' digest: auditor, operations (it covers every council);
 - replays: operations.
@@ -33,6 +34,8 @@ from services.audit.consumer import register
 from services.audit.db import AuditUnitOfWork, metadata
 from services.audit.domain import (
     BudgetHistory,
+    CaseloadEntry,
+    CaseloadStage,
     ChainReport,
     GroupBy,
     KpiGroup,
@@ -62,6 +65,8 @@ ReplayDep = Annotated[handlers.ReplayService, Depends(replays_from)]
 PERSON_READERS = (*sorted(STAFF_ROLES), *sorted(CITIZEN_ROLES))
 CHAIN_AUDITORS = (Role.AUDITOR, Role.OPERATIONS)
 KPI_READERS = tuple(sorted(STAFF_ROLES))
+CASELOAD_READERS = tuple(sorted(STAFF_ROLES))
+FilterText = Annotated[str | None, Query(min_length=1, max_length=200)]
 
 
 # --- models --------------------------------------------------------------------------------
@@ -222,6 +227,41 @@ class ReviewOut(_Out):
     completed_on: date | None
     outcome: str | None
     completed_by: str | None
+
+
+class CaseloadItem(BaseModel):
+    person_id: str
+    client_group: str | None
+    team: str | None
+    key_worker_id: str | None
+    stage: CaseloadStage
+    assessed_at: datetime | None
+    budget_issued_at: datetime | None
+    plan_signed_off_at: datetime | None
+    payment_released_at: datetime | None
+    last_review_completed_on: date | None
+    last_event_at: datetime | None
+    latest_kind: str | None = Field(description="The latest timeline line's kind.")
+    latest_summary: str | None = Field(description="The latest timeline line, in words.")
+
+    @classmethod
+    def of(cls, entry: CaseloadEntry) -> CaseloadItem:
+        person = entry.person
+        return cls(
+            person_id=person.person_id,
+            client_group=person.client_group,
+            team=person.team,
+            key_worker_id=person.key_worker_id,
+            stage=entry.stage,
+            assessed_at=person.assessed_at,
+            budget_issued_at=person.budget_issued_at,
+            plan_signed_off_at=person.plan_signed_off_at,
+            payment_released_at=person.payment_released_at,
+            last_review_completed_on=person.last_review_completed_on,
+            last_event_at=person.last_event_at,
+            latest_kind=entry.latest_kind,
+            latest_summary=entry.latest_summary,
+        )
 
 
 class BudgetHistoryOut(BaseModel):
@@ -596,6 +636,41 @@ async def verify_all(actor: CurrentActor, runtime: Runtime) -> VerifyAllOut:
             )
             for r in bad[:MAX_BAD_LISTED]
         ],
+    )
+
+
+@router.get(
+    "/caseload",
+    response_model=Page[CaseloadItem],
+    summary="The council's people by stage, filterable by team, key worker and stage",
+)
+async def caseload(
+    actor: CurrentActor,
+    runtime: Runtime,
+    team: FilterText = None,
+    key_worker_id: FilterText = None,
+    stage: CaseloadStage | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[CaseloadItem]:
+    require_role(actor, *CASELOAD_READERS)
+    position = decode_cursor(cursor)
+    after = position.get("person_id") if position else None
+    if position is not None and not isinstance(after, str):
+        raise HTTPException(422, "cursor is not one this service gave out")
+    entries = await handlers.caseload(
+        uow=runtime.uow(),
+        council=actor.council,
+        team=team,
+        key_worker_id=key_worker_id,
+        stage=stage,
+        after_person_id=after,
+        limit=limit + 1,
+    )
+    page, more = entries[:limit], len(entries) > limit
+    return Page[CaseloadItem](
+        items=[CaseloadItem.of(e) for e in page],
+        next_cursor=encode_cursor({"person_id": page[-1].person.person_id}) if more else None,
     )
 
 

@@ -34,6 +34,8 @@ from servicekit.db import UtcDateTime, messaging_tables
 from servicekit.uow import UnitOfWork
 from services.audit.domain import (
     REVIEW_COMPLETED,
+    CaseloadEntry,
+    CaseloadStage,
     ChainHead,
     EventFacts,
     PersonInputs,
@@ -331,6 +333,20 @@ class EventStore:
         return sorted({row[0] for row in rows})
 
 
+def _stage_conditions(stage: CaseloadStage) -> list[sa.ColumnElement[bool]]:
+    """The SQL twin of domain.caseload_stage: the furthest step reached."""
+    people = audit_people.c
+    if stage is CaseloadStage.RECEIVING_PAYMENTS:
+        return [people.payment_released_at.is_not(None)]
+    conditions = [people.payment_released_at.is_(None)]
+    if stage is CaseloadStage.SETTING_UP_PAYMENTS:
+        return [*conditions, people.plan_signed_off_at.is_not(None)]
+    conditions.append(people.plan_signed_off_at.is_(None))
+    if stage is CaseloadStage.SUPPORT_PLANNING:
+        return [*conditions, people.budget_issued_at.is_not(None)]
+    return [*conditions, people.budget_issued_at.is_(None)]
+
+
 def _inputs(row: Any) -> PersonInputs:
     return PersonInputs(
         person_id=row.person_id,
@@ -421,6 +437,49 @@ class Projections:
             .order_by(audit_people.c.person_id)
         )
         return [_inputs(row) for row in rows]
+
+    async def caseload(
+        self,
+        council: str,
+        *,
+        team: str | None,
+        key_worker_id: str | None,
+        stage: CaseloadStage | None,
+        after_person_id: str | None,
+        limit: int,
+    ) -> list[CaseloadEntry]:
+        """A page of the council's people by person id, with each one's latest timeline line."""
+        people = audit_people.c
+        latest_seq = (
+            sa.select(audit_timeline.c.person_id, sa.func.max(audit_timeline.c.seq).label("seq"))
+            .group_by(audit_timeline.c.person_id)
+            .subquery()
+        )
+        query = (
+            sa.select(audit_people, audit_timeline.c.kind, audit_timeline.c.summary)
+            .outerjoin(latest_seq, latest_seq.c.person_id == people.person_id)
+            .outerjoin(
+                audit_timeline,
+                sa.and_(
+                    audit_timeline.c.person_id == people.person_id,
+                    audit_timeline.c.seq == latest_seq.c.seq,
+                ),
+            )
+            .where(people.council == council)
+        )
+        if team is not None:
+            query = query.where(people.team == team)
+        if key_worker_id is not None:
+            query = query.where(people.key_worker_id == key_worker_id)
+        if stage is not None:
+            query = query.where(*_stage_conditions(stage))
+        if after_person_id is not None:
+            query = query.where(people.person_id > after_person_id)
+        rows = await self._session.execute(query.order_by(people.person_id).limit(limit))
+        return [
+            CaseloadEntry(person=_inputs(row), latest_kind=row.kind, latest_summary=row.summary)
+            for row in rows
+        ]
 
     async def reviews_completed(self, council: str) -> dict[str, list[tuple[date, datetime]]]:
         """Each person's completed reviews: (completed_on, when audit received it)."""

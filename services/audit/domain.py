@@ -977,6 +977,39 @@ def project_person(
     return inputs, entries
 
 
+class CaseloadStage(StrEnum):
+    """Where a person is in the journey, as a caseload lists them."""
+
+    ASSESSMENT = "assessment"  # started, no budget issued yet
+    SUPPORT_PLANNING = "support_planning"  # a budget issued, no plan signed off yet
+    SETTING_UP_PAYMENTS = "setting_up_payments"  # plan signed off, nothing paid yet
+    RECEIVING_PAYMENTS = "receiving_payments"  # at least one payment released
+
+
+def caseload_stage(person: PersonInputs) -> CaseloadStage:
+    """The furthest step the person's events show they have reached."""
+    if person.payment_released_at is not None:
+        return CaseloadStage.RECEIVING_PAYMENTS
+    if person.plan_signed_off_at is not None:
+        return CaseloadStage.SETTING_UP_PAYMENTS
+    if person.budget_issued_at is not None:
+        return CaseloadStage.SUPPORT_PLANNING
+    return CaseloadStage.ASSESSMENT
+
+
+@dataclass(frozen=True)
+class CaseloadEntry:
+    """One person on a caseload: their projection row and their latest timeline line."""
+
+    person: PersonInputs
+    latest_kind: str | None
+    latest_summary: str | None
+
+    @property
+    def stage(self) -> CaseloadStage:
+        return caseload_stage(self.person)
+
+
 # --- KPIs ----------------------------------------------------------------------------------
 
 

@@ -42,6 +42,8 @@ from services.audit import db
 from services.audit.db import AuditUnitOfWork
 from services.audit.domain import (
     BudgetHistory,
+    CaseloadEntry,
+    CaseloadStage,
     ChainReport,
     EventFacts,
     GroupBy,
@@ -183,6 +185,28 @@ async def verify_council(*, uow: AuditUnitOfWork, council: str) -> list[ChainRep
             head = await uow.store.head(person_id)
             reports.append(verify_chain(person_id, rows, head))
     return reports
+
+
+async def caseload(
+    *,
+    uow: AuditUnitOfWork,
+    council: str,
+    team: str | None,
+    key_worker_id: str | None,
+    stage: CaseloadStage | None,
+    after_person_id: str | None,
+    limit: int,
+) -> list[CaseloadEntry]:
+    """A page of a council's people, filtered by team, key worker and stage."""
+    async with uow:
+        return await uow.projections.caseload(
+            council,
+            team=team,
+            key_worker_id=key_worker_id,
+            stage=stage,
+            after_person_id=after_person_id,
+            limit=limit,
+        )
 
 
 async def kpi_ni130(*, uow: AuditUnitOfWork, council: str, by: GroupBy, as_of: date) -> KpiResult:

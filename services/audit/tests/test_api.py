@@ -457,6 +457,61 @@ async def test_the_timeline_reads_like_the_journey(
     assert page["next_cursor"] is not None
 
 
+# --- caseload ------------------------------------------------------------------------------
+
+
+async def test_the_caseload_lists_people_by_stage_team_and_key_worker(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    assessing = Journey("p-assessing", team="north", key_worker_id="kw-1")
+    planning = Journey("p-planning", team="north", key_worker_id="kw-2")
+    paid = Journey("p-paid", team="south", key_worker_id="kw-1")
+    await deliver(app, assessing.started(at("2025-01-06")))
+    await deliver_all(
+        app, [planning.validated(at("2025-01-06")), planning.budget(at("2025-01-07"))]
+    )
+    await deliver_all(app, paid.full())
+    await deliver(app, Journey("p-other", council="council_a").started(at("2025-01-06")))
+    headers = tokens.headers("care_manager", "lancashire")
+
+    everyone = (await client.get("/v1/caseload", headers=headers)).json()
+    assert [(i["person_id"], i["stage"]) for i in everyone["items"]] == [
+        ("p-assessing", "assessment"),
+        ("p-paid", "receiving_payments"),
+        ("p-planning", "support_planning"),
+    ]
+    assert everyone["items"][2]["latest_summary"].startswith("Budget revision 1 (indicative)")
+    north = (await client.get("/v1/caseload?team=north", headers=headers)).json()
+    assert [i["person_id"] for i in north["items"]] == ["p-assessing", "p-planning"]
+    kw1 = (await client.get("/v1/caseload?key_worker_id=kw-1", headers=headers)).json()
+    assert [i["person_id"] for i in kw1["items"]] == ["p-assessing", "p-paid"]
+    staged = (await client.get("/v1/caseload?stage=support_planning", headers=headers)).json()
+    assert [i["person_id"] for i in staged["items"]] == ["p-planning"]
+
+    first = (await client.get("/v1/caseload?limit=2", headers=headers)).json()
+    second = (
+        await client.get(f"/v1/caseload?limit=2&cursor={first['next_cursor']}", headers=headers)
+    ).json()
+    assert [i["person_id"] for i in first["items"] + second["items"]] == [
+        "p-assessing",
+        "p-paid",
+        "p-planning",
+    ]
+    assert second["next_cursor"] is None
+
+
+async def test_the_caseload_is_for_staff_only_and_checks_its_filters(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    person = tokens.headers("person", "lancashire", person_id="p-1")
+    assert (await client.get("/v1/caseload", headers=person)).status_code == 403
+    assert (await client.get("/v1/caseload")).status_code == 401
+    staff = tokens.headers("finance", "lancashire")
+    bad = await client.get("/v1/caseload?stage=finished", headers=staff)
+    assert bad.status_code == 422 and "stage" in bad.text
+    assert (await client.get("/v1/caseload?cursor=nonsense", headers=staff)).status_code == 422
+
+
 # --- KPIs ----------------------------------------------------------------------------------
 
 
