@@ -1,4 +1,4 @@
-"""Real servers for the tests that ask for them: Apache Kafka and PostgreSQL.
+"""Real servers for the tests that ask for them: Apache Kafka, PostgreSQL, a browser.
 
 A test that requests `kafka_bootstrap` or `postgres_url` gets a server that answers on
 this machine. If none does, the fixture starts one with deploy/ (unless
@@ -148,3 +148,20 @@ def kcat() -> str:
     if found is None:
         _unavailable("kcat is not installed: run `bash deploy/ensure-tools.sh`")
     return found
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium (Playwright drives it; Playwright's own browsers are never fetched)."""
+    if not Path(CHROMIUM).exists():
+        problem = _start("browser/chromium.sh")
+        if problem is not None or not Path(CHROMIUM).exists():
+            _unavailable(f"no Chromium at {CHROMIUM}: {problem or 'it did not install'}")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as err:
+        _unavailable(f"playwright is not installed: {err}")
+    return CHROMIUM

@@ -78,7 +78,19 @@ def current_user(request: Request) -> SignedIn:
     return user
 
 
+class StaffOnly(Exception):
+    """A person or representative opened a staff page: their own page is /me."""
+
+
+def current_staff(request: Request) -> SignedIn:
+    user = current_user(request)
+    if user.is_citizen:
+        raise StaffOnly
+    return user
+
+
 User = Annotated[SignedIn, Depends(current_user)]
+Staff = Annotated[SignedIn, Depends(current_staff)]
 Api = Annotated[Services, Depends(services_of)]
 
 
@@ -208,6 +220,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _sign_in(request: Request, _: Exception) -> Response:
         return back_to(f"/sign-in?next={quote(request.url.path)}")
 
+    @app.exception_handler(StaffOnly)
+    async def _citizen(request: Request, _: Exception) -> Response:
+        return back_to("/me")
+
     @app.exception_handler(FormExpired)
     async def _expired(request: Request, _: Exception) -> Response:
         return render(
@@ -325,7 +341,7 @@ def _add_routes(app: FastAPI) -> None:
     @app.get("/caseload", response_class=HTMLResponse)
     async def caseload(
         request: Request,
-        user: User,
+        user: Staff,
         api: Api,
         team: str = "",
         key_worker_id: str = "",
@@ -359,7 +375,7 @@ def _add_routes(app: FastAPI) -> None:
     # --- assessment --------------------------------------------------------------------
 
     @app.get("/assessments/new", response_class=HTMLResponse)
-    async def new_assessment(request: Request, user: User, person_id: str = "") -> Response:
+    async def new_assessment(request: Request, user: Staff, person_id: str = "") -> Response:
         return render(
             request,
             "assessment_new.html",
@@ -373,7 +389,7 @@ def _add_routes(app: FastAPI) -> None:
         )
 
     @app.post("/assessments")
-    async def start_assessment(request: Request, user: User, api: Api, form: Form) -> Response:
+    async def start_assessment(request: Request, user: Staff, api: Api, form: Form) -> Response:
         body = {
             "person_id": field(form, "person_id"),
             "client_group": field(form, "client_group"),
@@ -393,7 +409,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.get("/assessments/{assessment_id}", response_class=HTMLResponse)
     async def assessment_page(
-        request: Request, assessment_id: str, user: User, api: Api
+        request: Request, assessment_id: str, user: Staff, api: Api
     ) -> Response:
         assessment = await api.get("assessment", f"/v1/assessments/{assessment_id}", user.token)
         questionnaire = await api.get(
@@ -412,7 +428,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.post("/assessments/{assessment_id}/answers")
     async def save_answers(
-        request: Request, assessment_id: str, user: User, api: Api, form: Form
+        request: Request, assessment_id: str, user: Staff, api: Api, form: Form
     ) -> Response:
         here = f"/assessments/{assessment_id}"
         domains = {
@@ -454,7 +470,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.post("/assessments/{assessment_id}/submit")
     async def submit_assessment(
-        request: Request, assessment_id: str, user: User, api: Api, form: Form
+        request: Request, assessment_id: str, user: Staff, api: Api, form: Form
     ) -> Response:
         here = f"/assessments/{assessment_id}"
         try:
@@ -467,7 +483,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.post("/assessments/{assessment_id}/validate")
     async def validate_assessment(
-        request: Request, assessment_id: str, user: User, api: Api, form: Form
+        request: Request, assessment_id: str, user: Staff, api: Api, form: Form
     ) -> Response:
         here = f"/assessments/{assessment_id}"
         assessment = await api.get("assessment", f"/v1{here}", user.token)
@@ -506,9 +522,7 @@ def _add_routes(app: FastAPI) -> None:
     # --- a person ----------------------------------------------------------------------
 
     @app.get("/people/{person_id}", response_class=HTMLResponse)
-    async def person_page(request: Request, person_id: str, user: User, api: Api) -> Response:
-        if user.is_citizen:
-            return back_to("/me")
+    async def person_page(request: Request, person_id: str, user: Staff, api: Api) -> Response:
         case = await views.load_case(api, user, person_id)
         policy = policy_for(request, user.council)
         return render(
@@ -529,7 +543,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.post("/budgets/{budget_id}/agree")
     async def agree_budget(
-        request: Request, budget_id: str, user: User, api: Api, form: Form
+        request: Request, budget_id: str, user: Staff, api: Api, form: Form
     ) -> Response:
         here = f"/people/{quote(field(form, 'person_id'))}"
         body: dict[str, Any] = {}
@@ -546,7 +560,7 @@ def _add_routes(app: FastAPI) -> None:
     # --- support plan ------------------------------------------------------------------
 
     @app.get("/people/{person_id}/plan/new", response_class=HTMLResponse)
-    async def new_plan(request: Request, person_id: str, user: User, api: Api) -> Response:
+    async def new_plan(request: Request, person_id: str, user: Staff, api: Api) -> Response:
         case = await views.load_case(api, user, person_id)
         return render(
             request,
@@ -563,7 +577,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.post("/people/{person_id}/plans")
     async def create_plan(
-        request: Request, person_id: str, user: User, api: Api, form: Form
+        request: Request, person_id: str, user: Staff, api: Api, form: Form
     ) -> Response:
         here = f"/people/{quote(person_id)}"
         try:
@@ -586,7 +600,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.post("/plans/{plan_id}/{action}")
     async def plan_action(
-        request: Request, plan_id: str, action: str, user: User, api: Api, form: Form
+        request: Request, plan_id: str, action: str, user: Staff, api: Api, form: Form
     ) -> Response:
         here = f"/people/{quote(field(form, 'person_id'))}"
         done = {"submit": "Plan submitted for sign-off.", "sign-off": "Plan signed off."}
@@ -604,7 +618,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.post("/deployments/{deployment_id}/arrangement")
     async def arrange(
-        request: Request, deployment_id: str, user: User, api: Api, form: Form
+        request: Request, deployment_id: str, user: Staff, api: Api, form: Form
     ) -> Response:
         here = f"/people/{quote(field(form, 'person_id'))}"
         try:
@@ -632,7 +646,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.post("/deployments/{deployment_id}/agreement")
     async def agreement(
-        request: Request, deployment_id: str, user: User, api: Api, form: Form
+        request: Request, deployment_id: str, user: Staff, api: Api, form: Form
     ) -> Response:
         here = f"/people/{quote(field(form, 'person_id'))}"
         try:
@@ -650,7 +664,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.post("/deployments/{deployment_id}/release")
     async def release(
-        request: Request, deployment_id: str, user: User, api: Api, form: Form
+        request: Request, deployment_id: str, user: Staff, api: Api, form: Form
     ) -> Response:
         here = f"/people/{quote(field(form, 'person_id'))}"
         try:
@@ -673,7 +687,7 @@ def _add_routes(app: FastAPI) -> None:
     # --- lists for managers and finance --------------------------------------------------
 
     @app.get("/approvals", response_class=HTMLResponse)
-    async def approvals(request: Request, user: User, api: Api) -> Response:
+    async def approvals(request: Request, user: Staff, api: Api) -> Response:
         plans, budgets = await asyncio.gather(
             optional(api.get("planning", "/v1/approvals", user.token)),
             optional(
@@ -700,7 +714,7 @@ def _add_routes(app: FastAPI) -> None:
         )
 
     @app.get("/reviews", response_class=HTMLResponse)
-    async def reviews(request: Request, user: User, api: Api, weeks: int = 8) -> Response:
+    async def reviews(request: Request, user: Staff, api: Api, weeks: int = 8) -> Response:
         weeks = max(1, min(weeks, 104))
         due_before = _today() + timedelta(weeks=weeks)
         page = await api.get(
@@ -722,7 +736,7 @@ def _add_routes(app: FastAPI) -> None:
         )
 
     @app.get("/finance", response_class=HTMLResponse)
-    async def finance_page(request: Request, user: User, api: Api) -> Response:
+    async def finance_page(request: Request, user: Staff, api: Api) -> Response:
         batches = await optional(api.get("payments", "/v1/exports/payments", user.token))
         available, expected = await finance.features(request.app, api)
         return render(
@@ -738,7 +752,7 @@ def _add_routes(app: FastAPI) -> None:
         )
 
     @app.post("/finance/exports")
-    async def create_export(request: Request, user: User, api: Api, form: Form) -> Response:
+    async def create_export(request: Request, user: Staff, api: Api, form: Form) -> Response:
         try:
             batch = await api.post(
                 "payments", "/v1/exports/payments", user.token, {"up_to": field(form, "up_to")}
@@ -755,7 +769,7 @@ def _add_routes(app: FastAPI) -> None:
         return back_to("/finance")
 
     @app.post("/finance/release-due")
-    async def release_due(request: Request, user: User, api: Api, form: Form) -> Response:
+    async def release_due(request: Request, user: Staff, api: Api, form: Form) -> Response:
         try:
             result = await api.post(
                 "payments", "/v1/payments/release-due", user.token, {"as_of": field(form, "as_of")}
@@ -771,7 +785,7 @@ def _add_routes(app: FastAPI) -> None:
         return back_to("/finance")
 
     @app.get("/finance/exports/{batch_id}.csv")
-    async def export_csv(batch_id: str, user: User, api: Api) -> Response:
+    async def export_csv(batch_id: str, user: Staff, api: Api) -> Response:
         upstream = await api.request(
             "payments", "GET", f"/v1/exports/payments/{batch_id}.csv", user.token
         )
@@ -782,7 +796,7 @@ def _add_routes(app: FastAPI) -> None:
         )
 
     @app.get("/performance", response_class=HTMLResponse)
-    async def performance(request: Request, user: User, api: Api) -> Response:
+    async def performance(request: Request, user: Staff, api: Api) -> Response:
         days = views.month_ends(_today(), PERFORMANCE_MONTHS)
         ni130, lancashire = await asyncio.gather(
             asyncio.gather(
@@ -869,18 +883,21 @@ def _budget_chart(case: views.Case) -> Any:
     points = views.chart_points(case)
     if not any(points.values()):
         return None
+    last_due = max((d for d, _ in points["scheduled"]), default=_today())
     return line_chart(
         [
             Series("Budget (a year)", points["budget"]),
             Series("Plan cost (a year)", points["plan"]),
-            Series("Paid so far", points["paid"]),
+            Series("Paid so far", points["paid"], holds_until=_today()),
+            Series("Payments due so far (the schedule)", points["scheduled"]),
         ],
         chart_id="budget-chart",
         title="Budget, plan cost and payments over time",
-        description="The yearly budget, the yearly cost of the signed-off plan, and the "
-        "running total paid, by date. The table below has the same figures.",
+        description="The yearly budget, the yearly cost of the signed-off plan, the running "
+        "total paid and the running total the payment schedule pays, by date. The table "
+        "below has the same figures.",
         value_label=lambda v: money(round(v)),
-        until=_today(),
+        until=max(_today(), last_due),
     )
 
 

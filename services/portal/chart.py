@@ -27,6 +27,7 @@ class Series:
     name: str
     points: Sequence[tuple[date, float]]
     step: bool = True  # a value holds until it changes (a budget, a running total)
+    holds_until: date | None = None  # where a step line stops; default the chart's end
 
 
 def _nice_step(span: float, ticks: int = 5) -> float:
@@ -92,21 +93,21 @@ def line_chart(
             f'fill="#0b0c0c">{escape(value_label(tick))}</text>'
         )
         tick += step
-    for day in (first, last):
-        anchor = "start" if day == first else "end"
+    middle = date.fromordinal((first.toordinal() + last.toordinal()) // 2)
+    for day, anchor in ((first, "start"), (middle, "middle"), (last, "end")):
         parts.append(
             f'<text x="{x(day):.1f}" y="{height - 14}" text-anchor="{anchor}" font-size="12" '
             f'fill="#0b0c0c">{escape(long_date(day))}</text>'
         )
     for index, s in enumerate(drawn):
         colour, dash = PALETTE[index % len(PALETTE)], DASHES[index % len(DASHES)]
-        points = sorted(s.points)
+        points = sorted(s.points, key=lambda point: point[0])  # same-day order kept
         coords: list[tuple[float, float]] = []
         for n, (day, value) in enumerate(points):
             if s.step and n > 0:
                 coords.append((x(day), y(points[n - 1][1])))
             coords.append((x(day), y(value)))
-        end = until or last
+        end = min(s.holds_until or last, last)
         if s.step and end > points[-1][0]:
             coords.append((x(end), y(points[-1][1])))
         path = " ".join(f"{px:.1f},{py:.1f}" for px, py in coords)

@@ -141,7 +141,7 @@ def _day(value: str) -> date:
 
 
 def chart_points(case: Case) -> dict[str, list[tuple[date, float]]]:
-    """The budget, the plan's cost (both a year) and the running total paid, by date."""
+    """The budget and the plan's cost (both a year), the running totals paid and due, by date."""
     history = case.history or {}
     budget = [(_day(b["issued_at"]), float(b["annual_pence"])) for b in history.get("budgets", [])]
     plan: list[tuple[date, float]] = []
@@ -160,7 +160,18 @@ def chart_points(case: Case) -> dict[str, list[tuple[date, float]]]:
             paid[-1] = (day, float(running))
         else:
             paid.append((day, float(running)))
-    return {"budget": budget, "plan": plan, "paid": paid}
+    scheduled: list[tuple[date, float]] = []
+    due_total = 0
+    for instalment in sorted(case.instalments, key=lambda i: i["due_on"]):
+        if instalment["status"] == "cancelled":
+            continue
+        due_total += int(instalment["amount_pence"])
+        day = date.fromisoformat(instalment["due_on"])
+        if scheduled and scheduled[-1][0] == day:
+            scheduled[-1] = (day, float(due_total))
+        else:
+            scheduled.append((day, float(due_total)))
+    return {"budget": budget, "plan": plan, "paid": paid, "scheduled": scheduled}
 
 
 def chart_table(case: Case) -> list[dict[str, Any]]:
