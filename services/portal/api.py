@@ -390,8 +390,9 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.post("/assessments")
     async def start_assessment(request: Request, user: Staff, api: Api, form: Form) -> Response:
+        person_id = field(form, "person_id")
         body = {
-            "person_id": field(form, "person_id"),
+            "person_id": person_id,
             "client_group": field(form, "client_group"),
             "completed_by": field(form, "completed_by"),
             "team": field(form, "team"),
@@ -403,7 +404,7 @@ def _add_routes(app: FastAPI) -> None:
             created = await api.post("assessment", "/v1/assessments", user.token, body)
         except ServiceError as err:
             flash(request, err.message)
-            return back_to(f"/assessments/new?person_id={quote(body['person_id'])}")
+            return back_to(f"/assessments/new?person_id={quote(person_id)}")
         flash(request, "Assessment started. Now record the person's answers.", "success")
         return back_to(f"/assessments/{created['assessment_id']}")
 

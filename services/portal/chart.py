@@ -34,7 +34,7 @@ def _nice_step(span: float, ticks: int = 5) -> float:
     if span <= 0:
         return 1.0
     raw = span / ticks
-    magnitude = 10 ** math.floor(math.log10(raw))
+    magnitude = float(10 ** math.floor(math.log10(raw)))
     for factor in (1, 2, 2.5, 5, 10):
         if raw <= factor * magnitude:
             return factor * magnitude
