@@ -36,7 +36,14 @@ from contracts.vocabulary import (
 from services.portal import finance, identity, views
 from services.portal.chart import Series, line_chart
 from services.portal.clients import ServiceError, Services
-from services.portal.formatting import BadAmount, long_date, money, pence_from_pounds, words
+from services.portal.formatting import (
+    BadAmount,
+    long_date,
+    money,
+    pence_from_pounds,
+    plain,
+    words,
+)
 from services.portal.identity import SignedIn
 from services.portal.settings import Settings
 
@@ -203,7 +210,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.policies = PolicyBook.from_directory(settings.policies_dir)
     templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.filters.update(money=money, long_date=long_date, words=words)
+    templates.env.filters.update(money=money, long_date=long_date, words=words, plain=plain)
     templates.env.globals.update(Role=Role)
     app.state.templates = templates
     app.add_middleware(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -131,3 +132,15 @@ def pence_from_pounds(text: str, field: str) -> int:
     if amount < 0 or amount != amount.quantize(Decimal("0.01")):
         raise BadAmount(f"{field}: enter pounds and pence, not below zero, like 415.00")
     return int(amount * 100)
+
+
+_ISO_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
+_CODE = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")
+
+
+def plain(text: Any) -> str:
+    """A service's sentence with its ISO dates and snake_case codes written for people."""
+    if text is None:
+        return "—"
+    written = _ISO_DATE.sub(lambda m: long_date(m.group(1)), str(text))
+    return _CODE.sub(lambda m: m.group(0).replace("_", " "), written)

@@ -22,7 +22,14 @@ from services.audit.tests.journey import Journey, at
 from services.portal.api import create_app
 from services.portal.chart import Series, line_chart
 from services.portal.clients import ServiceError, Services
-from services.portal.formatting import BadAmount, long_date, money, pence_from_pounds, words
+from services.portal.formatting import (
+    BadAmount,
+    long_date,
+    money,
+    pence_from_pounds,
+    plain,
+    words,
+)
 from services.portal.settings import Settings
 from services.portal.views import month_ends
 
@@ -151,6 +158,10 @@ def test_money_and_dates_read_as_people_write_them() -> None:
     assert long_date("2026-11-03T10:00:00Z") == "3 November 2026"
     assert words("four_weekly") == "every four weeks"
     assert words("something_new") == "Something new"
+    assert (
+        plain("Plan signed off by team_manager: first review by 2027-01-04")
+        == "Plan signed off by team manager: first review by 4 January 2027"
+    )
 
 
 def test_amounts_typed_in_pounds_become_pence_or_a_clear_refusal() -> None:
