@@ -49,7 +49,7 @@ def browser(chromium: str) -> Iterator[Any]:
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=["--no-sandbox"]
+            executable_path=chromium, headless=True, args=["--no-sandbox", "--lang=en-GB"]
         )
         try:
             yield launched
@@ -265,6 +265,11 @@ def test_a_case_worker_takes_a_person_from_assessment_to_a_released_payment(page
     page.goto("/reviews?weeks=60")
     assert page.locator("tr", has_text=person_id).count() == 1
     check_page(page, "12-reviews-due")
+    review = page.locator("form", has_text=f"Record the review of {person_id}")
+    review.get_by_label("Outcome").select_option("no_change")
+    review.get_by_label("Notes").fill("Plan working well; PA visits as planned")
+    review.get_by_role("button", name="Record the review").click()
+    expect_message(page, "Review recorded. The next is due by")
     page.get_by_role("link", name="Performance").click()
     assert "Whole council" in page.locator("main").inner_text()
     check_page(page, "13-performance")

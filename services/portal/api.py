@@ -740,8 +740,31 @@ def _add_routes(app: FastAPI) -> None:
                 "reviews": open_reviews,
                 "weeks": weeks,
                 "due_before": due_before,
+                "outcomes": views.REVIEW_OUTCOMES,
             },
         )
+
+    @app.post("/reviews/{review_id}/complete")
+    async def complete_review(
+        request: Request, review_id: str, user: Staff, api: Api, form: Form
+    ) -> Response:
+        body: dict[str, Any] = {
+            "outcome": field(form, "outcome"),
+            "notes": field(form, "notes"),
+        }
+        if field(form, "completed_on"):
+            body["completed_on"] = field(form, "completed_on")
+        try:
+            done = await api.post("planning", f"/v1/reviews/{review_id}/complete", user.token, body)
+        except ServiceError as err:
+            flash(request, err.message)
+            return back_to("/reviews")
+        flash(
+            request,
+            f"Review recorded. The next is due by {long_date(done['next_review']['due_on'])}.",
+            "success",
+        )
+        return back_to("/reviews")
 
     @app.get("/finance", response_class=HTMLResponse)
     async def finance_page(request: Request, user: Staff, api: Api) -> Response:

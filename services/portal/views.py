@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from contracts.events import DeploymentOption, ProviderKind
+from contracts.events import DeploymentOption, ProviderKind, ReviewOutcome
 from services.portal.clients import ServiceError, Services
 from services.portal.formatting import pence_from_pounds
 from services.portal.identity import SignedIn
@@ -21,6 +21,7 @@ LINE_FREQUENCIES = ("weekly", "four_weekly", "annual", "one_off")
 PAYMENT_FREQUENCIES = ("four_weekly", "weekly", "annual")
 DEPLOYMENT_OPTIONS = [o.value for o in DeploymentOption]
 PLAN_FORM_LINES = 3
+REVIEW_OUTCOMES = [o.value for o in ReviewOutcome]
 
 
 @dataclass
