@@ -31,6 +31,8 @@ log = structlog.get_logger(__name__)
 
 U = TypeVar("U", bound=UnitOfWork)
 
+POLICY_RELOAD_SECONDS = 5.0
+
 
 class ServiceRuntime(Generic[U]):
     def __init__(
@@ -100,6 +102,16 @@ class ServiceRuntime(Generic[U]):
             for row in await adopted_rows(session, self.adopted_policies):
                 self.learn_policy(row.policy)
 
+    async def _reload_adopted_policies(self) -> None:
+        """Replicas sharing one consumer group: only one applies each adoption; the others
+        learn it from the shared table within POLICY_RELOAD_SECONDS."""
+        while True:
+            await asyncio.sleep(POLICY_RELOAD_SECONDS)
+            try:
+                await self._load_adopted_policies()
+            except Exception as err:  # the database is away: the next round tries again
+                log.warning("policy_reload_failed", service=self.name, error=str(err))
+
     def uow(self) -> U:
         """A fresh unit of work; its commit nudges the relay."""
         return self._unit_of_work(
@@ -125,6 +137,8 @@ class ServiceRuntime(Generic[U]):
     async def start(self) -> None:
         await self.database.migrate(self.migrations_dir)
         await self._load_adopted_policies()
+        if self.adopted_policies is not None:
+            self._tasks.append(asyncio.create_task(self._reload_adopted_policies()))
         self._tasks.append(asyncio.create_task(self._start_log_then_workers()))
 
     async def _start_log_then_workers(self) -> None:

@@ -1,6 +1,7 @@
 """A council adopts a policy end to end: what-if, adoption, new budgets, review, bulk revision.
 
-The five services run as real processes on the embedded log. People go through the whole
+The five services run as real processes, on SQLite and the embedded log, and on
+PostgreSQL and Kafka. People go through the whole
 journey under Lancashire's policy in force (lancashire/2009.1); an officer runs the what-if
 on a proposal with `pbj whatif run`, adopts it with `pbj policy adopt`, and revises the
 existing budgets with `pbj policy revise`. The figures the what-if promised are the
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -29,7 +31,7 @@ import yaml
 from contracts.policy import Policy, PolicyBook, load_policy, policy_document, today
 from contracts.vocabulary import Role
 from pbj.journey import JourneyResult, Staff, walk_journey
-from pbj.processes import REPO_ROOT, SERVICES, Supervisor
+from pbj.processes import REPO_ROOT, SERVICES, Supervisor, postgres_database_urls
 from servicekit.testing import POLICIES_DIR
 
 pytestmark = pytest.mark.e2e
@@ -51,18 +53,50 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Supervisor]:
+async def _admin(admin_url: str, *statements: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+ENGINES = [
+    "embedded",
+    pytest.param("kafka-postgres", marks=[pytest.mark.kafka, pytest.mark.postgres]),
+]
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def system(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Supervisor]:
+    """The five services as processes; on Kafka, a namespace and five databases of its own."""
     supervisor = Supervisor(
         data_dir=tmp_path_factory.mktemp("adoption"),
         ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True)),
     )
+    run_id = f"adopt{uuid.uuid4().hex[:10]}"
+    admin_url = None
+    if request.param == "kafka-postgres":
+        bootstrap = request.getfixturevalue("kafka_bootstrap")
+        admin_url = request.getfixturevalue("postgres_admin_url")
+        supervisor.event_log_url = f"kafka://{bootstrap}?namespace={run_id}"
+        supervisor.database_urls = postgres_database_urls(prefix=run_id)
+        asyncio.run(_admin(admin_url, *(f"CREATE DATABASE {run_id}_{name}" for name in SERVICES)))
     supervisor.start()
     try:
         supervisor.wait_ready(timeout=120)
         yield supervisor
     finally:
         supervisor.stop()
+        if admin_url is not None:
+            asyncio.run(
+                _admin(admin_url, *(f"DROP DATABASE {run_id}_{n} WITH (FORCE)" for n in SERVICES))
+            )
 
 
 def pbj(system: Supervisor, *args: str) -> subprocess.CompletedProcess[str]:
