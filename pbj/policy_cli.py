@@ -161,7 +161,9 @@ def revise(
     body: dict[str, Any] = {"limit": batch}
     if policy_version:
         body["expected_policy_version"] = policy_version
-    totals = {"checked": 0, "issued": 0, "awaiting_agreement": 0, "already_on_policy": 0}
+    totals = dict.fromkeys(
+        ("checked", "issued", "awaiting_agreement", "already_on_policy", "needs_reassessment"), 0
+    )
     version = ""
     with (
         httpx.Client(timeout=120) as client,
@@ -189,6 +191,12 @@ def revise(
     console.print(
         f"Under {version}: {totals['checked']:,} budgets checked; {totals['issued']:,} revised "
         f"and issued; {totals['awaiting_agreement']:,} revised and awaiting agreement; "
-        f"{totals['already_on_policy']:,} already on it.",
+        f"{totals['already_on_policy']:,} already on it."
+        + (
+            f" {totals['needs_reassessment']:,} need a reassessment: the policy's "
+            "questionnaire cannot score their answers."
+            if totals["needs_reassessment"]
+            else ""
+        ),
         highlight=False,
     )

@@ -363,6 +363,7 @@ class RevisionBatch:
     issued: int = 0
     awaiting_agreement: int = 0
     already_on_policy: int = 0
+    needs_reassessment: int = 0
     revised_budget_ids: list[UUID] = field(default_factory=list)
     next_after: tuple[datetime, str] | None = None
     total: int = 0
@@ -407,7 +408,11 @@ async def revise_budgets_for_policy(
         now = _now()
         for budget in page:
             batch.checked += 1
-            calculation = calculate_budget(budget.current.inputs, policy)
+            try:
+                calculation = calculate_budget(budget.current.inputs, policy)
+            except AllocationError:  # the new questionnaire cannot score the old answers
+                batch.needs_reassessment += 1
+                continue
             revision = budget.revise_for_policy(
                 calculation=calculation, reason=reason, by=by, at=now
             )
@@ -429,8 +434,10 @@ async def revise_budgets_for_policy(
 
 def _reviewer(completed_by: str, council: str) -> Approver:
     """The reviewer recorded as `role:user-id` (planning's actor record)."""
-    role_name = completed_by.partition(":")[0]
-    role = Role(role_name) if role_name in Role.__members__.values() else Role.CARE_MANAGER
+    try:
+        role = Role(completed_by.partition(":")[0])
+    except ValueError:  # a review recorded by a system, not a person
+        role = Role.CARE_MANAGER
     return Approver(record=completed_by, role=role, council=council)
 
 

@@ -30,7 +30,7 @@ from services.allocation import handlers
 from services.allocation.db import AllocationUnitOfWork, adopted_policies
 from services.allocation.domain import Approver
 from whatif.cohort import read_cohort
-from whatif.compare import Comparison, check_same_council
+from whatif.compare import Comparison
 from whatif.errors import WhatIfError
 from whatif.html import render_html
 from whatif.report import RunInfo, summary, write_csv_to
@@ -106,6 +106,9 @@ class RevisionBatchOut(BaseModel):
         "ceiling (an exception approver must agree)."
     )
     already_on_policy: int
+    needs_reassessment: int = Field(
+        description="Left as they are: the policy's questionnaire cannot score their answers."
+    )
     total_budgets: int = Field(description="The council's budgets, for a progress bar.")
     next_cursor: str | None
 
@@ -159,7 +162,8 @@ async def adopt_policy(
         by=_approver(actor),
     )
     runtime.learn_policy(adoption.row.policy)
-    out = _out(adoption.row.policy, runtime.policies.current(actor.council, today()), adoption.row)
+    in_force = handlers.policy_for(runtime.policies, actor.council)
+    out = _out(adoption.row.policy, in_force, adoption.row)
     if adoption.created:
         return out
     return JSONResponse(out.model_dump(mode="json"), status_code=200)
@@ -211,6 +215,7 @@ async def revise_budgets(
         issued=batch.issued,
         awaiting_agreement=batch.awaiting_agreement,
         already_on_policy=batch.already_on_policy,
+        needs_reassessment=batch.needs_reassessment,
         total_budgets=batch.total,
         next_cursor=next_cursor,
     )
@@ -251,14 +256,13 @@ async def whatif(
 ) -> Response:
     require_role(actor, *WHATIF_ROLES)
     proposed = parse_policy(body.policy)
-    current = runtime.policies.current(actor.council, today())
     if proposed.council != actor.council:
         raise HTTPException(
             403,
             f"policy.council: this proposal is for {proposed.council!r}; you may run "
             f"what-ifs for {actor.council!r} only",
         )
-    check_same_council(current, proposed)
+    current = handlers.policy_for(runtime.policies, actor.council)
     if _WHATIF_RUNNING.locked():
         raise HTTPException(409, "a what-if is already running on this service; try again soon")
     async with _WHATIF_RUNNING:
