@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -249,7 +249,6 @@ def _compare_in_thread(
 )
 async def whatif(
     body: WhatIfRequest,
-    request: Request,
     actor: CurrentActor,
     runtime: Runtime,
     format: Annotated[WhatIfFormat, Query(description="json, csv or html.")] = WhatIfFormat.JSON,
