@@ -666,8 +666,9 @@ class Budget:
         The council's adoption is the decision, so a budget the person has been told is
         issued again at once (BudgetIssued, indicative: a plan signed off against the old
         figure is checked against the new one at its next sign-off). Two cases still wait
-        for a person to agree, as any budget does: a budget never agreed yet, and one the
-        new policy puts above its ceiling (only an exception approver may agree that).
+        for a person to agree, as any budget does: a budget whose current revision was
+        still waiting for agreement, and one the new policy puts above its ceiling (only an
+        exception approver may agree that).
         None when the budget already uses that policy version.
         """
         current = self.current
@@ -682,9 +683,9 @@ class Budget:
             by=by.record,
             at=at,
         )
-        never_agreed = current.state is RevisionState.AWAITING_AGREEMENT
+        was_waiting = current.state is RevisionState.AWAITING_AGREEMENT
         self._add(revision, at)
-        if never_agreed or calculation.above_ceiling:
+        if was_waiting or calculation.above_ceiling:
             return revision
         revision.state = RevisionState.AGREED
         revision.stage = BudgetStage.INDICATIVE
