@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -174,6 +174,46 @@ class BudgetIssued(Event):
     agreed_by: ShortText
     agreed_by_role: Role
     policy_version: str
+
+
+POLICY_SUBJECT_PREFIX = "policy:"
+"""The subject (and record key) of a council's policy events: `policy:<council>`. The colon
+is outside every person id's pattern, so a council's policy chain can never meet a person's."""
+
+PolicySubject = Annotated[
+    str,
+    Field(
+        pattern=r"^policy:[a-z][a-z0-9_]{0,56}$",
+        description="policy:<council>: the council's policy chain, never a person.",
+    ),
+]
+
+
+class PolicyAdopted(Event):
+    """A council adopted a policy version, in force from a date (architecture.md §6).
+
+    The event carries the whole policy document, so every service, and any audit replaying
+    the log on another machine, computes with exactly the policy the council adopted.
+    `person_id` is `policy:<council>`: one chain per council, keyed apart from people.
+    """
+
+    type: ClassVar[str] = "pb.allocation.policy-adopted.v1"
+    service: ClassVar[str] = "allocation"
+    person_id: PolicySubject
+    policy_version: str = Field(description="council/version, as every event records it.")
+    version: str = Field(pattern=r"^[0-9A-Za-z._-]+$", max_length=32)
+    effective_from: date = Field(
+        description="New computations on or after this date use this policy; existing "
+        "budgets change only at their next review or by a bulk revision."
+    )
+    policy: dict[str, Any] = Field(
+        description="The policy document as in policies/<council>.yaml (validated by "
+        "contracts.policy.Policy); its effective_from equals the event's."
+    )
+    content_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the canonical JSON of `policy`."
+    )
+    adopted_by: ShortText
 
 
 # --- planning -----------------------------------------------------------------------------

@@ -7,10 +7,12 @@ policy can be replayed over the real cohort before a council adopts it.
 
 from __future__ import annotations
 
-from datetime import date
+import hashlib
+import json
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -235,6 +237,30 @@ class Policy(_Strict):
         return f"{self.council}/{self.version}"
 
 
+def policy_document(policy: Policy) -> dict[str, Any]:
+    """The policy as a JSON document: what a PolicyAdopted event carries."""
+    return policy.model_dump(mode="json")
+
+
+def content_sha256(document: dict[str, Any]) -> str:
+    """A fingerprint of a policy document that ignores key order and whitespace."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def problems_of(err: ValidationError) -> list[str]:
+    """Each field a policy fails on, as `dotted.field: reason`."""
+    return [
+        f"{'.'.join(str(part) for part in e['loc']) or '(top level)'}: {e['msg']}"
+        for e in err.errors()
+    ]
+
+
+def today() -> date:
+    """Today in UTC: the date every service picks the policy in force by."""
+    return datetime.now(UTC).date()
+
+
 def load_policy(path: Path) -> Policy:
     """Read and validate one policy file, naming the file and the bad field on failure."""
     try:
@@ -244,15 +270,15 @@ def load_policy(path: Path) -> Policy:
     try:
         return Policy.model_validate(raw)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']) or '(top level)'}: {e['msg']}"
-            for e in err.errors()
-        )
-        raise PolicyError(f"{path}: {problems}") from err
+        raise PolicyError(f"{path}: {'; '.join(problems_of(err))}") from err
 
 
 class PolicyBook:
-    """Every policy version known, by council; the newest in force on a date applies."""
+    """Every policy version known, by council; the newest in force on a date applies.
+
+    Versions come from the files in `policies/` and from adoptions (PolicyAdopted events,
+    `add`). Two versions in force from the same date: the one added later applies.
+    """
 
     def __init__(self, policies: list[Policy]) -> None:
         self._by_council: dict[str, list[Policy]] = {}
@@ -270,13 +296,30 @@ class PolicyBook:
     def councils(self) -> list[str]:
         return sorted(self._by_council)
 
+    def versions(self, council: str) -> list[Policy]:
+        """A council's versions by the date they come into force."""
+        return list(self._by_council.get(council, []))
+
+    def add(self, policy: Policy) -> bool:
+        """Know one more version (an adoption); False when exactly this one is known."""
+        versions = self._by_council.setdefault(policy.council, [])
+        for known in versions:
+            if known.version == policy.version:
+                if known == policy:
+                    return False
+                raise PolicyError(
+                    f"{policy.policy_version} is already known with different content"
+                )
+        versions.append(policy)
+        versions.sort(key=lambda p: p.effective_from)  # stable: later adoptions win ties
+        return True
+
     def current(self, council: str, on: date | None = None) -> Policy:
-        """The version in force on a date (today's newest when no date is given)."""
+        """The version in force on a date (today, in UTC, when no date is given)."""
         versions = self._by_council.get(council)
         if not versions:
             raise KeyError(council)
-        if on is None:
-            return versions[-1]
+        on = on or today()
         in_force = [p for p in versions if p.effective_from <= on]
         return in_force[-1] if in_force else versions[0]
 

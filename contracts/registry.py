@@ -18,6 +18,7 @@ EVENT_CLASSES: tuple[type[ev.Event], ...] = (
     ev.AssessmentReturned,
     ev.AssessmentValidated,
     ev.BudgetIssued,
+    ev.PolicyAdopted,
     ev.PlanSubmitted,
     ev.PlanReturned,
     ev.PlanSignedOff,

@@ -21,6 +21,7 @@ from rich.table import Table
 from contracts.money import format_pounds
 from contracts.vocabulary import Role
 from pbj.journey import JourneyError, Staff, load_policies, walk_journey
+from pbj.policy_cli import app as policy_app
 from pbj.processes import (
     KAFKA_BOOTSTRAP,
     PORTAL,
@@ -39,6 +40,7 @@ app = typer.Typer(
 export_app = typer.Typer(help="Exports for finance systems.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 app.add_typer(whatif_app, name="whatif")
+app.add_typer(policy_app, name="policy")
 console = Console()
 
 DataDir = Annotated[

@@ -80,6 +80,22 @@ def messaging_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Tabl
     return outbox, inbox, idempotency
 
 
+def adopted_policies_table(metadata: sa.MetaData) -> sa.Table:
+    """Add the table of the policy versions councils adopted (servicekit.policies)."""
+    return sa.Table(
+        "adopted_policies",
+        metadata,
+        sa.Column("council", sa.String(64), primary_key=True),
+        sa.Column("version", sa.String(32), primary_key=True),
+        sa.Column("effective_from", sa.Date, nullable=False),
+        sa.Column("document", sa.JSON, nullable=False),
+        sa.Column("content_sha256", sa.String(64), nullable=False),
+        sa.Column("adopted_by", sa.String(200), nullable=False),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("adopted_at", UtcDateTime(), nullable=False),
+    )
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

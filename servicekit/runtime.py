@@ -15,18 +15,23 @@ from typing import Generic, TypeVar
 import sqlalchemy as sa
 import structlog
 
-from contracts.policy import PolicyBook
-from contracts.registry import ALL_TOPICS, DEAD_LETTER_TOPIC
+from contracts.envelope import Envelope
+from contracts.events import PolicyAdopted
+from contracts.policy import Policy, PolicyBook, PolicyError
+from contracts.registry import ALL_TOPICS, DEAD_LETTER_TOPIC, topic_for
 from servicekit.consumer import EventConsumer, Handler
 from servicekit.db import Database
 from servicekit.eventlog import EventLog, open_event_log
 from servicekit.outbox import OutboxRelay
+from servicekit.policies import adopted_rows, record_adoption
 from servicekit.settings import ServiceSettings
 from servicekit.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
 U = TypeVar("U", bound=UnitOfWork)
+
+POLICY_RELOAD_SECONDS = 5.0
 
 
 class ServiceRuntime(Generic[U]):
@@ -58,6 +63,54 @@ class ServiceRuntime(Generic[U]):
         self.consumers: list[EventConsumer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._log_started = False
+        # A service whose database has the adopted_policies table computes with policy:
+        # it follows the councils' adoptions (servicekit.policies).
+        self.adopted_policies: sa.Table | None = metadata.tables.get("adopted_policies")
+        if self.adopted_policies is not None:
+            self.add_consumer(
+                name=f"{self.name}-policies",
+                topics=[topic_for(PolicyAdopted)],
+                handlers={PolicyAdopted: self._on_policy_adopted},
+            )
+
+    async def _on_policy_adopted(self, envelope: Envelope, uow: UnitOfWork) -> None:
+        assert isinstance(envelope.event, PolicyAdopted) and self.adopted_policies is not None
+        policy = await record_adoption(
+            uow.session, self.adopted_policies, envelope.event, envelope.id
+        )
+        await uow.commit()
+        if policy is not None:
+            self.learn_policy(policy)
+
+    def learn_policy(self, policy: Policy) -> None:
+        """Add an adopted version to the book (after its row is committed)."""
+        try:
+            if self.policies.add(policy):
+                log.info(
+                    "policy_adopted",
+                    service=self.name,
+                    policy_version=policy.policy_version,
+                    effective_from=policy.effective_from.isoformat(),
+                )
+        except PolicyError as err:  # a file in policies/ claims the same version
+            log.error("policy_version_clash", service=self.name, error=str(err))
+
+    async def _load_adopted_policies(self) -> None:
+        if self.adopted_policies is None:
+            return
+        async with self.database.sessions() as session:
+            for row in await adopted_rows(session, self.adopted_policies):
+                self.learn_policy(row.policy)
+
+    async def _reload_adopted_policies(self) -> None:
+        """Replicas sharing one consumer group: only one applies each adoption; the others
+        learn it from the shared table within POLICY_RELOAD_SECONDS."""
+        while True:
+            await asyncio.sleep(POLICY_RELOAD_SECONDS)
+            try:
+                await self._load_adopted_policies()
+            except Exception as err:  # the database is away: the next round tries again
+                log.warning("policy_reload_failed", service=self.name, error=str(err))
 
     def uow(self) -> U:
         """A fresh unit of work; its commit nudges the relay."""
@@ -83,6 +136,9 @@ class ServiceRuntime(Generic[U]):
 
     async def start(self) -> None:
         await self.database.migrate(self.migrations_dir)
+        await self._load_adopted_policies()
+        if self.adopted_policies is not None:
+            self._tasks.append(asyncio.create_task(self._reload_adopted_policies()))
         self._tasks.append(asyncio.create_task(self._start_log_then_workers()))
 
     async def _start_log_then_workers(self) -> None:

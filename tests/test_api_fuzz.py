@@ -336,6 +336,7 @@ SEEDS: dict[str, Callable[[Harness], Awaitable[None]]] = {
 RUNS = [
     ("assessment", Role.CARE_MANAGER),
     ("allocation", Role.TEAM_MANAGER),
+    ("allocation", Role.OPERATIONS),
     ("planning", Role.CARE_MANAGER),
     ("planning", Role.TEAM_MANAGER),
     ("payments", Role.FINANCE),

@@ -7,6 +7,7 @@ Seed 004 = SCIE "Keeping personal budgets personal" (2011), Councils A-E in Appe
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -340,3 +341,39 @@ def test_one_broken_file_stops_the_whole_book_and_is_named(tmp_path: Path) -> No
         PolicyBook.from_directory(tmp_path)
     assert str(broken) in str(err.value)
     assert "monitoring.receipts_required_from_pence" in str(err.value)
+
+
+# --- adopted versions in the book (ADR 9) ---------------------------------------------------
+
+
+def _version(base: Policy, version: str, effective: str) -> Policy:
+    return base.model_copy(
+        update={"version": version, "effective_from": date.fromisoformat(effective)}
+    )
+
+
+def test_a_version_adopted_for_a_later_date_is_not_in_force_before_it() -> None:
+    base = load_policy(POLICIES / "lancashire.yaml")
+    book = PolicyBook([base])
+    assert book.add(_version(base, "2099.1", "2099-04-01")) is True
+    assert book.current("lancashire").version == "2009.1"  # today, not the newest
+    assert book.current("lancashire", date(2099, 4, 1)).version == "2099.1"
+    assert book.version("lancashire/2099.1").effective_from == date(2099, 4, 1)
+
+
+def test_the_later_of_two_adoptions_for_the_same_date_applies() -> None:
+    base = load_policy(POLICIES / "lancashire.yaml")
+    book = PolicyBook([base])
+    book.add(_version(base, "2026.1", "2026-04-01"))
+    book.add(_version(base, "2026.2", "2026-04-01"))
+    assert book.current("lancashire", date(2026, 4, 1)).version == "2026.2"
+
+
+def test_the_same_version_with_other_content_is_refused_and_the_same_one_is_no_news() -> None:
+    base = load_policy(POLICIES / "lancashire.yaml")
+    book = PolicyBook([base])
+    adopted = _version(base, "2026.1", "2026-04-01")
+    assert book.add(adopted) is True
+    assert book.add(adopted) is False
+    with pytest.raises(PolicyError, match=re.escape("lancashire/2026.1")):
+        book.add(_version(base, "2026.1", "2026-05-01"))

@@ -46,6 +46,7 @@ POLL_RECORDS = 5_000
 _IDLE_POLLS_BEFORE_GIVING_UP = 20  # x 500 ms: a Kafka end offset may sit past a marker
 
 WANTED: tuple[type[ev.Event], ...] = (
+    ev.PolicyAdopted,
     ev.AssessmentValidated,
     ev.BudgetIssued,
     ev.PlanSignedOff,
@@ -168,6 +169,8 @@ class Cohort:
     """Everyone the log knows, by (council, person id), and what was read to find them."""
 
     people: dict[tuple[str, str], Person] = field(default_factory=dict)
+    adoptions: list[ev.PolicyAdopted] = field(default_factory=list)
+    """Policy versions councils adopted, in log order: part of 'the policy in force'."""
     records_read: int = 0
     events_used: int = 0
     invalid_records: int = 0
@@ -192,6 +195,9 @@ def apply(cohort: Cohort, envelope: Envelope, *, council: str | None = None) -> 
         return
     if council is not None and event.council != council:
         cohort.skipped_other_councils += 1
+        return
+    if isinstance(event, ev.PolicyAdopted):
+        cohort.adoptions.append(event)
         return
     key = (event.council, event.person_id)
     person = cohort.people.get(key)

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from contracts.policy import Policy
 from whatif.compare import Comparison, PersonImpact
@@ -230,21 +230,26 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def write_csv_to(c: Comparison, out: TextIO) -> None:
+    """One row per person (compared or not) into an open text stream."""
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for p in c.people:
+        row = person_row(p)
+        writer.writerow([*(_cell(row[k]) for k in PERSON_COLUMNS), "yes", ""])
+    for e in c.excluded:
+        row = {
+            "person_id": e.person_id,
+            "client_group": e.client_group.value if e.client_group else None,
+            "team": e.team,
+            "age_band": e.age_band.value if e.age_band else None,
+        }
+        writer.writerow([*(_cell(row.get(k)) for k in PERSON_COLUMNS), "no", _cell(e.reason)])
+
+
 def write_csv(c: Comparison, path: Path) -> None:
     with path.open("w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(CSV_COLUMNS)
-        for p in c.people:
-            row = person_row(p)
-            writer.writerow([*(_cell(row[k]) for k in PERSON_COLUMNS), "yes", ""])
-        for e in c.excluded:
-            row = {
-                "person_id": e.person_id,
-                "client_group": e.client_group.value if e.client_group else None,
-                "team": e.team,
-                "age_band": e.age_band.value if e.age_band else None,
-            }
-            writer.writerow([*(_cell(row.get(k)) for k in PERSON_COLUMNS), "no", _cell(e.reason)])
+        write_csv_to(c, out)
 
 
 def write_reports(

@@ -21,6 +21,7 @@ from pathlib import Path
 from contracts import events as ev
 from contracts.envelope import Envelope
 from contracts.money import Frequency
+from contracts.policy import content_sha256, load_policy, policy_document
 from contracts.registry import PUBLISHED_CLASSES
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy, Role
 
@@ -55,6 +56,11 @@ SCHEDULE = uid("schedule")
 WEEKLY = 24_150  # £241.50 a week: within Council A's care manager limit of £250
 ANNUAL = WEEKLY * 52
 BASE = {"person_id": PERSON, "council": COUNCIL}
+ADOPTED_POLICY = GOLDEN_DIR / "lancashire-2026.1.yaml"
+
+
+def adopted_document() -> dict[str, object]:
+    return policy_document(load_policy(ADOPTED_POLICY))
 
 
 def assessment_fields() -> dict[str, object]:
@@ -138,6 +144,19 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
             ],
             validated_by="care_manager:cm-4",
             policy_version=POLICY,
+        ),
+    ),
+    (
+        0,
+        lambda: ev.PolicyAdopted(
+            person_id=f"{ev.POLICY_SUBJECT_PREFIX}{COUNCIL}",
+            council=COUNCIL,
+            policy_version="lancashire/2026.1",
+            version="2026.1",
+            effective_from=datetime(2026, 4, 1).date(),
+            policy=adopted_document(),
+            content_sha256=content_sha256(adopted_document()),
+            adopted_by="operations:ops-1",
         ),
     ),
     (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.envelope import Envelope
-from contracts.events import AssessmentValidated, PlanSignedOff
+from contracts.events import AssessmentValidated, PlanSignedOff, ReviewCompleted
 from contracts.registry import topic_for
 from servicekit.runtime import ServiceRuntime
 from services.allocation import handlers
@@ -13,22 +13,28 @@ from services.allocation.db import AllocationUnitOfWork
 
 
 def register(runtime: ServiceRuntime[Any]) -> None:
-    """Consume AssessmentValidated (pb.assessment) and PlanSignedOff (pb.planning)."""
+    """Consume AssessmentValidated (pb.assessment), PlanSignedOff and ReviewCompleted
+    (pb.planning)."""
 
     async def on_assessment_validated(envelope: Envelope, uow: AllocationUnitOfWork) -> None:
         assert isinstance(envelope.event, AssessmentValidated)
         await handlers.record_validated_assessment(
-            event=envelope.event, uow=uow, policies=runtime.policies
+            event=envelope.event, uow=uow, policies=runtime.policies, on=envelope.time.date()
         )
 
     async def on_plan_signed_off(envelope: Envelope, uow: AllocationUnitOfWork) -> None:
         assert isinstance(envelope.event, PlanSignedOff)
         await handlers.finalise_budget(event=envelope.event, uow=uow)
 
+    async def on_review_completed(envelope: Envelope, uow: AllocationUnitOfWork) -> None:
+        assert isinstance(envelope.event, ReviewCompleted)
+        await handlers.revise_at_review(event=envelope.event, uow=uow, policies=runtime.policies)
+
     runtime.add_consumer(
         topics=[topic_for(AssessmentValidated), topic_for(PlanSignedOff)],
         handlers={
             AssessmentValidated: on_assessment_validated,
             PlanSignedOff: on_plan_signed_off,
+            ReviewCompleted: on_review_completed,
         },
     )

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import BudgetStage, ExplanationLine
 from contracts.vocabulary import Role
-from servicekit.db import UtcDateTime, messaging_tables
+from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables
 from servicekit.uow import UnitOfWork
 from services.allocation.domain import (
     Budget,
@@ -29,6 +29,7 @@ from services.allocation.domain import (
 
 metadata = sa.MetaData()
 outbox, inbox, idempotency_keys = messaging_tables(metadata)
+adopted_policies = adopted_policies_table(metadata)
 
 budgets = sa.Table(
     "budgets",
@@ -222,6 +223,11 @@ class BudgetRepository:
         query = query.order_by(budgets.c.created_at, budgets.c.budget_id).limit(limit)
         rows = (await self._session.execute(query)).all()
         return await self._load(list(rows))
+
+    async def count(self, *, council: str) -> int:
+        """How many budgets the council has."""
+        query = sa.select(sa.func.count()).select_from(budgets).where(budgets.c.council == council)
+        return int((await self._session.execute(query)).scalar_one())
 
     def _budget_row(self, budget: Budget) -> dict[str, Any]:
         return {

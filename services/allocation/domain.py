@@ -658,6 +658,43 @@ class Budget:
             at,
         )
 
+    def revise_for_policy(
+        self, *, calculation: Calculation, reason: str, by: Approver, at: datetime
+    ) -> Revision | None:
+        """Recompute the current revision's inputs under a newly adopted policy.
+
+        The council's adoption is the decision, so a budget the person has been told is
+        issued again at once (BudgetIssued, indicative: a plan signed off against the old
+        figure is checked against the new one at its next sign-off). Two cases still wait
+        for a person to agree, as any budget does: a budget whose current revision was
+        still waiting for agreement, and one the new policy puts above its ceiling (only an
+        exception approver may agree that).
+        None when the budget already uses that policy version.
+        """
+        current = self.current
+        if current.policy_version == calculation.policy_version:
+            return None
+        revision = new_revision(
+            number=current.number + 1,
+            assessment_id=current.assessment_id,
+            inputs=current.inputs,
+            calculation=calculation,
+            reason=reason,
+            by=by.record,
+            at=at,
+        )
+        was_waiting = current.state is RevisionState.AWAITING_AGREEMENT
+        self._add(revision, at)
+        if was_waiting or calculation.above_ceiling:
+            return revision
+        revision.state = RevisionState.AGREED
+        revision.stage = BudgetStage.INDICATIVE
+        revision.agreed_by = by.record
+        revision.agreed_by_role = by.role
+        revision.agreed_at = at
+        self._issue(revision)
+        return revision
+
     def agree(
         self,
         *,

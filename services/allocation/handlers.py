@@ -8,13 +8,28 @@ event was applied commit together.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
 from uuid import UUID
 
-from contracts.events import AssessmentValidated, PlanSignedOff
-from contracts.policy import Policy, PolicyBook
+import sqlalchemy as sa
+
+from contracts.events import AssessmentValidated, PlanSignedOff, ReviewCompleted
+from contracts.policy import Policy, PolicyBook, today
+from contracts.vocabulary import Role
+from servicekit.errors import Conflict, Forbidden, Invalid
+from servicekit.policies import (
+    AdoptedRow,
+    adopted_policy,
+    adopted_rows,
+    adoption_event,
+    find_adoption,
+    record_adoption,
+)
 from services.allocation.db import AllocationUnitOfWork
 from services.allocation.domain import (
+    AllocationError,
     Approver,
     Budget,
     BudgetInputs,
@@ -64,13 +79,43 @@ def preview_calculation(*, inputs: BudgetInputs, council: str, policies: PolicyB
     return calculate_budget(inputs, policy_for(policies, council))
 
 
+def calculate_in_force(
+    inputs: BudgetInputs, policies: PolicyBook, council: str, on: date, fallback_version: str
+) -> Calculation:
+    """The RAS under the policy in force on a date.
+
+    When that policy cannot score the inputs (an adopted policy changed the questionnaire
+    after the assessment was answered), the policy the assessment was scored with is used.
+    """
+    try:
+        in_force = policies.current(council, on)
+    except KeyError as err:
+        raise NoPolicyForCouncil(council) from err
+    try:
+        return calculate_budget(inputs, in_force)
+    except AllocationError:
+        if fallback_version == in_force.policy_version:
+            raise
+        return calculate_budget(inputs, policy_for(policies, council, fallback_version))
+
+
 async def record_validated_assessment(
-    *, event: AssessmentValidated, uow: AllocationUnitOfWork, policies: PolicyBook
+    *,
+    event: AssessmentValidated,
+    uow: AllocationUnitOfWork,
+    policies: PolicyBook,
+    on: date | None = None,
 ) -> None:
-    """Open a budget awaiting agreement, or revise the person's budget on reassessment."""
-    policy = policy_for(policies, event.council, event.policy_version)
+    """Open a budget awaiting agreement, or revise the person's budget on reassessment.
+
+    The budget is computed under the policy in force on the day the assessment was
+    validated (`on`, the event's date), so a policy adopted from a date applies to every
+    budget computed from then on.
+    """
     inputs = inputs_from_assessment(event)
-    calculation = calculate_budget(inputs, policy)
+    calculation = calculate_in_force(
+        inputs, policies, event.council, on or today(), event.policy_version
+    )
     now = _now()
     budget = await uow.budgets.for_person(event.council, event.person_id)
     if budget is None:
@@ -222,3 +267,206 @@ async def revise_budget(
         await uow.budgets.save(budget)
         await uow.commit()
     return budget
+
+
+# --- adopting a policy ----------------------------------------------------------------------
+
+
+class PolicyForAnotherCouncil(AllocationError, Forbidden):
+    def __init__(self, council: str, own: str) -> None:
+        super().__init__(
+            f"policy.council: this policy is for {council!r}; you may adopt policies for "
+            f"{own!r} only"
+        )
+
+
+class EffectiveDateInThePast(AllocationError, Invalid):
+    def __init__(self, effective_from: date, on: date) -> None:
+        super().__init__(
+            f"effective_from: {effective_from.isoformat()} is before today "
+            f"({on.isoformat()}); an adoption cannot reach back: budgets already computed "
+            "keep the policy they were computed with (revise them after adopting instead)"
+        )
+
+
+class VersionIsAPolicyFile(AllocationError, Conflict):
+    def __init__(self, policy_version: str) -> None:
+        super().__init__(
+            f"policy {policy_version} is the version of a file in policies/; give the "
+            "document you adopt a new version"
+        )
+
+
+class PolicyNotInForce(AllocationError, Conflict):
+    def __init__(self, wanted: str, in_force: Policy) -> None:
+        super().__init__(
+            f"policy {wanted} is not the policy in force today: {in_force.policy_version} is "
+            f"(in force from {in_force.effective_from.isoformat()}); revise once it is"
+        )
+
+
+@dataclass(frozen=True)
+class Adoption:
+    row: AdoptedRow
+    created: bool
+
+
+async def adopt_policy(
+    *,
+    uow: AllocationUnitOfWork,
+    table: sa.Table,
+    policies: PolicyBook,
+    document: dict[str, Any],
+    effective_from: date,
+    by: Approver,
+) -> Adoption:
+    """Validate and record an adoption (PolicyAdopted); the same adoption again changes nothing."""
+    policy = adopted_policy(document, effective_from)
+    if policy.council != by.council:
+        raise PolicyForAnotherCouncil(policy.council, by.council)
+    if effective_from < today():
+        raise EffectiveDateInThePast(effective_from, today())
+    event = adoption_event(policy, adopted_by=by.record)
+    async with uow:
+        known = await find_adoption(uow.session, table, policy.council, policy.version)
+        if known is None:
+            try:
+                policies.version(policy.policy_version)
+            except KeyError:
+                pass
+            else:
+                raise VersionIsAPolicyFile(policy.policy_version)
+        envelope = uow.emit(event)
+        if await record_adoption(uow.session, table, event, envelope.id) is None:
+            assert known is not None
+            return Adoption(row=known, created=False)
+        await uow.commit()
+        row = await find_adoption(uow.session, table, policy.council, policy.version)
+    assert row is not None
+    return Adoption(row=row, created=True)
+
+
+async def adopted_policies(*, uow: AllocationUnitOfWork, table: sa.Table) -> list[AdoptedRow]:
+    async with uow:
+        return await adopted_rows(uow.session, table)
+
+
+# --- revising budgets under the policy in force ---------------------------------------------
+
+
+@dataclass
+class RevisionBatch:
+    """What one batch of a bulk revision did, and where the next batch starts."""
+
+    policy: Policy
+    checked: int = 0
+    issued: int = 0
+    awaiting_agreement: int = 0
+    already_on_policy: int = 0
+    needs_reassessment: int = 0
+    revised_budget_ids: list[UUID] = field(default_factory=list)
+    next_after: tuple[datetime, str] | None = None
+    total: int = 0
+
+
+def policy_revision_reason(policy: Policy, why: str) -> str:
+    return (
+        f"{why}: policy {policy.policy_version} in force from {policy.effective_from.isoformat()}"
+    )
+
+
+async def revise_budgets_for_policy(
+    *,
+    uow: AllocationUnitOfWork,
+    policies: PolicyBook,
+    by: Approver,
+    expected_policy_version: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> RevisionBatch:
+    """Revise one page of the council's budgets under the policy in force today.
+
+    One transaction per page; budgets already on that policy are left alone, so running
+    it again, or resuming after a failure, revises nobody twice.
+    """
+    policy = policy_for(policies, by.council)
+    if expected_policy_version and expected_policy_version != policy.policy_version:
+        raise PolicyNotInForce(expected_policy_version, policy)
+    batch = RevisionBatch(policy=policy)
+    reason = policy_revision_reason(policy, f"bulk revision by {by.record}")
+    async with uow:
+        batch.total = await uow.budgets.count(council=by.council)
+        found = await uow.budgets.list(
+            council=by.council,
+            person_id=None,
+            status=None,
+            issued_only=False,
+            after=after,
+            limit=limit + 1,
+        )
+        page = found[:limit]
+        now = _now()
+        for budget in page:
+            batch.checked += 1
+            try:
+                calculation = calculate_budget(budget.current.inputs, policy)
+            except AllocationError:  # the new questionnaire cannot score the old answers
+                batch.needs_reassessment += 1
+                continue
+            revision = budget.revise_for_policy(
+                calculation=calculation, reason=reason, by=by, at=now
+            )
+            if revision is None:
+                batch.already_on_policy += 1
+                continue
+            batch.revised_budget_ids.append(budget.budget_id)
+            if revision.issued:
+                batch.issued += 1
+            else:
+                batch.awaiting_agreement += 1
+            await uow.budgets.save(budget)
+            uow.emit_all(budget.events)
+        await uow.commit()
+    if len(found) > limit and page:
+        batch.next_after = (page[-1].created_at, str(page[-1].budget_id))
+    return batch
+
+
+def _reviewer(completed_by: str, council: str) -> Approver:
+    """The reviewer recorded as `role:user-id` (planning's actor record)."""
+    try:
+        role = Role(completed_by.partition(":")[0])
+    except ValueError:  # a review recorded by a system, not a person
+        role = Role.CARE_MANAGER
+    return Approver(record=completed_by, role=role, council=council)
+
+
+async def revise_at_review(
+    *, event: ReviewCompleted, uow: AllocationUnitOfWork, policies: PolicyBook
+) -> None:
+    """A completed review brings the budget under the policy in force on the review's date."""
+    budget = await uow.budgets.for_person(event.council, event.person_id)
+    if budget is None:
+        return
+    policy = policy_for_date(policies, event.council, event.completed_on)
+    try:
+        calculation = calculate_budget(budget.current.inputs, policy)
+    except AllocationError:
+        return  # the new questionnaire cannot score the old answers: a reassessment will
+    reason = policy_revision_reason(policy, f"review completed on {event.completed_on.isoformat()}")
+    if budget.revise_for_policy(
+        calculation=calculation,
+        reason=reason,
+        by=_reviewer(event.completed_by, event.council),
+        at=_now(),
+    ):
+        await uow.budgets.save(budget)
+        uow.emit_all(budget.events)
+    await uow.commit()
+
+
+def policy_for_date(policies: PolicyBook, council: str, on: date) -> Policy:
+    try:
+        return policies.current(council, on)
+    except KeyError as err:
+        raise NoPolicyForCouncil(council) from err

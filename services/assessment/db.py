@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import OtherFundingSource
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy
-from servicekit.db import UtcDateTime, messaging_tables
+from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables
 from servicekit.uow import UnitOfWork
 from services.assessment.domain import (
     Action,
@@ -36,6 +36,7 @@ from services.assessment.domain import (
 
 metadata = sa.MetaData()
 outbox, inbox, idempotency_keys = messaging_tables(metadata)
+adopted_policies = adopted_policies_table(metadata)
 
 assessments = sa.Table(
     "assessments",

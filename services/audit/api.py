@@ -46,7 +46,8 @@ from services.audit.domain import (
 from services.audit.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PERSON_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+# A person's opaque id, or `policy:<council>`: the chain of a council's PolicyAdopted events.
+PERSON_ID_PATTERN = r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}|policy:[a-z][a-z0-9_]{0,56})$"
 MAX_BAD_LISTED = 200
 
 router = APIRouter(prefix="/v1", tags=["audit"])

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.events import DeploymentOption
 from contracts.money import Frequency
 from contracts.policy import UnspentRule
-from servicekit.db import UtcDateTime, messaging_tables
+from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables
 from servicekit.uow import UnitOfWork
 from services.payments.domain import (
     Agreement,
@@ -45,6 +45,7 @@ from services.payments.domain import (
 
 metadata = sa.MetaData()
 outbox, inbox, idempotency_keys = messaging_tables(metadata)
+adopted_policies = adopted_policies_table(metadata)
 
 _ID = 36
 _ACTOR = 200

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.events import ProviderKind, ReviewKind, ReviewOutcome
 from contracts.money import Frequency
 from contracts.vocabulary import Role
-from servicekit.db import UtcDateTime, messaging_tables
+from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables
 from servicekit.uow import UnitOfWork
 from services.planning.domain import (
     HistoryEntry,
@@ -40,6 +40,7 @@ from services.planning.domain import (
 
 metadata = sa.MetaData()
 outbox, inbox, idempotency_keys = messaging_tables(metadata)
+adopted_policies = adopted_policies_table(metadata)
 
 PERSON = sa.String(64)
 COUNCIL = sa.String(64)

@@ -515,3 +515,72 @@ def test_a_plan_for_another_person_does_not_finalise_the_budget() -> None:
             at=NOW,
         )
     assert len(budget.revisions) == 1
+
+
+# --- revising under an adopted policy (ADR 9) -----------------------------------------------
+
+
+def _adopted(price: int, ceiling: int | None = None) -> Policy:
+    ras = LANCASHIRE.ras.model_copy(
+        update={
+            "price_per_point_weekly_pence": {
+                **LANCASHIRE.ras.price_per_point_weekly_pence,
+                ClientGroup.OLDER_PEOPLE: price,
+            },
+            "ceilings_weekly_pence": {} if ceiling is None else {ClientGroup.OLDER_PEOPLE: ceiling},
+        }
+    )
+    return LANCASHIRE.model_copy(update={"version": "2026.1", "ras": ras})
+
+
+def test_an_agreed_budget_is_issued_again_under_the_adopted_policy() -> None:
+    budget = new_budget(inputs(), LANCASHIRE)
+    budget.agree(
+        by=approver(Role.PANEL, "lancashire"),
+        approvals=LANCASHIRE.approvals,
+        policy_version=LANCASHIRE.policy_version,
+        at=NOW,
+    )
+    budget.events.clear()
+    policy = _adopted(900)
+    revision = budget.revise_for_policy(
+        calculation=calculate_budget(budget.current.inputs, policy),
+        reason="bulk revision",
+        by=approver(Role.OPERATIONS, "lancashire"),
+        at=NOW,
+    )
+    assert revision is not None and revision.state is RevisionState.AGREED
+    [issued] = budget.events
+    assert (issued.policy_version, issued.weekly_pence, issued.stage) == (
+        "lancashire/2026.1",
+        63_000,  # 70 points at £9 (seed 003 ch.2 §ii's maximum)
+        BudgetStage.INDICATIVE,
+    )
+    again = budget.revise_for_policy(
+        calculation=calculate_budget(budget.current.inputs, policy),
+        reason="bulk revision",
+        by=approver(Role.OPERATIONS, "lancashire"),
+        at=NOW,
+    )
+    assert again is None and len(budget.events) == 1
+
+
+def test_a_budget_the_adopted_policy_puts_above_its_ceiling_waits_for_an_exception() -> None:
+    budget = new_budget(inputs(), LANCASHIRE)
+    budget.agree(
+        by=approver(Role.PANEL, "lancashire"),
+        approvals=LANCASHIRE.approvals,
+        policy_version=LANCASHIRE.policy_version,
+        at=NOW,
+    )
+    budget.events.clear()
+    policy = _adopted(900, ceiling=45_000)
+    revision = budget.revise_for_policy(
+        calculation=calculate_budget(budget.current.inputs, policy),
+        reason="bulk revision",
+        by=approver(Role.OPERATIONS, "lancashire"),
+        at=NOW,
+    )
+    assert revision is not None and revision.state is RevisionState.AWAITING_AGREEMENT
+    assert revision.weekly_pence == 63_000 and revision.above_ceiling
+    assert budget.events == []

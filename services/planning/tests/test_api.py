@@ -584,7 +584,7 @@ async def test_a_redelivered_budget_issued_changes_nothing(service: Service) -> 
     budget = issued(assessment, 25_000)
     envelope = Envelope(event=budget)
     await deliver(service.app, envelope)
-    [planning] = runtime_of(service.app).consumers
+    [planning] = [c for c in runtime_of(service.app).consumers if c.name == "planning"]
     applied = planning.applied
     await deliver(service.app, envelope)
     assert planning.applied == applied
