@@ -343,7 +343,7 @@ def test_one_broken_file_stops_the_whole_book_and_is_named(tmp_path: Path) -> No
     assert "monitoring.receipts_required_from_pence" in str(err.value)
 
 
-# --- adopted versions in the book (ADR 9) ---------------------------------------------------
+# --- adopted versions in the book (ADR 10) ---------------------------------------------------
 
 
 def _version(base: Policy, version: str, effective: str) -> Policy:

@@ -3,7 +3,7 @@
 Assessment starts the journey (seed 003 step 1a); it acts on requests from people and
 practitioners and consumes no other service's journey events. The one event it follows,
 PolicyAdopted (a council's new questionnaire from a date), is followed by servicekit's
-runtime for every service whose database has the adopted_policies table (ADR 9).
+runtime for every service whose database has the adopted_policies table (ADR 10).
 `register` is still the one place a consumer would be added, so create_app stays the same
 shape in every service.
 """

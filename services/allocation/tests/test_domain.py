@@ -517,7 +517,7 @@ def test_a_plan_for_another_person_does_not_finalise_the_budget() -> None:
     assert len(budget.revisions) == 1
 
 
-# --- revising under an adopted policy (ADR 9) -----------------------------------------------
+# --- revising under an adopted policy (ADR 10) -----------------------------------------------
 
 
 def _adopted(price: int, ceiling: int | None = None) -> Policy:
