@@ -176,6 +176,10 @@ class PersonalDataErased(Event):
     erased_by: ShortText
     last_contact_on: date
     retention_years: int = Field(ge=1)
+    retention_checked_on: date = Field(
+        description="The day the retention check took as today: erased_on, except in a "
+        "rehearsal run with a date set by operations."
+    )
     policy_version: str
 
 

@@ -402,6 +402,7 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
             erased_by="operations:ig-2",
             last_contact_on=(START + timedelta(days=210)).date(),
             retention_years=8,
+            retention_checked_on=(START + timedelta(days=3_400)).date(),
             policy_version=POLICY,
         ),
     ),

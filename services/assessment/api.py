@@ -650,6 +650,7 @@ class ErasureOut(BaseModel):
     erased_by: str
     last_contact_on: date
     retention_years: int
+    retention_checked_on: date
     policy_version: str
 
 
@@ -757,6 +758,7 @@ async def erase_personal_data(
         erased_by=event.erased_by,
         last_contact_on=event.last_contact_on,
         retention_years=event.retention_years,
+        retention_checked_on=event.retention_checked_on,
         policy_version=event.policy_version,
     )
 

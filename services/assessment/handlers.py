@@ -471,10 +471,11 @@ async def erase_personal_data(
             person_id=person_id,
             council=caller.council,
             key_id=UUID(key.key_id),
-            erased_on=today,
+            erased_on=now.date(),
             erased_by=caller.record,
             last_contact_on=last_contact.date(),
             retention_years=policy.retention_years,
+            retention_checked_on=today,
             policy_version=policy.policy_version,
         )
         uow.emit(event)
