@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from contracts.events import OtherFundingSource
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy
@@ -403,6 +403,11 @@ class PeopleRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    def _engine(self) -> AsyncEngine:
+        bind = self._session.bind
+        assert isinstance(bind, AsyncEngine), "sessions are made from the service's engine"
+        return bind
+
     async def key(self, council: str, person_id: str) -> PersonKey | None:
         row = (
             (
@@ -453,7 +458,7 @@ class PeopleRepository:
 
     async def erase(self, council: str, person_id: str, *, at: datetime, by: str) -> None:
         """Destroy the data key and drop the sealed rows; only the fact of erasure stays."""
-        if self._session.bind.dialect.name == "sqlite":
+        if self._engine().dialect.name == "sqlite":
             # Zero the freed bytes in the file, so the wrapped key is not left in free space.
             await self._session.execute(sa.text("PRAGMA secure_delete = ON"))
         await self._session.execute(
@@ -475,7 +480,7 @@ class PeopleRepository:
         PostgreSQL keeps dead row versions until VACUUM prunes them (its WAL and backups
         age out on their own schedule: docs/privacy.md says what remains).
         """
-        engine = self._session.bind
+        engine = self._engine()
         async with engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
             if engine.dialect.name == "sqlite":
