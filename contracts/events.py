@@ -128,7 +128,7 @@ class AssessmentValidated(Event):
     policy_version: str
 
 
-# --- personal data (docs/privacy.md, ADR 0009) ---------------------------------------------
+# --- personal data (docs/privacy.md, ADR 0010) ---------------------------------------------
 
 
 class PersonalDetailsRecorded(Event):

@@ -3,7 +3,7 @@
 A person's details are sealed with AES-256-GCM under their own data key; the data key is
 stored only wrapped (AES-256-GCM under the service's master key). Destroying the wrapped
 data key crypto-shreds every copy of the sealed details at once: the event log, Kafka,
-the audit chain and backups keep ciphertext nobody can open (ADR 0009).
+the audit chain and backups keep ciphertext nobody can open (ADR 0010).
 
 The associated data binds each ciphertext to its place (council, person, record), so a
 sealed value copied onto another person's record fails to open rather than leaking.
