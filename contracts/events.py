@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -125,6 +125,61 @@ class AssessmentValidated(Event):
     outcomes: list[Text]
     risks: list[Risk]
     validated_by: ShortText
+    policy_version: str
+
+
+# --- personal data (docs/privacy.md, ADR 0011) ---------------------------------------------
+
+
+class PersonalDetailsRecorded(Event):
+    """A person's identifying details, sealed under a data key of their own.
+
+    Name, date of birth, NHS number, address and contact never travel in the clear: they
+    are one AES-256-GCM sealed JSON document in `sealed_details`. Destroying the person's
+    data key (PersonalDataErased) leaves this event readable as a fact and its personal
+    content unreadable for ever, so the log and the audit chain stay whole.
+    """
+
+    type: ClassVar[str] = "pb.assessment.personal-details-recorded.v1"
+    service: ClassVar[str] = "assessment"
+    details_id: UUID
+    assessment_id: UUID | None = Field(
+        None, description="The assessment they were given at; none for a later correction."
+    )
+    key_id: UUID = Field(description="The person's data key; never the key itself.")
+    cipher: Literal["AES-256-GCM"] = "AES-256-GCM"
+    sealed_details: str = Field(
+        max_length=20_000,
+        description="Base64 of the 12-byte nonce and the ciphertext with its tag; the "
+        "associated data is council:person_id:details_id.",
+    )
+    fields: list[ShortText] = Field(
+        description="Which details were given (names of fields only, never their values)."
+    )
+    correction: bool = Field(description="True when these replace details already recorded.")
+    age_band: AgeBand | None = Field(
+        None, description="Derived from the date of birth when one was given."
+    )
+    recorded_by: ShortText
+
+
+class PersonalDataErased(Event):
+    """The person's data key was destroyed at the end of the retention period.
+
+    Records who erased and when, and the rule that allowed it; no personal data.
+    """
+
+    type: ClassVar[str] = "pb.assessment.personal-data-erased.v1"
+    service: ClassVar[str] = "assessment"
+    key_id: UUID
+    erased_on: date
+    erased_by: ShortText
+    last_contact_on: date
+    retention_years: int = Field(ge=1)
+    retention_checked_on: date = Field(
+        description="The day the retention check took as today: erased_on, except in a "
+        "rehearsal run with a date set by operations."
+    )
     policy_version: str
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,9 +36,12 @@ from servicekit.auth import ensure_dev_keys, mint_token
 from whatif.cli import app as whatif_app
 
 app = typer.Typer(
-    help="PB Journey operations: run, demo, replay, verify, export.", no_args_is_help=True
+    help="PB Journey operations: run, demo, replay, verify, export, erase.", no_args_is_help=True
 )
-export_app = typer.Typer(help="Exports for finance systems.", no_args_is_help=True)
+export_app = typer.Typer(
+    help="Exports: payments for finance systems, a person's data for subject access.",
+    no_args_is_help=True,
+)
 app.add_typer(export_app, name="export")
 app.add_typer(whatif_app, name="whatif")
 app.add_typer(policy_app, name="policy")
@@ -312,6 +316,106 @@ def export_payments(
     else:
         out.write_text(csv.text)
         console.print(f"Batch {batch_id} written to {out}", style="green")
+
+
+SUBJECT_ACCESS_SERVICES = ("assessment", "allocation", "planning", "payments", "audit")
+
+
+@export_app.command("person")
+def export_person(
+    person_id: Annotated[str, typer.Argument(help="The person's opaque id.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the JSON here; default stdout.")
+    ] = None,
+    council: CouncilOpt = "lancashire",
+    data_dir: DataDir = Path("var"),
+) -> None:
+    """Subject access: everything the five services hold on one person, as one JSON document."""
+    document = gather_subject_access(person_id, council=council, data_dir=data_dir)
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+        return
+    # The file holds the person's details in the clear: readable by its owner only.
+    out.touch(mode=0o600, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    status = document["personal_details"]["status"]
+    console.print(
+        f"Subject access export for {person_id} ({council}) written to {out}: "
+        f"{len(document['services'])} services, personal details {status}",
+        style="green",
+    )
+
+
+def gather_subject_access(person_id: str, *, council: str, data_dir: Path) -> dict[str, Any]:
+    """Ask each service for its holdings; a 404 means it holds nothing on the person."""
+    urls = service_urls()
+    headers = _operator(data_dir, council)
+    answers: dict[str, Any] = {}
+    with httpx.Client(timeout=60) as client:
+        for name in SUBJECT_ACCESS_SERVICES:
+            response = client.get(
+                f"{urls[name]}/v1/people/{person_id}/subject-access", headers=headers
+            )
+            if response.status_code == 404:
+                answers[name] = None
+                continue
+            if response.status_code != 200:
+                _fail(f"{name} refused: HTTP {response.status_code}: {response.text[:300]}")
+            answers[name] = response.json()
+    if all(answer is None for answer in answers.values()):
+        _fail(f"no service holds anything on person {person_id} in council {council}")
+    assessment = answers.get("assessment") or {}
+    personal = assessment.get("personal_details") or {"status": "none"}
+    if personal.get("status") == "erased":
+        personal = {
+            **personal,
+            "note": f"erased on {personal.get('erased_on')}: the person's data key was "
+            "destroyed at the end of the retention period; sealed copies cannot be opened",
+        }
+    return {
+        "person_id": person_id,
+        "council": council,
+        "generated_at": datetime.now(UTC).isoformat(),
+        "personal_details": personal,
+        "services": {
+            name: (answer or {}).get("tables", {}) if answer is not None else {}
+            for name, answer in answers.items()
+        },
+    }
+
+
+@app.command()
+def erase(
+    person_id: Annotated[str, typer.Argument(help="The person's opaque id.")],
+    council: CouncilOpt = "lancashire",
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    data_dir: DataDir = Path("var"),
+) -> None:
+    """Erase a person's personal data after retention: destroys their data key for ever."""
+    if not yes:
+        typer.confirm(
+            f"Erase the personal data of {person_id} ({council})? This cannot be undone.",
+            abort=True,
+        )
+    url = service_urls()["assessment"]
+    response = httpx.post(
+        f"{url}/v1/people/{person_id}/erasure", headers=_operator(data_dir, council), timeout=60
+    )
+    if response.status_code != 200:
+        reason = (
+            response.json().get("detail")
+            if response.headers.get("content-type", "").startswith("application/json")
+            else response.text
+        )
+        _fail(f"erasure refused (HTTP {response.status_code}): {reason}")
+    erased = response.json()
+    console.print(
+        f"Erased the personal data of {person_id} on {erased['erased_on']} "
+        f"(last contact {erased['last_contact_on']}, {erased['retention_years']} years "
+        f"under {erased['policy_version']})",
+        style="green",
+    )
 
 
 @app.command()

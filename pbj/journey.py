@@ -103,6 +103,7 @@ async def walk_journey(
     person_number: int = 0,
     today: date | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    personal_details: dict[str, Any] | None = None,
 ) -> JourneyResult:
     """Take one person from self-assessment to a released payment and their audit history."""
     today = today or date.today()
@@ -111,20 +112,21 @@ async def walk_journey(
     care_manager = staff(Role.CARE_MANAGER)
     client_group = policy.client_groups[person_number % len(policy.client_groups)]
 
+    start: dict[str, Any] = {
+        "person_id": person_id,
+        "client_group": client_group.value,
+        "completed_by": "supported",
+        "team": f"Team {1 + person_number % 3}",
+        "key_worker_id": f"KW{1 + person_number % 5}",
+        "age_band": ["18-64", "65-74", "75-84", "85+"][person_number % 4],
+        "community_based": True,
+    }
+    if personal_details is not None:  # the age band then comes from the date of birth
+        start["personal_details"] = personal_details
+        if "date_of_birth" in personal_details:
+            del start["age_band"]
     created = _expect(
-        await client.post(
-            f"{urls['assessment']}/v1/assessments",
-            json={
-                "person_id": person_id,
-                "client_group": client_group.value,
-                "completed_by": "supported",
-                "team": f"Team {1 + person_number % 3}",
-                "key_worker_id": f"KW{1 + person_number % 5}",
-                "age_band": ["18-64", "65-74", "75-84", "85+"][person_number % 4],
-                "community_based": True,
-            },
-            headers=care_manager,
-        ),
+        await client.post(f"{urls['assessment']}/v1/assessments", json=start, headers=care_manager),
         201,
         "start the self-assessment",
     )

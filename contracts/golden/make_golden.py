@@ -96,6 +96,21 @@ def part(option: ev.DeploymentOption, annual_pence: int) -> ev.DeploymentPart:
 JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
     (0, lambda: ev.AssessmentStarted(**BASE, **assessment_fields(), policy_version=POLICY)),
     (
+        0,
+        lambda: ev.PersonalDetailsRecorded(
+            **BASE,
+            details_id=uid("personal-details"),
+            assessment_id=ASSESSMENT,
+            key_id=uid("person-key"),
+            # Not a real sealing: fixed bytes standing for nonce + ciphertext + tag.
+            sealed_details="AAECAwQFBgcICQoL" + "q83v" * 24,
+            fields=["name", "date_of_birth", "postcode"],
+            correction=False,
+            age_band=AgeBand.AGE_75_84,
+            recorded_by="care_manager:cm-17",
+        ),
+    ),
+    (
         3,
         lambda: ev.AssessmentSubmitted(
             **BASE, assessment_id=ASSESSMENT, answers=dict(LEVELS), policy_version=POLICY
@@ -394,6 +409,20 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
             effective_from=(START + timedelta(days=210)).date(),
             cancelled_instalments=3,
             cancelled_pence=277_800,
+        ),
+    ),
+    (
+        # Eight years (Lancashire's retention_years) after the last contact, and a bit.
+        3_400,
+        lambda: ev.PersonalDataErased(
+            **BASE,
+            key_id=uid("person-key"),
+            erased_on=(START + timedelta(days=3_400)).date(),
+            erased_by="operations:ig-2",
+            last_contact_on=(START + timedelta(days=210)).date(),
+            retention_years=8,
+            retention_checked_on=(START + timedelta(days=3_400)).date(),
+            policy_version=POLICY,
         ),
     ),
 ]

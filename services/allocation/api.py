@@ -16,6 +16,7 @@ from servicekit.app import RequestPence, create_service_app, runtime_from
 from servicekit.auth import Actor, CurrentActor, require_role
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
+from servicekit.subject_access import subject_access_router
 from services.allocation import consumer, handlers, policy_api
 from services.allocation.db import AllocationUnitOfWork, metadata
 from services.allocation.domain import (
@@ -446,5 +447,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="PB Journey: allocation",
         description="The resource allocation system: indicative and final budgets, "
         "with explanations.",
-        routers=[router, policy_api.router],
+        routers=[router, policy_api.router, subject_access_router("allocation")],
     )

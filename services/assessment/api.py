@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
@@ -18,6 +19,7 @@ from servicekit.app import RequestPence, create_service_app, runtime_from
 from servicekit.auth import Actor, CurrentActor
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
+from servicekit.subject_access import ensure_may_see_subject_access, holdings
 from services.assessment import consumer, handlers
 from services.assessment.db import AssessmentUnitOfWork, metadata
 from services.assessment.domain import (
@@ -33,19 +35,42 @@ from services.assessment.domain import (
     Status,
     ValidateAssessment,
 )
+from services.assessment.personal import PersonalDetails
+from services.assessment.sealing import MasterKey
 from services.assessment.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_DOMAINS = 50
+UK_POSTCODE = r"^[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2}$"
 MAX_ITEMS = 50
 
 router = APIRouter(prefix="/v1", tags=["assessment"])
 
 Runtime = Annotated[ServiceRuntime[AssessmentUnitOfWork], Depends(runtime_from)]
+SEALED_TABLES = frozenset({"person_keys", "personal_details"})
+"""Answered opened (personal_details) or not at all (a wrapped key is no one's business)."""
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    keys: MasterKey
+    retention_today: date | None = None
+
+    def today(self) -> date:
+        return self.retention_today or datetime.now(UTC).date()
+
+
+def _privacy(request: Request) -> PrivacySettings:
+    privacy: PrivacySettings = request.app.state.privacy
+    return privacy
+
+
+Privacy = Annotated[PrivacySettings, Depends(_privacy)]
 DomainKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 LevelNumber = Annotated[int, Field(strict=True)]
 Version = Annotated[int, Field(strict=True, ge=1)]
 CouncilSlug = Annotated[str, PathParam(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+PersonIdPath = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 
 
 def _caller(actor: Actor) -> Caller:
@@ -61,14 +86,50 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+class PersonalDetailsIn(_Request):
+    """Who the person is. Sealed on arrival under their own data key: no event, column,
+    topic or log line ever shows these in the clear (docs/privacy.md)."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    date_of_birth: date | None = Field(
+        None, description="Gives the age band events carry; never leaves this service unsealed."
+    )
+    nhs_number: Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")] | None = Field(
+        None, description="Ten digits, no spaces; the last is the modulus 11 check digit."
+    )
+    address: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+    postcode: Annotated[str, StringConstraints(pattern=UK_POSTCODE)] | None = None
+    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{6,20}$")] | None = None
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,189}$")] | None = None
+
+    def to_domain(self) -> PersonalDetails:
+        return PersonalDetails(
+            name=self.name,
+            date_of_birth=self.date_of_birth,
+            nhs_number=self.nhs_number,
+            address=self.address,
+            postcode=self.postcode.upper() if self.postcode else None,
+            phone=self.phone,
+            email=self.email,
+        )
+
+
 class StartAssessmentRequest(_Request):
     person_id: PersonId
     client_group: ClientGroup
     completed_by: CompletedBy
     team: ShortText
     key_worker_id: ShortText
-    age_band: AgeBand
+    age_band: AgeBand | None = Field(
+        None,
+        description="Required unless a date of birth is given now or was recorded before; "
+        "then it is derived from it, and a band given as well must agree (422 if not).",
+    )
     community_based: StrictBool = True
+    personal_details: PersonalDetailsIn | None = Field(
+        None,
+        description="Optional: recorded sealed if not on record yet (or if they changed).",
+    )
 
 
 class FundingIn(_Request):
@@ -370,7 +431,7 @@ async def get_questionnaire(
     summary="Start a draft self-assessment",
 )
 async def start_assessment(
-    body: StartAssessmentRequest, actor: CurrentActor, runtime: Runtime
+    body: StartAssessmentRequest, actor: CurrentActor, runtime: Runtime, privacy: Privacy
 ) -> AssessmentOut:
     assessment = await handlers.start_assessment(
         uow=runtime.uow(),
@@ -385,6 +446,8 @@ async def start_assessment(
             age_band=body.age_band,
             community_based=body.community_based,
         ),
+        personal_details=body.personal_details.to_domain() if body.personal_details else None,
+        keys=privacy.keys,
     )
     return _assessment_out(assessment)
 
@@ -532,6 +595,174 @@ async def list_assessments(
     )
 
 
+# --- personal data (docs/privacy.md) --------------------------------------------------------
+
+
+class PersonalDetailsRecordOut(BaseModel):
+    """A record of personal details, without the details: this answer may be stored."""
+
+    person_id: str
+    changed: bool = Field(description="False when the details were already on record.")
+    details_id: UUID | None = None
+    fields: list[str] = Field(default_factory=list)
+    correction: bool = False
+    recorded_at: datetime | None = None
+
+
+class PersonalDetailsOut(BaseModel):
+    name: str
+    date_of_birth: date | None = None
+    nhs_number: str | None = None
+    address: str | None = None
+    postcode: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class DetailsVersionOut(BaseModel):
+    details_id: str
+    recorded_at: datetime
+    recorded_by: str
+    correction: bool
+    details: PersonalDetailsOut
+
+
+class PersonalDataOut(BaseModel):
+    status: Literal["held", "erased", "none"]
+    current: PersonalDetailsOut | None = None
+    versions: list[DetailsVersionOut] = Field(default_factory=list)
+    erased_on: date | None = None
+    erased_by: str | None = None
+
+
+class SubjectAccessOut(BaseModel):
+    service: str
+    person_id: str
+    council: str
+    personal_details: PersonalDataOut
+    tables: dict[str, list[dict[str, Any]]]
+
+
+class ErasureOut(BaseModel):
+    person_id: str
+    key_id: UUID
+    erased_on: date
+    erased_by: str
+    last_contact_on: date
+    retention_years: int
+    retention_checked_on: date
+    policy_version: str
+
+
+def _details_out(details: PersonalDetails) -> PersonalDetailsOut:
+    return PersonalDetailsOut(**asdict(details))
+
+
+@router.put(
+    "/people/{person_id}/personal-details",
+    response_model=PersonalDetailsRecordOut,
+    summary="Correct a person's details: sealed and recorded again (the person or practitioners)",
+)
+async def correct_personal_details(
+    person_id: PersonIdPath,
+    body: PersonalDetailsIn,
+    actor: CurrentActor,
+    runtime: Runtime,
+    privacy: Privacy,
+) -> PersonalDetailsRecordOut:
+    record = await handlers.correct_personal_details(
+        uow=runtime.uow(),
+        keys=privacy.keys,
+        caller=_caller(actor),
+        person_id=person_id,
+        details=body.to_domain(),
+    )
+    if record is None:
+        return PersonalDetailsRecordOut(person_id=person_id, changed=False)
+    return PersonalDetailsRecordOut(
+        person_id=person_id,
+        changed=True,
+        details_id=UUID(record.details_id),
+        fields=list(record.fields),
+        correction=record.correction,
+        recorded_at=record.recorded_at,
+    )
+
+
+@router.get(
+    "/people/{person_id}/subject-access",
+    response_model=SubjectAccessOut,
+    summary="Everything assessment holds on one person, personal details opened (subject access)",
+)
+async def subject_access(
+    person_id: PersonIdPath, actor: CurrentActor, runtime: Runtime, privacy: Privacy
+) -> SubjectAccessOut:
+    ensure_may_see_subject_access(actor, person_id)
+    held = await handlers.personal_data_held(
+        uow=runtime.uow(), keys=privacy.keys, caller=_caller(actor), person_id=person_id
+    )
+    async with runtime.database.sessions() as session:
+        tables = await holdings(
+            session,
+            runtime.metadata,
+            council=actor.council,
+            person_id=person_id,
+            leave_out=SEALED_TABLES,
+        )
+    if tables is None and held.status == "none":
+        raise HTTPException(404, "not found")
+    return SubjectAccessOut(
+        service="assessment",
+        person_id=person_id,
+        council=actor.council,
+        personal_details=PersonalDataOut(
+            status=held.status,
+            current=_details_out(held.records[-1][1]) if held.records else None,
+            versions=[
+                DetailsVersionOut(
+                    details_id=record.details_id,
+                    recorded_at=record.recorded_at,
+                    recorded_by=record.recorded_by,
+                    correction=record.correction,
+                    details=_details_out(details),
+                )
+                for record, details in held.records
+            ],
+            erased_on=held.erased_at.date() if held.erased_at else None,
+            erased_by=held.erased_by,
+        ),
+        tables=tables or {},
+    )
+
+
+@router.post(
+    "/people/{person_id}/erasure",
+    response_model=ErasureOut,
+    summary="Erase a person's personal data at the end of retention: destroy their data key "
+    "(operations)",
+)
+async def erase_personal_data(
+    person_id: PersonIdPath, actor: CurrentActor, runtime: Runtime, privacy: Privacy
+) -> ErasureOut:
+    event = await handlers.erase_personal_data(
+        uow=runtime.uow(),
+        policies=runtime.policies,
+        caller=_caller(actor),
+        person_id=person_id,
+        today=privacy.today(),
+    )
+    return ErasureOut(
+        person_id=event.person_id,
+        key_id=event.key_id,
+        erased_on=event.erased_on,
+        erased_by=event.erased_by,
+        last_contact_on=event.last_contact_on,
+        retention_years=event.retention_years,
+        retention_checked_on=event.retention_checked_on,
+        policy_version=event.policy_version,
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(
@@ -541,11 +772,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         unit_of_work=AssessmentUnitOfWork,
     )
     consumer.register(runtime)
-    return create_service_app(
+    app = create_service_app(
         runtime=runtime,
         title="PB Journey: assessment",
         description=(
-            "Self-assessment questionnaires, practitioner validation and return for changes."
+            "Self-assessment questionnaires, practitioner validation and return for changes; "
+            "the person's sealed personal details, subject access and erasure."
         ),
         routers=[router],
     )
+    app.state.privacy = PrivacySettings(
+        keys=settings.master_key(), retention_today=settings.retention_today
+    )
+    return app

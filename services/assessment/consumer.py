@@ -1,20 +1,40 @@
-"""Assessment's event consumers: none of its own.
+"""Assessment's event consumer: the last contact with each person, for retention.
 
-Assessment starts the journey (seed 003 step 1a); it acts on requests from people and
-practitioners and consumes no other service's journey events. The one event it follows,
-PolicyAdopted (a council's new questionnaire from a date), is followed by servicekit's
-runtime for every service whose database has the adopted_policies table (ADR 10).
-`register` is still the one place a consumer would be added, so create_app stays the same
-shape in every service.
+Assessment starts the journey (seed 003 step 1a) and acts on no other service's events.
+It does read every topic for one thing: the time of the latest event about each person,
+because the council's retention period runs from the last contact with the person,
+whichever service it was (docs/privacy.md).
+
+PolicyAdopted is no contact with anyone; servicekit's runtime follows it for every service
+whose database has the adopted_policies table (ADR 10).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from contracts.envelope import Envelope
+from contracts.events import PersonalDataErased, PolicyAdopted
+from contracts.registry import ALL_TOPICS, EVENT_CLASSES
+from servicekit.consumer import Handler
 from servicekit.runtime import ServiceRuntime
+from services.assessment import handlers
+from services.assessment.db import AssessmentUnitOfWork
+
+CONTACT_CONSUMER = "assessment-last-contact"
 
 
-def register(runtime: ServiceRuntime[Any]) -> None:
-    """Add assessment's consumers to the runtime (none beyond the runtime's own)."""
-    del runtime
+async def on_any_event(envelope: Envelope, uow: AssessmentUnitOfWork) -> None:
+    """Any event about a person is a contact with them."""
+    event = envelope.event
+    await handlers.record_contact(
+        uow=uow, council=event.council, person_id=event.person_id, at=envelope.time
+    )
+
+
+def register(runtime: ServiceRuntime[AssessmentUnitOfWork]) -> None:
+    """Consume every topic for the last contact; the erasure itself is no contact."""
+    contact_events: dict[type, Handler] = {
+        event_cls: on_any_event
+        for event_cls in EVENT_CLASSES
+        if event_cls not in (PersonalDataErased, PolicyAdopted)
+    }
+    runtime.add_consumer(topics=list(ALL_TOPICS), handlers=contact_events, name=CONTACT_CONSUMER)

@@ -8,12 +8,13 @@ it loaded, so two writers racing on one assessment cannot both win.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from contracts.events import OtherFundingSource
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy
@@ -33,6 +34,7 @@ from services.assessment.domain import (
     Status,
     Validation,
 )
+from services.assessment.personal import PersonKey, SealedRecord
 
 metadata = sa.MetaData()
 outbox, inbox, idempotency_keys = messaging_tables(metadata)
@@ -99,6 +101,46 @@ assessment_history = sa.Table(
     sa.Column("by", sa.String(200), nullable=False),
     sa.Column("reasons", sa.JSON, nullable=False),
 )
+
+# Personal data (docs/privacy.md). No column holds a personal detail in the clear: the
+# details are sealed under the person's data key, and the data key is kept only wrapped
+# by the master key. Erasure deletes the sealed rows and the wrapped key.
+person_keys = sa.Table(
+    "person_keys",
+    metadata,
+    sa.Column("council", sa.String(64), primary_key=True),
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("key_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("wrapped_key", sa.LargeBinary, nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("erased_at", UtcDateTime(), nullable=True),
+    sa.Column("erased_by", sa.String(200), nullable=True),
+)
+
+personal_details = sa.Table(
+    "personal_details",
+    metadata,
+    sa.Column("details_id", sa.String(36), primary_key=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(36), nullable=False),
+    sa.Column("sealed_details", sa.Text, nullable=False),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("correction", sa.Boolean, nullable=False),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
+    sa.Column("recorded_by", sa.String(200), nullable=False),
+)
+sa.Index("personal_details_by_person", personal_details.c.council, personal_details.c.person_id)
+
+person_activity = sa.Table(
+    "person_activity",
+    metadata,
+    sa.Column("council", sa.String(64), primary_key=True),
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("last_event_at", UtcDateTime(), nullable=False),
+)
+"""The time of the latest event about each person from any service: the last contact the
+retention period counts from."""
 
 
 def _utc(value: datetime) -> datetime:
@@ -356,8 +398,136 @@ class AssessmentRepository:
         return [_assessment_from_row(row, history=[]) for row in rows]
 
 
+class PeopleRepository:
+    """Each person's data key, their sealed details and their last contact."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def _engine(self) -> AsyncEngine:
+        bind = self._session.bind
+        assert isinstance(bind, AsyncEngine), "sessions are made from the service's engine"
+        return bind
+
+    async def key(self, council: str, person_id: str) -> PersonKey | None:
+        row = (
+            (
+                await self._session.execute(
+                    sa.select(person_keys).where(
+                        person_keys.c.council == council, person_keys.c.person_id == person_id
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return PersonKey(**row) if row else None
+
+    async def add_key(self, key: PersonKey) -> None:
+        await self._session.execute(
+            person_keys.insert().values(
+                council=key.council,
+                person_id=key.person_id,
+                key_id=key.key_id,
+                wrapped_key=key.wrapped_key,
+                created_at=key.created_at,
+            )
+        )
+
+    async def records(self, council: str, person_id: str) -> list[SealedRecord]:
+        """Oldest first: the last one is the details in force."""
+        rows = (
+            (
+                await self._session.execute(
+                    sa.select(personal_details)
+                    .where(
+                        personal_details.c.council == council,
+                        personal_details.c.person_id == person_id,
+                    )
+                    .order_by(personal_details.c.recorded_at, personal_details.c.details_id)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        return [SealedRecord(**{**row, "fields": tuple(row["fields"])}) for row in rows]
+
+    async def add_record(self, record: SealedRecord) -> None:
+        values = asdict(record)
+        values["fields"] = list(record.fields)
+        await self._session.execute(personal_details.insert().values(**values))
+
+    async def erase(self, council: str, person_id: str, *, at: datetime, by: str) -> None:
+        """Destroy the data key and drop the sealed rows; only the fact of erasure stays."""
+        if self._engine().dialect.name == "sqlite":
+            # Zero the freed bytes in the file, so the wrapped key is not left in free space.
+            await self._session.execute(sa.text("PRAGMA secure_delete = ON"))
+        await self._session.execute(
+            personal_details.delete().where(
+                personal_details.c.council == council, personal_details.c.person_id == person_id
+            )
+        )
+        await self._session.execute(
+            person_keys.update()
+            .where(person_keys.c.council == council, person_keys.c.person_id == person_id)
+            .values(wrapped_key=None, erased_at=at, erased_by=by)
+        )
+
+    async def scrub_freed_space(self) -> None:
+        """After an erasure: push old page copies out of the database's own logs.
+
+        SQLite keeps earlier copies of a page in its write-ahead log until a checkpoint;
+        a truncating checkpoint writes the zeroed pages back and empties the log.
+        PostgreSQL keeps dead row versions until VACUUM prunes them (its WAL and backups
+        age out on their own schedule: docs/privacy.md says what remains).
+        """
+        engine = self._engine()
+        async with engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "sqlite":
+                await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            else:
+                await autocommit.exec_driver_sql("VACUUM person_keys, personal_details")
+
+    async def touch(self, council: str, person_id: str, at: datetime) -> None:
+        """Remember the latest event time seen for the person (events may come out of order)."""
+        where = (person_activity.c.council == council) & (person_activity.c.person_id == person_id)
+        current = (
+            await self._session.execute(sa.select(person_activity.c.last_event_at).where(where))
+        ).scalar_one_or_none()
+        if current is None:
+            await self._session.execute(
+                person_activity.insert().values(
+                    council=council, person_id=person_id, last_event_at=at
+                )
+            )
+        elif _utc(current) < at:
+            await self._session.execute(
+                person_activity.update().where(where).values(last_event_at=at)
+            )
+
+    async def last_contact(self, council: str, person_id: str) -> datetime | None:
+        """The latest of: any event about the person, any assessment change, any details."""
+        candidates = [
+            sa.select(sa.func.max(person_activity.c.last_event_at)).where(
+                person_activity.c.council == council, person_activity.c.person_id == person_id
+            ),
+            sa.select(sa.func.max(assessments.c.updated_at)).where(
+                assessments.c.council == council, assessments.c.person_id == person_id
+            ),
+            sa.select(sa.func.max(personal_details.c.recorded_at)).where(
+                personal_details.c.council == council, personal_details.c.person_id == person_id
+            ),
+        ]
+        times = [(await self._session.execute(query)).scalar_one_or_none() for query in candidates]
+        found = [_utc(t) for t in times if t is not None]
+        return max(found) if found else None
+
+
 class AssessmentUnitOfWork(UnitOfWork):
     assessments: AssessmentRepository
+    people: PeopleRepository
 
     def _open(self) -> None:
         self.assessments = AssessmentRepository(self.session)
+        self.people = PeopleRepository(self.session)

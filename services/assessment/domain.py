@@ -111,6 +111,13 @@ class DomainsUnanswered(AssessmentError, errors.Invalid):
         )
 
 
+class AgeBandRequired(AssessmentError, errors.Invalid):
+    def __init__(self) -> None:
+        super().__init__(
+            "age_band: give the age band, or personal_details.date_of_birth to derive it from"
+        )
+
+
 class DuplicateEntry(AssessmentError, errors.Invalid):
     def __init__(self, field_name: str, value: str) -> None:
         super().__init__(f"{field_name}: {value!r} appears more than once")
@@ -313,7 +320,7 @@ class StartAssessment:
     completed_by: CompletedBy
     team: str
     key_worker_id: str
-    age_band: AgeBand
+    age_band: AgeBand | None = None
     community_based: bool = True
 
 
@@ -396,6 +403,8 @@ def start(
 ) -> Assessment:
     """A new draft assessment under the council's policy in force."""
     ensure_may_start(caller, command.person_id)
+    if command.age_band is None:  # the handler derives it from a date of birth if it can
+        raise AgeBandRequired()
     if command.client_group not in policy.client_groups:
         raise ClientGroupNotOffered(command.client_group.value, policy)
     assessment = Assessment(

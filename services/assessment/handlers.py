@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from uuid import UUID
 
+from contracts.events import PersonalDataErased, PersonalDetailsRecorded
 from contracts.policy import Policy, PolicyBook, Questionnaire
+from contracts.vocabulary import AgeBand, Role
 from services.assessment.db import AssessmentUnitOfWork
 from services.assessment.domain import (
     Answers,
@@ -19,12 +22,28 @@ from services.assessment.domain import (
     AssessmentNotFound,
     Caller,
     NoPolicyForCouncil,
+    NotAllowed,
     PolicyVersionUnavailable,
     StartAssessment,
     Status,
     ValidateAssessment,
+    ensure_may_start,
     start,
 )
+from services.assessment.personal import (
+    NoPersonalDataHeld,
+    PersonalDataAlreadyErased,
+    PersonalDetails,
+    PersonKey,
+    PersonNotFound,
+    SealedRecord,
+    age_band_on,
+    associated_data,
+    check_nhs_number,
+    ensure_retention_over,
+    resolve_age_band,
+)
+from services.assessment.sealing import MasterKey, new_data_key, seal, unseal
 
 
 def _now() -> datetime:
@@ -63,16 +82,54 @@ async def _save(uow: AssessmentUnitOfWork, assessment: Assessment) -> None:
 
 
 async def start_assessment(
-    *, uow: AssessmentUnitOfWork, policies: PolicyBook, caller: Caller, command: StartAssessment
+    *,
+    uow: AssessmentUnitOfWork,
+    policies: PolicyBook,
+    caller: Caller,
+    command: StartAssessment,
+    personal_details: PersonalDetails | None = None,
+    keys: MasterKey | None = None,
 ) -> Assessment:
-    """Start a draft assessment under the caller's council policy in force."""
+    """Start a draft assessment under the caller's council policy in force.
+
+    Personal details given here are sealed and recorded unless the same ones are on record
+    already; the age band comes from the date of birth, given now or recorded before.
+    """
     policy = policy_in_force(policies=policies, caller=caller, council=caller.council)
+    ensure_may_start(caller, command.person_id)
+    now = _now()
     async with uow:
+        key: PersonKey | None = None
+        on_record: PersonalDetails | None = None
+        if personal_details is not None or command.age_band is None:
+            key, on_record = await _details_on_record(
+                uow, _need(keys), caller.council, command.person_id
+            )
+        details = personal_details.over(on_record) if personal_details else on_record
+        command = replace(
+            command,
+            age_band=resolve_age_band(
+                command.age_band, details.date_of_birth if details else None, now.date()
+            ),
+        )
         assessment = start(
-            assessment_id=uuid.uuid4(), command=command, caller=caller, policy=policy, now=_now()
+            assessment_id=uuid.uuid4(), command=command, caller=caller, policy=policy, now=now
         )
         await uow.assessments.add(assessment)
         uow.emit_all(assessment.pop_events())
+        if details is not None and details != on_record:
+            await _record_details(
+                uow,
+                _need(keys),
+                caller=caller,
+                person_id=command.person_id,
+                details=details,
+                key=key,
+                correction=on_record is not None,
+                assessment_id=assessment.assessment_id,
+                age_band=command.age_band,
+                now=now,
+            )
         await uow.commit()
     return assessment
 
@@ -188,3 +245,247 @@ async def list_assessments(
         return await uow.assessments.list(
             council=caller.council, person_id=person_id, status=status, limit=limit, after=after
         )
+
+
+# --- personal data (docs/privacy.md) --------------------------------------------------------
+
+
+def _need(keys: MasterKey | None) -> MasterKey:
+    if keys is None:
+        raise RuntimeError("personal details need the master key: pass keys=settings.master_key()")
+    return keys
+
+
+def _data_key(keys: MasterKey, key: PersonKey) -> bytes:
+    assert key.wrapped_key is not None
+    return keys.unwrap(key.wrapped_key, associated_data(key.council, key.person_id, key.key_id))
+
+
+def _open_record(data_key: bytes, record: SealedRecord) -> PersonalDetails:
+    return PersonalDetails.from_document(
+        unseal(
+            data_key,
+            record.sealed_details,
+            associated_data(record.council, record.person_id, record.details_id),
+        )
+    )
+
+
+async def _details_on_record(
+    uow: AssessmentUnitOfWork, keys: MasterKey, council: str, person_id: str
+) -> tuple[PersonKey | None, PersonalDetails | None]:
+    """The person's key and their latest details, opened; (key, None) when none or erased."""
+    key = await uow.people.key(council, person_id)
+    if key is None or key.wrapped_key is None:
+        return key, None
+    records = await uow.people.records(council, person_id)
+    if not records:
+        return key, None
+    return key, _open_record(_data_key(keys, key), records[-1])
+
+
+async def _record_details(
+    uow: AssessmentUnitOfWork,
+    keys: MasterKey,
+    *,
+    caller: Caller,
+    person_id: str,
+    details: PersonalDetails,
+    key: PersonKey | None,
+    correction: bool,
+    assessment_id: UUID | None,
+    age_band: AgeBand | None,
+    now: datetime,
+) -> SealedRecord:
+    """Seal the details under the person's data key (made now if they have none) and emit."""
+    council = caller.council
+    if key is not None and key.erased_at is not None:
+        raise PersonalDataAlreadyErased(key.erased_at.date())
+    if details.nhs_number is not None:
+        check_nhs_number(details.nhs_number)
+    if details.date_of_birth is not None:
+        age_band = age_band_on(details.date_of_birth, now.date())
+    if key is None:
+        data_key = new_data_key()
+        key_id = str(uuid.uuid4())
+        key = PersonKey(
+            council=council,
+            person_id=person_id,
+            key_id=key_id,
+            wrapped_key=keys.wrap(data_key, associated_data(council, person_id, key_id)),
+            created_at=now,
+        )
+        await uow.people.add_key(key)
+    else:
+        data_key = _data_key(keys, key)
+    details_id = str(uuid.uuid4())
+    record = SealedRecord(
+        details_id=details_id,
+        council=council,
+        person_id=person_id,
+        key_id=key.key_id,
+        sealed_details=seal(
+            data_key, details.as_document(), associated_data(council, person_id, details_id)
+        ),
+        fields=tuple(details.given),
+        correction=correction,
+        recorded_at=now,
+        recorded_by=caller.record,
+    )
+    await uow.people.add_record(record)
+    uow.emit(
+        PersonalDetailsRecorded(
+            person_id=person_id,
+            council=council,
+            details_id=UUID(details_id),
+            assessment_id=assessment_id,
+            key_id=UUID(key.key_id),
+            sealed_details=record.sealed_details,
+            fields=list(record.fields),
+            correction=correction,
+            age_band=age_band,
+            recorded_by=caller.record,
+        )
+    )
+    return record
+
+
+def _ensure_may_correct(caller: Caller, person_id: str) -> None:
+    if caller.is_citizen:
+        if caller.person_id != person_id:
+            raise PersonNotFound(person_id)
+        return
+    if not caller.is_practitioner:
+        raise NotAllowed(
+            f"a {caller.role.value} may not change personal details; the person, their "
+            "representative or a practitioner can"
+        )
+
+
+async def correct_personal_details(
+    *,
+    uow: AssessmentUnitOfWork,
+    keys: MasterKey,
+    caller: Caller,
+    person_id: str,
+    details: PersonalDetails,
+) -> SealedRecord | None:
+    """Replace the person's details with these (a new sealed record); None if unchanged."""
+    _ensure_may_correct(caller, person_id)
+    now = _now()
+    async with uow:
+        known = await uow.assessments.list(
+            council=caller.council, person_id=person_id, status=None, limit=1, after=None
+        )
+        if not known:
+            raise PersonNotFound(person_id)
+        key, on_record = await _details_on_record(uow, keys, caller.council, person_id)
+        if on_record == details:
+            return None
+        record = await _record_details(
+            uow,
+            keys,
+            caller=caller,
+            person_id=person_id,
+            details=details,
+            key=key,
+            correction=on_record is not None,
+            assessment_id=None,
+            age_band=None,
+            now=now,
+        )
+        await uow.commit()
+    return record
+
+
+@dataclass(frozen=True)
+class PersonalDataHeld:
+    """The personal details part of a subject access answer, opened."""
+
+    status: str  # "held", "erased" or "none"
+    records: list[tuple[SealedRecord, PersonalDetails]]
+    erased_at: datetime | None = None
+    erased_by: str | None = None
+
+
+def ensure_may_see_subject_access(caller: Caller, person_id: str) -> None:
+    """The person or their representative, or operations, who answer such requests."""
+    if caller.is_citizen:
+        if caller.person_id != person_id:
+            raise PersonNotFound(person_id)
+        return
+    if caller.role is not Role.OPERATIONS:
+        raise NotAllowed(
+            f"a {caller.role.value} may not read a subject access export; the person, their "
+            "representative or operations can"
+        )
+
+
+async def personal_data_held(
+    *, uow: AssessmentUnitOfWork, keys: MasterKey, caller: Caller, person_id: str
+) -> PersonalDataHeld:
+    """Every version of the person's details, opened, or the fact of their erasure."""
+    async with uow:
+        key = await uow.people.key(caller.council, person_id)
+        if key is None:
+            return PersonalDataHeld(status="none", records=[])
+        if key.wrapped_key is None:
+            return PersonalDataHeld(
+                status="erased", records=[], erased_at=key.erased_at, erased_by=key.erased_by
+            )
+        data_key = _data_key(keys, key)
+        records = await uow.people.records(caller.council, person_id)
+        return PersonalDataHeld(
+            status="held", records=[(r, _open_record(data_key, r)) for r in records]
+        )
+
+
+async def erase_personal_data(
+    *,
+    uow: AssessmentUnitOfWork,
+    policies: PolicyBook,
+    caller: Caller,
+    person_id: str,
+    today: date,
+) -> PersonalDataErased:
+    """Destroy the person's data key once the council's retention period has ended."""
+    if caller.role is not Role.OPERATIONS:
+        raise NotAllowed(f"a {caller.role.value} may not erase personal data; operations can")
+    now = _now()
+    async with uow:
+        key = await uow.people.key(caller.council, person_id)
+        if key is None:
+            raise NoPersonalDataHeld(person_id)
+        if key.erased_at is not None:
+            raise PersonalDataAlreadyErased(key.erased_at.date())
+        last_contact = (await uow.people.last_contact(caller.council, person_id)) or key.created_at
+        policy = policy_in_force(policies=policies, caller=caller, council=caller.council)
+        ensure_retention_over(
+            last_contact=last_contact.date(),
+            years=policy.retention_years,
+            today=today,
+            policy_version=policy.policy_version,
+        )
+        await uow.people.erase(caller.council, person_id, at=now, by=caller.record)
+        event = PersonalDataErased(
+            person_id=person_id,
+            council=caller.council,
+            key_id=UUID(key.key_id),
+            erased_on=now.date(),
+            erased_by=caller.record,
+            last_contact_on=last_contact.date(),
+            retention_years=policy.retention_years,
+            retention_checked_on=today,
+            policy_version=policy.policy_version,
+        )
+        uow.emit(event)
+        await uow.commit()
+    await uow.people.scrub_freed_space()
+    return event
+
+
+async def record_contact(
+    *, uow: AssessmentUnitOfWork, council: str, person_id: str, at: datetime
+) -> None:
+    """An event about the person from any service: the retention period starts again."""
+    await uow.people.touch(council, person_id, at)

@@ -29,6 +29,7 @@ from servicekit.app import create_service_app, runtime_from
 from servicekit.auth import Actor, CurrentActor, require_role
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
+from servicekit.subject_access import subject_access_router
 from services.audit import handlers
 from services.audit.consumer import register
 from services.audit.db import AuditUnitOfWork, metadata
@@ -772,7 +773,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=(
             "Every event in a hash-chained history per person; as-of budget history; KPIs; replay."
         ),
-        routers=[router],
+        routers=[router, subject_access_router("audit")],
     )
     app.state.replays = replays
     service_lifespan = app.router.lifespan_context

@@ -24,6 +24,7 @@ from servicekit.app import RequestPence, create_service_app, runtime_from
 from servicekit.auth import CurrentActor, require_role
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
+from servicekit.subject_access import subject_access_router
 from services.payments import consumer, handlers
 from services.payments.db import PaymentsUnitOfWork, metadata
 from services.payments.domain import (
@@ -826,5 +827,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="PB Journey: payments",
         description="Deployment of the budget, payment schedules, releases, monitoring "
         "and finance export.",
-        routers=[router],
+        routers=[router, subject_access_router("payments")],
     )

@@ -23,6 +23,7 @@ from servicekit.app import create_service_app, runtime_from
 from servicekit.auth import CurrentActor, require_role
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
+from servicekit.subject_access import subject_access_router
 from services.planning import consumer, handlers
 from services.planning.db import PlanningUnitOfWork, metadata
 from services.planning.domain import (
@@ -834,7 +835,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="PB Journey: planning",
         description="Support plans against an issued budget, sign-off by approval limit, "
         "and reviews.",
-        routers=[router],
+        routers=[router, subject_access_router("planning")],
     )
     app.add_exception_handler(ChecksFailed, _checks_failed)
     return app
