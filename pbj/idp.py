@@ -14,6 +14,7 @@ tokens are signed with). The HTTP server reads the directory on every request, s
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import threading
@@ -97,9 +98,11 @@ class LocalIdentityProvider:
     def jwks(self) -> dict[str, Any]:
         keys = []
         for kid in self.kids():
-            private = serialization.load_pem_private_key(self.private_key(kid), password=None)
-            assert isinstance(private, rsa.RSAPrivateKey)
-            jwk: dict[str, Any] = RSAAlgorithm.to_jwk(private.public_key(), as_dict=True)
+            path = self._keys / f"{kid}.pem"
+            try:
+                jwk = _public_jwk(path, path.stat().st_mtime_ns)
+            except FileNotFoundError:  # retired while we listed
+                continue
             keys.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
         return {"keys": keys}
 
@@ -134,6 +137,15 @@ class LocalIdentityProvider:
             f"{prefix}_JWT_ISSUER": self.issuer,
             f"{prefix}_JWT_AUDIENCE": self.audience,
         }
+
+
+@functools.lru_cache(maxsize=64)
+def _public_jwk(path: Path, mtime_ns: int) -> dict[str, Any]:
+    """The public half of a key file as a JWK (parsing a PEM key is slow, so cached)."""
+    private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    assert isinstance(private, rsa.RSAPrivateKey)
+    jwk: dict[str, Any] = RSAAlgorithm.to_jwk(private.public_key(), as_dict=True)
+    return jwk
 
 
 class JwksServer:

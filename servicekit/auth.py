@@ -72,7 +72,7 @@ def ensure_dev_keys(data_dir: Path) -> tuple[Path, Path]:
 
 
 def mint_token(
-    private_key_pem: bytes,
+    private_key_pem: bytes | rsa.RSAPrivateKey,
     *,
     user_id: str,
     role: Role,
