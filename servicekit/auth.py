@@ -19,9 +19,11 @@ import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from contracts.vocabulary import CITIZEN_ROLES, Role
+from servicekit import context
 
 log = structlog.get_logger(__name__)
 
@@ -210,14 +212,20 @@ class JwksTokenVerifier(TokenVerifier):
 _bearer = HTTPBearer(auto_error=False, description="A JWT from the council's IdP or `pbj token`")
 
 
-def current_actor(
+async def current_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
+    """The verified caller; every event the request emits records them as its actor."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
     verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.verify(credentials.credentials)
+    # In a worker thread: a key set refetch must not stall the event loop.
+    actor = await run_in_threadpool(verifier.verify, credentials.credentials)
+    # Set in the request's own task (an async dependency), so the route and the unit of
+    # work it commits see it.
+    context.actor.set(actor.as_record())
+    return actor
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]

@@ -216,3 +216,41 @@ def test_a_service_on_kafka_with_the_development_key_will_not_start(tmp_path: Pa
     )
     assert started.returncode != 0
     assert b"refusing to trust the development signing key" in started.stderr
+
+
+async def test_the_caller_of_a_state_change_is_recorded_on_its_event_and_in_the_audit_chain(
+    tmp_path: Path,
+) -> None:
+    from servicekit.testing import deliver, outbox_events
+    from services.audit.api import create_app as create_audit
+    from services.audit.settings import Settings as AuditSettings
+
+    tokens = Tokens(tmp_path)
+    assessment = create_app(
+        Settings(
+            data_dir=tmp_path,
+            database_url=f"sqlite+aiosqlite:///{tmp_path}/assessment.db",
+            policies_dir=POLICIES_DIR,
+        )
+    )
+    start = {
+        "person_id": "p-1",
+        "client_group": "older_people",
+        "completed_by": "self",
+        "team": "North",
+        "key_worker_id": "kw-1",
+        "age_band": "85+",
+    }
+    async with running(assessment) as client:
+        headers = tokens.headers(Role.PERSON, person_id="p-1", user_id="mrs-k")
+        assert (await client.post("/v1/assessments", json=start, headers=headers)).is_success
+        (started,) = await outbox_events(assessment)
+    assert started.actor == "person:mrs-k"
+
+    audit = create_audit(AuditSettings(data_dir=tmp_path, policies_dir=POLICIES_DIR))
+    async with running(audit) as client:
+        await deliver(audit, started)
+        history = await client.get("/v1/people/p-1/history", headers=tokens.headers(Role.AUDITOR))
+        verified = await client.get("/v1/people/p-1/verify", headers=tokens.headers(Role.AUDITOR))
+    assert history.json()["items"][0]["actor"] == "person:mrs-k"
+    assert verified.json()["ok"] is True

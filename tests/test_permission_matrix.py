@@ -42,7 +42,7 @@ from contracts.policy import PolicyBook
 from contracts.rights import RIGHTS, Right, Scope, rights_of
 from contracts.vocabulary import CITIZEN_ROLES, AgeBand, ClientGroup, CompletedBy, Role
 from pbj.journey import load_policies
-from servicekit.testing import POLICIES_DIR, Tokens, deliver, running
+from servicekit.testing import POLICIES_DIR, Tokens, deliver, outbox_events, running
 
 OWN, OTHER = "lancashire", "council_a"
 SUBJECTS = {"own": (OWN, "p-own"), "neighbour": (OWN, "p-neighbour"), "far": (OTHER, "p-far")}
@@ -677,6 +677,7 @@ async def test_every_route_answers_every_role_as_the_rights_table_says(service: 
 
     failures: list[Cell] = []
     never_succeeded = []
+    unattributed: list[str] = []
     template = service.tokens_dir / "template"
     if service.name in FRESH_APP_PER_ROUTE:
         async with started(service.name, template):
@@ -687,6 +688,7 @@ async def test_every_route_answers_every_role_as_the_rights_table_says(service: 
             shutil.copytree(template, data_dir)
             async with started(service.name, data_dir) as fresh:
                 cells, successes = await walk(fresh, right)
+                unattributed += await without_actor(fresh.app)
         else:
             cells, successes = await walk(service, right)
         failures += cells
@@ -698,6 +700,14 @@ async def test_every_route_answers_every_role_as_the_rights_table_says(service: 
     )
     assert not failures, f"{len(failures)} cells differ from contracts/rights.py:\n{report}"
     assert not never_succeeded, f"no role succeeded on: {never_succeeded}"
+    unattributed += await without_actor(service.app)
+    assert not unattributed, f"state changes that do not record who made them: {unattributed}"
+
+
+async def without_actor(app: FastAPI) -> list[str]:
+    """Events in the outbox that name no actor: every event a request causes must carry
+    the caller (`role:user_id`); one a consumer emits names the event that caused it."""
+    return [e.type for e in await outbox_events(app) if not e.actor and not e.causation_id]
 
 
 def test_every_service_has_rights_listed() -> None:
