@@ -39,10 +39,10 @@ from fastapi import FastAPI
 
 from contracts import events as ev
 from contracts.policy import PolicyBook
-from contracts.rights import RIGHTS, Right, Scope, rights_of
+from contracts.rights import RIGHTS, Right, Scope, rights_of, with_table
 from contracts.vocabulary import CITIZEN_ROLES, AgeBand, ClientGroup, CompletedBy, Role
 from pbj.journey import load_policies
-from servicekit.testing import POLICIES_DIR, Tokens, deliver, outbox_events, running
+from servicekit.testing import POLICIES_DIR, REPO_ROOT, Tokens, deliver, outbox_events, running
 
 OWN, OTHER = "lancashire", "council_a"
 SUBJECTS = {"own": (OWN, "p-own"), "neighbour": (OWN, "p-neighbour"), "far": (OTHER, "p-far")}
@@ -577,7 +577,12 @@ def expectation(right: Right, role: Role, aimed_at: str) -> str:
     return "404"
 
 
-POLICY_LIMITS = ("AboveApprovalLimit", "MayNotAgree")
+POLICY_LIMITS = (
+    "AboveApprovalLimit",
+    "AboveAgreementLimit",
+    "MayNotAgree",
+    "CeilingExceptionNotAllowed",
+)
 """Refusals by the council's policy (approval limits by role), not by the rights table."""
 
 
@@ -714,3 +719,10 @@ def test_every_service_has_rights_listed() -> None:
     assert {r.service for r in RIGHTS} == set(SERVICES)
     keys = [r.key for r in RIGHTS]
     assert len(keys) == len(set(keys)), "a route is listed twice"
+
+
+def test_the_security_doc_shows_the_rights_the_matrix_checks() -> None:
+    doc = REPO_ROOT / "docs" / "security.md"
+    assert doc.read_text() == with_table(doc.read_text()), (
+        "docs/security.md is out of date: run `python -m contracts.rights --write docs/security.md`"
+    )
