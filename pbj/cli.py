@@ -94,9 +94,12 @@ def up(
         typer.Option(help="embedded: SQLite + embedded log; kafka: PostgreSQL + Apache Kafka."),
     ] = Engine.EMBEDDED,
     ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for /readyz.")] = 90,
+    idp_port: Annotated[
+        int, typer.Option(help="Port of the local identity provider (kafka engine only).")
+    ] = IDP_PORT,
 ) -> None:
     """Start the five services on this machine and keep them running (Ctrl-C stops them)."""
-    supervisor = Supervisor(data_dir=data_dir.resolve(), idp_port=IDP_PORT)
+    supervisor = Supervisor(data_dir=data_dir.resolve(), idp_port=idp_port)
     if engine is Engine.KAFKA:
         _start_server("postgres/postgres.sh")
         _start_server("kafka/kafka.sh")
@@ -106,7 +109,10 @@ def up(
         f"Starting the five services on the {engine.value} engine "
         f"(data in {data_dir}/, logs in {data_dir}/logs/)"
     )
-    supervisor.start()
+    try:
+        supervisor.start()
+    except OSError as err:
+        _fail(f"could not start: {err} (is port {idp_port} taken? try --idp-port)")
     if supervisor.identity is not None:
         console.print(
             f"Tokens are checked against the local identity provider's key set at "
