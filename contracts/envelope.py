@@ -44,6 +44,10 @@ class Envelope:
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     causation_id: str | None = None
+    actor: str | None = None
+    """Who caused the state change, as `role:user_id` from the caller's verified token
+    (the CloudEvents extension attribute `actor`); None for an event a consumer emitted
+    in reaction to another event, whose own actor is found through causation_id."""
     type: str = ""
     source: str = ""
     as_published: Event | None = field(default=None, compare=False, repr=False)
@@ -80,6 +84,8 @@ class Envelope:
             attributes["causationid"] = self.causation_id
         if self.policy_version:
             attributes["policyversion"] = self.policy_version
+        if self.actor:
+            attributes["actor"] = self.actor
         return CloudEvent(attributes, self.event.model_dump(mode="json"))
 
     def to_message(self) -> KafkaMessage:
@@ -130,5 +136,6 @@ def decode(value: bytes) -> Envelope:
         time=time if isinstance(time, datetime) else datetime.now(UTC),
         correlation_id=attributes.get("correlationid") or attributes["id"],
         causation_id=attributes.get("causationid"),
+        actor=attributes.get("actor"),
         as_published=as_published,
     )

@@ -31,7 +31,7 @@ ASYNCAPI_FILE = CONTRACTS_DIR / "asyncapi.yaml"
 CLOUDEVENT_ENVELOPE: dict[str, Any] = {
     "type": "object",
     "description": "CloudEvents 1.0, structured JSON mode; extensions correlationid, "
-    "causationid, policyversion.",
+    "causationid, policyversion, actor.",
     "required": ["id", "source", "type", "specversion", "time", "subject", "data"],
     "properties": {
         "id": {"type": "string"},
@@ -45,6 +45,11 @@ CLOUDEVENT_ENVELOPE: dict[str, Any] = {
         "correlationid": {"type": "string"},
         "causationid": {"type": "string"},
         "policyversion": {"type": "string"},
+        "actor": {
+            "type": "string",
+            "description": "Who made the change, role:user_id from the caller's verified "
+            "token; absent on an event a consumer emitted in reaction to another.",
+        },
     },
 }
 

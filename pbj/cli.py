@@ -21,6 +21,14 @@ from rich.table import Table
 
 from contracts.money import format_pounds
 from contracts.vocabulary import Role
+from pbj.idp import DEFAULT_PORT as IDP_PORT
+from pbj.idp import (
+    JwksServer,
+    LocalIdentityProvider,
+    idp_directory,
+    mint_for,
+    trusted_jwks_url,
+)
 from pbj.journey import JourneyError, Staff, load_policies, walk_journey
 from pbj.policy_cli import app as policy_app
 from pbj.processes import (
@@ -32,7 +40,6 @@ from pbj.processes import (
     postgres_database_urls,
     service_urls,
 )
-from servicekit.auth import ensure_dev_keys, mint_token
 from whatif.cli import app as whatif_app
 
 app = typer.Typer(
@@ -43,6 +50,11 @@ export_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(export_app, name="export")
+idp_app = typer.Typer(
+    help="A local identity provider (JWKS over HTTP on 127.0.0.1) for trials and tests only.",
+    no_args_is_help=True,
+)
+app.add_typer(idp_app, name="idp")
 app.add_typer(whatif_app, name="whatif")
 app.add_typer(policy_app, name="policy")
 console = Console()
@@ -59,10 +71,7 @@ CouncilOpt = Annotated[str, typer.Option("--council", help="The council's policy
 
 
 def _operator(data_dir: Path, council: str, role: Role = Role.OPERATIONS) -> dict[str, str]:
-    private_path, _ = ensure_dev_keys(data_dir)
-    token = mint_token(
-        private_path.read_bytes(), user_id=f"pbj-{role.value}", role=role, council=council
-    )
+    token = mint_for(data_dir, user_id=f"pbj-{role.value}", role=role, council=council)
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -92,9 +101,12 @@ def up(
         typer.Option(help="embedded: SQLite + embedded log; kafka: PostgreSQL + Apache Kafka."),
     ] = Engine.EMBEDDED,
     ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for /readyz.")] = 90,
+    idp_port: Annotated[
+        int, typer.Option(help="Port of the local identity provider (kafka engine only).")
+    ] = IDP_PORT,
 ) -> None:
     """Start the five services and the portal here and keep them running (Ctrl-C stops)."""
-    supervisor = Supervisor(data_dir=data_dir.resolve())
+    supervisor = Supervisor(data_dir=data_dir.resolve(), idp_port=idp_port)
     if engine is Engine.KAFKA:
         _start_server("postgres/postgres.sh")
         _start_server("kafka/kafka.sh")
@@ -104,7 +116,15 @@ def up(
         f"Starting the five services and the portal on the {engine.value} engine "
         f"(data in {data_dir}/, logs in {data_dir}/logs/)"
     )
-    supervisor.start()
+    try:
+        supervisor.start()
+    except OSError as err:
+        _fail(f"could not start: {err} (is port {idp_port} taken? try --idp-port)")
+    if supervisor.identity is not None:
+        console.print(
+            f"Tokens are checked against the local identity provider's key set at "
+            f"{supervisor.identity.jwks_url} (trials only; `pbj idp rotate` rotates it)"
+        )
     stopping = False
 
     def stop(*_: Any) -> None:
@@ -153,13 +173,13 @@ def token(
     hours: Annotated[int, typer.Option(min=1, max=24)] = 8,
     data_dir: DataDir = Path("var"),
 ) -> None:
-    """Mint a development bearer token (embedded default only)."""
+    """Mint a bearer token for trials: signed with the development key on the embedded
+    default, or by the local identity provider when `pbj up --engine kafka` started it."""
     if role in (Role.PERSON, Role.REPRESENTATIVE) and not person:
         _fail("a person's or representative's token needs --person PERSON_ID")
-    private_path, _ = ensure_dev_keys(data_dir)
     typer.echo(
-        mint_token(
-            private_path.read_bytes(),
+        mint_for(
+            data_dir,
             user_id=user,
             role=role,
             council=council,
@@ -416,6 +436,67 @@ def erase(
         f"under {erased['policy_version']})",
         style="green",
     )
+
+
+@idp_app.command("serve")
+def idp_serve(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = IDP_PORT,
+    data_dir: DataDir = Path("var"),
+) -> None:
+    """Serve the JWKS at http://127.0.0.1:PORT/.well-known/jwks.json until Ctrl-C.
+
+    Give the services <SERVICE>_JWKS_URL=that URL, <SERVICE>_JWT_ISSUER=pb-journey-local-idp.
+    """
+    server = JwksServer(LocalIdentityProvider(idp_directory(data_dir)), port=port).start()
+    console.print(f"JWKS at {server.jwks_url} (trials only: anyone here can mint tokens)")
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        time.sleep(0.2)
+    server.stop()
+
+
+@idp_app.command("rotate")
+def idp_rotate(
+    retire_others: Annotated[
+        bool, typer.Option(help="Also take every older key out of the set.")
+    ] = False,
+    data_dir: DataDir = Path("var"),
+) -> None:
+    """Add a new signing key and sign with it from now on (services pick it up unrestarted)."""
+    kid = LocalIdentityProvider(idp_directory(data_dir)).rotate(retire_others=retire_others)
+    console.print(f"New tokens are signed with {kid}")
+
+
+@idp_app.command("retire")
+def idp_retire(
+    kid: Annotated[str, typer.Argument(help="The key id to take out of the set.")],
+    data_dir: DataDir = Path("var"),
+) -> None:
+    """Take a key out of the set: tokens signed with it are refused once services refetch."""
+    try:
+        LocalIdentityProvider(idp_directory(data_dir)).retire(kid)
+    except ValueError as err:
+        _fail(str(err))
+    console.print(f"{kid} retired")
+
+
+@idp_app.command("keys")
+def idp_keys(data_dir: DataDir = Path("var")) -> None:
+    """List the key ids in the set, the current one marked."""
+    provider = LocalIdentityProvider(idp_directory(data_dir))
+    current = provider.ensure()
+    for kid in provider.kids():
+        typer.echo(f"{kid}{'  (current)' if kid == current else ''}")
+    url = trusted_jwks_url(data_dir)
+    if url:
+        typer.echo(f"served at {url} by `pbj up`")
 
 
 @app.command()

@@ -19,7 +19,7 @@ import httpx
 
 from contracts.policy import Policy, PolicyBook
 from contracts.vocabulary import Role
-from servicekit.auth import ensure_dev_keys, mint_token
+from pbj.idp import mint_for
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -46,18 +46,18 @@ class JourneyResult:
 
 
 class Staff:
-    """Bearer headers for each role of one council, signed with the local development key."""
+    """Bearer headers for each role of one council, signed by whichever key the services
+    started from `data_dir` trust (the local identity provider's, or the development key)."""
 
     def __init__(self, data_dir: Path, council: str) -> None:
-        private_path, _ = ensure_dev_keys(data_dir)
-        self._key = private_path.read_bytes()
+        self._data_dir = data_dir
         self.council = council
         self._cache: dict[Role, dict[str, str]] = {}
 
     def __call__(self, role: Role) -> dict[str, str]:
         if role not in self._cache:
-            token = mint_token(
-                self._key, user_id=f"demo-{role.value}", role=role, council=self.council
+            token = mint_for(
+                self._data_dir, user_id=f"demo-{role.value}", role=role, council=self.council
             )
             self._cache[role] = {"Authorization": f"Bearer {token}"}
         return self._cache[role]

@@ -24,8 +24,8 @@ from rich.table import Table
 
 from contracts.policy import PolicyError, load_policy, policy_document
 from contracts.vocabulary import Role
+from pbj.idp import mint_for
 from pbj.processes import service_urls
-from servicekit.auth import ensure_dev_keys, mint_token
 
 app = typer.Typer(
     help="Council policy: adopt a version from a date, list versions, revise budgets.",
@@ -50,9 +50,8 @@ def _fail(message: str) -> None:
 
 
 def _operations(data_dir: Path, council: str) -> dict[str, str]:
-    private_path, _ = ensure_dev_keys(data_dir)
-    token = mint_token(
-        private_path.read_bytes(),
+    token = mint_for(
+        data_dir,
         user_id=f"pbj-{Role.OPERATIONS.value}",
         role=Role.OPERATIONS,
         council=council,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from pbj.idp import JwksServer, LocalIdentityProvider, idp_directory, record_trust
 from servicekit.auth import ensure_dev_keys
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +61,24 @@ class Supervisor:
     database_urls: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
+    idp_port: int = 0
+    """Where the local identity provider serves its JWKS (0: any free port)."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    identity: JwksServer | None = None
+
+    @property
+    def embedded(self) -> bool:
+        """SQLite and the embedded log: the only set-up that may trust the development key."""
+        return not self.database_urls and self.log_url.startswith("sqlite:")
+
+    def _ensure_identity(self) -> None:
+        """On Kafka or PostgreSQL the services verify against a JWKS URL, as in production:
+        here the local identity provider's, served from this process."""
+        if self.embedded or self.identity is not None:
+            return
+        provider = LocalIdentityProvider(idp_directory(self.data_dir))
+        self.identity = JwksServer(provider, port=self.idp_port).start()
+        record_trust(self.data_dir, self.identity.jwks_url)
 
     def env_for(self, name: str) -> dict[str, str]:
         prefix = name.upper()
@@ -81,11 +99,17 @@ class Supervisor:
             env[f"{prefix}_EVENT_LOG_URL"] = self.event_log_url
         if name in self.database_urls:
             env[f"{prefix}_DATABASE_URL"] = self.database_urls[name]
+        if self.identity is not None:
+            env.update(self.identity.idp.service_env(prefix, self.identity.jwks_url))
         env.update(self.extra_env)
         return env
 
     def start(self, names: list[str] | None = None) -> None:
-        ensure_dev_keys(self.data_dir)
+        if self.embedded:
+            ensure_dev_keys(self.data_dir)
+            record_trust(self.data_dir, None)
+        else:
+            self._ensure_identity()
         log_dir = self.log_dir or self.data_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         for name in names or list(self.ports):
@@ -178,3 +202,6 @@ class Supervisor:
                 process.kill()
                 process.wait()
         self.processes.clear()
+        if self.identity is not None:
+            self.identity.stop()
+            self.identity = None

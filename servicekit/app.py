@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 import structlog
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -82,7 +83,7 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.token_verifier = TokenVerifier(settings.public_key_path.read_bytes())
+        app.state.token_verifier = settings.token_verifier()
         await runtime.start()
         log.info("service_started", port=settings.port)
         try:
@@ -341,13 +342,15 @@ class IdempotencyStore:
         self._table: sa.Table = runtime.idempotency
 
     @staticmethod
-    def _caller(request: Request) -> str | None:
+    async def _caller(request: Request) -> str | None:
         """The verified caller, so a retry with a freshly minted token still matches."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return None
+        verifier: TokenVerifier = request.app.state.token_verifier
         try:
-            actor = request.app.state.token_verifier.verify(token)
+            # In a worker thread: a key set refetch must not stall the event loop.
+            actor = await run_in_threadpool(verifier.verify, token)
         except HTTPException:
             return None
         return f"{actor.council}:{actor.user_id}"
@@ -357,7 +360,7 @@ class IdempotencyStore:
     ) -> Response:
         if len(key) > 200:
             return JSONResponse({"detail": "Idempotency-Key is longer than 200 characters"}, 422)
-        caller = self._caller(request)
+        caller = await self._caller(request)
         if caller is None:  # no valid token: the route itself answers 401
             return await call_next(request)
         body = await request.body()

@@ -1,8 +1,10 @@
 """Who is calling: a bearer JWT carrying the user id, role and council.
 
 On the embedded default the services trust a local RS256 key pair kept in the data
-directory; `pbj token` mints development tokens with it. Production verifies against the
-council's key set (see the trust work in docs/security.md once it lands).
+directory; `pbj token` mints development tokens with it. Anywhere else (Kafka, PostgreSQL,
+environment=production) they verify against the identity provider's JSON Web Key Set
+(JWKS) URL, picking the key by the token's `kid`, so the provider can rotate keys without
+a restart. docs/security.md describes the threat model.
 """
 
 from __future__ import annotations
@@ -13,12 +15,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import jwt
+import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from contracts.vocabulary import CITIZEN_ROLES, Role
+from servicekit import context
+
+log = structlog.get_logger(__name__)
 
 ISSUER = "pb-journey-dev"
 AUDIENCE = "pb-journey"
@@ -67,18 +74,21 @@ def ensure_dev_keys(data_dir: Path) -> tuple[Path, Path]:
 
 
 def mint_token(
-    private_key_pem: bytes,
+    private_key_pem: bytes | rsa.RSAPrivateKey,
     *,
     user_id: str,
     role: Role,
     council: str,
     person_id: str | None = None,
     ttl_seconds: int = 8 * 3600,
+    kid: str | None = None,
+    issuer: str = ISSUER,
+    audience: str = AUDIENCE,
 ) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
+        "iss": issuer,
+        "aud": audience,
         "sub": user_id,
         "role": role.value,
         "council": council,
@@ -87,21 +97,37 @@ def mint_token(
     }
     if person_id is not None:
         claims["person_id"] = person_id
-    return jwt.encode(claims, private_key_pem, algorithm="RS256")
+    headers = {"kid": kid} if kid is not None else None
+    return jwt.encode(claims, private_key_pem, algorithm="RS256", headers=headers)
+
+
+def _unauthorised(detail: str) -> HTTPException:
+    return HTTPException(401, detail, {"WWW-Authenticate": "Bearer"})
 
 
 class TokenVerifier:
-    def __init__(self, public_key_pem: bytes) -> None:
-        self._public_key = public_key_pem
+    """Checks a token against one fixed public key (the development key, or a council's
+    static key file)."""
+
+    def __init__(
+        self, public_key_pem: bytes, *, issuer: str = ISSUER, audience: str = AUDIENCE
+    ) -> None:
+        self._public_key: Any = public_key_pem
+        self._issuer = issuer
+        self._audience = audience
+
+    def _key_for(self, token: str) -> Any:
+        return self._public_key
 
     def verify(self, token: str) -> Actor:
+        key = self._key_for(token)
         try:
             claims = jwt.decode(
                 token,
-                self._public_key,
+                key,
                 algorithms=["RS256"],
-                audience=AUDIENCE,
-                issuer=ISSUER,
+                audience=self._audience,
+                issuer=self._issuer,
                 options={"require": ["exp", "sub", "aud", "iss"]},
             )
         except jwt.ExpiredSignatureError as err:
@@ -123,17 +149,83 @@ class TokenVerifier:
         return Actor(user_id=str(claims["sub"]), role=role, council=council, person_id=person_id)
 
 
-_bearer = HTTPBearer(auto_error=False, description="A JWT from `pbj token` or the council's IdP")
+class JwksTokenVerifier(TokenVerifier):
+    """Checks a token against the identity provider's key set, chosen by the token's `kid`.
+
+    The set is cached for `cache_seconds`; a `kid` not in the cached set triggers one
+    refetch, at most once every `refetch_cooldown_seconds` (so a stream of made-up kids
+    cannot turn the service into a load generator against the provider). A newly rotated
+    key is therefore trusted on first sight, and a key the provider removed stops being
+    trusted at the next refetch, at most `cache_seconds` later.
+    """
+
+    def __init__(
+        self,
+        jwks_url: str,
+        *,
+        issuer: str,
+        audience: str,
+        cache_seconds: float = 300,
+        refetch_cooldown_seconds: float = 10,
+        timeout_seconds: float = 5,
+    ) -> None:
+        super().__init__(b"", issuer=issuer, audience=audience)
+        self.jwks_url = jwks_url
+        self._client = jwt.PyJWKClient(
+            jwks_url,
+            cache_jwk_set=True,
+            lifespan=cache_seconds,
+            timeout=timeout_seconds,
+            cooldown_duration=refetch_cooldown_seconds,
+        )
+
+    def _key_for(self, token: str) -> Any:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as err:
+            raise _unauthorised(f"invalid token: {err}") from err
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise _unauthorised("invalid token: its header names no key id (kid)")
+        try:
+            return self._client.get_signing_key(kid).key
+        except jwt.PyJWKClientConnectionError as err:
+            log.warning("jwks_unreachable", url=self.jwks_url, reason=str(err)[:200])
+            raise HTTPException(
+                503,
+                "the identity provider's key set could not be fetched, so no token can be "
+                "checked just now; try again shortly",
+                {"Retry-After": "5"},
+            ) from err
+        except (jwt.PyJWKClientError, jwt.PyJWKSetError) as err:
+            if str(err).startswith("Unable to find a signing key"):
+                raise _unauthorised(
+                    "invalid token: it is signed with a key the identity provider does not "
+                    "list (retired, or never issued)"
+                ) from err
+            log.warning("jwks_unusable", url=self.jwks_url, reason=str(err)[:200])
+            raise HTTPException(
+                503, "the identity provider's key set could not be read", {"Retry-After": "5"}
+            ) from err
 
 
-def current_actor(
+_bearer = HTTPBearer(auto_error=False, description="A JWT from the council's IdP or `pbj token`")
+
+
+async def current_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
+    """The verified caller; every event the request emits records them as its actor."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
     verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.verify(credentials.credentials)
+    # In a worker thread: a key set refetch must not stall the event loop.
+    actor = await run_in_threadpool(verifier.verify, credentials.credentials)
+    # Set in the request's own task (an async dependency), so the route and the unit of
+    # work it commits see it.
+    context.actor.set(actor.as_record())
+    return actor
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]

@@ -9,6 +9,8 @@ from contextvars import ContextVar
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 causation_id: ContextVar[str | None] = ContextVar("causation_id", default=None)
+actor: ContextVar[str | None] = ContextVar("actor", default=None)
+"""The verified caller of the current request (`role:user_id`), set by servicekit.auth."""
 
 
 def current_correlation_id() -> str:

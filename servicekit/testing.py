@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 
 from contracts.envelope import Envelope, decode
@@ -27,7 +29,10 @@ class Tokens:
 
     def __init__(self, data_dir: Path) -> None:
         private_path, _ = ensure_dev_keys(data_dir)
-        self._private = private_path.read_bytes()
+        # Parsed once: loading a PEM key checks it, a quarter of a second each time.
+        key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        self._private = key
 
     def headers(
         self,

@@ -66,6 +66,7 @@ class UnitOfWork:
             event=event,
             correlation_id=context.current_correlation_id(),
             causation_id=context.causation_id.get(),
+            actor=context.actor.get(),
         )
         self._pending.append(envelope)
         return envelope

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from contracts.vocabulary import Role
+from pbj.idp import IDP_ISSUER, JwksServer, LocalIdentityProvider
 from servicekit.testing import running, runtime_of
 from services.assessment.api import create_app
 from services.assessment.settings import Settings
@@ -19,14 +21,19 @@ def a_port_nobody_listens_on() -> int:
 
 
 async def test_a_service_started_without_its_broker_is_not_ready_but_keeps_every_event(
-    data_dir: Path, tokens, policies_dir: Path
+    data_dir: Path, policies_dir: Path
 ):
+    # On Kafka a service trusts only an identity provider's key set, never the dev key.
+    identity = JwksServer(LocalIdentityProvider(data_dir / "idp")).start()
     settings = Settings(
         data_dir=data_dir,
         policies_dir=policies_dir,
         event_log_url=f"kafka://127.0.0.1:{a_port_nobody_listens_on()}",
+        jwks_url=identity.jwks_url,
+        jwt_issuer=IDP_ISSUER,
     )
     app = create_app(settings)
+    token = identity.idp.mint(user_id="cm-1", role=Role.CARE_MANAGER, council="lancashire")
     async with running(app) as client:
         ready = await client.get("/readyz")
         assert ready.status_code == 503
@@ -42,7 +49,7 @@ async def test_a_service_started_without_its_broker_is_not_ready_but_keeps_every
                 "key_worker_id": "KW1",
                 "age_band": "85+",
             },
-            headers=tokens.headers("care_manager"),
+            headers={"Authorization": f"Bearer {token}"},
         )
         assert created.status_code == 201, created.text
         runtime = runtime_of(app)
@@ -51,3 +58,4 @@ async def test_a_service_started_without_its_broker_is_not_ready_but_keeps_every
                 sa.select(sa.func.count()).where(runtime.outbox.c.published_at.is_(None))
             )
         assert waiting == 1, "the AssessmentStarted event waits in the outbox for the broker"
+    identity.stop()

@@ -326,14 +326,15 @@ def test_subject_access_is_for_the_person_and_operations_only(system: Supervisor
     details = someone()
     result = asyncio.run(_journey_with(system, details))
     person_id = result.person_id
-    from servicekit.auth import ensure_dev_keys, mint_token
-
-    private_path, _ = ensure_dev_keys(system.data_dir)
-    key = private_path.read_bytes()
+    from pbj.idp import mint_for
 
     def bearer(role: Role, council: str = COUNCIL, person: str | None = None) -> dict[str, str]:
-        token = mint_token(
-            key, user_id=f"t-{role.value}", role=role, council=council, person_id=person
+        token = mint_for(
+            system.data_dir,
+            user_id=f"t-{role.value}",
+            role=role,
+            council=council,
+            person_id=person,
         )
         return {"Authorization": f"Bearer {token}"}
 

@@ -87,6 +87,10 @@ class HistoryItem(_Out):
     correlation_id: str
     causation_id: str | None
     policy_version: str | None
+    actor: str | None = Field(
+        default=None,
+        description="Who made the change (role:user_id); none for a reaction to another event.",
+    )
     data: dict[str, Any]
     prev_hash: str
     hash: str
@@ -549,6 +553,7 @@ async def person_history(
             correlation_id=r.correlation_id,
             causation_id=r.causation_id,
             policy_version=r.policy_version,
+            actor=r.actor,
             data=r.data,
             prev_hash=r.prev_hash,
             hash=r.hash,

@@ -123,6 +123,8 @@ class EventFacts:
     causation_id: str | None
     policy_version: str | None
     data: Mapping[str, Any]
+    actor: str | None = None
+    """Who made the change (the envelope's `actor`): chained, so it cannot be rewritten."""
 
     def canonical(self) -> str:
         """The sorted-key compact JSON document the hash is taken over."""
@@ -137,6 +139,8 @@ class EventFacts:
             "policyversion": self.policy_version,
             "data": self.data,
         }
+        if self.actor is not None:  # absent, not null: chains from before it hash the same
+            document["actor"] = self.actor
         return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -157,6 +161,7 @@ class EventFacts:
             causation_id=doc.get("causationid"),
             policy_version=doc.get("policyversion"),
             data=data,
+            actor=doc.get("actor"),
         )
 
 
@@ -196,6 +201,12 @@ class StoredEvent:
         doc = json.loads(self.canonical)
         data: dict[str, Any] = doc["data"]
         return data
+
+    @property
+    def actor(self) -> str | None:
+        """Who made the change, `role:user_id`; None for a reaction to another event."""
+        actor = json.loads(self.canonical).get("actor")
+        return str(actor) if actor is not None else None
 
     @property
     def name(self) -> str:

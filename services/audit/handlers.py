@@ -99,6 +99,7 @@ def facts_from(envelope: Envelope) -> EventFacts:
         causation_id=envelope.causation_id,
         policy_version=getattr(published, "policy_version", None),
         data=published.model_dump(mode="json"),
+        actor=envelope.actor,
     )
 
 

@@ -676,6 +676,7 @@ async def submit_plan(
 async def sign_off_plan(
     plan_id: UUID, actor: CurrentActor, runtime: Runtime, body: SignOffIn | None = None
 ) -> PlanOut:
+    require_role(actor, *PRACTITIONERS)  # before the plan is read: a 403 says nothing of it
     body = body or SignOffIn()
     view, _ = await handlers.sign_off_plan(
         uow=_uow(runtime),

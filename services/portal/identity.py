@@ -1,8 +1,9 @@
 """Where the portal gets the signed-in user's bearer token: the one place that decides.
 
-Development (the embedded default): a sign-in page mints a token with the local
-development key (`servicekit.auth.mint_token`), as `pbj token` does, and keeps it in the
-signed session cookie. Production: the council's identity provider signs people in; an
+Development: a sign-in page mints a token as `pbj token` does (`pbj.idp.mint_for`: the
+development key on the embedded default, the local trial identity provider's key when the
+services check the key set it serves) and keeps it in the signed session cookie.
+Production: the council's identity provider signs people in; an
 authenticating proxy in front of the portal passes each request's access token in a
 header (`PORTAL_ACCESS_TOKEN_HEADER`, default X-Forwarded-Access-Token). The services
 verify every token; the portal reads its claims only to choose what to show.
@@ -17,7 +18,7 @@ import jwt
 from fastapi import Request
 
 from contracts.vocabulary import CITIZEN_ROLES, Role
-from servicekit.auth import ensure_dev_keys, mint_token
+from pbj.idp import mint_for
 from services.portal.settings import Settings
 
 SESSION_TOKEN = "token"
@@ -74,10 +75,9 @@ def development_sign_in(
     council: str,
     person_id: str | None,
 ) -> None:
-    """Mint a development token with the local key and keep it in the session."""
-    private_path, _ = ensure_dev_keys(settings.data_dir)
-    request.session[SESSION_TOKEN] = mint_token(
-        private_path.read_bytes(),
+    """Mint a trial token the running services accept and keep it in the session."""
+    request.session[SESSION_TOKEN] = mint_for(
+        settings.data_dir,
         user_id=user_id,
         role=role,
         council=council,

@@ -1,0 +1,211 @@
+"""Who may call what: the rights of every role on every route of the five services.
+
+This table is the specification the services are held to. tests/test_permission_matrix.py
+calls every route below with every role, against a record of the caller's own council and
+one of another council (and, for a person or representative, their own record and another
+person's), and fails on any cell that answers otherwise; it also fails when a service has
+a route this table does not list. docs/security.md shows the same table:
+`python -m contracts.rights --write docs/security.md` regenerates it there.
+
+To add a route: one `Right(...)` line in RIGHTS, in its service's block.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from contracts.vocabulary import CITIZEN_ROLES, PRACTITIONER_ROLES, STAFF_ROLES, Role
+
+
+class Scope(StrEnum):
+    """What the route touches, and so what another council's caller gets."""
+
+    RECORD = "record"
+    """One record (an id in the path) of one person: another council's, or for a person
+    or representative another person's, answers 404."""
+    PERSON = "person"
+    """Everything about one person (a person id in the path): as RECORD."""
+    NEW = "new"
+    """Creates a record for the person (or plan, budget) named in the body: naming another
+    council's record, or for a citizen another person, answers 404."""
+    LIST = "list"
+    """A page of records, only ever the caller's council's (a citizen's: only their own)."""
+    COUNCIL = "council"
+    """The council named in the path: another council answers 404."""
+    COUNCIL_WIDE = "council-wide"
+    """An action or report over the caller's whole council; citizens never."""
+
+
+@dataclass(frozen=True)
+class Right:
+    service: str
+    method: str
+    path: str
+    roles: frozenset[Role]
+    scope: Scope
+    why: str = ""
+    citizen_for_another: int = 404
+    """What a person or representative gets acting on another person's record."""
+
+    @property
+    def citizens_only_their_own(self) -> bool:
+        return bool(self.roles & CITIZEN_ROLES) and self.scope is not Scope.COUNCIL
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.service, self.method, self.path)
+
+
+ANYONE = frozenset(Role)
+STAFF = frozenset(STAFF_ROLES)
+CITIZENS = frozenset(CITIZEN_ROLES)
+PRACTITIONERS = frozenset(PRACTITIONER_ROLES)
+
+
+def roles(*named: Role | frozenset[Role]) -> frozenset[Role]:
+    out: set[Role] = set()
+    for item in named:
+        out |= {item} if isinstance(item, Role) else set(item)
+    return frozenset(out)
+
+
+R = Right
+CM, TM, PANEL = Role.CARE_MANAGER, Role.TEAM_MANAGER, Role.PANEL
+FINANCE, AUDITOR, OPS = Role.FINANCE, Role.AUDITOR, Role.OPERATIONS
+
+RIGHTS: tuple[Right, ...] = (
+    # assessment
+    R("assessment", "GET", "/v1/questionnaires/{council}", ANYONE, Scope.COUNCIL),
+    R("assessment", "POST", "/v1/assessments", roles(CITIZENS, PRACTITIONERS), Scope.NEW,
+      "a person or representative only for themselves (403 otherwise: nothing exists yet)",
+      citizen_for_another=403),
+    R("assessment", "PUT", "/v1/assessments/{assessment_id}/answers",
+      roles(CITIZENS, PRACTITIONERS), Scope.RECORD),
+    R("assessment", "POST", "/v1/assessments/{assessment_id}/submit",
+      roles(CITIZENS, PRACTITIONERS), Scope.RECORD),
+    R("assessment", "POST", "/v1/assessments/{assessment_id}/validate", PRACTITIONERS,
+      Scope.RECORD),
+    R("assessment", "POST", "/v1/assessments/{assessment_id}/return", PRACTITIONERS,
+      Scope.RECORD),
+    R("assessment", "GET", "/v1/assessments/{assessment_id}", ANYONE, Scope.RECORD),
+    R("assessment", "GET", "/v1/assessments", ANYONE, Scope.LIST),
+    # allocation
+    R("allocation", "POST", "/v1/calculations", STAFF, Scope.COUNCIL_WIDE,
+      "a preview; nothing is stored"),
+    R("allocation", "GET", "/v1/budgets", ANYONE, Scope.LIST,
+      "a citizen sees only issued revisions"),
+    R("allocation", "GET", "/v1/budgets/{budget_id}", ANYONE, Scope.RECORD),
+    R("allocation", "GET", "/v1/budgets/{budget_id}/explanation", ANYONE, Scope.RECORD),
+    R("allocation", "POST", "/v1/budgets/{budget_id}/agree", PRACTITIONERS, Scope.RECORD,
+      "up to the role's approval limit in the council's policy"),
+    R("allocation", "POST", "/v1/budgets/{budget_id}/revisions", PRACTITIONERS, Scope.RECORD),
+    # planning
+    R("planning", "POST", "/v1/plans", roles(CITIZENS, PRACTITIONERS), Scope.NEW),
+    R("planning", "PUT", "/v1/plans/{plan_id}", roles(CITIZENS, PRACTITIONERS), Scope.RECORD),
+    R("planning", "GET", "/v1/plans/{plan_id}", ANYONE, Scope.RECORD),
+    R("planning", "GET", "/v1/plans/{plan_id}/checks", ANYONE, Scope.RECORD),
+    R("planning", "GET", "/v1/plans", ANYONE, Scope.LIST),
+    R("planning", "POST", "/v1/plans/{plan_id}/submit", roles(CITIZENS, PRACTITIONERS),
+      Scope.RECORD),
+    R("planning", "POST", "/v1/plans/{plan_id}/sign-off", PRACTITIONERS, Scope.RECORD,
+      "up to the role's approval limit in the council's policy"),
+    R("planning", "POST", "/v1/plans/{plan_id}/return", PRACTITIONERS, Scope.RECORD),
+    R("planning", "GET", "/v1/approvals", PRACTITIONERS, Scope.LIST),
+    R("planning", "GET", "/v1/reviews", ANYONE, Scope.LIST),
+    R("planning", "POST", "/v1/reviews", PRACTITIONERS, Scope.NEW),
+    R("planning", "POST", "/v1/reviews/run-due", roles(TM, OPS), Scope.COUNCIL_WIDE),
+    R("planning", "GET", "/v1/reviews/{review_id}", ANYONE, Scope.RECORD),
+    R("planning", "POST", "/v1/reviews/{review_id}/complete", PRACTITIONERS, Scope.RECORD),
+    # payments
+    R("payments", "GET", "/v1/deployments", ANYONE, Scope.LIST),
+    R("payments", "GET", "/v1/deployments/{deployment_id}", ANYONE, Scope.RECORD),
+    R("payments", "PUT", "/v1/deployments/{deployment_id}/arrangement",
+      roles(CM, TM, FINANCE), Scope.RECORD),
+    R("payments", "POST", "/v1/deployments/{deployment_id}/agreement",
+      roles(CM, TM, FINANCE), Scope.RECORD),
+    R("payments", "GET", "/v1/deployments/{deployment_id}/schedule", ANYONE, Scope.RECORD),
+    R("payments", "POST", "/v1/deployments/{deployment_id}/release", roles(FINANCE, OPS),
+      Scope.RECORD),
+    R("payments", "POST", "/v1/payments/release-due", roles(FINANCE, OPS), Scope.COUNCIL_WIDE),
+    R("payments", "POST", "/v1/deployments/{deployment_id}/suspend", roles(FINANCE, TM),
+      Scope.RECORD),
+    R("payments", "POST", "/v1/deployments/{deployment_id}/resume", roles(FINANCE, TM),
+      Scope.RECORD),
+    R("payments", "POST", "/v1/deployments/{deployment_id}/returns",
+      roles(CITIZENS, CM, TM, FINANCE), Scope.RECORD),
+    R("payments", "POST", "/v1/deployments/{deployment_id}/unspent-check", roles(FINANCE),
+      Scope.RECORD),
+    R("payments", "GET", "/v1/deployments/{deployment_id}/statement", ANYONE, Scope.RECORD),
+    R("payments", "POST", "/v1/exports/payments", roles(FINANCE), Scope.COUNCIL_WIDE),
+    R("payments", "GET", "/v1/exports/payments", roles(FINANCE, AUDITOR), Scope.COUNCIL_WIDE),
+    R("payments", "GET", "/v1/exports/payments/{batch_id}.csv", roles(FINANCE, AUDITOR),
+      Scope.COUNCIL_WIDE),
+    # audit
+    R("audit", "GET", "/v1/people/{person_id}/history", ANYONE, Scope.PERSON),
+    R("audit", "GET", "/v1/people/{person_id}/budget", ANYONE, Scope.PERSON),
+    R("audit", "GET", "/v1/people/{person_id}/timeline", ANYONE, Scope.PERSON),
+    R("audit", "GET", "/v1/people/{person_id}/verify", ANYONE, Scope.PERSON),
+    R("audit", "GET", "/v1/verify", roles(AUDITOR, OPS), Scope.COUNCIL_WIDE),
+    R("audit", "GET", "/v1/kpis/ni130", STAFF, Scope.COUNCIL_WIDE),
+    R("audit", "GET", "/v1/kpis/lancashire", STAFF, Scope.COUNCIL_WIDE),
+    R("audit", "POST", "/v1/replay", roles(OPS), Scope.COUNCIL_WIDE),
+    R("audit", "GET", "/v1/replay/{replay_id}", roles(OPS), Scope.COUNCIL_WIDE),
+    R("audit", "GET", "/v1/projections/digest", roles(AUDITOR, OPS), Scope.COUNCIL_WIDE),
+)  # fmt: skip
+
+
+def rights_of(service: str) -> dict[tuple[str, str], Right]:
+    return {(r.method, r.path): r for r in RIGHTS if r.service == service}
+
+
+ROLE_COLUMNS = tuple(Role)
+ROLE_ABBREVIATIONS = {
+    Role.PERSON: "P",
+    Role.REPRESENTATIVE: "Rep",
+    Role.CARE_MANAGER: "CM",
+    Role.TEAM_MANAGER: "TM",
+    Role.PANEL: "Pan",
+    Role.FINANCE: "Fin",
+    Role.AUDITOR: "Aud",
+    Role.OPERATIONS: "Ops",
+}
+START = "<!-- rights table: generated by `python -m contracts.rights --write docs/security.md` -->"
+END = "<!-- end of rights table -->"
+
+
+def markdown_table() -> str:
+    """The rights as a Markdown table: ✓ may call; ✓own only for their own person."""
+    head = ["service", "route", *(ROLE_ABBREVIATIONS[r] for r in ROLE_COLUMNS), "scope"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for right in RIGHTS:
+        cells = []
+        for role in ROLE_COLUMNS:
+            if role not in right.roles:
+                cells.append("")
+            elif role in CITIZEN_ROLES and right.citizens_only_their_own:
+                cells.append("own")
+            else:
+                cells.append("✓")
+        route = f"`{right.method} {right.path}`"
+        lines.append("| " + " | ".join([right.service, route, *cells, right.scope.value]) + " |")
+    return "\n".join(lines)
+
+
+def with_table(document: str) -> str:
+    """The document with the text between the markers replaced by the current table."""
+    before, start, rest = document.partition(START)
+    _, end, after = rest.partition(END)
+    if not start or not end:
+        raise ValueError("the document has no rights table markers")
+    return f"{before}{START}\n{markdown_table()}\n{END}{after}"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
+        path = Path(sys.argv[2])
+        path.write_text(with_table(path.read_text()))
+    else:
+        print(markdown_table())

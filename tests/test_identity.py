@@ -1,0 +1,256 @@
+"""Who may call at all: tokens verified against the identity provider's key set, with key
+rotation, and the development key refused anywhere but the embedded default.
+
+The service here is the real assessment app in-process; the key set comes over real HTTP
+from the local identity provider (pbj/idp.py) on a loopback port.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pydantic
+import pytest
+
+from contracts.vocabulary import Role
+from pbj.idp import IDP_ISSUER, JwksServer, LocalIdentityProvider
+from servicekit.auth import mint_token
+from servicekit.testing import POLICIES_DIR, REPO_ROOT, Tokens, running
+from services.assessment.api import create_app
+from services.assessment.settings import Settings
+
+QUESTIONNAIRE = "/v1/questionnaires/lancashire"
+
+
+@pytest.fixture
+def idp(tmp_path: Path) -> Iterator[JwksServer]:
+    server = JwksServer(LocalIdentityProvider(tmp_path / "idp")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def settings_for(data_dir: Path, jwks_url: str, **overrides: float) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        policies_dir=POLICIES_DIR,
+        jwks_url=jwks_url,
+        jwt_issuer=IDP_ISSUER,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+async def client(tmp_path: Path, idp: JwksServer) -> AsyncIterator[httpx.AsyncClient]:
+    settings = settings_for(
+        tmp_path, idp.jwks_url, jwks_cache_seconds=0.5, jwks_refetch_cooldown_seconds=0
+    )
+    async with running(create_app(settings)) as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def care_manager(provider: LocalIdentityProvider, **options: int | str) -> dict[str, str]:
+    return bearer(
+        provider.mint(user_id="cm-1", role=Role.CARE_MANAGER, council="lancashire", **options)  # type: ignore[arg-type]
+    )
+
+
+async def test_a_token_from_a_newly_rotated_key_is_accepted_without_a_restart(
+    client: httpx.AsyncClient, idp: JwksServer
+) -> None:
+    provider = idp.idp
+    first = provider.ensure()
+    assert (await client.get(QUESTIONNAIRE, headers=care_manager(provider))).status_code == 200
+
+    second = provider.rotate()
+    assert second != first
+    signed_with_new_key = care_manager(provider)
+    assert (await client.get(QUESTIONNAIRE, headers=signed_with_new_key)).status_code == 200
+    # The old key stays in the set until retired: tokens already issued still work.
+    old = care_manager(provider, kid=first)
+    assert (await client.get(QUESTIONNAIRE, headers=old)).status_code == 200
+
+
+async def test_a_token_signed_with_a_retired_key_is_refused_once_the_cache_expires(
+    client: httpx.AsyncClient, idp: JwksServer
+) -> None:
+    provider = idp.idp
+    first = provider.ensure()
+    old = care_manager(provider, kid=first)
+    assert (await client.get(QUESTIONNAIRE, headers=old)).status_code == 200
+
+    provider.rotate(retire_others=True)
+    time.sleep(0.6)  # the service's key set cache (0.5 s here; 300 s by default)
+    refused = await client.get(QUESTIONNAIRE, headers=old)
+    assert refused.status_code == 401
+    assert "does not list" in refused.json()["detail"]
+    assert (await client.get(QUESTIONNAIRE, headers=care_manager(provider))).status_code == 200
+
+
+async def test_expired_forged_unsigned_and_missing_tokens_are_refused_with_401(
+    client: httpx.AsyncClient, idp: JwksServer, tmp_path: Path
+) -> None:
+    provider = idp.idp
+    kid = provider.ensure()
+
+    expired = care_manager(provider, ttl_seconds=-60)
+    answer = await client.get(QUESTIONNAIRE, headers=expired)
+    assert answer.status_code == 401 and "expired" in answer.json()["detail"]
+
+    # Signed by a key the provider never issued, under the current key's kid.
+    impostor = LocalIdentityProvider(tmp_path / "impostor")
+    forged = mint_token(
+        impostor.private_key(impostor.ensure()),
+        user_id="cm-1",
+        role=Role.CARE_MANAGER,
+        council="lancashire",
+        kid=kid,
+        issuer=IDP_ISSUER,
+    )
+    answer = await client.get(QUESTIONNAIRE, headers=bearer(forged))
+    assert answer.status_code == 401 and "Signature verification failed" in answer.text
+
+    # The development key's tokens (no kid) mean nothing to a service on a JWKS URL.
+    dev = Tokens(tmp_path / "dev").headers(Role.CARE_MANAGER)
+    answer = await client.get(QUESTIONNAIRE, headers=dev)
+    assert answer.status_code == 401 and "kid" in answer.json()["detail"]
+
+    answer = await client.get(QUESTIONNAIRE)
+    assert answer.status_code == 401
+    assert answer.headers["WWW-Authenticate"] == "Bearer"
+
+    answer = await client.get(QUESTIONNAIRE, headers=bearer("not.a.jwt"))
+    assert answer.status_code == 401
+
+
+async def test_a_flood_of_unknown_key_ids_fetches_the_key_set_at_most_once(
+    tmp_path: Path, idp: JwksServer
+) -> None:
+    provider = idp.idp
+    provider.ensure()
+    settings = settings_for(tmp_path, idp.jwks_url, jwks_refetch_cooldown_seconds=60)
+    async with running(create_app(settings)) as client:
+        assert (await client.get(QUESTIONNAIRE, headers=care_manager(provider))).status_code == 200
+        fetched = idp.requests_served
+        impostor = LocalIdentityProvider(tmp_path / "impostor")
+        for number in range(20):
+            made_up = mint_token(
+                impostor.private_key(impostor.ensure()),
+                user_id="x",
+                role=Role.CARE_MANAGER,
+                council="lancashire",
+                kid=f"unknown-{number}",
+                issuer=IDP_ISSUER,
+            )
+            answer = await client.get(QUESTIONNAIRE, headers=bearer(made_up))
+            assert answer.status_code == 401
+        assert idp.requests_served - fetched <= 1
+
+
+async def test_an_unreachable_key_set_answers_503_not_500(tmp_path: Path, idp: JwksServer) -> None:
+    provider = idp.idp
+    token = care_manager(provider)
+    settings = settings_for(tmp_path, idp.jwks_url, jwks_cache_seconds=0.2)
+    async with running(create_app(settings)) as client:
+        assert (await client.get(QUESTIONNAIRE, headers=token)).status_code == 200
+        idp.stop()
+        time.sleep(0.3)
+        answer = await client.get(QUESTIONNAIRE, headers=token)
+        assert answer.status_code == 503
+        assert "identity provider" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("event_log_url", "kafka://127.0.0.1:9092", "the event log is kafka"),
+        ("database_url", "postgresql+asyncpg://pbj:pbj@127.0.0.1:5432/x", "database is postgresql"),
+        ("environment", "production", "environment is production"),
+    ],
+)
+def test_the_development_key_is_refused_outside_the_embedded_default(
+    tmp_path: Path, setting: str, value: str, named: str
+) -> None:
+    with pytest.raises(pydantic.ValidationError) as refused:
+        Settings(data_dir=tmp_path, **{setting: value})  # type: ignore[arg-type]
+    assert "refusing to trust the development signing key" in str(refused.value)
+    assert named in str(refused.value)
+    # With the identity provider's key set the same settings are fine.
+    Settings(data_dir=tmp_path, jwks_url="http://127.0.0.1:1/jwks.json", **{setting: value})  # type: ignore[arg-type]
+
+
+def test_a_service_on_kafka_with_the_development_key_will_not_start(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "ASSESSMENT_DATA_DIR": str(tmp_path),
+        "ASSESSMENT_EVENT_LOG_URL": "kafka://127.0.0.1:9092",
+        "ASSESSMENT_POLICIES_DIR": str(POLICIES_DIR),
+    }
+    env.pop("ASSESSMENT_JWKS_URL", None)
+    started = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "services.assessment.api:create_app",
+            "--factory",
+            "--port",
+            "0",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode != 0
+    assert b"refusing to trust the development signing key" in started.stderr
+
+
+async def test_the_caller_of_a_state_change_is_recorded_on_its_event_and_in_the_audit_chain(
+    tmp_path: Path,
+) -> None:
+    from servicekit.testing import deliver, outbox_events
+    from services.audit.api import create_app as create_audit
+    from services.audit.settings import Settings as AuditSettings
+
+    tokens = Tokens(tmp_path)
+    assessment = create_app(
+        Settings(
+            data_dir=tmp_path,
+            database_url=f"sqlite+aiosqlite:///{tmp_path}/assessment.db",
+            policies_dir=POLICIES_DIR,
+        )
+    )
+    start = {
+        "person_id": "p-1",
+        "client_group": "older_people",
+        "completed_by": "self",
+        "team": "North",
+        "key_worker_id": "kw-1",
+        "age_band": "85+",
+    }
+    async with running(assessment) as client:
+        headers = tokens.headers(Role.PERSON, person_id="p-1", user_id="mrs-k")
+        assert (await client.post("/v1/assessments", json=start, headers=headers)).is_success
+        (started,) = await outbox_events(assessment)
+    assert started.actor == "person:mrs-k"
+
+    audit = create_audit(AuditSettings(data_dir=tmp_path, policies_dir=POLICIES_DIR))
+    async with running(audit) as client:
+        await deliver(audit, started)
+        history = await client.get("/v1/people/p-1/history", headers=tokens.headers(Role.AUDITOR))
+        verified = await client.get("/v1/people/p-1/verify", headers=tokens.headers(Role.AUDITOR))
+    assert history.json()["items"][0]["actor"] == "person:mrs-k"
+    assert verified.json()["ok"] is True

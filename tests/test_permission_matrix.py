@@ -1,0 +1,718 @@
+# ruff: noqa: E501  (RECIPES is a table: one route a line)
+"""Every route × every role × own council / another council (× own person / another person).
+
+The expected rights are data: contracts/rights.py. For each service the real app runs
+in-process (its lifespan: migrations, relay, consumers) on a fresh SQLite data directory,
+with records seeded through its own API and the events it consumes, for three people:
+`p-own` (the caller's council; a person's or representative's token names them),
+`p-neighbour` (the same council, another person) and `p-far` (another council). Then each
+route listed for the service is called
+- without a token: 401;
+- by every role whose right it is not: 403 (before any record is looked up, so the
+  answer says nothing about whether the id exists);
+- by every role whose right it is, on p-far's record: 404; by a person or representative
+  on p-neighbour's record: 404;
+- by every role whose right it is, on p-own's record: neither 401, 403, 404 nor 5xx
+  (a success where the seeded state allows it; a 409 when an earlier cell already did it);
+- for a page of records: never a record of another council (nor, for a citizen, of
+  another person).
+Refusals are checked first, so a success cannot change what a refusal meets. The test
+fails when a service documents a route the table does not list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from contracts import events as ev
+from contracts.policy import PolicyBook
+from contracts.rights import RIGHTS, Right, Scope, rights_of, with_table
+from contracts.vocabulary import CITIZEN_ROLES, AgeBand, ClientGroup, CompletedBy, Role
+from pbj.journey import load_policies
+from servicekit.testing import POLICIES_DIR, REPO_ROOT, Tokens, deliver, outbox_events, running
+
+OWN, OTHER = "lancashire", "council_a"
+SUBJECTS = {"own": (OWN, "p-own"), "neighbour": (OWN, "p-neighbour"), "far": (OTHER, "p-far")}
+"""Whose record a cell aims at: (council, person)."""
+
+SERVICES = ("assessment", "allocation", "planning", "payments", "audit")
+START = date(2010, 4, 5)
+BOOK: PolicyBook = load_policies(POLICIES_DIR)
+
+
+@dataclass
+class Service:
+    name: str
+    app: FastAPI
+    client: httpx.AsyncClient
+    tokens: Tokens
+    tokens_dir: Path
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+    def headers(self, role: Role, council: str = OWN, person_id: str = "p-own") -> dict[str, str]:
+        person = person_id if role in CITIZEN_ROLES else None
+        key = ("token", role, council, person)
+        if key not in self.cache:
+            self.cache[key] = self._mint(role, council, person)
+        return dict(self.cache[key])
+
+    def _mint(self, role: Role, council: str, person: str | None) -> dict[str, str]:
+        return self.tokens.headers(
+            role, council, user_id=f"{role.value}@{council}", person_id=person
+        )
+
+    async def ok(self, method: str, url: str, role: Role, council: str, **kwargs: Any) -> Any:
+        r = await self.client.request(method, url, headers=self.headers(role, council), **kwargs)
+        assert r.status_code < 300, f"seeding {method} {url}: {r.status_code} {r.text}"
+        return r.json()
+
+
+Target = dict[str, Any]
+"""What one cell sends: path parameters and, for a route with a body, `json`."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to aim a route at a subject's record: seed it (fresh per route) and say what
+    to send. Returns None when the route has nothing of that subject's to aim at."""
+
+    target: Callable[[Service, str, str], Awaitable[Target | None]]
+
+
+# --- seeding, per service ---------------------------------------------------------------
+
+
+def domain_levels(council: str, level_index: int = 0) -> dict[str, int]:
+    policy = BOOK.current(council)
+    return {d.key: d.levels[level_index].level for d in policy.questionnaire.domains}
+
+
+def validated(council: str, person_id: str) -> ev.AssessmentValidated:
+    return ev.AssessmentValidated(
+        person_id=person_id,
+        council=council,
+        assessment_id=uuid.uuid4(),
+        client_group=ClientGroup.LEARNING_DISABILITY,
+        completed_by=CompletedBy.SUPPORTED,
+        team="North",
+        key_worker_id="kw-1",
+        age_band=AgeBand.AGE_18_64,
+        community_based=True,
+        domain_levels=domain_levels(council),
+        adjustments=[],
+        significant_informal_support=False,
+        needs_24_7=False,
+        carer_support_weekly_pence=0,
+        other_funding=[],
+        outcomes=["Live in my own flat"],
+        risks=[],
+        validated_by="care_manager:cm-1",
+        policy_version=BOOK.current(council).policy_version,
+    )
+
+
+# assessment
+
+
+async def assessment_in(s: Service, council: str, person_id: str, state: str) -> str:
+    start = {
+        "person_id": person_id,
+        "client_group": "learning_disability",
+        "completed_by": "supported",
+        "team": "North",
+        "key_worker_id": "kw-1",
+        "age_band": "18-64",
+    }
+    a = await s.ok("POST", "/v1/assessments", Role.CARE_MANAGER, council, json=start)
+    url = f"/v1/assessments/{a['assessment_id']}"
+    if state in ("answered", "submitted"):
+        await s.ok("PUT", f"{url}/answers", Role.CARE_MANAGER, council, json=answers(council))
+    if state == "submitted":
+        await s.ok("POST", f"{url}/submit", Role.CARE_MANAGER, council)
+    return str(a["assessment_id"])
+
+
+def answers(council: str) -> dict[str, Any]:
+    return {
+        "domains": domain_levels(council),
+        "significant_informal_support": False,
+        "needs_24_7": False,
+    }
+
+
+def an_assessment(state: str, body: Callable[[str], Any] | None = None) -> Recipe:
+    async def target(s: Service, council: str, person_id: str) -> Target:
+        out: Target = {"assessment_id": await assessment_in(s, council, person_id, state)}
+        if body is not None:
+            out["json"] = body(council)
+        return out
+
+    return Recipe(target)
+
+
+async def start_body(s: Service, council: str, person_id: str) -> Target | None:
+    if council != OWN:
+        return None  # a new assessment is always the caller's council's
+    return {
+        "json": {
+            "person_id": person_id,
+            "client_group": "learning_disability",
+            "completed_by": "self",
+            "team": "North",
+            "key_worker_id": "kw-1",
+            "age_band": "18-64",
+        }
+    }
+
+
+async def questionnaire(s: Service, council: str, person_id: str) -> Target:
+    return {"council": council}
+
+
+# allocation
+
+
+async def budget_of(s: Service, council: str, person_id: str, *, agreed: bool = False) -> str:
+    """The person's budget (one a person), with a fresh revision from a new validation:
+    agreed, or awaiting agreement."""
+    await deliver(s.app, validated(council, person_id))
+    url = f"/v1/budgets?person_id={person_id}"
+    (budget,) = (await s.ok("GET", url, Role.AUDITOR, council))["items"]
+    if agreed:
+        await s.ok(
+            "POST", f"/v1/budgets/{budget['budget_id']}/agree", Role.TEAM_MANAGER, council, json={}
+        )
+    return str(budget["budget_id"])
+
+
+def a_budget(*, agreed: bool, body: Any = None) -> Recipe:
+    async def target(s: Service, council: str, person_id: str) -> Target:
+        out: Target = {"budget_id": await budget_of(s, council, person_id, agreed=agreed)}
+        if body is not None:
+            out["json"] = body
+        return out
+
+    return Recipe(target)
+
+
+async def calculation(s: Service, council: str, person_id: str) -> Target | None:
+    if council != OWN:
+        return None
+    return {
+        "json": {
+            "client_group": "learning_disability",
+            "domain_levels": domain_levels(council),
+            "significant_informal_support": False,
+            "needs_24_7": False,
+        }
+    }
+
+
+# planning
+
+
+async def issued_budget(s: Service, council: str, person_id: str) -> uuid.UUID:
+    assessment = validated(council, person_id)
+    await deliver(s.app, assessment)
+    budget_id = uuid.uuid4()
+    await deliver(
+        s.app,
+        ev.BudgetIssued(
+            person_id=person_id,
+            council=council,
+            budget_id=budget_id,
+            assessment_id=assessment.assessment_id,
+            client_group=assessment.client_group,
+            stage=ev.BudgetStage.INDICATIVE,
+            revision=1,
+            points=40,
+            scale=ev.Scale.STANDARD,
+            weekly_pence=25_000,
+            annual_pence=25_000 * 52,
+            ceiling_weekly_pence=None,
+            ceiling_exception=False,
+            explanation=[],
+            agreed_by="team_manager:tm-1",
+            agreed_by_role=Role.TEAM_MANAGER,
+            policy_version=assessment.policy_version,
+        ),
+    )
+    return budget_id
+
+
+def plan_body(person_id: str, budget_id: uuid.UUID) -> dict[str, Any]:
+    line = {
+        "description": "Personal assistant, mornings",
+        "provider_kind": "personal_assistant",
+        "frequency": "weekly",
+        "amount_pence": 10_000,
+        "domains": ["personal_care"],
+    }
+    return {"person_id": person_id, "budget_id": str(budget_id), "lines": [line]}
+
+
+async def plan_in(s: Service, council: str, person_id: str, state: str) -> tuple[str, str]:
+    budget_id = await issued_budget(s, council, person_id)
+    plan = await s.ok(
+        "POST", "/v1/plans", Role.CARE_MANAGER, council, json=plan_body(person_id, budget_id)
+    )
+    url = f"/v1/plans/{plan['plan_id']}"
+    if state in ("submitted", "signed-off"):
+        await s.ok("POST", f"{url}/submit", Role.CARE_MANAGER, council, json={})
+    if state == "signed-off":
+        on = {"on": START.isoformat()}
+        await s.ok("POST", f"{url}/sign-off", Role.TEAM_MANAGER, council, json=on)
+    return str(plan["plan_id"]), str(budget_id)
+
+
+def a_plan(state: str, body: Callable[[str, str], Any] | None = None) -> Recipe:
+    async def target(s: Service, council: str, person_id: str) -> Target:
+        plan_id, budget_id = await plan_in(s, council, person_id, state)
+        out: Target = {"plan_id": plan_id}
+        if body is not None:
+            out["json"] = body(person_id, budget_id)
+        return out
+
+    return Recipe(target)
+
+
+async def new_plan(s: Service, council: str, person_id: str) -> Target:
+    budget_id = await issued_budget(s, council, person_id)
+    return {"json": plan_body(person_id, budget_id)}
+
+
+async def a_review_of(s: Service, council: str, person_id: str) -> str:
+    plan_id, _ = await plan_in(s, council, person_id, "signed-off")
+    page = await s.ok("GET", "/v1/reviews?limit=100", Role.CARE_MANAGER, council)
+    (review_id,) = [r["review_id"] for r in page["items"] if r["plan_id"] == plan_id]
+    return str(review_id)
+
+
+def a_review(body: Any = None) -> Recipe:
+    async def target(s: Service, council: str, person_id: str) -> Target:
+        out: Target = {"review_id": await a_review_of(s, council, person_id)}
+        if body is not None:
+            out["json"] = body
+        return out
+
+    return Recipe(target)
+
+
+async def new_review(s: Service, council: str, person_id: str) -> Target:
+    plan_id, _ = await plan_in(s, council, person_id, "signed-off")
+    due = {"plan_id": plan_id, "due_on": "2010-06-01", "reason": "A change in needs"}
+    return {"json": due}
+
+
+# payments
+
+
+async def deployment_of(s: Service, council: str, person_id: str, state: str) -> str:
+    async def ids() -> set[str]:
+        page = await s.ok("GET", "/v1/deployments?limit=100", Role.FINANCE, council)
+        return {d["deployment_id"] for d in page["items"] if d["person_id"] == person_id}
+
+    before = await ids()
+    await deliver(
+        s.app,
+        ev.PlanSignedOff(
+            person_id=person_id,
+            council=council,
+            plan_id=uuid.uuid4(),
+            budget_id=uuid.uuid4(),
+            assessment_id=uuid.uuid4(),
+            plan_version=1,
+            weekly_pence=20_000,
+            annual_pence=20_000 * 52,
+            one_off_pence=0,
+            contingency_weekly_pence=0,
+            lines=[],
+            request_for_more=False,
+            signed_off_by="tm-1",
+            signed_off_by_role=Role.TEAM_MANAGER,
+            first_review_on=START + timedelta(days=42),
+            policy_version=BOOK.current(council).policy_version,
+        ),
+    )
+    (deployment_id,) = (await ids()) - before
+    url = f"/v1/deployments/{deployment_id}"
+    if state in ("arranged", "agreed", "suspended"):
+        await s.ok("PUT", f"{url}/arrangement", Role.CARE_MANAGER, council, json=ARRANGEMENT)
+    if state in ("agreed", "suspended"):
+        signed = {"signed_on": (START - timedelta(days=3)).isoformat()}
+        await s.ok("POST", f"{url}/agreement", Role.CARE_MANAGER, council, json=signed)
+    if state == "suspended":
+        await s.ok("POST", f"{url}/suspend", Role.FINANCE, council, json=HOLD)
+    return str(deployment_id)
+
+
+ARRANGEMENT = {
+    "parts": [{"option": "direct_payment"}],
+    "frequency": "weekly",
+    "first_due_on": START.isoformat(),
+    "assessed_max_weekly_contribution_pence": 0,
+}
+HOLD = {"reason": "Bank details being checked"}
+
+
+def a_deployment(state: str, body: Any = None) -> Recipe:
+    async def target(s: Service, council: str, person_id: str) -> Target:
+        out: Target = {"deployment_id": await deployment_of(s, council, person_id, state)}
+        if body is not None:
+            out["json"] = body
+        return out
+
+    return Recipe(target)
+
+
+def council_wide(body: Any = None, query: str = "") -> Recipe:
+    async def target(s: Service, council: str, person_id: str) -> Target | None:
+        if council != OWN:
+            return None
+        out: Target = {"query": query}
+        if body is not None:
+            out["json"] = body
+        return out
+
+    return Recipe(target)
+
+
+async def released(s: Service, council: str, person_id: str) -> Target | None:
+    """Payments released, so there is something to export."""
+    if council != OWN:
+        return None
+    await deployment_of(s, council, person_id, "agreed")
+    as_of = {"as_of": (START + timedelta(days=14)).isoformat()}
+    await s.ok("POST", "/v1/payments/release-due", Role.FINANCE, council, json=as_of)
+    return {"json": {"up_to": "2010-12-31"}}
+
+
+async def export_batch(s: Service, council: str, person_id: str) -> Target:
+    await deployment_of(s, council, person_id, "agreed")
+    as_of = {"as_of": (START + timedelta(days=14)).isoformat()}
+    await s.ok("POST", "/v1/payments/release-due", Role.FINANCE, council, json=as_of)
+    batch = await s.ok(
+        "POST", "/v1/exports/payments", Role.FINANCE, council, json={"up_to": "2010-12-31"}
+    )
+    return {"batch_id": batch["batch_id"]}
+
+
+# audit
+
+
+async def person_history(s: Service, council: str, person_id: str) -> Target:
+    key = ("journey", council, person_id)
+    if key not in s.cache:
+        from services.audit.tests.journey import Journey
+
+        for envelope in Journey(person_id, council=council).full():
+            await deliver(s.app, envelope)
+        s.cache[key] = True
+    return {"person_id": person_id}
+
+
+async def a_replay(s: Service, council: str, person_id: str) -> Target | None:
+    if council != OWN:
+        return None
+    headers = s.headers(Role.OPERATIONS, council)
+    for _ in range(200):  # the replay an earlier cell started may still be running
+        started = await s.client.post("/v1/replay", headers=headers, json={})
+        if started.status_code != 409:
+            break
+        await asyncio.sleep(0.05)
+    assert started.status_code < 300, started.text
+    replay = started.json()
+    url = f"/v1/replay/{replay['replay_id']}"
+    while (await s.ok("GET", url, Role.OPERATIONS, council))["status"] == "running":
+        await asyncio.sleep(0.05)
+    return {"replay_id": replay["replay_id"]}
+
+
+RECIPES: dict[tuple[str, str, str], Recipe] = {
+    # assessment
+    ("assessment", "GET", "/v1/questionnaires/{council}"): Recipe(questionnaire),
+    ("assessment", "POST", "/v1/assessments"): Recipe(start_body),
+    ("assessment", "PUT", "/v1/assessments/{assessment_id}/answers"): an_assessment("draft", answers),
+    ("assessment", "POST", "/v1/assessments/{assessment_id}/submit"): an_assessment("answered", lambda c: {}),
+    ("assessment", "POST", "/v1/assessments/{assessment_id}/validate"): an_assessment("submitted", lambda c: {}),
+    ("assessment", "POST", "/v1/assessments/{assessment_id}/return"): an_assessment("submitted", lambda c: {"reasons": ["Please say more about mornings"]}),
+    ("assessment", "GET", "/v1/assessments/{assessment_id}"): an_assessment("submitted"),
+    # allocation
+    ("allocation", "POST", "/v1/calculations"): Recipe(calculation),
+    ("allocation", "GET", "/v1/budgets/{budget_id}"): a_budget(agreed=True),
+    ("allocation", "GET", "/v1/budgets/{budget_id}/explanation"): a_budget(agreed=True),
+    ("allocation", "POST", "/v1/budgets/{budget_id}/agree"): a_budget(agreed=False, body={}),
+    ("allocation", "POST", "/v1/budgets/{budget_id}/revisions"): a_budget(agreed=True, body={"reason": "More support at night", "additional_weekly_pence": 1_000}),
+    # planning
+    ("planning", "POST", "/v1/plans"): Recipe(new_plan),
+    ("planning", "PUT", "/v1/plans/{plan_id}"): a_plan("draft", plan_body),
+    ("planning", "GET", "/v1/plans/{plan_id}"): a_plan("draft"),
+    ("planning", "GET", "/v1/plans/{plan_id}/checks"): a_plan("draft"),
+    ("planning", "POST", "/v1/plans/{plan_id}/submit"): a_plan("draft", lambda p, b: {}),
+    ("planning", "POST", "/v1/plans/{plan_id}/sign-off"): a_plan("submitted", lambda p, b: {"on": START.isoformat()}),
+    ("planning", "POST", "/v1/plans/{plan_id}/return"): a_plan("submitted", lambda p, b: {"reasons": ["Cost the evenings too"]}),
+    ("planning", "POST", "/v1/reviews"): Recipe(new_review),
+    ("planning", "POST", "/v1/reviews/run-due"): council_wide({"as_of": "2010-12-31"}),
+    ("planning", "GET", "/v1/reviews/{review_id}"): a_review(),
+    ("planning", "POST", "/v1/reviews/{review_id}/complete"): a_review({"outcome": "no_change", "completed_on": "2010-06-01"}),
+    # payments
+    ("payments", "GET", "/v1/deployments/{deployment_id}"): a_deployment("new"),
+    ("payments", "PUT", "/v1/deployments/{deployment_id}/arrangement"): a_deployment("new", ARRANGEMENT),
+    ("payments", "POST", "/v1/deployments/{deployment_id}/agreement"): a_deployment("arranged", {"signed_on": START.isoformat()}),
+    ("payments", "GET", "/v1/deployments/{deployment_id}/schedule"): a_deployment("agreed"),
+    ("payments", "POST", "/v1/deployments/{deployment_id}/release"): a_deployment("agreed", {"as_of": (START + timedelta(days=7)).isoformat()}),
+    ("payments", "POST", "/v1/payments/release-due"): council_wide({"as_of": "2010-04-19"}),
+    ("payments", "POST", "/v1/deployments/{deployment_id}/suspend"): a_deployment("agreed", HOLD),
+    ("payments", "POST", "/v1/deployments/{deployment_id}/resume"): a_deployment("suspended", HOLD),
+    ("payments", "POST", "/v1/deployments/{deployment_id}/returns"): a_deployment("agreed", {"period_start": "2010-04-05", "period_end": "2010-07-04", "items": [{"description": "PA wages", "amount_pence": 10_000, "receipt": True}], "balance_pence": 0}),
+    ("payments", "POST", "/v1/deployments/{deployment_id}/unspent-check"): a_deployment("agreed", {"as_of": "2010-07-05", "balance_pence": 0}),
+    ("payments", "GET", "/v1/deployments/{deployment_id}/statement"): a_deployment("agreed"),
+    ("payments", "POST", "/v1/exports/payments"): Recipe(released),
+    ("payments", "GET", "/v1/exports/payments"): council_wide(),
+    ("payments", "GET", "/v1/exports/payments/{batch_id}.csv"): Recipe(export_batch),
+    # audit
+    ("audit", "GET", "/v1/people/{person_id}/history"): Recipe(person_history),
+    ("audit", "GET", "/v1/people/{person_id}/budget"): Recipe(person_history),
+    ("audit", "GET", "/v1/people/{person_id}/timeline"): Recipe(person_history),
+    ("audit", "GET", "/v1/people/{person_id}/verify"): Recipe(person_history),
+    ("audit", "GET", "/v1/kpis/lancashire"): council_wide(query="as_of=2011-03-31"),
+    ("audit", "GET", "/v1/replay/{replay_id}"): Recipe(a_replay),
+}  # fmt: skip
+"""Routes whose cells need a seeded record or a body. Any other route is called as it is,
+with its seeded records for a page (Scope.LIST) or nothing (a council-wide report)."""
+
+LIST_SEEDS: dict[str, Callable[[Service, str, str], Awaitable[Any]]] = {
+    "assessment": lambda s, c, p: assessment_in(s, c, p, "submitted"),
+    "allocation": lambda s, c, p: budget_of(s, c, p, agreed=True),
+    "planning": lambda s, c, p: a_review_of(s, c, p),
+    "payments": lambda s, c, p: deployment_of(s, c, p, "agreed"),
+    "audit": lambda s, c, p: person_history(s, c, p),
+}
+
+
+# --- the matrix -------------------------------------------------------------------------
+
+
+PEOPLE_PER_ROUTE = {"payments"}
+"""Services whose records are one per person in a way a route's cells would trip over (a
+person's next deployment waits for the previous one's releases): each route's cells aim
+at people of their own (p-own-7, p-far-7, ...; a citizen's token names p-own-7)."""
+
+
+@contextlib.asynccontextmanager
+async def started(name: str, data_dir: Path) -> AsyncIterator[Service]:
+    tokens = Tokens(data_dir)
+    api = importlib.import_module(f"services.{name}.api")
+    settings = importlib.import_module(f"services.{name}.settings")
+    app = api.create_app(settings.Settings(data_dir=data_dir, policies_dir=POLICIES_DIR))
+    async with running(app) as client:
+        yield Service(name, app, client, tokens, data_dir)
+
+
+@pytest.fixture(params=SERVICES)
+async def service(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Service]:
+    async with started(request.param, tmp_path) as service:
+        yield service
+
+
+def documented_routes(app: FastAPI) -> set[tuple[str, str]]:
+    paths = app.openapi()["paths"]
+    return {
+        (method.upper(), path)
+        for path, item in paths.items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete") and path.startswith("/v1/")
+    }
+
+
+@dataclass
+class Cell:
+    route: str
+    role: str
+    aimed_at: str
+    expected: str
+    got: int
+    detail: str = ""
+
+
+async def call(
+    s: Service, right: Right, target: Target, headers: dict[str, str] | None
+) -> httpx.Response:
+    path = right.path
+    for name, value in target.items():
+        path = path.replace("{" + name + "}", str(value))
+    query = target.get("query", "")
+    url = f"{path}?{query}" if query else path
+    body = target.get("json")
+    if body is None and right.method in ("POST", "PUT"):
+        body = {}
+    return await s.client.request(right.method, url, headers=headers or {}, json=body)
+
+
+PER_PERSON = (Scope.RECORD, Scope.PERSON, Scope.NEW)
+
+
+def expectation(right: Right, role: Role, aimed_at: str) -> str:
+    if role not in right.roles:
+        return "403"
+    if aimed_at == "own":
+        return "ok"
+    if aimed_at == "neighbour":
+        return str(right.citizen_for_another)
+    if right.scope is Scope.NEW:
+        return "404|422"  # another council's record named in a body: as if it did not exist
+    return "404"
+
+
+POLICY_LIMITS = (
+    "AboveApprovalLimit",
+    "AboveAgreementLimit",
+    "MayNotAgree",
+    "CeilingExceptionNotAllowed",
+)
+"""Refusals by the council's policy (approval limits by role), not by the rights table."""
+
+
+def meets(expected: str, answer: httpx.Response) -> bool:
+    status = answer.status_code
+    if expected == "ok":
+        if status == 403:  # the role may, but not this much: the policy's approval limit
+            return answer.json().get("error") in POLICY_LIMITS
+        return status < 500 and status not in (401, 403, 404)
+    return str(status) in expected.split("|")
+
+
+async def walk(s: Service, right: Right, suffix: str = "") -> tuple[list[Cell], int]:
+    """Every cell of one route; returns the cells that did not meet their expectation and
+    how many allowed cells succeeded outright."""
+    recipe = RECIPES.get(right.key)
+    targets: dict[str, Target | None] = {}
+    for subject, (council, person_id) in SUBJECTS.items():
+        if recipe is not None:
+            targets[subject] = await recipe.target(s, council, person_id + suffix)
+        elif right.scope is Scope.LIST:
+            if ("listed", subject) not in s.cache:  # one record each serves every page
+                await LIST_SEEDS[s.name](s, council, person_id)
+                s.cache[("listed", subject)] = True
+            targets[subject] = {} if subject == "own" else None
+        else:
+            targets[subject] = {} if subject == "own" else None
+    if right.scope in (Scope.LIST, Scope.COUNCIL_WIDE):
+        targets = {
+            "own": targets["own"],
+            "far": targets.get("far") if right.scope is Scope.COUNCIL_WIDE else None,
+        }
+
+    failures: list[Cell] = []
+    route = f"{right.method} {right.path}"
+    own = targets["own"]
+    assert own is not None, f"{route}: no record to aim at"
+
+    anonymous = await call(s, right, own, None)
+    if anonymous.status_code != 401:
+        failures.append(
+            Cell(route, "no token", "own", "401", anonymous.status_code, anonymous.text[:200])
+        )
+
+    # Refusals first, then the calls that may change state.
+    plan: list[tuple[Role, str]] = []
+    for role in Role:
+        for subject in ("far", "neighbour"):
+            if subject == "neighbour" and (
+                role not in CITIZEN_ROLES or right.scope not in PER_PERSON
+            ):
+                continue
+            if targets.get(subject) is not None:
+                plan.append((role, subject))
+    plan += [(role, "own") for role in Role if role not in right.roles]
+    plan += [(role, "own") for role in Role if role in right.roles]
+
+    successes = 0
+    for role, subject in plan:
+        target = targets[subject]
+        assert target is not None
+        answer = await call(s, right, target, s.headers(role, person_id="p-own" + suffix))
+        expected = expectation(right, role, subject)
+        if not meets(expected, answer):
+            failures.append(
+                Cell(route, role.value, subject, expected, answer.status_code, answer.text[:200])
+            )
+            continue
+        if expected == "ok" and answer.status_code < 300:
+            successes += 1
+            if right.scope is Scope.LIST:
+                leaked = ["p-far"] + (["p-neighbour"] if role in CITIZEN_ROLES else [])
+                for person_id in leaked:
+                    if person_id in answer.text:
+                        failures.append(
+                            Cell(
+                                route,
+                                role.value,
+                                "own",
+                                f"no {person_id}",
+                                answer.status_code,
+                                "leaked",
+                            )
+                        )
+    return failures, successes
+
+
+async def test_every_route_answers_every_role_as_the_rights_table_says(service: Service) -> None:
+    table = rights_of(service.name)
+    documented = documented_routes(service.app)
+    unlisted = sorted(documented - set(table))
+    assert not unlisted, (
+        f"{service.name} has routes contracts/rights.py does not classify: {unlisted}; "
+        "add a Right(...) line for each (and a recipe here if it needs a record or a body)"
+    )
+    assert not sorted(set(table) - documented), "contracts/rights.py lists routes that are gone"
+
+    failures: list[Cell] = []
+    never_succeeded = []
+    unattributed: list[str] = []
+    for number, right in enumerate(table.values()):
+        separate = service.name in PEOPLE_PER_ROUTE and right.scope is not Scope.LIST
+        suffix = f"-{number}" if separate else ""
+        cells, successes = await walk(service, right, suffix)
+        failures += cells
+        if successes == 0:
+            never_succeeded.append(f"{right.method} {right.path}")
+    report = "\n".join(
+        f"{c.route:60} {c.role:15} {c.aimed_at:9} expected {c.expected:>5} got {c.got} {c.detail}"
+        for c in failures
+    )
+    assert not failures, f"{len(failures)} cells differ from contracts/rights.py:\n{report}"
+    assert not never_succeeded, f"no role succeeded on: {never_succeeded}"
+    unattributed += await without_actor(service.app)
+    assert not unattributed, f"state changes that do not record who made them: {unattributed}"
+
+
+async def without_actor(app: FastAPI) -> list[str]:
+    """Events in the outbox that name no actor: every event a request causes must carry
+    the caller (`role:user_id`); one a consumer emits names the event that caused it."""
+    return [e.type for e in await outbox_events(app) if not e.actor and not e.causation_id]
+
+
+def test_every_service_has_rights_listed() -> None:
+    assert {r.service for r in RIGHTS} == set(SERVICES)
+    keys = [r.key for r in RIGHTS]
+    assert len(keys) == len(set(keys)), "a route is listed twice"
+
+
+def test_the_security_doc_shows_the_rights_the_matrix_checks() -> None:
+    doc = REPO_ROOT / "docs" / "security.md"
+    assert doc.read_text() == with_table(doc.read_text()), (
+        "docs/security.md is out of date: run `python -m contracts.rights --write docs/security.md`"
+    )
