@@ -27,6 +27,7 @@ from servicekit.errors import DomainError
 from servicekit.logging import configure_logging
 from servicekit.metrics import REQUEST_LATENCY
 from servicekit.runtime import ServiceRuntime
+from servicekit.tracing import configure_tracing
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +85,7 @@ def create_service_app(
 ) -> FastAPI:
     settings = runtime.settings
     configure_logging(runtime.name, settings.log_level)
+    configure_tracing(runtime.name)  # FastAPI makes the SERVER span of each request itself
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -25,6 +25,7 @@ from servicekit import context
 from servicekit.errors import DomainError
 from servicekit.eventlog import EventLog, OutgoingRecord, Record
 from servicekit.metrics import EVENTS_CONSUMED
+from servicekit.tracing import consumer_span
 from servicekit.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -108,7 +109,10 @@ class EventConsumer:
             backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
 
     async def _apply(self, handler: Handler, envelope: Envelope) -> bool:
-        with context.caused_by(correlation=envelope.correlation_id, causation=envelope.id):
+        with (
+            consumer_span(self.name, envelope),
+            context.caused_by(correlation=envelope.correlation_id, causation=envelope.id),
+        ):
             async with self._unit_of_work() as uow:
                 if await uow.already_applied(self.name, envelope.id):
                     return False
