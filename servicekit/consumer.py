@@ -24,7 +24,7 @@ from contracts.registry import DEAD_LETTER_TOPIC
 from servicekit import context
 from servicekit.errors import DomainError
 from servicekit.eventlog import EventLog, OutgoingRecord, Record
-from servicekit.metrics import EVENTS_CONSUMED
+from servicekit.metrics import EVENTS_CONSUMED, ConsumerProgress
 from servicekit.tracing import consumer_span
 from servicekit.uow import UnitOfWork
 
@@ -54,6 +54,7 @@ class EventConsumer:
         self._unit_of_work = unit_of_work
         self.healthy = True
         self.applied = 0
+        self.progress = ConsumerProgress()
 
     async def run(self) -> None:
         backoff = 0.1
@@ -65,6 +66,7 @@ class EventConsumer:
                     for record in records:
                         await self.handle(record)
                     await consumer.commit(records)
+                    self.progress.observe(consumer, records)
                     self.healthy = True
                     backoff = 0.1
             except asyncio.CancelledError:
