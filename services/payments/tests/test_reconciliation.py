@@ -217,21 +217,28 @@ async def test_the_feed_pages_without_gaps_or_repeats_while_payments_keep_arrivi
     seen: list[str] = []
     positions: list[str] = []
     after: str | None = None
-    releasing = asyncio.create_task(keep_releasing())
-    while True:
+
+    async def read_page() -> bool:
+        """One page from where the reader got to; False when it was empty."""
+        nonlocal after
         params: dict[str, Any] = {"limit": 3}
         if after:
             params["after"] = after
         r = await client.get("/v1/payments/feed", params=params, headers=tokens.headers("finance"))
         assert r.status_code == 200, r.text
         page = r.json()
-        seen += [i["payment_id"] for i in page["items"]]
-        positions += [i["position"] for i in page["items"]]
+        seen.extend(i["payment_id"] for i in page["items"])
+        positions.extend(i["position"] for i in page["items"])
         after = page["next_after"]
-        if releasing.done() and not page["items"]:
-            break
+        return bool(page["items"])
+
+    releasing = asyncio.create_task(keep_releasing())
+    while not releasing.done():  # read while releases commit between and during the reads
+        await read_page()
         await asyncio.sleep(0)
     await releasing
+    while await read_page():  # then read on from where the reader got to
+        pass
 
     assert len(seen) == len(set(seen)) == 4 * 6  # every released payment exactly once
     schedule_total = await read_whole_feed(client, tokens, limit=7)
