@@ -1,5 +1,5 @@
 """On PostgreSQL, two releases committing at once cannot leave a gap in the payment feed:
-feed numbers are taken in commit order (ADR 10)."""
+feed numbers are taken in commit order (ADR 14)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Pure: no I/O. Each row is checked against the layout and the council's policy; every
 fault is reported with its line, column and reason. A file with any refused row imports
-nobody (ADR 0009). A row whose legacy client id was imported before creates nothing new,
+nobody (ADR 0013). A row whose legacy client id was imported before creates nothing new,
 so the same extract can be imported again.
 
 Personal data (name, date of birth, NHS number, postcode) is checked here and handed to

@@ -5,7 +5,7 @@ lines of an export batch and answers with one line per payment, `paid` or `faile
 line is checked on its own (the layout) and then against what this service released
 (the payment exists in the caller's council, the amount is the one released, the outcome
 does not contradict one already recorded). A file with any refused line changes nothing
-(ADR 0009); the same file imported twice records nothing new the second time.
+(ADR 0013); the same file imported twice records nothing new the second time.
 """
 
 from __future__ import annotations
