@@ -8,6 +8,7 @@ bytes go to the embedded log and to Kafka, so replay never depends on headers.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +51,10 @@ class Envelope:
     in reaction to another event, whose own actor is found through causation_id."""
     type: str = ""
     source: str = ""
+    traceparent: str | None = None
+    """W3C Trace Context of the span that wrote the event (CloudEvents distributed-tracing
+    extension); absent on events written outside a trace."""
+    tracestate: str | None = None
     as_published: Event | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -86,6 +91,10 @@ class Envelope:
             attributes["policyversion"] = self.policy_version
         if self.actor:
             attributes["actor"] = self.actor
+        if self.traceparent:
+            attributes["traceparent"] = self.traceparent
+            if self.tracestate:
+                attributes["tracestate"] = self.tracestate
         return CloudEvent(attributes, self.event.model_dump(mode="json"))
 
     def to_message(self) -> KafkaMessage:
@@ -137,5 +146,18 @@ def decode(value: bytes) -> Envelope:
         correlation_id=attributes.get("correlationid") or attributes["id"],
         causation_id=attributes.get("causationid"),
         actor=attributes.get("actor"),
+        traceparent=_trace_attribute(attributes, "traceparent", _TRACEPARENT),
+        tracestate=_trace_attribute(attributes, "tracestate", _TRACESTATE),
         as_published=as_published,
     )
+
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+_TRACESTATE = re.compile(r"^[\x20-\x7e]{1,512}$")
+
+
+def _trace_attribute(attributes: dict[str, Any], name: str, shape: re.Pattern[str]) -> str | None:
+    """A trace attribute if well formed; a malformed one is dropped, never a reason to refuse
+    the event (tracing is for operators, the event is the fact)."""
+    value = attributes.get(name)
+    return value if isinstance(value, str) and shape.match(value) else None

@@ -458,6 +458,34 @@ class PaymentReleased(Event):
     due_on: date
 
 
+class PaymentConfirmed(Event):
+    """The finance system paid a released payment (its confirmation file said `paid`)."""
+
+    type: ClassVar[str] = "pb.payments.payment-confirmed.v1"
+    service: ClassVar[str] = "payments"
+    payment_id: UUID
+    deployment_id: UUID
+    amount_pence: Pence
+    paid_on: date
+    finance_reference: ShortText | None = None
+    recorded_by: ShortText
+
+
+class PaymentFailed(Event):
+    """The finance system could not pay a released payment; the reason is the finance
+    system's own words (a closed account, a bank detail that does not validate)."""
+
+    type: ClassVar[str] = "pb.payments.payment-failed.v1"
+    service: ClassVar[str] = "payments"
+    payment_id: UUID
+    deployment_id: UUID
+    amount_pence: Pence
+    failed_on: date
+    reason: Text
+    finance_reference: ShortText | None = None
+    recorded_by: ShortText
+
+
 class ClawbackRaised(Event):
     type: ClassVar[str] = "pb.payments.clawback-raised.v1"
     service: ClassVar[str] = "payments"

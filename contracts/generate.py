@@ -31,7 +31,8 @@ ASYNCAPI_FILE = CONTRACTS_DIR / "asyncapi.yaml"
 CLOUDEVENT_ENVELOPE: dict[str, Any] = {
     "type": "object",
     "description": "CloudEvents 1.0, structured JSON mode; extensions correlationid, "
-    "causationid, policyversion, actor.",
+    "causationid, policyversion, actor, and the distributed-tracing extension's "
+    "traceparent and tracestate (W3C Trace Context).",
     "required": ["id", "source", "type", "specversion", "time", "subject", "data"],
     "properties": {
         "id": {"type": "string"},
@@ -50,6 +51,11 @@ CLOUDEVENT_ENVELOPE: dict[str, Any] = {
             "description": "Who made the change, role:user_id from the caller's verified "
             "token; absent on an event a consumer emitted in reaction to another.",
         },
+        "traceparent": {
+            "type": "string",
+            "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+        },
+        "tracestate": {"type": "string"},
     },
 }
 

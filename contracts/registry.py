@@ -31,6 +31,8 @@ EVENT_CLASSES: tuple[type[ev.Event], ...] = (
     ev.AgreementSigned,
     ev.PaymentScheduled,
     ev.PaymentReleased,
+    ev.PaymentConfirmed,
+    ev.PaymentFailed,
     ev.ClawbackRaised,
     ev.PaymentsSuspended,
     ev.PaymentsResumed,

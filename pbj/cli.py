@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -16,7 +17,14 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from contracts.money import format_pounds
@@ -55,6 +63,13 @@ idp_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(idp_app, name="idp")
+import_app = typer.Typer(
+    help="Imports from legacy and finance systems (all or nothing; every refusal reported).",
+    no_args_is_help=True,
+)
+app.add_typer(import_app, name="import")
+returns_app = typer.Typer(help="Statutory returns: CLD, NI130, Lancashire.", no_args_is_help=True)
+app.add_typer(returns_app, name="returns")
 app.add_typer(whatif_app, name="whatif")
 app.add_typer(policy_app, name="policy")
 console = Console()
@@ -497,6 +512,157 @@ def idp_keys(data_dir: DataDir = Path("var")) -> None:
     url = trusted_jwks_url(data_dir)
     if url:
         typer.echo(f"served at {url} by `pbj up`")
+
+
+# --- imports and returns -------------------------------------------------------------------
+
+UPLOAD_CHUNK = 64 * 1024
+
+
+def _upload(url: str, path: Path, headers: dict[str, str]) -> httpx.Response:
+    """POST a file as text/csv with a progress bar while it goes and while it is checked."""
+    if not path.is_file():
+        _fail(f"{path} is not a file")
+    size = path.stat().st_size
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(f"uploading {path.name}", total=size)
+
+        def chunks() -> Iterator[bytes]:
+            with path.open("rb") as file:
+                while chunk := file.read(UPLOAD_CHUNK):
+                    progress.advance(task, len(chunk))
+                    yield chunk
+            progress.update(task, description="checking every row (all or nothing)")
+
+        with httpx.Client(timeout=600) as client:
+            return client.post(
+                url,
+                content=chunks(),
+                headers={**headers, "Content-Type": "text/csv", "Content-Length": str(size)},
+            )
+
+
+def _report(response: httpx.Response, counts: dict[str, str]) -> None:
+    """Print what an import did; exit 1 when anything was refused (then nothing was done)."""
+    if response.status_code not in (200, 422):
+        _fail(f"import refused: HTTP {response.status_code}: {response.text}")
+    body = response.json()
+    if "rejected" not in body:  # the file as a whole could not be read
+        _fail(f"import refused: {body.get('detail', response.text)}")
+    if body["rejected"]:
+        table = Table(title=f"{len(body['rejected'])} problem(s): nothing was imported")
+        for column in ("line", "column", "id", "reason"):
+            table.add_column(column)
+        for r in body["rejected"]:
+            table.add_row(str(r["line"]), r["column"] or "(row)", r.get("key") or "", r["reason"])
+        console.print(table)
+        raise typer.Exit(1)
+    summary = ", ".join(f"{label}: {body.get(key, 0)}" for key, label in counts.items())
+    console.print(f"Imported {body['lines']} line(s). {summary}", style="green")
+
+
+@import_app.command("people")
+def import_people(
+    file: Annotated[Path, typer.Argument(help="A CareFirst-style client extract (CSV).")],
+    council: CouncilOpt = "lancashire",
+    data_dir: DataDir = Path("var"),
+) -> None:
+    """Start an assessment for every new person in a legacy extract (docs/integrations.md)."""
+    url = service_urls()["assessment"]
+    response = _upload(f"{url}/v1/imports/people", file, _operator(data_dir, council))
+    _report(response, {"already_imported": "already imported"})
+    body = response.json()
+    console.print(f"New people: {len(body['imported'])}")
+
+
+@import_app.command("confirmations")
+def import_confirmations(
+    file: Annotated[Path, typer.Argument(help="The finance system's confirmation file (CSV).")],
+    council: CouncilOpt = "lancashire",
+    data_dir: DataDir = Path("var"),
+) -> None:
+    """Record which released payments finance paid and which failed (docs/integrations.md)."""
+    url = service_urls()["payments"]
+    headers = _operator(data_dir, council, Role.FINANCE)
+    response = _upload(f"{url}/v1/payments/confirmations", file, headers)
+    _report(
+        response,
+        {"recorded_paid": "paid", "recorded_failed": "failed", "unchanged": "already recorded"},
+    )
+
+
+def _write(text: str, out: Path | None, what: str) -> None:
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8", newline="")
+        console.print(f"{what} written to {out}", style="green")
+
+
+@returns_app.command("cld")
+def returns_cld(
+    quarter: Annotated[str, typer.Option(help="A calendar quarter, e.g. 2026-Q3.")],
+    la_code: Annotated[
+        str | None, typer.Option(help="The council's three-digit CASSR code, if not known.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the CSV here; default stdout.")] = None,
+    council: CouncilOpt = "lancashire",
+    data_dir: DataDir = Path("var"),
+) -> None:
+    """The Client Level Data extract for a quarter, checked first (docs/returns.md)."""
+    url = service_urls()["audit"]
+    headers = _operator(data_dir, council, Role.AUDITOR)
+    params = {"quarter": quarter, **({"la_code": la_code} if la_code else {})}
+    with httpx.Client(timeout=300) as client:
+        report = client.get(f"{url}/v1/returns/cld", params=params, headers=headers)
+        if report.status_code != 200:
+            _fail(f"CLD refused: HTTP {report.status_code}: {report.text}")
+        checked = report.json()
+        if not checked["valid"]:
+            table = Table(title="The extract breaks the specification's rules")
+            for column in ("row", "field", "rule"):
+                table.add_column(column)
+            for v in checked["violations"][:50]:
+                table.add_row(str(v["row"]), v["field"], v["rule"])
+            console.print(table)
+            raise typer.Exit(2)
+        extract = client.get(f"{url}/v1/returns/cld.csv", params=params, headers=headers)
+    if out is not None:  # stdout carries the CSV alone
+        console.print(
+            f"{checked['specification']}: {checked['rows']} event row(s) for "
+            f"{checked['quarter']} ({checked['reporting_period_start']} to "
+            f"{checked['reporting_period_end']}), valid",
+            style="green",
+        )
+    _write(extract.text, out, "CLD extract")
+
+
+@returns_app.command("kpis")
+def returns_kpis(
+    as_of: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default today.")] = None,
+    by: Annotated[str, typer.Option(help="council, team or key_worker.")] = "council",
+    out: Annotated[Path | None, typer.Option(help="Write the CSV here; default stdout.")] = None,
+    council: CouncilOpt = "lancashire",
+    data_dir: DataDir = Path("var"),
+) -> None:
+    """NI130 and the Lancashire measure as CSV."""
+    url = service_urls()["audit"]
+    params = {"by": by, **({"as_of": as_of} if as_of else {})}
+    response = httpx.get(
+        f"{url}/v1/returns/kpis.csv",
+        params=params,
+        headers=_operator(data_dir, council, Role.AUDITOR),
+        timeout=120,
+    )
+    if response.status_code != 200:
+        _fail(f"KPIs refused: HTTP {response.status_code}: {response.text}")
+    _write(response.text, out, "KPIs")
 
 
 @app.command()

@@ -24,7 +24,8 @@ from contracts.registry import DEAD_LETTER_TOPIC
 from servicekit import context
 from servicekit.errors import DomainError
 from servicekit.eventlog import EventLog, OutgoingRecord, Record
-from servicekit.metrics import EVENTS_CONSUMED
+from servicekit.metrics import EVENTS_CONSUMED, ConsumerProgress
+from servicekit.tracing import consumer_span
 from servicekit.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -53,6 +54,7 @@ class EventConsumer:
         self._unit_of_work = unit_of_work
         self.healthy = True
         self.applied = 0
+        self.progress = ConsumerProgress()
 
     async def run(self) -> None:
         backoff = 0.1
@@ -64,6 +66,7 @@ class EventConsumer:
                     for record in records:
                         await self.handle(record)
                     await consumer.commit(records)
+                    self.progress.observe(consumer, records)
                     self.healthy = True
                     backoff = 0.1
             except asyncio.CancelledError:
@@ -108,7 +111,10 @@ class EventConsumer:
             backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
 
     async def _apply(self, handler: Handler, envelope: Envelope) -> bool:
-        with context.caused_by(correlation=envelope.correlation_id, causation=envelope.id):
+        with (
+            consumer_span(self.name, envelope),
+            context.caused_by(correlation=envelope.correlation_id, causation=envelope.id),
+        ):
             async with self._unit_of_work() as uow:
                 if await uow.already_applied(self.name, envelope.id):
                     return False

@@ -24,6 +24,7 @@ from servicekit.db import Database
 from servicekit.eventlog import EventLog, open_event_log
 from servicekit.outbox import OutboxRelay
 from servicekit.policies import adopted_rows, record_adoption
+from servicekit.sampling import sample_forever
 from servicekit.settings import ServiceSettings
 from servicekit.uow import UnitOfWork
 
@@ -156,6 +157,7 @@ class ServiceRuntime(Generic[U]):
         self._tasks.append(asyncio.create_task(self.relay.run()))
         for consumer in self.consumers:
             self._tasks.append(asyncio.create_task(consumer.run()))
+        self._tasks.append(asyncio.create_task(sample_forever(self)))
 
     async def ready(self) -> dict[str, bool]:
         checks = {

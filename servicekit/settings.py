@@ -46,6 +46,9 @@ class ServiceSettings(BaseSettings):
     )
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "INFO"
+    metrics_sample_seconds: float = Field(
+        5.0, gt=0, description="How often the outbox backlog and consumer lag gauges are read."
+    )
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Self:

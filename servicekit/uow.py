@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from contracts.envelope import Envelope
 from contracts.events import Event
 from servicekit import context
+from servicekit.tracing import current_trace_headers
 
 
 class UnitOfWork:
@@ -62,11 +63,14 @@ class UnitOfWork:
 
     def emit(self, event: Event) -> Envelope:
         """Record an event to be written to the outbox at commit."""
+        traceparent, tracestate = current_trace_headers()
         envelope = Envelope(
             event=event,
             correlation_id=context.current_correlation_id(),
             causation_id=context.causation_id.get(),
             actor=context.actor.get(),
+            traceparent=traceparent,
+            tracestate=tracestate,
         )
         self._pending.append(envelope)
         return envelope

@@ -306,6 +306,32 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
         ),
     ),
     (
+        45,
+        lambda: ev.PaymentConfirmed(
+            **BASE,
+            payment_id=uid("payment-1"),
+            deployment_id=DEPLOYMENT,
+            amount_pence=92_600,
+            paid_on=(START + timedelta(days=45)).date(),
+            finance_reference="BACS-2025-02-20-0042",
+            recorded_by="finance:fin-1",
+        ),
+    ),
+    (
+        73,
+        # The next instalment: the bank refused it, so finance must act before it is retried.
+        lambda: ev.PaymentFailed(
+            **BASE,
+            payment_id=uid("payment-2"),
+            deployment_id=DEPLOYMENT,
+            amount_pence=92_600,
+            failed_on=(START + timedelta(days=73)).date(),
+            reason="account closed (BACS ARUDD code 2)",
+            finance_reference="BACS-2025-03-20-0017",
+            recorded_by="finance:fin-1",
+        ),
+    ),
+    (
         60,
         lambda: ev.PaymentsSuspended(
             **BASE,

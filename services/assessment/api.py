@@ -10,6 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from contracts.events import OtherFundingSource, PersonId, ShortText, Text
@@ -20,9 +21,11 @@ from contracts.vocabulary import (
     AgeBand,
     ClientGroup,
     CompletedBy,
+    Role,
 )
 from servicekit.app import RequestPence, create_service_app, runtime_from
 from servicekit.auth import Actor, CurrentActor, require_role
+from servicekit.csvfile import CSV_REQUEST_BODY, ImportReportOut, csv_body
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import ensure_may_see_subject_access, holdings
@@ -778,6 +781,63 @@ async def erase_personal_data(
     )
 
 
+# --- import from a legacy system ------------------------------------------------------------
+
+IMPORT_PEOPLE_PATH = "/v1/imports/people"
+
+
+class ImportedPersonOut(BaseModel):
+    legacy_client_id: str
+    person_id: str
+
+
+class PeopleImportOut(ImportReportOut):
+    imported: list[ImportedPersonOut] = Field(description="The people this import created.")
+    already_imported: int = Field(description="Rows whose legacy id was imported before.")
+
+
+@router.post(
+    "/imports/people",
+    response_model=PeopleImportOut,
+    summary="Import people from a CareFirst-style client extract (CSV), all or nothing",
+    openapi_extra=CSV_REQUEST_BODY,
+    responses={
+        422: {"model": PeopleImportOut, "description": "Some rows refused: nobody imported"}
+    },
+)
+async def post_people_import(
+    request: Request, actor: CurrentActor, runtime: Runtime, privacy: Privacy
+) -> PeopleImportOut | JSONResponse:
+    require_role(actor, Role.OPERATIONS)
+    report = await handlers.import_people(
+        uow=runtime.uow(),
+        policies=runtime.policies,
+        caller=_caller(actor),
+        content=await csv_body(request),
+        keys=privacy.keys,
+    )
+    out = PeopleImportOut(
+        accepted=report.accepted,
+        lines=report.lines,
+        rejected=report.rejected,
+        imported=[
+            ImportedPersonOut(legacy_client_id=legacy, person_id=person)
+            for legacy, person in report.imported
+        ],
+        already_imported=report.already_imported,
+    )
+    if not report.accepted:
+        return JSONResponse(
+            {
+                "detail": f"{len(report.rejected)} problem(s) in the file; nobody was imported",
+                "error": "PeopleRowsRefused",
+                **out.model_dump(mode="json"),
+            },
+            status_code=422,
+        )
+    return out
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(
@@ -795,6 +855,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "the person's sealed personal details, subject access and erasure."
         ),
         routers=[router],
+        upload_paths=frozenset({IMPORT_PEOPLE_PATH}),
     )
     app.state.privacy = PrivacySettings(
         keys=settings.master_key(), retention_today=settings.retention_today

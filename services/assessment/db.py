@@ -85,6 +85,19 @@ sa.Index(
 )
 sa.Index("assessments_by_person", assessments.c.council, assessments.c.person_id)
 
+legacy_people = sa.Table(
+    "legacy_people",
+    metadata,
+    sa.Column("council", sa.String(64), primary_key=True),
+    sa.Column("legacy_client_id", sa.String(32), primary_key=True),
+    sa.Column("person_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("assessment_id", sa.Uuid, nullable=False),
+    sa.Column("imported_at", UtcDateTime(), nullable=False),
+    sa.Column("imported_by", sa.String(200), nullable=False),
+)
+"""A legacy system's client id -> the opaque person id it was given here. Only ids: the
+personal details of the extract are never stored in this table."""
+
 assessment_history = sa.Table(
     "assessment_history",
     metadata,
@@ -524,10 +537,52 @@ class PeopleRepository:
         return max(found) if found else None
 
 
+class LegacyPeopleRepository:
+    """Which person each legacy (CareFirst) client id became: what makes re-import harmless."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def known(self, council: str, legacy_ids: list[str]) -> dict[str, str]:
+        """Legacy client id -> person id, for those of these ids imported before."""
+        found: dict[str, str] = {}
+        for start in range(0, len(legacy_ids), 500):
+            rows = await self._session.execute(
+                sa.select(legacy_people.c.legacy_client_id, legacy_people.c.person_id).where(
+                    legacy_people.c.council == council,
+                    legacy_people.c.legacy_client_id.in_(legacy_ids[start : start + 500]),
+                )
+            )
+            found.update({row.legacy_client_id: row.person_id for row in rows})
+        return found
+
+    async def add(
+        self,
+        *,
+        council: str,
+        legacy_client_id: str,
+        person_id: str,
+        assessment_id: UUID,
+        imported_by: str,
+    ) -> None:
+        await self._session.execute(
+            legacy_people.insert().values(
+                council=council,
+                legacy_client_id=legacy_client_id,
+                person_id=person_id,
+                assessment_id=assessment_id,
+                imported_at=datetime.now(UTC),
+                imported_by=imported_by,
+            )
+        )
+
+
 class AssessmentUnitOfWork(UnitOfWork):
     assessments: AssessmentRepository
     people: PeopleRepository
+    legacy_people: LegacyPeopleRepository
 
     def _open(self) -> None:
         self.assessments = AssessmentRepository(self.session)
         self.people = PeopleRepository(self.session)
+        self.legacy_people = LegacyPeopleRepository(self.session)

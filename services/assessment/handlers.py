@@ -12,9 +12,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from uuid import UUID
 
+from sqlalchemy.exc import IntegrityError
+
 from contracts.events import PersonalDataErased, PersonalDetailsRecorded
 from contracts.policy import Policy, PolicyBook, Questionnaire
-from contracts.vocabulary import AgeBand, Role
+from contracts.vocabulary import AgeBand, CompletedBy, Role
+from servicekit.csvfile import FileRefused, Rejection, read_rows
 from services.assessment.db import AssessmentUnitOfWork
 from services.assessment.domain import (
     Answers,
@@ -29,6 +32,16 @@ from services.assessment.domain import (
     ValidateAssessment,
     ensure_may_start,
     start,
+)
+from services.assessment.imports import (
+    MAX_PEOPLE_ROWS,
+    PEOPLE_COLUMNS,
+    PEOPLE_OPTIONAL,
+    ConcurrentImport,
+    PeopleFileRefused,
+    PersonRow,
+    duplicates,
+    parse_person,
 )
 from services.assessment.personal import (
     NoPersonalDataHeld,
@@ -489,3 +502,140 @@ async def record_contact(
 ) -> None:
     """An event about the person from any service: the retention period starts again."""
     await uow.people.touch(council, person_id, at)
+
+
+# --- import from a legacy system ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeopleImportReport:
+    """What an imported extract did: nobody was imported when `rejected` is not empty."""
+
+    lines: int
+    imported: list[tuple[str, str]]
+    """(legacy client id, new person id) for each person this import created."""
+    already_imported: int
+    rejected: list[Rejection]
+
+    @property
+    def accepted(self) -> bool:
+        return not self.rejected
+
+
+def personal_details_from_row(row: PersonRow) -> PersonalDetails:
+    """The one place the extract's personal columns leave the import: to be sealed.
+
+    They are validated by imports.parse_person, then sealed under the person's own key as
+    any personal details given at the start of an assessment (docs/privacy.md); nothing
+    else keeps, logs or sends them.
+    """
+    legacy = row.personal
+    return PersonalDetails(
+        name=f"{legacy.forename} {legacy.surname}",
+        date_of_birth=legacy.date_of_birth,
+        nhs_number=legacy.nhs_number,
+        postcode=legacy.postcode,
+    )
+
+
+def _start_command(row: PersonRow, person_id: str) -> StartAssessment:
+    return StartAssessment(
+        person_id=person_id,
+        client_group=row.client_group,
+        completed_by=CompletedBy.PRACTITIONER,
+        team=row.team,
+        key_worker_id=row.key_worker_id,
+        age_band=row.age_band,
+        community_based=row.community_based,
+    )
+
+
+def new_person_id() -> str:
+    """An opaque id that says nothing about the person (never derived from the legacy id)."""
+    return f"p-{uuid.uuid4().hex[:20]}"
+
+
+async def import_people(
+    *,
+    uow: AssessmentUnitOfWork,
+    policies: PolicyBook,
+    caller: Caller,
+    content: bytes,
+    keys: MasterKey,
+) -> PeopleImportReport:
+    """Start an assessment for every new person in a legacy extract, all or nothing.
+
+    Every row is checked first; one refused row and nobody is imported. Rows whose legacy
+    client id was imported before create nothing. The rest are started in one transaction,
+    each with its legacy id -> person id mapping, so a failure part-way leaves nothing.
+    """
+    policy = policy_in_force(policies=policies, caller=caller, council=caller.council)
+    try:
+        rows = list(read_rows(content, required=PEOPLE_COLUMNS, optional=PEOPLE_OPTIONAL))
+    except FileRefused as err:
+        raise PeopleFileRefused(str(err)) from err
+    if len(rows) > MAX_PEOPLE_ROWS:
+        raise PeopleFileRefused(
+            f"the file has {len(rows)} rows; split it into files of at most {MAX_PEOPLE_ROWS}"
+        )
+    today = _now().date()
+    rejected: list[Rejection] = []
+    people: list[PersonRow] = []
+    for row in rows:
+        parsed = parse_person(row, today=today, client_groups=frozenset(policy.client_groups))
+        if isinstance(parsed, list):
+            rejected += parsed
+        else:
+            people.append(parsed)
+    rejected += duplicates(people)
+    if rejected:
+        rejected.sort(key=lambda r: r.line)
+        return PeopleImportReport(len(rows), [], 0, rejected)
+    imported: list[tuple[str, str]] = []
+    async with uow:
+        known = await uow.legacy_people.known(caller.council, [p.legacy_client_id for p in people])
+        now = _now()
+        for person in people:
+            if person.legacy_client_id in known:
+                continue
+            person_id = new_person_id()
+            # Started on the key worker's behalf: the domain lets practitioners start one.
+            on_behalf = Caller(
+                record=f"{caller.record} (import for key worker {person.key_worker_id})"[:200],
+                role=Role.CARE_MANAGER,
+                council=caller.council,
+            )
+            assessment = start(
+                assessment_id=uuid.uuid4(),
+                command=_start_command(person, person_id),
+                caller=on_behalf,
+                policy=policy,
+                now=now,
+            )
+            await uow.assessments.add(assessment)
+            uow.emit_all(assessment.pop_events())
+            await _record_details(
+                uow,
+                keys,
+                caller=on_behalf,
+                person_id=person_id,
+                details=personal_details_from_row(person),
+                key=None,
+                correction=False,
+                assessment_id=assessment.assessment_id,
+                age_band=person.age_band,
+                now=now,
+            )
+            await uow.legacy_people.add(
+                council=caller.council,
+                legacy_client_id=person.legacy_client_id,
+                person_id=person_id,
+                assessment_id=assessment.assessment_id,
+                imported_by=caller.record,
+            )
+            imported.append((person.legacy_client_id, person_id))
+        try:
+            await uow.commit()
+        except IntegrityError as err:  # the same extract imported twice at once
+            raise ConcurrentImport() from err
+    return PeopleImportReport(len(rows), imported, len(people) - len(imported), [])

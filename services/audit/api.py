@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -43,6 +43,14 @@ from services.audit.domain import (
     KpiResult,
     PersonNotFound,
     as_utc,
+)
+from services.audit.returns import (
+    CLD_FIELDS,
+    CLD_SPECIFICATION,
+    Quarter,
+    ReturnRequestInvalid,
+    la_code_for,
+    to_csv,
 )
 from services.audit.settings import Settings
 
@@ -720,6 +728,123 @@ async def kpi_lancashire(
         uow=runtime.uow(), council=actor.council, by=by, as_of=day
     )
     return _kpi_page("lancashire", actor.council, by, day, result, limit, cursor)
+
+
+# --- statutory returns ---------------------------------------------------------------------
+
+RETURN_READERS = (Role.AUDITOR, Role.OPERATIONS, Role.TEAM_MANAGER)
+QuarterQuery = Annotated[
+    str, Query(max_length=7, description="A calendar quarter, e.g. 2026-Q3 (July-September).")
+]
+LaCodeQuery = Annotated[
+    str | None,
+    Query(max_length=3, description="The council's three-digit CASSR code, if not known."),
+]
+
+
+class CldViolationOut(BaseModel):
+    row: int
+    field: str
+    rule: str
+
+
+class CldReportOut(BaseModel):
+    specification: str
+    quarter: str
+    reporting_period_start: date
+    reporting_period_end: date
+    la_code: str
+    rows: int
+    events_by_type: dict[str, int]
+    valid: bool
+    violations: list[CldViolationOut]
+
+
+async def _cld(
+    actor: Actor, runtime: ServiceRuntime[Any], quarter: str, la_code: str | None
+) -> handlers.CldReturn:
+    try:
+        period = Quarter.parse(quarter)
+        code = la_code_for(actor.council, la_code)
+    except ReturnRequestInvalid as err:
+        raise HTTPException(422, str(err)) from err
+    try:
+        la_name = runtime.policies.current(actor.council).name
+    except KeyError:
+        la_name = actor.council
+    return await handlers.cld_return(
+        uow=runtime.uow(), council=actor.council, la_name=la_name, quarter=period, la_code=code
+    )
+
+
+@router.get(
+    "/returns/cld",
+    response_model=CldReportOut,
+    summary="The Client Level Data extract for a quarter, checked against the layout's rules",
+)
+async def get_cld_report(
+    actor: CurrentActor, runtime: Runtime, quarter: QuarterQuery, la_code: LaCodeQuery = None
+) -> CldReportOut:
+    require_role(actor, *RETURN_READERS)
+    cld = await _cld(actor, runtime, quarter, la_code)
+    counts: dict[str, int] = {}
+    for row in cld.rows:
+        counts[row["Event_Type"]] = counts.get(row["Event_Type"], 0) + 1
+    return CldReportOut(
+        specification=CLD_SPECIFICATION,
+        quarter=str(cld.quarter),
+        reporting_period_start=cld.quarter.start,
+        reporting_period_end=cld.quarter.end,
+        la_code=cld.la_code,
+        rows=len(cld.rows),
+        events_by_type=counts,
+        valid=not cld.violations,
+        violations=[CldViolationOut(row=v.row, field=v.field, rule=v.rule) for v in cld.violations],
+    )
+
+
+@router.get(
+    "/returns/cld.csv",
+    response_class=Response,
+    summary="The Client Level Data extract for a quarter as the CSV a council submits",
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def get_cld_csv(
+    actor: CurrentActor, runtime: Runtime, quarter: QuarterQuery, la_code: LaCodeQuery = None
+) -> Response:
+    require_role(actor, *RETURN_READERS)
+    cld = await _cld(actor, runtime, quarter, la_code)
+    name = f"cld-{cld.la_code}-{cld.quarter}.csv"
+    return Response(
+        content=to_csv(CLD_FIELDS, cld.rows).encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-CLD-Violations": str(len(cld.violations)),
+        },
+    )
+
+
+@router.get(
+    "/returns/kpis.csv",
+    response_class=Response,
+    summary="NI130 and the Lancashire measure as CSV, the council total then each group",
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def get_kpis_csv(
+    actor: CurrentActor,
+    runtime: Runtime,
+    by: GroupBy = GroupBy.COUNCIL,
+    as_of: Annotated[date | None, Query(description="YYYY-MM-DD (UTC); default today.")] = None,
+) -> Response:
+    require_role(actor, *KPI_READERS)
+    day = as_of or _today()
+    text = await handlers.kpis_csv(uow=runtime.uow(), council=actor.council, by=by, as_of=day)
+    return Response(
+        content=text.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="kpis-{day}.csv"'},
+    )
 
 
 @router.post(

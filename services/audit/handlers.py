@@ -61,6 +61,7 @@ from services.audit.domain import (
     chain,
     check_date_range,
     end_of_day,
+    event_of,
     lancashire_measure,
     ni130,
     project_person,
@@ -69,6 +70,14 @@ from services.audit.domain import (
     timeline_entry,
     types_matching,
     verify_chain,
+)
+from services.audit.returns import (
+    Quarter,
+    TimedEvent,
+    Violation,
+    cld_rows,
+    to_csv,
+    validate_cld,
 )
 
 log = structlog.get_logger(__name__)
@@ -580,3 +589,71 @@ def _facts_of(row: dict[str, Any]) -> EventFacts:
     if row["from_store"]:
         return EventFacts.from_canonical(value.decode("utf-8"))
     return facts_from(decode(value))
+
+
+# --- statutory returns ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CldReturn:
+    quarter: Quarter
+    la_code: str
+    la_name: str
+    rows: list[dict[str, str]]
+    violations: list[Violation]
+
+
+async def cld_return(
+    *, uow: AuditUnitOfWork, council: str, la_name: str, quarter: Quarter, la_code: str
+) -> CldReturn:
+    """The council's CLD extract for a quarter from each person's history, and its check."""
+    async with uow:
+        people = []
+        for person_id in await uow.store.people(council):
+            chain = await uow.store.chain_of(person_id)
+            people.append(
+                (person_id, [TimedEvent(event_of(stored), stored.time) for stored in chain])
+            )
+    rows = cld_rows(la_code=la_code, la_name=la_name, quarter=quarter, people=people)
+    return CldReturn(quarter, la_code, la_name, rows, validate_cld(rows, quarter))
+
+
+KPI_CSV_HEADER = (
+    "measure",
+    "council",
+    "as_of",
+    "group_by",
+    "group",
+    "numerator",
+    "denominator",
+    "percentage",
+)
+
+
+async def kpis_csv(*, uow: AuditUnitOfWork, council: str, by: GroupBy, as_of: date) -> str:
+    """NI130 and the Lancashire measure, the council total first, then each group."""
+    async with uow:
+        people = await uow.projections.people_of(council)
+        reviews = await uow.projections.reviews_completed(council)
+    lines: list[list[str]] = []
+    for measure, result in (
+        ("ni130", ni130(people, by, as_of)),
+        ("lancashire", lancashire_measure(people, reviews, by, as_of)),
+    ):
+        for group_by, group in [(GroupBy.COUNCIL, result.total)] + [
+            (by, g) for g in result.groups if by is not GroupBy.COUNCIL
+        ]:
+            key = council if group is result.total else group.key
+            lines.append(
+                [
+                    measure,
+                    council,
+                    as_of.isoformat(),
+                    group_by.value,
+                    key,
+                    str(group.numerator),
+                    str(group.denominator),
+                    group.percentage,
+                ]
+            )
+    return to_csv(KPI_CSV_HEADER, lines)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from contracts.events import DeploymentOption
@@ -22,6 +23,7 @@ from contracts.policy import UnspentRule
 from contracts.vocabulary import CITIZEN_ROLES, STAFF_ROLES, Role
 from servicekit.app import RequestPence, create_service_app, runtime_from
 from servicekit.auth import CurrentActor, require_role
+from servicekit.csvfile import CSV_REQUEST_BODY, ImportReportOut, csv_body
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
@@ -40,6 +42,7 @@ from services.payments.domain import (
     UnspentAction,
     UnspentCheck,
 )
+from services.payments.reconciliation import Outcome
 from services.payments.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -813,6 +816,182 @@ async def get_export_csv(batch_id: UUID, actor: CurrentActor, runtime: Runtime) 
     )
 
 
+# --- reconciliation and the feed -------------------------------------------------------------
+
+CONFIRMERS = (Role.FINANCE,)
+FEED_READERS = (Role.FINANCE,)
+OUTCOME_READERS = VIEWERS
+CONFIRMATIONS_PATH = "/v1/payments/confirmations"
+
+
+class ConfirmationReportOut(ImportReportOut):
+    recorded_paid: int
+    recorded_failed: int
+    unchanged: int = Field(description="Lines already recorded exactly so: a re-import.")
+
+
+class PaymentOutcomeOut(BaseModel):
+    payment_id: UUID
+    person_id: str
+    deployment_id: UUID
+    option: DeploymentOption
+    instalment_number: int
+    due_on: date
+    released_on: date
+    amount_pence: Pence
+    status: Outcome
+    status_on: date | None = Field(description="The date finance paid it, or it failed.")
+    reason: str | None = Field(description="Why it failed, in the finance system's words.")
+    finance_reference: str | None
+
+
+class FeedItemOut(BaseModel):
+    position: str = Field(description="Pass as `after` to read on from this item.")
+    payment_id: UUID
+    person_id: str
+    council: str
+    deployment_id: UUID
+    schedule_id: UUID
+    option: DeploymentOption
+    instalment_number: int
+    due_on: date
+    released_on: date
+    amount_pence: Pence
+    status: str = Field(description="released, paid or failed (as finance last reported).")
+
+
+class FeedPageOut(BaseModel):
+    items: list[FeedItemOut]
+    next_after: str = Field(
+        description="Where to read on from next time; the same `after` again when empty."
+    )
+
+
+def _feed_position(seq: int) -> str:
+    return encode_cursor({"feed": seq})
+
+
+@router.post(
+    "/payments/confirmations",
+    response_model=ConfirmationReportOut,
+    summary="Import the finance system's confirmation file (paid / failed per payment)",
+    openapi_extra=CSV_REQUEST_BODY,
+    responses={
+        422: {"model": ConfirmationReportOut, "description": "Some lines refused: nothing done"}
+    },
+)
+async def post_confirmations(
+    request: Request, actor: CurrentActor, runtime: Runtime
+) -> ConfirmationReportOut | JSONResponse:
+    require_role(actor, *CONFIRMERS)
+    report = await handlers.import_confirmations(
+        uow=_uow(runtime), actor=actor, content=await csv_body(request)
+    )
+    out = ConfirmationReportOut(
+        accepted=report.accepted,
+        lines=report.lines,
+        rejected=report.rejected,
+        recorded_paid=report.recorded_paid,
+        recorded_failed=report.recorded_failed,
+        unchanged=report.unchanged,
+    )
+    if not report.accepted:
+        return JSONResponse(
+            {
+                "detail": f"{len(report.rejected)} line(s) refused; nothing was recorded",
+                "error": "ConfirmationLinesRefused",
+                **out.model_dump(mode="json"),
+            },
+            status_code=422,
+        )
+    return out
+
+
+@router.get(
+    "/payments",
+    response_model=Page[PaymentOutcomeOut],
+    summary="Payments finance reported failed (or paid), oldest report first",
+)
+async def list_payments(
+    actor: CurrentActor,
+    runtime: Runtime,
+    status: Annotated[Outcome, Query(description="failed or paid")],
+    person_id: PersonIdQuery = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[PaymentOutcomeOut]:
+    require_role(actor, *OUTCOME_READERS)
+    views = await handlers.list_payments_by_outcome(
+        uow=_uow(runtime),
+        actor=actor,
+        outcome=status,
+        person_id=person_id,
+        after_seq=_after_seq(cursor),
+        limit=limit,
+    )
+    return Page[PaymentOutcomeOut](
+        items=[
+            PaymentOutcomeOut(
+                payment_id=v.payment_id,
+                person_id=v.person_id,
+                deployment_id=v.deployment_id,
+                option=v.option,
+                instalment_number=v.instalment_number,
+                due_on=v.due_on,
+                released_on=v.released_on,
+                amount_pence=v.amount_pence,
+                status=status,
+                status_on=v.outcome_on,
+                reason=v.reason,
+                finance_reference=v.finance_reference,
+            )
+            for v in views
+        ],
+        next_cursor=encode_cursor({"seq": views[-1].seq}) if len(views) == limit else None,
+    )
+
+
+@router.get(
+    "/payments/feed",
+    response_model=FeedPageOut,
+    summary="Released payments in release order, for finance systems that pull",
+)
+async def get_payment_feed(
+    actor: CurrentActor,
+    runtime: Runtime,
+    after: Annotated[
+        str | None,
+        Query(max_length=500, description="next_after of the last page; absent: from the start"),
+    ] = None,
+    limit: Limit = 100,
+) -> FeedPageOut:
+    require_role(actor, *FEED_READERS)
+    after_seq = _after_seq(after, key="feed") or 0
+    rows = await handlers.payment_feed(
+        uow=_uow(runtime), actor=actor, after_seq=after_seq, limit=limit
+    )
+    return FeedPageOut(
+        items=[
+            FeedItemOut(
+                position=_feed_position(row.seq),
+                payment_id=UUID(row.payment_id),
+                person_id=row.person_id,
+                council=row.council,
+                deployment_id=UUID(row.deployment_id),
+                schedule_id=UUID(row.schedule_id),
+                option=DeploymentOption(row.option),
+                instalment_number=row.instalment_number,
+                due_on=row.due_on,
+                released_on=row.released_on,
+                amount_pence=row.amount_pence,
+                status=row.outcome or "released",
+            )
+            for row in rows
+        ],
+        next_after=_feed_position(rows[-1].seq if rows else after_seq),
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(
@@ -828,4 +1007,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Deployment of the budget, payment schedules, releases, monitoring "
         "and finance export.",
         routers=[router, subject_access_router("payments")],
+        upload_paths=frozenset({CONFIRMATIONS_PATH}),
     )

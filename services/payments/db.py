@@ -18,7 +18,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.events import DeploymentOption
+from contracts.events import DeploymentOption, PaymentReleased
 from contracts.money import Frequency
 from contracts.policy import UnspentRule
 from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables
@@ -42,6 +42,7 @@ from services.payments.domain import (
     UnspentAction,
     UnspentCheck,
 )
+from services.payments.reconciliation import ConcurrentConfirmation, ConfirmationLine, Outcome
 
 metadata = sa.MetaData()
 outbox, inbox, idempotency_keys = messaging_tables(metadata)
@@ -193,6 +194,57 @@ export_batches = sa.Table(
     sa.Column("row_count", sa.Integer, nullable=False),
     sa.Column("control_total_pence", sa.BigInteger, nullable=False),
 )
+
+payment_outcomes = sa.Table(
+    "payment_outcomes",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("payment_id", sa.String(_ID), nullable=False, unique=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("deployment_id", sa.String(_ID), nullable=False),
+    sa.Column("option", sa.String(32), nullable=False),
+    sa.Column("instalment_number", sa.Integer, nullable=False),
+    sa.Column("due_on", sa.Date, nullable=False),
+    sa.Column("released_on", sa.Date, nullable=False),
+    sa.Column("amount_pence", sa.BigInteger, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("outcome_on", sa.Date, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("finance_reference", sa.String(200), nullable=True),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
+    sa.Column("recorded_by", sa.String(_ACTOR), nullable=False),
+)
+sa.Index(
+    "ix_payment_outcomes_council_outcome", payment_outcomes.c.council, payment_outcomes.c.outcome
+)
+
+payment_feed = sa.Table(
+    "payment_feed",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("payment_id", sa.String(_ID), nullable=False, unique=True),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("deployment_id", sa.String(_ID), nullable=False),
+    sa.Column("schedule_id", sa.String(_ID), nullable=False),
+    sa.Column("option", sa.String(32), nullable=False),
+    sa.Column("instalment_number", sa.Integer, nullable=False),
+    sa.Column("due_on", sa.Date, nullable=False),
+    sa.Column("amount_pence", sa.BigInteger, nullable=False),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
+)
+sa.Index("ix_payment_feed_council_seq", payment_feed.c.council, payment_feed.c.seq)
+
+payment_feed_counter = sa.Table(
+    "payment_feed_counter",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+)
+"""One row. Taking the next feed numbers updates it, which locks it until the transaction
+ends, so feed numbers are handed out in commit order: a reader that has seen number n can
+never later find a smaller number appear (docs/integrations.md, the feed)."""
 
 
 def _uuid(value: str | None) -> UUID | None:
@@ -737,10 +789,218 @@ class ExportRepository:
         return [(row.seq, _batch_from_row(row)) for row in rows]
 
 
+@dataclass(frozen=True)
+class PaymentView:
+    """A released payment as finance and the portal see it, with its outcome if any."""
+
+    seq: int
+    payment_id: UUID
+    council: str
+    person_id: str
+    deployment_id: UUID
+    option: DeploymentOption
+    instalment_number: int
+    due_on: date
+    released_on: date
+    amount_pence: int
+    outcome: Outcome | None
+    outcome_on: date | None
+    reason: str | None
+    finance_reference: str | None
+
+
+class LedgerRepository:
+    """Released payments' outcomes from finance, and the feed finance systems pull."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def released(self, council: str, payment_ids: list[UUID]) -> dict[UUID, PaymentView]:
+        """The caller's council's released payments among these ids, with their outcomes."""
+        found: dict[UUID, PaymentView] = {}
+        keys = [str(p) for p in payment_ids]
+        for start in range(0, len(keys), 500):
+            rows = (
+                await self._session.execute(
+                    self._joined().where(
+                        instalments.c.council == council,
+                        instalments.c.payment_id.in_(keys[start : start + 500]),
+                        instalments.c.released_on.is_not(None),
+                    )
+                )
+            ).all()
+            for row in rows:
+                view = _payment_view(row)
+                found[view.payment_id] = view
+        return found
+
+    @staticmethod
+    def _joined() -> sa.Select[Any]:
+        return sa.select(
+            instalments,
+            payment_outcomes.c.seq.label("outcome_seq"),
+            payment_outcomes.c.outcome,
+            payment_outcomes.c.outcome_on,
+            payment_outcomes.c.reason,
+            payment_outcomes.c.finance_reference,
+        ).join(
+            payment_outcomes,
+            payment_outcomes.c.payment_id == instalments.c.payment_id,
+            isouter=True,
+        )
+
+    async def record_outcome(
+        self, payment: PaymentView, line: ConfirmationLine, recorded_by: str
+    ) -> None:
+        values = {
+            "outcome": line.outcome.value,
+            "outcome_on": line.processed_on,
+            "reason": line.reason,
+            "finance_reference": line.finance_reference,
+            "recorded_at": _now(),
+            "recorded_by": recorded_by,
+        }
+        if payment.outcome is None:
+            await self._session.execute(
+                payment_outcomes.insert().values(
+                    payment_id=str(payment.payment_id),
+                    council=payment.council,
+                    person_id=payment.person_id,
+                    deployment_id=str(payment.deployment_id),
+                    option=payment.option.value,
+                    instalment_number=payment.instalment_number,
+                    due_on=payment.due_on,
+                    released_on=payment.released_on,
+                    amount_pence=payment.amount_pence,
+                    **values,
+                )
+            )
+            return
+        result = await self._session.execute(
+            payment_outcomes.update()
+            .where(
+                payment_outcomes.c.payment_id == str(payment.payment_id),
+                payment_outcomes.c.outcome == payment.outcome.value,
+            )
+            .values(**values)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentConfirmation(
+                f"payment {payment.payment_id} was confirmed by another import meanwhile; "
+                "import the file again"
+            )
+
+    async def outcomes_page(
+        self,
+        *,
+        council: str,
+        outcome: Outcome,
+        person_id: str | None,
+        after_seq: int | None,
+        limit: int,
+    ) -> list[PaymentView]:
+        """Payments with this outcome, in the order their outcomes were first recorded."""
+        query = self._joined().where(
+            payment_outcomes.c.council == council, payment_outcomes.c.outcome == outcome.value
+        )
+        if person_id is not None:
+            query = query.where(payment_outcomes.c.person_id == person_id)
+        if after_seq is not None:
+            query = query.where(payment_outcomes.c.seq > after_seq)
+        rows = (
+            await self._session.execute(query.order_by(payment_outcomes.c.seq).limit(limit))
+        ).all()
+        return [_payment_view(row, seq=row.outcome_seq) for row in rows]
+
+    async def append_to_feed(self, released: list[PaymentReleased]) -> None:
+        """Number released payments for the feed, in the order their transactions commit."""
+        if not released:
+            return
+        result = await self._session.execute(
+            payment_feed_counter.update()
+            .where(payment_feed_counter.c.id == 1)
+            .values(last_seq=payment_feed_counter.c.last_seq + len(released))
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            await self._session.execute(payment_feed_counter.insert().values(id=1, last_seq=0))
+            await self.append_to_feed(released)
+            return
+        last = int(
+            await self._session.scalar(
+                sa.select(payment_feed_counter.c.last_seq).where(payment_feed_counter.c.id == 1)
+            )
+            or 0
+        )
+        now = _now()
+        await self._session.execute(
+            payment_feed.insert(),
+            [
+                {
+                    "seq": last - len(released) + number,
+                    "council": event.council,
+                    "payment_id": str(event.payment_id),
+                    "person_id": event.person_id,
+                    "deployment_id": str(event.deployment_id),
+                    "schedule_id": str(event.schedule_id),
+                    "option": event.option.value,
+                    "instalment_number": event.instalment_number,
+                    "due_on": event.due_on,
+                    "amount_pence": event.amount_pence,
+                    "recorded_at": now,
+                }
+                for number, event in enumerate(released, start=1)
+            ],
+        )
+
+    async def feed_page(self, *, council: str, after_seq: int, limit: int) -> list[Any]:
+        """Feed entries after a number, with the payment's released date and outcome."""
+        rows = (
+            await self._session.execute(
+                sa.select(
+                    payment_feed,
+                    instalments.c.released_on,
+                    payment_outcomes.c.outcome,
+                    payment_outcomes.c.outcome_on,
+                )
+                .join(instalments, instalments.c.payment_id == payment_feed.c.payment_id)
+                .join(
+                    payment_outcomes,
+                    payment_outcomes.c.payment_id == payment_feed.c.payment_id,
+                    isouter=True,
+                )
+                .where(payment_feed.c.council == council, payment_feed.c.seq > after_seq)
+                .order_by(payment_feed.c.seq)
+                .limit(limit)
+            )
+        ).all()
+        return list(rows)
+
+
+def _payment_view(row: Any, seq: int | None = None) -> PaymentView:
+    return PaymentView(
+        seq=seq if seq is not None else 0,
+        payment_id=UUID(row.payment_id),
+        council=row.council,
+        person_id=row.person_id,
+        deployment_id=UUID(row.deployment_id),
+        option=DeploymentOption(row.option),
+        instalment_number=row.number,
+        due_on=row.due_on,
+        released_on=row.released_on,
+        amount_pence=row.amount_pence,
+        outcome=Outcome(row.outcome) if row.outcome else None,
+        outcome_on=row.outcome_on,
+        reason=row.reason,
+        finance_reference=row.finance_reference,
+    )
+
+
 class PaymentsUnitOfWork(UnitOfWork):
     deployments: DeploymentRepository
     exports: ExportRepository
+    ledger: LedgerRepository
 
     def _open(self) -> None:
         self.deployments = DeploymentRepository(self.session)
         self.exports = ExportRepository(self.session)
+        self.ledger = LedgerRepository(self.session)

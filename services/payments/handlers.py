@@ -9,12 +9,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 from uuid import UUID
 
-from contracts.events import DeploymentOption, PlanSignedOff
+from sqlalchemy.exc import IntegrityError
+
+from contracts.events import (
+    DeploymentOption,
+    PaymentConfirmed,
+    PaymentFailed,
+    PaymentReleased,
+    PlanSignedOff,
+)
 from contracts.policy import Policy, PolicyBook
 from servicekit.auth import Actor
-from services.payments.db import PaymentsUnitOfWork
+from servicekit.csvfile import FileRefused, Rejection, read_rows
+from services.payments.db import PaymentsUnitOfWork, PaymentView
 from services.payments.domain import (
     BatchNotFound,
     Deployment,
@@ -31,6 +41,19 @@ from services.payments.domain import (
     UnspentCheck,
     export_csv,
     new_export_batch,
+)
+from services.payments.reconciliation import (
+    CONFIRMATION_COLUMNS,
+    CONFIRMATION_OPTIONAL,
+    MAX_FILE_LINES,
+    ConcurrentConfirmation,
+    ConfirmationFileRefused,
+    ConfirmationLine,
+    Decision,
+    Outcome,
+    ReleasedPaymentRecord,
+    decide,
+    parse_line,
 )
 
 
@@ -49,7 +72,9 @@ def policy_for(policies: PolicyBook, policy_version: str, council: str) -> Polic
 async def _save_and_emit(uow: PaymentsUnitOfWork, *deps: Deployment) -> None:
     for dep in deps:
         await uow.deployments.save(dep)
-        uow.emit_all(dep.take_events())
+        events = dep.take_events()
+        uow.emit_all(events)
+        await uow.ledger.append_to_feed([e for e in events if isinstance(e, PaymentReleased)])
 
 
 async def _visible(uow: PaymentsUnitOfWork, actor: Actor, deployment_id: UUID) -> Deployment:
@@ -363,3 +388,152 @@ async def export_batch_csv(
         if batch is None or batch.council != actor.council:
             raise BatchNotFound(batch_id)
         return batch, export_csv(batch.batch_id, await uow.exports.rows_of(batch_id))
+
+
+# --- reconciliation and the feed -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfirmationReport:
+    """What an imported confirmation file did: nothing at all when `rejected` is not empty."""
+
+    lines: int
+    recorded_paid: int
+    recorded_failed: int
+    unchanged: int
+    rejected: list[Rejection]
+
+    @property
+    def accepted(self) -> bool:
+        return not self.rejected
+
+
+async def import_confirmations(
+    *, uow: PaymentsUnitOfWork, actor: Actor, content: bytes
+) -> ConfirmationReport:
+    """Match the finance system's paid/failed file against released payments, all or nothing.
+
+    Every line is checked first; one refused line and nothing is recorded (the report lists
+    every refusal). A line already recorded with the same outcome and date changes nothing,
+    so importing the same file again is harmless.
+    """
+    try:
+        rows = list(
+            read_rows(content, required=CONFIRMATION_COLUMNS, optional=CONFIRMATION_OPTIONAL)
+        )
+    except FileRefused as err:
+        raise ConfirmationFileRefused(str(err)) from err
+    if len(rows) > MAX_FILE_LINES:
+        raise ConfirmationFileRefused(
+            f"the file has {len(rows)} lines; split it into files of at most {MAX_FILE_LINES}"
+        )
+    rejected: list[Rejection] = []
+    lines: list[ConfirmationLine] = []
+    first_seen: dict[UUID, int] = {}
+    for row in rows:
+        parsed = parse_line(row)
+        if isinstance(parsed, list):
+            rejected += parsed
+            continue
+        if parsed.payment_id in first_seen:
+            rejected.append(
+                Rejection(
+                    line=parsed.line,
+                    column="payment_id",
+                    reason=f"the payment is already on line {first_seen[parsed.payment_id]}",
+                    key=str(parsed.payment_id),
+                )
+            )
+            continue
+        first_seen[parsed.payment_id] = parsed.line
+        lines.append(parsed)
+    async with uow:
+        known = await uow.ledger.released(actor.council, [line.payment_id for line in lines])
+        to_record: list[tuple[PaymentView, ConfirmationLine]] = []
+        unchanged = 0
+        for line in lines:
+            payment = known.get(line.payment_id)
+            decision = decide(line, _record(payment) if payment else None)
+            if isinstance(decision, Rejection):
+                rejected.append(decision)
+            elif decision is Decision.UNCHANGED:
+                unchanged += 1
+            else:
+                assert payment is not None
+                to_record.append((payment, line))
+        rejected.sort(key=lambda r: r.line)
+        if rejected:
+            return ConfirmationReport(len(rows), 0, 0, unchanged, rejected)
+        recorded_by = actor.as_record()
+        for payment, line in to_record:
+            await uow.ledger.record_outcome(payment, line, recorded_by)
+            uow.emit(_outcome_event(payment, line, recorded_by))
+        try:
+            await uow.commit()
+        except IntegrityError as err:  # another import recorded one of these meanwhile
+            raise ConcurrentConfirmation(
+                "another import recorded some of these payments meanwhile; import the file again"
+            ) from err
+    paid = sum(1 for _, line in to_record if line.outcome is Outcome.PAID)
+    return ConfirmationReport(len(rows), paid, len(to_record) - paid, unchanged, [])
+
+
+def _record(view: PaymentView) -> ReleasedPaymentRecord:
+    return ReleasedPaymentRecord(
+        payment_id=view.payment_id,
+        council=view.council,
+        person_id=view.person_id,
+        deployment_id=view.deployment_id,
+        amount_pence=view.amount_pence,
+        released_on=view.released_on,
+        outcome=view.outcome,
+        outcome_on=view.outcome_on,
+    )
+
+
+def _outcome_event(
+    payment: PaymentView, line: ConfirmationLine, recorded_by: str
+) -> PaymentConfirmed | PaymentFailed:
+    common = {
+        "person_id": payment.person_id,
+        "council": payment.council,
+        "payment_id": payment.payment_id,
+        "deployment_id": payment.deployment_id,
+        "amount_pence": payment.amount_pence,
+        "finance_reference": line.finance_reference,
+        "recorded_by": recorded_by,
+    }
+    if line.outcome is Outcome.PAID:
+        return PaymentConfirmed(**common, paid_on=line.processed_on)
+    assert line.reason is not None
+    return PaymentFailed(**common, failed_on=line.processed_on, reason=line.reason)
+
+
+async def list_payments_by_outcome(
+    *,
+    uow: PaymentsUnitOfWork,
+    actor: Actor,
+    outcome: Outcome,
+    person_id: str | None,
+    after_seq: int | None,
+    limit: int,
+) -> list[PaymentView]:
+    """The council's payments finance reported paid (or failed), oldest report first."""
+    if actor.is_citizen:
+        person_id = actor.person_id
+    async with uow:
+        return await uow.ledger.outcomes_page(
+            council=actor.council,
+            outcome=outcome,
+            person_id=person_id,
+            after_seq=after_seq,
+            limit=limit,
+        )
+
+
+async def payment_feed(
+    *, uow: PaymentsUnitOfWork, actor: Actor, after_seq: int, limit: int
+) -> list[Any]:
+    """Released payments after a feed position, in the order they were released."""
+    async with uow:
+        return await uow.ledger.feed_page(council=actor.council, after_seq=after_seq, limit=limit)

@@ -1,0 +1,98 @@
+"""OpenTelemetry tracing: one trace from an HTTP call, through the event log, into the next
+service (docs/operability.md).
+
+The trace context travels inside each event as the CloudEvents distributed-tracing
+extension (`traceparent`, `tracestate`, W3C Trace Context): the unit of work stamps it
+from the current span when an event is written, so it survives the outbox, the log and a
+replay; a consumer applies the event in a span that continues that trace.
+
+Spans are always made (propagation costs a few microseconds); they leave the process only
+when `OTEL_EXPORTER_OTLP_ENDPOINT` names an OTLP/HTTP collector. Nothing is exported by
+default, so no network is needed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from contracts.envelope import Envelope
+
+OTLP_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
+_PROPAGATOR = TraceContextTextMapPropagator()
+_TRACER_NAME = "pb-journey"
+
+
+def configure_tracing(service: str) -> TracerProvider:
+    """Install the process's tracer provider once; export over OTLP/HTTP if configured.
+
+    Several services in one process (the in-process tests) share the first provider; each
+    span still names its service in its attributes.
+    """
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    endpoint = os.environ.get(OTLP_ENDPOINT_ENV)
+    if endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces"))
+        )
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def add_span_processor(processor: SpanProcessor) -> None:
+    """Send spans somewhere else too (the tests' in-memory exporter)."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = configure_tracing("pb-journey")
+    provider.add_span_processor(processor)
+
+
+def _tracer() -> trace.Tracer:
+    return trace.get_tracer(_TRACER_NAME)
+
+
+def current_trace_headers() -> tuple[str | None, str | None]:
+    """(traceparent, tracestate) of the current span, or (None, None) outside one."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get("traceparent"), carrier.get("tracestate")
+
+
+@contextmanager
+def consumer_span(consumer: str, envelope: Envelope) -> Iterator[Span]:
+    """A CONSUMER span applying an event, a child of the span that wrote the event."""
+    carrier = {
+        key: value
+        for key, value in (
+            ("traceparent", envelope.traceparent),
+            ("tracestate", envelope.tracestate),
+        )
+        if value
+    }
+    parent = _PROPAGATOR.extract(carrier) if carrier else otel_context.Context()
+    with _tracer().start_as_current_span(
+        f"apply {envelope.type}",
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.consumer.group.name": consumer,
+            "messaging.message.id": envelope.id,
+            "cloudevents.event_type": envelope.type,
+            "cloudevents.event_subject": envelope.subject,
+        },
+    ) as span:
+        yield span

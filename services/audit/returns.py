@@ -1,0 +1,493 @@
+"""Statutory returns built from the audit history: the Client Level Data (CLD) extract for a
+quarter, its validator, and NI130 / the Lancashire measure as CSV (docs/returns.md).
+
+Pure: no I/O. The CLD layout is the Adult Social Care Client Level Data specification,
+Release 1 (mandatory from 1 April 2023; NHS England, collected by NHS Arden & GEM CSU for
+DHSC): one row per event (request, assessment, service, review) of a person the council
+supports, 55 fields in the published order. Fields the journey's events cannot support
+are left blank, which the collection allows ("where you are unable to complete a field
+leave it blank"); docs/returns.md says where each populated field comes from.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from uuid import UUID
+
+from contracts import events as ev
+from contracts.money import Frequency, div_round_half_up
+from contracts.vocabulary import ClientGroup
+
+CLD_SPECIFICATION = "Adult Social Care Client Level Data specification, Release 1"
+
+CLD_FIELDS: tuple[str, ...] = (
+    "LA_Code",
+    "LA_Name",
+    "Reporting_Period_Start_Date",
+    "Reporting_Period_End_Date",
+    "NHS_Number",
+    "LA_Person_Unique_Identifier",
+    "First_Name",
+    "Last_Name",
+    "GP_Practice_Name",
+    "GP_Practice_Code",
+    "Gender",
+    "Ethnicity",
+    "Date_of_Birth",
+    "Date_of_Death",
+    "Client_Type",
+    "Primary_Support_Reason",
+    "Postcode",
+    "Accommodation_Status",
+    "Employment_Status",
+    "Has_Unpaid_Carer",
+    "Autism_Spectrum_Disorder_ASD",
+    "Visual_Impairment",
+    "Hearing_Impairment",
+    "Dementia",
+    "Client_Funding_Status",
+    "Event_Type",
+    "Event_Reference",
+    "Event_Start_Date",
+    "Event_End_Date",
+    "Event_Description",
+    "Event_Outcome",
+    "Request_Route_of_Access",
+    "Assessment_Type",
+    "Eligible_Needs_Identified",
+    "Method_of_Assessment",
+    "Total_Hrs_Caring_Per_Week",
+    "No_of_adults_being_cared_for",
+    "Adult_1_Linked_Person_ID",
+    "Adult_2_Linked_Person_ID",
+    "Adult_3_Linked_Person_ID",
+    "Service_Type",
+    "Service_Component",
+    "Delivery_Mechanism",
+    "Provider_CQC_Location_Name",
+    "Provider_CQC_Location_ID",
+    "Review_Reason",
+    "Review_Outcomes_Achieved",
+    "Method_of_Review",
+    "Unit_Cost",
+    "Cost_Frequency_Unit_Type",
+    "Planned_Units_Per_Week",
+)
+"""The submitted fields of Release 1, in the specification's order (the Der_* fields are
+derived by NHS England after submission and are not part of a council's file)."""
+
+MANDATORY = (
+    "LA_Code",
+    "Reporting_Period_Start_Date",
+    "Reporting_Period_End_Date",
+    "LA_Person_Unique_Identifier",
+    "Client_Type",
+    "Event_Type",
+    "Event_Reference",
+    "Event_Start_Date",
+)
+DATE_FIELDS = (
+    "Reporting_Period_Start_Date",
+    "Reporting_Period_End_Date",
+    "Date_of_Birth",
+    "Date_of_Death",
+    "Event_Start_Date",
+    "Event_End_Date",
+)
+
+CODE_LISTS: dict[str, frozenset[str]] = {
+    "Event_Type": frozenset({"Request", "Assessment", "Service", "Review"}),
+    "Client_Type": frozenset({"Service User", "Carer"}),
+    "Primary_Support_Reason": frozenset(
+        {
+            "Physical Support: Access & mobility only",
+            "Physical Support: Personal care support",
+            "Sensory Support: Support for visual impairment",
+            "Sensory Support: Support for hearing impairment",
+            "Sensory Support: Support for dual impairment",
+            "Support with Memory & Cognition",
+            "Learning Disability Support",
+            "Mental Health Support",
+            "Social Support: Substance misuse support",
+            "Social Support: Asylum seeker support",
+            "Social Support: Support for Social Isolation/Other",
+        }
+    ),
+    "Event_Outcome": frozenset(
+        {
+            "Progress to reablement/ST-Max",
+            "Progress to assessment",
+            "Progress to re-assessment / unplanned review",
+            "Progress to financial assessment",
+            "Progress to support planning / services",
+            "No change in package",
+            "Provision of service",
+            "Progress to end of life care",
+            "Admitted to hospital",
+            "NFA - Moved to another LA",
+            "NFA - 100% NHS funded care",
+            "NFA - Self-funded client (inc. 12wk disregard)",
+            "NFA - Information & advice / signposting only",
+            "NFA - Support declined",
+            "NFA - Deceased",
+            "Service ended as planned",
+            "NFA - Support ended: other reason",
+            "NFA - No services offered: other reason",
+            "NFA- Other",
+        }
+    ),
+    "Eligible_Needs_Identified": frozenset({"Yes", "No"}),
+    "Service_Type": frozenset(
+        {
+            "Long Term Support: Nursing Care",
+            "Long Term Support: Residential Care",
+            "Long Term Support: Community",
+            "Long Term Support: Prison",
+            "Short Term Support: ST-Max",
+            "Short Term Support: Ongoing Low Level",
+            "Short Term Support: Other Short Term",
+            "Carer Support: Direct to Carer",
+        }
+    ),
+    "Service_Component": frozenset({"Direct Payment"}),
+    "Delivery_Mechanism": frozenset(
+        {"Direct Payment", "CASSR Managed Personal Budget", "CASSR Commissioned support"}
+    ),
+    "Review_Reason": frozenset({"Planned", "Unplanned"}),
+    "Cost_Frequency_Unit_Type": frozenset({"Weekly"}),
+}
+"""The code lists of the coded fields this extract fills; a filled field must hold one."""
+
+KNOWN_LA_CODES = {"lancashire": "888"}
+"""The three-digit CASSR code each council submits under. Councils A-E of seed 004 are
+anonymised: their code is given with the request (la_code)."""
+
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+_LA_CODE = re.compile(r"^\d{3}$")
+_MONEY = re.compile(r"^\d{1,10}\.\d{2}$")
+
+
+class ReturnRequestInvalid(ValueError):
+    """A quarter or LA code that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Quarter:
+    """A calendar quarter: 2026-Q3 is 1 July to 30 September 2026."""
+
+    year: int
+    number: int
+
+    @classmethod
+    def parse(cls, text: str) -> Quarter:
+        match = _QUARTER.match(text.strip())
+        if match is None or not 1900 <= int(match.group(1)) <= 9998:
+            raise ReturnRequestInvalid(f"{text!r} is not a quarter like 2026-Q3")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    @property
+    def start(self) -> date:
+        return date(self.year, 3 * self.number - 2, 1)
+
+    @property
+    def end(self) -> date:
+        first_of_next = (
+            date(self.year + 1, 1, 1)
+            if self.number == 4
+            else date(self.year, 3 * self.number + 1, 1)
+        )
+        return first_of_next - timedelta(days=1)
+
+    def __str__(self) -> str:
+        return f"{self.year}-Q{self.number}"
+
+
+@dataclass(frozen=True)
+class TimedEvent:
+    """An event of a person's history and when it happened (its CloudEvent time)."""
+
+    event: ev.Event
+    time: datetime
+
+
+@dataclass
+class _Assessment:
+    reference: UUID
+    started: date
+    validated: date | None = None
+
+
+@dataclass
+class _Service:
+    reference: UUID
+    deployment_id: UUID
+    option: ev.DeploymentOption
+    frequency: Frequency
+    total_pence: int
+    instalments: int
+    start: date
+    end: date | None = None
+
+
+@dataclass
+class _Person:
+    person_id: str
+    client_group: ClientGroup | None = None
+    assessments: list[_Assessment] = field(default_factory=list)
+    services: list[_Service] = field(default_factory=list)
+    reviews: list[ev.ReviewCompleted] = field(default_factory=list)
+
+
+_PRIMARY_SUPPORT_REASON = {
+    ClientGroup.LEARNING_DISABILITY: "Learning Disability Support",
+    ClientGroup.MENTAL_HEALTH: "Mental Health Support",
+}
+"""Only where a client group names the support reason itself; older people and physical
+disability are groups of people, not reasons (blank), and carers have none."""
+
+_DELIVERY = {
+    ev.DeploymentOption.DIRECT_PAYMENT: "Direct Payment",
+    ev.DeploymentOption.COUNCIL_MANAGED: "CASSR Managed Personal Budget",
+    ev.DeploymentOption.THIRD_PARTY_MANAGED: "CASSR Managed Personal Budget",
+    ev.DeploymentOption.INDIVIDUAL_SERVICE_FUND: "CASSR Managed Personal Budget",
+}
+
+_REVIEW_OUTCOME = {
+    ev.ReviewOutcome.NO_CHANGE: "No change in package",
+    ev.ReviewOutcome.REVISE_PLAN: "Progress to support planning / services",
+    ev.ReviewOutcome.REASSESS: "Progress to re-assessment / unplanned review",
+}
+
+
+def _fold(person_id: str, history: Iterable[TimedEvent]) -> _Person:
+    person = _Person(person_id)
+    assessments: dict[UUID, _Assessment] = {}
+    services: dict[UUID, _Service] = {}
+    for item in history:
+        event, day = item.event, item.time.date()
+        if isinstance(event, ev.AssessmentStarted):
+            person.client_group = event.client_group
+            assessments[event.assessment_id] = _Assessment(event.assessment_id, day)
+        elif isinstance(event, ev.AssessmentValidated):
+            if event.assessment_id in assessments:
+                assessments[event.assessment_id].validated = day
+        elif isinstance(event, ev.PaymentScheduled):
+            services[event.schedule_id] = _Service(
+                reference=event.schedule_id,
+                deployment_id=event.deployment_id,
+                option=event.option,
+                frequency=event.frequency,
+                total_pence=event.total_pence,
+                instalments=event.instalments,
+                start=event.first_due_on,
+            )
+        elif isinstance(event, ev.DeploymentSwitched | ev.DeploymentSuperseded):
+            ended = (event.effective_from or day) - timedelta(days=1)
+            for service in services.values():
+                if service.deployment_id == event.deployment_id and service.end is None:
+                    service.end = max(ended, service.start)
+        elif isinstance(event, ev.ReviewCompleted):
+            person.reviews.append(event)
+    person.assessments = list(assessments.values())
+    person.services = list(services.values())
+    return person
+
+
+def _overlaps(start: date, end: date | None, quarter: Quarter) -> bool:
+    return start <= quarter.end and (end is None or end >= quarter.start)
+
+
+def _pounds(pence: int) -> str:
+    whole, part = divmod(pence, 100)
+    return f"{whole}.{part:02d}"
+
+
+def _weekly_pence(service: _Service) -> int | None:
+    """The weekly value of a schedule, rounded half up; None for a one-off payment."""
+    if service.frequency is Frequency.ONE_OFF:
+        return None
+    return div_round_half_up(service.total_pence, 52)
+
+
+def cld_rows(
+    *,
+    la_code: str,
+    la_name: str,
+    quarter: Quarter,
+    people: Iterable[tuple[str, Sequence[TimedEvent]]],
+) -> list[dict[str, str]]:
+    """The CLD extract for a quarter: every event of every person that overlaps it."""
+    rows: list[dict[str, str]] = []
+    for person_id, history in people:
+        person = _fold(person_id, history)
+        if person.client_group is None:
+            continue  # never assessed here: no person details to report
+
+        group = person.client_group
+        about_person = {
+            "LA_Code": la_code,
+            "LA_Name": la_name,
+            "Reporting_Period_Start_Date": quarter.start.isoformat(),
+            "Reporting_Period_End_Date": quarter.end.isoformat(),
+            "LA_Person_Unique_Identifier": person.person_id,
+            "Client_Type": "Carer" if group is ClientGroup.CARERS else "Service User",
+            "Primary_Support_Reason": _PRIMARY_SUPPORT_REASON.get(group, ""),
+        }
+
+        def row(about: dict[str, str] = about_person, **values: str) -> dict[str, str]:
+            return {**dict.fromkeys(CLD_FIELDS, ""), **about, **values}
+
+        for a in person.assessments:
+            if not _overlaps(a.started, a.validated, quarter):
+                continue
+            done = a.validated is not None and a.validated <= quarter.end
+            rows.append(
+                row(
+                    Event_Type="Assessment",
+                    Event_Reference=str(a.reference),
+                    Event_Start_Date=a.started.isoformat(),
+                    Event_End_Date=a.validated.isoformat() if done and a.validated else "",
+                    Event_Outcome="Progress to support planning / services" if done else "",
+                    Eligible_Needs_Identified="Yes" if done else "",
+                )
+            )
+        for s in person.services:
+            if not _overlaps(s.start, s.end, quarter):
+                continue
+            weekly = _weekly_pence(s)
+            ended = s.end is not None and s.end <= quarter.end
+            rows.append(
+                row(
+                    Event_Type="Service",
+                    Event_Reference=str(s.reference),
+                    Event_Start_Date=s.start.isoformat(),
+                    Event_End_Date=s.end.isoformat() if ended and s.end else "",
+                    Service_Type="Long Term Support: Community",
+                    Service_Component=(
+                        "Direct Payment" if s.option is ev.DeploymentOption.DIRECT_PAYMENT else ""
+                    ),
+                    Delivery_Mechanism=_DELIVERY[s.option],
+                    Unit_Cost=_pounds(weekly) if weekly is not None else "",
+                    Cost_Frequency_Unit_Type="Weekly" if weekly is not None else "",
+                    Planned_Units_Per_Week="1" if weekly is not None else "",
+                )
+            )
+        for r in person.reviews:
+            if not quarter.start <= r.completed_on <= quarter.end:
+                continue
+            rows.append(
+                row(
+                    Event_Type="Review",
+                    Event_Reference=str(r.review_id),
+                    Event_Start_Date=r.completed_on.isoformat(),
+                    Event_End_Date=r.completed_on.isoformat(),
+                    Event_Outcome=_REVIEW_OUTCOME[r.outcome],
+                )
+            )
+    rows.sort(
+        key=lambda r: (
+            r["LA_Person_Unique_Identifier"],
+            r["Event_Start_Date"],
+            r["Event_Type"],
+            r["Event_Reference"],
+        )
+    )
+    return rows
+
+
+@dataclass(frozen=True)
+class Violation:
+    row: int
+    """1 for the first data row (the header is not counted)."""
+    field: str
+    rule: str
+
+
+def validate_cld(rows: Sequence[dict[str, str]], quarter: Quarter) -> list[Violation]:
+    """The specification's rules for a submitted file, applied to each row.
+
+    Every field present and no other; mandatory fields filled; dates as YYYY-MM-DD; coded
+    fields from their code lists; an event's end not before its start; the event overlaps
+    the reporting period, which is the quarter; money with two decimal places; LA_Code
+    three digits; an event reference unique per person and event type.
+    """
+    found: list[Violation] = []
+    seen: set[tuple[str, str, str]] = set()
+    for number, row in enumerate(rows, start=1):
+
+        def bad(name: str, rule: str, number: int = number) -> None:
+            found.append(Violation(number, name, rule))
+
+        if tuple(row) != CLD_FIELDS:
+            bad("*", "the row must have exactly the specification's fields, in order")
+            continue
+        for name in MANDATORY:
+            if not row[name]:
+                bad(name, "mandatory")
+        dates: dict[str, date] = {}
+        for name in DATE_FIELDS:
+            if row[name]:
+                try:
+                    if len(row[name]) != 10:
+                        raise ValueError(row[name])
+                    dates[name] = date.fromisoformat(row[name])
+                except ValueError:
+                    bad(name, "a date as YYYY-MM-DD")
+        for name, allowed in CODE_LISTS.items():
+            if row[name] and row[name] not in allowed:
+                bad(name, f"{row[name]!r} is not in the code list")
+        if row["LA_Code"] and not _LA_CODE.match(row["LA_Code"]):
+            bad("LA_Code", "three digits (the CASSR code)")
+        if row["Unit_Cost"] and not _MONEY.match(row["Unit_Cost"]):
+            bad("Unit_Cost", "pounds with two decimal places")
+        if bool(row["Unit_Cost"]) != bool(row["Cost_Frequency_Unit_Type"]):
+            bad("Cost_Frequency_Unit_Type", "given exactly when Unit_Cost is")
+        if row["Reporting_Period_Start_Date"] != quarter.start.isoformat():
+            bad("Reporting_Period_Start_Date", f"the quarter starts on {quarter.start}")
+        if row["Reporting_Period_End_Date"] != quarter.end.isoformat():
+            bad("Reporting_Period_End_Date", f"the quarter ends on {quarter.end}")
+        start = dates.get("Event_Start_Date")
+        end = dates.get("Event_End_Date")
+        if start and end and end < start:
+            bad("Event_End_Date", "not before Event_Start_Date")
+        if start and start > quarter.end:
+            bad("Event_Start_Date", "not after the reporting period")
+        if end and end < quarter.start:
+            bad("Event_End_Date", "not before the reporting period")
+        if end and end > quarter.end:
+            bad("Event_End_Date", "not after the reporting period (leave open instead)")
+        if row["Event_Type"] == "Service" and not row["Service_Type"]:
+            bad("Service_Type", "mandatory for a service event")
+        if row["Event_Type"] == "Review" and not row["Event_Outcome"]:
+            bad("Event_Outcome", "mandatory for a completed review")
+        key = (row["LA_Person_Unique_Identifier"], row["Event_Type"], row["Event_Reference"])
+        if key in seen:
+            bad("Event_Reference", "one row per event of a person")
+        seen.add(key)
+    return found
+
+
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[str] | dict[str, str]]) -> str:
+    """RFC 4180 CSV with CRLF line ends, the header first."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([row[h] for h in header] if isinstance(row, dict) else row)
+    return out.getvalue()
+
+
+def la_code_for(council: str, given: str | None) -> str:
+    code = given or KNOWN_LA_CODES.get(council)
+    if code is None:
+        raise ReturnRequestInvalid(
+            f"no CASSR code is known for {council}: give it as la_code (three digits)"
+        )
+    if not _LA_CODE.match(code):
+        raise ReturnRequestInvalid(f"la_code {code!r} is not three digits")
+    return code
