@@ -36,7 +36,8 @@ class Scope(StrEnum):
     COUNCIL = "council"
     """The council named in the path: another council answers 404."""
     COUNCIL_WIDE = "council-wide"
-    """An action or report over the caller's whole council; citizens never."""
+    """An action or report over the caller's whole council; citizens never. A body naming
+    another council (its policy, say) answers 404, as that council's records do."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ def roles(*named: Role | frozenset[Role]) -> frozenset[Role]:
 R = Right
 CM, TM, PANEL = Role.CARE_MANAGER, Role.TEAM_MANAGER, Role.PANEL
 FINANCE, AUDITOR, OPS = Role.FINANCE, Role.AUDITOR, Role.OPERATIONS
+SUBJECT_ACCESS = roles(CITIZENS, OPS)
+"""Who may read a subject access export: the person or their representative, of themselves;
+operations, who answer subject access requests for the council."""
 
 RIGHTS: tuple[Right, ...] = (
     # assessment
@@ -92,6 +96,12 @@ RIGHTS: tuple[Right, ...] = (
       Scope.RECORD),
     R("assessment", "GET", "/v1/assessments/{assessment_id}", ANYONE, Scope.RECORD),
     R("assessment", "GET", "/v1/assessments", ANYONE, Scope.LIST),
+    R("assessment", "PUT", "/v1/people/{person_id}/personal-details",
+      roles(CITIZENS, PRACTITIONERS), Scope.PERSON, "sealed under the person's own key"),
+    R("assessment", "GET", "/v1/people/{person_id}/subject-access", SUBJECT_ACCESS, Scope.PERSON,
+      "personal details opened"),
+    R("assessment", "POST", "/v1/people/{person_id}/erasure", roles(OPS), Scope.PERSON,
+      "only once the council's retention period has ended (409 before)"),
     # allocation
     R("allocation", "POST", "/v1/calculations", STAFF, Scope.COUNCIL_WIDE,
       "a preview; nothing is stored"),
@@ -102,6 +112,15 @@ RIGHTS: tuple[Right, ...] = (
     R("allocation", "POST", "/v1/budgets/{budget_id}/agree", PRACTITIONERS, Scope.RECORD,
       "up to the role's approval limit in the council's policy"),
     R("allocation", "POST", "/v1/budgets/{budget_id}/revisions", PRACTITIONERS, Scope.RECORD),
+    R("allocation", "POST", "/v1/policies", roles(OPS), Scope.COUNCIL_WIDE,
+      "adopts a policy version for the caller's council"),
+    R("allocation", "GET", "/v1/policies", STAFF, Scope.COUNCIL_WIDE),
+    R("allocation", "POST", "/v1/policies/revisions", roles(OPS), Scope.COUNCIL_WIDE,
+      "revises a batch of budgets under the policy in force"),
+    R("allocation", "POST", "/v1/policies/whatif", roles(AUDITOR, OPS), Scope.COUNCIL_WIDE,
+      "read-only"),
+    R("allocation", "GET", "/v1/people/{person_id}/subject-access", SUBJECT_ACCESS,
+      Scope.PERSON),
     # planning
     R("planning", "POST", "/v1/plans", roles(CITIZENS, PRACTITIONERS), Scope.NEW),
     R("planning", "PUT", "/v1/plans/{plan_id}", roles(CITIZENS, PRACTITIONERS), Scope.RECORD),
@@ -119,6 +138,7 @@ RIGHTS: tuple[Right, ...] = (
     R("planning", "POST", "/v1/reviews/run-due", roles(TM, OPS), Scope.COUNCIL_WIDE),
     R("planning", "GET", "/v1/reviews/{review_id}", ANYONE, Scope.RECORD),
     R("planning", "POST", "/v1/reviews/{review_id}/complete", PRACTITIONERS, Scope.RECORD),
+    R("planning", "GET", "/v1/people/{person_id}/subject-access", SUBJECT_ACCESS, Scope.PERSON),
     # payments
     R("payments", "GET", "/v1/deployments", ANYONE, Scope.LIST),
     R("payments", "GET", "/v1/deployments/{deployment_id}", ANYONE, Scope.RECORD),
@@ -143,17 +163,20 @@ RIGHTS: tuple[Right, ...] = (
     R("payments", "GET", "/v1/exports/payments", roles(FINANCE, AUDITOR), Scope.COUNCIL_WIDE),
     R("payments", "GET", "/v1/exports/payments/{batch_id}.csv", roles(FINANCE, AUDITOR),
       Scope.COUNCIL_WIDE),
+    R("payments", "GET", "/v1/people/{person_id}/subject-access", SUBJECT_ACCESS, Scope.PERSON),
     # audit
     R("audit", "GET", "/v1/people/{person_id}/history", ANYONE, Scope.PERSON),
     R("audit", "GET", "/v1/people/{person_id}/budget", ANYONE, Scope.PERSON),
     R("audit", "GET", "/v1/people/{person_id}/timeline", ANYONE, Scope.PERSON),
     R("audit", "GET", "/v1/people/{person_id}/verify", ANYONE, Scope.PERSON),
     R("audit", "GET", "/v1/verify", roles(AUDITOR, OPS), Scope.COUNCIL_WIDE),
+    R("audit", "GET", "/v1/caseload", STAFF, Scope.LIST, "people by stage, team and key worker"),
     R("audit", "GET", "/v1/kpis/ni130", STAFF, Scope.COUNCIL_WIDE),
     R("audit", "GET", "/v1/kpis/lancashire", STAFF, Scope.COUNCIL_WIDE),
     R("audit", "POST", "/v1/replay", roles(OPS), Scope.COUNCIL_WIDE),
     R("audit", "GET", "/v1/replay/{replay_id}", roles(OPS), Scope.COUNCIL_WIDE),
     R("audit", "GET", "/v1/projections/digest", roles(AUDITOR, OPS), Scope.COUNCIL_WIDE),
+    R("audit", "GET", "/v1/people/{person_id}/subject-access", SUBJECT_ACCESS, Scope.PERSON),
 )  # fmt: skip
 
 

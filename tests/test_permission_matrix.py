@@ -37,11 +37,21 @@ import pytest
 from fastapi import FastAPI
 
 from contracts import events as ev
-from contracts.policy import PolicyBook
+from contracts.envelope import Envelope
+from contracts.policy import PolicyBook, load_policy, policy_document, today
 from contracts.rights import RIGHTS, Right, Scope, rights_of, with_table
 from contracts.vocabulary import CITIZEN_ROLES, AgeBand, ClientGroup, CompletedBy, Role
 from pbj.journey import load_policies
-from servicekit.testing import POLICIES_DIR, REPO_ROOT, Tokens, deliver, outbox_events, running
+from servicekit.testing import (
+    POLICIES_DIR,
+    REPO_ROOT,
+    Tokens,
+    deliver,
+    outbox_events,
+    running,
+    runtime_of,
+)
+from whatif.generate import outgoing
 
 OWN, OTHER = "lancashire", "council_a"
 SUBJECTS = {"own": (OWN, "p-own"), "neighbour": (OWN, "p-neighbour"), "far": (OTHER, "p-far")}
@@ -181,6 +191,24 @@ async def questionnaire(s: Service, council: str, person_id: str) -> Target:
     return {"council": council}
 
 
+def personal_details(council: str, person_id: str) -> dict[str, Any]:
+    return {"name": f"Someone {person_id}", "postcode": "PR1 2HE"}
+
+
+async def details_to_correct(s: Service, council: str, person_id: str) -> Target:
+    await assessment_in(s, council, person_id, "draft")
+    return {"person_id": person_id, "json": personal_details(council, person_id)}
+
+
+async def details_to_erase(s: Service, council: str, person_id: str) -> Target:
+    """A person with sealed details whose retention has ended: the service's retention
+    check takes RETENTION_TODAY as today (see SETTINGS)."""
+    await details_to_correct(s, council, person_id)
+    url = f"/v1/people/{person_id}/personal-details"
+    await s.ok("PUT", url, Role.CARE_MANAGER, council, json=personal_details(council, person_id))
+    return {"person_id": person_id}
+
+
 # allocation
 
 
@@ -218,6 +246,35 @@ async def calculation(s: Service, council: str, person_id: str) -> Target | None
             "needs_24_7": False,
         }
     }
+
+
+def policy_proposal(council: str, effective_from: date | None = None) -> dict[str, Any]:
+    document = policy_document(load_policy(POLICIES_DIR / f"{council}.yaml"))
+    document["version"] = "2099.1"  # no policy file has it
+    if effective_from is not None:
+        document["effective_from"] = effective_from.isoformat()
+    return document
+
+
+async def adoption(s: Service, council: str, person_id: str) -> Target:
+    """A version for next year: adopting it leaves the policy in force, and so every
+    later route's answers, as they were."""
+    effective_from = today() + timedelta(days=365)
+    body = {
+        "policy": policy_proposal(council, effective_from),
+        "effective_from": str(effective_from),
+    }
+    return {"json": body}
+
+
+async def whatif(s: Service, council: str, person_id: str) -> Target:
+    """The what-if reads the cohort from the event log itself (the other recipes hand
+    events to the consumers directly), so one validated assessment goes onto the log; its
+    person is one of their own, whose budget no other cell looks at."""
+    if council == OWN:
+        envelope = Envelope(event=validated(council, f"{person_id}-whatif"))
+        await runtime_of(s.app).event_log.publish([outgoing(envelope)])
+    return {"json": {"policy": policy_proposal(council)}}
 
 
 # planning
@@ -409,6 +466,15 @@ async def export_batch(s: Service, council: str, person_id: str) -> Target:
     return {"batch_id": batch["batch_id"]}
 
 
+# every service
+
+
+async def held_on(s: Service, council: str, person_id: str) -> Target:
+    """Something the service holds on the person, for a subject access request."""
+    await LIST_SEEDS[s.name](s, council, person_id)
+    return {"person_id": person_id}
+
+
 # audit
 
 
@@ -449,12 +515,19 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("assessment", "POST", "/v1/assessments/{assessment_id}/validate"): an_assessment("submitted", lambda c: {}),
     ("assessment", "POST", "/v1/assessments/{assessment_id}/return"): an_assessment("submitted", lambda c: {"reasons": ["Please say more about mornings"]}),
     ("assessment", "GET", "/v1/assessments/{assessment_id}"): an_assessment("submitted"),
+    ("assessment", "PUT", "/v1/people/{person_id}/personal-details"): Recipe(details_to_correct),
+    ("assessment", "GET", "/v1/people/{person_id}/subject-access"): Recipe(held_on),
+    ("assessment", "POST", "/v1/people/{person_id}/erasure"): Recipe(details_to_erase),
     # allocation
     ("allocation", "POST", "/v1/calculations"): Recipe(calculation),
     ("allocation", "GET", "/v1/budgets/{budget_id}"): a_budget(agreed=True),
     ("allocation", "GET", "/v1/budgets/{budget_id}/explanation"): a_budget(agreed=True),
     ("allocation", "POST", "/v1/budgets/{budget_id}/agree"): a_budget(agreed=False, body={}),
     ("allocation", "POST", "/v1/budgets/{budget_id}/revisions"): a_budget(agreed=True, body={"reason": "More support at night", "additional_weekly_pence": 1_000}),
+    ("allocation", "POST", "/v1/policies"): Recipe(adoption),
+    ("allocation", "POST", "/v1/policies/whatif"): Recipe(whatif),
+    ("allocation", "POST", "/v1/policies/revisions"): council_wide({}),
+    ("allocation", "GET", "/v1/people/{person_id}/subject-access"): Recipe(held_on),
     # planning
     ("planning", "POST", "/v1/plans"): Recipe(new_plan),
     ("planning", "PUT", "/v1/plans/{plan_id}"): a_plan("draft", plan_body),
@@ -466,6 +539,7 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("planning", "POST", "/v1/reviews"): Recipe(new_review),
     ("planning", "POST", "/v1/reviews/run-due"): council_wide({"as_of": "2010-12-31"}),
     ("planning", "GET", "/v1/reviews/{review_id}"): a_review(),
+    ("planning", "GET", "/v1/people/{person_id}/subject-access"): Recipe(held_on),
     ("planning", "POST", "/v1/reviews/{review_id}/complete"): a_review({"outcome": "no_change", "completed_on": "2010-06-01"}),
     # payments
     ("payments", "GET", "/v1/deployments/{deployment_id}"): a_deployment("new"),
@@ -482,6 +556,7 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("payments", "POST", "/v1/exports/payments"): Recipe(released),
     ("payments", "GET", "/v1/exports/payments"): council_wide(),
     ("payments", "GET", "/v1/exports/payments/{batch_id}.csv"): Recipe(export_batch),
+    ("payments", "GET", "/v1/people/{person_id}/subject-access"): Recipe(held_on),
     # audit
     ("audit", "GET", "/v1/people/{person_id}/history"): Recipe(person_history),
     ("audit", "GET", "/v1/people/{person_id}/budget"): Recipe(person_history),
@@ -489,6 +564,7 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("audit", "GET", "/v1/people/{person_id}/verify"): Recipe(person_history),
     ("audit", "GET", "/v1/kpis/lancashire"): council_wide(query="as_of=2011-03-31"),
     ("audit", "GET", "/v1/replay/{replay_id}"): Recipe(a_replay),
+    ("audit", "GET", "/v1/people/{person_id}/subject-access"): Recipe(held_on),
 }  # fmt: skip
 """Routes whose cells need a seeded record or a body. Any other route is called as it is,
 with its seeded records for a page (Scope.LIST) or nothing (a council-wide report)."""
@@ -511,12 +587,20 @@ person's next deployment waits for the previous one's releases): each route's ce
 at people of their own (p-own-7, p-far-7, ...; a citizen's token names p-own-7)."""
 
 
+RETENTION_TODAY = date(2200, 1, 1)
+SETTINGS: dict[str, dict[str, Any]] = {"assessment": {"retention_today": RETENTION_TODAY}}
+"""Settings beyond the data and policies directories: an erasure is allowed only once the
+council's retention period has ended, so the retention check takes a day far ahead."""
+
+
 @contextlib.asynccontextmanager
 async def started(name: str, data_dir: Path) -> AsyncIterator[Service]:
     tokens = Tokens(data_dir)
     api = importlib.import_module(f"services.{name}.api")
     settings = importlib.import_module(f"services.{name}.settings")
-    app = api.create_app(settings.Settings(data_dir=data_dir, policies_dir=POLICIES_DIR))
+    app = api.create_app(
+        settings.Settings(data_dir=data_dir, policies_dir=POLICIES_DIR, **SETTINGS.get(name, {}))
+    )
     async with running(app) as client:
         yield Service(name, app, client, tokens, data_dir)
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from contracts.events import AssessmentValidated, PlanSignedOff, ReviewCompleted
 from contracts.policy import Policy, PolicyBook, today
 from contracts.vocabulary import Role
-from servicekit.errors import Conflict, Forbidden, Invalid
+from servicekit.errors import Conflict, Invalid, NotFound
 from servicekit.policies import (
     AdoptedRow,
     adopted_policy,
@@ -272,7 +272,10 @@ async def revise_budget(
 # --- adopting a policy ----------------------------------------------------------------------
 
 
-class PolicyForAnotherCouncil(AllocationError, Forbidden):
+class PolicyForAnotherCouncil(AllocationError, NotFound):
+    """Another council's policy is not the caller's to act on: not found, as another
+    council's record is everywhere else."""
+
     def __init__(self, council: str, own: str) -> None:
         super().__init__(
             f"policy.council: this policy is for {council!r}; you may adopt policies for "

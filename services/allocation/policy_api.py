@@ -255,9 +255,9 @@ async def whatif(
 ) -> Response:
     require_role(actor, *WHATIF_ROLES)
     proposed = parse_policy(body.policy)
-    if proposed.council != actor.council:
+    if proposed.council != actor.council:  # another council's: not found, as its records are
         raise HTTPException(
-            403,
+            404,
             f"policy.council: this proposal is for {proposed.council!r}; you may run "
             f"what-ifs for {actor.council!r} only",
         )

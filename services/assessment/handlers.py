@@ -468,6 +468,13 @@ async def erase_personal_data(
     async with uow:
         key = await uow.people.key(caller.council, person_id)
         if key is None:
+            # Another council's person, or one this council never assessed, is not found
+            # (as everywhere else); a person of ours without details has nothing to erase.
+            known = await uow.assessments.list(
+                council=caller.council, person_id=person_id, status=None, limit=1, after=None
+            )
+            if not known:
+                raise PersonNotFound(person_id)
             raise NoPersonalDataHeld(person_id)
         if key.erased_at is not None:
             raise PersonalDataAlreadyErased(key.erased_at.date())

@@ -154,7 +154,7 @@ async def test_only_operations_of_the_councils_own_staff_may_adopt(
     assert (await adopt(client, tokens, proposal(), role="team_manager")).status_code == 403
     assert (await adopt(client, tokens, proposal(), role="auditor")).status_code == 403
     other_council = await adopt(client, tokens, proposal(), council="council_a")
-    assert other_council.status_code == 403
+    assert other_council.status_code == 404
     assert "council_a" in other_council.json()["detail"]
 
 

@@ -246,6 +246,10 @@ async def test_erasure_waits_for_the_retention_period_then_destroys_the_key(
     if ends is not None:
         assert f"until {ends.isoformat()}" in early.json()["detail"]
     assert (await client.post("/v1/people/P500/erasure", headers=care_manager)).status_code == 403
+    never_assessed = await client.post("/v1/people/P999/erasure", headers=operations)
+    assert never_assessed.status_code == 404
+    other_council = Tokens(data_dir).headers(Role.OPERATIONS, "council_a", user_id="ig-2")
+    assert (await client.post("/v1/people/P500/erasure", headers=other_council)).status_code == 404
 
     pretend_today(app, today + timedelta(days=8 * 366))
     r = await client.post("/v1/people/P500/erasure", headers=operations)
