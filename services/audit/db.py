@@ -158,6 +158,15 @@ class ChainHeadMoved(RuntimeError):
     """Another writer appended to the person's chain meanwhile; the consumer retries."""
 
 
+IN_LIST_MAX = 5_000  # bound parameters per statement: well inside SQLite's and asyncpg's limits
+
+
+def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
+    items = list(values)
+    for start in range(0, len(items), IN_LIST_MAX):
+        yield items[start : start + IN_LIST_MAX]
+
+
 def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else as_utc(value)
 
@@ -259,6 +268,87 @@ class EventStore:
                 last_hash=last.hash,
             )
         )
+
+    async def heads_of(self, person_ids: Sequence[str]) -> dict[str, ChainHead]:
+        """The heads of those of these people who have one (one query)."""
+        found: dict[str, ChainHead] = {}
+        for part in _chunks(person_ids):
+            rows = await self._session.execute(
+                sa.select(audit_heads).where(audit_heads.c.person_id.in_(part))
+            )
+            for row in rows:
+                found[row.person_id] = ChainHead(
+                    row.person_id, row.council, row.last_seq, row.last_hash
+                )
+        return found
+
+    async def chains_of(self, person_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        """The chains of these people in seq order (one query per chunk of people)."""
+        found: dict[str, list[StoredEvent]] = {person_id: [] for person_id in person_ids}
+        for part in _chunks(person_ids):
+            rows = await self._session.execute(
+                sa.select(audit_events)
+                .where(audit_events.c.person_id.in_(part))
+                .order_by(audit_events.c.person_id, audit_events.c.seq)
+            )
+            for row in rows:
+                found[row.person_id].append(_stored(row))
+        return found
+
+    async def places_of(self, event_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """Where each of these events is stored, if it is: (person_id, seq)."""
+        found: dict[str, tuple[str, int]] = {}
+        for part in _chunks(event_ids):
+            rows = await self._session.execute(
+                sa.select(
+                    audit_events.c.event_id, audit_events.c.person_id, audit_events.c.seq
+                ).where(audit_events.c.event_id.in_(part))
+            )
+            for event_id, person_id, seq in rows:
+                found[event_id] = (person_id, seq)
+        return found
+
+    async def head_count(self) -> int:
+        return int(
+            await self._session.scalar(sa.select(sa.func.count()).select_from(audit_heads)) or 0
+        )
+
+    async def put_links(self, links: Sequence[StoredEvent]) -> None:
+        """Store appended links (of any people) with one executemany."""
+        if links:
+            await self._session.execute(audit_events.insert(), [_event_row(s) for s in links])
+
+    async def put_heads(self, heads: Sequence[ChainHead]) -> None:
+        """Set these people's heads, whether they had one or not (replays only: no CAS)."""
+        if not heads:
+            return
+        await self.drop_heads([head.person_id for head in heads])
+        await self._session.execute(
+            audit_heads.insert(),
+            [
+                {
+                    "person_id": head.person_id,
+                    "council": head.council,
+                    "last_seq": head.last_seq,
+                    "last_hash": head.last_hash,
+                }
+                for head in heads
+            ],
+        )
+
+    async def drop_heads(self, person_ids: Sequence[str]) -> None:
+        for part in _chunks(person_ids):
+            await self._session.execute(
+                audit_heads.delete().where(audit_heads.c.person_id.in_(part))
+            )
+
+    async def drop_people(self, person_ids: Sequence[str]) -> None:
+        """Remove these people's chains and heads (a replay repairing broken chains)."""
+        for part in _chunks(person_ids):
+            await self._session.execute(
+                audit_events.delete().where(audit_events.c.person_id.in_(part))
+            )
+        await self.drop_heads(person_ids)
 
     async def drop_person(self, person_id: str) -> None:
         """Remove a person's chain before a replay from the beginning rebuilds it."""
@@ -404,6 +494,26 @@ class Projections:
             )
         else:
             await self._session.execute(audit_people.insert().values(**values))
+
+    async def people_by_id(self, person_ids: Sequence[str]) -> dict[str, PersonInputs]:
+        found: dict[str, PersonInputs] = {}
+        for part in _chunks(person_ids):
+            rows = await self._session.execute(
+                sa.select(audit_people).where(audit_people.c.person_id.in_(part))
+            )
+            for row in rows:
+                found[row.person_id] = _inputs(row)
+        return found
+
+    async def put_people(self, people: Sequence[PersonInputs]) -> None:
+        """Set these people's KPI inputs, whether they had a row or not."""
+        if not people:
+            return
+        for part in _chunks([inputs.person_id for inputs in people]):
+            await self._session.execute(
+                audit_people.delete().where(audit_people.c.person_id.in_(part))
+            )
+        await self._session.execute(audit_people.insert(), [_inputs_row(i) for i in people])
 
     async def add_timeline(self, entries: Iterable[TimelineEntry]) -> None:
         rows = [_timeline_row(e) for e in entries]
@@ -559,6 +669,18 @@ class AuditUnitOfWork(UnitOfWork):
     async def forget_applied(self, consumer: str) -> None:
         """Drop the consumer's inbox rows (a replay from the beginning re-marks them)."""
         await self.session.execute(inbox.delete().where(inbox.c.consumer == consumer))
+
+    async def applied_of(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Which of these events the consumer has applied (one query per chunk)."""
+        found: set[str] = set()
+        for part in _chunks(event_ids):
+            rows = await self.session.execute(
+                sa.select(inbox.c.event_id).where(
+                    inbox.c.consumer == consumer, inbox.c.event_id.in_(part)
+                )
+            )
+            found.update(row[0] for row in rows)
+        return found
 
     async def mark_all_applied(self, consumer: str, event_ids: Sequence[str]) -> None:
         if event_ids:

@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from contracts import events as ev
+from contracts.envelope import Envelope
 from contracts.money import div_round_half_up, format_pounds
 from contracts.registry import BY_TYPE, PUBLISHED_BY_TYPE, UnknownEventType, upcast
 from servicekit.errors import Conflict, DomainError, Invalid, NotFound
@@ -158,6 +159,28 @@ class EventFacts:
             policy_version=doc.get("policyversion"),
             data=data,
         )
+
+
+def facts_from(envelope: Envelope) -> EventFacts:
+    """The facts of an envelope as the chain records them: the event as it was published.
+
+    A record of an older version is hashed in that version (type and data), not upcast: so
+    a replay after a new version is added rebuilds an old chain byte for byte, and the chain
+    says what the producer said. Reading a stored event upcasts it (`event_of`).
+    """
+    published = envelope.as_published or envelope.event
+    return EventFacts(
+        event_id=envelope.id,
+        type=published.type,
+        source=envelope.source,
+        time=envelope.time,
+        person_id=envelope.subject,
+        council=published.council,
+        correlation_id=envelope.correlation_id,
+        causation_id=envelope.causation_id,
+        policy_version=getattr(published, "policy_version", None),
+        data=published.model_dump(mode="json"),
+    )
 
 
 def chain_hash(prev_hash: str, canonical: str) -> str:
@@ -964,6 +987,14 @@ def apply_to_inputs(
     return current
 
 
+def project_event(
+    inputs: PersonInputs | None, stored: StoredEvent, event: ev.Event
+) -> tuple[PersonInputs, TimelineEntry]:
+    """What one appended event does to the projections: the one fold every path shares
+    (the live consumer, a replay's batches, a rebuild from the store), so they agree."""
+    return apply_to_inputs(inputs, stored, event), timeline_entry(stored, event)
+
+
 def project_person(
     stored: Iterable[StoredEvent],
 ) -> tuple[PersonInputs | None, list[TimelineEntry]]:
@@ -971,9 +1002,8 @@ def project_person(
     inputs: PersonInputs | None = None
     entries: list[TimelineEntry] = []
     for row in sorted(stored, key=lambda r: r.seq):
-        event = event_of(row)
-        inputs = apply_to_inputs(inputs, row, event)
-        entries.append(timeline_entry(row, event))
+        inputs, entry = project_event(inputs, row, event_of(row))
+        entries.append(entry)
     return inputs, entries
 
 
