@@ -12,8 +12,9 @@ The projections (derived, dropped and rebuilt by a replay):
 - `audit_timeline`: the person's budget timeline, one line per event.
 
 Replay bookkeeping (neither store nor projection): `audit_replays` (one row per replay,
-its version numbers the projections' generations) and `audit_replay_log` (the records a
-running replay has read, deleted when it finishes).
+its version numbers the projections' generations) and `audit_replay_log` (where replays
+once staged the records they read; replays now fold the log in batches and leave it empty,
+and the table stays so that no migration is needed).
 
 Portable across SQLite and PostgreSQL: JSON text, money as BigInteger pence, dates as
 sa.Date, timestamps with time zone (SQLite hands them back naive; they are UTC).
