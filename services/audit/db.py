@@ -255,21 +255,6 @@ class EventStore:
                 raise ChainHeadMoved(stored.person_id)
         return stored
 
-    async def put_chain(self, links: Sequence[StoredEvent]) -> None:
-        """Store a whole rebuilt chain and its head (replay from the beginning only)."""
-        if not links:
-            return
-        await self._session.execute(audit_events.insert(), [_event_row(s) for s in links])
-        last = links[-1]
-        await self._session.execute(
-            audit_heads.insert().values(
-                person_id=last.person_id,
-                council=last.council,
-                last_seq=last.seq,
-                last_hash=last.hash,
-            )
-        )
-
     async def heads_of(self, person_ids: Sequence[str]) -> dict[str, ChainHead]:
         """The heads of those of these people who have one (one query)."""
         found: dict[str, ChainHead] = {}
@@ -350,15 +335,6 @@ class EventStore:
                 audit_events.delete().where(audit_events.c.person_id.in_(part))
             )
         await self.drop_heads(person_ids)
-
-    async def drop_person(self, person_id: str) -> None:
-        """Remove a person's chain before a replay from the beginning rebuilds it."""
-        await self._session.execute(
-            audit_events.delete().where(audit_events.c.person_id == person_id)
-        )
-        await self._session.execute(
-            audit_heads.delete().where(audit_heads.c.person_id == person_id)
-        )
 
     async def chain_of(self, person_id: str) -> list[StoredEvent]:
         rows = await self._session.execute(
@@ -594,62 +570,6 @@ class Replays:
             )
         ).first()
         return None if row is None else dict(row._mapping)
-
-    async def known_ids(self, replay_id: str, event_ids: Sequence[str]) -> set[str]:
-        if not event_ids:
-            return set()
-        rows = await self._session.execute(
-            sa.select(audit_replay_log.c.event_id).where(
-                audit_replay_log.c.replay_id == replay_id,
-                audit_replay_log.c.event_id.in_(list(event_ids)),
-            )
-        )
-        return {row[0] for row in rows}
-
-    async def keep(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            await self._session.execute(audit_replay_log.insert(), list(rows))
-
-    async def people_read(self, replay_id: str) -> list[str]:
-        rows = await self._session.execute(
-            sa.select(audit_replay_log.c.person_id)
-            .where(audit_replay_log.c.replay_id == replay_id)
-            .distinct()
-        )
-        return sorted(row[0] for row in rows)
-
-    async def read_for(self, replay_id: str, person_id: str) -> list[dict[str, Any]]:
-        """The person's rows in rebuild order: the old verified chain's order, then log order."""
-        log = audit_replay_log.c
-        rows = await self._session.execute(
-            sa.select(log.n, log.event_id, log.value, log.from_store, log.old_seq)
-            .where(log.replay_id == replay_id, log.person_id == person_id)
-            .order_by(log.n)
-        )
-        return [dict(row._mapping) for row in rows]
-
-    async def next_position(self, replay_id: str) -> int:
-        found = await self._session.scalar(
-            sa.select(sa.func.max(audit_replay_log.c.n)).where(
-                audit_replay_log.c.replay_id == replay_id
-            )
-        )
-        return 0 if found is None else int(found) + 1
-
-    async def set_old_seqs(self, replay_id: str, old_seqs: dict[str, int]) -> None:
-        """Record where each event stood in the old, verified chain."""
-        if not old_seqs:
-            return
-        log = audit_replay_log.c
-        statement = (
-            audit_replay_log.update()
-            .where(log.replay_id == sa.bindparam("b_replay"), log.event_id == sa.bindparam("b_id"))
-            .values(old_seq=sa.bindparam("b_seq"))
-        )
-        await self._session.execute(
-            statement,
-            [{"b_replay": replay_id, "b_id": eid, "b_seq": seq} for eid, seq in old_seqs.items()],
-        )
 
     async def forget(self, replay_id: str) -> None:
         await self._session.execute(

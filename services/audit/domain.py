@@ -13,8 +13,8 @@ with prev_hash = 64 zeros for a person's first event. The per-person order is th
 audit service applied the events: the log keeps one person's events in order within a
 topic partition, but the services publish on different topics, so two events of different
 services about the same person have no order of their own until audit applies them. A
-replay from the beginning keeps a verified chain's order (see `replay_order`), so the
-rebuilt chain comes out identical.
+replay from the beginning keeps a verified chain as it is (rebuild.py; `replay_order`
+states the rule), so the rebuilt chain comes out identical.
 """
 
 from __future__ import annotations
