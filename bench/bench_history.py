@@ -16,8 +16,9 @@ The store is loaded directly (bulk INSERT on SQLite, COPY on PostgreSQL), not th
 the consumer, so a million events take minutes rather than hours. Prints a table and
 writes bench/results/history.json. Run it with
 
-    .venv/bin/python bench/bench_history.py [--events 1000000] [--small 10000]
+    .venv/bin/python bench/bench_history.py [--events 10000000] [--small 1000000]
         [--stores sqlite,postgres] [--requests 300]
+    PBJ_BENCH_QUICK=1 .venv/bin/python bench/bench_history.py   # 10,000 and 1,000,000
     .venv/bin/python bench/bench_history.py --smoke
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import re
 import sys
 import time
@@ -45,7 +47,7 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 def template_facts(people: int, seed: int) -> list[list[Any]]:
     from contracts.envelope import decode
-    from services.audit.handlers import facts_from
+    from services.audit.domain import facts_from
 
     return [
         [facts_from(decode(r.value)) for r in person] for person in c.template_people(people, seed)
@@ -250,8 +252,13 @@ def bench_store(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000, help="the large store")
-    parser.add_argument("--small", type=int, default=10_000, help="the small store")
+    quick = os.environ.get("PBJ_BENCH_QUICK") == "1"  # `PBJ_BENCH_QUICK=1 make bench`
+    parser.add_argument(
+        "--events", type=int, default=1_000_000 if quick else 10_000_000, help="the large store"
+    )
+    parser.add_argument(
+        "--small", type=int, default=10_000 if quick else 1_000_000, help="the small store"
+    )
     parser.add_argument("--stores", default="sqlite,postgres")
     parser.add_argument("--requests", type=int, default=300, help="per endpoint and size")
     parser.add_argument("--seed", type=int, default=2009)

@@ -14,6 +14,7 @@ _common.synth_records), then measures side by side in the same run:
 Prints a table and writes bench/results/replay.json. Run it with
 
     .venv/bin/python bench/bench_replay.py [--events 1000000] [--engines embedded,kafka]
+    PBJ_BENCH_QUICK=1 .venv/bin/python bench/bench_replay.py   # 100,000 events
     .venv/bin/python bench/bench_replay.py --smoke
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -36,7 +38,7 @@ import httpx
 TARGET_EVENTS_PER_SECOND = 50_000
 TARGET_RATIO_TO_FLOOR = 0.5
 TARGET_PEAK_RSS_MIB = 500
-FLOOR_BATCH = 500  # what the replay polls at a time (services/audit/handlers.REPLAY_BATCH)
+FLOOR_BATCH = 5_000  # what the replay polls at a time (services/audit/rebuild.LOG_BATCH)
 
 
 # --- the floors (each runs in a child process: `--floor ENGINE LOG_URL EVENTS DIR`) -------
@@ -208,7 +210,8 @@ def bench_engine(engine: str, events: int, seed: int, timeout: float) -> dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
+    quick = os.environ.get("PBJ_BENCH_QUICK") == "1"  # `PBJ_BENCH_QUICK=1 make bench`
+    parser.add_argument("--events", type=int, default=100_000 if quick else 1_000_000)
     parser.add_argument("--engines", default="embedded,kafka")
     parser.add_argument("--seed", type=int, default=2009)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per replay")

@@ -34,11 +34,11 @@ from services.audit.domain import (
     budget_history,
     chain,
     event_of,
+    facts_from,
     project_person,
     types_matching,
     verify_chain,
 )
-from services.audit.handlers import facts_from
 
 V1 = ReviewScheduledV1.type
 V2 = ReviewScheduled.type

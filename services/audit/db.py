@@ -12,8 +12,9 @@ The projections (derived, dropped and rebuilt by a replay):
 - `audit_timeline`: the person's budget timeline, one line per event.
 
 Replay bookkeeping (neither store nor projection): `audit_replays` (one row per replay,
-its version numbers the projections' generations) and `audit_replay_log` (the records a
-running replay has read, deleted when it finishes).
+its version numbers the projections' generations) and `audit_replay_log` (where replays
+once staged the records they read; replays now fold the log in batches and leave it empty,
+and the table stays so that no migration is needed).
 
 Portable across SQLite and PostgreSQL: JSON text, money as BigInteger pence, dates as
 sa.Date, timestamps with time zone (SQLite hands them back naive; they are UTC).
@@ -160,6 +161,15 @@ class ChainHeadMoved(RuntimeError):
     """Another writer appended to the person's chain meanwhile; the consumer retries."""
 
 
+IN_LIST_MAX = 5_000  # bound parameters per statement: well inside SQLite's and asyncpg's limits
+
+
+def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
+    items = list(values)
+    for start in range(0, len(items), IN_LIST_MAX):
+        yield items[start : start + IN_LIST_MAX]
+
+
 def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else as_utc(value)
 
@@ -247,29 +257,86 @@ class EventStore:
                 raise ChainHeadMoved(stored.person_id)
         return stored
 
-    async def put_chain(self, links: Sequence[StoredEvent]) -> None:
-        """Store a whole rebuilt chain and its head (replay from the beginning only)."""
-        if not links:
-            return
-        await self._session.execute(audit_events.insert(), [_event_row(s) for s in links])
-        last = links[-1]
-        await self._session.execute(
-            audit_heads.insert().values(
-                person_id=last.person_id,
-                council=last.council,
-                last_seq=last.seq,
-                last_hash=last.hash,
+    async def heads_of(self, person_ids: Sequence[str]) -> dict[str, ChainHead]:
+        """The heads of those of these people who have one (one query)."""
+        found: dict[str, ChainHead] = {}
+        for part in _chunks(person_ids):
+            rows = await self._session.execute(
+                sa.select(audit_heads).where(audit_heads.c.person_id.in_(part))
             )
+            for row in rows:
+                found[row.person_id] = ChainHead(
+                    row.person_id, row.council, row.last_seq, row.last_hash
+                )
+        return found
+
+    async def chains_of(self, person_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        """The chains of these people in seq order (one query per chunk of people)."""
+        found: dict[str, list[StoredEvent]] = {person_id: [] for person_id in person_ids}
+        for part in _chunks(person_ids):
+            rows = await self._session.execute(
+                sa.select(audit_events)
+                .where(audit_events.c.person_id.in_(part))
+                .order_by(audit_events.c.person_id, audit_events.c.seq)
+            )
+            for row in rows:
+                found[row.person_id].append(_stored(row))
+        return found
+
+    async def places_of(self, event_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """Where each of these events is stored, if it is: (person_id, seq)."""
+        found: dict[str, tuple[str, int]] = {}
+        for part in _chunks(event_ids):
+            rows = await self._session.execute(
+                sa.select(
+                    audit_events.c.event_id, audit_events.c.person_id, audit_events.c.seq
+                ).where(audit_events.c.event_id.in_(part))
+            )
+            for event_id, person_id, seq in rows:
+                found[event_id] = (person_id, seq)
+        return found
+
+    async def head_count(self) -> int:
+        return int(
+            await self._session.scalar(sa.select(sa.func.count()).select_from(audit_heads)) or 0
         )
 
-    async def drop_person(self, person_id: str) -> None:
-        """Remove a person's chain before a replay from the beginning rebuilds it."""
+    async def put_links(self, links: Sequence[StoredEvent]) -> None:
+        """Store appended links (of any people) with one executemany."""
+        if links:
+            await self._session.execute(audit_events.insert(), [_event_row(s) for s in links])
+
+    async def put_heads(self, heads: Sequence[ChainHead]) -> None:
+        """Set these people's heads, whether they had one or not (replays only: no CAS)."""
+        if not heads:
+            return
+        await self.drop_heads([head.person_id for head in heads])
         await self._session.execute(
-            audit_events.delete().where(audit_events.c.person_id == person_id)
+            audit_heads.insert(),
+            [
+                {
+                    "person_id": head.person_id,
+                    "council": head.council,
+                    "last_seq": head.last_seq,
+                    "last_hash": head.last_hash,
+                }
+                for head in heads
+            ],
         )
-        await self._session.execute(
-            audit_heads.delete().where(audit_heads.c.person_id == person_id)
-        )
+
+    async def drop_heads(self, person_ids: Sequence[str]) -> None:
+        for part in _chunks(person_ids):
+            await self._session.execute(
+                audit_heads.delete().where(audit_heads.c.person_id.in_(part))
+            )
+
+    async def drop_people(self, person_ids: Sequence[str]) -> None:
+        """Remove these people's chains and heads (a replay repairing broken chains)."""
+        for part in _chunks(person_ids):
+            await self._session.execute(
+                audit_events.delete().where(audit_events.c.person_id.in_(part))
+            )
+        await self.drop_heads(person_ids)
 
     async def chain_of(self, person_id: str) -> list[StoredEvent]:
         rows = await self._session.execute(
@@ -421,6 +488,26 @@ class Projections:
         else:
             await self._session.execute(audit_people.insert().values(**values))
 
+    async def people_by_id(self, person_ids: Sequence[str]) -> dict[str, PersonInputs]:
+        found: dict[str, PersonInputs] = {}
+        for part in _chunks(person_ids):
+            rows = await self._session.execute(
+                sa.select(audit_people).where(audit_people.c.person_id.in_(part))
+            )
+            for row in rows:
+                found[row.person_id] = _inputs(row)
+        return found
+
+    async def put_people(self, people: Sequence[PersonInputs]) -> None:
+        """Set these people's KPI inputs, whether they had a row or not."""
+        if not people:
+            return
+        for part in _chunks([inputs.person_id for inputs in people]):
+            await self._session.execute(
+                audit_people.delete().where(audit_people.c.person_id.in_(part))
+            )
+        await self._session.execute(audit_people.insert(), [_inputs_row(i) for i in people])
+
     async def add_timeline(self, entries: Iterable[TimelineEntry]) -> None:
         rows = [_timeline_row(e) for e in entries]
         if rows:
@@ -543,62 +630,6 @@ class Replays:
         ).first()
         return None if row is None else dict(row._mapping)
 
-    async def known_ids(self, replay_id: str, event_ids: Sequence[str]) -> set[str]:
-        if not event_ids:
-            return set()
-        rows = await self._session.execute(
-            sa.select(audit_replay_log.c.event_id).where(
-                audit_replay_log.c.replay_id == replay_id,
-                audit_replay_log.c.event_id.in_(list(event_ids)),
-            )
-        )
-        return {row[0] for row in rows}
-
-    async def keep(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            await self._session.execute(audit_replay_log.insert(), list(rows))
-
-    async def people_read(self, replay_id: str) -> list[str]:
-        rows = await self._session.execute(
-            sa.select(audit_replay_log.c.person_id)
-            .where(audit_replay_log.c.replay_id == replay_id)
-            .distinct()
-        )
-        return sorted(row[0] for row in rows)
-
-    async def read_for(self, replay_id: str, person_id: str) -> list[dict[str, Any]]:
-        """The person's rows in rebuild order: the old verified chain's order, then log order."""
-        log = audit_replay_log.c
-        rows = await self._session.execute(
-            sa.select(log.n, log.event_id, log.value, log.from_store, log.old_seq)
-            .where(log.replay_id == replay_id, log.person_id == person_id)
-            .order_by(log.n)
-        )
-        return [dict(row._mapping) for row in rows]
-
-    async def next_position(self, replay_id: str) -> int:
-        found = await self._session.scalar(
-            sa.select(sa.func.max(audit_replay_log.c.n)).where(
-                audit_replay_log.c.replay_id == replay_id
-            )
-        )
-        return 0 if found is None else int(found) + 1
-
-    async def set_old_seqs(self, replay_id: str, old_seqs: dict[str, int]) -> None:
-        """Record where each event stood in the old, verified chain."""
-        if not old_seqs:
-            return
-        log = audit_replay_log.c
-        statement = (
-            audit_replay_log.update()
-            .where(log.replay_id == sa.bindparam("b_replay"), log.event_id == sa.bindparam("b_id"))
-            .values(old_seq=sa.bindparam("b_seq"))
-        )
-        await self._session.execute(
-            statement,
-            [{"b_replay": replay_id, "b_id": eid, "b_seq": seq} for eid, seq in old_seqs.items()],
-        )
-
     async def forget(self, replay_id: str) -> None:
         await self._session.execute(
             audit_replay_log.delete().where(audit_replay_log.c.replay_id == replay_id)
@@ -618,6 +649,18 @@ class AuditUnitOfWork(UnitOfWork):
     async def forget_applied(self, consumer: str) -> None:
         """Drop the consumer's inbox rows (a replay from the beginning re-marks them)."""
         await self.session.execute(inbox.delete().where(inbox.c.consumer == consumer))
+
+    async def applied_of(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Which of these events the consumer has applied (one query per chunk)."""
+        found: set[str] = set()
+        for part in _chunks(event_ids):
+            rows = await self.session.execute(
+                sa.select(inbox.c.event_id).where(
+                    inbox.c.consumer == consumer, inbox.c.event_id.in_(part)
+                )
+            )
+            found.update(row[0] for row in rows)
+        return found
 
     async def mark_all_applied(self, consumer: str, event_ids: Sequence[str]) -> None:
         if event_ids:
@@ -639,18 +682,40 @@ def _plain(value: Any) -> Any:
 
 
 async def digest(session: AsyncSession) -> tuple[str, dict[str, int]]:
-    """sha256 over a canonical dump of the store and every projection, in a fixed order."""
+    """sha256 over a canonical dump of the store and every projection, in a fixed order.
+
+    Each row is one line: the sorted-key compact JSON of its columns (times as UTC ISO
+    strings with microseconds, dates as ISO dates, bytes as hex). The rows are streamed in
+    primary-key order in chunks, read as plain tuples (a replay of a million events digests
+    a few million rows, so no per-row mapping is built).
+    """
     hasher = hashlib.sha256()
     counts: dict[str, int] = {}
+    encode = json.JSONEncoder(separators=(",", ":")).encode  # keys come already sorted
     for table in DIGEST_TABLES:
+        names = sorted(column.name for column in table.columns)
+        columns = [table.c[name] for name in names]
+        plain = [_needs_plain(column) for column in columns]
         order = [column for column in table.primary_key.columns]
-        result = await session.stream(sa.select(table).order_by(*order))
+        result = await session.stream(sa.select(*columns).order_by(*order))
         count = 0
         hasher.update(f"table {table.name}\n".encode())
-        async for row in result:
-            line = {key: _plain(value) for key, value in row._mapping.items()}
-            hasher.update(json.dumps(line, sort_keys=True, separators=(",", ":")).encode())
-            hasher.update(b"\n")
-            count += 1
+        async for rows in result.partitions(DIGEST_CHUNK):
+            lines = []
+            for row in rows:
+                values = [
+                    _plain(value) if convert and value is not None else value
+                    for value, convert in zip(row, plain, strict=True)
+                ]
+                lines.append(encode(dict(zip(names, values, strict=True))))
+            hasher.update(("\n".join(lines) + "\n").encode())
+            count += len(lines)
         counts[table.name] = count
     return hasher.hexdigest(), counts
+
+
+DIGEST_CHUNK = 5_000
+
+
+def _needs_plain(column: sa.Column[Any]) -> bool:
+    return isinstance(column.type, UtcDateTime | sa.DateTime | sa.Date | sa.LargeBinary)

@@ -13,8 +13,8 @@ with prev_hash = 64 zeros for a person's first event. The per-person order is th
 audit service applied the events: the log keeps one person's events in order within a
 topic partition, but the services publish on different topics, so two events of different
 services about the same person have no order of their own until audit applies them. A
-replay from the beginning keeps a verified chain's order (see `replay_order`), so the
-rebuilt chain comes out identical.
+replay from the beginning keeps a verified chain as it is (rebuild.py; `replay_order`
+states the rule), so the rebuilt chain comes out identical.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from contracts import events as ev
+from contracts.envelope import Envelope
 from contracts.money import div_round_half_up, format_pounds
 from contracts.registry import BY_TYPE, PUBLISHED_BY_TYPE, UnknownEventType, upcast
 from servicekit.errors import Conflict, DomainError, Invalid, NotFound
@@ -163,6 +164,29 @@ class EventFacts:
             data=data,
             actor=doc.get("actor"),
         )
+
+
+def facts_from(envelope: Envelope) -> EventFacts:
+    """The facts of an envelope as the chain records them: the event as it was published.
+
+    A record of an older version is hashed in that version (type and data), not upcast: so
+    a replay after a new version is added rebuilds an old chain byte for byte, and the chain
+    says what the producer said. Reading a stored event upcasts it (`event_of`).
+    """
+    published = envelope.as_published or envelope.event
+    return EventFacts(
+        event_id=envelope.id,
+        type=published.type,
+        source=envelope.source,
+        time=envelope.time,
+        person_id=envelope.subject,
+        council=published.council,
+        correlation_id=envelope.correlation_id,
+        causation_id=envelope.causation_id,
+        policy_version=getattr(published, "policy_version", None),
+        data=published.model_dump(mode="json"),
+        actor=envelope.actor,
+    )
 
 
 def chain_hash(prev_hash: str, canonical: str) -> str:
@@ -975,6 +999,14 @@ def apply_to_inputs(
     return current
 
 
+def project_event(
+    inputs: PersonInputs | None, stored: StoredEvent, event: ev.Event
+) -> tuple[PersonInputs, TimelineEntry]:
+    """What one appended event does to the projections: the one fold every path shares
+    (the live consumer, a replay's batches, a rebuild from the store), so they agree."""
+    return apply_to_inputs(inputs, stored, event), timeline_entry(stored, event)
+
+
 def project_person(
     stored: Iterable[StoredEvent],
 ) -> tuple[PersonInputs | None, list[TimelineEntry]]:
@@ -982,9 +1014,8 @@ def project_person(
     inputs: PersonInputs | None = None
     entries: list[TimelineEntry] = []
     for row in sorted(stored, key=lambda r: r.seq):
-        event = event_of(row)
-        inputs = apply_to_inputs(inputs, row, event)
-        entries.append(timeline_entry(row, event))
+        inputs, entry = project_event(inputs, row, event_of(row))
+        entries.append(entry)
     return inputs, entries
 
 

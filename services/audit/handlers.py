@@ -12,17 +12,20 @@ the replay already applied is in the inbox, so it changes nothing twice. The ser
 as one instance: the lock is per process.
 
 A replay reads the log with a fresh consumer group (`audit-replay-<id>`), from the
-beginning or from a time (log time), up to the end offsets taken when it starts; it keeps
-what it read in `audit_replay_log` (batch by batch, with progress) and then rebuilds in
-ONE transaction, so a failure leaves the store and projections as they were:
-- from the beginning: every chain is rebuilt. A person's old chain, if it verifies, gives
-  the order (events it lacks follow in log order; events the log lacks are restored from
-  their stored documents and counted as missing_from_log); a chain that fails verification
-  is rebuilt in log order and its events the log lacks are dropped (counted). So the
-  rebuilt store is byte-identical to a sound live one, and a tampered chain is repaired
-  from the log. The inbox rows of the live consumer are rewritten to match.
-- from a time: events read that the store lacks are appended (as the live consumer would);
-  then the projections are dropped and rebuilt from the whole store.
+beginning or from a time (log time), up to the end offsets taken when it starts, and
+rebuilds in ONE transaction, so a failure leaves the store and projections as they were.
+The work is done a batch at a time (rebuild.py): the stored chains a thousand people at
+a time, the log five thousand records at a time, each decoded once, folded in memory with
+the live consumer's own fold and written with one executemany per table.
+- from the beginning: every chain is verified first. A chain that verifies is kept as it
+  is (its events the log lacks stay in their places and are counted as missing_from_log)
+  and the log's events it lacks follow it in log order; a chain that fails verification is
+  dropped and rebuilt from the log alone in log order (its events the log lacks are lost
+  and counted as dropped). So the rebuilt store is byte-identical to a sound live one, and
+  a tampered chain is repaired from the log. The projections and the live consumer's inbox
+  rows are rewritten to match.
+- from a time: the projections are rebuilt from the whole store, then the events read
+  that the store lacks are appended (as the live consumer would).
 """
 
 from __future__ import annotations
@@ -35,17 +38,16 @@ from typing import Any
 
 import structlog
 
-from contracts.envelope import Envelope, InvalidEvent, decode
+from contracts.envelope import Envelope
 from contracts.registry import ALL_TOPICS
 from servicekit.runtime import ServiceRuntime
-from services.audit import db
+from services.audit import db, rebuild
 from services.audit.db import AuditUnitOfWork
 from services.audit.domain import (
     BudgetHistory,
     CaseloadEntry,
     CaseloadStage,
     ChainReport,
-    EventFacts,
     GroupBy,
     KpiResult,
     PersonNotFound,
@@ -56,18 +58,15 @@ from services.audit.domain import (
     ReplayStatus,
     StoredEvent,
     TimelineEntry,
-    apply_to_inputs,
     budget_history,
-    chain,
     check_date_range,
     end_of_day,
     event_of,
+    facts_from,
     lancashire_measure,
     ni130,
-    project_person,
-    replay_order,
+    project_event,
     start_of_day,
-    timeline_entry,
     types_matching,
     verify_chain,
 )
@@ -82,34 +81,9 @@ from services.audit.returns import (
 
 log = structlog.get_logger(__name__)
 
-REPLAY_BATCH = 500
-
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def facts_from(envelope: Envelope) -> EventFacts:
-    """The facts of an envelope as the chain records them: the event as it was published.
-
-    A record of an older version is hashed in that version (type and data), not upcast: so
-    a replay after a new version is added rebuilds an old chain byte for byte, and the chain
-    says what the producer said. Reading a stored event upcasts it (`event_of`).
-    """
-    published = envelope.as_published or envelope.event
-    return EventFacts(
-        event_id=envelope.id,
-        type=published.type,
-        source=envelope.source,
-        time=envelope.time,
-        person_id=envelope.subject,
-        council=published.council,
-        correlation_id=envelope.correlation_id,
-        causation_id=envelope.causation_id,
-        policy_version=getattr(published, "policy_version", None),
-        data=published.model_dump(mode="json"),
-        actor=envelope.actor,
-    )
 
 
 # --- events in -----------------------------------------------------------------------------
@@ -119,9 +93,9 @@ async def record_event(*, envelope: Envelope, uow: AuditUnitOfWork) -> StoredEve
     """Append the event to the person's chain and bring the projections up to date."""
     stored = await uow.store.append(facts_from(envelope))
     existing = await uow.projections.person(stored.person_id)
-    inputs = apply_to_inputs(existing, stored, envelope.event)
+    inputs, entry = project_event(existing, stored, envelope.event)
     await uow.projections.save_person(inputs, existed=existing is not None)
-    await uow.projections.add_timeline([timeline_entry(stored, envelope.event)])
+    await uow.projections.add_timeline([entry])
     return stored
 
 
@@ -361,13 +335,7 @@ class ReplayService:
     async def _run(self, progress: ReplayProgress) -> None:
         try:
             async with self.gate:
-                await self._read_log(progress)
-                progress.phase = ReplayPhase.REBUILDING
-                await self._save(progress.row())
-                if progress.since is None:
-                    await self._rebuild_everything(progress)
-                else:
-                    await self._catch_up_and_reproject(progress)
+                await self._rebuild(progress)
             async with self._runtime.uow() as uow:
                 digest, _ = await db.digest(uow.session)
             outcome = {
@@ -416,164 +384,76 @@ class ReplayService:
             await uow.replays.update(row["replay_id"], row)
             await uow.commit()
 
-    async def _read_log(self, progress: ReplayProgress) -> None:
-        """Copy the log's records (up to its end offsets now) into audit_replay_log."""
-        progress.phase = ReplayPhase.READING_LOG
+    async def _rebuild(self, progress: ReplayProgress) -> None:
+        """Rebuild in ONE transaction (see the module docstring), a batch at a time."""
+        from_start = progress.since is None
         consumer = self._runtime.event_log.consumer(
             f"{self.consumer_name}-replay-{progress.replay_id}", list(ALL_TOPICS)
         )
         try:
-            if progress.since is None:
+            if from_start:
                 await consumer.seek_to_beginning()
             else:
+                assert progress.since is not None
                 await consumer.seek_to_time(int(progress.since.timestamp() * 1000))
-            ends = await consumer.end_offsets()
-            starts = progress._starts
-            if progress.since is None:
-                starts.update({slot: 0 for slot in ends})
-            reached: dict[tuple[str, int], int] = {}
-            position = 0
-            while not all(
-                reached.get(slot, starts.get(slot, -1)) >= end
-                for slot, end in ends.items()
-                if end > 0
-            ):
-                records = await consumer.poll(max_records=REPLAY_BATCH, timeout_ms=500)
-                rows: list[dict[str, Any]] = []
-                useful = 0
-                for record in records:
-                    slot = (record.topic, record.partition)
-                    if record.offset >= ends.get(slot, 0):
-                        reached[slot] = max(reached.get(slot, 0), record.offset)
-                        continue
-                    useful += 1
-                    starts.setdefault(slot, record.offset)
-                    reached[slot] = record.offset + 1
-                    progress.processed += 1
-                    try:
-                        envelope = decode(record.value)
-                    except InvalidEvent:
-                        progress.skipped += 1
-                        continue
-                    rows.append(
-                        {
-                            "replay_id": progress.replay_id,
-                            "n": position,
-                            "event_id": envelope.id,
-                            "person_id": envelope.subject,
-                            "value": record.value,
-                            "from_store": False,
-                            "old_seq": None,
-                        }
-                    )
-                    position += 1
-                progress.total = sum(end - starts.get(slot, end) for slot, end in ends.items())
-                async with self._runtime.uow() as uow:
-                    known = await uow.replays.known_ids(
-                        progress.replay_id, [r["event_id"] for r in rows]
-                    )
-                    fresh: dict[str, dict[str, Any]] = {}
-                    for row in rows:
-                        if row["event_id"] in known or row["event_id"] in fresh:
-                            progress.skipped += 1  # delivered twice: applied once
-                        else:
-                            fresh[row["event_id"]] = row
-                    await uow.replays.keep(list(fresh.values()))
-                    await uow.replays.update(progress.replay_id, progress.row())
-                    await uow.commit()
-                if useful == 0:
-                    break
+            async with self._runtime.uow() as uow:
+                progress.phase = ReplayPhase.REBUILDING
+                survey = await rebuild.survey_and_reproject(
+                    uow, self.consumer_name, verify=from_start
+                )
+                progress.phase = ReplayPhase.READING_LOG
+                folder = rebuild.ChainFolder(uow, self.consumer_name)
+                extended: set[str] = set()
+                matched = appended_from_broken = 0
+                async for batch in rebuild.read_log(consumer, progress, from_start=from_start):
+                    ids = [facts.event_id for facts, _ in batch]
+                    places = await uow.store.places_of(ids)
+                    applied = set() if from_start else await uow.applied_of(self.consumer_name, ids)
+                    fresh = []
+                    for item in batch:
+                        event_id, person_id = item[0].event_id, item[0].person_id
+                        place = places.get(event_id)
+                        if place is not None:
+                            if from_start and place[1] <= survey.kept.get(place[0], 0):
+                                matched += 1  # in a verified chain: already in its place
+                            elif from_start:
+                                progress.skipped += 1  # delivered twice: applied once
+                            continue
+                        if event_id in applied:
+                            continue
+                        if event_id in survey.broken_ids:
+                            survey.broken_ids.discard(event_id)
+                            appended_from_broken += 1
+                        if person_id in survey.kept:
+                            extended.add(person_id)
+                        fresh.append(item)
+                    await folder.append(fresh)
+                    progress.appended += len(fresh)
+                if from_start:
+                    progress.appended -= appended_from_broken
+                    progress.missing_from_log = survey.kept_events - matched
+                    progress.dropped = len(survey.broken_ids)
+                    progress.changed_people = await self._changed_people(uow, survey, extended)
+                await uow.replays.update(progress.replay_id, progress.row())
+                await uow.commit()
         finally:
             await consumer.close()
 
-    async def _rebuild_everything(self, progress: ReplayProgress) -> None:
-        """Rebuild every chain, the projections and the inbox from what was read, at once."""
-        replay_id = progress.replay_id
-        async with self._runtime.uow() as uow:
-            old_heads: dict[str, str] = {}
-            position = await uow.replays.next_position(replay_id)
-            matched = 0
-            for person_id in await uow.store.people():
-                old = await uow.store.chain_of(person_id)
-                head = await uow.store.head(person_id)
-                if head is not None:
-                    old_heads[person_id] = head.last_hash
-                ids = [row.event_id for row in old]
-                in_log = await uow.replays.known_ids(replay_id, ids)
-                matched += len(in_log)
-                if verify_chain(person_id, old, head).ok:
-                    await uow.replays.set_old_seqs(
-                        replay_id, {row.event_id: row.seq for row in old if row.event_id in in_log}
-                    )
-                    restored = [row for row in old if row.event_id not in in_log]
-                    await uow.replays.keep(
-                        [
-                            {
-                                "replay_id": replay_id,
-                                "n": position + index,
-                                "event_id": row.event_id,
-                                "person_id": person_id,
-                                "value": row.canonical.encode("utf-8"),
-                                "from_store": True,
-                                "old_seq": row.seq,
-                            }
-                            for index, row in enumerate(restored)
-                        ]
-                    )
-                    position += len(restored)
-                    progress.missing_from_log += len(restored)
-                else:
-                    progress.dropped += len(ids) - len(in_log)
-                await uow.store.drop_person(person_id)
-            await uow.projections.clear()
-            await uow.forget_applied(self.consumer_name)
-            rebuilt = 0
-            for person_id in await uow.replays.people_read(replay_id):
-                rows = await uow.replays.read_for(replay_id, person_id)
-                by_id = {row["event_id"]: row for row in rows}
-                order = replay_order(
-                    [(row["n"], row["event_id"]) for row in rows],
-                    {row["event_id"]: row["old_seq"] for row in rows if row["old_seq"] is not None},
-                )
-                links = chain(_facts_of(by_id[event_id]) for event_id in order)
-                rebuilt += sum(1 for row in rows if not row["from_store"])
-                await uow.store.put_chain(links)
-                inputs, entries = project_person(links)
-                if inputs is not None:
-                    await uow.projections.save_person(inputs, existed=False)
-                await uow.projections.add_timeline(entries)
-                await uow.mark_all_applied(self.consumer_name, [s.event_id for s in links])
-                if not links or old_heads.pop(person_id, None) != links[-1].hash:
-                    progress.changed_people += 1
-            progress.changed_people += len(old_heads)  # people whose whole chain went
-            progress.appended = rebuilt - matched
-            await uow.replays.forget(replay_id)
-            await uow.replays.update(replay_id, progress.row())
-            await uow.commit()
-
-    async def _catch_up_and_reproject(self, progress: ReplayProgress) -> None:
-        """Append what the store lacks of what was read, then rebuild the projections."""
-        replay_id = progress.replay_id
-        async with self._runtime.uow() as uow:
-            for person_id in await uow.replays.people_read(replay_id):
-                for row in await uow.replays.read_for(replay_id, person_id):
-                    event_id = row["event_id"]
-                    if await uow.store.contains(event_id) or await uow.already_applied(
-                        self.consumer_name, event_id
-                    ):
-                        continue
-                    await uow.store.append(_facts_of(row))
-                    await uow.mark_applied(self.consumer_name, event_id)
-                    progress.appended += 1
-            await uow.projections.clear()
-            for person_id in await uow.store.people():
-                inputs, entries = project_person(await uow.store.chain_of(person_id))
-                if inputs is not None:
-                    await uow.projections.save_person(inputs, existed=False)
-                await uow.projections.add_timeline(entries)
-            await uow.replays.forget(replay_id)
-            await uow.replays.update(replay_id, progress.row())
-            await uow.commit()
+    @staticmethod
+    async def _changed_people(
+        uow: AuditUnitOfWork, survey: rebuild.StoreSurvey, extended: set[str]
+    ) -> int:
+        """People whose chain head is not what it was: new people, extended chains, and
+        broken chains rebuilt to another head or to nothing."""
+        heads_now = await uow.store.head_count()
+        rebuilt = await uow.store.heads_of(list(survey.broken_heads))
+        same = len(survey.kept) - len(extended)
+        same += sum(
+            1
+            for person_id, old in survey.broken_heads.items()
+            if person_id in rebuilt and rebuilt[person_id].last_hash == old
+        )
+        return heads_now - same + (len(survey.broken_heads) - len(rebuilt))
 
 
 def _plain_outcome(outcome: dict[str, Any]) -> dict[str, Any]:
@@ -581,14 +461,6 @@ def _plain_outcome(outcome: dict[str, Any]) -> dict[str, Any]:
     return {
         k: v.value if isinstance(v, ReplayStatus | ReplayPhase) else v for k, v in outcome.items()
     }
-
-
-def _facts_of(row: dict[str, Any]) -> EventFacts:
-    """The facts of a row a replay read: a log record, or a document restored from the store."""
-    value: bytes = row["value"]
-    if row["from_store"]:
-        return EventFacts.from_canonical(value.decode("utf-8"))
-    return facts_from(decode(value))
 
 
 # --- statutory returns ---------------------------------------------------------------------

@@ -33,6 +33,7 @@ from services.audit.domain import (
     check_date_range,
     end_of_day,
     event_of,
+    facts_from,
     has_lancashire_pb,
     lancashire_measure,
     ni130,
@@ -43,7 +44,6 @@ from services.audit.domain import (
     types_matching,
     verify_chain,
 )
-from services.audit.handlers import facts_from
 from services.audit.tests.journey import Journey, at
 
 

@@ -40,9 +40,9 @@ from services.audit.domain import (
     StoredEvent,
     chain,
     chain_hash,
+    facts_from,
     verify_chain,
 )
-from services.audit.handlers import facts_from
 from services.audit.tests.journey import Journey, at
 
 SEED = 20_250_106

@@ -1,0 +1,199 @@
+"""A replay's rebuild, a batch at a time, in one transaction.
+
+The live consumer applies one event per unit of work: load the person's head and KPI
+inputs, link, insert, update. Done that way a replay of a million events is a few million
+round trips. Here the same fold (`domain.link` and `domain.project_event`) runs over
+batches of thousands of records: each record is decoded once, the heads and inputs of the
+batch's people are loaded with one query each, the batch is folded in memory, and each
+table is written with one executemany per batch. Memory is bounded by the batch, a cache
+of recently seen people's heads and inputs (cleared when it grows past CACHED_PEOPLE), and
+a map of the surviving chains' lengths (one entry per person; no events): nothing holds the
+whole log.
+
+Everything runs in the caller's unit of work, so a failed replay leaves the store and
+projections exactly as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from contracts import events as ev
+from contracts.envelope import InvalidEvent, decode
+from servicekit.eventlog import Consumer as LogConsumer
+from services.audit.db import AuditUnitOfWork
+from services.audit.domain import (
+    ChainHead,
+    EventFacts,
+    PersonInputs,
+    StoredEvent,
+    TimelineEntry,
+    facts_from,
+    link,
+    project_event,
+    project_person,
+    verify_chain,
+)
+
+LOG_BATCH = 5_000  # records a replay folds and writes at a time
+PEOPLE_BATCH = 1_000  # people whose stored chains are read at a time
+CACHED_PEOPLE = 50_000  # heads and inputs kept between batches before the cache is reset
+
+Decoded = tuple[EventFacts, ev.Event]
+
+
+class Progress(Protocol):
+    """The counters a replay reports while it runs (handlers.ReplayProgress)."""
+
+    processed: int
+    total: int
+    skipped: int
+
+
+class ChainFolder:
+    """Appends decoded events to their people's chains and projections, a batch at a time.
+
+    The same steps as the live consumer's `record_event`, in the same order per person, so
+    the chains, heads, KPI inputs and timeline come out identical: only the round trips
+    differ (per batch, not per event).
+    """
+
+    def __init__(self, uow: AuditUnitOfWork, consumer_name: str) -> None:
+        self._uow = uow
+        self._consumer = consumer_name
+        self._heads: dict[str, ChainHead | None] = {}
+        self._inputs: dict[str, PersonInputs | None] = {}
+
+    async def append(self, items: Sequence[Decoded]) -> list[StoredEvent]:
+        if not items:
+            return []
+        uow = self._uow
+        batch_people = list(dict.fromkeys(facts.person_id for facts, _ in items))
+        unknown = [person_id for person_id in batch_people if person_id not in self._heads]
+        if unknown:
+            heads = await uow.store.heads_of(unknown)
+            inputs = await uow.projections.people_by_id(unknown)
+            for person_id in unknown:
+                self._heads[person_id] = heads.get(person_id)
+                self._inputs[person_id] = inputs.get(person_id)
+        links: list[StoredEvent] = []
+        entries: list[TimelineEntry] = []
+        for facts, event in items:
+            person_id = facts.person_id
+            stored = link(facts, self._heads[person_id])
+            self._heads[person_id] = stored.head()
+            self._inputs[person_id], entry = project_event(self._inputs[person_id], stored, event)
+            links.append(stored)
+            entries.append(entry)
+        await uow.store.put_links(links)
+        await uow.store.put_heads([h for p in batch_people if (h := self._heads[p]) is not None])
+        await uow.projections.put_people(
+            [i for p in batch_people if (i := self._inputs[p]) is not None]
+        )
+        await uow.projections.add_timeline(entries)
+        await uow.mark_all_applied(self._consumer, [stored.event_id for stored in links])
+        if len(self._heads) > CACHED_PEOPLE:
+            self._heads.clear()
+            self._inputs.clear()
+        return links
+
+
+@dataclass
+class StoreSurvey:
+    """What a replay from the beginning found in the store before reading the log."""
+
+    kept: dict[str, int] = field(default_factory=dict)  # verified chain -> its last seq
+    broken_heads: dict[str, str | None] = field(default_factory=dict)  # dropped chain -> head
+    broken_ids: set[str] = field(default_factory=set)  # events of dropped chains not yet re-read
+    kept_events: int = 0
+
+
+async def survey_and_reproject(
+    uow: AuditUnitOfWork, consumer_name: str, *, verify: bool
+) -> StoreSurvey:
+    """Rebuild the projections (and the inbox) from the stored chains, PEOPLE_BATCH at a time.
+
+    With `verify` (a replay from the beginning) each chain is verified first: a verified
+    chain is kept as it is (so the rebuilt store is byte-identical, with events the log no
+    longer holds in their places) and the log's events it lacks will follow it; a chain that
+    fails is dropped, to be rebuilt from the log alone.
+    """
+    survey = StoreSurvey()
+    await uow.projections.clear()
+    if verify:
+        await uow.forget_applied(consumer_name)
+    people = await uow.store.people()
+    for start in range(0, len(people), PEOPLE_BATCH):
+        part = people[start : start + PEOPLE_BATCH]
+        chains = await uow.store.chains_of(part)
+        heads = await uow.store.heads_of(part) if verify else {}
+        inputs_rows: list[PersonInputs] = []
+        entries: list[TimelineEntry] = []
+        applied: list[str] = []
+        broken: list[str] = []
+        for person_id in part:
+            rows = chains[person_id]
+            if verify:
+                head = heads.get(person_id)
+                if not verify_chain(person_id, rows, head).ok:
+                    broken.append(person_id)
+                    survey.broken_heads[person_id] = head.last_hash if head else None
+                    survey.broken_ids.update(row.event_id for row in rows)
+                    continue
+                if rows:
+                    survey.kept[person_id] = rows[-1].seq
+                    survey.kept_events += len(rows)
+                    applied.extend(row.event_id for row in rows)
+            inputs, person_entries = project_person(rows)
+            if inputs is not None:
+                inputs_rows.append(inputs)
+            entries.extend(person_entries)
+        await uow.store.drop_people(broken)
+        await uow.projections.put_people(inputs_rows)
+        await uow.projections.add_timeline(entries)
+        await uow.mark_all_applied(consumer_name, applied)
+    return survey
+
+
+async def read_log(
+    consumer: LogConsumer, progress: Progress, *, from_start: bool
+) -> AsyncIterator[list[Decoded]]:
+    """The log's records up to its end offsets as they are now, decoded, LOG_BATCH at a time.
+
+    A record that is no valid event is counted as skipped; so is a second copy of an
+    event within a batch (the caller drops copies across batches).
+    """
+    ends = await consumer.end_offsets()
+    starts: dict[tuple[str, int], int] = {slot: 0 for slot in ends} if from_start else {}
+    reached: dict[tuple[str, int], int] = {}
+    while not all(
+        reached.get(slot, starts.get(slot, -1)) >= end for slot, end in ends.items() if end > 0
+    ):
+        records = await consumer.poll(max_records=LOG_BATCH, timeout_ms=500)
+        batch: dict[str, Decoded] = {}
+        useful = 0
+        for record in records:
+            slot = (record.topic, record.partition)
+            if record.offset >= ends.get(slot, 0):
+                reached[slot] = max(reached.get(slot, 0), record.offset)
+                continue
+            useful += 1
+            starts.setdefault(slot, record.offset)
+            reached[slot] = record.offset + 1
+            progress.processed += 1
+            try:
+                envelope = decode(record.value)
+            except InvalidEvent:
+                progress.skipped += 1
+                continue
+            if envelope.id in batch:
+                progress.skipped += 1  # delivered twice: applied once
+                continue
+            batch[envelope.id] = (facts_from(envelope), envelope.event)
+        progress.total = sum(end - starts.get(slot, end) for slot, end in ends.items())
+        if batch:
+            yield list(batch.values())
+        if useful == 0:
+            break
