@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from pathlib import Path
@@ -53,11 +52,6 @@ class LeanClient(httpx.AsyncClient):
                 request=httpx.Request("GET", url),
             )
         return await super().get(url, *args, **kwargs)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def journeys(system: c.BenchSystem, people: int, concurrency: int) -> dict[str, Any]:
@@ -108,7 +102,7 @@ async def bulk(system: c.BenchSystem, people: int, batch: int, prefix: str) -> d
     policy = PolicyBook.from_directory(c.ROOT / "policies").current("lancashire")
     rows = sample_clients(policy, people, prefix=prefix)
     staff = c.staff(system.data_dir)
-    before = {name: cpu_seconds(system.pid(name)) for name in SERVICES}
+    before = {name: c.cpu_seconds(system.pid(name)) for name in SERVICES}
     own_before = time.process_time()
     with Progress(
         TextColumn("{task.description:<28}"),
@@ -129,7 +123,7 @@ async def bulk(system: c.BenchSystem, people: int, batch: int, prefix: str) -> d
                 advance=lambda stage, n: progress.advance(tasks[stage], n),
             )
     cpu = {
-        name: round((cpu_seconds(system.pid(name)) - before[name]) * 1000 / people, 2)
+        name: round((c.cpu_seconds(system.pid(name)) - before[name]) * 1000 / people, 2)
         for name in SERVICES
     }
     cpu["pbj convert"] = round((time.process_time() - own_before) * 1000 / people, 2)
