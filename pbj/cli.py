@@ -261,6 +261,80 @@ async def _run_demo(book: Any, councils: list[str], people: int, data_dir: Path)
 
 
 @app.command()
+def convert(
+    file: Annotated[
+        Path, typer.Argument(help="Legacy clients, JSON Lines (see `pbj convert-sample`).")
+    ],
+    council: CouncilOpt = "lancashire",
+    batch: Annotated[int, typer.Option(help="Rows per request.", min=1, max=500)] = 250,
+    data_dir: DataDir = Path("var"),
+) -> None:
+    """Convert a council's existing clients from assessment to payment set-up, in bulk."""
+    from pbj.convert import STAGES, convert_clients, read_clients
+
+    book = load_policies(REPO_ROOT / "policies")
+    if council not in book.councils:
+        _fail(f"unknown council {council}; known: {', '.join(book.councils)}")
+    try:
+        rows = read_clients(file)
+    except (OSError, ValueError) as err:
+        _fail(str(err))
+    policy = book.current(council)
+    staff = Staff(data_dir, council)
+
+    async def run() -> Any:
+        with Progress(
+            TextColumn("{task.description:<16}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            tasks = [progress.add_task(stage, total=len(rows)) for stage in STAGES]
+            async with httpx.AsyncClient(timeout=120) as client:
+                return await convert_clients(
+                    client,
+                    service_urls(),
+                    staff,
+                    policy,
+                    rows,
+                    batch=batch,
+                    advance=lambda stage, n: progress.advance(tasks[stage], n),
+                )
+
+    report = asyncio.run(run())
+    console.print(
+        f"Converted {report.converted:,} of {report.total:,} clients in {report.seconds:.1f} s "
+        f"({report.requests:,} requests)."
+    )
+    if report.failures:
+        table = Table(title=f"{len(report.failures):,} clients not converted")
+        table.add_column("ref")
+        table.add_column("stage: reason")
+        for ref, why in list(report.failures.items())[:50]:
+            table.add_row(ref, why)
+        console.print(table)
+        raise typer.Exit(1)
+
+
+@app.command("convert-sample")
+def convert_sample(
+    file: Annotated[Path, typer.Argument(help="Where to write the JSON Lines file.")],
+    people: Annotated[int, typer.Option(min=1, help="How many clients.")] = 100,
+    council: CouncilOpt = "lancashire",
+    prefix: Annotated[str, typer.Option(help="Prefix of refs and person ids.")] = "LEG",
+) -> None:
+    """Write a sample file of legacy clients in the format `pbj convert` reads."""
+    from pbj.convert import sample_clients, write_clients
+
+    book = load_policies(REPO_ROOT / "policies")
+    if council not in book.councils:
+        _fail(f"unknown council {council}; known: {', '.join(book.councils)}")
+    write_clients(file, sample_clients(book.current(council), people, prefix=prefix))
+    console.print(f"Wrote {people:,} clients to {file}")
+
+
+@app.command()
 def replay(
     since: Annotated[
         datetime | None, typer.Option(help="Replay from this time (ISO); default the start.")

@@ -3,11 +3,18 @@
 Events are written to the outbox table in the same transaction as the state (architecture
 §4); nothing is published from here. After a commit the relay is nudged so the events
 leave within milliseconds.
+
+A unit of work can also hold a *batch*: many use cases (a poll's worth of events, or the
+rows of a bulk conversion) in one transaction. Inside `batch()`, a use case's own
+`async with uow:` joins the open transaction and its `commit()` only writes its outbox
+rows; the batch commits once at its end, or not at all. One commit per batch instead of
+per event is what lets a consumer keep up with hundreds of events a second.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
@@ -38,11 +45,16 @@ class UnitOfWork:
         self._on_commit = on_commit
         self._pending: list[Envelope] = []
         self.committed = False
+        self._in_batch = False
+        self._batch_wrote_events = False
 
     def _open(self) -> None:
         """Hook for subclasses: create repositories on self.session."""
 
     async def __aenter__(self) -> Self:
+        if self._in_batch:  # a use case inside a batch joins the batch's transaction
+            self.committed = False
+            return self
         self.session = self._sessions()
         self._pending = []
         self.committed = False
@@ -55,11 +67,33 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._in_batch:  # the batch decides; an exception propagates to it
+            return
         try:
             if not self.committed:
                 await self.session.rollback()
         finally:
             await self.session.close()
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[Self]:
+        """One transaction for many use cases: committed once at the end, or rolled back
+        whole if anything raises (the caller then retries the items one by one or
+        without the one that failed)."""
+        async with self:
+            self._in_batch = True
+            self._batch_wrote_events = False
+            try:
+                yield self
+            except BaseException:
+                self._in_batch = False
+                self.committed = False  # so leaving rolls everything back
+                raise
+            self._in_batch = False
+            await self.session.commit()
+            self.committed = True
+            if self._batch_wrote_events and self._on_commit is not None:
+                self._on_commit()
 
     def emit(self, event: Event) -> Envelope:
         """Record an event to be written to the outbox at commit."""
@@ -90,11 +124,30 @@ class UnitOfWork:
         )
         return row.first() is not None
 
-    async def mark_applied(self, consumer: str, event_id: str) -> None:
-        await self.session.execute(
-            self._inbox.insert().values(
-                consumer=consumer, event_id=event_id, applied_at=datetime.now(UTC)
+    async def applied_among(self, consumer: str, event_ids: list[str]) -> set[str]:
+        """Which of these event ids this consumer has already applied (one query)."""
+        if not event_ids:
+            return set()
+        rows = await self.session.execute(
+            sa.select(self._inbox.c.event_id).where(
+                self._inbox.c.consumer == consumer, self._inbox.c.event_id.in_(event_ids)
             )
+        )
+        return {row.event_id for row in rows}
+
+    async def mark_applied(self, consumer: str, event_id: str) -> None:
+        await self.mark_all_applied(consumer, [event_id])
+
+    async def mark_all_applied(self, consumer: str, event_ids: list[str]) -> None:
+        if not event_ids:
+            return
+        now = datetime.now(UTC)
+        await self.session.execute(
+            self._inbox.insert(),
+            [
+                {"consumer": consumer, "event_id": event_id, "applied_at": now}
+                for event_id in event_ids
+            ],
         )
 
     async def commit(self) -> None:
@@ -114,11 +167,18 @@ class UnitOfWork:
                     }
                 )
             await self.session.execute(self._outbox.insert(), rows)
+        if self._in_batch:  # written into the batch's transaction, committed at its end
+            self._batch_wrote_events = self._batch_wrote_events or bool(self._pending)
+            self._pending = []
+            self.committed = True
+            return
         await self.session.commit()
         self.committed = True
         if self._pending and self._on_commit is not None:
             self._on_commit()
 
     async def rollback(self) -> None:
+        if self._in_batch:
+            raise RuntimeError("a use case inside a batch cannot roll the batch back alone")
         await self.session.rollback()
         self._pending = []

@@ -103,7 +103,11 @@ def test_conversion_and_replay_on_kafka_and_postgres(
     env = {"PBJ_KAFKA_BOOTSTRAP": kafka_bootstrap, "PBJ_POSTGRES_ADMIN_URL": postgres_admin_url}
     doc = run_bench(tmp_path, "conversion", "--engines", "kafka", env=env)
     result = doc["engines"]["kafka"]
-    assert result["converted"] == doc["people"], result["failures"]
-    assert {"people_per_second", "extrapolated_36252_seconds", "meets"} <= set(result)
+    assert result["bulk"]["converted"] == doc["people"], result["bulk"]["failures"]
+    assert result["journey"]["failed"] == 0, result["journey"]["failures"]
+    assert {"people_per_second", "cpu_ms_per_person", "36252_seconds_at_this_rate"} <= set(
+        result["bulk"]
+    )
+    assert {"ratio_bulk_to_journey", "meets"} <= set(result)
     doc = run_bench(tmp_path, "replay", "--engines", "kafka", env=env)
     assert doc["engines"]["kafka"]["replay"]["events"] == doc["events"]

@@ -8,12 +8,24 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from contracts.events import BudgetStage, ExplanationLine, OtherFunding, OtherFundingSource, Scale
 from contracts.vocabulary import PRACTITIONER_ROLES, STAFF_ROLES, ClientGroup, Role
 from servicekit.app import RequestPence, create_service_app, runtime_from
 from servicekit.auth import Actor, CurrentActor, require_role
+from servicekit.bulk import (
+    ConversionIn,
+    ConversionOut,
+    ConversionRef,
+    Pending,
+    Row,
+    RowResult,
+    convert_rows,
+    merge_refused,
+    raw_ref,
+    reject_invalid,
+)
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
@@ -431,6 +443,80 @@ async def revise_budget(
 
 def _streams(funding: list[FundingIn]) -> list[FundingStream]:
     return [FundingStream(source=f.source, weekly_pence=f.weekly_pence) for f in funding]
+
+
+# --- bulk conversion ------------------------------------------------------------------------
+
+
+class BudgetConversionRow(_Request):
+    """One converted person whose indicative budget the caller agrees in principle."""
+
+    ref: ConversionRef
+    person_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+    ceiling_exception_reason: Reason | None = Field(
+        None,
+        description=(
+            "Used only if the calculated budget is above its ceiling (then required, and "
+            "only a ceiling-exception role may agree it); ignored otherwise."
+        ),
+    )
+
+
+@router.post(
+    "/conversions/budget-agreements",
+    response_model=ConversionOut,
+    summary="Convert existing clients: agree each row's calculated budget in principle",
+    description=(
+        "Each row (a BudgetConversionRow: ref, person_id, ceiling_exception_reason) agrees "
+        "the person's budget, calculated from their AssessmentValidated event by the same "
+        "RAS, through the same use case as POST /v1/budgets/{id}/agree, as the caller: "
+        "within the caller's agreement limit, above the ceiling only by a ceiling-exception "
+        "role. Each issues BudgetIssued (indicative). A row whose budget has not been "
+        "calculated yet is pending; rows commit together; a refused row is rejected with "
+        "its reason and nothing of it is written; a ref converted before is already_done."
+    ),
+)
+async def convert_budget_agreements(
+    body: ConversionIn, actor: CurrentActor, runtime: Runtime
+) -> ConversionOut:
+    require_role(actor, *PRACTITIONER_ROLES)
+    rows: list[Row] = []
+    refused: dict[int, RowResult] = {}
+    for index, raw in enumerate(body.rows):
+        try:
+            row = BudgetConversionRow.model_validate(raw)
+        except ValidationError as err:
+            refused[index] = reject_invalid(raw_ref(raw, index), err)
+            continue
+
+        async def apply(
+            uow: AllocationUnitOfWork, row: BudgetConversionRow = row
+        ) -> dict[str, Any]:
+            found = await uow.budgets.for_person(actor.council, row.person_id)
+            if found is None:
+                raise Pending("this person's budget has not been calculated yet")
+            budget = await handlers.agree_budget(
+                uow=uow,
+                policies=runtime.policies,
+                budget_id=found.budget_id,
+                by=_approver(actor),
+                ceiling_exception_reason=(
+                    row.ceiling_exception_reason if found.current.above_ceiling else None
+                ),
+                expected_version=None,
+            )
+            return {
+                "person_id": budget.person_id,
+                "budget_id": str(budget.budget_id),
+                "weekly_pence": budget.current.weekly_pence,
+                "annual_pence": budget.current.annual_pence,
+            }
+
+        rows.append(Row(ref=row.ref, content=raw, apply=apply))
+    out = await convert_rows(
+        runtime, scope=f"conversion budget-agreements {actor.council}", rows=rows
+    )
+    return merge_refused(out, refused)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

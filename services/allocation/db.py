@@ -183,15 +183,18 @@ class BudgetRepository:
 
     async def for_person(self, council: str, person_id: str) -> Budget | None:
         """The person's current budget (the newest, should there ever be more than one)."""
+        # No ORDER BY in SQL: with one, SQLite (which has no statistics here) walks the
+        # council's whole (council, created_at) index to avoid a sort, a scan of every
+        # budget per lookup. A person has one budget or a few; sort them here.
         rows = (
             await self._session.execute(
-                sa.select(budgets)
-                .where(budgets.c.council == council, budgets.c.person_id == person_id)
-                .order_by(budgets.c.created_at.desc(), budgets.c.budget_id.desc())
-                .limit(1)
+                sa.select(budgets).where(
+                    budgets.c.council == council, budgets.c.person_id == person_id
+                )
             )
         ).all()
-        found = await self._load(list(rows))
+        newest = max(rows, key=lambda row: (row.created_at, row.budget_id), default=None)
+        found = await self._load([newest]) if newest is not None else []
         return found[0] if found else None
 
     async def list(

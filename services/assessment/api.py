@@ -11,7 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
 
 from contracts.events import OtherFundingSource, PersonId, ShortText, Text
 from contracts.money import Pence
@@ -25,6 +25,17 @@ from contracts.vocabulary import (
 )
 from servicekit.app import RequestPence, create_service_app, runtime_from
 from servicekit.auth import Actor, CurrentActor, require_role
+from servicekit.bulk import (
+    ConversionIn,
+    ConversionOut,
+    ConversionRef,
+    Row,
+    RowResult,
+    convert_rows,
+    merge_refused,
+    raw_ref,
+    reject_invalid,
+)
 from servicekit.csvfile import CSV_REQUEST_BODY, ImportReportOut, csv_body
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
@@ -391,6 +402,44 @@ def _funding_in(lines: list[FundingIn]) -> tuple[FundingLine, ...]:
     return tuple(FundingLine(f.source, f.weekly_pence) for f in lines)
 
 
+def _start_command(body: StartAssessmentRequest) -> StartAssessment:
+    return StartAssessment(
+        person_id=body.person_id,
+        client_group=body.client_group,
+        completed_by=body.completed_by,
+        team=body.team,
+        key_worker_id=body.key_worker_id,
+        age_band=body.age_band,
+        community_based=body.community_based,
+    )
+
+
+def _answers(body: AnswersRequest) -> Answers:
+    return Answers(
+        domains=dict(body.domains),
+        significant_informal_support=body.significant_informal_support,
+        needs_24_7=body.needs_24_7,
+        carer_support_weekly_pence=body.carer_support_weekly_pence,
+        other_funding=_funding_in(body.other_funding),
+        outcomes=tuple(body.outcomes),
+        risks=tuple(PersonsRisk(r.risk_id, r.description, r.persons_view) for r in body.risks),
+    )
+
+
+def _validation(body: ValidateRequest) -> ValidateAssessment:
+    return ValidateAssessment(
+        adjustments=tuple(LevelChange(a.domain, a.level, a.reason) for a in body.adjustments),
+        risks=tuple(
+            PractitionersRisk(r.risk_id, r.practitioners_view, r.flagged, r.description)
+            for r in body.risks
+        ),
+        carer_support_weekly_pence=body.carer_support_weekly_pence,
+        other_funding=(None if body.other_funding is None else _funding_in(body.other_funding)),
+        significant_informal_support=body.significant_informal_support,
+        needs_24_7=body.needs_24_7,
+    )
+
+
 def _cursor_position(cursor: str | None) -> tuple[datetime, UUID] | None:
     position = decode_cursor(cursor)
     if position is None:
@@ -451,15 +500,7 @@ async def start_assessment(
         uow=runtime.uow(),
         policies=runtime.policies,
         caller=_caller(actor),
-        command=StartAssessment(
-            person_id=body.person_id,
-            client_group=body.client_group,
-            completed_by=body.completed_by,
-            team=body.team,
-            key_worker_id=body.key_worker_id,
-            age_band=body.age_band,
-            community_based=body.community_based,
-        ),
+        command=_start_command(body),
         personal_details=body.personal_details.to_domain() if body.personal_details else None,
         keys=privacy.keys,
     )
@@ -480,15 +521,7 @@ async def put_answers(
         policies=runtime.policies,
         caller=_caller(actor),
         assessment_id=assessment_id,
-        answers=Answers(
-            domains=dict(body.domains),
-            significant_informal_support=body.significant_informal_support,
-            needs_24_7=body.needs_24_7,
-            carer_support_weekly_pence=body.carer_support_weekly_pence,
-            other_funding=_funding_in(body.other_funding),
-            outcomes=tuple(body.outcomes),
-            risks=tuple(PersonsRisk(r.risk_id, r.description, r.persons_view) for r in body.risks),
-        ),
+        answers=_answers(body),
         expected_version=body.expected_version,
     )
     return _assessment_out(assessment)
@@ -530,17 +563,7 @@ async def validate_assessment(
         policies=runtime.policies,
         caller=_caller(actor),
         assessment_id=assessment_id,
-        command=ValidateAssessment(
-            adjustments=tuple(LevelChange(a.domain, a.level, a.reason) for a in body.adjustments),
-            risks=tuple(
-                PractitionersRisk(r.risk_id, r.practitioners_view, r.flagged, r.description)
-                for r in body.risks
-            ),
-            carer_support_weekly_pence=body.carer_support_weekly_pence,
-            other_funding=(None if body.other_funding is None else _funding_in(body.other_funding)),
-            significant_informal_support=body.significant_informal_support,
-            needs_24_7=body.needs_24_7,
-        ),
+        command=_validation(body),
         expected_version=body.expected_version,
     )
     return _assessment_out(assessment)
@@ -836,6 +859,92 @@ async def post_people_import(
             status_code=422,
         )
     return out
+
+
+# --- bulk conversion ------------------------------------------------------------------------
+
+
+class AssessmentConversionRow(_Request):
+    """One existing client from the legacy system: the same three steps as a new person."""
+
+    ref: ConversionRef
+    start: StartAssessmentRequest
+    answers: AnswersRequest
+    validation: ValidateRequest
+
+
+@router.post(
+    "/conversions/assessments",
+    response_model=ConversionOut,
+    summary="Convert existing clients: start, answer, submit and validate each row's assessment",
+    description=(
+        "Each row (an AssessmentConversionRow: ref, start, answers, validation) goes "
+        "through the same use cases as the one-at-a-time routes, as the caller, so each "
+        "person gets the same events (AssessmentStarted, AssessmentSubmitted, "
+        "AssessmentValidated) and the same rules (only a practitioner may validate). Rows "
+        "commit together; a row refused by a rule is rejected with its reason and nothing "
+        "of it is written; a ref converted before comes back as already_done."
+    ),
+)
+async def convert_assessments(
+    body: ConversionIn, actor: CurrentActor, runtime: Runtime, privacy: Privacy
+) -> ConversionOut:
+    require_role(actor, *sorted(PRACTITIONER_ROLES))
+    caller = _caller(actor)
+    rows: list[Row] = []
+    refused: dict[int, RowResult] = {}
+    for index, raw in enumerate(body.rows):
+        try:
+            row = AssessmentConversionRow.model_validate(raw)
+        except ValidationError as err:
+            refused[index] = reject_invalid(raw_ref(raw, index), err)
+            continue
+
+        async def apply(
+            uow: AssessmentUnitOfWork, row: AssessmentConversionRow = row
+        ) -> dict[str, Any]:
+            started = await handlers.start_assessment(
+                uow=uow,
+                policies=runtime.policies,
+                caller=caller,
+                command=_start_command(row.start),
+                personal_details=(
+                    row.start.personal_details.to_domain() if row.start.personal_details else None
+                ),
+                keys=privacy.keys,
+            )
+            await handlers.answer_assessment(
+                uow=uow,
+                policies=runtime.policies,
+                caller=caller,
+                assessment_id=started.assessment_id,
+                answers=_answers(row.answers),
+                expected_version=None,
+            )
+            await handlers.submit_assessment(
+                uow=uow,
+                policies=runtime.policies,
+                caller=caller,
+                assessment_id=started.assessment_id,
+                expected_version=None,
+            )
+            validated = await handlers.validate_assessment(
+                uow=uow,
+                policies=runtime.policies,
+                caller=caller,
+                assessment_id=started.assessment_id,
+                command=_validation(row.validation),
+                expected_version=None,
+            )
+            return {
+                "person_id": validated.person_id,
+                "assessment_id": str(validated.assessment_id),
+                "status": validated.status.value,
+            }
+
+        rows.append(Row(ref=row.ref, content=raw, apply=apply))
+    out = await convert_rows(runtime, scope=f"conversion assessments {actor.council}", rows=rows)
+    return merge_refused(out, refused)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

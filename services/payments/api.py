@@ -15,7 +15,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from contracts.events import DeploymentOption
 from contracts.money import Frequency, Pence, SignedPence
@@ -23,6 +23,18 @@ from contracts.policy import UnspentRule
 from contracts.vocabulary import CITIZEN_ROLES, STAFF_ROLES, Role
 from servicekit.app import RequestPence, create_service_app, runtime_from
 from servicekit.auth import CurrentActor, require_role
+from servicekit.bulk import (
+    ConversionIn,
+    ConversionOut,
+    ConversionRef,
+    Pending,
+    Row,
+    RowResult,
+    convert_rows,
+    merge_refused,
+    raw_ref,
+    reject_invalid,
+)
 from servicekit.csvfile import CSV_REQUEST_BODY, ImportReportOut, csv_body
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
@@ -990,6 +1002,88 @@ async def get_payment_feed(
         ],
         next_after=_feed_position(rows[-1].seq if rows else after_seq),
     )
+
+
+# --- bulk conversion ------------------------------------------------------------------------
+
+
+class DeploymentConversionRow(_Request):
+    """One converted person's payment set-up: the arrangement and the signed agreement."""
+
+    ref: ConversionRef
+    person_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+    plan_id: UUID = Field(description="The signed-off plan whose deployment this sets up.")
+    arrangement: ArrangementIn
+    signed_on: date
+
+
+@router.post(
+    "/conversions/deployments",
+    response_model=ConversionOut,
+    summary="Convert existing clients: arrange each row's deployment and record the agreement",
+    description=(
+        "Each row (a DeploymentConversionRow: ref, person_id, plan_id, arrangement, "
+        "signed_on) goes through the same use cases as PUT /v1/deployments/{id}/arrangement "
+        "and POST /v1/deployments/{id}/agreement, as the caller, so the same events follow "
+        "(DeploymentSetUp, AgreementSigned, PaymentScheduled). A row whose deployment has "
+        "not been opened yet (PlanSignedOff not applied) is pending; rows commit together; "
+        "a refused row is rejected with its reason and nothing of it is written; a ref "
+        "converted before is already_done."
+    ),
+)
+async def convert_deployments(
+    body: ConversionIn, actor: CurrentActor, runtime: Runtime
+) -> ConversionOut:
+    require_role(actor, *ARRANGERS)
+    rows: list[Row] = []
+    refused: dict[int, RowResult] = {}
+    for index, raw in enumerate(body.rows):
+        try:
+            row = DeploymentConversionRow.model_validate(raw)
+        except ValidationError as err:
+            refused[index] = reject_invalid(raw_ref(raw, index), err)
+            continue
+
+        async def apply(
+            uow: PaymentsUnitOfWork, row: DeploymentConversionRow = row
+        ) -> dict[str, Any]:
+            live = await uow.deployments.live_for_person(actor.council, row.person_id)
+            found = next((d for d in live if d.plan_id == row.plan_id), None)
+            if found is None:
+                raise Pending("payments has not opened the deployment for this plan yet")
+            arrangement = row.arrangement
+            await handlers.arrange_deployment(
+                uow=uow,
+                policies=runtime.policies,
+                actor=actor,
+                deployment_id=found.deployment_id,
+                parts=[
+                    PartRequest(option=p.option, annual_pence=p.annual_pence)
+                    for p in arrangement.parts
+                ],
+                frequency=arrangement.frequency,
+                first_due_on=arrangement.first_due_on,
+                assessed_max_weekly_contribution_pence=(
+                    arrangement.assessed_max_weekly_contribution_pence
+                ),
+                expected_version=None,
+            )
+            dep = await handlers.sign_agreement(
+                uow=uow,
+                actor=actor,
+                deployment_id=found.deployment_id,
+                signed_on=row.signed_on,
+                expected_version=None,
+            )
+            return {
+                "person_id": dep.person_id,
+                "deployment_id": str(dep.deployment_id),
+                "status": dep.status.value,
+            }
+
+        rows.append(Row(ref=row.ref, content=raw, apply=apply))
+    out = await convert_rows(runtime, scope=f"conversion deployments {actor.council}", rows=rows)
+    return merge_refused(out, refused)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -14,13 +14,25 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.events import PersonId, ProviderKind, ReviewKind, ReviewOutcome
 from contracts.money import Frequency, Pence
 from contracts.vocabulary import CITIZEN_ROLES, PRACTITIONER_ROLES, Role
 from servicekit.app import create_service_app, runtime_from
 from servicekit.auth import CurrentActor, require_role
+from servicekit.bulk import (
+    ConversionIn,
+    ConversionOut,
+    ConversionRef,
+    Pending,
+    Row,
+    RowResult,
+    convert_rows,
+    merge_refused,
+    raw_ref,
+    reject_invalid,
+)
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
@@ -820,6 +832,85 @@ async def _checks_failed(_: Request, err: Exception) -> JSONResponse:
         },
         status_code=err.status_code,
     )
+
+
+# --- bulk conversion ------------------------------------------------------------------------
+
+
+class PlanConversionRow(_In):
+    """One converted person's support plan, written, submitted and signed off by the caller."""
+
+    ref: ConversionRef
+    plan: PlanIn
+    sign_off_on: date | None = Field(default=None, description="Sign-off date; default today.")
+
+
+@router.post(
+    "/conversions/plans",
+    response_model=ConversionOut,
+    summary="Convert existing clients: write, submit and sign off each row's support plan",
+    description=(
+        "Each row (a PlanConversionRow: ref, plan, sign_off_on) goes through the same use "
+        "cases as POST /v1/plans, /submit and /sign-off, as the caller, so the same checks "
+        "run and the same events follow (PlanSubmitted, PlanSignedOff, ReviewScheduled); "
+        "the caller must be allowed to sign off each plan's cost under the council's "
+        "policy. A row whose budget or validated assessment has not reached planning yet "
+        "is pending; rows commit together; a refused row is rejected with its reason and "
+        "nothing of it is written; a ref converted before is already_done."
+    ),
+)
+async def convert_plans(body: ConversionIn, actor: CurrentActor, runtime: Runtime) -> ConversionOut:
+    require_role(actor, *PRACTITIONERS)
+    rows: list[Row] = []
+    refused: dict[int, RowResult] = {}
+    for index, raw in enumerate(body.rows):
+        try:
+            row = PlanConversionRow.model_validate(raw)
+        except ValidationError as err:
+            refused[index] = reject_invalid(raw_ref(raw, index), err)
+            continue
+
+        async def apply(uow: PlanningUnitOfWork, row: PlanConversionRow = row) -> dict[str, Any]:
+            budget = await uow.budgets.get(row.plan.budget_id)
+            if budget is None:
+                raise Pending("planning has not learnt of this budget yet")
+            if await uow.assessments.get(budget.assessment_id) is None:
+                raise Pending("the validated assessment behind the budget has not reached planning")
+            drafted = await handlers.create_plan(
+                uow=uow,
+                policies=runtime.policies,
+                actor=actor,
+                person_id=row.plan.person_id,
+                budget_id=row.plan.budget_id,
+                content=_content(row.plan),
+            )
+            plan_id = drafted.plan.plan_id
+            await handlers.submit_plan(
+                uow=uow,
+                policies=runtime.policies,
+                actor=actor,
+                plan_id=plan_id,
+                expected_version=None,
+            )
+            signed, review = await handlers.sign_off_plan(
+                uow=uow,
+                policies=runtime.policies,
+                actor=actor,
+                plan_id=plan_id,
+                on=row.sign_off_on or _today(),
+                expected_version=None,
+            )
+            return {
+                "person_id": signed.plan.person_id,
+                "plan_id": str(plan_id),
+                "budget_id": str(row.plan.budget_id),
+                "weekly_pence": signed.costing.weekly_pence,
+                "review_id": str(review.review_id),
+            }
+
+        rows.append(Row(ref=row.ref, content=raw, apply=apply))
+    out = await convert_rows(runtime, scope=f"conversion plans {actor.council}", rows=rows)
+    return merge_refused(out, refused)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
