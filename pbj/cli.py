@@ -20,6 +20,7 @@ from rich.table import Table
 
 from contracts.money import format_pounds
 from contracts.vocabulary import Role
+from pbj.chaos import chaos as chaos_command
 from pbj.journey import JourneyError, Staff, load_policies, walk_journey
 from pbj.processes import (
     KAFKA_BOOTSTRAP,
@@ -38,6 +39,7 @@ app = typer.Typer(
 export_app = typer.Typer(help="Exports for finance systems.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 app.add_typer(whatif_app, name="whatif")
+app.command("chaos")(chaos_command)
 console = Console()
 
 DataDir = Annotated[
