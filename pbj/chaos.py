@@ -783,20 +783,27 @@ class Injector:
         if kind == "kill":
             supervisor.kill(name)
             return "SIGKILL"
-        # The relay runs inside the service: hold the log so it blocks in publish with a
-        # batch in hand, and kill the service once its outbox shows unpublished rows.
+        # The relay runs inside the service: hold the log so the relay blocks in publish
+        # with a batch in hand; once the outbox shows unpublished rows, let the log go and
+        # kill the service a few milliseconds later, before or after the log took the
+        # batch but before the outbox marked it published (that one is published twice).
         backlog = 0
         with self.system.log_held():
-            deadline = time.monotonic() + 3.0
+            deadline = time.monotonic() + 2.0
             while time.monotonic() < deadline:
                 backlog = self.system.outbox_backlog(name)
                 if backlog:
                     break
                 time.sleep(0.02)
-            supervisor.kill(name)
+        delay = self.rng.uniform(0, 0.015) if backlog else 0.0
+        time.sleep(delay)
+        supervisor.kill(name)
         if backlog:
-            return f"SIGKILL with {backlog} unpublished outbox row(s), relay mid-batch"
-        return "SIGKILL; its outbox was empty (no traffic for it in 3 s)"
+            return (
+                f"SIGKILL {delay * 1000:.0f} ms after the log came back, relay mid-batch "
+                f"with {backlog} unpublished outbox row(s)"
+            )
+        return "SIGKILL; its outbox stayed empty for 2 s (no traffic for it)"
 
     def _server(self, name: str) -> str:
         if name == "broker":
@@ -1262,9 +1269,9 @@ def summary_tables(report: ChaosReport) -> list[Table]:
             caught = sum(
                 1
                 for i in report.injections
-                if (i.target, i.kind) == (target, kind) and "unpublished" in i.detail
+                if (i.target, i.kind) == (target, kind) and "mid-batch" in i.detail
             )
-            fault += f" ({caught} caught rows unpublished)"
+            fault += f" ({caught} with rows in hand)"
         by_target.add_row(target, fault, str(count))
     by_target.add_row("all", "", str(len(report.injections)))
 
