@@ -534,7 +534,6 @@ async def walk(
 ) -> None:
     """One person's journey, self-assessment to a released payment in the audit history."""
     person_id, number = walked.person_id, walked.number
-    staff = client.staff
     assessment_url = f"{urls['assessment']}/v1/assessments"
 
     async def first(url: str, role: Role = Role.CARE_MANAGER, **params: Any) -> dict[str, Any]:
@@ -722,7 +721,6 @@ async def walk(
 
     await client.eventually("the audit history to show the payment", audited)
     walked.stage = "complete"
-    del staff
 
 
 # --- the injector ---------------------------------------------------------------------------
@@ -853,18 +851,28 @@ def read_embedded_log(path: Path) -> tuple[list[LogEvent], int]:
 
 async def read_kafka_log(bootstrap: str) -> tuple[list[LogEvent], int]:
     """Every record of every partition from offset 0, with no consumer group."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+    from aiokafka import (  # type: ignore[import-untyped]
+        AIOKafkaClient,
+        AIOKafkaConsumer,
+        TopicPartition,
+    )
 
+    metadata_client = AIOKafkaClient(bootstrap_servers=bootstrap)
+    await metadata_client.bootstrap()
+    try:
+        cluster = await metadata_client.fetch_all_metadata()
+    finally:
+        await metadata_client.close()
+    partitions = [
+        TopicPartition(topic, p)
+        for topic in (*TOPICS, DEAD_LETTERS)
+        for p in sorted(cluster.partitions_for_topic(topic) or ())
+    ]
+    if not partitions:
+        raise RuntimeError(f"the broker at {bootstrap} has none of the topics {TOPICS}")
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        topics = await consumer.topics()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in (*TOPICS, DEAD_LETTERS)
-            if topic in topics
-            for p in (consumer.partitions_for_topic(topic) or ())
-        ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
