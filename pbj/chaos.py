@@ -77,15 +77,30 @@ FREQUENCY_DAYS = {"weekly": 7, "four_weekly": 28}
 
 
 def free_ports(count: int) -> list[int]:
-    sockets = []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sockets.append(sock)
-    ports = [s.getsockname()[1] for s in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
+    """Free ports below the ephemeral range, so nothing else is handed them meanwhile.
+
+    A port the kernel hands out for outgoing connections can be taken while its server
+    is down: by another program's connection, or by a client reconnecting to it, which
+    then connects to itself (TCP self-connect). A restarted broker, database or service
+    would then find its port taken.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    chosen: list[int] = []
+    candidates = list(range(10000, max(low, 10001)))
+    random.SystemRandom().shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        chosen.append(port)
+        if len(chosen) == count:
+            return chosen
+    raise RuntimeError(f"no {count} free ports between 10000 and {low}")
 
 
 def _alive(pid: int) -> bool:
