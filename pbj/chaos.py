@@ -204,10 +204,15 @@ class PrivatePostgres:
     """A PostgreSQL cluster of the run's own: Debian's initdb and pg_ctl on a free port.
 
     PostgreSQL refuses to run as root, so the cluster belongs to the `postgres` user when
-    the run is root's; otherwise to whoever runs it.
+    the run is root's; otherwise to whoever runs it. Its directory is then one of its own
+    under the system's temporary directory: the run's may sit below a directory only root
+    may enter (pytest's are), and the postgres user could not reach it.
     """
 
     def __init__(self, root: Path) -> None:
+        if os.geteuid() == 0:
+            root = Path(tempfile.mkdtemp(prefix="pbj-chaos-postgres-"))
+            os.chmod(root, 0o755)
         self.root = root
         self.data = root / "data"
         self.sockets = root / "sockets"
@@ -269,10 +274,12 @@ class PrivatePostgres:
         if pid is not None:
             _sigkill_and_wait([pid, *_children(pid)])
 
-    def stop(self) -> None:
+    def stop(self, remove: bool = False) -> None:
         if self.postmaster() is not None:
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        if remove:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 # --- the system under test ------------------------------------------------------------------
@@ -312,7 +319,7 @@ class ChaosSystem:
                 with contextlib.suppress(Exception):
                     system.broker.sigkill()
             if system.postgres is not None:
-                system.postgres.stop()
+                system.postgres.stop(remove=system.postgres.root != root / "postgres")
 
     def urls(self) -> dict[str, str]:
         return self.supervisor.urls()
