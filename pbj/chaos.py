@@ -784,9 +784,13 @@ class Injector:
         for name in list(self._returning):
             await self._settled(name)
 
-    async def run(self, count: int, on_done: Callable[[Injection], None]) -> None:
+    async def run(
+        self, count: int, on_done: Callable[[Injection], None], enough: asyncio.Event
+    ) -> None:
         for number in range(1, count + 1):
             await asyncio.sleep(self.rng.uniform(0, 2 * self.mean_gap))
+            if enough.is_set():
+                break
             kind, target = self.choices.choice(self.targets)
             started = time.monotonic()
             if target in ("broker", "postgres"):
@@ -1220,6 +1224,7 @@ async def consult_oracle(
 class ChaosReport:
     engine: str
     seed: int
+    requested: int
     seconds: float
     injections: list[Injection]
     extra_starts: int
@@ -1241,8 +1246,14 @@ async def run_chaos(
     mean_gap: float = 0.5,
     on_injection: Callable[[Injection], None] = lambda _: None,
     on_journey: Callable[[Walked], None] = lambda _: None,
+    enough: asyncio.Event | None = None,
 ) -> ChaosReport:
-    """people walkers walk person after person while the injections run, then the oracle."""
+    """people walkers walk person after person while the injections run, then the oracle.
+
+    Setting `enough` stops the injections early; the journeys under way finish and the
+    oracle judges the run all the same.
+    """
+    enough = enough or asyncio.Event()
     policy = PolicyBook.from_directory(REPO_ROOT / "policies").current(COUNCIL)
     staff = Staff(system.supervisor.data_dir, COUNCIL)
     tally = ClientTally()
@@ -1270,7 +1281,7 @@ async def run_chaos(
         client = PortalClient(http, staff, tally)
         lanes = [asyncio.create_task(walker(client)) for _ in range(people)]
         try:
-            await injector.run(injections, on_injection)
+            await injector.run(injections, on_injection, enough)
         finally:
             finished.set()
             await injector.all_back()
@@ -1280,6 +1291,7 @@ async def run_chaos(
     return ChaosReport(
         engine=system.engine,
         seed=seed,
+        requested=injections,
         seconds=time.monotonic() - started,
         injections=injector.done,
         extra_starts=injector.extra_starts,
@@ -1308,7 +1320,12 @@ def summary_tables(report: ChaosReport) -> list[Table]:
             )
             fault += f" ({caught} with rows in hand)"
         by_target.add_row(target, fault, str(count))
-    by_target.add_row("all", "", str(len(report.injections)))
+    stopped = (
+        f"stopped early: {report.requested} asked for"
+        if len(report.injections) < report.requested
+        else ""
+    )
+    by_target.add_row("all", stopped, str(len(report.injections)))
 
     run = Table(title="The run")
     run.add_column("what")
@@ -1382,8 +1399,13 @@ def chaos(
                 if walked.error:
                     progress.console.log(f"[red]{walked.person_id} failed: {walked.error}[/red]")
 
-            report = asyncio.run(
-                run_chaos(
+            async def judged() -> ChaosReport:
+                # Ctrl-C or SIGTERM: no more faults; the journeys finish and are judged.
+                enough = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(signum, enough.set)
+                return await run_chaos(
                     system,
                     injections=injections,
                     people=people,
@@ -1391,8 +1413,10 @@ def chaos(
                     mean_gap=gap,
                     on_injection=injected,
                     on_journey=journeyed,
+                    enough=enough,
                 )
-            )
+
+            report = asyncio.run(judged())
     finally:
         if keep is None and report is not None and report.ok:
             shutil.rmtree(root, ignore_errors=True)
