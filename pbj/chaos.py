@@ -450,7 +450,10 @@ class PortalClient:
         self.tally = tally
         self.patience = 900.0
 
-    async def read(self, url: str, role: Role = Role.CARE_MANAGER, **params: Any) -> dict[str, Any]:
+    async def read(
+        self, url: str, role: Role = Role.CARE_MANAGER, *, missing_ok: bool = False, **params: Any
+    ) -> dict[str, Any]:
+        """GET, retried through crashes; with missing_ok a 404 reads as {} (not there yet)."""
         deadline = time.monotonic() + self.patience
         delay = 0.05
         while True:
@@ -459,6 +462,8 @@ class PortalClient:
                 if response.status_code == 200:
                     body: dict[str, Any] = response.json()
                     return body
+                if response.status_code == 404 and missing_ok:
+                    return {}
                 if response.status_code < 500:
                     raise JourneyFailed(f"GET {url}: HTTP {response.status_code} {response.text}")
                 self.tally.retries["read 5xx"] += 1
@@ -737,8 +742,9 @@ async def walk(
     history_url = f"{urls['audit']}/v1/people/{person_id}/history"
 
     async def audited() -> dict[str, Any] | None:
-        page = await client.read(history_url, Role.AUDITOR, limit=200)
-        types = {event["type"] for event in page["items"]}
+        # audit answers 404 for a person until the first of their events reaches it
+        page = await client.read(history_url, Role.AUDITOR, missing_ok=True, limit=200)
+        types = {event["type"] for event in page.get("items", [])}
         return page if RELEASED in types else None
 
     await client.eventually("the audit history to show the payment", audited)
