@@ -210,9 +210,13 @@ class PrivatePostgres:
     """
 
     def __init__(self, root: Path) -> None:
-        if os.geteuid() == 0:
-            root = Path(tempfile.mkdtemp(prefix="pbj-chaos-postgres-"))
-            os.chmod(root, 0o755)
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_user:
+            root.parent.mkdir(parents=True, exist_ok=True)
+            reachable = subprocess.run([*self.as_user, "test", "-x", str(root.parent)], check=False)
+            if reachable.returncode != 0:
+                root = Path(tempfile.mkdtemp(prefix="pbj-chaos-postgres-"))
+                os.chmod(root, 0o755)
         self.root = root
         self.data = root / "data"
         self.sockets = root / "sockets"
@@ -221,7 +225,6 @@ class PrivatePostgres:
         if not found:
             raise RuntimeError("PostgreSQL is not installed: apt-get install -y postgresql")
         self.bin = found[-1].parent
-        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
     def _run(self, *command: str, timeout: float = 120) -> None:
         done = subprocess.run(
@@ -252,7 +255,17 @@ class PrivatePostgres:
             )  # fmt: skip
         return {name: self.url(f"pbj_{name}") for name in SERVICES}
 
-    def start(self) -> None:
+    def start(self, attempts: int = 3) -> None:
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start()
+                return
+            except RuntimeError:
+                if attempt == attempts:
+                    raise
+                time.sleep(2.0)
+
+    def _start(self) -> None:
         options = (
             f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c max_connections=200"
         )
@@ -272,6 +285,9 @@ class PrivatePostgres:
         """SIGKILL the postmaster and every backend at once, as a machine crash would."""
         pid = self.postmaster()
         if pid is not None:
+            # Stopped first, so it cannot fork a backend between the listing and the kill:
+            # a backend left alive would hold the shared memory and block the restart.
+            os.kill(pid, signal.SIGSTOP)
             _sigkill_and_wait([pid, *_children(pid)])
 
     def stop(self, remove: bool = False) -> None:
