@@ -29,6 +29,7 @@ from rich.table import Table
 
 from contracts.money import format_pounds
 from contracts.vocabulary import Role
+from pbj.chaos import chaos as chaos_command
 from pbj.idp import DEFAULT_PORT as IDP_PORT
 from pbj.idp import (
     JwksServer,
@@ -72,6 +73,7 @@ returns_app = typer.Typer(help="Statutory returns: CLD, NI130, Lancashire.", no_
 app.add_typer(returns_app, name="returns")
 app.add_typer(whatif_app, name="whatif")
 app.add_typer(policy_app, name="policy")
+app.command("chaos")(chaos_command)
 console = Console()
 
 DataDir = Annotated[

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -35,6 +34,7 @@ import pytest
 
 from contracts.policy import PolicyBook
 from contracts.vocabulary import Role
+from pbj.chaos import free_ports
 from pbj.journey import JourneyResult, Staff, walk_journey
 from pbj.processes import REPO_ROOT, SERVICES, Supervisor, postgres_database_urls
 from servicekit.testing import POLICIES_DIR
@@ -60,18 +60,6 @@ ONCE_PER_PERSON = (
     "pb.payments.deployment-set-up.v1",
     "pb.payments.agreement-signed.v1",
 )
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sockets.append(sock)
-    ports = [s.getsockname()[1] for s in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 async def _admin(admin_url: str, *statements: str) -> None:
