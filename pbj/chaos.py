@@ -409,7 +409,7 @@ class ChaosSystem:
 
 
 async def _pg_count(url: str, query: str) -> int:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     try:
         connection = await asyncpg.connect(url.replace("+asyncpg", ""), timeout=5)
@@ -1176,19 +1176,19 @@ def judge(
             f"{who}: {[s for s, n in slots.items() if n > 1]} released more than once",
         )
         for release in releases:
-            fact = schedules.get(release["schedule_id"])
+            scheduled = schedules.get(release["schedule_id"])
             row = instalments.get((release["schedule_id"], int(release["instalment_number"])))
             verdict.check(
                 "release matches a scheduled instalment",
-                fact is not None
+                scheduled is not None
                 and row is not None
-                and release["deployment_id"] == fact["deployment_id"]
-                and 1 <= int(release["instalment_number"]) <= int(fact["instalments"])
+                and release["deployment_id"] == scheduled["deployment_id"]
+                and 1 <= int(release["instalment_number"]) <= int(scheduled["instalments"])
                 and int(release["amount_pence"]) == int(row["amount_pence"])
                 and row["status"] == "released"
                 and row["payment_id"] == release["payment_id"]
                 and date.fromisoformat(release["due_on"]) <= as_of,
-                f"{who}: {release} against {fact} / {row}",
+                f"{who}: {release} against {scheduled} / {row}",
             )
         released = sum(int(r["amount_pence"]) for r in releases)
         verdict.check(

@@ -176,8 +176,8 @@ async def convert_rows(
                     )
         except (DomainError, HTTPException):
             assert failed is not None
-            bad, err = failed
-            status, detail = _reason(err)
+            bad, refusal = failed
+            status, detail = _reason(refusal)
             results[bad.ref] = RowResult(
                 ref=bad.ref, outcome="rejected", status=status, detail=detail
             )

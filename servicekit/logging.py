@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -11,7 +12,9 @@ import structlog
 from servicekit import context
 
 
-def _add_correlation(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _add_correlation(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     correlation = context.correlation_id.get()
     if correlation is not None:
         event_dict.setdefault("correlation_id", correlation)
