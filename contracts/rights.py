@@ -37,7 +37,9 @@ class Scope(StrEnum):
     """The council named in the path: another council answers 404."""
     COUNCIL_WIDE = "council-wide"
     """An action or report over the caller's whole council; citizens never. A body naming
-    another council (its policy, say) answers 404, as that council's records do."""
+    another council (its policy, say) answers 404, as that council's records do. A file
+    or bulk request answers per line or row instead: a line or row naming another
+    council's record gets what one naming no record at all gets (see PER_ROW)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,13 @@ SUBJECT_ACCESS = roles(CITIZENS, OPS)
 """Who may read a subject access export: the person or their representative, of themselves;
 operations, who answer subject access requests for the council."""
 
+PER_ROW = (
+    "bulk, answered per row: a row naming another council's person (budget, plan) is pending, "
+    "as if it had not arrived, and nothing of it is written"
+)
+"""What another council's record gets in a bulk conversion: not a 404 for the request, which
+would refuse the other rows too, but the answer the row would have before its record came."""
+
 RIGHTS: tuple[Right, ...] = (
     # assessment
     R("assessment", "GET", "/v1/questionnaires/{council}", ANYONE, Scope.COUNCIL),
@@ -102,6 +111,10 @@ RIGHTS: tuple[Right, ...] = (
       "personal details opened"),
     R("assessment", "POST", "/v1/people/{person_id}/erasure", roles(OPS), Scope.PERSON,
       "only once the council's retention period has ended (409 before)"),
+    R("assessment", "POST", "/v1/imports/people", roles(OPS), Scope.COUNCIL_WIDE,
+      "a CSV extract; everyone in it joins the caller's council"),
+    R("assessment", "POST", "/v1/conversions/assessments", roles(CM, TM, PANEL),
+      Scope.COUNCIL_WIDE, "bulk: each row starts, answers and validates in the caller's council"),
     # allocation
     R("allocation", "POST", "/v1/calculations", STAFF, Scope.COUNCIL_WIDE,
       "a preview; nothing is stored"),
@@ -121,6 +134,8 @@ RIGHTS: tuple[Right, ...] = (
       "read-only"),
     R("allocation", "GET", "/v1/people/{person_id}/subject-access", SUBJECT_ACCESS,
       Scope.PERSON),
+    R("allocation", "POST", "/v1/conversions/budget-agreements", roles(CM, TM, PANEL),
+      Scope.COUNCIL_WIDE, PER_ROW),
     # planning
     R("planning", "POST", "/v1/plans", roles(CITIZENS, PRACTITIONERS), Scope.NEW),
     R("planning", "PUT", "/v1/plans/{plan_id}", roles(CITIZENS, PRACTITIONERS), Scope.RECORD),
@@ -139,6 +154,8 @@ RIGHTS: tuple[Right, ...] = (
     R("planning", "GET", "/v1/reviews/{review_id}", ANYONE, Scope.RECORD),
     R("planning", "POST", "/v1/reviews/{review_id}/complete", PRACTITIONERS, Scope.RECORD),
     R("planning", "GET", "/v1/people/{person_id}/subject-access", SUBJECT_ACCESS, Scope.PERSON),
+    R("planning", "POST", "/v1/conversions/plans", roles(CM, TM, PANEL), Scope.COUNCIL_WIDE,
+      PER_ROW),
     # payments
     R("payments", "GET", "/v1/deployments", ANYONE, Scope.LIST),
     R("payments", "GET", "/v1/deployments/{deployment_id}", ANYONE, Scope.RECORD),
@@ -164,6 +181,13 @@ RIGHTS: tuple[Right, ...] = (
     R("payments", "GET", "/v1/exports/payments/{batch_id}.csv", roles(FINANCE, AUDITOR),
       Scope.COUNCIL_WIDE),
     R("payments", "GET", "/v1/people/{person_id}/subject-access", SUBJECT_ACCESS, Scope.PERSON),
+    R("payments", "POST", "/v1/payments/confirmations", roles(FINANCE), Scope.COUNCIL_WIDE,
+      "a CSV file; a line naming another council's payment is refused as unknown (422)"),
+    R("payments", "GET", "/v1/payments", ANYONE, Scope.LIST,
+      "payments finance reported failed or paid"),
+    R("payments", "GET", "/v1/payments/feed", roles(FINANCE), Scope.COUNCIL_WIDE),
+    R("payments", "POST", "/v1/conversions/deployments", roles(CM, TM, FINANCE),
+      Scope.COUNCIL_WIDE, PER_ROW),
     # audit
     R("audit", "GET", "/v1/people/{person_id}/history", ANYONE, Scope.PERSON),
     R("audit", "GET", "/v1/people/{person_id}/budget", ANYONE, Scope.PERSON),
@@ -177,6 +201,9 @@ RIGHTS: tuple[Right, ...] = (
     R("audit", "GET", "/v1/replay/{replay_id}", roles(OPS), Scope.COUNCIL_WIDE),
     R("audit", "GET", "/v1/projections/digest", roles(AUDITOR, OPS), Scope.COUNCIL_WIDE),
     R("audit", "GET", "/v1/people/{person_id}/subject-access", SUBJECT_ACCESS, Scope.PERSON),
+    R("audit", "GET", "/v1/returns/cld", roles(AUDITOR, OPS, TM), Scope.COUNCIL_WIDE),
+    R("audit", "GET", "/v1/returns/cld.csv", roles(AUDITOR, OPS, TM), Scope.COUNCIL_WIDE),
+    R("audit", "GET", "/v1/returns/kpis.csv", STAFF, Scope.COUNCIL_WIDE),
 )  # fmt: skip
 
 

@@ -872,7 +872,9 @@ async def convert_plans(body: ConversionIn, actor: CurrentActor, runtime: Runtim
 
         async def apply(uow: PlanningUnitOfWork, row: PlanConversionRow = row) -> dict[str, Any]:
             budget = await uow.budgets.get(row.plan.budget_id)
-            if budget is None:
+            # Another council's budget is as if it did not exist: telling it apart from one
+            # not yet arrived would say that the other council holds it.
+            if budget is None or budget.council != actor.council:
                 raise Pending("planning has not learnt of this budget yet")
             if await uow.assessments.get(budget.assessment_id) is None:
                 raise Pending("the validated assessment behind the budget has not reached planning")

@@ -771,3 +771,28 @@ async def test_submit_without_a_body_uses_no_version_check(service: Service) -> 
         f"/v1/plans/{plan['plan_id']}/submit", headers=service.as_("care_manager")
     )
     assert r.status_code == 200 and r.json()["status"] == "submitted"
+
+
+# --- bulk conversion ----------------------------------------------------------------------
+
+
+async def test_a_conversion_row_naming_another_councils_budget_is_pending_like_an_unknown_one(
+    service: Service,
+) -> None:
+    """Another council's budget answers as one not yet arrived: a different answer would
+    tell the caller that the other council holds it."""
+    theirs = await budget_for(service, "p-1", 25_000, council="council_a")
+    unknown = issued(validated("p-2"), 25_000)
+    rows = [
+        {"ref": "conv-theirs", "plan": plan_body(theirs), "sign_off_on": SIGN_OFF_DAY},
+        {"ref": "conv-unknown", "plan": plan_body(unknown), "sign_off_on": SIGN_OFF_DAY},
+    ]
+    r = await service.client.post(
+        "/v1/conversions/plans", json={"rows": rows}, headers=service.as_("team_manager")
+    )
+    assert r.status_code == 200, r.text
+    theirs_row, unknown_row = r.json()["rows"]
+    assert theirs_row["outcome"] == unknown_row["outcome"] == "pending"
+    assert theirs_row["detail"] == unknown_row["detail"]
+    assert await plans_of(service) == []
+    assert await plans_of(service, "council_a") == []
