@@ -24,9 +24,13 @@ from services.assessment.api import create_app as create_assessment
 from services.assessment.settings import Settings as AssessmentSettings
 from services.audit.api import create_app as create_audit
 from services.audit.settings import Settings as AuditSettings
+from services.payments.api import create_app as create_payments
+from services.payments.settings import Settings as PaymentsSettings
+from services.payments.tests.test_api import START, active_deployment, release_due
 from services.portal.api import create_app
 from services.portal.clients import Services
 from services.portal.finance import FEATURES, previous_quarters, quarter_of
+from services.portal.formatting import money
 from services.portal.settings import Settings
 from services.portal.tests.test_portal import csrf_of, sign_in
 
@@ -192,9 +196,6 @@ async def test_the_cld_return_check_and_downloads_for_the_roles_allowed(
 def test_finance_features_name_endpoints_the_services_offer(
     data_dir: Path, policies_dir: Path
 ) -> None:
-    from services.payments.api import create_app as create_payments
-    from services.payments.settings import Settings as PaymentsSettings
-
     where = {"data_dir": data_dir, "policies_dir": policies_dir}
     documents = {
         "assessment": create_assessment(AssessmentSettings(**where)).openapi(),
@@ -210,3 +211,82 @@ def test_quarters_are_calendar_quarters_newest_first() -> None:
     assert quarter_of(date(2026, 9, 30)) == "2026-Q3"
     assert quarter_of(date(2026, 1, 1)) == "2026-Q1"
     assert previous_quarters(date(2026, 2, 10), 3) == ["2026-Q1", "2025-Q4", "2025-Q3"]
+
+
+@pytest.fixture
+async def payments(data_dir: Path, policies_dir: Path, tokens: Tokens) -> AsyncIterator[FastAPI]:
+    app = create_payments(PaymentsSettings(data_dir=data_dir, policies_dir=policies_dir))
+    async with running(app):
+        yield app
+
+
+@pytest.fixture
+async def finance_portal(
+    data_dir: Path, policies_dir: Path, payments: FastAPI
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The portal with only payments behind it: the other services' paths answer 404 there,
+    which the pages treat as nothing to show, as for a record the caller may not see."""
+    app = create_app(Settings(data_dir=data_dir, policies_dir=policies_dir))
+    async with app.router.lifespan_context(app):
+        services: Services = app.state.services
+        await services.close()
+        services._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=payments))
+        services.urls = {name: "http://payments" for name in services.urls}
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://portal") as client:
+            yield client
+
+
+async def upload_confirmations(portal: httpx.AsyncClient, text: str) -> httpx.Response:
+    page = await portal.get("/finance")
+    return await portal.post(
+        "/finance/confirmations",
+        data={"csrf_token": csrf_of(page.text)},
+        files={"file": ("confirmations.csv", text.encode(), "text/csv")},
+    )
+
+
+async def test_a_confirmation_file_marks_a_payment_failed_on_the_finance_and_person_pages(
+    finance_portal: httpx.AsyncClient, payments: FastAPI, tokens: Tokens
+) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=payments), base_url="http://payments"
+    ) as service:
+        deployment = await active_deployment(payments, service, tokens, person_id="p-1")
+        released = await release_due(service, tokens, START)
+        assert released.status_code == 200, released.text
+        schedule = await service.get(
+            f"/v1/deployments/{deployment['deployment_id']}/schedule",
+            headers=tokens.headers("finance"),
+        )
+    [instalment] = [i for i in schedule.json()["items"] if i["payment_id"]]
+    payment_id, amount = instalment["payment_id"], instalment["amount_pence"]
+    header = "payment_id,outcome,amount_pence,processed_on,reason,finance_reference\r\n"
+    on = START.isoformat()
+    portal = finance_portal
+    await sign_in(portal, "finance")
+
+    refused = await upload_confirmations(
+        portal, header + f"{payment_id},failed,{amount + 1},{on},Account closed,B-1\r\n"
+    )
+    assert refused.status_code == 422
+    assert "1 of the 1 line(s) in the file was refused" in refused.text
+    assert f'<td class="num">2</td><td>amount_pence</td><td>{payment_id}</td>' in refused.text
+    assert "No failed payments." in refused.text  # nothing was recorded
+
+    accepted = await upload_confirmations(
+        portal, header + f"{payment_id},failed,{amount},{on},Account closed,B-1\r\n"
+    )
+    assert accepted.status_code == 303
+    page = (await portal.get("/finance")).text
+    assert "Confirmation file imported: 1 line(s); 0 paid, 1 failed, 0 already recorded." in page
+    row = re.search(r'<tr><td><a href="/people/p-1#payments">p-1</a>.*?</tr>', page)
+    assert row and money(amount) in row.group(0) and "Account closed" in row.group(0)
+
+    person = (await portal.get("/people/p-1")).text
+    assert "1 payment(s) failed" in person
+    assert '<span class="tag bad">Failed</span> Account closed' in person
+
+    await sign_in(portal, "person", person_id="p-1")
+    mine = (await portal.get("/me")).text
+    assert "This payment did not go through: Account closed. The council will contact you." in mine
