@@ -805,6 +805,8 @@ def _add_routes(app: FastAPI) -> None:
             flash(request, err.message)
             return back_to("/finance#confirmations")
         if not report.accepted:
+            # Shown at once rather than after a redirect: every refused line may not fit
+            # in the session cookie that carries messages across a redirect.
             context = await finance_context(request, user, api)
             return render(request, "finance.html", {**context, "report": report}, status_code=422)
         flash(
