@@ -8,11 +8,14 @@ test-artifacts/screenshots/ (CI keeps that directory).
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import time
 from collections.abc import Iterator
 from datetime import date
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,6 +101,23 @@ def sign_in(page: Any, role: str, user: str, person_id: str = "") -> None:
         page.get_by_label("Person's id").fill(person_id)
     page.get_by_role("button", name="Sign in").click()
     expect_message(page, "Signed in as")
+
+
+CONFIRMATIONS_HEADER = "payment_id,outcome,amount_pence,processed_on,reason,finance_reference\n"
+PEOPLE_HEADER = (
+    "legacy_client_id,forename,surname,date_of_birth,nhs_number,postcode,"
+    "client_group,team,key_worker,community_based\n"
+)
+
+
+def upload(page: Any, label: str, name: str, text: str) -> None:
+    """Choose a file (made here, as the other system would) in the form's file input; send it."""
+    form = page.locator("form", has=page.get_by_label(label))
+    form.get_by_label(label).set_input_files(
+        files=[{"name": name, "mimeType": "text/csv", "buffer": text.encode("utf-8")}]
+    )
+    form.locator("button[type=submit]").click()
+    page.wait_for_load_state()
 
 
 def sign_out(page: Any) -> None:
@@ -255,6 +275,31 @@ def test_a_case_worker_takes_a_person_from_assessment_to_a_released_payment(page
         page.get_by_role("link", name=re.compile("Download CSV")).first.click()
     assert download.value.suggested_filename.endswith(".csv")
 
+    # Reconciliation: finance's file marks the exported payment failed. A file with a wrong
+    # amount is refused whole first, every refused line listed; then the right file goes in.
+    exported = Path(download.value.path()).read_text(encoding="utf-8")
+    [payment] = [r for r in csv.DictReader(io.StringIO(exported)) if r["person_id"] == person_id]
+    amount = int(payment["amount_pence"])
+    wrong = f"{payment['payment_id']},failed,{amount + 1},{today},Account closed,BACS-77\n"
+    upload(page, "Confirmation file (CSV)", "confirmations.csv", CONFIRMATIONS_HEADER + wrong)
+    page.get_by_role("heading", name="Nothing was imported").wait_for()
+    refused = page.locator("table", has_text="Refused lines").inner_text()
+    assert "amount_pence" in refused and payment["payment_id"] in refused, refused
+    check_page(page, "10b-finance-confirmation-refused")
+    right = f"{payment['payment_id']},failed,{amount},{today},Account closed,BACS-77\n"
+    upload(page, "Confirmation file (CSV)", "confirmations.csv", CONFIRMATIONS_HEADER + right)
+    expect_message(page, "Confirmation file imported: 1 line(s); 0 paid, 1 failed")
+    failed = page.locator("table", has_text="Payments the finance system reported failed")
+    failed_row = failed.locator("tr", has_text=person_id)
+    assert "Account closed" in failed_row.inner_text()
+    assert f"£{amount // 100:,}.{amount % 100:02d}" in failed_row.inner_text()
+    check_page(page, "10c-finance-failed-payment")
+    failed_row.get_by_role("link", name=person_id).click()
+    schedule = page.locator("table", has_text="Payment schedule").inner_text()
+    assert "Failed Account closed" in schedule, schedule
+    assert "1 payment(s) failed" in page.locator("main").inner_text()
+    check_page(page, "10d-person-failed-payment")
+
     # The manager's lists.
     sign_out(page)
     sign_in(page, "team_manager", "tm-raj")
@@ -281,9 +326,40 @@ def test_a_case_worker_takes_a_person_from_assessment_to_a_released_payment(page
     mine = page.locator("main").inner_text()
     for expected in ("a week", "How we worked it out", "Your plan", "Paid so far", "next review"):
         assert expected.lower() in mine.lower(), expected
+    assert "This payment did not go through: Account closed. The council will contact you." in mine
     check_page(page, "14-citizen-view")
     page.goto("/caseload")
     assert page.url.endswith("/me")  # a person is kept to their own page
+
+
+def test_operations_imports_people_every_refused_row_shown_and_checks_the_return(
+    page: Any,
+) -> None:
+    sign_in(page, "operations", "ops-kim")
+    page.get_by_role("link", name="Imports and returns").click()
+    check_page(page, "15-imports-and-returns")
+    legacy_id = f"CF{int(time.time() * 1000) % 10**8}"
+    good = f"{legacy_id},Edith,Wolstenholme,12/03/1938,943 476 5919,PR1 8XJ,OP,North,KW7,Y\n"
+    child = f"{legacy_id}X,Tom,Young,2015-05-05,,PR2 2AA,older_people,North,KW7,\n"
+    upload(page, "Client extract (CSV)", "extract.csv", PEOPLE_HEADER + good + child)
+    page.get_by_role("heading", name="Nothing was imported").wait_for()
+    assert "1 of the 2 line(s) in the file was refused" in page.locator("main").inner_text()
+    row = page.locator("table", has_text="Refused lines").locator("tbody tr")
+    assert row.count() == 1
+    assert re.match(r"3\s+date_of_birth\s+\S+X\s+.*under 18", row.inner_text()), row.inner_text()
+    check_page(page, "16-people-import-refused")
+    upload(page, "Client extract (CSV)", "extract.csv", PEOPLE_HEADER + good)
+    expect_message(page, "People imported: 1 line(s); 1 new")
+
+    page.get_by_label("Quarter").select_option(index=0)
+    page.get_by_role("button", name="Check the return").click()
+    assert re.search(
+        r"meets every rule|problem\(s\) in the return", page.locator("main").inner_text()
+    )
+    check_page(page, "17-cld-return-checked")
+    with page.expect_download() as download:
+        page.get_by_role("link", name=re.compile("Download the CLD return")).click()
+    assert re.fullmatch(r"cld-\d{4}-Q[1-4]\.csv", download.value.suggested_filename)
 
 
 def test_a_form_without_its_csrf_token_is_refused(page: Any, portal: str) -> None:

@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.middleware.sessions import SessionMiddleware
 
 from contracts.policy import Policy, PolicyBook
@@ -109,16 +109,20 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-async def checked_form(request: Request) -> FormData:
-    """The posted form, once its CSRF token matches the session's."""
+async def checked_form(request: Request) -> AsyncIterator[FormData]:
+    """The posted form, once its CSRF token matches the session's; closed after the request
+    (an uploaded file is spooled to a temporary file until then)."""
     form = await request.form()
-    sent = form.get("csrf_token")
-    expected = request.session.get("csrf")
-    if not isinstance(sent, str) or not isinstance(expected, str):
-        raise FormExpired
-    if not hmac.compare_digest(sent, expected):
-        raise FormExpired
-    return form
+    try:
+        sent = form.get("csrf_token")
+        expected = request.session.get("csrf")
+        if not isinstance(sent, str) or not isinstance(expected, str):
+            raise FormExpired
+        if not hmac.compare_digest(sent, expected):
+            raise FormExpired
+        yield form
+    finally:
+        await form.close()
 
 
 Form = Annotated[FormData, Depends(checked_form)]
@@ -766,21 +770,53 @@ def _add_routes(app: FastAPI) -> None:
         )
         return back_to("/reviews")
 
+    async def finance_context(request: Request, user: SignedIn, api: Services) -> dict[str, Any]:
+        batches, failed = await asyncio.gather(
+            optional(api.get("payments", "/v1/exports/payments", user.token)),
+            optional(
+                api.get("payments", "/v1/payments", user.token, {"status": "failed", "limit": 200})
+            ),
+        )
+        available, expected = await finance.features(request.app, api)
+        return {
+            "title": "Finance",
+            "batches": (batches or {}).get("items", []),
+            "may_read": batches is not None,
+            "failed": None if failed is None else failed.get("items", []),
+            "may_confirm": user.role in finance.CONFIRMATION_ROLES,
+            "available": available,
+            "expected": expected,
+        }
+
     @app.get("/finance", response_class=HTMLResponse)
     async def finance_page(request: Request, user: Staff, api: Api) -> Response:
-        batches = await optional(api.get("payments", "/v1/exports/payments", user.token))
-        available, expected = await finance.features(request.app, api)
-        return render(
+        return render(request, "finance.html", await finance_context(request, user, api))
+
+    @app.post("/finance/confirmations")
+    async def import_confirmations(request: Request, user: Staff, api: Api, form: Form) -> Response:
+        content = await uploaded(request, form)
+        if content is None:
+            return back_to("/finance#confirmations")
+        try:
+            report = await api.upload_csv(
+                "payments", "/v1/payments/confirmations", user.token, content
+            )
+        except ServiceError as err:
+            flash(request, err.message)
+            return back_to("/finance#confirmations")
+        if not report.accepted:
+            # Shown at once rather than after a redirect: every refused line may not fit
+            # in the session cookie that carries messages across a redirect.
+            context = await finance_context(request, user, api)
+            return render(request, "finance.html", {**context, "report": report}, status_code=422)
+        flash(
             request,
-            "finance.html",
-            {
-                "title": "Finance",
-                "batches": (batches or {}).get("items", []),
-                "may_read": batches is not None,
-                "available": available,
-                "expected": expected,
-            },
+            f"Confirmation file imported: {report.lines} line(s); "
+            f"{report.count('recorded_paid')} paid, {report.count('recorded_failed')} failed, "
+            f"{report.count('unchanged')} already recorded.",
+            "success",
         )
+        return back_to("/finance")
 
     @app.post("/finance/exports")
     async def create_export(request: Request, user: Staff, api: Api, form: Form) -> Response:
@@ -825,6 +861,64 @@ def _add_routes(app: FastAPI) -> None:
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="payments-{batch_id}.csv"'},
         )
+
+    def imports_context(user: SignedIn, quarter: str) -> dict[str, Any]:
+        return {
+            "title": "Imports and returns",
+            "may_import": user.role in finance.PEOPLE_IMPORT_ROLES,
+            "may_return": user.role in finance.CLD_ROLES,
+            "quarters": finance.previous_quarters(_today(), 8),
+            "quarter": quarter,
+        }
+
+    @app.get("/imports", response_class=HTMLResponse)
+    async def imports_page(request: Request, user: Staff, api: Api, quarter: str = "") -> Response:
+        context = imports_context(user, quarter or finance.quarter_of(_today()))
+        if quarter and context["may_return"]:
+            if not finance.QUARTER.match(quarter):
+                flash(request, "Choose a quarter, like 2026-Q3.")
+                return back_to("/imports")
+            context["cld"] = await api.get(
+                "audit", "/v1/returns/cld", user.token, {"quarter": quarter}
+            )
+        return render(request, "imports.html", context)
+
+    @app.post("/imports/people")
+    async def import_people(request: Request, user: Staff, api: Api, form: Form) -> Response:
+        content = await uploaded(request, form)
+        if content is None:
+            return back_to("/imports#people")
+        try:
+            report = await api.upload_csv("assessment", "/v1/imports/people", user.token, content)
+        except ServiceError as err:
+            flash(request, err.message)
+            return back_to("/imports#people")
+        if not report.accepted:
+            context = imports_context(user, finance.quarter_of(_today()))
+            return render(request, "imports.html", {**context, "report": report}, status_code=422)
+        flash(
+            request,
+            f"People imported: {report.lines} line(s); {report.count('imported')} new "
+            f"(an assessment started for each), {report.count('already_imported')} "
+            "imported before.",
+            "success",
+        )
+        return back_to("/imports")
+
+    @app.get("/returns/cld.csv")
+    async def cld_csv(request: Request, user: Staff, api: Api, quarter: str = "") -> Response:
+        if not finance.QUARTER.match(quarter):
+            flash(request, "Choose a quarter, like 2026-Q3.")
+            return back_to("/imports#cld")
+        upstream = await api.request(
+            "audit", "GET", "/v1/returns/cld.csv", user.token, params={"quarter": quarter}
+        )
+        return _download(upstream.content, f"cld-{quarter}.csv")
+
+    @app.get("/returns/kpis.csv")
+    async def kpis_csv(user: Staff, api: Api) -> Response:
+        upstream = await api.request("audit", "GET", "/v1/returns/kpis.csv", user.token)
+        return _download(upstream.content, f"kpis-{_today().isoformat()}.csv")
 
     @app.get("/performance", response_class=HTMLResponse)
     async def performance(request: Request, user: Staff, api: Api) -> Response:
@@ -905,6 +999,30 @@ def _add_routes(app: FastAPI) -> None:
                 "next_review": views.next_review(case),
             },
         )
+
+
+async def uploaded(request: Request, form: FormData) -> bytes | None:
+    """The chosen file's bytes; None (with the reason flashed) when there is none to send."""
+    chosen = form.get("file")
+    if not isinstance(chosen, UploadFile) or not chosen.filename:
+        flash(request, "Choose a CSV file to upload.")
+        return None
+    content = await chosen.read(finance.MAX_UPLOAD_BYTES + 1)
+    if not content.strip():
+        flash(request, f"The file {chosen.filename} is empty.")
+        return None
+    if len(content) > finance.MAX_UPLOAD_BYTES:
+        flash(request, f"The file {chosen.filename} is larger than 32 MB: split it.")
+        return None
+    return content
+
+
+def _download(content: bytes, filename: str) -> Response:
+    return Response(
+        content,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 # --- helpers for the person page ---------------------------------------------------------------

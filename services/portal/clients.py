@@ -14,12 +14,15 @@ NOT_ARRIVED_YET = frozenset({"BudgetNotKnown"})
 class ServiceError(Exception):
     """A service refused a call or could not be reached; `message` is for the user."""
 
-    def __init__(self, service: str, status: int, detail: str, error: str | None) -> None:
+    def __init__(
+        self, service: str, status: int, detail: str, error: str | None, body: Any = None
+    ) -> None:
         super().__init__(f"{service} answered {status}: {detail}")
         self.service = service
         self.status = status
         self.detail = detail
         self.error = error
+        self.body = body
 
     @property
     def not_arrived_yet(self) -> bool:
@@ -43,6 +46,30 @@ class ServiceError(Exception):
         if self.status == 401:
             return "Your sign-in has ended. Please sign in again."
         return f"Please check what you entered: {self.detail}"
+
+
+class ImportReport:
+    """What a service said about an uploaded file: accepted, or every refused row."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.body.get("accepted"))
+
+    @property
+    def lines(self) -> int:
+        return int(self.body.get("lines", 0))
+
+    @property
+    def rejected(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.body.get("rejected", [])
+        return rows
+
+    def count(self, name: str) -> int:
+        value = self.body.get(name, 0)
+        return len(value) if isinstance(value, list) else int(value)
 
 
 def _detail(body: Any) -> tuple[str, str | None]:
@@ -79,14 +106,19 @@ class Services:
         *,
         json: Any = None,
         params: dict[str, Any] | None = None,
+        csv: bytes | None = None,
     ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        if csv is not None:
+            headers["Content-Type"] = "text/csv; charset=utf-8"
         try:
             response = await self._client.request(
                 method,
                 f"{self.urls[service]}{path}",
                 json=json,
+                content=csv,
                 params={k: v for k, v in (params or {}).items() if v not in (None, "")},
-                headers={"Authorization": f"Bearer {token}"},
+                headers=headers,
             )
         except httpx.HTTPError as err:
             raise ServiceError(service, 0, str(err), None) from err
@@ -96,8 +128,18 @@ class Services:
             except ValueError:
                 body = response.text
             detail, error = _detail(body)
-            raise ServiceError(service, response.status_code, detail, error)
+            raise ServiceError(service, response.status_code, detail, error, body)
         return response
+
+    async def upload_csv(self, service: str, path: str, token: str, content: bytes) -> ImportReport:
+        """Send a file as the body (text/csv). A file refused row by row is a report too."""
+        try:
+            response = await self.request(service, "POST", path, token, csv=content)
+        except ServiceError as err:
+            if err.status == 422 and isinstance(err.body, dict) and "rejected" in err.body:
+                return ImportReport(err.body)
+            raise
+        return ImportReport(response.json())
 
     async def openapi_paths(self, service: str) -> set[tuple[str, str]]:
         """(method, path) of every operation the service's OpenAPI document lists."""

@@ -8,12 +8,15 @@ import is one more entry here (plus, for a form, a few lines in finance.html).
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
+from datetime import date
 
 import httpx
 from fastapi import FastAPI
 
+from contracts.vocabulary import Role
 from services.portal.clients import Services
 
 OPENAPI_TTL_SECONDS = 60.0
@@ -47,17 +50,26 @@ FEATURES = (
         "/v1/payments/release-due",
     ),
     Feature(
-        "reconciliation_import",
-        "Payment reconciliation import",
-        "Upload the finance system's record of what was paid, to match against releases.",
+        "confirmations_import",
+        "Payment confirmations from the finance system",
+        "Upload the finance system's file saying which payments were paid and which failed.",
         "payments",
         "post",
-        "/v1/imports/reconciliation",
+        "/v1/payments/confirmations",
+    ),
+    Feature(
+        "failed_payments",
+        "Failed payments",
+        "Payments the finance system reported failed, with its reason.",
+        "payments",
+        "get",
+        "/v1/payments",
     ),
     Feature(
         "payments_feed",
         "Payments feed",
-        "Released payments after a cursor, for a finance system to collect.",
+        "Released payments after a cursor, for a finance system that pulls them "
+        "(GET /v1/payments/feed on the payments service, finance role).",
         "payments",
         "get",
         "/v1/payments/feed",
@@ -65,7 +77,7 @@ FEATURES = (
     Feature(
         "people_import",
         "Import people (CSV)",
-        "Start assessments for people listed in a CSV file from the council's records.",
+        "Start assessments for people listed in a client extract from the council's records.",
         "assessment",
         "post",
         "/v1/imports/people",
@@ -73,10 +85,10 @@ FEATURES = (
     Feature(
         "cld_return",
         "Statutory return (CLD)",
-        "The client-level data return for the year, as CSV.",
+        "The client-level data extract for a quarter, checked, and as CSV.",
         "audit",
         "get",
-        "/v1/returns/cld",
+        "/v1/returns/cld.csv",
     ),
     Feature(
         "kpi_csv",
@@ -84,9 +96,32 @@ FEATURES = (
         "NI130 and the Lancashire measure as CSV.",
         "audit",
         "get",
-        "/v1/kpis/ni130.csv",
+        "/v1/returns/kpis.csv",
     ),
 )
+
+# Who the services let do each; the portal shows a form only to a role that may use it
+# (the service still decides: these only spare people a form that would be refused).
+CONFIRMATION_ROLES = frozenset({Role.FINANCE})
+PEOPLE_IMPORT_ROLES = frozenset({Role.OPERATIONS})
+CLD_ROLES = frozenset({Role.AUDITOR, Role.OPERATIONS, Role.TEAM_MANAGER})
+MAX_UPLOAD_BYTES = 32 * 1024 * 1024  # the services' own limit
+QUARTER = re.compile(r"^\d{4}-Q[1-4]$")
+
+
+def quarter_of(day: date) -> str:
+    """The calendar quarter a day falls in, as the CLD return names it (2026-Q3: July-September)."""
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+def previous_quarters(day: date, count: int) -> list[str]:
+    """This quarter and the ones before it, newest first: the choices for a return."""
+    year, number = day.year, (day.month - 1) // 3 + 1
+    found = []
+    for _ in range(count):
+        found.append(f"{year}-Q{number}")
+        year, number = (year - 1, 4) if number == 1 else (year, number - 1)
+    return found
 
 
 async def _paths(app: FastAPI, api: Services, service: str) -> set[tuple[str, str]]:

@@ -40,6 +40,12 @@ class Case:
     reviews: list[dict[str, Any]] = field(default_factory=list)
     history: dict[str, Any] | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    failed_payments: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failure_reasons(self) -> dict[str, str]:
+        """Why each failed payment failed, by payment id (to mark it in the schedule)."""
+        return {p["payment_id"]: p["reason"] or "" for p in self.failed_payments}
 
     @property
     def domains(self) -> list[dict[str, Any]]:
@@ -88,7 +94,16 @@ async def load_case(api: Services, user: SignedIn, person_id: str) -> Case:
     """One person's records from all five services (what the caller may see of them)."""
     token = user.token
     by_person = {"person_id": person_id, "limit": 50}
-    assessments, budgets, plans, deployments, reviews, history, timeline = await asyncio.gather(
+    (
+        assessments,
+        budgets,
+        plans,
+        deployments,
+        reviews,
+        history,
+        timeline,
+        failed,
+    ) = await asyncio.gather(
         _optional(api.get("assessment", "/v1/assessments", token, by_person)),
         _optional(api.get("allocation", "/v1/budgets", token, by_person)),
         _optional(api.get("planning", "/v1/plans", token, by_person)),
@@ -96,8 +111,10 @@ async def load_case(api: Services, user: SignedIn, person_id: str) -> Case:
         _optional(api.get("planning", "/v1/reviews", token, by_person)),
         _optional(api.get("audit", f"/v1/people/{person_id}/budget", token)),
         _optional(api.get("audit", f"/v1/people/{person_id}/timeline", token, {"limit": 200})),
+        _optional(api.get("payments", "/v1/payments", token, {"status": "failed", **by_person})),
     )
     case = Case(person_id=person_id, history=history)
+    case.failed_payments = (failed or {}).get("items", [])
     case.timeline = (timeline or {}).get("items", [])
     case.reviews = (reviews or {}).get("items", [])
     first_assessment = _first((assessments or {}).get("items"))
