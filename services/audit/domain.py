@@ -929,6 +929,45 @@ def timeline_entry(stored: StoredEvent, event: ev.Event) -> TimelineEntry:
     elif isinstance(event, ev.PaymentsSuspended):
         ref = str(event.deployment_id)
         text = f"Payments suspended: {event.reason}"
+    elif isinstance(event, ev.PaymentsResumed):
+        ref = str(event.deployment_id)
+        text = f"Payments resumed: {event.reason}"
+    elif isinstance(event, ev.PaymentConfirmed):
+        ref, amount, on = str(event.payment_id), event.amount_pence, event.paid_on
+        text = f"Payment of {format_pounds(event.amount_pence)} confirmed paid by finance"
+    elif isinstance(event, ev.PaymentFailed):
+        ref, amount, on = str(event.payment_id), event.amount_pence, event.failed_on
+        text = f"Payment of {format_pounds(event.amount_pence)} failed: {event.reason}"
+    elif isinstance(event, ev.DeploymentSwitched):
+        ref, on = str(event.deployment_id), event.effective_from
+        options = ", ".join(p.option.value.replace("_", " ") for p in event.parts)
+        text = f"Payments switched to {options} from {event.effective_from.isoformat()}"
+    elif isinstance(event, ev.DeploymentSuperseded):
+        ref, amount, on = str(event.deployment_id), event.cancelled_pence, event.effective_from
+        text = (
+            f"Payments replaced by a revised plan's: {event.cancelled_instalments} "
+            f"instalment(s) of {format_pounds(event.cancelled_pence)} cancelled"
+        )
+    elif isinstance(event, ev.ReturnSubmitted):
+        ref, amount, on = str(event.return_id), event.spent_pence, event.period_end
+        text = (
+            f"Spending return for {event.period_start.isoformat()} to "
+            f"{event.period_end.isoformat()}: {format_pounds(event.spent_pence)} spent, "
+            f"{format_pounds(event.balance_pence)} left"
+        )
+    elif isinstance(event, ev.PersonalDetailsRecorded):
+        ref = str(event.details_id)
+        text = (
+            "Personal details corrected (sealed)"
+            if event.correction
+            else "Personal details recorded (sealed)"
+        )
+    elif isinstance(event, ev.PersonalDataErased):
+        ref, on = str(event.key_id), event.erased_on
+        text = f"Personal details erased after {event.retention_years} years' retention"
+    elif isinstance(event, ev.PolicyAdopted):
+        on = event.effective_from
+        text = f"Policy {event.policy_version} adopted from {event.effective_from.isoformat()}"
     return TimelineEntry(
         person_id=stored.person_id,
         seq=stored.seq,

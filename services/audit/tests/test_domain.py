@@ -466,3 +466,18 @@ def test_the_last_day_of_the_calendar_ends_at_the_last_instant_there_is() -> Non
 def test_a_year_before_a_date_in_year_one_is_the_first_day_there_is() -> None:
     assert one_year_before(date(1, 6, 15)) == date.min
     assert one_year_before(date(2, 6, 15)) == date(1, 6, 15)
+
+
+def test_every_event_type_has_a_plain_summary_on_the_timeline() -> None:
+    """A person's timeline (and the portal's journey) never shows a raw event type."""
+    from contracts.envelope import decode
+    from contracts.golden.make_golden import GOLDEN_DIR
+    from services.audit.domain import facts_from, link, timeline_entry
+
+    fixtures = sorted(GOLDEN_DIR.glob("*.json"))
+    assert fixtures
+    for path in fixtures:
+        envelope = decode(path.read_bytes())
+        stored = link(facts_from(envelope), None)
+        entry = timeline_entry(stored, envelope.event)
+        assert entry.summary != stored.type, f"{path.name} has no plain summary"
