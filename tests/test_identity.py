@@ -7,6 +7,7 @@ from the local identity provider (pbj/idp.py) on a loopback port.
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -186,8 +187,15 @@ def test_the_development_key_is_refused_outside_the_embedded_default(
         Settings(data_dir=tmp_path, **{setting: value})  # type: ignore[arg-type]
     assert "refusing to trust the development signing key" in str(refused.value)
     assert named in str(refused.value)
-    # With the identity provider's key set the same settings are fine.
-    Settings(data_dir=tmp_path, jwks_url="http://127.0.0.1:1/jwks.json", **{setting: value})  # type: ignore[arg-type]
+    # With the identity provider's key set the same settings are fine (production also
+    # wants the master key that seals personal details: docs/privacy.md).
+    master_key = base64.b64encode(bytes(32)).decode()
+    Settings(
+        data_dir=tmp_path,
+        jwks_url="http://127.0.0.1:1/jwks.json",
+        personal_data_master_key=master_key,
+        **{setting: value},  # type: ignore[arg-type]
+    )
 
 
 def test_a_service_on_kafka_with_the_development_key_will_not_start(tmp_path: Path) -> None:
