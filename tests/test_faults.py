@@ -493,6 +493,12 @@ async def _count_inbox_then_kill(system: Supervisor, victim: str, events: int) -
         def count() -> int:
             return int(connection.execute("SELECT count(*) FROM inbox").fetchone()[0])
 
+        # Hold the embedded log's write lock while the victim runs: it reads and applies
+        # its batch but cannot commit its offsets, so the kill lands between the two
+        # however quickly batched consumption gets from one to the other.
+        log = sqlite3.connect(system.data_dir / "eventlog.db", timeout=10.0)
+        log.isolation_level = None
+        log.execute("BEGIN IMMEDIATE")
         try:
             target = count() + events  # exact: the victim is frozen
             process.send_signal(signal.SIGCONT)
@@ -501,6 +507,8 @@ async def _count_inbox_then_kill(system: Supervisor, victim: str, events: int) -
                 assert time.monotonic() < deadline, f"{victim} applied nothing after the pause"
             os.kill(process.pid, signal.SIGKILL)
         finally:
+            log.execute("ROLLBACK")
+            log.close()
             connection.close()
         return
     import asyncpg
