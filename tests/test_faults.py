@@ -427,7 +427,13 @@ async def test_journeys_complete_with_each_payment_released_once_when_the_broker
                 async with (
                     httpx.AsyncClient(transport=PatientTransport(), timeout=60) as client,
                     journeys_in_flight(
-                        client, system, count=8, stagger=0.5, timeout=BROKER_OUTAGE_TIMEOUT
+                        # Spread wide enough that, however fast the services, the last
+                        # people have not started when the first budgets are issued.
+                        client,
+                        system,
+                        count=8,
+                        stagger=1.5,
+                        timeout=BROKER_OUTAGE_TIMEOUT,
                     ) as journeys,
                 ):
                     # Events already travel through the broker when it goes: two budgets
