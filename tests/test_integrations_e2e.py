@@ -24,7 +24,7 @@ from pbj.journey import Staff, walk_journey
 from pbj.processes import REPO_ROOT, SERVICES, Supervisor
 from servicekit.testing import POLICIES_DIR
 from services.audit.returns import Quarter, validate_cld
-from tests.test_journey_e2e import free_ports
+from tests.systems import free_ports
 
 pytestmark = pytest.mark.e2e
 
