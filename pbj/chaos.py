@@ -143,9 +143,14 @@ def _sigkill_and_wait(pids: list[int], timeout: float = 30.0) -> None:
 class PrivateBroker:
     """A one-node KRaft broker of the run's own (deploy/kafka/kafka.sh on free ports)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self, data_dir: Path, kafka_start_timeout: int = 240, start_timeout: float = 600
+    ) -> None:
         self.port, self.controller_port = free_ports(2)
         self.data_dir = data_dir
+        # How long kafka.sh waits for the broker to answer, and how long we wait for kafka.sh.
+        self.kafka_start_timeout = kafka_start_timeout
+        self.start_timeout = start_timeout
 
     @property
     def bootstrap(self) -> str:
@@ -157,7 +162,7 @@ class PrivateBroker:
             KAFKA_PORT=str(self.port),
             KAFKA_CONTROLLER_PORT=str(self.controller_port),
             KAFKA_DATA_DIR=str(self.data_dir),
-            KAFKA_START_TIMEOUT="240",
+            KAFKA_START_TIMEOUT=str(self.kafka_start_timeout),
         )
         done = subprocess.run(
             ["bash", str(KAFKA_SH), action],
@@ -178,7 +183,7 @@ class PrivateBroker:
         return pid if _alive(pid) else None
 
     def start(self) -> None:
-        self._run("start", 600)
+        self._run("start", self.start_timeout)
 
     def stop(self) -> None:
         self._run("stop", 90)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,20 +20,15 @@ from contracts.policy import PolicyBook
 from contracts.vocabulary import Role
 from pbj.convert import convert_clients, sample_clients
 from pbj.journey import Staff
-from pbj.processes import SERVICES, Supervisor, postgres_database_urls
+from pbj.processes import Supervisor
 from servicekit.testing import POLICIES_DIR
 from services.allocation.domain import BudgetInputs, calculate_budget
-from tests.test_journey_e2e import _admin, free_ports
+from tests.systems import supervised_system
 
 pytestmark = pytest.mark.e2e
 
 BOOK = PolicyBook.from_directory(POLICIES_DIR)
 POLICY = BOOK.current("lancashire")
-
-ENGINES = [
-    "embedded",
-    pytest.param("kafka-postgres", marks=[pytest.mark.kafka, pytest.mark.postgres]),
-]
 
 # What a person converted up to payment set-up has in their audit history: the events of
 # the ordinary journey up to the scheduled payments (no payment is released yet).
@@ -52,32 +46,7 @@ EXPECTED_EVENTS = {
 }
 
 
-@pytest.fixture(scope="module", params=ENGINES)
-def system(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Supervisor]:
-    data_dir = tmp_path_factory.mktemp("conversion")
-    supervisor = Supervisor(
-        data_dir=data_dir, ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True))
-    )
-    run_id = f"cnv{uuid.uuid4().hex[:10]}"
-    admin_url = None
-    if request.param == "kafka-postgres":
-        bootstrap = request.getfixturevalue("kafka_bootstrap")
-        admin_url = request.getfixturevalue("postgres_admin_url")
-        supervisor.event_log_url = f"kafka://{bootstrap}?namespace={run_id}"
-        supervisor.database_urls = postgres_database_urls(prefix=run_id)
-        asyncio.run(_admin(admin_url, *(f"CREATE DATABASE {run_id}_{name}" for name in SERVICES)))
-    supervisor.start()
-    try:
-        supervisor.wait_ready(timeout=180)
-        yield supervisor
-    finally:
-        supervisor.stop()
-        if admin_url is not None:
-            asyncio.run(
-                _admin(admin_url, *(f"DROP DATABASE {run_id}_{n} WITH (FORCE)" for n in SERVICES))
-            )
+system = supervised_system("conversion", "cnv", ready_timeout=180)
 
 
 async def _get(client: httpx.AsyncClient, url: str, headers: dict[str, str], **params: Any) -> Any:

@@ -20,7 +20,6 @@ import contextlib
 import os
 import signal
 import sqlite3
-import subprocess
 import time
 import uuid
 from collections import Counter
@@ -34,16 +33,16 @@ import pytest
 
 from contracts.policy import PolicyBook
 from contracts.vocabulary import Role
-from pbj.chaos import free_ports
+from pbj.chaos import PrivateBroker, free_ports
 from pbj.journey import JourneyResult, Staff, walk_journey
-from pbj.processes import REPO_ROOT, SERVICES, Supervisor, postgres_database_urls
+from pbj.processes import SERVICES, Supervisor, postgres_database_urls
 from servicekit.testing import POLICIES_DIR
+from tests.systems import admin
 
 pytestmark = pytest.mark.e2e
 
 COUNCIL = "lancashire"
 POLICY = PolicyBook.from_directory(POLICIES_DIR).current(COUNCIL)
-KAFKA_SH = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"
 # The eventual steps wait this long: a broker restart under load can take 20 s and more.
 BROKER_OUTAGE_TIMEOUT = 300.0
 # A restarted service is back within seconds (on Kafka its group rejoins in 10-20 s).
@@ -60,17 +59,6 @@ ONCE_PER_PERSON = (
     "pb.payments.deployment-set-up.v1",
     "pb.payments.agreement-signed.v1",
 )
-
-
-async def _admin(admin_url: str, *statements: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 # --- a portal that rides out a restart ------------------------------------------------------
@@ -153,42 +141,6 @@ class PatientTransport(httpx.AsyncBaseTransport):
 # --- the system under test ------------------------------------------------------------------
 
 
-class Broker:
-    """A Kafka broker of this test's own (deploy/kafka/kafka.sh): stopping it harms nobody."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.port, self.controller_port = free_ports(2)
-        self.data_dir = data_dir
-
-    @property
-    def url(self) -> str:
-        return f"kafka://127.0.0.1:{self.port}"
-
-    def _run(self, action: str, timeout: float) -> None:
-        env = dict(os.environ)
-        env.update(
-            KAFKA_PORT=str(self.port),
-            KAFKA_CONTROLLER_PORT=str(self.controller_port),
-            KAFKA_DATA_DIR=str(self.data_dir),
-            KAFKA_START_TIMEOUT="180",
-        )
-        done = subprocess.run(
-            ["bash", str(KAFKA_SH), action],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        assert done.returncode == 0, f"kafka.sh {action} failed:\n{done.stdout}{done.stderr}"
-
-    def start(self) -> None:
-        self._run("start", 240)
-
-    def stop(self) -> None:
-        self._run("stop", 90)
-
-
 @contextlib.contextmanager
 def running(supervisor: Supervisor) -> Iterator[Supervisor]:
     supervisor.start()
@@ -202,11 +154,11 @@ def running(supervisor: Supervisor) -> Iterator[Supervisor]:
 @contextlib.asynccontextmanager
 async def postgres_databases(admin_url: str, run_id: str) -> AsyncIterator[dict[str, str]]:
     """Five fresh databases, one per service, dropped afterwards whatever happened."""
-    await _admin(admin_url, *(f"CREATE DATABASE {run_id}_{name}" for name in SERVICES))
+    await admin(admin_url, *(f"CREATE DATABASE {run_id}_{name}" for name in SERVICES))
     try:
         yield postgres_database_urls(prefix=run_id)
     finally:
-        await _admin(admin_url, *(f"DROP DATABASE {run_id}_{n} WITH (FORCE)" for n in SERVICES))
+        await admin(admin_url, *(f"DROP DATABASE {run_id}_{n} WITH (FORCE)" for n in SERVICES))
 
 
 def new_supervisor(data_dir: Path, **options: Any) -> Supervisor:
@@ -416,12 +368,12 @@ async def test_journeys_complete_with_each_payment_released_once_when_the_broker
     """Eight people on Kafka + PostgreSQL; the broker stops for a while and starts again."""
     # Asked for so that CI insists on Kafka's tooling; the outage is a broker of our own.
     del kafka_bootstrap
-    broker = Broker(tmp_path / "kafka")
+    broker = PrivateBroker(tmp_path / "kafka", kafka_start_timeout=180, start_timeout=240)
     await asyncio.to_thread(broker.start)
     try:
         async with postgres_databases(postgres_admin_url, f"faults{uuid.uuid4().hex[:10]}") as dbs:
             system = new_supervisor(
-                tmp_path / "system", event_log_url=broker.url, database_urls=dbs
+                tmp_path / "system", event_log_url=f"kafka://{broker.bootstrap}", database_urls=dbs
             )
             with running(system):
                 async with (

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -21,10 +19,10 @@ import pytest
 from contracts.policy import PolicyBook
 from contracts.vocabulary import Role
 from pbj.journey import Staff, walk_journey
-from pbj.processes import REPO_ROOT, SERVICES, Supervisor
+from pbj.processes import SERVICES, Supervisor
 from servicekit.testing import POLICIES_DIR
 from services.audit.returns import Quarter, validate_cld
-from tests.test_journey_e2e import free_ports
+from tests.systems import free_ports, run_pbj
 
 pytestmark = pytest.mark.e2e
 
@@ -51,17 +49,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Supervisor]:
 
 
 def pbj(system: Supervisor, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, COLUMNS="200")
-    for name, url in system.urls().items():
-        env[f"PBJ_{name.upper()}_URL"] = url
-    return subprocess.run(
-        [sys.executable, "-m", "pbj.cli", *args, "--data-dir", str(system.data_dir)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return run_pbj(system, *args, env={"COLUMNS": "200"})
 
 
 def staff(system: Supervisor, role: Role) -> dict[str, str]:

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,75 +19,19 @@ from contracts.policy import PolicyBook
 from contracts.registry import ALL_TOPICS, EVENT_CLASSES
 from contracts.vocabulary import Role
 from pbj.journey import Staff, walk_journey
-from pbj.processes import REPO_ROOT, SERVICES, Supervisor, postgres_database_urls
+from pbj.processes import Supervisor
 from servicekit.eventlog import OutgoingRecord, open_event_log
 from servicekit.testing import POLICIES_DIR
+
+# free_ports is imported from this module by others that start services of their own.
+from tests.systems import free_ports, run_pbj, supervised_system  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
 BOOK = PolicyBook.from_directory(POLICIES_DIR)
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sockets.append(sock)
-    ports = [s.getsockname()[1] for s in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-async def _admin(admin_url: str, *statements: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-ENGINES = [
-    "embedded",
-    pytest.param("kafka-postgres", marks=[pytest.mark.kafka, pytest.mark.postgres]),
-]
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def system(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Supervisor]:
-    """The five services as processes: on SQLite + the embedded log, or PostgreSQL + Kafka.
-
-    On Kafka each run gets its own namespace (topics and groups) and its own five
-    databases, so runs never see each other's events.
-    """
-    data_dir = tmp_path_factory.mktemp("journey")
-    supervisor = Supervisor(
-        data_dir=data_dir, ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True))
-    )
-    run_id = f"e2e{uuid.uuid4().hex[:10]}"
-    admin_url = None
-    if request.param == "kafka-postgres":
-        bootstrap = request.getfixturevalue("kafka_bootstrap")
-        admin_url = request.getfixturevalue("postgres_admin_url")
-        supervisor.event_log_url = f"kafka://{bootstrap}?namespace={run_id}"
-        supervisor.database_urls = postgres_database_urls(prefix=run_id)
-        asyncio.run(_admin(admin_url, *(f"CREATE DATABASE {run_id}_{name}" for name in SERVICES)))
-    supervisor.start()
-    try:
-        supervisor.wait_ready(timeout=120)
-        yield supervisor
-    finally:
-        supervisor.stop()
-        if admin_url is not None:
-            asyncio.run(
-                _admin(admin_url, *(f"DROP DATABASE {run_id}_{n} WITH (FORCE)" for n in SERVICES))
-            )
+system = supervised_system("journey", "e2e")
 
 
 def auditor(system: Supervisor, council: str = "lancashire") -> dict[str, str]:
@@ -260,22 +200,8 @@ async def test_the_audit_chain_verifies_after_the_journeys(system: Supervisor):
     assert report["ok"] is True, report
 
 
-def _pbj(system: Supervisor, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    for name, url in system.urls().items():
-        env[f"PBJ_{name.upper()}_URL"] = url
-    return subprocess.run(
-        [sys.executable, "-m", "pbj.cli", *args, "--data-dir", str(system.data_dir)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
 def test_pbj_demo_walks_people_through_and_prints_where_each_ended(system: Supervisor):
-    completed = _pbj(system, "demo", "--people", "1", "--councils", "lancashire,council_a")
+    completed = run_pbj(system, "demo", "--people", "1", "--councils", "lancashire,council_a")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert completed.stdout.count("complete") == 2
 
@@ -284,10 +210,10 @@ def test_pbj_replay_shows_progress_and_pbj_verify_reports_every_chain_intact(
     system: Supervisor,
 ):
     asyncio.run(journey(system, "lancashire", 8))
-    replayed = _pbj(system, "replay")
+    replayed = run_pbj(system, "replay")
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert "Rebuilt from" in replayed.stdout
-    verified = _pbj(system, "verify")
+    verified = run_pbj(system, "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert '"ok": true' in verified.stdout
 
@@ -295,7 +221,7 @@ def test_pbj_replay_shows_progress_and_pbj_verify_reports_every_chain_intact(
 def test_pbj_export_writes_a_batch_with_its_control_row(system: Supervisor, tmp_path: Path):
     asyncio.run(journey(system, "lancashire", 9))
     out = tmp_path / "batch.csv"
-    completed = _pbj(system, "export", "payments", "--out", str(out))
+    completed = run_pbj(system, "export", "payments", "--out", str(out))
     assert completed.returncode == 0, completed.stdout + completed.stderr
     lines = out.read_text().splitlines()
     assert lines[0].startswith("batch_id")

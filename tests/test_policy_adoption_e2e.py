@@ -13,13 +13,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import os
-import socket
 import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,8 +26,9 @@ import yaml
 from contracts.policy import Policy, PolicyBook, load_policy, policy_document, today
 from contracts.vocabulary import Role
 from pbj.journey import JourneyResult, Staff, walk_journey
-from pbj.processes import REPO_ROOT, SERVICES, Supervisor, postgres_database_urls
+from pbj.processes import Supervisor
 from servicekit.testing import POLICIES_DIR
+from tests.systems import run_pbj, supervised_system
 
 pytestmark = pytest.mark.e2e
 
@@ -41,76 +37,11 @@ IN_FORCE = BOOK.current("lancashire")
 PEOPLE_BEFORE = 6
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sockets.append(sock)
-    ports = [s.getsockname()[1] for s in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-async def _admin(admin_url: str, *statements: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-ENGINES = [
-    "embedded",
-    pytest.param("kafka-postgres", marks=[pytest.mark.kafka, pytest.mark.postgres]),
-]
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def system(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Supervisor]:
-    """The five services as processes; on Kafka, a namespace and five databases of its own."""
-    supervisor = Supervisor(
-        data_dir=tmp_path_factory.mktemp("adoption"),
-        ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True)),
-    )
-    run_id = f"adopt{uuid.uuid4().hex[:10]}"
-    admin_url = None
-    if request.param == "kafka-postgres":
-        bootstrap = request.getfixturevalue("kafka_bootstrap")
-        admin_url = request.getfixturevalue("postgres_admin_url")
-        supervisor.event_log_url = f"kafka://{bootstrap}?namespace={run_id}"
-        supervisor.database_urls = postgres_database_urls(prefix=run_id)
-        asyncio.run(_admin(admin_url, *(f"CREATE DATABASE {run_id}_{name}" for name in SERVICES)))
-    supervisor.start()
-    try:
-        supervisor.wait_ready(timeout=120)
-        yield supervisor
-    finally:
-        supervisor.stop()
-        if admin_url is not None:
-            asyncio.run(
-                _admin(admin_url, *(f"DROP DATABASE {run_id}_{n} WITH (FORCE)" for n in SERVICES))
-            )
+system = supervised_system("adoption", "adopt")
 
 
 def pbj(system: Supervisor, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, COLUMNS="200")
-    for name, url in system.urls().items():
-        env[f"PBJ_{name.upper()}_URL"] = url
-    return subprocess.run(
-        [sys.executable, "-m", "pbj.cli", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_pbj(system, *args, with_data_dir=False, timeout=300, env={"COLUMNS": "200"})
 
 
 def write_proposal(path: Path, version: str, prices: dict[str, int]) -> Policy:

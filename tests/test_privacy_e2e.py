@@ -17,10 +17,8 @@ import os
 import random
 import sqlite3
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,9 +30,10 @@ from contracts.policy import PolicyBook
 from contracts.registry import ALL_TOPICS, DEAD_LETTER_TOPIC
 from contracts.vocabulary import Role
 from pbj.journey import Staff, walk_journey
-from pbj.processes import REPO_ROOT, SERVICES, Supervisor, postgres_database_urls
+from pbj.processes import SERVICES, Supervisor
 from servicekit.testing import POLICIES_DIR
 from services.assessment.personal import add_years, age_band_on
+from tests.systems import run_pbj, supervised_system
 
 pytestmark = pytest.mark.e2e
 
@@ -42,64 +41,7 @@ BOOK = PolicyBook.from_directory(POLICIES_DIR)
 COUNCIL = "lancashire"
 
 
-def free_ports(count: int) -> list[int]:
-    import socket
-
-    sockets = []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sockets.append(sock)
-    ports = [s.getsockname()[1] for s in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-async def _admin(admin_url: str, *statements: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-ENGINES = [
-    "embedded",
-    pytest.param("kafka-postgres", marks=[pytest.mark.kafka, pytest.mark.postgres]),
-]
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def system(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Supervisor]:
-    """The five services as processes; on Kafka a namespace and five databases per run."""
-    data_dir = tmp_path_factory.mktemp("privacy")
-    supervisor = Supervisor(
-        data_dir=data_dir, ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True))
-    )
-    run_id = f"prv{uuid.uuid4().hex[:10]}"
-    admin_url = None
-    if request.param == "kafka-postgres":
-        bootstrap = request.getfixturevalue("kafka_bootstrap")
-        admin_url = request.getfixturevalue("postgres_admin_url")
-        supervisor.event_log_url = f"kafka://{bootstrap}?namespace={run_id}"
-        supervisor.database_urls = postgres_database_urls(prefix=run_id)
-        asyncio.run(_admin(admin_url, *(f"CREATE DATABASE {run_id}_{name}" for name in SERVICES)))
-    supervisor.start()
-    try:
-        supervisor.wait_ready(timeout=120)
-        yield supervisor
-    finally:
-        supervisor.stop()
-        if admin_url is not None:
-            asyncio.run(
-                _admin(admin_url, *(f"DROP DATABASE {run_id}_{n} WITH (FORCE)" for n in SERVICES))
-            )
+system = supervised_system("privacy", "prv")
 
 
 def valid_nhs_number(rng: random.Random) -> str:
@@ -136,20 +78,6 @@ def secrets_of(details: dict[str, str]) -> dict[str, bytes]:
         "postcode": details["postcode"].encode(),
         "address": details["address"].split(",")[0].encode(),
     }
-
-
-def _pbj(system: Supervisor, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    for name, url in system.urls().items():
-        env[f"PBJ_{name.upper()}_URL"] = url
-    return subprocess.run(
-        [sys.executable, "-m", "pbj.cli", *args, "--data-dir", str(system.data_dir)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
 
 
 def _kafka_topics(system: Supervisor, kcat: str) -> bytes:
@@ -236,7 +164,7 @@ def _wrapped_key_in_sqlite(system: Supervisor, person_id: str) -> bytes | None:
 
 
 def _export(system: Supervisor, person_id: str, out: Path) -> dict[str, Any]:
-    done = _pbj(system, "export", "person", person_id, "--council", COUNCIL, "-o", str(out))
+    done = run_pbj(system, "export", "person", person_id, "--council", COUNCIL, "-o", str(out))
     assert done.returncode == 0, done.stdout + done.stderr
     document: dict[str, Any] = json.loads(out.read_text())
     return document
@@ -271,7 +199,7 @@ def test_a_persons_data_is_exported_then_erased_and_the_history_still_replays(
     wrapped_key = _wrapped_key_in_sqlite(system, person_id)
 
     # Inside the retention period: refused, with the day it ends.
-    refused = _pbj(system, "erase", person_id, "--council", COUNCIL, "--yes")
+    refused = run_pbj(system, "erase", person_id, "--council", COUNCIL, "--yes")
     assert refused.returncode == 1
     assert "retention period has not ended" in refused.stdout
     policy = BOOK.current(COUNCIL)
@@ -281,7 +209,7 @@ def test_a_persons_data_is_exported_then_erased_and_the_history_still_replays(
     # The day after the period ends: the data key is destroyed.
     system.extra_env["ASSESSMENT_RETENTION_TODAY"] = (ends + timedelta(days=1)).isoformat()
     system.restart("assessment")
-    erased = _pbj(system, "erase", person_id, "--council", COUNCIL, "--yes")
+    erased = run_pbj(system, "erase", person_id, "--council", COUNCIL, "--yes")
     assert erased.returncode == 0, erased.stdout + erased.stderr
     assert "Erased the personal data" in erased.stdout
     asyncio.run(_eventually_in_audit(system, person_id, "personal-data-erased"))
@@ -296,9 +224,9 @@ def test_a_persons_data_is_exported_then_erased_and_the_history_still_replays(
         assert secret not in exported, f"the export after erasure still shows the {what}"
 
     # The history is whole: a full replay rebuilds it and every chain verifies.
-    replayed = _pbj(system, "replay", "--council", COUNCIL)
+    replayed = run_pbj(system, "replay", "--council", COUNCIL)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
-    verified = _pbj(system, "verify", "--council", COUNCIL)
+    verified = run_pbj(system, "verify", "--council", COUNCIL)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert '"ok": true' in verified.stdout
 
