@@ -131,6 +131,7 @@ class ServiceRuntime(Generic[U]):
             topics=topics,
             handlers=handlers,
             unit_of_work=self.uow,
+            batch=self.settings.consumer_batch,
         )
         self.consumers.append(consumer)
         return consumer

@@ -49,6 +49,13 @@ class ServiceSettings(BaseSettings):
     metrics_sample_seconds: float = Field(
         5.0, gt=0, description="How often the outbox backlog and consumer lag gauges are read."
     )
+    consumer_batch: int = Field(
+        100,
+        ge=1,
+        le=1000,
+        description="Events a consumer applies in one transaction (ADR 15); 1 applies each "
+        "in its own, as before batching.",
+    )
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Self:

@@ -570,7 +570,13 @@ async def system_on(
     run_id = f"faults{uuid.uuid4().hex[:10]}"
     async with postgres_databases(admin_url, run_id) as dbs:
         system = new_supervisor(
-            data_dir, event_log_url=f"kafka://{bootstrap}?namespace={run_id}", database_urls=dbs
+            data_dir,
+            event_log_url=f"kafka://{bootstrap}?namespace={run_id}",
+            database_urls=dbs,
+            # Nothing here can hold Kafka's offset commit back as the embedded log's lock
+            # is held: one event per transaction leaves a window between a victim's apply
+            # and its offset commit for the kill to land in, wherever batching would not.
+            extra_env={f"{name.upper()}_CONSUMER_BATCH": "1" for name in SERVICES},
         )
         with running(system):
             yield system
