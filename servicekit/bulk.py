@@ -25,15 +25,17 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from fastapi import HTTPException
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from servicekit.errors import DomainError
 from servicekit.runtime import ServiceRuntime
 from servicekit.uow import UnitOfWork
+
+RowModel = TypeVar("RowModel", bound=BaseModel)
 
 MAX_ROWS = 500
 """Rows per request: a batch commits in well under a second on either engine."""
@@ -197,6 +199,21 @@ async def convert_rows(
         rejected=sum(r.outcome == "rejected" for r in ordered),
         rows=ordered,
     )
+
+
+def validated_rows(
+    raw_rows: Sequence[Any], model: type[RowModel]
+) -> tuple[list[tuple[Any, RowModel]], dict[int, RowResult]]:
+    """Each row checked against its model: the valid ones in order with the content they
+    came as, and the refused ones by their place in the request (for merge_refused)."""
+    valid: list[tuple[Any, RowModel]] = []
+    refused: dict[int, RowResult] = {}
+    for index, raw in enumerate(raw_rows):
+        try:
+            valid.append((raw, model.model_validate(raw)))
+        except ValidationError as err:
+            refused[index] = reject_invalid(raw_ref(raw, index), err)
+    return valid, refused
 
 
 def reject_invalid(ref: str, err: Exception) -> RowResult:

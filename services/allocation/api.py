@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts.events import BudgetStage, ExplanationLine, OtherFunding, OtherFundingSource, Scale
 from contracts.vocabulary import PRACTITIONER_ROLES, STAFF_ROLES, ClientGroup, Role
@@ -20,11 +20,9 @@ from servicekit.bulk import (
     ConversionRef,
     Pending,
     Row,
-    RowResult,
     convert_rows,
     merge_refused,
-    raw_ref,
-    reject_invalid,
+    validated_rows,
 )
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
@@ -481,13 +479,8 @@ async def convert_budget_agreements(
 ) -> ConversionOut:
     require_role(actor, *PRACTITIONER_ROLES)
     rows: list[Row] = []
-    refused: dict[int, RowResult] = {}
-    for index, raw in enumerate(body.rows):
-        try:
-            row = BudgetConversionRow.model_validate(raw)
-        except ValidationError as err:
-            refused[index] = reject_invalid(raw_ref(raw, index), err)
-            continue
+    valid, refused = validated_rows(body.rows, BudgetConversionRow)
+    for raw, row in valid:
 
         async def apply(
             uow: AllocationUnitOfWork, row: BudgetConversionRow = row

@@ -11,7 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from contracts.events import OtherFundingSource, PersonId, ShortText, Text
 from contracts.money import Pence
@@ -30,11 +30,9 @@ from servicekit.bulk import (
     ConversionOut,
     ConversionRef,
     Row,
-    RowResult,
     convert_rows,
     merge_refused,
-    raw_ref,
-    reject_invalid,
+    validated_rows,
 )
 from servicekit.csvfile import CSV_REQUEST_BODY, ImportReportOut, csv_body
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -892,13 +890,8 @@ async def convert_assessments(
     require_role(actor, *sorted(PRACTITIONER_ROLES))
     caller = _caller(actor)
     rows: list[Row] = []
-    refused: dict[int, RowResult] = {}
-    for index, raw in enumerate(body.rows):
-        try:
-            row = AssessmentConversionRow.model_validate(raw)
-        except ValidationError as err:
-            refused[index] = reject_invalid(raw_ref(raw, index), err)
-            continue
+    valid, refused = validated_rows(body.rows, AssessmentConversionRow)
+    for raw, row in valid:
 
         async def apply(
             uow: AssessmentUnitOfWork, row: AssessmentConversionRow = row

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from contracts.events import DeploymentOption
 from contracts.money import Frequency, Pence, SignedPence
@@ -29,11 +29,9 @@ from servicekit.bulk import (
     ConversionRef,
     Pending,
     Row,
-    RowResult,
     convert_rows,
     merge_refused,
-    raw_ref,
-    reject_invalid,
+    validated_rows,
 )
 from servicekit.csvfile import CSV_REQUEST_BODY, ImportReportOut, csv_body
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -1036,13 +1034,8 @@ async def convert_deployments(
 ) -> ConversionOut:
     require_role(actor, *ARRANGERS)
     rows: list[Row] = []
-    refused: dict[int, RowResult] = {}
-    for index, raw in enumerate(body.rows):
-        try:
-            row = DeploymentConversionRow.model_validate(raw)
-        except ValidationError as err:
-            refused[index] = reject_invalid(raw_ref(raw, index), err)
-            continue
+    valid, refused = validated_rows(body.rows, DeploymentConversionRow)
+    for raw, row in valid:
 
         async def apply(
             uow: PaymentsUnitOfWork, row: DeploymentConversionRow = row

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.events import PersonId, ProviderKind, ReviewKind, ReviewOutcome
 from contracts.money import Frequency, Pence
@@ -27,11 +27,9 @@ from servicekit.bulk import (
     ConversionRef,
     Pending,
     Row,
-    RowResult,
     convert_rows,
     merge_refused,
-    raw_ref,
-    reject_invalid,
+    validated_rows,
 )
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
@@ -862,13 +860,8 @@ class PlanConversionRow(_In):
 async def convert_plans(body: ConversionIn, actor: CurrentActor, runtime: Runtime) -> ConversionOut:
     require_role(actor, *PRACTITIONERS)
     rows: list[Row] = []
-    refused: dict[int, RowResult] = {}
-    for index, raw in enumerate(body.rows):
-        try:
-            row = PlanConversionRow.model_validate(raw)
-        except ValidationError as err:
-            refused[index] = reject_invalid(raw_ref(raw, index), err)
-            continue
+    valid, refused = validated_rows(body.rows, PlanConversionRow)
+    for raw, row in valid:
 
         async def apply(uow: PlanningUnitOfWork, row: PlanConversionRow = row) -> dict[str, Any]:
             budget = await uow.budgets.get(row.plan.budget_id)
