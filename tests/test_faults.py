@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -458,6 +459,11 @@ async def _count_inbox_then_kill(system: Supervisor, victim: str, events: int) -
         log.isolation_level = None
         log.execute("BEGIN IMMEDIATE")
         try:
+            if applied_but_not_committed(connection, log):
+                # Frozen between the two already: let go, it would wait on the lock held
+                # here to commit, and never apply more. This is the crash wanted.
+                os.kill(process.pid, signal.SIGKILL)
+                return
             target = count() + events  # exact: the victim is frozen
             process.send_signal(signal.SIGCONT)
             deadline = time.monotonic() + 30
@@ -482,6 +488,30 @@ async def _count_inbox_then_kill(system: Supervisor, victim: str, events: int) -
         os.kill(process.pid, signal.SIGKILL)
     finally:
         await remote.close()
+
+
+def applied_but_not_committed(victim_db: sqlite3.Connection, log: sqlite3.Connection) -> bool:
+    """Whether the victim's inbox holds an event its consumer group has not committed past."""
+    applied = {
+        event_id: group
+        for group, event_id in victim_db.execute("SELECT consumer, event_id FROM inbox")
+    }
+    committed = {
+        (group, topic, partition): next_offset
+        for group, topic, partition, next_offset in log.execute(
+            "SELECT group_id, topic, partition, next_offset FROM group_offsets"
+        )
+    }
+    for topic, partition, offset, value in log.execute(
+        'SELECT topic, partition, "offset", value FROM records'
+    ):
+        try:
+            group = applied.get(json.loads(value).get("id"))
+        except (ValueError, AttributeError):
+            continue  # a dead letter's raw value: not an event the victim applied
+        if group is not None and offset >= committed.get((group, topic, partition), 0):
+            return True
+    return False
 
 
 def kill_after_applying(system: Supervisor, victim: str, events: int) -> None:
