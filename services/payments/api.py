@@ -318,6 +318,9 @@ class AccountOut(BaseModel):
     spent_pence: Pence
     balance_left_pence: SignedPence
     last_reported_balance_pence: Pence | None
+    failed_pence: Pence = Field(
+        description="Released but reported failed by finance: not in paid_in_pence."
+    )
 
 
 class StatementOut(BaseModel):
@@ -326,6 +329,7 @@ class StatementOut(BaseModel):
     paid_in_pence: Pence
     spent_pence: Pence
     balance_left_pence: SignedPence
+    failed_pence: Pence
 
 
 class ExportBatchOut(BaseModel):
@@ -757,8 +761,9 @@ async def post_unspent_check(
 )
 async def get_statement(deployment_id: UUID, actor: CurrentActor, runtime: Runtime) -> StatementOut:
     require_role(actor, *VIEWERS)
-    dep = await handlers.get_deployment(uow=_uow(runtime), actor=actor, deployment_id=deployment_id)
-    accounts = dep.statement()
+    dep, accounts = await handlers.get_statement(
+        uow=_uow(runtime), actor=actor, deployment_id=deployment_id
+    )
     return StatementOut(
         deployment_id=dep.deployment_id,
         accounts=[
@@ -768,12 +773,14 @@ async def get_statement(deployment_id: UUID, actor: CurrentActor, runtime: Runti
                 spent_pence=a.spent_pence,
                 balance_left_pence=a.balance_left_pence,
                 last_reported_balance_pence=a.last_reported_balance_pence,
+                failed_pence=a.failed_pence,
             )
             for a in accounts
         ],
         paid_in_pence=sum(a.paid_in_pence for a in accounts),
         spent_pence=sum(a.spent_pence for a in accounts),
         balance_left_pence=sum(a.balance_left_pence for a in accounts),
+        failed_pence=sum(a.failed_pence for a in accounts),
     )
 
 

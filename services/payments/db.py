@@ -849,6 +849,18 @@ class LedgerRepository:
             isouter=True,
         )
 
+    async def failed_pence_by_option(self, deployment_id: UUID) -> dict[DeploymentOption, int]:
+        """What finance last reported failed among a deployment's released payments."""
+        rows = await self._session.execute(
+            sa.select(payment_outcomes.c.option, sa.func.sum(payment_outcomes.c.amount_pence))
+            .where(
+                payment_outcomes.c.deployment_id == str(deployment_id),
+                payment_outcomes.c.outcome == Outcome.FAILED.value,
+            )
+            .group_by(payment_outcomes.c.option)
+        )
+        return {DeploymentOption(option): int(pence) for option, pence in rows}
+
     async def record_outcome(
         self, payment: PaymentView, line: ConfirmationLine, recorded_by: str
     ) -> None:

@@ -35,7 +35,7 @@ import calendar
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -487,6 +487,9 @@ class AccountStatement:
     paid_in_pence: int
     spent_pence: int
     last_reported_balance_pence: int | None
+    # Released, but finance reported the payment failed: the money never reached the
+    # account, so it is not paid in until finance reports it paid after all.
+    failed_pence: int = 0
 
     @property
     def balance_left_pence(self) -> int:
@@ -581,8 +584,15 @@ class Deployment:
             start = self.plan_year_starts_on
         return add_months(start, every_months)
 
-    def statement(self) -> list[AccountStatement]:
-        """Paid in, spent and left for each managed account (seed 004 §6.2)."""
+    def statement(
+        self, failed_pence: Mapping[DeploymentOption, int] | None = None
+    ) -> list[AccountStatement]:
+        """Paid in, spent and left for each managed account (seed 004 §6.2).
+
+        `failed_pence`: by option, what finance reported failed among the released
+        payments (the ledger holds the outcomes, not the deployment).
+        """
+        failed = failed_pence or {}
         options = [p.option for p in self.parts if p.option in MANAGED_OPTIONS]
         options += sorted(
             {s.option for s in self.schedules if s.option in MANAGED_OPTIONS} - set(options)
@@ -597,9 +607,11 @@ class Deployment:
                         s.pence(InstalmentStatus.RELEASED)
                         for s in self.schedules
                         if s.option is option
-                    ),
+                    )
+                    - failed.get(option, 0),
                     spent_pence=sum(r.spent_pence for r in returns),
                     last_reported_balance_pence=returns[-1].balance_pence if returns else None,
+                    failed_pence=failed.get(option, 0),
                 )
             )
         return accounts

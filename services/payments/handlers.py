@@ -26,6 +26,7 @@ from servicekit.auth import Actor
 from servicekit.csvfile import FileRefused, Rejection, read_rows
 from services.payments.db import PaymentsUnitOfWork, PaymentView
 from services.payments.domain import (
+    AccountStatement,
     BatchNotFound,
     Deployment,
     DeploymentNotFound,
@@ -125,6 +126,16 @@ async def get_deployment(
     """One deployment with its schedules, returns and checks, if the actor may see it."""
     async with uow:
         return await _visible(uow, actor, deployment_id)
+
+
+async def get_statement(
+    *, uow: PaymentsUnitOfWork, actor: Actor, deployment_id: UUID
+) -> tuple[Deployment, list[AccountStatement]]:
+    """A deployment's managed accounts, net of payments finance reported failed."""
+    async with uow:
+        dep = await _visible(uow, actor, deployment_id)
+        failed = await uow.ledger.failed_pence_by_option(deployment_id)
+        return dep, dep.statement(failed)
 
 
 async def list_deployments(

@@ -714,6 +714,7 @@ async def test_a_managed_account_statement_shows_paid_in_spent_and_left(
             "spent_pence": 12_500,
             "balance_left_pence": 7_500,
             "last_reported_balance_pence": 7_500,
+            "failed_pence": 0,
         }
     ]
 

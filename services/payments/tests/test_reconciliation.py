@@ -117,6 +117,41 @@ async def test_a_confirmation_file_records_paid_and_failed_and_the_portal_lists_
     assert len(await outbox_events_of(app, ev.PaymentFailed)) == 1
 
 
+async def test_a_failed_payment_is_not_counted_as_paid_into_a_managed_account(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    first, second = await released(
+        app,
+        client,
+        tokens,
+        person_id="p-9",
+        arrangement={"parts": [{"option": "third_party_managed"}]},
+    )
+    deployment = first["deployment_id"]
+
+    async def paid_in() -> tuple[int, int, int]:
+        r = await client.get(
+            f"/v1/deployments/{deployment}/statement", headers=tokens.headers("auditor")
+        )
+        assert r.status_code == 200, r.text
+        [account] = r.json()["accounts"]
+        return account["paid_in_pence"], account["failed_pence"], r.json()["balance_left_pence"]
+
+    released_pence = first["amount_pence"] + second["amount_pence"]
+    assert await paid_in() == (released_pence, 0, released_pence)
+    day = PAID_ON.isoformat()
+    failed = f"{second['payment_id']},failed,{second['amount_pence']},{day},bank closed,\r\n"
+    assert (await upload(client, tokens, HEADER + failed)).status_code == 200
+    assert await paid_in() == (first["amount_pence"], second["amount_pence"], first["amount_pence"])
+
+    # Finance corrects the bank details and pays it after all: paid in again.
+    later = (PAID_ON + timedelta(days=3)).isoformat()
+    paid = f"{second['payment_id']},paid,{second['amount_pence']},{later},,BACS-9\r\n"
+    r = await upload(client, tokens, HEADER + paid)
+    assert r.status_code == 200, r.text
+    assert await paid_in() == (released_pence, 0, released_pence)
+
+
 async def test_mismatched_lines_are_refused_with_reasons_and_nothing_is_recorded(
     app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
