@@ -56,6 +56,7 @@ from services.audit.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # A person's opaque id, or `policy:<council>`: the chain of a council's PolicyAdopted events.
+POLICY_CHAIN_PREFIX = "policy:"
 PERSON_ID_PATTERN = r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}|policy:[a-z][a-z0-9_]{0,56})$"
 MAX_BAD_LISTED = 200
 
@@ -374,8 +375,11 @@ class BadChainOut(BaseModel):
 class VerifyAllOut(BaseModel):
     ok: bool
     council: str
-    people: int
-    events: int
+    people: int = Field(description="People whose chains were checked.")
+    policy_chains: int = Field(
+        description="The council's chains of adopted policies (`policy:<council>`), checked too."
+    )
+    events: int = Field(description="Events checked, over every chain.")
     bad_count: int
     bad: list[BadChainOut] = Field(description=f"The first {MAX_BAD_LISTED} broken chains.")
 
@@ -639,7 +643,8 @@ async def verify_all(actor: CurrentActor, runtime: Runtime) -> VerifyAllOut:
     return VerifyAllOut(
         ok=not bad,
         council=actor.council,
-        people=len(reports),
+        people=sum(1 for r in reports if not r.person_id.startswith(POLICY_CHAIN_PREFIX)),
+        policy_chains=sum(1 for r in reports if r.person_id.startswith(POLICY_CHAIN_PREFIX)),
         events=sum(r.events for r in reports),
         bad_count=len(bad),
         bad=[

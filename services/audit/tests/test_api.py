@@ -12,6 +12,7 @@ import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,11 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from contracts.envelope import Envelope
+from contracts.policy import load_policy
 from servicekit.db import compare_with_models
 from servicekit.eventlog import OutgoingRecord
-from servicekit.testing import Tokens, deliver, running, runtime_of
+from servicekit.policies import adoption_event
+from servicekit.testing import POLICIES_DIR, Tokens, deliver, running, runtime_of
 from services.audit import rebuild
 from services.audit.api import create_app
 from services.audit.db import metadata
@@ -31,6 +34,7 @@ from services.audit.domain import chain_hash
 from services.audit.handlers import ReplayService
 from services.audit.settings import Settings
 from services.audit.tests.journey import Journey, at
+from services.audit.tests.journey import envelope as envelope_at
 
 AUDITOR = ("auditor", "lancashire")
 
@@ -279,12 +283,17 @@ async def test_verifying_everyone_names_each_broken_chain(
 ) -> None:
     await deliver_all(app, [*Journey("p-1").full(), *Journey("p-2").full()[:3]])
     await deliver_all(app, Journey("p-9", council="council_a").full()[:2])
+    # The council's chain of adopted policies is checked too, and not counted as a person.
+    lancashire = load_policy(POLICIES_DIR / "lancashire.yaml")
+    adopted = adoption_event(lancashire, adopted_by="officer-1")
+    await deliver(app, envelope_at(adopted, datetime(2010, 3, 1, tzinfo=UTC)))
     sound = await client.get("/v1/verify", headers=tokens.headers("operations", "lancashire"))
     assert sound.json() | {"bad": []} == {
         "ok": True,
         "council": "lancashire",
         "people": 2,
-        "events": 13,
+        "policy_chains": 1,
+        "events": 14,
         "bad_count": 0,
         "bad": [],
     }
