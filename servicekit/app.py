@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit import context
 from servicekit.auth import TokenVerifier
+from servicekit.db import database_unavailable
 from servicekit.errors import DomainError
 from servicekit.logging import configure_logging
 from servicekit.metrics import REQUEST_LATENCY
@@ -137,6 +138,29 @@ def create_service_app(
             status_code=422,
         )
 
+    @app.exception_handler(sa.exc.DBAPIError)
+    @app.exception_handler(sa.exc.TimeoutError)
+    @app.exception_handler(ConnectionError)
+    async def database_error(request: Request, err: Exception) -> JSONResponse:
+        """A database that is down or restarting is the caller's to retry, not a bug.
+
+        The unit of work rolled back whatever it had not committed, so nothing was
+        written; the caller is told to come back, as load balancers and the journey
+        clients already do for 503. Any other database error is a defect: 500.
+        """
+        if not database_unavailable(err):
+            log.error("database_error", path=request.url.path, exc_info=err)
+            return JSONResponse(
+                {"detail": "internal error", "error": "InternalError"}, status_code=500
+            )
+        log.warning(
+            "database_unavailable",
+            path=request.url.path,
+            error=type(err).__name__,
+            reason=str(err).splitlines()[0][:200] if str(err) else "",
+        )
+        return database_unavailable_response()
+
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": runtime.name}
@@ -172,7 +196,14 @@ def create_service_app(
         try:
             key = request.headers.get(IDEMPOTENCY_HEADER)
             if key and request.method in MUTATING_METHODS:
-                response = await idempotency.run_once(request, key, call_next)
+                try:
+                    response = await idempotency.run_once(request, key, call_next)
+                except (sa.exc.DBAPIError, sa.exc.TimeoutError, ConnectionError) as err:
+                    # Claiming and releasing the key need the database too. A claim made
+                    # before it went down stays "still running" (409) for a retry (ADR 0007).
+                    if not database_unavailable(err):
+                        raise
+                    response = database_unavailable_response()
             else:
                 response = await call_next(request)
         finally:
@@ -295,6 +326,21 @@ _ERROR_ANSWERS = {
     "413": "The request body is larger than the service accepts",
     "422": "Bad input: FastAPI's list of fields and reasons, or the rule that refused it",
 }
+
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable_response() -> JSONResponse:
+    return JSONResponse(
+        {
+            "detail": "the service's database is not answering; nothing was changed, "
+            f"try again in {DATABASE_RETRY_AFTER_SECONDS} seconds",
+            "error": "DatabaseUnavailable",
+        },
+        status_code=503,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
 
 
 def _describe_errors_in_openapi(app: FastAPI) -> None:

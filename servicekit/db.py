@@ -203,3 +203,27 @@ if __name__ == "__main__":
 
     service, message = sys.argv[1], sys.argv[2]
     autogenerate_migration(Path("services") / service / "migrations", message)
+
+
+# SQLSTATE classes of a database that is not there for now, rather than refusing the
+# request: connection exception, insufficient resources, operator intervention (a
+# restart, a terminated backend, a database closed to connections).
+_OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+
+
+def database_unavailable(err: BaseException) -> bool:
+    """Whether an error says the database is unreachable for now (answer 503), not that
+    the request or the code is wrong."""
+    if isinstance(err, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
+        return True
+    if isinstance(err, sa.exc.DBAPIError) and err.connection_invalidated:
+        return True
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, ConnectionError | TimeoutError):
+            return True
+        sqlstate = getattr(seen, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate[:2] in _OUTAGE_SQLSTATE_CLASSES:
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False
