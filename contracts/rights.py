@@ -111,6 +111,9 @@ RIGHTS: tuple[Right, ...] = (
       "personal details opened"),
     R("assessment", "POST", "/v1/people/{person_id}/erasure", roles(OPS), Scope.PERSON,
       "only once the council's retention period has ended (409 before)"),
+    R("assessment", "POST", "/v1/people/identities", roles(AUDITOR, OPS, TM), Scope.COUNCIL_WIDE,
+      "for the CLD return: NHS number, date of birth, postcode; another council's people "
+      "are left out, as people never recorded are"),
     R("assessment", "POST", "/v1/imports/people", roles(OPS), Scope.COUNCIL_WIDE,
       "a CSV extract; everyone in it joins the caller's council"),
     R("assessment", "POST", "/v1/conversions/assessments", roles(CM, TM, PANEL),

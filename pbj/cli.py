@@ -27,6 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from contracts import cld
 from contracts.money import format_pounds
 from contracts.vocabulary import Role
 from pbj.chaos import chaos as chaos_command
@@ -688,6 +689,13 @@ def returns_cld(
         str | None, typer.Option(help="The council's three-digit CASSR code, if not known.")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the CSV here; default stdout.")] = None,
+    identities: Annotated[
+        bool,
+        typer.Option(
+            help="Fill NHS number, date of birth and postcode from assessment's sealed "
+            "details (--no-identities leaves them blank)."
+        ),
+    ] = True,
     council: CouncilOpt = "lancashire",
     data_dir: DataDir = Path("var"),
 ) -> None:
@@ -709,6 +717,11 @@ def returns_cld(
             console.print(table)
             raise typer.Exit(2)
         extract = client.get(f"{url}/v1/returns/cld.csv", params=params, headers=headers)
+        if extract.status_code != 200:
+            _fail(f"CLD refused: HTTP {extract.status_code}: {extract.text}")
+        text = extract.text
+        if identities:
+            text = _with_identities(client, text, headers)
     if out is not None:  # stdout carries the CSV alone
         console.print(
             f"{checked['specification']}: {checked['rows']} event row(s) for "
@@ -716,7 +729,25 @@ def returns_cld(
             f"{checked['reporting_period_end']}), valid",
             style="green",
         )
-    _write(extract.text, out, "CLD extract")
+    _write(text, out, "CLD extract")
+
+
+def _with_identities(client: httpx.Client, extract: str, headers: dict[str, str]) -> str:
+    """The extract with NHS number, date of birth and postcode from assessment (contracts.cld)."""
+    url = service_urls()["assessment"]
+    people = cld.people_in(extract)
+    identities: dict[str, dict[str, str | None]] = {}
+    for start in range(0, len(people), cld.MAX_PEOPLE_PER_REQUEST):
+        batch = people[start : start + cld.MAX_PEOPLE_PER_REQUEST]
+        answer = client.post(
+            f"{url}/v1/people/identities", json={"person_ids": batch}, headers=headers
+        )
+        if answer.status_code != 200:
+            _fail(
+                f"assessment refused the people's details: HTTP {answer.status_code}: {answer.text}"
+            )
+        identities.update({item["person_id"]: item for item in answer.json()["items"]})
+    return cld.with_identities(extract, identities)
 
 
 @returns_app.command("kpis")

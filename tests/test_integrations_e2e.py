@@ -140,15 +140,38 @@ def test_a_failed_payment_comes_back_from_finance_and_reaches_audit(
 def test_pbj_returns_write_a_valid_cld_extract_and_the_kpis(
     system: Supervisor, tmp_path: Path
 ) -> None:
+    # Someone imported with their details: the return carries them, opened by assessment.
+    extract = tmp_path / "one.csv"
+    extract.write_text(
+        EXTRACT.splitlines(keepends=True)[0]
+        + "CF300077,Mary,Entwistle,1951-11-02,9434765005,LA1 4RD,OP,Lancaster OP,KW9\r\n"
+    )
+    assert pbj(system, "import", "people", str(extract)).returncode == 0
     today = date.today()
     quarter = f"{today.year}-Q{(today.month - 1) // 3 + 1}"
     out = tmp_path / "cld.csv"
-    done = pbj(system, "returns", "cld", "--quarter", quarter, "--out", str(out))
-    assert done.returncode == 0, done.stdout + done.stderr
-    rows = list(csv.DictReader(io.StringIO(out.read_text(), newline="")))
-    assert rows, "the journeys of this module happened this quarter"
+    deadline = time.monotonic() + 30
+    while True:  # until the import's assessment reaches audit
+        done = pbj(system, "returns", "cld", "--quarter", quarter, "--out", str(out))
+        assert done.returncode == 0, done.stdout + done.stderr
+        rows = list(csv.DictReader(io.StringIO(out.read_text(), newline="")))
+        if any(row["NHS_Number"] == "9434765005" for row in rows):
+            break
+        assert time.monotonic() < deadline, "the imported person never reached the return"
+        time.sleep(0.5)
     assert validate_cld(rows, Quarter.parse(quarter)) == []
     assert {"Assessment", "Service"} <= {row["Event_Type"] for row in rows}
+    [mary] = [row for row in rows if row["NHS_Number"] == "9434765005"]
+    assert (mary["Date_of_Birth"], mary["Postcode"]) == ("1951-11-02", "LA1 4RD")
+    assert (mary["First_Name"], mary["Last_Name"]) == ("", "")
+
+    blank = tmp_path / "cld-blank.csv"
+    done = pbj(
+        system, "returns", "cld", "--quarter", quarter, "--no-identities", "--out", str(blank)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    unopened = list(csv.DictReader(io.StringIO(blank.read_text(), newline="")))
+    assert len(unopened) == len(rows) and not any(row["NHS_Number"] for row in unopened)
 
     kpis = tmp_path / "kpis.csv"
     done = pbj(system, "returns", "kpis", "--by", "team", "--out", str(kpis))

@@ -218,6 +218,18 @@ async def details_to_erase(s: Service, council: str, person_id: str) -> Target:
     return {"person_id": person_id}
 
 
+async def identities_of(s: Service, council: str, person_id: str) -> Target:
+    """A person with sealed details, named in the body of a request for a return (a
+    person of their own: the erasure route's cells erase the others' details)."""
+    await details_to_erase(s, council, f"{person_id}-cld")
+    return {"json": {"person_ids": [f"{person_id}-cld"]}}
+
+
+def no_identity(answer: httpx.Response) -> bool:
+    """Another council's person is left out of the answer, as one never recorded is."""
+    return answer.status_code == 200 and answer.json()["items"] == []
+
+
 async def people_extract(s: Service, council: str, person_id: str) -> Target | None:
     """A CareFirst-style extract of one client: everyone in it joins the caller's council."""
     if council != OWN:
@@ -648,6 +660,7 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("assessment", "GET", "/v1/people/{person_id}/subject-access"): Recipe(held_on),
     ("assessment", "POST", "/v1/people/{person_id}/erasure"): Recipe(details_to_erase),
     ("assessment", "POST", "/v1/imports/people"): Recipe(people_extract),
+    ("assessment", "POST", "/v1/people/identities"): Recipe(identities_of, no_identity),
     ("assessment", "POST", "/v1/conversions/assessments"): bulk(assessments_to_convert),
     # allocation
     ("allocation", "POST", "/v1/calculations"): Recipe(calculation),

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import structlog
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
@@ -66,6 +67,7 @@ MAX_ITEMS = 50
 ASSESSMENT_WRITERS = (*sorted(CITIZEN_ROLES), *sorted(PRACTITIONER_ROLES))
 VALIDATORS = tuple(sorted(PRACTITIONER_ROLES))
 
+log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/v1", tags=["assessment"])
 
 Runtime = Annotated[ServiceRuntime[AssessmentUnitOfWork], Depends(runtime_from)]
@@ -771,6 +773,56 @@ async def subject_access(
             erased_by=held.erased_by,
         ),
         tables=tables or {},
+    )
+
+
+MAX_IDENTITIES = 1000
+
+
+class IdentitiesIn(BaseModel):
+    person_ids: list[PersonId] = Field(
+        min_length=1,
+        max_length=MAX_IDENTITIES,
+        description=f"Up to {MAX_IDENTITIES} people, as a return's rows name them.",
+    )
+
+
+class IdentityOut(BaseModel):
+    person_id: str
+    nhs_number: str | None
+    date_of_birth: date | None
+    postcode: str | None
+
+
+class IdentitiesOut(BaseModel):
+    items: list[IdentityOut] = Field(
+        description="Those of the people asked for whose details are held, in the order "
+        "asked; people of another council, never recorded, or erased are left out."
+    )
+
+
+@router.post(
+    "/people/identities",
+    response_model=IdentitiesOut,
+    summary="NHS number, date of birth and postcode of many people, for a statutory return",
+)
+async def identities(
+    body: IdentitiesIn, actor: CurrentActor, runtime: Runtime, privacy: Privacy
+) -> IdentitiesOut:
+    found = await handlers.identities_for_return(
+        uow=runtime.uow(), keys=privacy.keys, caller=_caller(actor), person_ids=body.person_ids
+    )
+    log.info("identities_opened_for_return", people=len(found), actor=actor.as_record())
+    return IdentitiesOut(
+        items=[
+            IdentityOut(
+                person_id=person_id,
+                nhs_number=details.nhs_number,
+                date_of_birth=details.date_of_birth,
+                postcode=details.postcode,
+            )
+            for person_id, details in found
+        ]
     )
 
 

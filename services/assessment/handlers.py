@@ -453,6 +453,33 @@ async def personal_data_held(
         )
 
 
+# Who compiles statutory returns: the roles that may download the CLD extract from audit.
+RETURN_COMPILERS = frozenset({Role.AUDITOR, Role.OPERATIONS, Role.TEAM_MANAGER})
+
+
+async def identities_for_return(
+    *, uow: AssessmentUnitOfWork, keys: MasterKey, caller: Caller, person_ids: list[str]
+) -> list[tuple[str, PersonalDetails]]:
+    """The latest details of those of these people the caller's council holds, opened.
+
+    For the identifying fields of a statutory return (the CLD's NHS number, date of
+    birth and postcode): audit, which builds the return from events, never holds them.
+    People with nothing on record, of another council, or erased are left out.
+    """
+    if caller.role not in RETURN_COMPILERS:
+        raise NotAllowed(
+            f"a {caller.role.value} may not open people's details for a return; an auditor, "
+            "operations or a team manager can"
+        )
+    found: list[tuple[str, PersonalDetails]] = []
+    async with uow:
+        for person_id in dict.fromkeys(person_ids):
+            _, details = await _details_on_record(uow, keys, caller.council, person_id)
+            if details is not None:
+                found.append((person_id, details))
+    return found
+
+
 async def erase_personal_data(
     *,
     uow: AssessmentUnitOfWork,

@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData, UploadFile
 from starlette.middleware.sessions import SessionMiddleware
 
+from contracts import cld
 from contracts.policy import Policy, PolicyBook
 from contracts.vocabulary import (
     CITIZEN_ROLES,
@@ -913,7 +914,17 @@ def _add_routes(app: FastAPI) -> None:
         upstream = await api.request(
             "audit", "GET", "/v1/returns/cld.csv", user.token, params={"quarter": quarter}
         )
-        return _download(upstream.content, f"cld-{quarter}.csv")
+        extract = upstream.content.decode("utf-8")
+        people = cld.people_in(extract)
+        identities: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(people), cld.MAX_PEOPLE_PER_REQUEST):
+            batch = people[start : start + cld.MAX_PEOPLE_PER_REQUEST]
+            answer = await api.post(
+                "assessment", "/v1/people/identities", user.token, {"person_ids": batch}
+            )
+            identities.update({item["person_id"]: item for item in answer["items"]})
+        filled = cld.with_identities(extract, identities)
+        return _download(filled.encode("utf-8"), f"cld-{quarter}.csv")
 
     @app.get("/returns/kpis.csv")
     async def kpis_csv(user: Staff, api: Api) -> Response:
