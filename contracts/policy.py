@@ -125,21 +125,52 @@ class Approvals(_Strict):
     agreement_in_principle: list[ApprovalLimit] = Field(min_length=1)
     ceiling_exception_roles: list[Role] = Field(min_length=1)
     panel_sits_separately_above_weekly_pence: Pence | None = None
+    panel_only_client_groups: list[ClientGroup] = Field(
+        default_factory=list,
+        description="Client groups whose budgets and plans only the panel agrees, whatever "
+        "the amount (seed 004 App.1 Council C: 'All mental health requests go to a panel').",
+    )
 
     def limit_for(self, role: Role, limits: list[ApprovalLimit]) -> ApprovalLimit | None:
         return next((lim for lim in limits if lim.role == role), None)
 
-    def can_sign_off(self, role: Role, weekly_pence: int) -> bool:
-        limit = self.limit_for(role, self.plan_sign_off)
+    def _allowed(
+        self,
+        limits: list[ApprovalLimit],
+        role: Role,
+        weekly_pence: int,
+        client_group: ClientGroup | str | None,
+    ) -> bool:
+        if self.panel_only(client_group) and role is not Role.PANEL:
+            return False
+        limit = self.limit_for(role, limits)
         return limit is not None and limit.covers(weekly_pence)
 
-    def can_agree_in_principle(self, role: Role, weekly_pence: int) -> bool:
-        limit = self.limit_for(role, self.agreement_in_principle)
-        return limit is not None and limit.covers(weekly_pence)
+    def panel_only(self, client_group: ClientGroup | str | None) -> bool:
+        return client_group is not None and client_group in self.panel_only_client_groups
 
-    def lowest_sign_off_role(self, weekly_pence: int) -> Role | None:
-        """The first role, in the order the policy lists them, whose limit covers the amount."""
-        return next((lim.role for lim in self.plan_sign_off if lim.covers(weekly_pence)), None)
+    def can_sign_off(
+        self, role: Role, weekly_pence: int, client_group: ClientGroup | str | None = None
+    ) -> bool:
+        return self._allowed(self.plan_sign_off, role, weekly_pence, client_group)
+
+    def can_agree_in_principle(
+        self, role: Role, weekly_pence: int, client_group: ClientGroup | str | None = None
+    ) -> bool:
+        return self._allowed(self.agreement_in_principle, role, weekly_pence, client_group)
+
+    def lowest_sign_off_role(
+        self, weekly_pence: int, client_group: ClientGroup | str | None = None
+    ) -> Role | None:
+        """The first role, in the order the policy lists them, that may sign off the plan."""
+        return next(
+            (
+                lim.role
+                for lim in self.plan_sign_off
+                if self.can_sign_off(lim.role, weekly_pence, client_group)
+            ),
+            None,
+        )
 
 
 class ContributionKind(StrEnum):

@@ -708,7 +708,9 @@ async def walk(
         person_id, "submit the support plan", "POST", f"{plans_url}/{plan_id}/submit", {},
         reconcile=plan_reached("submitted", "signed_off"),
     )  # fmt: skip
-    signing_role = policy.approvals.lowest_sign_off_role(int(plan["costing"]["weekly_pence"]))
+    signing_role = policy.approvals.lowest_sign_off_role(
+        int(plan["costing"]["weekly_pence"]), group
+    )
     if signing_role is None:
         raise JourneyFailed(f"no role may sign off {plan['costing']['weekly_pence']}p a week")
     await client.change(

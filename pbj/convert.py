@@ -271,7 +271,9 @@ async def convert_clients(
     signing = [lim.role for lim in approvals.plan_sign_off]
 
     def signing_roles(c: Client) -> Sequence[Role]:
-        lowest = approvals.lowest_sign_off_role(int(c.budget["weekly_pence"]))
+        lowest = approvals.lowest_sign_off_role(
+            int(c.budget["weekly_pence"]), c.row.get("client_group")
+        )
         return signing[signing.index(lowest) :] if lowest in signing else signing
 
     def keep_budget(c: Client, result: dict[str, Any]) -> None:

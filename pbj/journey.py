@@ -275,7 +275,7 @@ async def walk_journey(
         "submit the support plan",
     )
     plan_weekly = int(plan["costing"]["weekly_pence"])
-    signing_role = policy.approvals.lowest_sign_off_role(plan_weekly)
+    signing_role = policy.approvals.lowest_sign_off_role(plan_weekly, client_group)
     if signing_role is None:
         raise JourneyError(f"no role in {policy.policy_version} may sign off {plan_weekly}p")
     _expect(

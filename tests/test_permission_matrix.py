@@ -820,6 +820,7 @@ POLICY_LIMITS = (
     "AboveAgreementLimit",
     "MayNotAgree",
     "CeilingExceptionNotAllowed",
+    "PanelOnly",
 )
 """Refusals by the council's policy (approval limits by role), not by the rights table."""
 

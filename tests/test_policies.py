@@ -377,3 +377,11 @@ def test_the_same_version_with_other_content_is_refused_and_the_same_one_is_no_n
     assert book.add(adopted) is False
     with pytest.raises(PolicyError, match=re.escape("lancashire/2026.1")):
         book.add(_version(base, "2026.1", "2026-05-01"))
+
+
+def test_council_c_sends_every_mental_health_plan_to_the_panel(book: PolicyBook) -> None:
+    approvals = book.current("council_c").approvals
+    assert approvals.lowest_sign_off_role(1, ClientGroup.MENTAL_HEALTH) is Role.PANEL
+    assert not approvals.can_sign_off(Role.TEAM_MANAGER, 1, ClientGroup.MENTAL_HEALTH)
+    assert approvals.lowest_sign_off_role(1, ClientGroup.OLDER_PEOPLE) is Role.TEAM_MANAGER
+    assert approvals.can_sign_off(Role.PANEL, 10_000_000, ClientGroup.MENTAL_HEALTH)

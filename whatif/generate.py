@@ -197,7 +197,7 @@ def person_events(
         return out
     plan_id = _uuid(rng)
     annual = plan_weekly_pence * WEEKS_PER_YEAR
-    signer = policy.approvals.lowest_sign_off_role(plan_weekly_pence) or Role.PANEL
+    signer = policy.approvals.lowest_sign_off_role(plan_weekly_pence, client_group) or Role.PANEL
     signed = ev.PlanSignedOff(
         **common,
         plan_id=plan_id,

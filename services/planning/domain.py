@@ -108,6 +108,15 @@ class ChecksFailed(PlanningError, errors.Invalid):
         super().__init__(f"the plan does not meet the sign-off criteria: {reasons}")
 
 
+class PanelOnly(PlanningError, errors.Forbidden):
+    def __init__(self, role: Role, client_group: str) -> None:
+        self.needed = Role.PANEL
+        super().__init__(
+            f"a {role.value} may not sign off this plan: in this council's policy every "
+            f"{client_group.replace('_', ' ')} plan goes to the panel"
+        )
+
+
 class AboveApprovalLimit(PlanningError, errors.Forbidden):
     def __init__(self, role: Role, weekly_pence: int, needed: Role | None) -> None:
         self.needed = needed
@@ -918,8 +927,12 @@ class Plan:
         at: datetime,
         expected_version: int | None = None,
         review_id: UUID | None = None,
+        client_group: str | None = None,
     ) -> Review:
-        """Sign off a submitted plan within the approver's limit; schedule the first review."""
+        """Sign off a submitted plan within the approver's limit; schedule the first review.
+
+        `client_group`: the assessment's, for a council that sends some groups' plans to
+        the panel whatever the amount (policy `panel_only_client_groups`)."""
         self.check_version(expected_version)
         if self.status is not PlanStatus.SUBMITTED:
             raise IllegalStateChange(
@@ -927,6 +940,9 @@ class Plan:
                 "signed off"
             )
         costing = self.costing
+        if approvals.panel_only(client_group) and approver.role is not Role.PANEL:
+            assert client_group is not None
+            raise PanelOnly(approver.role, client_group)
         if not approvals.can_sign_off(approver.role, costing.weekly_pence):
             raise AboveApprovalLimit(
                 approver.role,

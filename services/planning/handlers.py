@@ -123,6 +123,11 @@ async def _checks(
     return checks, budget
 
 
+async def _client_group(uow: PlanningUnitOfWork, budget: KnownBudget | None) -> str | None:
+    assessment = None if budget is None else await uow.assessments.get(budget.assessment_id)
+    return None if assessment is None else assessment.client_group
+
+
 async def _view(uow: PlanningUnitOfWork, policies: PolicyBook, plan: Plan) -> PlanView:
     checks, budget = await _checks(uow, policies, plan)
     return PlanView(plan=plan, costing=plan.costing, checks=checks, budget=budget)
@@ -338,6 +343,7 @@ async def sign_off_plan(
         policy = _policy(policies, plan.council, on)
         checks, budget = await _checks(uow, policies, plan)
         review = plan.sign_off(
+            client_group=await _client_group(uow, budget),
             approver=_by(actor),
             approvals=policy.approvals,
             checks=checks,
@@ -381,14 +387,15 @@ async def approvals_queue(
             after=after,
             limit=limit + 1,
         )
-    page = found[:limit]
+        page = found[:limit]
+        groups = [await _client_group(uow, await uow.budgets.get(plan.budget_id)) for plan in page]
     items = [
         ApprovalItem(
             plan=plan,
-            role_needed=approvals.lowest_sign_off_role(plan.costing.weekly_pence),
-            can_sign_off=approvals.can_sign_off(actor.role, plan.costing.weekly_pence),
+            role_needed=approvals.lowest_sign_off_role(plan.costing.weekly_pence, group),
+            can_sign_off=approvals.can_sign_off(actor.role, plan.costing.weekly_pence, group),
         )
-        for plan in page
+        for plan, group in zip(page, groups, strict=True)
     ]
     if len(found) > limit:
         return items, page[-1].created_at, page[-1].plan_id

@@ -1079,7 +1079,8 @@ def _can_agree(policy: Policy | None, user: SignedIn, budget: dict[str, Any]) ->
 def _sign_off_role(policy: Policy | None, case: views.Case) -> Role | None:
     if policy is None or case.plan is None:
         return None
-    return policy.approvals.lowest_sign_off_role(int(case.plan["costing"]["weekly_pence"]))
+    group = case.assessment.get("client_group") if case.assessment else None
+    return policy.approvals.lowest_sign_off_role(int(case.plan["costing"]["weekly_pence"]), group)
 
 
 def _limits(policy: Policy | None, role: Role) -> dict[str, str]:

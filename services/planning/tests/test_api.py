@@ -58,12 +58,13 @@ def validated(
     levels: dict[str, int] | None = None,
     risks: list[Risk] | None = None,
     assessment_id: uuid.UUID | None = None,
+    client_group: ClientGroup = ClientGroup.LEARNING_DISABILITY,
 ) -> AssessmentValidated:
     return AssessmentValidated(
         person_id=person_id,
         council=council,
         assessment_id=assessment_id or uuid.uuid4(),
-        client_group=ClientGroup.LEARNING_DISABILITY,
+        client_group=client_group,
         completed_by=CompletedBy.SUPPORTED,
         team="East Lancashire",
         key_worker_id="kw-1",
@@ -118,8 +119,9 @@ async def budget_for(
     council: str = "lancashire",
     levels: dict[str, int] | None = None,
     risks: list[Risk] | None = None,
+    client_group: ClientGroup = ClientGroup.LEARNING_DISABILITY,
 ) -> BudgetIssued:
-    assessment = validated(person_id, council, levels, risks)
+    assessment = validated(person_id, council, levels, risks, client_group=client_group)
     await deliver(svc.app, assessment)
     budget = issued(assessment, weekly_pence)
     await deliver(svc.app, budget)
@@ -459,6 +461,33 @@ async def test_in_council_b_only_the_panel_signs_off(service: Service) -> None:
         r = await sign_off(service, plan_id, role, "council_b")
         assert r.status_code == 403 and "panel" in r.json()["detail"]
     assert (await sign_off(service, plan_id, "panel", "council_b")).status_code == 200
+
+
+async def test_in_council_c_every_mental_health_plan_goes_to_the_panel(service: Service) -> None:
+    # seed 004 Council C: "All mental health requests go to a panel"; team managers take
+    # lower levels of funding for the other groups.
+    older = await budget_for(
+        service, "p-1", 50_000, council="council_c", client_group=ClientGroup.OLDER_PEOPLE
+    )
+    mental = await budget_for(
+        service, "p-2", 50_000, council="council_c", client_group=ClientGroup.MENTAL_HEALTH
+    )
+    older_plan = await submitted(service, plan_body(older, a_line(5_000)), "council_c")
+    mental_plan = await submitted(service, plan_body(mental, a_line(5_000)), "council_c")
+
+    queue = await service.client.get(
+        "/v1/approvals", headers=service.as_("team_manager", "council_c")
+    )
+    assert [p["plan_id"] for p in queue.json()["items"]] == [older_plan]
+    assert [(p["plan_id"], p["role_needed"]) for p in queue.json()["refer_up"]] == [
+        (mental_plan, "panel")
+    ]
+    refused = await sign_off(service, mental_plan, "team_manager", "council_c")
+    assert refused.status_code == 403 and refused.json()["error"] == "PanelOnly"
+    assert "mental health" in refused.json()["detail"]
+    assert await outbox_events_of(service.app, PlanSignedOff) == []
+    assert (await sign_off(service, older_plan, "team_manager", "council_c")).status_code == 200
+    assert (await sign_off(service, mental_plan, "panel", "council_c")).status_code == 200
 
 
 async def test_only_a_submitted_plan_can_be_signed_off(service: Service) -> None:
