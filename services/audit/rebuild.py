@@ -92,8 +92,8 @@ class ChainFolder:
         await uow.projections.put_people(
             [i for p in batch_people if (i := self._inputs[p]) is not None]
         )
-        await uow.projections.add_timeline(entries)
-        await uow.mark_all_applied(self._consumer, [stored.event_id for stored in links])
+        await uow.projections.add_timeline_in_bulk(entries)
+        await uow.mark_all_applied_in_bulk(self._consumer, [stored.event_id for stored in links])
         if len(self._heads) > CACHED_PEOPLE:
             self._heads.clear()
             self._inputs.clear()
@@ -152,8 +152,8 @@ async def survey_and_reproject(
             entries.extend(person_entries)
         await uow.store.drop_people(broken)
         await uow.projections.put_people(inputs_rows)
-        await uow.projections.add_timeline(entries)
-        await uow.mark_all_applied(consumer_name, applied)
+        await uow.projections.add_timeline_in_bulk(entries)
+        await uow.mark_all_applied_in_bulk(consumer_name, applied)
     return survey
 
 
