@@ -5,10 +5,10 @@ inputs, link, insert, update. Done that way a replay of a million events is a fe
 round trips. Here the same fold (`domain.link` and `domain.project_event`) runs over
 batches of thousands of records: each record is decoded once, the heads and inputs of the
 batch's people are loaded with one query each, the batch is folded in memory, and each
-table is written with one driver call per batch (db.DriverRows). Memory is bounded by the batch, a cache
-of recently seen people's heads and inputs (cleared when it grows past CACHED_PEOPLE), and
-a map of the surviving chains' lengths (one entry per person; no events): nothing holds the
-whole log.
+table is written with one driver call per batch (db.DriverRows). Memory is bounded by the
+batch, a cache of recently seen people's heads and inputs (cleared when it grows past
+CACHED_PEOPLE), and a map of the surviving chains' lengths (one entry per person; no
+events): nothing holds the whole log.
 
 Everything runs in the caller's unit of work, so a failed replay leaves the store and
 projections exactly as they were.
