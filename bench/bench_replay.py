@@ -9,7 +9,7 @@ _common.synth_records), then measures side by side in the same run:
   event to a plain SQLite table. Each in a process of its own.
 - the replay: the audit service (its live consumer already caught up, its store empty)
   is asked for POST /v1/replay and polled until done; events/s, the phases' times and
-  the service's peak RSS (VmHWM).
+  the service's peak RSS (VmHWM) and its CPU time per 1,000 events.
 
 Prints a table and writes bench/results/replay.json. Run it with
 
@@ -153,6 +153,7 @@ def run_replay(system: c.BenchSystem, events: int, timeout: float) -> dict[str, 
     headers = c.staff(system.data_dir)(Role.OPERATIONS)
     pid = system.pid("audit")
     before = c.proc_memory_mib(pid)
+    cpu_before = c.cpu_seconds(pid)
     phases: dict[str, float] = {}
     with httpx.Client(timeout=60) as client:
         started = time.perf_counter()
@@ -172,11 +173,14 @@ def run_replay(system: c.BenchSystem, events: int, timeout: float) -> dict[str, 
     if status.get("status") != "done":
         raise RuntimeError(f"replay did not finish in {timeout:.0f}s: {status}")
     after = c.proc_memory_mib(pid)
+    cpu = c.cpu_seconds(pid) - cpu_before
     return {
         "events": status["processed"],
         "skipped": status["skipped"],
         "seconds": round(seconds, 2),
         "events_per_second": round(status["processed"] / seconds),
+        "cpu_seconds": round(cpu, 2),
+        "cpu_ms_per_1000_events": round(cpu * 1_000_000 / max(status["processed"], 1), 1),
         "phase_started_at_s": phases,
         "rss_before_mib": before["rss_mib"],
         "peak_rss_mib": max(peak, after["peak_mib"]),
@@ -231,7 +235,15 @@ def main() -> None:
     }
     c.show(
         f"Audit replay of {args.events:,} journey events (ratio = replay / floor, same run)",
-        ["engine", "floor ev/s", "replay ev/s", "ratio", "replay s", "peak RSS MiB"],
+        [
+            "engine",
+            "floor ev/s",
+            "replay ev/s",
+            "ratio",
+            "replay s",
+            "CPU ms / 1k ev",
+            "peak RSS MiB",
+        ],
         [
             (
                 f"{engine} + {r['store']}",
@@ -239,6 +251,7 @@ def main() -> None:
                 f"{r['replay']['events_per_second']:,}",
                 f"{r['ratio_to_floor']:.3f}",
                 r["replay"]["seconds"],
+                r["replay"]["cpu_ms_per_1000_events"],
                 r["replay"]["peak_rss_mib"],
             )
             for engine, r in results.items()

@@ -136,3 +136,66 @@ def test_a_bad_record_is_refused_with_the_reason(mutate, reason):
     mutate(body)
     with pytest.raises(InvalidEvent, match=reason):
         decode(json.dumps(body).encode())
+
+
+def _sdk_decode(value: bytes) -> Envelope:
+    from contracts.envelope import _envelope, _sdk_structured
+
+    return _envelope(*_sdk_structured(value))
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda b: None,
+        lambda b: b.pop("time"),
+        lambda b: b.update(time="2026-01-05T10:00:00"),  # no offset: refused as naive
+        lambda b: b.update(time="2026-01-05T10:00:00+01:00"),
+        lambda b: b.update(time="2026-01-05T10:00:00.5Z"),
+        lambda b: b.update(time="2026-02-30T10:00:00Z"),
+        lambda b: b.update(time="20260105T100000Z"),
+        lambda b: b.update(time=1767607200),
+        lambda b: b.pop("id"),
+        lambda b: b.update(id=""),
+        lambda b: b.update(id=7),
+        lambda b: b.update(source=""),
+        lambda b: b.update(specversion="0.3"),
+        lambda b: b.update(subject=""),
+        lambda b: b.update(datacontenttype=""),
+        lambda b: b.update(dataschema=None),
+        lambda b: b.update(Actor="x"),
+        lambda b: b.update(data_base64="e30="),
+        lambda b: b.update(actor=3, causationid=None),
+        lambda b: b.update(data=json.dumps(b["data"])),
+        lambda b: b.update(data=None),
+        lambda b: b.update(data=[1]),
+    ],
+)
+def test_decode_accepts_and_refuses_exactly_what_the_cloudevents_sdk_does(mutate):
+    body = json.loads(Envelope(event=returned(), actor="care_manager:cm-1").to_message().value)
+    mutate(body)
+    value = json.dumps(body).encode()
+    try:
+        expected: Envelope | str = _sdk_decode(value)
+    except InvalidEvent as err:
+        expected = str(err)
+    try:
+        got: Envelope | str = decode(value)
+    except InvalidEvent as err:
+        got = str(err)
+    if isinstance(expected, Envelope) and isinstance(got, Envelope):
+        # The SDK stamps a missing id and time with a new uuid and "now", so each run differs
+        stamped = {name: getattr(expected, name) for name in ("id", "time") if name not in body}
+        got = Envelope(**{**got.__dict__, **stamped})
+    assert got == expected
+
+
+@pytest.mark.parametrize("value", [b"[]", b'"time"', b"\xff", b"{", b"null"])
+def test_decode_refuses_what_is_no_json_object_as_the_sdk_does(value):
+    def outcome(decoder):
+        try:
+            return decoder(value)
+        except Exception as err:  # the SDK lets some errors through; so must decode
+            return type(err), str(err)
+
+    assert outcome(decode) == outcome(_sdk_decode)

@@ -208,6 +208,65 @@ def _event_row(stored: StoredEvent) -> dict[str, Any]:
     }
 
 
+class DriverRows:
+    """Many rows into one table through the database driver, in the session's transaction.
+
+    A replay writes millions of rows; SQLAlchemy's executemany processes every parameter of
+    every row in Python first. Here rows are plain tuples in the table's column order, with
+    values the driver takes as they are: on SQLite an executemany of text in the formats
+    SQLAlchemy stores (so the rows are byte for byte the same), on PostgreSQL a COPY. Both
+    run on the session's own connection, inside its open transaction, so a rollback
+    undoes them with everything else.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def insert(self, table: sa.Table, rows: Sequence[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        connection = await self._session.connection()
+        names = [column.name for column in table.columns]
+        if connection.dialect.name == "sqlite":
+            convert = [_sqlite_converter(column) for column in table.columns]
+            if any(convert):
+                rows = [
+                    tuple(
+                        value if to is None or value is None else to(value)
+                        for value, to in zip(row, convert, strict=True)
+                    )
+                    for row in rows
+                ]
+            quoted = ", ".join(f'"{name}"' for name in names)
+            marks = ", ".join("?" * len(names))
+            await connection.exec_driver_sql(
+                f"INSERT INTO {table.name} ({quoted}) VALUES ({marks})", list(rows)
+            )
+            return
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        if not driver.is_in_transaction():  # COPY must not run outside the unit of work
+            await connection.execute(sa.text("SELECT 1"))
+        await driver.copy_records_to_table(table.name, records=rows, columns=names)
+
+
+def _sqlite_time(value: datetime) -> str:
+    # SQLAlchemy's SQLite DATETIME storage format, of the UTC time (as UtcDateTime binds it)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(sep=" ", timespec="microseconds")
+
+
+def _sqlite_converter(column: sa.Column[Any]) -> Any:
+    if isinstance(column.type, UtcDateTime | sa.DateTime):
+        return _sqlite_time
+    if isinstance(column.type, sa.Date):
+        return date.isoformat
+    if isinstance(column.type, sa.Boolean):
+        return int
+    return None
+
+
 class EventStore:
     """The append-only, hash-chained store: INSERT only (the replay is the one exception)."""
 
@@ -302,26 +361,36 @@ class EventStore:
         )
 
     async def put_links(self, links: Sequence[StoredEvent]) -> None:
-        """Store appended links (of any people) with one executemany."""
-        if links:
-            await self._session.execute(audit_events.insert(), [_event_row(s) for s in links])
+        """Store appended links (of any people) in one driver call."""
+        await DriverRows(self._session).insert(
+            audit_events,
+            [
+                (
+                    s.person_id,
+                    s.seq,
+                    s.event_id,
+                    s.council,
+                    s.type,
+                    s.time,
+                    s.correlation_id,
+                    s.causation_id,
+                    s.policy_version,
+                    s.canonical,
+                    s.prev_hash,
+                    s.hash,
+                )
+                for s in links
+            ],
+        )
 
     async def put_heads(self, heads: Sequence[ChainHead]) -> None:
         """Set these people's heads, whether they had one or not (replays only: no CAS)."""
         if not heads:
             return
         await self.drop_heads([head.person_id for head in heads])
-        await self._session.execute(
-            audit_heads.insert(),
-            [
-                {
-                    "person_id": head.person_id,
-                    "council": head.council,
-                    "last_seq": head.last_seq,
-                    "last_hash": head.last_hash,
-                }
-                for head in heads
-            ],
+        await DriverRows(self._session).insert(
+            audit_heads,
+            [(head.person_id, head.council, head.last_seq, head.last_hash) for head in heads],
         )
 
     async def drop_heads(self, person_ids: Sequence[str]) -> None:
@@ -506,12 +575,43 @@ class Projections:
             await self._session.execute(
                 audit_people.delete().where(audit_people.c.person_id.in_(part))
             )
-        await self._session.execute(audit_people.insert(), [_inputs_row(i) for i in people])
+        await DriverRows(self._session).insert(
+            audit_people,
+            [
+                (
+                    i.person_id,
+                    i.council,
+                    i.client_group,
+                    i.team,
+                    i.key_worker_id,
+                    i.community_based,
+                    i.assessed_at,
+                    i.budget_issued_at,
+                    i.plan_signed_off_at,
+                    i.payment_released_at,
+                    i.last_review_completed_on,
+                    i.events,
+                    i.last_event_at,
+                )
+                for i in people
+            ],
+        )
 
     async def add_timeline(self, entries: Iterable[TimelineEntry]) -> None:
+        """A few lines (the live consumer's): one INSERT, no driver round trips for COPY."""
         rows = [_timeline_row(e) for e in entries]
         if rows:
             await self._session.execute(audit_timeline.insert(), rows)
+
+    async def add_timeline_in_bulk(self, entries: Iterable[TimelineEntry]) -> None:
+        """Many lines (a replay's) in one driver call."""
+        await DriverRows(self._session).insert(
+            audit_timeline,
+            [
+                (e.person_id, e.seq, e.time, e.kind, e.ref_id, e.amount_pence, e.on_date, e.summary)
+                for e in entries
+            ],
+        )
 
     async def clear(self) -> None:
         for table in PROJECTION_TABLES:
@@ -669,6 +769,11 @@ class AuditUnitOfWork(UnitOfWork):
                 inbox.insert(),
                 [{"consumer": consumer, "event_id": eid, "applied_at": now} for eid in event_ids],
             )
+
+    async def mark_all_applied_in_bulk(self, consumer: str, event_ids: Sequence[str]) -> None:
+        """mark_all_applied for a replay's thousands, in one driver call."""
+        now = datetime.now(UTC)
+        await DriverRows(self.session).insert(inbox, [(consumer, eid, now) for eid in event_ids])
 
 
 def _plain(value: Any) -> Any:

@@ -1010,15 +1010,14 @@ def apply_to_inputs(
     at = as_utc(stored.time)
     current = inputs or PersonInputs(person_id=stored.person_id, council=event.council)
     last = current.last_event_at
-    current = replace(
-        current,
-        council=event.council,
-        events=current.events + 1,
-        last_event_at=at if last is None or at > last else last,
-    )
+    # One replace per event (a replay folds millions): the changes are gathered first.
+    changes: dict[str, Any] = {
+        "council": event.council,
+        "events": current.events + 1,
+        "last_event_at": at if last is None or at > last else last,
+    }
     if isinstance(event, ev.AssessmentStarted | ev.AssessmentValidated):
-        current = replace(
-            current,
+        changes.update(
             client_group=event.client_group.value,
             team=event.team,
             key_worker_id=event.key_worker_id,
@@ -1026,16 +1025,16 @@ def apply_to_inputs(
             assessed_at=_earliest(current.assessed_at, at),
         )
     elif isinstance(event, ev.BudgetIssued):
-        current = replace(current, budget_issued_at=_earliest(current.budget_issued_at, at))
+        changes["budget_issued_at"] = _earliest(current.budget_issued_at, at)
     elif isinstance(event, ev.PlanSignedOff):
-        current = replace(current, plan_signed_off_at=_earliest(current.plan_signed_off_at, at))
+        changes["plan_signed_off_at"] = _earliest(current.plan_signed_off_at, at)
     elif isinstance(event, ev.PaymentReleased):
-        current = replace(current, payment_released_at=_earliest(current.payment_released_at, at))
+        changes["payment_released_at"] = _earliest(current.payment_released_at, at)
     elif isinstance(event, ev.ReviewCompleted):
         last_review = current.last_review_completed_on
         if last_review is None or event.completed_on > last_review:
-            current = replace(current, last_review_completed_on=event.completed_on)
-    return current
+            changes["last_review_completed_on"] = event.completed_on
+    return replace(current, **changes)
 
 
 def project_event(

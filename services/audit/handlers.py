@@ -16,7 +16,8 @@ beginning or from a time (log time), up to the end offsets taken when it starts,
 rebuilds in ONE transaction, so a failure leaves the store and projections as they were.
 The work is done a batch at a time (rebuild.py): the stored chains a thousand people at
 a time, the log five thousand records at a time, each decoded once, folded in memory with
-the live consumer's own fold and written with one executemany per table.
+the live consumer's own fold and written with one driver call per table (executemany on
+SQLite, COPY on PostgreSQL), a batch's writes running while the next batch is decoded.
 - from the beginning: every chain is verified first. A chain that verifies is kept as it
   is (its events the log lacks stay in their places and are counted as missing_from_log)
   and the log's events it lacks follow it in log order; a chain that fails verification is
@@ -31,6 +32,7 @@ the live consumer's own fold and written with one executemany per table.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -405,30 +407,48 @@ class ReplayService:
                 folder = rebuild.ChainFolder(uow, self.consumer_name)
                 extended: set[str] = set()
                 matched = appended_from_broken = 0
-                async for batch in rebuild.read_log(consumer, progress, from_start=from_start):
-                    ids = [facts.event_id for facts, _ in batch]
-                    places = await uow.store.places_of(ids)
-                    applied = set() if from_start else await uow.applied_of(self.consumer_name, ids)
-                    fresh = []
-                    for item in batch:
-                        event_id, person_id = item[0].event_id, item[0].person_id
-                        place = places.get(event_id)
-                        if place is not None:
-                            if from_start and place[1] <= survey.kept.get(place[0], 0):
-                                matched += 1  # in a verified chain: already in its place
-                            elif from_start:
-                                progress.skipped += 1  # delivered twice: applied once
-                            continue
-                        if event_id in applied:
-                            continue
-                        if event_id in survey.broken_ids:
-                            survey.broken_ids.discard(event_id)
-                            appended_from_broken += 1
-                        if person_id in survey.kept:
-                            extended.add(person_id)
-                        fresh.append(item)
-                    await folder.append(fresh)
-                    progress.appended += len(fresh)
+                # A batch's fold and writes run while the next batch is read and decoded, so
+                # the database (its own thread, or PostgreSQL's process) works on one batch
+                # while Python decodes the next. Each batch waits for the one before it: it
+                # is matched against a store that holds it, and the session is never shared.
+                writing: asyncio.Task[Any] | None = None
+                try:
+                    async for batch in rebuild.read_log(consumer, progress, from_start=from_start):
+                        if writing is not None:
+                            await writing
+                        ids = [facts.event_id for facts, _ in batch]
+                        places = await uow.store.places_of(ids)
+                        applied = (
+                            set() if from_start else await uow.applied_of(self.consumer_name, ids)
+                        )
+                        fresh = []
+                        for item in batch:
+                            event_id, person_id = item[0].event_id, item[0].person_id
+                            place = places.get(event_id)
+                            if place is not None:
+                                if from_start and place[1] <= survey.kept.get(place[0], 0):
+                                    matched += 1  # in a verified chain: already in its place
+                                elif from_start:
+                                    progress.skipped += 1  # delivered twice: applied once
+                                continue
+                            if event_id in applied:
+                                continue
+                            if event_id in survey.broken_ids:
+                                survey.broken_ids.discard(event_id)
+                                appended_from_broken += 1
+                            if person_id in survey.kept:
+                                extended.add(person_id)
+                            fresh.append(item)
+                        writing = asyncio.create_task(folder.append(fresh))
+                        progress.appended += len(fresh)
+                    if writing is not None:
+                        await writing
+                finally:
+                    if writing is not None and not writing.done():
+                        # Reading failed: let the write finish before the unit of work rolls
+                        # back; the reading's failure is the one reported.
+                        with contextlib.suppress(Exception):
+                            await writing
                 if from_start:
                     progress.appended -= appended_from_broken
                     progress.missing_from_log = survey.kept_events - matched

@@ -5,10 +5,10 @@ inputs, link, insert, update. Done that way a replay of a million events is a fe
 round trips. Here the same fold (`domain.link` and `domain.project_event`) runs over
 batches of thousands of records: each record is decoded once, the heads and inputs of the
 batch's people are loaded with one query each, the batch is folded in memory, and each
-table is written with one executemany per batch. Memory is bounded by the batch, a cache
-of recently seen people's heads and inputs (cleared when it grows past CACHED_PEOPLE), and
-a map of the surviving chains' lengths (one entry per person; no events): nothing holds the
-whole log.
+table is written with one driver call per batch (db.DriverRows). Memory is bounded by the
+batch, a cache of recently seen people's heads and inputs (cleared when it grows past
+CACHED_PEOPLE), and a map of the surviving chains' lengths (one entry per person; no
+events): nothing holds the whole log.
 
 Everything runs in the caller's unit of work, so a failed replay leaves the store and
 projections exactly as they were.
@@ -16,6 +16,7 @@ projections exactly as they were.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -40,6 +41,7 @@ from services.audit.domain import (
 LOG_BATCH = 5_000  # records a replay folds and writes at a time
 PEOPLE_BATCH = 1_000  # people whose stored chains are read at a time
 CACHED_PEOPLE = 50_000  # heads and inputs kept between batches before the cache is reset
+YIELD_EVERY = 250  # records decoded between turns of the event loop
 
 Decoded = tuple[EventFacts, ev.Event]
 
@@ -92,8 +94,8 @@ class ChainFolder:
         await uow.projections.put_people(
             [i for p in batch_people if (i := self._inputs[p]) is not None]
         )
-        await uow.projections.add_timeline(entries)
-        await uow.mark_all_applied(self._consumer, [stored.event_id for stored in links])
+        await uow.projections.add_timeline_in_bulk(entries)
+        await uow.mark_all_applied_in_bulk(self._consumer, [stored.event_id for stored in links])
         if len(self._heads) > CACHED_PEOPLE:
             self._heads.clear()
             self._inputs.clear()
@@ -152,8 +154,8 @@ async def survey_and_reproject(
             entries.extend(person_entries)
         await uow.store.drop_people(broken)
         await uow.projections.put_people(inputs_rows)
-        await uow.projections.add_timeline(entries)
-        await uow.mark_all_applied(consumer_name, applied)
+        await uow.projections.add_timeline_in_bulk(entries)
+        await uow.mark_all_applied_in_bulk(consumer_name, applied)
     return survey
 
 
@@ -174,7 +176,9 @@ async def read_log(
         records = await consumer.poll(max_records=LOG_BATCH, timeout_ms=500)
         batch: dict[str, Decoded] = {}
         useful = 0
-        for record in records:
+        for number, record in enumerate(records, 1):
+            if number % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # the previous batch's writes go on meanwhile
             slot = (record.topic, record.partition)
             if record.offset >= ends.get(slot, 0):
                 reached[slot] = max(reached.get(slot, 0), record.offset)
