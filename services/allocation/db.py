@@ -87,6 +87,14 @@ _MUTABLE = (
 
 
 def _revision_row(budget_id: UUID, rev: Revision) -> dict[str, Any]:
+    calculation = rev.calculation.model_dump(mode="json")
+    # A revision straight from the RAS explains itself with the calculation's own lines:
+    # reuse them rather than serialise the same lines twice.
+    explanation = (
+        calculation["explanation"]
+        if rev.explanation is rev.calculation.explanation
+        else [line.model_dump(mode="json") for line in rev.explanation]
+    )
     return {
         "budget_id": str(budget_id),
         "number": rev.number,
@@ -97,11 +105,11 @@ def _revision_row(budget_id: UUID, rev: Revision) -> dict[str, Any]:
         "created_by": rev.created_by,
         "created_at": rev.created_at,
         "inputs": rev.inputs.model_dump(mode="json"),
-        "calculation": rev.calculation.model_dump(mode="json"),
+        "calculation": calculation,
         "points": rev.points,
         "weekly_pence": rev.weekly_pence,
         "annual_pence": rev.annual_pence,
-        "explanation": [line.model_dump(mode="json") for line in rev.explanation],
+        "explanation": explanation,
         "policy_version": rev.policy_version,
         "ceiling_exception": rev.ceiling_exception,
         "ceiling_exception_reason": rev.ceiling_exception_reason,
