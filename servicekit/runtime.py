@@ -19,7 +19,7 @@ from contracts.envelope import Envelope
 from contracts.events import PolicyAdopted
 from contracts.policy import Policy, PolicyBook, PolicyError
 from contracts.registry import ALL_TOPICS, DEAD_LETTER_TOPIC, topic_for
-from servicekit.consumer import EventConsumer, Handler
+from servicekit.consumer import BatchHandler, EventConsumer, Handler
 from servicekit.db import Database
 from servicekit.eventlog import EventLog, open_event_log
 from servicekit.outbox import OutboxRelay
@@ -123,7 +123,12 @@ class ServiceRuntime(Generic[U]):
         )
 
     def add_consumer(
-        self, *, topics: Sequence[str], handlers: dict[type, Handler], name: str | None = None
+        self,
+        *,
+        topics: Sequence[str],
+        handlers: dict[type, Handler],
+        name: str | None = None,
+        batch_handlers: dict[type, BatchHandler] | None = None,
     ) -> EventConsumer:
         consumer = EventConsumer(
             name=name or self.name,
@@ -132,6 +137,7 @@ class ServiceRuntime(Generic[U]):
             handlers=handlers,
             unit_of_work=self.uow,
             batch=self.settings.consumer_batch,
+            batch_handlers=batch_handlers,
         )
         self.consumers.append(consumer)
         return consumer

@@ -68,21 +68,33 @@ def runtime_of(app: FastAPI) -> ServiceRuntime[Any]:
     return runtime
 
 
+def _record(envelope: Envelope, offset: int = 0) -> Record:
+    return Record(
+        topic=envelope.topic,
+        partition=0,
+        offset=offset,
+        key=envelope.subject,
+        value=envelope.to_message().value,
+        timestamp_ms=int(envelope.time.timestamp() * 1000),
+    )
+
+
 async def deliver(app: FastAPI, event: Event | Envelope) -> Envelope:
     """Hand one event to every consumer of the app, as the log would deliver it."""
     envelope = event if isinstance(event, Envelope) else Envelope(event=event)
-    message = envelope.to_message()
-    record = Record(
-        topic=envelope.topic,
-        partition=0,
-        offset=0,
-        key=envelope.subject,
-        value=message.value,
-        timestamp_ms=int(envelope.time.timestamp() * 1000),
-    )
+    record = _record(envelope)
     for consumer in runtime_of(app).consumers:
         await consumer.handle(record)
     return envelope
+
+
+async def deliver_all(app: FastAPI, events: list[Event | Envelope]) -> list[Envelope]:
+    """Hand events to every consumer of the app as one poll, applied in batches."""
+    envelopes = [e if isinstance(e, Envelope) else Envelope(event=e) for e in events]
+    records = [_record(envelope, offset) for offset, envelope in enumerate(envelopes)]
+    for consumer in runtime_of(app).consumers:
+        await consumer.handle_all(records)
+    return envelopes
 
 
 async def outbox_events(app: FastAPI) -> list[Envelope]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -61,7 +62,11 @@ def add_span_processor(processor: SpanProcessor) -> None:
     provider.add_span_processor(processor)
 
 
+@cache
 def _tracer() -> trace.Tracer:
+    # Made once: asking the provider builds a new tracer each time, a cost every consumed
+    # event paid. A tracer asked for before the provider is installed is a proxy that
+    # follows the provider once it is.
     return trace.get_tracer(_TRACER_NAME)
 
 

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from contracts.envelope import Envelope, decode
-from contracts.events import AssessmentReturned
+from contracts.events import AssessmentReturned, AssessmentStarted
 from contracts.registry import DEAD_LETTER_TOPIC
 from servicekit.consumer import EventConsumer
 from servicekit.db import Database, messaging_tables
@@ -33,6 +33,21 @@ def returned(person: str = "P1") -> AssessmentReturned:
         assessment_id=uuid.uuid4(),
         reasons=["Please complete the Health domain"],
         returned_by="care_manager:cm-1",
+    )
+
+
+def started(person: str) -> AssessmentStarted:
+    return AssessmentStarted(
+        person_id=person,
+        council="lancashire",
+        assessment_id=uuid.uuid4(),
+        client_group="carers",
+        completed_by="self",
+        team="North",
+        key_worker_id="cm-1",
+        age_band="18-64",
+        community_based=True,
+        policy_version="lancashire/2009.1",
     )
 
 
@@ -178,3 +193,81 @@ async def test_a_handler_refusing_an_event_dead_letters_it_and_writes_nothing(pl
     assert "already validated" in json.loads(dead[0].value)["reason"]
     async with database.sessions() as session:
         assert await session.scalar(sa.select(sa.func.count()).select_from(effects)) == 0
+
+
+async def test_a_batch_handler_gets_consecutive_events_of_its_type_in_order_each_with_its_cause(
+    plumbing,
+):
+    database, log, _, uow = plumbing
+    calls: list[list[str]] = []
+
+    async def one(envelope: Envelope, work: UnitOfWork) -> None:
+        calls.append([envelope.id])
+        await work.session.execute(effects.insert().values(event_id=envelope.id))
+
+    async def many(envelopes, work: UnitOfWork, applying) -> None:
+        calls.append([envelope.id for envelope in envelopes])
+        for envelope in envelopes:
+            with applying(envelope):
+                work.emit(returned(envelope.subject + "-next"))
+        await work.session.execute(
+            effects.insert(), [{"event_id": envelope.id} for envelope in envelopes]
+        )
+        await work.commit()
+
+    consumer = EventConsumer(
+        name="test",
+        event_log=log,
+        topics=["pb.assessment"],
+        handlers={AssessmentReturned: one, AssessmentStarted: one},
+        batch_handlers={AssessmentReturned: many},
+        unit_of_work=uow,
+    )
+    sent = [
+        Envelope(event=returned("P1")),
+        Envelope(event=returned("P2")),
+        Envelope(event=started("P1")),
+        Envelope(event=returned("P3")),
+    ]
+    await log.publish([OutgoingRecord("pb.assessment", "K", e.to_message().value) for e in sent])
+    await consumer.handle_all(await read_all(log, "pb.assessment", expect=4))
+
+    assert calls == [[sent[0].id, sent[1].id], [sent[2].id], [sent[3].id]]
+    async with database.sessions() as session:
+        rows = (await session.execute(sa.select(outbox.c.value).order_by(outbox.c.seq))).all()
+        assert await session.scalar(sa.select(sa.func.count()).select_from(effects)) == 4
+    caused = [decode(row.value).causation_id for row in rows]
+    assert caused == [sent[0].id, sent[1].id, sent[3].id]
+
+
+async def test_a_failed_batch_is_applied_one_by_one_through_the_per_event_handler(plumbing):
+    database, log, _, uow = plumbing
+
+    async def one(envelope: Envelope, work: UnitOfWork) -> None:
+        if envelope.subject == "P2":
+            raise Conflict("P2 is refused")
+        await work.session.execute(effects.insert().values(event_id=envelope.id))
+
+    async def many(envelopes, work: UnitOfWork, applying) -> None:
+        await work.session.execute(
+            effects.insert(), [{"event_id": envelope.id} for envelope in envelopes]
+        )
+        raise Conflict("something in the batch is refused")
+
+    consumer = EventConsumer(
+        name="test",
+        event_log=log,
+        topics=["pb.assessment"],
+        handlers={AssessmentReturned: one},
+        batch_handlers={AssessmentReturned: many},
+        unit_of_work=uow,
+    )
+    sent = [Envelope(event=returned(person)) for person in ("P1", "P2", "P3")]
+    await log.publish([OutgoingRecord("pb.assessment", "K", e.to_message().value) for e in sent])
+    await consumer.handle_all(await read_all(log, "pb.assessment", expect=3))
+
+    async with database.sessions() as session:
+        applied = set((await session.execute(sa.select(effects.c.event_id))).scalars())
+    assert applied == {sent[0].id, sent[2].id}
+    dead = await read_all(log, DEAD_LETTER_TOPIC, expect=1)
+    assert "P2 is refused" in json.loads(dead[0].value)["reason"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from contracts.envelope import Envelope
 from contracts.events import AssessmentValidated, PlanSignedOff, ReviewCompleted
 from contracts.registry import topic_for
+from servicekit.consumer import Applying
 from servicekit.runtime import ServiceRuntime
 from services.allocation import handlers
 from services.allocation.db import AllocationUnitOfWork
@@ -20,6 +22,21 @@ def register(runtime: ServiceRuntime[Any]) -> None:
         assert isinstance(envelope.event, AssessmentValidated)
         await handlers.record_validated_assessment(
             event=envelope.event, uow=uow, policies=runtime.policies, on=envelope.time.date()
+        )
+
+    async def on_assessments_validated(
+        envelopes: Sequence[Envelope], uow: AllocationUnitOfWork, applying: Applying
+    ) -> None:
+        assessments = []
+        for envelope in envelopes:
+            assert isinstance(envelope.event, AssessmentValidated)
+            assessments.append(
+                handlers.ValidatedAssessment(
+                    event=envelope.event, on=envelope.time.date(), applying=applying(envelope)
+                )
+            )
+        await handlers.record_validated_assessments(
+            assessments=assessments, uow=uow, policies=runtime.policies
         )
 
     async def on_plan_signed_off(envelope: Envelope, uow: AllocationUnitOfWork) -> None:
@@ -37,4 +54,5 @@ def register(runtime: ServiceRuntime[Any]) -> None:
             PlanSignedOff: on_plan_signed_off,
             ReviewCompleted: on_review_completed,
         },
+        batch_handlers={AssessmentValidated: on_assessments_validated},
     )

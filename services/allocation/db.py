@@ -7,6 +7,7 @@ concurrency; its revisions are rows of their own and are never deleted.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -86,6 +87,14 @@ _MUTABLE = (
 
 
 def _revision_row(budget_id: UUID, rev: Revision) -> dict[str, Any]:
+    calculation = rev.calculation.model_dump(mode="json")
+    # A revision straight from the RAS explains itself with the calculation's own lines:
+    # reuse them rather than serialise the same lines twice.
+    explanation = (
+        calculation["explanation"]
+        if rev.explanation is rev.calculation.explanation
+        else [line.model_dump(mode="json") for line in rev.explanation]
+    )
     return {
         "budget_id": str(budget_id),
         "number": rev.number,
@@ -96,11 +105,11 @@ def _revision_row(budget_id: UUID, rev: Revision) -> dict[str, Any]:
         "created_by": rev.created_by,
         "created_at": rev.created_at,
         "inputs": rev.inputs.model_dump(mode="json"),
-        "calculation": rev.calculation.model_dump(mode="json"),
+        "calculation": calculation,
         "points": rev.points,
         "weekly_pence": rev.weekly_pence,
         "annual_pence": rev.annual_pence,
-        "explanation": [line.model_dump(mode="json") for line in rev.explanation],
+        "explanation": explanation,
         "policy_version": rev.policy_version,
         "ceiling_exception": rev.ceiling_exception,
         "ceiling_exception_reason": rev.ceiling_exception_reason,
@@ -183,19 +192,29 @@ class BudgetRepository:
 
     async def for_person(self, council: str, person_id: str) -> Budget | None:
         """The person's current budget (the newest, should there ever be more than one)."""
+        return (await self.for_people(council, [person_id])).get(person_id)
+
+    async def for_people(self, council: str, person_ids: Collection[str]) -> dict[str, Budget]:
+        """The current budget of each of these people who has one, by person id (two queries)."""
         # No ORDER BY in SQL: with one, SQLite (which has no statistics here) walks the
         # council's whole (council, created_at) index to avoid a sort, a scan of every
-        # budget per lookup. A person has one budget or a few; sort them here.
+        # budget per lookup. A person has one budget or a few; pick the newest here.
         rows = (
             await self._session.execute(
                 sa.select(budgets).where(
-                    budgets.c.council == council, budgets.c.person_id == person_id
+                    budgets.c.council == council, budgets.c.person_id.in_(list(person_ids))
                 )
             )
         ).all()
-        newest = max(rows, key=lambda row: (row.created_at, row.budget_id), default=None)
-        found = await self._load([newest]) if newest is not None else []
-        return found[0] if found else None
+        newest: dict[str, sa.Row[Any]] = {}
+        for row in rows:
+            known = newest.get(row.person_id)
+            if known is None or (row.created_at, row.budget_id) > (
+                known.created_at,
+                known.budget_id,
+            ):
+                newest[row.person_id] = row
+        return {budget.person_id: budget for budget in await self._load(list(newest.values()))}
 
     async def list(
         self,
@@ -243,18 +262,29 @@ class BudgetRepository:
         }
 
     async def add(self, budget: Budget) -> None:
+        await self.add_all([budget])
+
+    async def add_all(self, new: Sequence[Budget]) -> None:
+        """Insert new budgets with their revisions: one statement per table."""
+        if not new:
+            return
         await self._session.execute(
-            budgets.insert().values(
-                budget_id=str(budget.budget_id),
-                created_at=budget.created_at,
-                **self._budget_row(budget),
-            )
+            budgets.insert(),
+            [
+                {
+                    "budget_id": str(budget.budget_id),
+                    "created_at": budget.created_at,
+                    **self._budget_row(budget),
+                }
+                for budget in new
+            ],
         )
         await self._session.execute(
             budget_revisions.insert(),
-            [_revision_row(budget.budget_id, rev) for rev in budget.revisions],
+            [_revision_row(budget.budget_id, rev) for budget in new for rev in budget.revisions],
         )
-        self._loaded[budget.budget_id] = (budget.version, budget.current.number)
+        for budget in new:
+            self._loaded[budget.budget_id] = (budget.version, budget.current.number)
 
     async def save(self, budget: Budget) -> None:
         """Write a loaded budget back: only if its stored version is still the one loaded."""

@@ -29,7 +29,7 @@ from contracts.events import (
 )
 from contracts.money import WEEKS_PER_YEAR, Frequency, annual_from, apply_basis_points
 from contracts.money import format_pounds as pounds
-from contracts.policy import Approvals, Policy
+from contracts.policy import Approvals, Domain, Policy
 from contracts.vocabulary import ClientGroup, Role
 from servicekit.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
@@ -243,6 +243,12 @@ def _minus(amount_pence: int) -> str:
 
 def score_domains(domain_levels: dict[str, int], policy: Policy) -> tuple[DomainScore, ...]:
     """The points of each validated level, in the questionnaire's order (seed 003 §ii)."""
+    return tuple(score for score, _ in _scored_domains(domain_levels, policy))
+
+
+def _scored_domains(
+    domain_levels: dict[str, int], policy: Policy
+) -> list[tuple[DomainScore, ExplanationLine]]:
     questionnaire = policy.questionnaire
     for key in domain_levels:
         if questionnaire.domain(key) is None:
@@ -250,22 +256,43 @@ def score_domains(domain_levels: dict[str, int], policy: Policy) -> tuple[Domain
     missing = [d.key for d in questionnaire.domains if d.key not in domain_levels]
     if missing:
         raise MissingDomain(missing)
-    scores = []
-    for domain in questionnaire.domains:
-        number = domain_levels[domain.key]
-        level = domain.level(number)
-        if level is None:
-            raise UnknownLevel(domain.key, number, [lvl.level for lvl in domain.levels])
-        scores.append(
-            DomainScore(
-                key=domain.key,
-                name=domain.name,
-                level=number,
-                points=level.points,
-                statement=level.statement,
-            )
-        )
-    return tuple(scores)
+    return [_scored(domain, domain_levels[domain.key]) for domain in questionnaire.domains]
+
+
+_SCORED: dict[tuple[int, int], tuple[Domain, DomainScore, ExplanationLine]] = {}
+_SCORED_MAX = 4096
+
+
+def _scored(domain: Domain, number: int) -> tuple[DomainScore, ExplanationLine]:
+    """A domain's score at a level and its explanation line.
+
+    Both are frozen values, the same for everyone at that level of that policy's domain,
+    so each is built once rather than for every assessment. Keyed by the domain object:
+    the entry holds it, so its id cannot be reused while the entry lives.
+    """
+    key = (id(domain), number)
+    known = _SCORED.get(key)
+    if known is not None and known[0] is domain:
+        return known[1], known[2]
+    level = domain.level(number)
+    if level is None:
+        raise UnknownLevel(domain.key, number, [lvl.level for lvl in domain.levels])
+    score = DomainScore(
+        key=domain.key,
+        name=domain.name,
+        level=number,
+        points=level.points,
+        statement=level.statement,
+    )
+    line = ExplanationLine(
+        label=f"{score.name}: level {score.level} = {score.points} points",
+        amount_pence=0,
+        detail=score.statement,
+    )
+    if len(_SCORED) >= _SCORED_MAX:
+        _SCORED.clear()
+    _SCORED[key] = (domain, score, line)
+    return score, line
 
 
 def calculate_budget(inputs: BudgetInputs, policy: Policy) -> Calculation:
@@ -281,15 +308,9 @@ def calculate_budget(inputs: BudgetInputs, policy: Policy) -> Calculation:
     price = ras.price_per_point_weekly_pence.get(group)
     if group not in policy.client_groups or price is None:
         raise ClientGroupNotBudgeted(group.value, policy.policy_version)
-    scores = score_domains(inputs.domain_levels, policy)
-    lines = [
-        ExplanationLine(
-            label=f"{s.name}: level {s.level} = {s.points} points",
-            amount_pence=0,
-            detail=s.statement,
-        )
-        for s in scores
-    ]
+    scored = _scored_domains(inputs.domain_levels, policy)
+    scores = tuple(score for score, _ in scored)
+    lines = [line for _, line in scored]
     points = sum(s.points for s in scores)
     max_points = policy.questionnaire.max_points
     standard = points * price
