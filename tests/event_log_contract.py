@@ -114,7 +114,11 @@ class EventLogContract:
         boundary = int(time.time() * 1000)
         await asyncio.sleep(0.02)
         await log.publish([OutgoingRecord(topic, "P1", b"new")])
-        await consumer.seek_to_time(boundary)
+        positions = await consumer.seek_to_time(boundary)
+        ends = await consumer.end_offsets()
+        # It says where each partition now stands: one record (the new one) before the ends.
+        assert set(positions) == set(ends)
+        assert sum(ends[slot] - at for slot, at in positions.items()) == 1
         assert [r.value for r in await drain(consumer, expect=1)] == [b"new"]
         await consumer.seek_to_beginning()
         assert [r.value for r in await drain(consumer, expect=2)] == [b"old", b"new"]

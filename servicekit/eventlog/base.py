@@ -48,8 +48,9 @@ class Consumer(Protocol):
 
     async def seek_to_beginning(self) -> None: ...
 
-    async def seek_to_time(self, timestamp_ms: int) -> None:
-        """Move each partition to its first record at or after the time."""
+    async def seek_to_time(self, timestamp_ms: int) -> dict[tuple[str, int], int]:
+        """Move each partition to its first record at or after the time (or to its end
+        when it has none); returns the offset each (topic, partition) now stands at."""
         ...
 
     async def end_offsets(self) -> dict[tuple[str, int], int]:

@@ -307,8 +307,8 @@ class EmbeddedConsumer:
 
         await self._run(rewind)
 
-    async def seek_to_time(self, timestamp_ms: int) -> None:
-        def seek(conn: sqlite3.Connection) -> None:
+    async def seek_to_time(self, timestamp_ms: int) -> dict[tuple[str, int], int]:
+        def seek(conn: sqlite3.Connection) -> dict[tuple[str, int], int]:
             positions = self._load_positions(conn)
             for topic, partition in positions:
                 row = conn.execute(
@@ -325,8 +325,9 @@ class EmbeddedConsumer:
                     ).fetchone()[0]
                     positions[(topic, partition)] = 0 if end is None else int(end) + 1
             self._caught_up = False
+            return dict(positions)
 
-        await self._run(seek)
+        return await self._run(seek)
 
     async def end_offsets(self) -> dict[tuple[str, int], int]:
         def ends(conn: sqlite3.Connection) -> dict[tuple[str, int], int]:

@@ -236,14 +236,16 @@ class KafkaConsumer:
         if partitions:
             await consumer.seek_to_beginning(*partitions)
 
-    async def seek_to_time(self, timestamp_ms: int) -> None:
+    async def seek_to_time(self, timestamp_ms: int) -> dict[tuple[str, int], int]:
         consumer, partitions = await self._assigned()
         found = await consumer.offsets_for_times({tp: timestamp_ms for tp in partitions})
+        ends = await consumer.end_offsets(list(partitions)) if partitions else {}
+        positions: dict[tuple[str, int], int] = {}
         for tp in partitions:
-            if found.get(tp) is not None:
-                consumer.seek(tp, found[tp].offset)
-            else:
-                await consumer.seek_to_end(tp)
+            at = found[tp].offset if found.get(tp) is not None else ends[tp]
+            consumer.seek(tp, at)
+            positions[(tp.topic.removeprefix(self._prefix), tp.partition)] = at
+        return positions
 
     async def end_offsets(self) -> dict[tuple[str, int], int]:
         consumer, partitions = await self._assigned()

@@ -393,11 +393,12 @@ class ReplayService:
             f"{self.consumer_name}-replay-{progress.replay_id}", list(ALL_TOPICS)
         )
         try:
+            starts: dict[tuple[str, int], int] | None = None
             if from_start:
                 await consumer.seek_to_beginning()
             else:
                 assert progress.since is not None
-                await consumer.seek_to_time(int(progress.since.timestamp() * 1000))
+                starts = await consumer.seek_to_time(int(progress.since.timestamp() * 1000))
             async with self._runtime.uow() as uow:
                 progress.phase = ReplayPhase.REBUILDING
                 survey = await rebuild.survey_and_reproject(
@@ -413,7 +414,7 @@ class ReplayService:
                 # is matched against a store that holds it, and the session is never shared.
                 writing: asyncio.Task[Any] | None = None
                 try:
-                    async for batch in rebuild.read_log(consumer, progress, from_start=from_start):
+                    async for batch in rebuild.read_log(consumer, progress, starts=starts):
                         if writing is not None:
                             await writing
                         ids = [facts.event_id for facts, _ in batch]

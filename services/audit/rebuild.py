@@ -17,6 +17,7 @@ projections exactly as they were.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -41,6 +42,7 @@ from services.audit.domain import (
 LOG_BATCH = 5_000  # records a replay folds and writes at a time
 PEOPLE_BATCH = 1_000  # people whose stored chains are read at a time
 CACHED_PEOPLE = 50_000  # heads and inputs kept between batches before the cache is reset
+LOG_PATIENCE_SECONDS = 120.0  # no record at all for this long before the end: fail
 YIELD_EVERY = 250  # records decoded between turns of the event loop
 
 Decoded = tuple[EventFacts, ev.Event]
@@ -159,33 +161,47 @@ async def survey_and_reproject(
     return survey
 
 
+class LogStalled(RuntimeError):
+    """The log stopped handing out records before the end it had when the replay began."""
+
+
 async def read_log(
-    consumer: LogConsumer, progress: Progress, *, from_start: bool
+    consumer: LogConsumer,
+    progress: Progress,
+    *,
+    starts: dict[tuple[str, int], int] | None,
+    patience_seconds: float = LOG_PATIENCE_SECONDS,
 ) -> AsyncIterator[list[Decoded]]:
     """The log's records up to its end offsets as they are now, decoded, LOG_BATCH at a time.
 
-    A record that is no valid event is counted as skipped; so is a second copy of an
-    event within a batch (the caller drops copies across batches).
+    `starts`: where each partition was positioned (None: at its beginning). Reading ends
+    only when every partition has reached the end it had at the start: an empty poll
+    (a slow fetch, a rebalance) is not the end. Should nothing arrive for
+    `patience_seconds` before then, LogStalled is raised and the replay fails rather
+    than report done with events missing. A record that is no valid event is counted as
+    skipped; so is a second copy of an event within a batch (the caller drops copies
+    across batches).
     """
     ends = await consumer.end_offsets()
-    starts: dict[tuple[str, int], int] = {slot: 0 for slot in ends} if from_start else {}
-    reached: dict[tuple[str, int], int] = {}
-    while not all(
-        reached.get(slot, starts.get(slot, -1)) >= end for slot, end in ends.items() if end > 0
-    ):
+    begun = dict(starts) if starts is not None else {slot: 0 for slot in ends}
+    reached = dict(begun)
+    progress.total = sum(max(0, end - begun.get(slot, end)) for slot, end in ends.items())
+    last_progress = time.monotonic()
+    while not all(reached.get(slot, 0) >= end for slot, end in ends.items() if end > 0):
         records = await consumer.poll(max_records=LOG_BATCH, timeout_ms=500)
         batch: dict[str, Decoded] = {}
-        useful = 0
         for number, record in enumerate(records, 1):
             if number % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # the previous batch's writes go on meanwhile
             slot = (record.topic, record.partition)
-            if record.offset >= ends.get(slot, 0):
-                reached[slot] = max(reached.get(slot, 0), record.offset)
+            # Past the end as it was, or before where the replay began (handed out again
+            # after a rebalance): not part of this replay.
+            if record.offset >= ends.get(slot, 0) or record.offset < begun.get(slot, 0):
                 continue
-            useful += 1
-            starts.setdefault(slot, record.offset)
+            if record.offset < reached.get(slot, 0):
+                continue  # handed out again: already read
             reached[slot] = record.offset + 1
+            last_progress = time.monotonic()
             progress.processed += 1
             try:
                 envelope = decode(record.value)
@@ -196,8 +212,10 @@ async def read_log(
                 progress.skipped += 1  # delivered twice: applied once
                 continue
             batch[envelope.id] = (facts_from(envelope), envelope.event)
-        progress.total = sum(end - starts.get(slot, end) for slot, end in ends.items())
         if batch:
             yield list(batch.values())
-        if useful == 0:
-            break
+        elif time.monotonic() - last_progress > patience_seconds:
+            raise LogStalled(
+                f"the log handed out no record for {patience_seconds:.0f}s with "
+                f"{progress.total - progress.processed} of {progress.total} still to read"
+            )
