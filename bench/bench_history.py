@@ -425,6 +425,14 @@ def bench_store(
                 "load_average": round(os.getloadavg()[0], 1),
                 "endpoints": time_requests(url, headers, requests, system.pid("audit")),
             }
+            c.console.print(  # now, not only in the table: a long run may not reach it
+                f"  {store} at {loader.events:,}: "
+                + "; ".join(
+                    f"{name} p50 {e['p50_ms']} p99 {e['p99_ms']} ms,"
+                    f" CPU {e['service_cpu_ms_per_request']} ms"
+                    for name, e in results[str(size)]["endpoints"].items()
+                )
+            )
         return results
 
 
@@ -447,6 +455,19 @@ def main() -> None:
     sizes = [args.small, args.events]
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     results: dict[str, Any] = {}
+
+    def write(results: dict[str, Any]) -> None:
+        c.write_result(
+            "history",
+            {
+                "smoke": args.smoke,
+                "person_events": PERSON_EVENTS,
+                "sizes": sizes,
+                "requests_per_endpoint": args.requests,
+                "stores": results,
+            },
+        )
+
     for store in stores:
         results[store] = {
             "sizes": bench_store(
@@ -457,6 +478,7 @@ def main() -> None:
         results[store]["ratio_large_to_small_p50"] = {
             name: c.ratio(large[name]["p50_ms"], small[name]["p50_ms"]) for name in small
         }
+        write(results)  # each store as it finishes: the next may take an hour
     rows = []
     for store, r in results.items():
         for size in sizes:
@@ -483,16 +505,7 @@ def main() -> None:
         ["store", "history (200)", "as-of (all 200)", "as-of (100)"],
         rows,
     )
-    c.write_result(
-        "history",
-        {
-            "smoke": args.smoke,
-            "person_events": PERSON_EVENTS,
-            "sizes": sizes,
-            "requests_per_endpoint": args.requests,
-            "stores": results,
-        },
-    )
+    write(results)
 
 
 if __name__ == "__main__":
