@@ -227,8 +227,46 @@ class StoredEvent:
         return data
 
     @property
+    def data_json(self) -> str:
+        """The `data` object as compact JSON, cut from the canonical document unparsed.
+
+        A page of history and an as-of fold read hundreds of documents a request; parsing
+        each whole only to take `data` out (and encoding it again) was most of their time.
+        The document's keys are sorted: `data` follows actor, causationid and
+        correlationid, whose values are strings or null (a string holds no bare quote, so
+        the first `"data":` is the key), and `id` is the first key after it, followed only
+        by string or null values (so the last `,"id":` ends it). A document not shaped so
+        (a tampered row) is parsed instead.
+        """
+        canonical = self.canonical
+        start = canonical.find(_DATA_KEY) + len(_DATA_KEY)
+        end = canonical.rfind(_ID_KEY)
+        if (
+            start < len(_DATA_KEY)
+            or end < start
+            or not canonical.startswith(_CANONICAL_OPENINGS)
+            or canonical[start] != "{"
+            or canonical[end - 1] != "}"
+        ):
+            return _compact_json(self.data)
+        return canonical[start:end]
+
+    @property
     def actor(self) -> str | None:
         """Who made the change, `role:user_id`; None for a reaction to another event."""
+        canonical = self.canonical
+        if canonical.startswith(_NO_ACTOR_OPENING):  # actor sorts first when present
+            return None
+        if canonical.startswith(_ACTOR_OPENING):
+            try:
+                actor, _ = _DECODER.raw_decode(canonical, len(_ACTOR_OPENING))
+            except ValueError:
+                actor = None
+            if isinstance(actor, str):
+                return actor
+        return self._parsed_actor()
+
+    def _parsed_actor(self) -> str | None:
         actor = json.loads(self.canonical).get("actor")
         return str(actor) if actor is not None else None
 
@@ -238,6 +276,18 @@ class StoredEvent:
 
     def head(self) -> ChainHead:
         return ChainHead(self.person_id, self.council, self.seq, self.hash)
+
+
+_DATA_KEY = '"data":'
+_ID_KEY = ',"id":'
+_ACTOR_OPENING = '{"actor":'
+_NO_ACTOR_OPENING = '{"causationid":'
+_CANONICAL_OPENINGS = (_ACTOR_OPENING, _NO_ACTOR_OPENING)
+_DECODER = json.JSONDecoder()
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def link(facts: EventFacts, head: ChainHead | None) -> StoredEvent:
@@ -443,6 +493,9 @@ def replay_order(log_events: Sequence[tuple[int, str]], old_seqs: Mapping[str, i
 def event_of(stored: StoredEvent) -> ev.Event:
     """The typed event a stored document holds."""
     try:
+        current = BY_TYPE.get(stored.type)
+        if current is not None:  # nothing to upcast: let pydantic read the JSON itself
+            return current.model_validate_json(stored.data_json)
         event_cls, data = upcast(stored.type, stored.data)
         return event_cls.model_validate(data)
     except (UnknownEventType, ValidationError, ValueError, KeyError) as err:
