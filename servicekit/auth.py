@@ -105,9 +105,21 @@ def _unauthorised(detail: str) -> HTTPException:
     return HTTPException(401, detail, {"WWW-Authenticate": "Bearer"})
 
 
+VERIFIED_TOKENS_KEPT = 4096
+"""How many verified tokens a service remembers. A caller sends the same token with every
+request for hours; checking its RS256 signature each time (in a worker thread, so a key
+set refetch cannot stall the event loop) cost more CPU than the rest of a small read."""
+
+
 class TokenVerifier:
     """Checks a token against one fixed public key (the development key, or a council's
-    static key file)."""
+    static key file).
+
+    A token that passed is remembered until it expires, or until the keys it was checked
+    against stop being trusted (`_keys_in_use`), whichever is first; `verified` answers
+    from there without the signature check. Refused tokens are never remembered, so every
+    refusal is worked out afresh with its reason.
+    """
 
     def __init__(
         self, public_key_pem: bytes, *, issuer: str = ISSUER, audience: str = AUDIENCE
@@ -115,12 +127,39 @@ class TokenVerifier:
         self._public_key: Any = public_key_pem
         self._issuer = issuer
         self._audience = audience
+        self._verified: dict[str, tuple[Actor, float, object]] = {}
 
     def _key_for(self, token: str) -> Any:
         return self._public_key
 
+    def _keys_in_use(self) -> object | None:
+        """What a remembered token was checked against; it is trusted only while this is
+        still the same object. None: keys are in flux, remember nothing."""
+        key: object = self._public_key
+        return key
+
+    def verified(self, token: str) -> Actor | None:
+        """The caller of a token already checked and still good, else None (call verify)."""
+        entry = self._verified.get(token)
+        if entry is None:
+            return None
+        actor, expires_at, keys = entry
+        if time.time() < expires_at and keys is self._keys_in_use():
+            return actor
+        self._verified.pop(token, None)
+        return None
+
+    def _remember(self, token: str, actor: Actor, expires_at: float, keys: object | None) -> None:
+        if keys is None:
+            return
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            # The oldest first (dicts keep insertion order); pop may race another thread.
+            self._verified.pop(next(iter(self._verified), ""), None)
+        self._verified[token] = (actor, expires_at, keys)
+
     def verify(self, token: str) -> Actor:
         key = self._key_for(token)
+        keys = self._keys_in_use()
         try:
             claims = jwt.decode(
                 token,
@@ -146,7 +185,9 @@ class TokenVerifier:
         person_id = claims.get("person_id")
         if role in CITIZEN_ROLES and not person_id:
             raise HTTPException(401, "a person's token must name their person_id")
-        return Actor(user_id=str(claims["sub"]), role=role, council=council, person_id=person_id)
+        actor = Actor(user_id=str(claims["sub"]), role=role, council=council, person_id=person_id)
+        self._remember(token, actor, float(claims["exp"]), keys)
+        return actor
 
 
 class JwksTokenVerifier(TokenVerifier):
@@ -178,6 +219,14 @@ class JwksTokenVerifier(TokenVerifier):
             timeout=timeout_seconds,
             cooldown_duration=refetch_cooldown_seconds,
         )
+
+    def _keys_in_use(self) -> object | None:
+        # The cached key set itself: a refetch (expiry, or a kid not seen before) replaces
+        # it, so a token checked with a key the provider has since retired is checked again.
+        cache = self._client.jwk_set_cache
+        if cache is None or cache.is_expired():
+            return None
+        return cache.jwk_set_with_timestamp
 
     def _key_for(self, token: str) -> Any:
         try:
@@ -220,8 +269,10 @@ async def current_actor(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
     verifier: TokenVerifier = request.app.state.token_verifier
-    # In a worker thread: a key set refetch must not stall the event loop.
-    actor = await run_in_threadpool(verifier.verify, credentials.credentials)
+    actor = verifier.verified(credentials.credentials)
+    if actor is None:
+        # In a worker thread: a key set refetch must not stall the event loop.
+        actor = await run_in_threadpool(verifier.verify, credentials.credentials)
     # Set in the request's own task (an async dependency), so the route and the unit of
     # work it commits see it.
     context.actor.set(actor.as_record())

@@ -112,5 +112,9 @@ class OutboxRelay:
             if published:
                 continue
             self._wakeup.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+            # lands just after a wake-up (a commit right before shutdown), and stop() then
+            # waits on a relay that never ends.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), _IDLE_RECHECK_SECONDS)
+                async with asyncio.timeout(_IDLE_RECHECK_SECONDS):
+                    await self._wakeup.wait()

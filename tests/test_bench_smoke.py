@@ -77,6 +77,11 @@ def test_api_against_a_bare_endpoint(tmp_path: Path) -> None:
         assert {"requests_per_second", "p50_ms", "p99_ms", "errors"} <= set(result)
         assert result["ok"] > 0, key
     assert set(doc["ratio_to_bare"]["embedded"]) == set(doc["bare"])
+    open_loop = doc["open_loop"]
+    assert set(open_loop["bare"]) == set(doc["bare"])
+    for key, result in open_loop["services"]["embedded"].items():
+        assert {"offered_per_second", "requests_per_second", "p99_ms"} <= set(result), key
+        assert result["load_cpu_ms_per_request"] >= 0
 
 
 def test_peer_eventsourcing(tmp_path: Path) -> None:

@@ -18,10 +18,11 @@ from pathlib import Path
 import httpx
 import pydantic
 import pytest
+from fastapi import HTTPException
 
 from contracts.vocabulary import Role
 from pbj.idp import IDP_ISSUER, JwksServer, LocalIdentityProvider
-from servicekit.auth import mint_token
+from servicekit.auth import TokenVerifier, ensure_dev_keys, mint_token
 from servicekit.testing import POLICIES_DIR, REPO_ROOT, Tokens, running
 from services.assessment.api import create_app
 from services.assessment.settings import Settings
@@ -97,6 +98,54 @@ async def test_a_token_signed_with_a_retired_key_is_refused_once_the_cache_expir
     assert refused.status_code == 401
     assert "does not list" in refused.json()["detail"]
     assert (await client.get(QUESTIONNAIRE, headers=care_manager(provider))).status_code == 200
+
+
+async def test_a_remembered_token_of_a_retired_key_is_refused_as_soon_as_the_set_is_refetched(
+    tmp_path: Path, idp: JwksServer
+) -> None:
+    provider = idp.idp
+    first = provider.ensure()
+    settings = settings_for(
+        tmp_path, idp.jwks_url, jwks_cache_seconds=300, jwks_refetch_cooldown_seconds=0
+    )
+    async with running(create_app(settings)) as client:
+        old = care_manager(provider, kid=first)
+        assert (await client.get(QUESTIONNAIRE, headers=old)).status_code == 200
+        assert (await client.get(QUESTIONNAIRE, headers=old)).status_code == 200
+
+        provider.rotate(retire_others=True)
+        # A token under the new kid makes the service fetch the set again, long before
+        # its 300 s cache would have expired; the old token was checked against the old set.
+        assert (await client.get(QUESTIONNAIRE, headers=care_manager(provider))).status_code == 200
+        refused = await client.get(QUESTIONNAIRE, headers=old)
+        assert refused.status_code == 401
+        assert "does not list" in refused.json()["detail"]
+
+
+def test_a_verified_token_is_remembered_until_it_expires_and_a_refused_one_never(
+    tmp_path: Path,
+) -> None:
+    private_path, public_path = ensure_dev_keys(tmp_path)
+    verifier = TokenVerifier(public_path.read_bytes())
+    private_key = private_path.read_bytes()
+    token = mint_token(
+        private_key, user_id="cm-1", role=Role.CARE_MANAGER, council="lancashire", ttl_seconds=1
+    )
+    assert verifier.verified(token) is None
+    actor = verifier.verify(token)
+    assert verifier.verified(token) == actor
+
+    time.sleep(1.1)
+    assert verifier.verified(token) is None
+    with pytest.raises(HTTPException) as refused:
+        verifier.verify(token)
+    assert refused.value.status_code == 401 and "expired" in str(refused.value.detail)
+
+    other = mint_token(private_key, user_id="x", role=Role.CARE_MANAGER, council="lancashire")
+    forged = other[:-4] + ("AAAA" if not other.endswith("AAAA") else "BBBB")  # a bad signature
+    with pytest.raises(HTTPException):
+        verifier.verify(forged)
+    assert verifier.verified(forged) is None
 
 
 async def test_expired_forged_unsigned_and_missing_tokens_are_refused_with_401(

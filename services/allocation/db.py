@@ -156,10 +156,17 @@ class BudgetRepository:
         if not rows:
             return []
         ids = [row.budget_id for row in rows]
+        # One budget (every GET): `=` is compiled once and cached; `IN` is expanded and
+        # re-rendered on every execution (about 7% of a budget read's CPU in a profile).
+        which = (
+            budget_revisions.c.budget_id == ids[0]
+            if len(ids) == 1
+            else budget_revisions.c.budget_id.in_(ids)
+        )
         revision_rows = (
             await self._session.execute(
                 sa.select(budget_revisions)
-                .where(budget_revisions.c.budget_id.in_(ids))
+                .where(which)
                 .order_by(budget_revisions.c.budget_id, budget_revisions.c.number)
             )
         ).all()
