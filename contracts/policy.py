@@ -268,9 +268,20 @@ class Policy(_Strict):
         return f"{self.council}/{self.version}"
 
 
+# Fields added to the policy model after policies were first adopted: left out of the
+# document while at their default, so a policy that does not use them keeps the document,
+# and the fingerprint, it was adopted with.
+_LATER_APPROVAL_FIELDS = ("panel_only_client_groups",)
+
+
 def policy_document(policy: Policy) -> dict[str, Any]:
     """The policy as a JSON document: what a PolicyAdopted event carries."""
-    return policy.model_dump(mode="json")
+    document = policy.model_dump(mode="json")
+    approvals = document["approvals"]
+    for name in _LATER_APPROVAL_FIELDS:
+        if approvals.get(name) == []:
+            del approvals[name]
+    return document
 
 
 def content_sha256(document: dict[str, Any]) -> str:

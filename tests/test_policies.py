@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from contracts.policy import Policy, PolicyBook, PolicyError, load_policy
+from contracts.policy import Policy, PolicyBook, PolicyError, load_policy, policy_document
 from contracts.vocabulary import ClientGroup, Role
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
@@ -385,3 +385,14 @@ def test_council_c_sends_every_mental_health_plan_to_the_panel(book: PolicyBook)
     assert not approvals.can_sign_off(Role.TEAM_MANAGER, 1, ClientGroup.MENTAL_HEALTH)
     assert approvals.lowest_sign_off_role(1, ClientGroup.OLDER_PEOPLE) is Role.TEAM_MANAGER
     assert approvals.can_sign_off(Role.PANEL, 10_000_000, ClientGroup.MENTAL_HEALTH)
+
+
+def test_a_policy_that_sends_no_group_to_the_panel_keeps_the_document_it_was_adopted_with(
+    book: PolicyBook,
+) -> None:
+    lancashire = policy_document(book.current("lancashire"))
+    council_c = policy_document(book.current("council_c"))
+    assert "panel_only_client_groups" not in lancashire["approvals"]
+    assert council_c["approvals"]["panel_only_client_groups"] == ["mental_health"]
+    for document in (lancashire, council_c):
+        assert policy_document(Policy.model_validate(document)) == document
