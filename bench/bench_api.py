@@ -127,6 +127,28 @@ def own_cpu_seconds() -> float:
     return c.cpu_seconds(os.getpid())
 
 
+async def send_and_tally(
+    target: Target,
+    conn: Connection,
+    tag: str,
+    since: float,
+    latencies: list[float],
+    errors: dict[str, int],
+) -> None:
+    """One request; a success's latency counted from `since`, anything else by its status
+    or the error that cut the connection (which is then closed, to be reopened)."""
+    head, body = target.encode(tag)
+    try:
+        status: int | str = await conn.request(head, body)
+    except (OSError, asyncio.IncompleteReadError, ValueError) as err:
+        status = type(err).__name__
+        conn.close()
+    if status in (200, 201):
+        latencies.append(time.perf_counter() - since)
+    else:
+        errors[str(status)] = errors.get(str(status), 0) + 1
+
+
 async def closed_loop(target: Target, clients: int, seconds: float) -> dict[str, Any]:
     """Saturation: every client sends its next request as soon as the last is answered."""
     latencies: list[float] = []
@@ -138,17 +160,8 @@ async def closed_loop(target: Target, clients: int, seconds: float) -> dict[str,
         sent = 0
         while time.perf_counter() < deadline:
             sent += 1
-            head, body = target.encode(f"{number}x{sent}")
             started = time.perf_counter()
-            try:
-                status: int | str = await conn.request(head, body)
-            except (OSError, asyncio.IncompleteReadError, ValueError) as err:
-                status = type(err).__name__
-                conn.close()
-            if status in (200, 201):
-                latencies.append(time.perf_counter() - started)
-            else:
-                errors[str(status)] = errors.get(str(status), 0) + 1
+            await send_and_tally(target, conn, f"{number}x{sent}", started, latencies, errors)
 
     deadline = time.perf_counter() + seconds
     started = time.perf_counter()
@@ -239,16 +252,7 @@ async def open_loop(
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            head, body = target.encode(f"{number}x{sent}")
-            try:
-                status: int | str = await conn.request(head, body)
-            except (OSError, asyncio.IncompleteReadError, ValueError) as err:
-                status = type(err).__name__
-                conn.close()
-            if status in (200, 201):
-                latencies.append(time.perf_counter() - due)
-            else:
-                errors[str(status)] = errors.get(str(status), 0) + 1
+            await send_and_tally(target, conn, f"{number}x{sent}", due, latencies, errors)
 
     begin = time.perf_counter() + 0.05
     end = begin + seconds

@@ -115,3 +115,15 @@ async def outbox_events(app: FastAPI) -> list[Envelope]:
 
 async def outbox_events_of(app: FastAPI, event_cls: type[Event]) -> list[Any]:
     return [e.event for e in await outbox_events(app) if isinstance(e.event, event_cls)]
+
+
+def named_public_key(data_dir: Path) -> Path:
+    """The development public key, copied under a name of its own for the test's tokens.
+
+    Outside the embedded default a service refuses the development key file itself (ADR
+    12), not a named key, as a council's one static key would be.
+    """
+    _, dev_public_key = ensure_dev_keys(data_dir)
+    public_key = data_dir / "test-signing-key.pub.pem"
+    public_key.write_bytes(dev_public_key.read_bytes())
+    return public_key

@@ -19,8 +19,7 @@ import pytest
 from fastapi import FastAPI
 
 from contracts.envelope import Envelope, decode
-from servicekit.auth import ensure_dev_keys
-from servicekit.testing import Tokens, deliver, running, runtime_of
+from servicekit.testing import Tokens, deliver, named_public_key, running, runtime_of
 from services.audit import rebuild
 from services.audit.api import create_app
 from services.audit.domain import facts_from
@@ -66,11 +65,7 @@ async def database_url(admin_url: str | None, data_dir: Path) -> AsyncIterator[s
 async def client(
     database_url: str, data_dir: Path, policies_dir: Path, tokens: Tokens
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    # The tokens here are the test's own, checked as a council's one static key would be:
-    # PostgreSQL refuses the development key file itself (ADR 12), not a named key.
-    _, dev_public_key = ensure_dev_keys(data_dir)
-    public_key = data_dir / "test-signing-key.pub.pem"
-    public_key.write_bytes(dev_public_key.read_bytes())
+    public_key = named_public_key(data_dir)
     app = create_app(
         Settings(
             data_dir=data_dir,

@@ -15,8 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from pbj.chaos import PrivatePostgres
-from servicekit.auth import ensure_dev_keys
-from servicekit.testing import Tokens, running
+from servicekit.testing import Tokens, named_public_key, running
 from services.assessment.api import create_app
 from services.assessment.settings import Settings
 from services.assessment.tests.test_api import start_body
@@ -39,10 +38,7 @@ def postgres(postgres_admin_url: str, tmp_path: Path) -> Iterator[PrivatePostgre
 async def client(
     postgres: PrivatePostgres, data_dir: Path, policies_dir: Path
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    # PostgreSQL refuses the development key file itself (ADR 12), not a named copy.
-    _, dev_public_key = ensure_dev_keys(data_dir)
-    public_key = data_dir / "test-signing-key.pub.pem"
-    public_key.write_bytes(dev_public_key.read_bytes())
+    public_key = named_public_key(data_dir)
     app = create_app(
         Settings(
             data_dir=data_dir,
