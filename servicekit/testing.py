@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -127,3 +128,12 @@ def named_public_key(data_dir: Path) -> Path:
     public_key = data_dir / "test-signing-key.pub.pem"
     public_key.write_bytes(dev_public_key.read_bytes())
     return public_key
+
+
+async def event_log_started(app: FastAPI, attempts: int = 200) -> None:
+    """Until the app's event log is ready: it starts in the background, and a test that
+    dead-letters needs the dead-letter topic there."""
+    for _ in range(attempts):
+        if await runtime_of(app).event_log.ready():
+            return
+        await asyncio.sleep(0.01)

@@ -6,7 +6,6 @@ Seed 004 = SCIE "Keeping personal budgets personal" (2011), Appendix 1, Councils
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -29,7 +28,14 @@ from contracts.events import (
 )
 from contracts.registry import DEAD_LETTER_TOPIC
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy, Role
-from servicekit.testing import Tokens, deliver, outbox_events_of, running, runtime_of
+from servicekit.testing import (
+    Tokens,
+    deliver,
+    event_log_started,
+    outbox_events_of,
+    running,
+    runtime_of,
+)
 from services.allocation.api import create_app
 from services.allocation.db import budget_revisions, budgets
 from services.allocation.domain import Approver, ChangedMeanwhile
@@ -469,10 +475,7 @@ async def test_a_plan_for_an_unknown_budget_is_dead_lettered_and_changes_nothing
     app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
     runtime = runtime_of(app)
-    for _ in range(200):  # the dead-letter topic lives in the log, which starts in the background
-        if await runtime.event_log.ready():
-            break
-        await asyncio.sleep(0.01)
+    await event_log_started(app)
     await deliver(app, signed_off(str(uuid.uuid4())))
     assert await outbox_events_of(app, BudgetIssued) == []
     reader = runtime.event_log.consumer("test-reader", [DEAD_LETTER_TOPIC])

@@ -6,7 +6,6 @@ levels below are Lancashire's.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from fastapi import FastAPI
 from contracts.envelope import Envelope
 from contracts.events import AssessmentValidated, Event
 from contracts.registry import DEAD_LETTER_TOPIC
-from servicekit.testing import Tokens, deliver, deliver_all, running, runtime_of
+from servicekit.testing import Tokens, deliver, deliver_all, event_log_started, running, runtime_of
 from services.allocation.api import create_app
 from services.allocation.settings import Settings
 from services.allocation.tests.test_api import (
@@ -120,10 +119,7 @@ async def test_an_unscorable_assessment_is_dead_lettered_and_the_rest_of_its_bat
     app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
     runtime = runtime_of(app)
-    for _ in range(200):  # the dead-letter topic lives in the log, which starts in the background
-        if await runtime.event_log.ready():
-            break
-        await asyncio.sleep(0.01)
+    await event_log_started(app)
     good = validated("P-good")
     bad: AssessmentValidated = validated(
         "P-bad", domain_levels={**HIGHEST, "staying_safe": 9}, assessment_id=uuid.uuid4()
