@@ -626,13 +626,14 @@ def engine(request: pytest.FixtureRequest) -> str:
 async def test_journeys_complete_when_a_service_is_killed_and_restarted(
     engine: str, victim: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """Seven people; the victim is SIGKILLed inside a batch of events and started again."""
+    """Nine people (headroom for a victim that ran ahead before it froze); the victim is
+    SIGKILLed inside a batch of events and started again."""
     async with system_on(engine, request, tmp_path) as system:
         transport = PatientTransport()
         async with (
             httpx.AsyncClient(transport=transport, timeout=60) as client,
             journeys_in_flight(
-                client, system, count=7, stagger=0.4, timeout=RESTART_TIMEOUT
+                client, system, count=9, stagger=0.4, timeout=RESTART_TIMEOUT
             ) as journeys,
         ):
             await crash_mid_batch(client, transport, system, journeys, victim)
