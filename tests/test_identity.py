@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import jwt
 import pydantic
 import pytest
 from fastapi import HTTPException
@@ -128,14 +129,17 @@ def test_a_verified_token_is_remembered_until_it_expires_and_a_refused_one_never
     private_path, public_path = ensure_dev_keys(tmp_path)
     verifier = TokenVerifier(public_path.read_bytes())
     private_key = private_path.read_bytes()
+    # exp is whole seconds from a truncated now, so a 1 s token may have only a few
+    # milliseconds left when minted; 3 s leaves room for a loaded machine.
     token = mint_token(
-        private_key, user_id="cm-1", role=Role.CARE_MANAGER, council="lancashire", ttl_seconds=1
+        private_key, user_id="cm-1", role=Role.CARE_MANAGER, council="lancashire", ttl_seconds=3
     )
     assert verifier.verified(token) is None
     actor = verifier.verify(token)
     assert verifier.verified(token) == actor
 
-    time.sleep(1.1)
+    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, expires_at - time.time()) + 0.1)
     assert verifier.verified(token) is None
     with pytest.raises(HTTPException) as refused:
         verifier.verify(token)
