@@ -10,10 +10,13 @@ pass for a tested one.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import socket
 import subprocess
-from collections.abc import Coroutine
+import tempfile
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -86,6 +89,18 @@ def _postgres_answers(url: str) -> bool:
     return _run(connect())
 
 
+@contextmanager
+def _one_starter_at_a_time() -> Iterator[None]:
+    """Test workers in parallel (pytest -n) each ask for the same servers: one starts
+    them while the others wait, then find them answering."""
+    with open(Path(tempfile.gettempdir()) / "pbj-test-servers.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _start(script: str) -> str | None:
     """Run deploy/<script> start; None when it worked, else why not."""
     if os.environ.get("PBJ_START_SERVERS") == "0":
@@ -108,7 +123,8 @@ def kafka_bootstrap() -> str:
     """host:port of a Kafka broker that answers, started by deploy/kafka/kafka.sh if need be."""
     if _kafka_answers(KAFKA_BOOTSTRAP):
         return KAFKA_BOOTSTRAP
-    problem = _start("kafka/kafka.sh")
+    with _one_starter_at_a_time():
+        problem = None if _kafka_answers(KAFKA_BOOTSTRAP) else _start("kafka/kafka.sh")
     if problem is None and _kafka_answers(KAFKA_BOOTSTRAP):
         return KAFKA_BOOTSTRAP
     _unavailable(f"no Kafka broker on {KAFKA_BOOTSTRAP}: {problem or 'it did not answer'}")
@@ -119,7 +135,8 @@ def postgres_url() -> str:
     """The pbj_test database (owner pbj, who may also CREATE DATABASE for a test of its own)."""
     if _postgres_answers(POSTGRES_TEST_URL):
         return POSTGRES_TEST_URL
-    problem = _start("postgres/postgres.sh")
+    with _one_starter_at_a_time():
+        problem = None if _postgres_answers(POSTGRES_TEST_URL) else _start("postgres/postgres.sh")
     if problem is None and _postgres_answers(POSTGRES_TEST_URL):
         return POSTGRES_TEST_URL
     _unavailable(f"no PostgreSQL with pbj_test on 127.0.0.1:5432: {problem or 'no answer'}")
@@ -138,12 +155,13 @@ def kcat() -> str:
 
     found = shutil.which("kcat")
     if found is None and os.environ.get("PBJ_START_SERVERS") != "0":
-        subprocess.run(
-            ["bash", str(ROOT / "deploy" / "ensure-tools.sh")],
-            check=False,
-            capture_output=True,
-            timeout=_START_TIMEOUT_SECONDS,
-        )
+        with _one_starter_at_a_time():  # apt takes one install at a time
+            subprocess.run(
+                ["bash", str(ROOT / "deploy" / "ensure-tools.sh")],
+                check=False,
+                capture_output=True,
+                timeout=_START_TIMEOUT_SECONDS,
+            )
         found = shutil.which("kcat")
     if found is None:
         _unavailable("kcat is not installed: run `bash deploy/ensure-tools.sh`")
@@ -157,7 +175,8 @@ CHROMIUM = "/usr/bin/chromium"
 def chromium() -> str:
     """Debian's Chromium (Playwright drives it; Playwright's own browsers are never fetched)."""
     if not Path(CHROMIUM).exists():
-        problem = _start("browser/chromium.sh")
+        with _one_starter_at_a_time():  # apt takes one install at a time
+            problem = None if Path(CHROMIUM).exists() else _start("browser/chromium.sh")
         if problem is not None or not Path(CHROMIUM).exists():
             _unavailable(f"no Chromium at {CHROMIUM}: {problem or 'it did not install'}")
     try:
