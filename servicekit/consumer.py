@@ -86,19 +86,44 @@ class EventConsumer:
         self.healthy = True
         self.applied = 0
         self.progress = ConsumerProgress()
+        self._stopping = False
+        self._poll_in_flight: asyncio.Future[list[Record]] | None = None
+
+    def stop(self) -> None:
+        """Finish the batch in hand (apply, commit its offsets), then return from run().
+
+        A poll still waiting has nothing in hand and is cancelled at once: a poll only
+        reads. One that has already returned records is left to be applied."""
+        self._stopping = True
+        if self._poll_in_flight is not None:
+            self._poll_in_flight.cancel()
 
     async def run(self) -> None:
+        self._stopping = False  # a runtime may be started again after a stop
         backoff = 0.1
-        while True:
+        while not self._stopping:
             consumer = self._log.consumer(self.name, self._topics)
             try:
-                while True:
-                    records = await consumer.poll(max_records=500, timeout_ms=500)
+                while not self._stopping:
+                    poll = asyncio.ensure_future(consumer.poll(max_records=500, timeout_ms=500))
+                    self._poll_in_flight = poll
+                    try:
+                        records = await poll
+                    except asyncio.CancelledError:
+                        this_task = asyncio.current_task()
+                        asked_to_stop = self._stopping and poll.cancelled()
+                        if asked_to_stop and this_task is not None and not this_task.cancelling():
+                            break  # stop() cancelled the poll; nobody cancelled this task
+                        poll.cancel()
+                        raise
+                    finally:
+                        self._poll_in_flight = None
                     await self.handle_all(records)
                     await consumer.commit(records)
                     self.progress.observe(consumer, records)
                     self.healthy = True
                     backoff = 0.1
+                await consumer.close()
             except asyncio.CancelledError:
                 await consumer.close()
                 raise

@@ -42,9 +42,15 @@ class OutboxRelay:
         self._log = event_log
         self._batch_size = batch_size
         self._wakeup = asyncio.Event()
+        self._stopping = False
         self.healthy = True
 
     def wake(self) -> None:
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from run()."""
+        self._stopping = True
         self._wakeup.set()
 
     async def publish_pending(self) -> int:
@@ -95,8 +101,9 @@ class OutboxRelay:
             pass
 
     async def run(self) -> None:
+        self._stopping = False  # a runtime may be started again after a stop
         backoff = 0.1
-        while True:
+        while not self._stopping:
             try:
                 published = await self.publish_pending()
                 self.healthy = True
@@ -112,6 +119,8 @@ class OutboxRelay:
             if published:
                 continue
             self._wakeup.clear()
+            if self._stopping:
+                break
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
             # lands just after a wake-up (a commit right before shutdown), and stop() then
             # waits on a relay that never ends.

@@ -28,6 +28,9 @@ from servicekit.sampling import sample_forever
 from servicekit.settings import ServiceSettings
 from servicekit.uow import UnitOfWork
 
+_GRACEFUL_STOP_SECONDS = 10.0
+"""How long the relay and the consumers get at shutdown to finish the batch in hand."""
+
 log = structlog.get_logger(__name__)
 
 U = TypeVar("U", bound=UnitOfWork)
@@ -63,6 +66,7 @@ class ServiceRuntime(Generic[U]):
         self._unit_of_work = unit_of_work
         self.consumers: list[EventConsumer] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._workers: list[asyncio.Task[None]] = []  # the relay and the consumers
         self._log_started = False
         # A service whose database has the adopted_policies table computes with policy:
         # it follows the councils' adoptions (servicekit.policies).
@@ -161,9 +165,9 @@ class ServiceRuntime(Generic[U]):
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
         self._log_started = True
-        self._tasks.append(asyncio.create_task(self.relay.run()))
-        for consumer in self.consumers:
-            self._tasks.append(asyncio.create_task(consumer.run()))
+        self._workers = [asyncio.create_task(self.relay.run())]
+        self._workers += [asyncio.create_task(consumer.run()) for consumer in self.consumers]
+        self._tasks += self._workers
         self._tasks.append(asyncio.create_task(sample_forever(self)))
 
     async def ready(self) -> dict[str, bool]:
@@ -176,10 +180,22 @@ class ServiceRuntime(Generic[U]):
         return checks
 
     async def stop(self) -> None:
+        # The relay and the consumers finish the batch in hand rather than being cancelled
+        # inside a transaction: a cancelled SQLite connection is closed while its thread
+        # may still wait on the write lock, and shutdown then stalls for the busy timeout.
+        self.relay.stop()
+        for consumer in self.consumers:
+            consumer.stop()
         for task in self._tasks:
-            task.cancel()
+            if task not in self._workers:
+                task.cancel()
+        if self._tasks:
+            _, stragglers = await asyncio.wait(self._tasks, timeout=_GRACEFUL_STOP_SECONDS)
+            for task in stragglers:  # a broker that does not answer, say
+                task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        self._workers.clear()
         if self._log_started:
             try:
                 await asyncio.wait_for(self.relay.drain(), 5)

@@ -131,6 +131,58 @@ async def test_the_relay_publishes_within_milliseconds_of_a_commit(plumbing):
         task.cancel()
 
 
+async def test_a_stopped_consumer_applies_and_commits_the_batch_in_hand_before_it_returns(
+    plumbing,
+):
+    # At shutdown a consumer is asked to stop, not cancelled inside a transaction: what it
+    # has polled is applied and its offsets committed, so nothing is redelivered at start.
+    database, log, _, uow = plumbing
+    handling = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_effect(envelope: Envelope, work: UnitOfWork) -> None:
+        handling.set()
+        await release.wait()
+        await work.session.execute(effects.insert().values(event_id=envelope.id))
+
+    consumer = EventConsumer(
+        name="stopping",
+        event_log=log,
+        topics=["pb.assessment"],
+        handlers={AssessmentReturned: slow_effect},
+        unit_of_work=uow,
+    )
+    await log.publish(
+        [
+            OutgoingRecord("pb.assessment", "P1", Envelope(event=returned()).to_message().value)
+            for _ in range(3)
+        ]
+    )
+    running = asyncio.create_task(consumer.run())
+    await asyncio.wait_for(handling.wait(), 10)
+    consumer.stop()
+    release.set()
+    await asyncio.wait_for(running, 10)  # returns; a cancel would raise here
+    async with database.sessions() as session:
+        assert await session.scalar(sa.select(sa.func.count()).select_from(effects)) == 3
+    assert await log.consumer("stopping", ["pb.assessment"]).poll(timeout_ms=100) == []
+
+
+async def test_a_consumer_waiting_for_events_and_an_idle_relay_stop_without_being_cancelled(
+    plumbing,
+):
+    _, log, relay, uow = plumbing
+    consumer = EventConsumer(
+        name="idle", event_log=log, topics=["pb.assessment"], handlers={}, unit_of_work=uow
+    )
+    workers = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]
+    await asyncio.sleep(0.2)  # both waiting: the consumer in poll, the relay for a commit
+    consumer.stop()
+    relay.stop()
+    done = await asyncio.wait_for(asyncio.gather(*workers), 10)
+    assert done == [None, None]
+
+
 async def test_a_redelivered_event_changes_nothing(plumbing):
     database, log, _, uow = plumbing
 
