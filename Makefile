@@ -18,16 +18,16 @@ ENGINE ?= embedded
 run: install  ## the five services; ENGINE=kafka runs them on PostgreSQL + Apache Kafka
 	$(BIN)/pbj up --engine $(ENGINE)
 
-# In-process tests are spread over the cores; the end-to-end tests (real processes, brokers
-# and timing-sensitive fault injection) then run one at a time, so they never compete with
-# each other for the CPU. Both phases always run; either failing fails the target.
+# Tests are spread over the cores, then the fault tests (which SIGKILL processes at random
+# and time their recovery) run one at a time, so nothing else competes with them for the
+# CPU. Both phases always run; either failing fails the target.
 TEST_WORKERS ?= auto
 
 test: install  ## every test; Kafka/PostgreSQL suites are skipped with a reason when absent
-	@$(BIN)/pytest -m "not e2e" -n $(TEST_WORKERS); in_process=$$?; \
-	$(BIN)/pytest -m e2e; end_to_end=$$?; \
-	echo "in-process tests: exit $$in_process; end-to-end tests: exit $$end_to_end"; \
-	test $$in_process -eq 0 -a $$end_to_end -eq 0
+	@$(BIN)/pytest -m "not faults" -n $(TEST_WORKERS); spread=$$?; \
+	$(BIN)/pytest -m faults; faults=$$?; \
+	echo "tests on $(TEST_WORKERS) workers: exit $$spread; fault tests alone: exit $$faults"; \
+	test $$spread -eq 0 -a $$faults -eq 0
 
 lint: install
 	$(BIN)/ruff check .

@@ -16,7 +16,7 @@ import pytest
 from pbj.chaos import PRODUCERS, ChaosReport, ChaosSystem, run_chaos
 from pbj.processes import SERVICES
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 
 # Sized to finish in about three minutes each on a two-core machine (docs/faults.md).
 EMBEDDED_INJECTIONS = 40

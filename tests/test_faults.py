@@ -40,7 +40,7 @@ from pbj.processes import SERVICES, Supervisor, postgres_database_urls
 from servicekit.testing import POLICIES_DIR
 from tests.systems import admin
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 
 COUNCIL = "lancashire"
 POLICY = PolicyBook.from_directory(POLICIES_DIR).current(COUNCIL)
