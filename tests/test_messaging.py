@@ -68,6 +68,18 @@ async def plumbing(tmp_path: Path):
     await database.dispose()
 
 
+def assessment_consumer(log, uow, handlers, *, name: str = "test", **options) -> EventConsumer:
+    """A consumer of the assessment topic, built as a service builds one."""
+    return EventConsumer(
+        name=name,
+        event_log=log,
+        topics=["pb.assessment"],
+        handlers=handlers,
+        unit_of_work=uow,
+        **options,
+    )
+
+
 async def read_all(log, topic: str, expect: int):
     consumer = log.consumer(f"reader-{uuid.uuid4()}", [topic])
     records = []
@@ -145,13 +157,7 @@ async def test_a_stopped_consumer_applies_and_commits_the_batch_in_hand_before_i
         await release.wait()
         await work.session.execute(effects.insert().values(event_id=envelope.id))
 
-    consumer = EventConsumer(
-        name="stopping",
-        event_log=log,
-        topics=["pb.assessment"],
-        handlers={AssessmentReturned: slow_effect},
-        unit_of_work=uow,
-    )
+    consumer = assessment_consumer(log, uow, {AssessmentReturned: slow_effect}, name="stopping")
     await log.publish(
         [
             OutgoingRecord("pb.assessment", "P1", Envelope(event=returned()).to_message().value)
@@ -172,9 +178,7 @@ async def test_a_consumer_waiting_for_events_and_an_idle_relay_stop_without_bein
     plumbing,
 ):
     _, log, relay, uow = plumbing
-    consumer = EventConsumer(
-        name="idle", event_log=log, topics=["pb.assessment"], handlers={}, unit_of_work=uow
-    )
+    consumer = assessment_consumer(log, uow, {}, name="idle")
     workers = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]
     await asyncio.sleep(0.2)  # both waiting: the consumer in poll, the relay for a commit
     consumer.stop()
@@ -189,13 +193,7 @@ async def test_a_redelivered_event_changes_nothing(plumbing):
     async def record_effect(envelope: Envelope, work: UnitOfWork) -> None:
         await work.session.execute(effects.insert().values(event_id=envelope.id))
 
-    consumer = EventConsumer(
-        name="test",
-        event_log=log,
-        topics=["pb.assessment"],
-        handlers={AssessmentReturned: record_effect},
-        unit_of_work=uow,
-    )
+    consumer = assessment_consumer(log, uow, {AssessmentReturned: record_effect})
     envelope = Envelope(event=returned())
     value = envelope.to_message().value
     await log.publish([OutgoingRecord("pb.assessment", "P1", value)] * 2)
@@ -210,9 +208,7 @@ async def test_an_event_failing_its_schema_goes_to_the_dead_letter_topic_with_th
     good = json.loads(Envelope(event=returned()).to_message().value)
     good["data"]["reasons"] = []  # a return needs at least one reason
     await log.publish([OutgoingRecord("pb.assessment", "P1", json.dumps(good).encode())])
-    consumer = EventConsumer(
-        name="test", event_log=log, topics=["pb.assessment"], handlers={}, unit_of_work=uow
-    )
+    consumer = assessment_consumer(log, uow, {})
     for record in await read_all(log, "pb.assessment", expect=1):
         await consumer.handle(record)
     dead = await read_all(log, DEAD_LETTER_TOPIC, expect=1)
@@ -229,13 +225,7 @@ async def test_a_handler_refusing_an_event_dead_letters_it_and_writes_nothing(pl
         await work.session.execute(effects.insert().values(event_id=envelope.id))
         raise Conflict("the assessment was already validated")
 
-    consumer = EventConsumer(
-        name="test",
-        event_log=log,
-        topics=["pb.assessment"],
-        handlers={AssessmentReturned: refuse},
-        unit_of_work=uow,
-    )
+    consumer = assessment_consumer(log, uow, {AssessmentReturned: refuse})
     await log.publish(
         [OutgoingRecord("pb.assessment", "P1", Envelope(event=returned()).to_message().value)]
     )
@@ -267,13 +257,11 @@ async def test_a_batch_handler_gets_consecutive_events_of_its_type_in_order_each
         )
         await work.commit()
 
-    consumer = EventConsumer(
-        name="test",
-        event_log=log,
-        topics=["pb.assessment"],
-        handlers={AssessmentReturned: one, AssessmentStarted: one},
+    consumer = assessment_consumer(
+        log,
+        uow,
+        {AssessmentReturned: one, AssessmentStarted: one},
         batch_handlers={AssessmentReturned: many},
-        unit_of_work=uow,
     )
     sent = [
         Envelope(event=returned("P1")),
@@ -306,13 +294,8 @@ async def test_a_failed_batch_is_applied_one_by_one_through_the_per_event_handle
         )
         raise Conflict("something in the batch is refused")
 
-    consumer = EventConsumer(
-        name="test",
-        event_log=log,
-        topics=["pb.assessment"],
-        handlers={AssessmentReturned: one},
-        batch_handlers={AssessmentReturned: many},
-        unit_of_work=uow,
+    consumer = assessment_consumer(
+        log, uow, {AssessmentReturned: one}, batch_handlers={AssessmentReturned: many}
     )
     sent = [Envelope(event=returned(person)) for person in ("P1", "P2", "P3")]
     await log.publish([OutgoingRecord("pb.assessment", "K", e.to_message().value) for e in sent])
