@@ -99,7 +99,12 @@ class EventConsumer:
             self._poll_in_flight.cancel()
 
     async def run(self) -> None:
-        self._stopping = False  # a runtime may be started again after a stop
+        try:
+            await self._apply_until_stopped()
+        finally:
+            self._stopping = False  # a stop ends this run only; a later run starts afresh
+
+    async def _apply_until_stopped(self) -> None:
         backoff = 0.1
         while not self._stopping:
             consumer = self._log.consumer(self.name, self._topics)

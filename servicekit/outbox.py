@@ -101,7 +101,12 @@ class OutboxRelay:
             pass
 
     async def run(self) -> None:
-        self._stopping = False  # a runtime may be started again after a stop
+        try:
+            await self._publish_until_stopped()
+        finally:
+            self._stopping = False  # a stop ends this run only; a later run starts afresh
+
+    async def _publish_until_stopped(self) -> None:
         backoff = 0.1
         while not self._stopping:
             try:

@@ -187,6 +187,23 @@ async def test_a_consumer_waiting_for_events_and_an_idle_relay_stop_without_bein
     assert done == [None, None]
 
 
+async def test_a_relay_stopped_before_it_runs_returns_and_a_later_run_publishes_again(plumbing):
+    _, _, relay, uow = plumbing
+    relay.stop()  # a shutdown that lands before the relay's task has started
+    await asyncio.wait_for(relay.run(), 10)
+    running = asyncio.create_task(relay.run())
+    async with uow() as work:
+        work.emit(returned())
+        await work.commit()
+    for _ in range(200):
+        if not await relay.backlog():
+            break
+        await asyncio.sleep(0.02)
+    relay.stop()
+    await asyncio.wait_for(running, 10)
+    assert await relay.backlog() == 0
+
+
 async def test_a_redelivered_event_changes_nothing(plumbing):
     database, log, _, uow = plumbing
 
