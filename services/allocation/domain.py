@@ -31,7 +31,13 @@ from contracts.money import WEEKS_PER_YEAR, Frequency, annual_from, apply_basis_
 from contracts.money import format_pounds as pounds
 from contracts.policy import Domain, Policy
 from contracts.vocabulary import ClientGroup, Role
-from rules.authority import Decision, Refusal, Sitting, may_agree_in_principle
+from rules.authority import (
+    Decision,
+    Refusal,
+    Sitting,
+    may_agree_in_principle,
+    may_approve_exception,
+)
 from servicekit.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 MINUS = "\u2212"
@@ -786,6 +792,10 @@ class Budget:
             raise refusal_of(decision, ceiling, policy.policy_version)
         reason = (ceiling_exception_reason or "").strip() or None
         if ceiling is not None and weekly > ceiling:
+            # The ceiling the revision was worked out with, whatever policy is found now.
+            exception = may_approve_exception(policy, by.role, weekly, revision.inputs.client_group)
+            if not exception.allowed:
+                raise refusal_of(exception, ceiling, policy.policy_version)
             if reason is None:
                 raise CeilingExceptionReasonRequired(ceiling, weekly)
             revision.ceiling_exception = True
