@@ -144,7 +144,9 @@ def _inputs(policy: Policy, group: ClientGroup) -> allocation.BudgetInputs:
     )
 
 
-def _allocation_allows(policy: Policy, role: Role, group: ClientGroup, weekly: int) -> bool:
+def _allocation_allows(
+    policy: Policy, role: Role, group: ClientGroup, weekly: int, sitting: Sitting | None
+) -> bool:
     inputs = _inputs(policy, group)
     budget = allocation.Budget.open(
         budget_id=uuid.uuid4(),
@@ -164,13 +166,16 @@ def _allocation_allows(policy: Policy, role: Role, group: ClientGroup, weekly: i
             policy=policy,
             at=AT,
             ceiling_exception_reason="needs agreed at panel" if above else None,
+            panel_sitting=sitting,
         )
     except Forbidden:
         return False
     return bool(budget.events)
 
 
-def _planning_allows(policy: Policy, role: Role, group: ClientGroup | None, weekly: int) -> bool:
+def _planning_allows(
+    policy: Policy, role: Role, group: ClientGroup | None, weekly: int, sitting: Sitting | None
+) -> bool:
     known = planning.KnownBudget(
         budget_id=uuid.uuid4(),
         assessment_id=uuid.uuid4(),
@@ -211,6 +216,7 @@ def _planning_allows(policy: Policy, role: Role, group: ClientGroup | None, week
             policy_version=policy.policy_version,
             at=AT,
             client_group=group,
+            panel_sitting=sitting,
         )
     except Forbidden:
         return False
@@ -225,30 +231,36 @@ def _portal_may_agree(policy: Policy, role: Role, group: ClientGroup | None, wee
     )
 
 
+SITTINGS = st.sampled_from([None, Sitting.ORDINARY, Sitting.SEPARATE])
+
+
 @settings(max_examples=400, deadline=None)
-@given(cases())
+@given(cases(), SITTINGS)
 def test_every_caller_decides_agreement_in_principle_as_the_rules_do(
-    case: tuple[Policy, Role, ClientGroup | None, int],
+    case: tuple[Policy, Role, ClientGroup | None, int], sitting: Sitting | None
 ) -> None:
     policy, role, group, weekly = case
-    rule = may_agree_in_principle(policy, role, weekly, group)
+    named = may_agree_in_principle(policy, role, weekly, group, sitting=sitting)
     if group is not None:  # allocation always knows the client group (it is in the inputs)
-        assert _allocation_allows(policy, role, group, weekly) == rule.allowed, rule.reason
+        allowed = _allocation_allows(policy, role, group, weekly, sitting)
+        assert allowed == named.allowed, named.reason
+    # The portal and the what-if ask before anyone names a sitting.
+    rule = may_agree_in_principle(policy, role, weekly, group)
     assert _portal_may_agree(policy, role, group, weekly) == rule.allowed, rule.reason
-    if group is not None:  # so does the what-if: it works the budget out from the inputs
+    if group is not None:  # the what-if knows it too: it works budgets out from assessments
         calculated = allocation.calculate_budget(_inputs(policy, group), policy)
         whatif_budget = calculated.model_copy(update={"weekly_pence": weekly})
         assert compare.approver(whatif_budget, policy) == who_may_agree(policy, weekly, group)
 
 
 @settings(max_examples=400, deadline=None)
-@given(cases())
+@given(cases(), SITTINGS)
 def test_every_caller_decides_sign_off_as_the_rules_do(
-    case: tuple[Policy, Role, ClientGroup | None, int],
+    case: tuple[Policy, Role, ClientGroup | None, int], sitting: Sitting | None
 ) -> None:
     policy, role, group, weekly = case
-    rule = may_sign_off(policy, role, weekly, group)
-    assert _planning_allows(policy, role, group, weekly) == rule.allowed, rule.reason
+    named = may_sign_off(policy, role, weekly, group, sitting=sitting)
+    assert _planning_allows(policy, role, group, weekly, sitting) == named.allowed, named.reason
     assert portal._sign_off_role(
         policy,
         Case(
@@ -262,4 +274,5 @@ def test_every_caller_decides_sign_off_as_the_rules_do(
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.policy_version)
 def test_every_policy_has_someone_who_may_agree_and_sign_off_every_group(policy: Policy) -> None:
     for group in policy.client_groups:
+        assert who_may_agree(policy, BIG, group) is not None
         assert lowest_sign_off_role(policy, BIG, group) is not None
