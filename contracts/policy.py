@@ -114,12 +114,10 @@ class ApprovalLimit(_Strict):
     role: Role
     max_weekly_pence: Pence | None = Field(description="None: no upper limit.")
 
-    def covers(self, weekly_pence: int) -> bool:
-        return self.max_weekly_pence is None or weekly_pence <= self.max_weekly_pence
-
 
 class Approvals(_Strict):
-    """Who may agree what, by weekly amount (seed 004 Councils A and B)."""
+    """Who may agree what, by weekly amount (seed 004 Councils A and B), as data:
+    `rules.authority` decides with it."""
 
     plan_sign_off: list[ApprovalLimit] = Field(min_length=1)
     agreement_in_principle: list[ApprovalLimit] = Field(min_length=1)
@@ -130,47 +128,6 @@ class Approvals(_Strict):
         description="Client groups whose budgets and plans only the panel agrees, whatever "
         "the amount (seed 004 App.1 Council C: 'All mental health requests go to a panel').",
     )
-
-    def limit_for(self, role: Role, limits: list[ApprovalLimit]) -> ApprovalLimit | None:
-        return next((lim for lim in limits if lim.role == role), None)
-
-    def _allowed(
-        self,
-        limits: list[ApprovalLimit],
-        role: Role,
-        weekly_pence: int,
-        client_group: ClientGroup | str | None,
-    ) -> bool:
-        if self.panel_only(client_group) and role is not Role.PANEL:
-            return False
-        limit = self.limit_for(role, limits)
-        return limit is not None and limit.covers(weekly_pence)
-
-    def panel_only(self, client_group: ClientGroup | str | None) -> bool:
-        return client_group is not None and client_group in self.panel_only_client_groups
-
-    def can_sign_off(
-        self, role: Role, weekly_pence: int, client_group: ClientGroup | str | None = None
-    ) -> bool:
-        return self._allowed(self.plan_sign_off, role, weekly_pence, client_group)
-
-    def can_agree_in_principle(
-        self, role: Role, weekly_pence: int, client_group: ClientGroup | str | None = None
-    ) -> bool:
-        return self._allowed(self.agreement_in_principle, role, weekly_pence, client_group)
-
-    def lowest_sign_off_role(
-        self, weekly_pence: int, client_group: ClientGroup | str | None = None
-    ) -> Role | None:
-        """The first role, in the order the policy lists them, that may sign off the plan."""
-        return next(
-            (
-                lim.role
-                for lim in self.plan_sign_off
-                if self.can_sign_off(lim.role, weekly_pence, client_group)
-            ),
-            None,
-        )
 
 
 class ContributionKind(StrEnum):

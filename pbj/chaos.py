@@ -48,6 +48,7 @@ from contracts.policy import Policy, PolicyBook
 from contracts.vocabulary import Role
 from pbj.journey import Staff, demo_answers
 from pbj.processes import REPO_ROOT, SERVICES, Supervisor
+from rules.authority import lowest_sign_off_role, who_may_agree
 
 COUNCIL = "lancashire"
 PRODUCERS = ("assessment", "allocation", "planning", "payments")
@@ -649,14 +650,8 @@ async def walk(
     budget = await client.read(f"{budgets_url}/{budget_id}")
     weekly = int(budget["current_revision"]["weekly_pence"])
     above = bool(budget["current_revision"]["above_ceiling"])
-    agreeing_role = next(
-        (
-            limit.role
-            for limit in policy.approvals.agreement_in_principle
-            if limit.covers(weekly)
-            and (not above or limit.role in policy.approvals.ceiling_exception_roles)
-        ),
-        policy.approvals.ceiling_exception_roles[0],
+    agreeing_role = (
+        who_may_agree(policy, weekly, group) or policy.approvals.ceiling_exception_roles[0]
     )
 
     async def budget_agreed() -> dict[str, Any] | None:
@@ -708,9 +703,7 @@ async def walk(
         person_id, "submit the support plan", "POST", f"{plans_url}/{plan_id}/submit", {},
         reconcile=plan_reached("submitted", "signed_off"),
     )  # fmt: skip
-    signing_role = policy.approvals.lowest_sign_off_role(
-        int(plan["costing"]["weekly_pence"]), group
-    )
+    signing_role = lowest_sign_off_role(policy, int(plan["costing"]["weekly_pence"]), group)
     if signing_role is None:
         raise JourneyFailed(f"no role may sign off {plan['costing']['weekly_pence']}p a week")
     await client.change(

@@ -35,6 +35,7 @@ import httpx
 from contracts.policy import Policy
 from contracts.vocabulary import Role
 from pbj.journey import Staff, demo_answers
+from rules.authority import lowest_sign_off_role
 
 STAGES = ("assessed", "budget agreed", "plan signed off", "payments set up")
 PENDING_RETRY_SECONDS = 0.3
@@ -271,8 +272,8 @@ async def convert_clients(
     signing = [lim.role for lim in approvals.plan_sign_off]
 
     def signing_roles(c: Client) -> Sequence[Role]:
-        lowest = approvals.lowest_sign_off_role(
-            int(c.budget["weekly_pence"]), c.row.get("client_group")
+        lowest = lowest_sign_off_role(
+            policy, int(c.budget["weekly_pence"]), c.row.get("client_group")
         )
         return signing[signing.index(lowest) :] if lowest in signing else signing
 

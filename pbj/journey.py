@@ -20,6 +20,7 @@ import httpx
 from contracts.policy import Policy, PolicyBook
 from contracts.vocabulary import Role
 from pbj.idp import mint_for
+from rules.authority import lowest_sign_off_role, who_may_agree
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -205,14 +206,8 @@ async def walk_journey(
     current = budget["current_revision"]
     weekly = int(current["weekly_pence"])
     ceiling_exceeded = bool(current["above_ceiling"])
-    agreeing_role = next(
-        (
-            lim.role
-            for lim in policy.approvals.agreement_in_principle
-            if lim.covers(weekly)
-            and (not ceiling_exceeded or lim.role in policy.approvals.ceiling_exception_roles)
-        ),
-        policy.approvals.ceiling_exception_roles[0],
+    agreeing_role = (
+        who_may_agree(policy, weekly, client_group) or policy.approvals.ceiling_exception_roles[0]
     )
     agree_body: dict[str, Any] = {}
     if ceiling_exceeded:
@@ -275,7 +270,7 @@ async def walk_journey(
         "submit the support plan",
     )
     plan_weekly = int(plan["costing"]["weekly_pence"])
-    signing_role = policy.approvals.lowest_sign_off_role(plan_weekly, client_group)
+    signing_role = lowest_sign_off_role(policy, plan_weekly, client_group)
     if signing_role is None:
         raise JourneyError(f"no role in {policy.policy_version} may sign off {plan_weekly}p")
     _expect(

@@ -821,6 +821,7 @@ POLICY_LIMITS = (
     "MayNotAgree",
     "CeilingExceptionNotAllowed",
     "PanelOnly",
+    "NeedsSeparatePanel",
 )
 """Refusals by the council's policy (approval limits by role), not by the rights table."""
 

@@ -9,9 +9,10 @@ Assumptions (also in the report and docs/whatif.md):
   added on a revision (e.g. 2-to-1, seed 003 ch.2 §iii) is not in the assessment and is left
   out of both figures; the budget issued now and the signed-off plan are shown beside them.
 - A year is 52 weeks (contracts.money).
-- Approver: the first role in the policy's `agreement_in_principle` list whose limit
-  covers the weekly amount and, when the budget is above its ceiling, who may agree ceiling
-  exceptions: the rule allocation's `Budget.agree` enforces. None means nobody may agree it.
+- Approver: the first role in the policy's `agreement_in_principle` list that may agree
+  the budget in principle under `rules.authority` (the rule allocation's `Budget.agree`
+  enforces): within its limit, an exception role above the ceiling, the panel for a
+  panel-only client group. None means nobody may agree it.
 - Contribution: the policy's rule applied to the budget's annual value, as if the support
   plan were costed at the budget. The means test caps it at the person's assessed maximum;
   the events carry that figure only implicitly, so where the person's current deployment
@@ -27,9 +28,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from contracts.money import WEEKS_PER_YEAR, apply_basis_points, div_round_half_up, format_pounds
-from contracts.policy import Approvals, Contribution, ContributionKind, Policy
+from contracts.policy import Contribution, ContributionKind, Policy
 from contracts.vocabulary import AgeBand, ClientGroup, Role
-from services.allocation.domain import AllocationError, calculate_budget
+from rules.authority import who_may_agree
+from services.allocation.domain import AllocationError, Calculation, calculate_budget
 from services.payments.domain import contribution_annual
 from whatif.cohort import Person
 from whatif.diff import PolicyChange, policy_changes, words
@@ -142,14 +144,9 @@ class Excluded:
     reason: str
 
 
-def approver(weekly_pence: int, above_ceiling: bool, approvals: Approvals) -> Role | None:
+def approver(calculation: Calculation, policy: Policy) -> Role | None:
     """The lowest role (in the policy's order) who may agree this budget in principle."""
-    for limit in approvals.agreement_in_principle:
-        if limit.covers(weekly_pence) and (
-            not above_ceiling or limit.role in approvals.ceiling_exception_roles
-        ):
-            return limit.role
-    return None
+    return who_may_agree(policy, calculation.weekly_pence, calculation.client_group)
 
 
 def means_cap_weekly(person: Person, current: Policy) -> int | None:
@@ -236,8 +233,8 @@ def compare_person(person: Person, current: Policy, proposed: Policy) -> PersonI
         ceiling_proposed=new.ceiling_weekly_pence,
         above_ceiling_now=now.above_ceiling,
         above_ceiling_proposed=new.above_ceiling,
-        approver_now=approver(now.weekly_pence, now.above_ceiling, current.approvals),
-        approver_proposed=approver(new.weekly_pence, new.above_ceiling, proposed.approvals),
+        approver_now=approver(now, current),
+        approver_proposed=approver(new, proposed),
         contribution_basis=basis,
         contribution_now=charge(now.annual_pence, current.contribution, cap),
         contribution_proposed=charge(new.annual_pence, proposed.contribution, cap),

@@ -30,6 +30,7 @@ from contracts.money import WEEKS_PER_YEAR, Frequency, apply_basis_points
 from contracts.policy import ContributionKind, Policy
 from contracts.registry import ALL_TOPICS
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy, Role
+from rules.authority import lowest_sign_off_role
 from servicekit.eventlog import OutgoingRecord
 from servicekit.eventlog.embedded import EmbeddedEventLog
 from services.allocation.domain import calculate_budget
@@ -169,7 +170,7 @@ def person_events(
     if not budget:
         return out
     calc = calculate_budget(Assessed.of(assessed).budget_inputs(), policy)
-    agreed_role = approver(calc.weekly_pence, calc.above_ceiling, policy.approvals) or Role.PANEL
+    agreed_role = approver(calc, policy) or Role.PANEL
     budget_id = _uuid(rng)
     issued = ev.BudgetIssued(
         **common,
@@ -197,7 +198,7 @@ def person_events(
         return out
     plan_id = _uuid(rng)
     annual = plan_weekly_pence * WEEKS_PER_YEAR
-    signer = policy.approvals.lowest_sign_off_role(plan_weekly_pence, client_group) or Role.PANEL
+    signer = lowest_sign_off_role(policy, plan_weekly_pence, client_group) or Role.PANEL
     signed = ev.PlanSignedOff(
         **common,
         plan_id=plan_id,

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts.events import BudgetStage, ExplanationLine, OtherFunding, OtherFundingSource, Scale
 from contracts.vocabulary import PRACTITIONER_ROLES, STAFF_ROLES, ClientGroup, Role
+from rules.authority import Sitting
 from servicekit.app import RequestPence, create_service_app, runtime_from
 from servicekit.auth import Actor, CurrentActor, require_role
 from servicekit.bulk import (
@@ -88,6 +89,13 @@ class CalculationRequest(_Request):
 class AgreeRequest(_Request):
     expected_version: Version | None = None
     ceiling_exception_reason: Reason | None = None
+    panel_sitting: Sitting | None = Field(
+        None,
+        description="Where the council's panel sits separately above a weekly amount "
+        "(Council B: above £300 a week), the sitting that took the decision; above that "
+        "amount only the separate sitting's counts. Left out: the sitting the amount goes "
+        "to is recorded.",
+    )
 
 
 class RevisionRequest(_Request):
@@ -177,6 +185,10 @@ class RevisionOut(BaseModel):
     agreed_by: str | None
     agreed_by_role: Role | None
     agreed_at: datetime | None
+    panel_sitting: Sitting | None = Field(
+        description="The panel sitting that agreed it, where the council's panel sits "
+        "separately above a weekly amount."
+    )
     plan_id: UUID | None
     plan_version: int | None
 
@@ -205,6 +217,7 @@ class RevisionOut(BaseModel):
             agreed_by=rev.agreed_by,
             agreed_by_role=rev.agreed_by_role,
             agreed_at=rev.agreed_at,
+            panel_sitting=rev.panel_sitting,
             plan_id=rev.plan_id,
             plan_version=rev.plan_version,
         )
@@ -412,6 +425,7 @@ async def agree_budget(
         by=_approver(actor),
         ceiling_exception_reason=body.ceiling_exception_reason,
         expected_version=body.expected_version,
+        panel_sitting=body.panel_sitting,
     )
     return _budget_out(actor, budget)
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import BudgetStage, ExplanationLine
 from contracts.vocabulary import Role
+from rules.authority import Sitting
 from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables
 from servicekit.uow import UnitOfWork
 from services.allocation.domain import (
@@ -72,6 +73,7 @@ budget_revisions = sa.Table(
     sa.Column("agreed_at", UtcDateTime(), nullable=True),
     sa.Column("plan_id", sa.String(36), nullable=True),
     sa.Column("plan_version", sa.Integer, nullable=True),
+    sa.Column("panel_sitting", sa.String(16), nullable=True),
 )
 
 # The columns a revision may change after it was written (agreed, or superseded).
@@ -83,6 +85,7 @@ _MUTABLE = (
     "agreed_by",
     "agreed_by_role",
     "agreed_at",
+    "panel_sitting",
 )
 
 
@@ -118,6 +121,7 @@ def _revision_row(budget_id: UUID, rev: Revision) -> dict[str, Any]:
         "agreed_at": rev.agreed_at,
         "plan_id": str(rev.plan_id) if rev.plan_id else None,
         "plan_version": rev.plan_version,
+        "panel_sitting": rev.panel_sitting.value if rev.panel_sitting else None,
     }
 
 
@@ -142,6 +146,7 @@ def _revision(row: sa.Row[Any]) -> Revision:
         agreed_at=row.agreed_at,
         plan_id=UUID(row.plan_id) if row.plan_id else None,
         plan_version=row.plan_version,
+        panel_sitting=Sitting(row.panel_sitting) if row.panel_sitting else None,
     )
 
 

@@ -29,8 +29,15 @@ from contracts.events import (
 )
 from contracts.money import WEEKS_PER_YEAR, Frequency, annual_from, apply_basis_points
 from contracts.money import format_pounds as pounds
-from contracts.policy import Approvals, Domain, Policy
+from contracts.policy import Domain, Policy
 from contracts.vocabulary import ClientGroup, Role
+from rules.authority import (
+    Decision,
+    Refusal,
+    Sitting,
+    may_agree_in_principle,
+    may_approve_exception,
+)
 from servicekit.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 MINUS = "\u2212"
@@ -133,6 +140,43 @@ class CeilingExceptionNotAllowed(AllocationError, Forbidden):
             f"this budget ({pounds(weekly_pence)} a week) is above the {pounds(ceiling_pence)} "
             f"ceiling: only a {who} may agree it as an exception, not a {role.value}"
         )
+
+
+class PanelOnly(AllocationError, Forbidden):
+    """The council's panel alone agrees this client group's budgets, whatever the amount."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.reason)
+
+
+class NeedsSeparatePanel(AllocationError, Forbidden):
+    """Above the amount where the council's panel sits separately, only that sitting's
+    decision counts."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.reason)
+
+
+def refusal_of(
+    decision: Decision, ceiling_pence: int | None, policy_version: str
+) -> AllocationError:
+    """The error a refused agreement in principle answers with."""
+    role, weekly = decision.role, decision.weekly_pence
+    match decision.refusal:
+        case Refusal.PANEL_ONLY:
+            return PanelOnly(decision)
+        case Refusal.NEEDS_SEPARATE_PANEL:
+            return NeedsSeparatePanel(decision)
+        case Refusal.ABOVE_APPROVAL_LIMIT:
+            able = [decision.needed] if decision.needed else []
+            return AboveAgreementLimit(
+                role, decision.limit_pence or 0, weekly, able, policy_version
+            )
+        case Refusal.NOT_AN_EXCEPTION_APPROVER:
+            able = [decision.needed] if decision.needed else []
+            return CeilingExceptionNotAllowed(role, ceiling_pence or 0, weekly, able)
+        case _:
+            return MayNotAgree(role, policy_version)
 
 
 class CeilingExceptionReasonRequired(AllocationError, Invalid):
@@ -497,6 +541,8 @@ class Revision:
     agreed_by: str | None = None
     agreed_by_role: Role | None = None
     agreed_at: datetime | None = None
+    panel_sitting: Sitting | None = None
+    """The panel sitting that agreed it, where the council's panel sits separately."""
     plan_id: UUID | None = None
     plan_version: int | None = None
 
@@ -720,35 +766,36 @@ class Budget:
         self,
         *,
         by: Approver,
-        approvals: Approvals,
-        policy_version: str,
+        policy: Policy,
         at: datetime,
         ceiling_exception_reason: str | None = None,
         expected_version: int | None = None,
+        panel_sitting: Sitting | None = None,
     ) -> BudgetIssued:
-        """Agreement in principle (seed 003 ch.2 §iv); above the ceiling only by exception."""
+        """Agreement in principle (seed 003 ch.2 §iv) by whoever rules.authority allows:
+        above the ceiling only by exception, a panel-only client group by the panel alone.
+
+        `panel_sitting`: the sitting a panel names, where the council's panel sits
+        separately above an amount (seed 004 App.1 Council B); when not named, the sitting
+        the amount goes to is recorded."""
         self.check_council(by.council)
         self.check_version(expected_version)
         revision = self.current
         if revision.state is not RevisionState.AWAITING_AGREEMENT:
             raise NotAwaitingAgreement(self.budget_id, self.status.value)
         weekly = revision.weekly_pence
-        limits = approvals.agreement_in_principle
-        limit = approvals.limit_for(by.role, limits)
-        if limit is None:
-            raise MayNotAgree(by.role, policy_version)
-        if not limit.covers(weekly):
-            able = [lim.role for lim in limits if lim.covers(weekly)]
-            raise AboveAgreementLimit(
-                by.role, limit.max_weekly_pence or 0, weekly, able, policy_version
-            )
+        decision = may_agree_in_principle(
+            policy, by.role, weekly, revision.inputs.client_group, sitting=panel_sitting
+        )
         ceiling = revision.ceiling_weekly_pence
+        if not decision.allowed:
+            raise refusal_of(decision, ceiling, policy.policy_version)
         reason = (ceiling_exception_reason or "").strip() or None
         if ceiling is not None and weekly > ceiling:
-            if by.role not in approvals.ceiling_exception_roles:
-                raise CeilingExceptionNotAllowed(
-                    by.role, ceiling, weekly, list(approvals.ceiling_exception_roles)
-                )
+            # The ceiling the revision was worked out with, whatever policy is found now.
+            exception = may_approve_exception(policy, by.role, weekly, revision.inputs.client_group)
+            if not exception.allowed:
+                raise refusal_of(exception, ceiling, policy.policy_version)
             if reason is None:
                 raise CeilingExceptionReasonRequired(ceiling, weekly)
             revision.ceiling_exception = True
@@ -760,6 +807,7 @@ class Budget:
         revision.agreed_by = by.record
         revision.agreed_by_role = by.role
         revision.agreed_at = at
+        revision.panel_sitting = decision.sitting
         self.version += 1
         self.updated_at = at
         return self._issue(revision)

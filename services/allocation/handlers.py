@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from contracts.events import AssessmentValidated, PlanSignedOff, ReviewCompleted
 from contracts.policy import Policy, PolicyBook, today
 from contracts.vocabulary import Role
+from rules.authority import Sitting
 from servicekit.errors import Conflict, Invalid, NotFound
 from servicekit.policies import (
     AdoptedRow,
@@ -268,6 +269,7 @@ async def agree_budget(
     by: Approver,
     ceiling_exception_reason: str | None,
     expected_version: int | None,
+    panel_sitting: Sitting | None = None,
 ) -> Budget:
     """Agree the current revision in principle and issue it as the indicative budget."""
     async with uow:
@@ -278,11 +280,11 @@ async def agree_budget(
         policy = policy_for(policies, budget.council, budget.current.policy_version)
         budget.agree(
             by=by,
-            approvals=policy.approvals,
-            policy_version=policy.policy_version,
+            policy=policy,
             at=_now(),
             ceiling_exception_reason=ceiling_exception_reason,
             expected_version=expected_version,
+            panel_sitting=panel_sitting,
         )
         await uow.budgets.save(budget)
         uow.emit_all(budget.events)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.events import PersonId, ProviderKind, ReviewKind, ReviewOutcome
 from contracts.money import Frequency, Pence
 from contracts.vocabulary import CITIZEN_ROLES, PRACTITIONER_ROLES, Role
+from rules.authority import Sitting
 from servicekit.app import create_service_app, runtime_from
 from servicekit.auth import CurrentActor, require_role
 from servicekit.bulk import (
@@ -143,6 +144,13 @@ class VersionIn(_In):
 class SignOffIn(_In):
     expected_version: Version | None = None
     on: date | None = Field(default=None, description="Sign-off date; default today (UTC).")
+    panel_sitting: Sitting | None = Field(
+        None,
+        description="Where the council's panel sits separately above a weekly amount "
+        "(Council B: above £300 a week), the sitting that took the decision; above that "
+        "amount only the separate sitting's counts. Left out: the sitting the amount goes "
+        "to is recorded in the plan's history.",
+    )
 
 
 class ReturnIn(_In):
@@ -307,6 +315,10 @@ class ChecksOut(BaseModel):
 
 class ApprovalOut(PlanSummaryOut):
     role_needed: Role | None
+    panel_sitting: Sitting | None = Field(
+        description="The panel sitting that decides it, where the council's panel sits "
+        "separately above a weekly amount."
+    )
 
 
 class ApprovalsPage(BaseModel):
@@ -525,7 +537,9 @@ def _summary(plan: Plan) -> dict[str, Any]:
 
 
 def _approval_out(item: ApprovalItem) -> ApprovalOut:
-    return ApprovalOut(**_summary(item.plan), role_needed=item.role_needed)
+    return ApprovalOut(
+        **_summary(item.plan), role_needed=item.role_needed, panel_sitting=item.panel_sitting
+    )
 
 
 def _review_out(review: Review) -> ReviewOut:
@@ -695,6 +709,7 @@ async def sign_off_plan(
         plan_id=plan_id,
         on=body.on or _today(),
         expected_version=body.expected_version,
+        panel_sitting=body.panel_sitting,
     )
     return _plan_out(view)
 

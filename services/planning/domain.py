@@ -49,8 +49,9 @@ from contracts.money import (
     div_round_half_up,
     format_pounds,
 )
-from contracts.policy import Approvals, Questionnaire
+from contracts.policy import Policy, Questionnaire
 from contracts.vocabulary import Role
+from rules.authority import Decision, Refusal, Sitting, may_sign_off
 from servicekit import errors
 
 # --- errors -------------------------------------------------------------------------------
@@ -109,12 +110,22 @@ class ChecksFailed(PlanningError, errors.Invalid):
 
 
 class PanelOnly(PlanningError, errors.Forbidden):
-    def __init__(self, role: Role, client_group: str) -> None:
+    def __init__(self, role: Role, client_group: str | None) -> None:
         self.needed = Role.PANEL
+        group = (client_group or "unknown client group").replace("_", " ")
         super().__init__(
-            f"a {role.value} may not sign off this plan: in this council's policy every "
-            f"{client_group.replace('_', ' ')} plan goes to the panel"
+            f"a {role.value} may not sign off this plan: in this council's policy the panel "
+            f"signs off every {group} plan"
         )
+
+
+class NeedsSeparatePanel(PlanningError, errors.Forbidden):
+    """Above the amount where the council's panel sits separately, only that sitting's
+    decision counts."""
+
+    def __init__(self, decision: Decision) -> None:
+        self.needed = Role.PANEL
+        super().__init__(decision.reason)
 
 
 class AboveApprovalLimit(PlanningError, errors.Forbidden):
@@ -918,7 +929,7 @@ class Plan:
         self,
         *,
         approver: By,
-        approvals: Approvals,
+        policy: Policy,
         checks: list[Check],
         budget: KnownBudget | None,
         on: date,
@@ -928,11 +939,16 @@ class Plan:
         expected_version: int | None = None,
         review_id: UUID | None = None,
         client_group: str | None = None,
+        panel_sitting: Sitting | None = None,
     ) -> Review:
-        """Sign off a submitted plan within the approver's limit; schedule the first review.
+        """Sign off a submitted plan if rules.authority allows the approver; schedule the
+        first review.
 
         `client_group`: the assessment's, for a council that sends some groups' plans to
-        the panel whatever the amount (policy `panel_only_client_groups`)."""
+        the panel whatever the amount (policy `panel_only_client_groups`); None when not
+        known, which such a council's panel alone may sign off. `panel_sitting`: the sitting
+        a panel names where the council's panel sits separately above an amount (seed 004
+        App.1 Council B); not named, the sitting the amount goes to is recorded."""
         self.check_version(expected_version)
         if self.status is not PlanStatus.SUBMITTED:
             raise IllegalStateChange(
@@ -940,15 +956,15 @@ class Plan:
                 "signed off"
             )
         costing = self.costing
-        if approvals.panel_only(client_group) and approver.role is not Role.PANEL:
-            assert client_group is not None
+        decision = may_sign_off(
+            policy, approver.role, costing.weekly_pence, client_group, sitting=panel_sitting
+        )
+        if decision.refusal is Refusal.PANEL_ONLY:
             raise PanelOnly(approver.role, client_group)
-        if not approvals.can_sign_off(approver.role, costing.weekly_pence):
-            raise AboveApprovalLimit(
-                approver.role,
-                costing.weekly_pence,
-                approvals.lowest_sign_off_role(costing.weekly_pence),
-            )
+        if decision.refusal is Refusal.NEEDS_SEPARATE_PANEL:
+            raise NeedsSeparatePanel(decision)
+        if not decision.allowed:
+            raise AboveApprovalLimit(approver.role, costing.weekly_pence, decision.needed)
         failures = [c for c in checks if not c.passed]
         if failures:
             raise ChecksFailed(failures)
@@ -968,6 +984,7 @@ class Plan:
             weekly_pence=costing.weekly_pence,
             first_review_on=first_review_on.isoformat(),
             policy_version=policy_version,
+            **({"panel_sitting": decision.sitting.value} if decision.sitting else {}),
         )
         self.events.append(
             PlanSignedOff(

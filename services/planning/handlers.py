@@ -15,6 +15,8 @@ from contracts.envelope import Envelope
 from contracts.events import AssessmentValidated, BudgetIssued, ReviewKind, ReviewOutcome
 from contracts.policy import Policy, PolicyBook, Questionnaire
 from contracts.vocabulary import Role
+from rules import authority
+from rules.authority import Sitting, may_sign_off
 from servicekit.auth import Actor
 from services.planning.db import PlanningUnitOfWork
 from services.planning.domain import (
@@ -336,6 +338,7 @@ async def sign_off_plan(
     plan_id: UUID,
     on: date,
     expected_version: int | None,
+    panel_sitting: Sitting | None = None,
 ) -> tuple[PlanView, Review]:
     """Sign off a submitted plan within the caller's limit (PlanSignedOff, ReviewScheduled)."""
     async with uow:
@@ -345,7 +348,7 @@ async def sign_off_plan(
         review = plan.sign_off(
             client_group=await _client_group(uow, budget),
             approver=_by(actor),
-            approvals=policy.approvals,
+            policy=policy,
             checks=checks,
             budget=budget,
             on=on,
@@ -353,6 +356,7 @@ async def sign_off_plan(
             policy_version=policy.policy_version,
             at=_now(),
             expected_version=expected_version,
+            panel_sitting=panel_sitting,
         )
         await uow.plans.save(plan)
         await uow.reviews.add(review)
@@ -367,6 +371,7 @@ class ApprovalItem:
     plan: Plan
     role_needed: Role | None
     can_sign_off: bool
+    panel_sitting: Sitting | None
 
 
 async def approvals_queue(
@@ -378,7 +383,7 @@ async def approvals_queue(
     limit: int,
 ) -> tuple[list[ApprovalItem], datetime | None, UUID | None]:
     """One page of submitted plans, each marked as the caller's to sign off or to refer up."""
-    approvals = _policy(policies, actor.council).approvals
+    policy = _policy(policies, actor.council)
     async with uow:
         found = await uow.plans.list(
             council=actor.council,
@@ -389,14 +394,18 @@ async def approvals_queue(
         )
         page = found[:limit]
         groups = [await _client_group(uow, await uow.budgets.get(plan.budget_id)) for plan in page]
-    items = [
-        ApprovalItem(
-            plan=plan,
-            role_needed=approvals.lowest_sign_off_role(plan.costing.weekly_pence, group),
-            can_sign_off=approvals.can_sign_off(actor.role, plan.costing.weekly_pence, group),
+    items = []
+    for plan, group in zip(page, groups, strict=True):
+        weekly = plan.costing.weekly_pence
+        decision = may_sign_off(policy, actor.role, weekly, group)
+        items.append(
+            ApprovalItem(
+                plan=plan,
+                role_needed=decision.needed,
+                can_sign_off=decision.allowed,
+                panel_sitting=authority.panel_sitting(policy, weekly),
+            )
         )
-        for plan, group in zip(page, groups, strict=True)
-    ]
     if len(found) > limit:
         return items, page[-1].created_at, page[-1].plan_id
     return items, None, None

@@ -34,6 +34,7 @@ from contracts.vocabulary import (
     CompletedBy,
     Role,
 )
+from rules import authority
 from services.portal import finance, identity, views
 from services.portal.chart import Series, line_chart
 from services.portal.clients import ServiceError, Services
@@ -720,8 +721,12 @@ def _add_routes(app: FastAPI) -> None:
             {
                 "title": "Approvals",
                 "plans": plans,
-                "budgets_mine": [b for b in waiting if _can_agree(policy, user, b)],
-                "budgets_up": [b for b in waiting if not _can_agree(policy, user, b)],
+                "budgets_mine": [
+                    _who_agrees(policy, b) for b in waiting if _can_agree(policy, user, b)
+                ],
+                "budgets_up": [
+                    _who_agrees(policy, b) for b in waiting if not _can_agree(policy, user, b)
+                ],
                 "limits": _limits(policy, user.role),
             },
         )
@@ -1065,37 +1070,42 @@ def _may_agree(policy: Policy | None, user: SignedIn, case: views.Case) -> bool:
     budget = case.budget
     if policy is None or budget is None or user.role not in PRACTITIONER_ROLES:
         return False
-    return policy.approvals.can_agree_in_principle(
-        user.role, int(budget["current_revision"]["weekly_pence"])
-    )
+    return _can_agree(policy, user, budget["current_revision"])
 
 
 def _can_agree(policy: Policy | None, user: SignedIn, budget: dict[str, Any]) -> bool:
-    return policy is not None and policy.approvals.can_agree_in_principle(
-        user.role, int(budget["weekly_pence"])
+    """`budget`: a budget summary or revision, each with its weekly amount and client group."""
+    return (
+        policy is not None
+        and authority.may_agree_in_principle(
+            policy, user.role, int(budget["weekly_pence"]), budget.get("client_group")
+        ).allowed
     )
+
+
+def _who_agrees(policy: Policy | None, budget: dict[str, Any]) -> dict[str, Any]:
+    """A waiting budget with who may agree it and, where the panel sits separately, when."""
+    if policy is None:
+        return budget
+    weekly = int(budget["weekly_pence"])
+    return {
+        **budget,
+        "role_needed": authority.who_may_agree(policy, weekly, budget.get("client_group")),
+        "panel_sitting": authority.panel_sitting(policy, weekly),
+    }
 
 
 def _sign_off_role(policy: Policy | None, case: views.Case) -> Role | None:
     if policy is None or case.plan is None:
         return None
     group = case.assessment.get("client_group") if case.assessment else None
-    return policy.approvals.lowest_sign_off_role(int(case.plan["costing"]["weekly_pence"]), group)
+    return authority.lowest_sign_off_role(policy, int(case.plan["costing"]["weekly_pence"]), group)
 
 
 def _limits(policy: Policy | None, role: Role) -> dict[str, str]:
     if policy is None:
         return {}
-    found = {}
-    for name, limits in (
-        ("agree a budget in principle", policy.approvals.agreement_in_principle),
-        ("sign off a support plan", policy.approvals.plan_sign_off),
-    ):
-        limit = policy.approvals.limit_for(role, limits)
-        if limit is None:
-            found[name] = "not with your role"
-        elif limit.max_weekly_pence is None:
-            found[name] = "any amount"
-        else:
-            found[name] = f"up to {money(limit.max_weekly_pence)} a week"
-    return found
+    return {
+        act.value: authority.limit_in_words(policy, act, role)
+        for act in (authority.Act.AGREE_IN_PRINCIPLE, authority.Act.SIGN_OFF)
+    }

@@ -324,6 +324,62 @@ async def test_above_council_bs_mental_health_ceiling_only_the_panel_agrees_with
     assert issued.ceiling_weekly_pence == 12_000
 
 
+async def test_council_c_team_manager_may_not_agree_a_mental_health_budget_only_the_panel(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    # Seed 004 App.1 Council C: "All mental health requests go to a panel", whatever the
+    # amount: £120 a week is well within the team manager's £300 limit.
+    await deliver(
+        app, validated("C-1", "council_c", domain_levels=LOWEST, group=ClientGroup.MENTAL_HEALTH)
+    )
+    await deliver(app, validated("C-2", "council_c", domain_levels=LOWEST))
+    mental_health = await budget_of(client, tokens, "C-1", "council_c")
+    assert mental_health["current_revision"]["weekly_pence"] == 12_000
+    refused = await agree(client, tokens, mental_health["budget_id"], "team_manager", "council_c")
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "PanelOnly"
+    assert "mental health" in refused.json()["detail"]
+    assert await outbox_events_of(app, BudgetIssued) == []
+
+    older = await budget_of(client, tokens, "C-2", "council_c")
+    r = await agree(client, tokens, older["budget_id"], "team_manager", "council_c")
+    assert r.status_code == 200, r.text
+    r = await agree(client, tokens, mental_health["budget_id"], "panel", "council_c")
+    assert r.status_code == 200, r.text
+    issued = await outbox_events_of(app, BudgetIssued)
+    assert [(e.person_id, e.agreed_by_role) for e in issued] == [
+        ("C-2", Role.TEAM_MANAGER),
+        ("C-1", Role.PANEL),
+    ]
+
+
+async def test_council_b_budget_above_300_a_week_is_agreed_at_the_panels_separate_sitting(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    # Seed 004 App.1 Council B: the panel meets "twice for budgets greater than £300 per
+    # week and once for budgets less than this". 37 points x £10 = £370 a week.
+    await deliver(app, validated("B-1", "council_b", domain_levels={**LOWEST, "staying_safe": 5}))
+    await deliver(app, validated("B-2", "council_b", domain_levels=LOWEST))
+    above = await budget_of(client, tokens, "B-1", "council_b")
+    assert above["current_revision"]["weekly_pence"] == 37_000
+    at_ordinary = await agree(
+        client, tokens, above["budget_id"], "panel", "council_b", panel_sitting="ordinary"
+    )
+    assert at_ordinary.status_code == 403
+    assert at_ordinary.json()["error"] == "NeedsSeparatePanel"
+    assert await outbox_events_of(app, BudgetIssued) == []
+
+    r = await agree(client, tokens, above["budget_id"], "panel", "council_b")
+    assert r.status_code == 200, r.text
+    assert r.json()["current_revision"]["panel_sitting"] == "separate"
+    below = await budget_of(client, tokens, "B-2", "council_b")
+    assert below["current_revision"]["weekly_pence"] == 12_000
+    r = await agree(client, tokens, below["budget_id"], "panel", "council_b")
+    assert r.status_code == 200, r.text
+    assert r.json()["current_revision"]["panel_sitting"] == "ordinary"
+    assert len(await outbox_events_of(app, BudgetIssued)) == 2
+
+
 # --- revisions: carer-neutral restore ----------------------------------------------------
 
 
@@ -686,8 +742,7 @@ async def test_of_two_changes_racing_on_one_budget_the_second_is_refused(
         for uow, budget in ((first, mine), (second, theirs)):
             budget.agree(
                 by=manager,
-                approvals=policy.approvals,
-                policy_version=policy.policy_version,
+                policy=policy,
                 at=datetime.now(UTC),
             )
             if uow is first:

@@ -292,8 +292,7 @@ def test_care_manager_agrees_up_to_250_a_week_in_council_a() -> None:
     assert budget.current.weekly_pence == 25_000
     event = budget.agree(
         by=approver(Role.CARE_MANAGER, "council_a"),
-        approvals=COUNCIL_A.approvals,
-        policy_version=COUNCIL_A.policy_version,
+        policy=COUNCIL_A,
         at=NOW,
     )
     assert event.stage is BudgetStage.INDICATIVE
@@ -306,8 +305,7 @@ def test_care_manager_cannot_agree_a_penny_above_250_a_week() -> None:
     with pytest.raises(AboveAgreementLimit, match=r"care_manager.*£250\.00"):
         budget.agree(
             by=approver(Role.CARE_MANAGER, "council_a"),
-            approvals=COUNCIL_A.approvals,
-            policy_version=COUNCIL_A.policy_version,
+            policy=COUNCIL_A,
             at=NOW,
         )
     assert budget.status.value == "awaiting_agreement"
@@ -320,22 +318,19 @@ def test_team_manager_agrees_up_to_415_a_week_but_not_above() -> None:
     assert at_limit.current.weekly_pence == 41_500
     at_limit.agree(
         by=approver(Role.TEAM_MANAGER, "council_a"),
-        approvals=COUNCIL_A.approvals,
-        policy_version=COUNCIL_A.policy_version,
+        policy=COUNCIL_A,
         at=NOW,
     )
     above = new_budget(inputs(FORTY_ONE_POINTS, additional=501), COUNCIL_A)
     with pytest.raises(AboveAgreementLimit, match="panel"):
         above.agree(
             by=approver(Role.TEAM_MANAGER, "council_a"),
-            approvals=COUNCIL_A.approvals,
-            policy_version=COUNCIL_A.policy_version,
+            policy=COUNCIL_A,
             at=NOW,
         )
     above.agree(
         by=approver(Role.PANEL, "council_a"),
-        approvals=COUNCIL_A.approvals,
-        policy_version=COUNCIL_A.policy_version,
+        policy=COUNCIL_A,
         at=NOW,
     )
 
@@ -346,8 +341,7 @@ def test_a_role_without_an_agreement_limit_may_not_agree() -> None:
     with pytest.raises(MayNotAgree):
         budget.agree(
             by=approver(Role.CARE_MANAGER, "lancashire"),
-            approvals=LANCASHIRE.approvals,
-            policy_version=LANCASHIRE.policy_version,
+            policy=LANCASHIRE,
             at=NOW,
         )
 
@@ -362,8 +356,7 @@ def test_above_the_ceiling_only_an_exception_role_may_agree() -> None:
     with pytest.raises(CeilingExceptionNotAllowed):
         budget.agree(
             by=approver(Role.TEAM_MANAGER, "council_d"),
-            approvals=COUNCIL_D.approvals,
-            policy_version=COUNCIL_D.policy_version,
+            policy=COUNCIL_D,
             at=NOW,
             ceiling_exception_reason="night-time support after seizures",
         )
@@ -376,14 +369,12 @@ def test_a_ceiling_exception_needs_a_reason() -> None:
     with pytest.raises(CeilingExceptionReasonRequired):
         budget.agree(
             by=panel,
-            approvals=COUNCIL_B.approvals,
-            policy_version=COUNCIL_B.policy_version,
+            policy=COUNCIL_B,
             at=NOW,
         )
     event = budget.agree(
         by=panel,
-        approvals=COUNCIL_B.approvals,
-        policy_version=COUNCIL_B.policy_version,
+        policy=COUNCIL_B,
         at=NOW,
         ceiling_exception_reason="crisis support agreed with the CPN",
     )
@@ -396,8 +387,7 @@ def test_a_reason_for_an_exception_that_is_not_needed_is_refused() -> None:
     with pytest.raises(CeilingExceptionNotNeeded):
         budget.agree(
             by=approver(Role.PANEL, "council_b"),
-            approvals=COUNCIL_B.approvals,
-            policy_version=COUNCIL_B.policy_version,
+            policy=COUNCIL_B,
             at=NOW,
             ceiling_exception_reason="just in case",
         )
@@ -406,14 +396,11 @@ def test_a_reason_for_an_exception_that_is_not_needed_is_refused() -> None:
 def test_an_agreed_budget_cannot_be_agreed_again() -> None:
     budget = new_budget(inputs(HIGHEST), LANCASHIRE)
     tm = approver(Role.TEAM_MANAGER, "lancashire")
-    budget.agree(
-        by=tm, approvals=LANCASHIRE.approvals, policy_version=LANCASHIRE.policy_version, at=NOW
-    )
+    budget.agree(by=tm, policy=LANCASHIRE, at=NOW)
     with pytest.raises(NotAwaitingAgreement):
         budget.agree(
             by=tm,
-            approvals=LANCASHIRE.approvals,
-            policy_version=LANCASHIRE.policy_version,
+            policy=LANCASHIRE,
             at=NOW,
         )
 
@@ -423,8 +410,7 @@ def test_a_stale_expected_version_is_refused() -> None:
     with pytest.raises(StaleVersion):
         budget.agree(
             by=approver(Role.TEAM_MANAGER, "lancashire"),
-            approvals=LANCASHIRE.approvals,
-            policy_version=LANCASHIRE.policy_version,
+            policy=LANCASHIRE,
             at=NOW,
             expected_version=7,
         )
@@ -435,8 +421,7 @@ def test_another_councils_staff_cannot_find_the_budget() -> None:
     with pytest.raises(BudgetNotFound):
         budget.agree(
             by=approver(Role.TEAM_MANAGER, "council_a"),
-            approvals=COUNCIL_A.approvals,
-            policy_version=COUNCIL_A.policy_version,
+            policy=COUNCIL_A,
             at=NOW,
         )
 
@@ -468,8 +453,7 @@ def test_a_signed_off_plan_makes_the_budget_final_at_the_plans_cost() -> None:
     budget = new_budget(inputs(HIGHEST), LANCASHIRE)
     budget.agree(
         by=approver(Role.TEAM_MANAGER, "lancashire"),
-        approvals=LANCASHIRE.approvals,
-        policy_version=LANCASHIRE.policy_version,
+        policy=LANCASHIRE,
         at=NOW,
     )
     plan_id = uuid.uuid4()
@@ -537,8 +521,7 @@ def test_an_agreed_budget_is_issued_again_under_the_adopted_policy() -> None:
     budget = new_budget(inputs(), LANCASHIRE)
     budget.agree(
         by=approver(Role.PANEL, "lancashire"),
-        approvals=LANCASHIRE.approvals,
-        policy_version=LANCASHIRE.policy_version,
+        policy=LANCASHIRE,
         at=NOW,
     )
     budget.events.clear()
@@ -569,8 +552,7 @@ def test_a_budget_the_adopted_policy_puts_above_its_ceiling_waits_for_an_excepti
     budget = new_budget(inputs(), LANCASHIRE)
     budget.agree(
         by=approver(Role.PANEL, "lancashire"),
-        approvals=LANCASHIRE.approvals,
-        policy_version=LANCASHIRE.policy_version,
+        policy=LANCASHIRE,
         at=NOW,
     )
     budget.events.clear()

@@ -463,6 +463,30 @@ async def test_in_council_b_only_the_panel_signs_off(service: Service) -> None:
     assert (await sign_off(service, plan_id, "panel", "council_b")).status_code == 200
 
 
+async def test_in_council_b_a_plan_above_300_a_week_is_signed_off_at_the_separate_sitting(
+    service: Service,
+) -> None:
+    # Seed 004 App.1 Council B: the panel meets "twice for budgets greater than £300 per
+    # week and once for budgets less than this".
+    budget = await budget_for(service, "p-1", 50_000, council="council_b")
+    plan_id = await submitted(service, plan_body(budget, a_line(30_001)), "council_b")
+    queue = await service.client.get("/v1/approvals", headers=service.as_("panel", "council_b"))
+    assert [(p["plan_id"], p["panel_sitting"]) for p in queue.json()["items"]] == [
+        (plan_id, "separate")
+    ]
+    at_ordinary = await service.client.post(
+        f"/v1/plans/{plan_id}/sign-off",
+        json={"on": SIGN_OFF_DAY, "panel_sitting": "ordinary"},
+        headers=service.as_("panel", "council_b"),
+    )
+    assert at_ordinary.status_code == 403
+    assert at_ordinary.json()["error"] == "NeedsSeparatePanel"
+    assert await outbox_events_of(service.app, PlanSignedOff) == []
+    r = await sign_off(service, plan_id, "panel", "council_b")
+    assert r.status_code == 200, r.text
+    assert r.json()["history"][-1]["detail"]["panel_sitting"] == "separate"
+
+
 async def test_in_council_c_every_mental_health_plan_goes_to_the_panel(service: Service) -> None:
     # seed 004 Council C: "All mental health requests go to a panel"; team managers take
     # lower levels of funding for the other groups.

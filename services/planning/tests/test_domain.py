@@ -146,7 +146,7 @@ def passing_checks() -> list[Check]:
 def sign_off(plan: Plan, role: Role, policy: Policy, on: date = date(2010, 5, 3)) -> Review:
     return plan.sign_off(
         approver=By(f"{role.value}:u-1", role),
-        approvals=policy.approvals,
+        policy=policy,
         checks=passing_checks(),
         budget=budget(plan.costing.weekly_pence, plan.council),
         on=on,
@@ -493,7 +493,7 @@ def test_sign_off_is_refused_when_a_check_fails() -> None:
     with pytest.raises(ChecksFailed):
         plan.sign_off(
             approver=By("panel:u", Role.PANEL),
-            approvals=COUNCIL_A.approvals,
+            policy=COUNCIL_A,
             checks=failing,
             budget=budget(20_000, "council_a"),
             on=date(2010, 5, 3),
