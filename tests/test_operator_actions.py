@@ -21,17 +21,19 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import sqlalchemy as sa
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from contracts import events as ev
 from contracts.envelope import Envelope
 from contracts.policy import PolicyBook
-from contracts.registry import ALL_TOPICS
+from contracts.registry import ALL_TOPICS, DEAD_LETTER_TOPIC
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy, Role
 from pbj.cli import app as pbj_app
 from pbj.journey import Staff, walk_journey
 from pbj.log_operations import (
+    OPERATIONS_TOPIC,
     OperationRefused,
     Selection,
     dead_letters,
@@ -475,3 +477,73 @@ def test_pbj_dead_letters_list_shows_each_with_its_reason_and_show_gives_the_rec
         ],
     )
     assert again.exit_code == 0 and "Nothing to re-drive" in again.output
+
+
+# --- the same on Kafka -------------------------------------------------------------------------
+
+
+@pytest.mark.kafka
+async def test_on_kafka_a_redelivery_and_a_redrive_republish_the_records_and_record_the_actions(
+    kafka_bootstrap: str,
+) -> None:
+    namespace = f"ops-{uuid.uuid4().hex[:8]}"
+    log = open_event_log(f"kafka://{kafka_bootstrap}?namespace={namespace}")
+    await log.start()
+    try:
+        await log.ensure_topics([*ALL_TOPICS, DEAD_LETTER_TOPIC])
+        event = Envelope(event=started("P-KAFKA"))
+        value = event.to_message().value or b""
+        letter = {
+            "reason": "AuditStoreNotReady: the audit store cannot take this event yet",
+            "consumer": "audit",
+            "topic": event.topic,
+            "partition": 0,
+            "offset": 0,
+            "key": event.subject,
+            "value_base64": base64.b64encode(value).decode(),
+        }
+        await log.publish(
+            [
+                OutgoingRecord(event.topic, event.subject, value),
+                OutgoingRecord(DEAD_LETTER_TOPIC, event.subject, json.dumps(letter).encode()),
+            ]
+        )
+        redelivered = await redeliver(
+            log,
+            selection=Selection(event_ids=frozenset({event.id})),
+            council=COUNCIL,
+            performed_by="operations:ops-ann",
+            reason="Checking the consumers after the broker move",
+        )
+        [dead] = await dead_letters(log)
+        redriven = await redrive(
+            log,
+            dead_letter_ids=[dead.dead_letter_id],
+            council=COUNCIL,
+            performed_by="operations:ops-ann",
+            reason="Audit store fixed in release 2.4",
+        )
+        again = await redrive(
+            log,
+            dead_letter_ids=None,
+            council=COUNCIL,
+            performed_by="operations:ops-ann",
+            reason="Again",
+        )
+        records = await read_topics(log, [event.topic, OPERATIONS_TOPIC])
+    finally:
+        await log.close()
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.delete_topics(
+                [f"{namespace}.{t}" for t in (*ALL_TOPICS, DEAD_LETTER_TOPIC)]
+            )
+        finally:
+            await admin.close()
+    assert redelivered.records == 1 and redriven is not None and again is None
+    copies = [r for r in records if r.topic == event.topic]
+    assert [r.value for r in copies] == [value] * 3  # the original, redelivered, re-driven
+    actions = [json.loads(r.value)["data"] for r in records if r.topic == OPERATIONS_TOPIC]
+    assert [a["action"] for a in actions] == ["events_redelivered", "dead_letters_redriven"]
+    assert actions[1]["dead_letter_ids"] == [dead.dead_letter_id]
