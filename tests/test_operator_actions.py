@@ -209,7 +209,9 @@ async def _nonempty(items: Awaitable[list[Any]]) -> list[Any] | None:
     return found or None
 
 
-async def test_the_operations_history_is_for_auditors_and_operations_only(tmp_path: Path) -> None:
+async def test_the_operations_history_is_for_auditors_and_operations_and_is_no_ones_case(
+    tmp_path: Path,
+) -> None:
     tokens = Tokens(tmp_path)
     app = service_app("audit", tmp_path)
     async with running(app) as client, on_log(tmp_path) as log:
@@ -240,6 +242,8 @@ async def test_the_operations_history_is_for_auditors_and_operations_only(tmp_pa
                 f"/v1/people/{OPERATIONS_CHAIN}/history", headers=tokens.headers(role)
             )
             assert response.status_code == 403, role
+        caseload = await client.get("/v1/caseload", headers=tokens.headers(Role.OPERATIONS))
+        assert [item["person_id"] for item in caseload.json()["items"]] == ["P-1"]
         elsewhere = await client.get(
             f"/v1/people/{OPERATIONS_CHAIN}/history",
             headers=tokens.headers(Role.AUDITOR, "council_a"),
