@@ -28,7 +28,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from contracts.registry import topic_for_service
+from contracts.registry import ALL_TOPICS, DEAD_LETTER_TOPIC, topic_for_service
 from contracts.vocabulary import Role
 from pbj.log_operations import (
     ActionDone,
@@ -101,6 +101,9 @@ def _on_log(url: str | None, data_dir: Path, work: Callable[[EventLog], Awaitabl
         log = open_event_log(url or f"sqlite:///{data_dir}/eventlog.db")
         await log.start()
         try:
+            # As every service does at start: a log that predates pb.operations gets it
+            # (on Kafka with retention for ever) before the first action is recorded there.
+            await log.ensure_topics([*ALL_TOPICS, DEAD_LETTER_TOPIC])
             return await work(log)
         finally:
             await log.close()

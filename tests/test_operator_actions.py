@@ -551,3 +551,36 @@ async def test_on_kafka_a_redelivery_and_a_redrive_republish_the_records_and_rec
     actions = [json.loads(r.value)["data"] for r in records if r.topic == OPERATIONS_TOPIC]
     assert [a["action"] for a in actions] == ["events_redelivered", "dead_letters_redriven"]
     assert actions[1]["dead_letter_ids"] == [dead.dead_letter_id]
+
+
+@pytest.mark.parametrize(
+    ("choice", "says"),
+    [
+        (["--since", "23/11/2026 09:00"], "RFC 3339"),
+        (["--person", "P-1", "--event-id", "e-1"], "one way"),
+        (["--until", "2026-11-23T10:00:00Z"], "one way"),
+        (["--since", "2026-11-23T10:00:00Z", "--until", "2026-11-23T09:00:00Z"], "after --since"),
+        (["--person", "P-1", "--council", "Lancashire"], "council's slug"),
+    ],
+)
+def test_pbj_events_redeliver_refuses_an_unclear_choice_and_publishes_nothing(
+    tmp_path: Path, choice: list[str], says: str
+) -> None:
+    council = [] if "--council" in choice else ["--council", COUNCIL]
+    refused = CliRunner().invoke(
+        pbj_app,
+        [
+            "events",
+            "redeliver",
+            *choice,
+            *council,
+            "--reason",
+            "Checking",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        env={"COLUMNS": "250"},
+    )
+    assert refused.exit_code == 1
+    assert says in refused.output
+    assert not (tmp_path / "eventlog.db").exists()
