@@ -194,6 +194,20 @@ async def test_a_refused_event_is_dead_lettered_then_redriven_once_and_recorded_
         await asyncio.sleep(0.5)  # time for anything more to arrive: nothing should
         assert len(await history(client, auditor, "P-REDRIVE")) == 1
         actions = await history(client, auditor, OPERATIONS_CHAIN)
+        # The record of the action is on the log: a rebuild of audit from it keeps it.
+        operations = Tokens(tmp_path).headers(Role.OPERATIONS, COUNCIL)
+        live = (await client.get("/v1/projections/digest", headers=operations)).json()["digest"]
+        replay = (await client.post("/v1/replay", json={}, headers=operations)).json()
+
+        async def replayed() -> Any:
+            state = (
+                await client.get(f"/v1/replay/{replay['replay_id']}", headers=operations)
+            ).json()
+            return None if state["status"] == "running" else state
+
+        assert (await eventually("the replay", replayed))["status"] == "done"
+        rebuilt = (await client.get("/v1/projections/digest", headers=operations)).json()
+        assert rebuilt["digest"] == live
     [action] = actions
     assert action["type"] == ev.OperatorActionRecorded.type
     assert action["actor"] == "operations:ops-ann"
