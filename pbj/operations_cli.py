@@ -119,7 +119,10 @@ def _on_log(url: str | None, data_dir: Path, work: Callable[[EventLog], Awaitabl
 
 
 def _performer(user: str | None) -> str:
-    return f"{Role.OPERATIONS.value}:{user or getpass.getuser()}"
+    name = (user or getpass.getuser()).strip()
+    if not 0 < len(name) <= 100:
+        _fail("--user must name who is acting, in at most 100 characters")
+    return f"{Role.OPERATIONS.value}:{name}"
 
 
 def _checked(council: str, reason: str) -> None:
