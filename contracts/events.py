@@ -561,3 +561,53 @@ class ReturnSubmitted(Event):
     items: int = Field(ge=0)
     missing_receipts: int = Field(ge=0)
     recorded_by: ShortText
+
+
+# --- operations ---------------------------------------------------------------------------
+
+OPERATIONS_SUBJECT_PREFIX = "operations:"
+"""The subject (and record key) of a council's operator actions: `operations:<council>`.
+Like `policy:`, the colon keeps the chain apart from every person's."""
+
+OperationsSubject = Annotated[
+    str,
+    Field(
+        pattern=r"^operations:[a-z][a-z0-9_]{0,52}$",
+        description="operations:<council>: the council's chain of operator actions.",
+    ),
+]
+CloudEventId = Annotated[str, Field(min_length=1, max_length=200)]
+
+MAX_RECORDS_PER_ACTION = 5_000
+"""Records one operator action may re-publish; the ids of all of them travel in its event."""
+
+
+class OperatorAction(StrEnum):
+    EVENTS_REDELIVERED = "events_redelivered"
+    DEAD_LETTERS_REDRIVEN = "dead_letters_redriven"
+
+
+class OperatorActionRecorded(Event):
+    """An operator put records back on the log: who, why, and exactly which.
+
+    A redelivery re-publishes events unchanged (same CloudEvent ids), so every consumer's
+    inbox makes them change nothing; a re-drive re-publishes the records dead letters hold
+    to their topics. `person_id` is `operations:<council>`: one chain per council.
+    """
+
+    type: ClassVar[str] = "pb.operations.operator-action-recorded.v1"
+    service: ClassVar[str] = "operations"
+    person_id: OperationsSubject
+    action_id: UUID
+    action: OperatorAction
+    performed_by: ShortText = Field(description="Who ran it, as role:user-id.")
+    reason: Text
+    selection: Text = Field(description="How the records were chosen, in words.")
+    event_ids: list[CloudEventId] = Field(
+        max_length=MAX_RECORDS_PER_ACTION, description="The CloudEvent ids re-published."
+    )
+    dead_letter_ids: list[ShortText] = Field(
+        max_length=MAX_RECORDS_PER_ACTION,
+        description="The dead letters re-driven (partition-offset in pb.dead-letter); "
+        "none for a redelivery. A dead letter named here is not re-driven again.",
+    )

@@ -39,6 +39,7 @@ EVENT_CLASSES: tuple[type[ev.Event], ...] = (
     ev.DeploymentSwitched,
     ev.DeploymentSuperseded,
     ev.ReturnSubmitted,
+    ev.OperatorActionRecorded,
 )
 
 """The current version of every event: what producers publish and consumers handle."""
@@ -86,7 +87,9 @@ UPCASTERS: dict[str, tuple[str, UpcastFn]] = {
     ev.ReviewScheduledV1.type: (ev.ReviewScheduled.type, review_scheduled_v1_to_v2),
 }
 
-PRODUCING_SERVICES = ("assessment", "allocation", "planning", "payments")
+PRODUCING_SERVICES = ("assessment", "allocation", "planning", "payments", "operations")
+"""`operations` is the operators' command line (`pbj events`, `pbj dead-letters`): it
+publishes the record of each action it takes, and audit keeps them."""
 
 
 def topic_for_service(service: str) -> str:

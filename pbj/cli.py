@@ -40,6 +40,7 @@ from pbj.idp import (
     trusted_jwks_url,
 )
 from pbj.journey import JourneyError, Staff, load_policies, walk_journey
+from pbj.operations_cli import dead_letters_app, events_app
 from pbj.policy_cli import app as policy_app
 from pbj.processes import (
     KAFKA_BOOTSTRAP,
@@ -74,6 +75,8 @@ returns_app = typer.Typer(help="Statutory returns: CLD, NI130, Lancashire.", no_
 app.add_typer(returns_app, name="returns")
 app.add_typer(whatif_app, name="whatif")
 app.add_typer(policy_app, name="policy")
+app.add_typer(events_app, name="events")
+app.add_typer(dead_letters_app, name="dead-letters")
 app.command("chaos")(chaos_command)
 console = Console()
 

@@ -143,6 +143,44 @@ async def test_redelivering_every_event_changes_nothing(system: Supervisor):
     assert await _released_and_history(system, result.person_id) == before
 
 
+def test_pbj_events_redeliver_changes_nothing_and_the_audit_records_who_and_why(
+    system: Supervisor,
+):
+    result = asyncio.run(journey(system, "lancashire", 13))
+    before = asyncio.run(_released_and_history(system, result.person_id))
+    duplicates_before = _duplicates_seen_by_audit(system)
+    reason = f"INC-{uuid.uuid4().hex[:6]}: is payments whole after the restart?"
+    done = run_pbj(
+        system,
+        *("events", "redeliver", "--person", result.person_id, "--council", "lancashire"),
+        *("--reason", reason, "--user", "ops-e2e"),
+        env={"PBJ_EVENT_LOG_URL": system.log_url},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{before[1]} record(s) re-published" in done.stdout
+    deadline = time.monotonic() + 60
+    while _duplicates_seen_by_audit(system) < duplicates_before + before[1]:
+        assert time.monotonic() < deadline, "audit never saw the redelivered events"
+        time.sleep(0.2)
+    time.sleep(0.5)  # the other services consume the same copies alongside
+    assert asyncio.run(_released_and_history(system, result.person_id)) == before
+    while True:
+        actions = httpx.get(
+            f"{system.urls()['audit']}/v1/people/operations:lancashire/history",
+            params={"limit": 200},
+            headers=auditor(system),
+            timeout=30,
+        ).json()
+        recorded = [a for a in actions.get("items", []) if a["data"]["reason"] == reason]
+        if recorded or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    [action] = recorded
+    assert action["actor"] == "operations:ops-e2e"
+    assert action["data"]["action"] == "events_redelivered"
+    assert len(action["data"]["event_ids"]) == before[1]
+
+
 async def _replay(system: Supervisor, body: dict[str, str]) -> dict[str, str]:
     url = system.urls()["audit"]
     operations = Staff(system.data_dir, "lancashire")(Role.OPERATIONS)

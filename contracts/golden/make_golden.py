@@ -451,6 +451,20 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
             policy_version=POLICY,
         ),
     ),
+    (
+        3_401,
+        lambda: ev.OperatorActionRecorded(
+            person_id=f"{ev.OPERATIONS_SUBJECT_PREFIX}{COUNCIL}",
+            council=COUNCIL,
+            action_id=uid("operator-action-1"),
+            action=ev.OperatorAction.DEAD_LETTERS_REDRIVEN,
+            performed_by="operations:ops-3",
+            reason="Planning refused the sign-off while its policy was missing; fixed in 2.4",
+            selection="dead letter 2-17",
+            event_ids=[str(uid("event:planning.plan-signed-off.v1"))],
+            dead_letter_ids=["2-17"],
+        ),
+    ),
 ]
 
 

@@ -5,14 +5,15 @@ It does read every topic for one thing: the time of the latest event about each 
 because the council's retention period runs from the last contact with the person,
 whichever service it was (docs/privacy.md).
 
-PolicyAdopted is no contact with anyone; servicekit's runtime follows it for every service
-whose database has the adopted_policies table (ADR 10).
+PolicyAdopted and OperatorActionRecorded are no contact with anyone. servicekit's runtime
+follows PolicyAdopted for every service whose database has the adopted_policies table
+(ADR 10).
 """
 
 from __future__ import annotations
 
 from contracts.envelope import Envelope
-from contracts.events import PersonalDataErased, PolicyAdopted
+from contracts.events import OperatorActionRecorded, PersonalDataErased, PolicyAdopted
 from contracts.registry import ALL_TOPICS, EVENT_CLASSES
 from servicekit.consumer import Handler
 from servicekit.runtime import ServiceRuntime
@@ -35,6 +36,6 @@ def register(runtime: ServiceRuntime[AssessmentUnitOfWork]) -> None:
     contact_events: dict[type, Handler] = {
         event_cls: on_any_event
         for event_cls in EVENT_CLASSES
-        if event_cls not in (PersonalDataErased, PolicyAdopted)
+        if event_cls not in (PersonalDataErased, PolicyAdopted, OperatorActionRecorded)
     }
     runtime.add_consumer(topics=list(ALL_TOPICS), handlers=contact_events, name=CONTACT_CONSUMER)

@@ -8,7 +8,9 @@ Who may call what:
   own council's people;
 - verification of every chain of the council: auditor, operations;
 - the projections' digest: auditor, operations (it covers every council);
-- replays: operations.
+- replays: operations;
+- a council's operations history (`operations:<council>`: who redelivered events or
+  re-drove dead letters, and why): auditor, operations.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contracts.events import OPERATIONS_SUBJECT_PREFIX
 from contracts.money import Pence
 from contracts.vocabulary import CITIZEN_ROLES, STAFF_ROLES, Role
 from servicekit.app import create_service_app, runtime_from
@@ -57,9 +60,15 @@ from services.audit.returns import (
 from services.audit.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# A person's opaque id, or `policy:<council>`: the chain of a council's PolicyAdopted events.
+# A person's opaque id, `policy:<council>` (the chain of a council's PolicyAdopted events)
+# or `operations:<council>` (its operators' actions, OperatorActionRecorded).
 POLICY_CHAIN_PREFIX = "policy:"
-PERSON_ID_PATTERN = r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}|policy:[a-z][a-z0-9_]{0,56})$"
+OPERATIONS_CHAIN_PREFIX = OPERATIONS_SUBJECT_PREFIX
+COUNCIL_CHAIN_PREFIXES = (POLICY_CHAIN_PREFIX, OPERATIONS_CHAIN_PREFIX)
+PERSON_ID_PATTERN = (
+    r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}|policy:[a-z][a-z0-9_]{0,56}"
+    r"|operations:[a-z][a-z0-9_]{0,52})$"
+)
 MAX_BAD_LISTED = 200
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -482,7 +491,10 @@ async def _authorise_person(uow: AuditUnitOfWork, actor: Actor, person_id: str) 
     Call it inside the read's own `uow.batch()`: one session and transaction for the
     check and the read (a connection checkout and a round trip fewer per request).
     """
-    require_role(actor, *PERSON_READERS)
+    require_role(
+        actor,
+        *(CHAIN_AUDITORS if person_id.startswith(OPERATIONS_CHAIN_PREFIX) else PERSON_READERS),
+    )
     council = await handlers.council_of_person(uow=uow, person_id=person_id)
     if council != actor.council or (actor.is_citizen and actor.person_id != person_id):
         raise PersonNotFound(person_id)
@@ -681,7 +693,7 @@ async def verify_all(actor: CurrentActor, runtime: Runtime) -> VerifyAllOut:
     return VerifyAllOut(
         ok=not bad,
         council=actor.council,
-        people=sum(1 for r in reports if not r.person_id.startswith(POLICY_CHAIN_PREFIX)),
+        people=sum(1 for r in reports if not r.person_id.startswith(COUNCIL_CHAIN_PREFIXES)),
         policy_chains=sum(1 for r in reports if r.person_id.startswith(POLICY_CHAIN_PREFIX)),
         events=sum(r.events for r in reports),
         bad_count=len(bad),

@@ -653,6 +653,9 @@ class Projections:
                 ),
             )
             .where(people.council == council)
+            # A council's own chains (policy:, operations:) are nobody's case; the colon is
+            # outside every person id.
+            .where(~people.person_id.contains(":"))
         )
         if team is not None:
             query = query.where(people.team == team)

@@ -1021,6 +1021,14 @@ def timeline_entry(stored: StoredEvent, event: ev.Event) -> TimelineEntry:
     elif isinstance(event, ev.PolicyAdopted):
         on = event.effective_from
         text = f"Policy {event.policy_version} adopted from {event.effective_from.isoformat()}"
+    elif isinstance(event, ev.OperatorActionRecorded):
+        ref = str(event.action_id)
+        done = (
+            f"{len(event.event_ids)} event(s) redelivered"
+            if event.action is ev.OperatorAction.EVENTS_REDELIVERED
+            else f"{len(event.dead_letter_ids)} dead letter(s) re-driven"
+        )
+        text = f"{done} by {event.performed_by} ({event.selection}): {event.reason}"
     return TimelineEntry(
         person_id=stored.person_id,
         seq=stored.seq,
