@@ -157,7 +157,7 @@ async def test_the_batch_fold_builds_what_the_live_consumer_builds_one_event_at_
     runtime = runtime_of(app)
     decoded = [decode(event.to_message().value) for event in events]
     async with runtime.uow() as uow:
-        folder = rebuild.ChainFolder(uow, runtime.name)
+        folder = rebuild.ChainFolder(uow, runtime.name, "lancashire", remark=False)
         for start in range(0, len(decoded), 7):  # people come back after the cache is reset
             await folder.append(
                 [(facts_from(envelope), envelope.event) for envelope in decoded[start : start + 7]]
