@@ -212,7 +212,7 @@ def test_pbj_replay_shows_progress_and_pbj_verify_reports_every_chain_intact(
     asyncio.run(journey(system, "lancashire", 8))
     replayed = run_pbj(system, "replay")
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
-    assert "Rebuilt from" in replayed.stdout
+    assert "Rebuilt lancashire from the log" in replayed.stdout
     verified = run_pbj(system, "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert '"ok": true' in verified.stdout
