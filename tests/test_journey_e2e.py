@@ -208,8 +208,10 @@ async def test_the_audit_chain_verifies_after_the_journeys(system: Supervisor):
     assert report["ok"] is True, report
 
 
-async def _get(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> httpx.Response:
-    return await client.get(url, headers=headers, params={"limit": 200})
+async def _get(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], **params: str
+) -> httpx.Response:
+    return await client.get(url, headers=headers, params={"limit": 200, **params})
 
 
 def _person(system: Supervisor, council: str, person_id: str) -> dict[str, str]:
@@ -280,16 +282,12 @@ async def test_two_councils_with_the_same_person_id_never_see_each_others_person
                 assert {e["data"]["council"] for e in history.json()["items"]} == {council}
                 assert len(history.json()["items"]) == result.audit_events
                 budgets = await _get(
-                    client,
-                    f"{urls['allocation']}/v1/budgets?person_id={person_id}",
-                    headers,
+                    client, f"{urls['allocation']}/v1/budgets", headers, person_id=person_id
                 )
                 assert [b["budget_id"] for b in budgets.json()["items"]] == [result.budget_id]
             finance = Staff(system.data_dir, council)(Role.FINANCE)
             deployments = await _get(
-                client,
-                f"{urls['payments']}/v1/deployments?person_id={person_id}",
-                finance,
+                client, f"{urls['payments']}/v1/deployments", finance, person_id=person_id
             )
             assert [d["deployment_id"] for d in deployments.json()["items"]] == [
                 result.deployment_id
@@ -304,7 +302,7 @@ async def test_two_councils_with_the_same_person_id_never_see_each_others_person
             assert response.status_code == 404, (path, response.text)
         for service, path in (("allocation", "budgets"), ("payments", "deployments")):
             response = await _get(
-                client, f"{urls[service]}/v1/{path}?person_id={person_id}", impostor
+                client, f"{urls[service]}/v1/{path}", impostor, person_id=person_id
             )
             assert response.status_code == 200 and response.json()["items"] == [], response.text
 
