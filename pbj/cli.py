@@ -369,8 +369,9 @@ def replay(
             if state["status"] != "done":
                 _fail(f"replay of {each} {state['status']}: {state.get('error', '')}")
             console.print(
-                f"Rebuilt {each} from the log ({state['processed']} events read); "
-                f"digest {state.get('digest')}"
+                f"Rebuilt {each} from the log ({state['processed']} events read), as "
+                f"{state.get('requested_by')} asked; digest {state.get('digest')}",
+                soft_wrap=True,  # one line per council, for scripts reading it
             )
 
 

@@ -320,6 +320,11 @@ def test_pbj_replay_shows_progress_and_pbj_verify_reports_every_chain_intact(
     replayed = run_pbj(system, "replay")
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert "Rebuilt lancashire from the log" in replayed.stdout
+    everyone = run_pbj(system, "replay", "--all-councils", "--user", "ops-jo")
+    assert everyone.returncode == 0, everyone.stdout + everyone.stderr
+    for council in BOOK.councils:  # each council's replay, recorded as the one who asked
+        assert f"Rebuilt {council} from the log" in everyone.stdout
+    assert everyone.stdout.count("as operations:ops-jo asked") == len(BOOK.councils)
     verified = run_pbj(system, "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert '"ok": true' in verified.stdout
