@@ -346,36 +346,64 @@ def replay(
         datetime | None, typer.Option(help="Replay from this time (ISO); default the start.")
     ] = None,
     council: CouncilOpt = "lancashire",
+    all_councils: Annotated[
+        bool,
+        typer.Option(
+            "--all-councils",
+            help="Every council the deployment serves, one after another (each replay is "
+            "recorded as requested by --user of that council's operations).",
+        ),
+    ] = False,
+    user: Annotated[str, typer.Option(help="Who asks, recorded with each replay.")] = (
+        "pbj-operations"
+    ),
     data_dir: DataDir = Path("var"),
 ) -> None:
-    """Drop and rebuild the audit projections from the event log, with a progress bar."""
+    """Drop and rebuild one council's audit projections from the event log, with a progress
+    bar (a replay is of one council: ADR 16)."""
+    councils = load_policies(REPO_ROOT / "policies").councils if all_councils else [council]
     url = service_urls()["audit"]
-    headers = _operator(data_dir, council)
     body = {"since": since.isoformat()} if since else {}
     with httpx.Client(timeout=30) as client:
-        started = client.post(f"{url}/v1/replay", json=body, headers=headers)
-        if started.status_code not in (200, 202):
-            _fail(f"replay refused: HTTP {started.status_code}: {started.text}")
-        replay_id = started.json()["replay_id"]
-        with Progress(
-            TextColumn("[bold]replaying"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("replay", total=None)
-            while True:
-                state = client.get(f"{url}/v1/replay/{replay_id}", headers=headers).json()
-                progress.update(
-                    task, completed=state.get("processed", 0), total=state.get("total") or None
-                )
-                if state["status"] != "running":
-                    break
-                time.sleep(0.2)
-    if state["status"] != "done":
-        _fail(f"replay {state['status']}: {state.get('error', '')}")
-    console.print(f"Rebuilt from {state['processed']} events; digest {state.get('digest')}")
+        for each in councils:
+            token = mint_for(data_dir, user_id=user, role=Role.OPERATIONS, council=each)
+            headers = {"Authorization": f"Bearer {token}"}
+            state = _replay_council(client, url, body, headers, each)
+            if state["status"] != "done":
+                _fail(f"replay of {each} {state['status']}: {state.get('error', '')}")
+            console.print(
+                f"Rebuilt {each} from the log ({state['processed']} events read), as "
+                f"{state.get('requested_by')} asked; digest {state.get('digest')}",
+                soft_wrap=True,  # one line per council, for scripts reading it
+            )
+
+
+def _replay_council(
+    client: httpx.Client, url: str, body: dict[str, str], headers: dict[str, str], council: str
+) -> dict[str, Any]:
+    """Start one council's replay and follow it to its end with a progress bar."""
+    started = client.post(f"{url}/v1/replay", json=body, headers=headers)
+    if started.status_code not in (200, 202):
+        _fail(f"replay of {council} refused: HTTP {started.status_code}: {started.text}")
+    replay_id = started.json()["replay_id"]
+    with Progress(
+        TextColumn(f"[bold]replaying {council}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("replay", total=None)
+        while True:
+            state: dict[str, Any] = client.get(
+                f"{url}/v1/replay/{replay_id}", headers=headers
+            ).json()
+            progress.update(
+                task, completed=state.get("processed", 0), total=state.get("total") or None
+            )
+            if state["status"] != "running":
+                return state
+            time.sleep(0.2)
 
 
 @app.command()

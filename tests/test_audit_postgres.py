@@ -45,8 +45,10 @@ async def test_history_and_as_of_queries_use_an_index(audit_database: Database):
         audit_database.sessions, outbox=metadata.tables["outbox"], inbox=metadata.tables["inbox"]
     )
     async with uow:
-        await uow.store.page("P1", types=None, since=None, until=None, after_seq=0, limit=50)
-        await uow.store.events_before("P1", datetime(2026, 1, 1, tzinfo=UTC))
+        await uow.store.page(
+            "lancashire", "P1", types=None, since=None, until=None, after_seq=0, limit=50
+        )
+        await uow.store.events_before("lancashire", "P1", datetime(2026, 1, 1, tzinfo=UTC))
         await uow.store.contains(str(uuid.uuid4()))
     event.remove(audit_database.engine.sync_engine, "before_cursor_execute", capture)
     assert len(statements) == 3

@@ -34,6 +34,7 @@ from services.audit.tests.test_api import (
     replay,
     sql,
 )
+from services.audit.tests.test_council_keys import digest_of, replayed
 
 PEOPLE = 5
 
@@ -157,7 +158,7 @@ async def test_the_batch_fold_builds_what_the_live_consumer_builds_one_event_at_
     runtime = runtime_of(app)
     decoded = [decode(event.to_message().value) for event in events]
     async with runtime.uow() as uow:
-        folder = rebuild.ChainFolder(uow, runtime.name)
+        folder = rebuild.ChainFolder(uow, runtime.name, "lancashire", remark=False)
         for start in range(0, len(decoded), 7):  # people come back after the cache is reset
             await folder.append(
                 [(facts_from(envelope), envelope.event) for envelope in decoded[start : start + 7]]
@@ -180,3 +181,46 @@ async def stored_rows(app: FastAPI) -> dict[str, list[Any]]:
         rows[table] = await sql(app, f"SELECT * FROM {table} ORDER BY person_id")
     rows["inbox"] = await sql(app, "SELECT consumer, event_id FROM inbox ORDER BY event_id")
     return rows
+
+
+async def test_a_councils_batched_replay_leaves_the_other_councils_records_as_they_were(
+    client: tuple[FastAPI, httpx.AsyncClient], tokens: Tokens
+) -> None:
+    app, http = client
+    await log_ready(app, http)
+    # Council A's p-0 … p-4 are other people than Lancashire's, under the same ids.
+    council_a = [Journey(f"p-{n}", "council_a").full()[:4] for n in range(PEOPLE)]
+    await publish(app, [*interleaved_journeys(), *(e for j in council_a for e in j)])
+
+    async def all_applied() -> bool:
+        rows = [(await digest_of(http, tokens, c))["rows"] for c in ("lancashire", "council_a")]
+        return [r["audit_events"] for r in rows] == [50, 20]
+
+    await eventually(all_applied, seconds=120)
+    live = {c: await digest_of(http, tokens, c) for c in ("lancashire", "council_a")}
+    assert live["council_a"]["rows"]["audit_heads"] == PEOPLE
+
+    # Both councils' projections are damaged; Council A's replay rebuilds Council A's alone.
+    await sql(app, "UPDATE audit_timeline SET summary = 'wrong'")
+    await sql(app, "DELETE FROM audit_people WHERE person_id = 'p-0'")
+    status = await replayed(http, tokens, "council_a")
+    assert (status["status"], status["council"]) == ("done", "council_a"), status
+    assert (await digest_of(http, tokens, "council_a"))["digest"] == live["council_a"]["digest"]
+    assert (await digest_of(http, tokens, "lancashire"))["digest"] != live["lancashire"]["digest"]
+    assert (await replayed(http, tokens, "lancashire"))["status"] == "done"
+    for council in ("lancashire", "council_a"):
+        assert (await digest_of(http, tokens, council))["digest"] == live[council]["digest"]
+
+    # Every chain of both councils loses its second event; Council A's replay repairs
+    # Council A's chains alone, from the log.
+    await sql(app, "DELETE FROM audit_events WHERE seq = 2")
+    assert (await replayed(http, tokens, "council_a"))["status"] == "done"
+    assert await verified(http, tokens, "council_a") == (True, 20)
+    assert await verified(http, tokens, "lancashire") == (False, 45)
+    assert (await replayed(http, tokens, "lancashire"))["status"] == "done"
+    assert await verified(http, tokens, "lancashire") == (True, 50)
+
+
+async def verified(http: httpx.AsyncClient, tokens: Tokens, council: str) -> tuple[bool, int]:
+    report = (await http.get("/v1/verify", headers=tokens.headers("auditor", council))).json()
+    return report["ok"], report["events"]

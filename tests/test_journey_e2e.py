@@ -18,6 +18,7 @@ from contracts import generate
 from contracts.policy import PolicyBook
 from contracts.registry import ALL_TOPICS, EVENT_CLASSES
 from contracts.vocabulary import Role
+from pbj.idp import mint_for
 from pbj.journey import Staff, walk_journey
 from pbj.processes import Supervisor
 from servicekit.eventlog import OutgoingRecord, open_event_log
@@ -211,8 +212,15 @@ async def _digest(system: Supervisor) -> str:
 async def test_replay_rebuilds_byte_identical_projections(system: Supervisor):
     await journey(system, "lancashire", 3)
     live = await _digest(system)
-    await _replay(system, {})
+    state = await _replay(system, {})
     assert await _digest(system) == live
+    # A replay is Lancashire's: another council's operations cannot see it.
+    async with httpx.AsyncClient(timeout=30) as client:
+        elsewhere = await client.get(
+            f"{system.urls()['audit']}/v1/replay/{state['replay_id']}",
+            headers=Staff(system.data_dir, "council_a")(Role.OPERATIONS),
+        )
+    assert elsewhere.status_code == 404, elsewhere.text
 
 
 async def test_replay_from_a_time_rebuilds_the_same_projections(system: Supervisor):
@@ -238,6 +246,105 @@ async def test_the_audit_chain_verifies_after_the_journeys(system: Supervisor):
     assert report["ok"] is True, report
 
 
+async def _get(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], **params: str
+) -> httpx.Response:
+    return await client.get(url, headers=headers, params={"limit": 200, **params})
+
+
+def _person(system: Supervisor, council: str, person_id: str) -> dict[str, str]:
+    token = mint_for(
+        system.data_dir, user_id=person_id, role=Role.PERSON, council=council, person_id=person_id
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _ni130_cohort(client: httpx.AsyncClient, system: Supervisor, council: str) -> int:
+    url = f"{system.urls()['audit']}/v1/kpis/ni130"
+    response = await _get(client, url, Staff(system.data_dir, council)(Role.TEAM_MANAGER))
+    assert response.status_code == 200, response.text
+    return int(response.json()["total"]["denominator"])
+
+
+async def _on_caseload(
+    client: httpx.AsyncClient, system: Supervisor, council: str, person_id: str
+) -> list[str]:
+    """The stages the council's caseload lists this person id at (once, or not at all)."""
+    url = f"{system.urls()['audit']}/v1/caseload"
+    headers = Staff(system.data_dir, council)(Role.CARE_MANAGER)
+    stages: list[str] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(url, headers=headers, params=params)).json()
+        stages += [i["stage"] for i in page["items"] if i["person_id"] == person_id]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return stages
+
+
+async def test_two_councils_with_the_same_person_id_never_see_each_others_person(
+    system: Supervisor,
+):
+    urls = system.urls()
+    person_id = f"P1x{uuid.uuid4().hex[:6]}"  # "P1" of both councils, fresh in this system
+    async with httpx.AsyncClient(timeout=30) as client:
+        cohort_before = {
+            c: await _ni130_cohort(client, system, c) for c in ("lancashire", "council_a")
+        }
+        lancashire = await walk_journey(
+            client,
+            urls,
+            Staff(system.data_dir, "lancashire"),
+            BOOK.current("lancashire"),
+            person_id=person_id,
+        )
+        council_a = await walk_journey(
+            client,
+            urls,
+            Staff(system.data_dir, "council_a"),
+            BOOK.current("council_a"),
+            person_id=person_id,
+            person_number=1,
+        )
+        assert (lancashire.stage, council_a.stage) == ("complete", "complete")
+
+        for council, result in (("lancashire", lancashire), ("council_a", council_a)):
+            for headers in (
+                Staff(system.data_dir, council)(Role.CARE_MANAGER),
+                _person(system, council, person_id),
+            ):
+                history = await _get(
+                    client, f"{urls['audit']}/v1/people/{person_id}/history", headers
+                )
+                assert {e["data"]["council"] for e in history.json()["items"]} == {council}
+                assert len(history.json()["items"]) == result.audit_events
+                budgets = await _get(
+                    client, f"{urls['allocation']}/v1/budgets", headers, person_id=person_id
+                )
+                assert [b["budget_id"] for b in budgets.json()["items"]] == [result.budget_id]
+            finance = Staff(system.data_dir, council)(Role.FINANCE)
+            deployments = await _get(
+                client, f"{urls['payments']}/v1/deployments", finance, person_id=person_id
+            )
+            assert [d["deployment_id"] for d in deployments.json()["items"]] == [
+                result.deployment_id
+            ]
+            assert await _on_caseload(client, system, council, person_id) == ["receiving_payments"]
+            assert await _ni130_cohort(client, system, council) == cohort_before[council] + 1
+
+        # A citizen of Council B naming Lancashire's person id reads nothing of Lancashire's.
+        impostor = _person(system, "council_b", person_id)
+        for path in ("history", "budget", "timeline", "verify"):
+            response = await _get(client, f"{urls['audit']}/v1/people/{person_id}/{path}", impostor)
+            assert response.status_code == 404, (path, response.text)
+        for service, path in (("allocation", "budgets"), ("payments", "deployments")):
+            response = await _get(
+                client, f"{urls[service]}/v1/{path}", impostor, person_id=person_id
+            )
+            assert response.status_code == 200 and response.json()["items"] == [], response.text
+
+
 def test_pbj_demo_walks_people_through_and_prints_where_each_ended(system: Supervisor):
     completed = run_pbj(system, "demo", "--people", "1", "--councils", "lancashire,council_a")
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -250,7 +357,12 @@ def test_pbj_replay_shows_progress_and_pbj_verify_reports_every_chain_intact(
     asyncio.run(journey(system, "lancashire", 8))
     replayed = run_pbj(system, "replay")
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
-    assert "Rebuilt from" in replayed.stdout
+    assert "Rebuilt lancashire from the log" in replayed.stdout
+    everyone = run_pbj(system, "replay", "--all-councils", "--user", "ops-jo")
+    assert everyone.returncode == 0, everyone.stdout + everyone.stderr
+    for council in BOOK.councils:  # each council's replay, recorded as the one who asked
+        assert f"Rebuilt {council} from the log" in everyone.stdout
+    assert everyone.stdout.count("as operations:ops-jo asked") == len(BOOK.councils)
     verified = run_pbj(system, "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert '"ok": true' in verified.stdout
@@ -339,8 +451,11 @@ async def test_the_embedded_engine_builds_the_same_audit_from_the_same_events(
     live = await _digest(system)
     connection = await asyncpg.connect(system.database_urls["audit"].replace("+asyncpg", ""))
     try:
+        # Lancashire's chains: the digest is the council's (other councils' people may
+        # share these ids, in chains of their own).
         chain = await connection.fetch(
-            "SELECT person_id, seq, event_id FROM audit_events ORDER BY person_id, seq"
+            "SELECT person_id, seq, event_id FROM audit_events "
+            "WHERE council = 'lancashire' ORDER BY person_id, seq"
         )
     finally:
         await connection.close()

@@ -1,5 +1,8 @@
 """Audit HTTP API (versioned under /v1): histories, as-of budgets, verification, KPIs, replay.
 
+A person is the pair (council, person_id): every read is of the caller's council, so the
+same person id in another council is another person, never seen from here (ADR 16).
+
 Who may call what:
 - a person's history, budget, timeline and verification: any staff role of the person's
   council (care_manager, team_manager, panel, finance, auditor, operations), and the
@@ -7,8 +10,8 @@ Who may call what:
 - KPIs and the caseload (people by stage, team and key worker): staff roles, over their
   own council's people;
 - verification of every chain of the council: auditor, operations;
-- the projections' digest: auditor, operations (it covers every council);
-- replays: operations;
+- the projections' digest: auditor, operations, of their own council;
+- replays: operations, of their own council (a council this deployment does not serve: 403);
 - a council's operations history (`operations:<council>`: who redelivered events or
   re-drove dead letters, and why): auditor, operations.
 """
@@ -47,6 +50,7 @@ from services.audit.domain import (
     KpiResult,
     PersonNotFound,
     StoredEvent,
+    UnknownCouncil,
     as_utc,
 )
 from services.audit.returns import (
@@ -454,6 +458,7 @@ class ReplayRequest(BaseModel):
 
 class ReplayOut(BaseModel):
     replay_id: str
+    council: str = Field(description="The council whose records the replay rebuilds.")
     version: int
     status: str
     phase: str
@@ -495,9 +500,9 @@ async def _authorise_person(uow: AuditUnitOfWork, actor: Actor, person_id: str) 
         actor,
         *(CHAIN_AUDITORS if person_id.startswith(OPERATIONS_CHAIN_PREFIX) else PERSON_READERS),
     )
-    council = await handlers.council_of_person(uow=uow, person_id=person_id)
-    if council != actor.council or (actor.is_citizen and actor.person_id != person_id):
+    if actor.is_citizen and actor.person_id != person_id:
         raise PersonNotFound(person_id)
+    await handlers.ensure_person_held(uow=uow, council=actor.council, person_id=person_id)
 
 
 def _json_response(body: bytes) -> Response:
@@ -611,6 +616,7 @@ async def person_history(
         await _authorise_person(uow, actor, person_id)
         rows, more = await handlers.history_page(
             uow=uow,
+            council=actor.council,
             person_id=person_id,
             type_filter=event_type,
             since=since,
@@ -636,7 +642,9 @@ async def person_budget(
     uow = runtime.uow()
     async with uow.batch():
         await _authorise_person(uow, actor, person_id)
-        history = await handlers.budget_as_of(uow=uow, person_id=person_id, as_of=as_of or _today())
+        history = await handlers.budget_as_of(
+            uow=uow, council=actor.council, person_id=person_id, as_of=as_of or _today()
+        )
     return _json_response(BudgetHistoryOut.of(history).model_dump_json().encode())
 
 
@@ -656,7 +664,11 @@ async def person_timeline(
     async with uow.batch():
         await _authorise_person(uow, actor, person_id)
         rows, more = await handlers.timeline_page(
-            uow=uow, person_id=person_id, after_seq=_seq_after(cursor), limit=limit
+            uow=uow,
+            council=actor.council,
+            person_id=person_id,
+            after_seq=_seq_after(cursor),
+            limit=limit,
         )
     next_cursor = encode_cursor({"seq": rows[-1].seq}) if more and rows else None
     return Page[TimelineItem](
@@ -677,7 +689,7 @@ async def verify_person(
     uow = runtime.uow()
     async with uow.batch():
         await _authorise_person(uow, actor, person_id)
-        report = await handlers.verify_person(uow=uow, person_id=person_id)
+        report = await handlers.verify_person(uow=uow, council=actor.council, person_id=person_id)
     return ChainReportOut.of(report)
 
 
@@ -906,11 +918,17 @@ async def get_kpis_csv(
     "/replay",
     response_model=ReplayOut,
     status_code=202,
-    summary="Rebuild the projections (and, from the start, the store) from the log",
+    summary="Rebuild the caller's council's projections (and, from the start, its store) "
+    "from the log",
 )
-async def start_replay(body: ReplayRequest, actor: CurrentActor, replays: ReplayDep) -> ReplayOut:
+async def start_replay(
+    body: ReplayRequest, actor: CurrentActor, replays: ReplayDep, runtime: Runtime
+) -> ReplayOut:
     require_role(actor, Role.OPERATIONS)
+    if actor.council not in runtime.policies.councils:
+        raise UnknownCouncil(actor.council)
     progress = await replays.start(
+        council=actor.council,
         since=as_utc(body.since) if body.since else None,
         expected_version=body.expected_version,
         requested_by=actor.as_record(),
@@ -918,24 +936,30 @@ async def start_replay(body: ReplayRequest, actor: CurrentActor, replays: Replay
     return ReplayOut.of(progress)
 
 
-@router.get("/replay/{replay_id}", response_model=ReplayOut, summary="A replay's progress")
+@router.get(
+    "/replay/{replay_id}",
+    response_model=ReplayOut,
+    summary="A replay's progress (the caller's council's replays only)",
+)
 async def replay_status(
     replay_id: Annotated[str, PathParam(min_length=1, max_length=36)],
     actor: CurrentActor,
     replays: ReplayDep,
 ) -> ReplayOut:
     require_role(actor, Role.OPERATIONS)
-    return ReplayOut.of(await replays.status(replay_id))
+    return ReplayOut.of(await replays.status(actor.council, replay_id))
 
 
 @router.get(
     "/projections/digest",
     response_model=DigestOut,
-    summary="sha256 over the store and every projection, to compare rebuilds",
+    summary="sha256 over the council's store and projections, to compare rebuilds",
 )
 async def projections_digest(actor: CurrentActor, runtime: Runtime) -> DigestOut:
     require_role(actor, *CHAIN_AUDITORS)
-    digest, rows, version = await handlers.projection_digest(uow=runtime.uow())
+    digest, rows, version = await handlers.projection_digest(
+        uow=runtime.uow(), council=actor.council
+    )
     return DigestOut(digest=digest, rows=rows, version=version)
 
 

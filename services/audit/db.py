@@ -1,9 +1,11 @@
 """Audit's tables, its repositories, and its unit of work.
 
 The store (append-only, hash-chained):
-- `audit_events`: one row per event per person, primary key (person_id, seq), plus an index
-  on (person_id, time). Code only ever INSERTs here; the one exception is an operations
-  replay from the beginning, which rebuilds the chain from the log (see handlers.Replays).
+- `audit_events`: one row per event per person, primary key (council, person_id, seq), plus
+  an index on (council, person_id, time). A person is the pair (council, person_id): two
+  councils may use the same person id, and each has a chain of its own (ADR 16). Code
+  only ever INSERTs here; the one exception is an operations replay from the beginning,
+  which rebuilds the chain from the log (see handlers.Replays).
 - `audit_heads`: each person's last link (seq and hash); the append takes it with a
   compare-and-set on last_seq, and verification checks the chain ends where the head says.
 
@@ -11,10 +13,12 @@ The projections (derived, dropped and rebuilt by a replay):
 - `audit_people`: the KPI inputs per person.
 - `audit_timeline`: the person's budget timeline, one line per event.
 
-Replay bookkeeping (neither store nor projection): `audit_replays` (one row per replay,
-its version numbers the projections' generations) and `audit_replay_log` (where replays
-once staged the records they read; replays now fold the log in batches and leave it empty,
-and the table stays so that no migration is needed).
+Every table is keyed by council first; every query names the council.
+
+Replay bookkeeping (neither store nor projection): `audit_replays` (one row per replay of
+one council, its version numbers that council's projections' generations) and
+`audit_replay_log` (where replays once staged the records they read; replays now fold the
+log in batches and leave it empty, and the table stays so that no migration is needed).
 
 Portable across SQLite and PostgreSQL: JSON text, money as BigInteger pence, dates as
 sa.Date, timestamps with time zone (SQLite hands them back naive; they are UTC).
@@ -38,6 +42,7 @@ from services.audit.domain import (
     CaseloadEntry,
     CaseloadStage,
     ChainHead,
+    ChainPlace,
     EventFacts,
     PersonInputs,
     StoredEvent,
@@ -52,8 +57,8 @@ outbox, inbox, idempotency_keys = messaging_tables(metadata)
 audit_events = sa.Table(
     "audit_events",
     metadata,
-    sa.Column("person_id", sa.String(64), primary_key=True),
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False, autoincrement=False),
     sa.Column("event_id", sa.String(64), nullable=False, unique=True),
     sa.Column("council", sa.String(64), nullable=False),
     sa.Column("type", sa.String(200), nullable=False),
@@ -64,24 +69,29 @@ audit_events = sa.Table(
     sa.Column("canonical", sa.Text, nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.PrimaryKeyConstraint("council", "person_id", "seq"),
 )
-sa.Index("audit_events_by_person_time", audit_events.c.person_id, audit_events.c.time)
-sa.Index("audit_events_by_council", audit_events.c.council, audit_events.c.person_id)
+sa.Index(
+    "audit_events_by_person_time",
+    audit_events.c.council,
+    audit_events.c.person_id,
+    audit_events.c.time,
+)
 
 audit_heads = sa.Table(
     "audit_heads",
     metadata,
-    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("person_id", sa.String(64), nullable=False),
     sa.Column("council", sa.String(64), nullable=False),
     sa.Column("last_seq", sa.Integer, nullable=False),
     sa.Column("last_hash", sa.String(64), nullable=False),
+    sa.PrimaryKeyConstraint("council", "person_id"),
 )
-sa.Index("audit_heads_by_council", audit_heads.c.council, audit_heads.c.person_id)
 
 audit_people = sa.Table(
     "audit_people",
     metadata,
-    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("person_id", sa.String(64), nullable=False),
     sa.Column("council", sa.String(64), nullable=False),
     sa.Column("client_group", sa.String(64), nullable=True),
     sa.Column("team", sa.String(200), nullable=True),
@@ -94,20 +104,22 @@ audit_people = sa.Table(
     sa.Column("last_review_completed_on", sa.Date, nullable=True),
     sa.Column("events", sa.Integer, nullable=False),
     sa.Column("last_event_at", UtcDateTime(), nullable=True),
+    sa.PrimaryKeyConstraint("council", "person_id"),
 )
-sa.Index("audit_people_by_council", audit_people.c.council, audit_people.c.person_id)
 
 audit_timeline = sa.Table(
     "audit_timeline",
     metadata,
-    sa.Column("person_id", sa.String(64), primary_key=True),
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False, autoincrement=False),
     sa.Column("time", UtcDateTime(), nullable=False),
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("ref_id", sa.String(64), nullable=True),
     sa.Column("amount_pence", sa.BigInteger, nullable=True),
     sa.Column("on_date", sa.Date, nullable=True),
     sa.Column("summary", sa.String(300), nullable=False),
+    sa.PrimaryKeyConstraint("council", "person_id", "seq"),
 )
 sa.Index("audit_timeline_by_kind", audit_timeline.c.kind, audit_timeline.c.on_date)
 
@@ -115,7 +127,8 @@ audit_replays = sa.Table(
     "audit_replays",
     metadata,
     sa.Column("replay_id", sa.String(36), primary_key=True),
-    sa.Column("version", sa.Integer, nullable=False, unique=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
     sa.Column("since", UtcDateTime(), nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("phase", sa.String(32), nullable=False),
@@ -131,6 +144,7 @@ audit_replays = sa.Table(
     sa.Column("finished_at", UtcDateTime(), nullable=True),
     sa.Column("digest", sa.String(64), nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    sa.UniqueConstraint("council", "version", name="audit_replays_council_version"),
 )
 
 audit_replay_log = sa.Table(
@@ -273,10 +287,12 @@ class EventStore:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def head(self, person_id: str) -> ChainHead | None:
+    async def head(self, council: str, person_id: str) -> ChainHead | None:
         row = (
             await self._session.execute(
-                sa.select(audit_heads).where(audit_heads.c.person_id == person_id)
+                sa.select(audit_heads).where(
+                    audit_heads.c.council == council, audit_heads.c.person_id == person_id
+                )
             )
         ).first()
         if row is None:
@@ -291,7 +307,7 @@ class EventStore:
 
     async def append(self, facts: EventFacts) -> StoredEvent:
         """Link the event after the person's head and store both in this transaction."""
-        head = await self.head(facts.person_id)
+        head = await self.head(facts.council, facts.person_id)
         stored = link(facts, head)
         await self._session.execute(audit_events.insert().values(**_event_row(stored)))
         if head is None:
@@ -307,21 +323,24 @@ class EventStore:
             result = await self._session.execute(
                 audit_heads.update()
                 .where(
+                    audit_heads.c.council == stored.council,
                     audit_heads.c.person_id == stored.person_id,
                     audit_heads.c.last_seq == head.last_seq,
                 )
-                .values(council=stored.council, last_seq=stored.seq, last_hash=stored.hash)
+                .values(last_seq=stored.seq, last_hash=stored.hash)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise ChainHeadMoved(stored.person_id)
         return stored
 
-    async def heads_of(self, person_ids: Sequence[str]) -> dict[str, ChainHead]:
-        """The heads of those of these people who have one (one query)."""
+    async def heads_of(self, council: str, person_ids: Sequence[str]) -> dict[str, ChainHead]:
+        """The heads of those of the council's people who have one (one query)."""
         found: dict[str, ChainHead] = {}
         for part in _chunks(person_ids):
             rows = await self._session.execute(
-                sa.select(audit_heads).where(audit_heads.c.person_id.in_(part))
+                sa.select(audit_heads).where(
+                    audit_heads.c.council == council, audit_heads.c.person_id.in_(part)
+                )
             )
             for row in rows:
                 found[row.person_id] = ChainHead(
@@ -329,35 +348,45 @@ class EventStore:
                 )
         return found
 
-    async def chains_of(self, person_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
-        """The chains of these people in seq order (one query per chunk of people)."""
+    async def chains_of(
+        self, council: str, person_ids: Sequence[str]
+    ) -> dict[str, list[StoredEvent]]:
+        """The chains of the council's people in seq order (one query per chunk of people)."""
         found: dict[str, list[StoredEvent]] = {person_id: [] for person_id in person_ids}
         for part in _chunks(person_ids):
             rows = await self._session.execute(
                 sa.select(audit_events)
-                .where(audit_events.c.person_id.in_(part))
+                .where(audit_events.c.council == council, audit_events.c.person_id.in_(part))
                 .order_by(audit_events.c.person_id, audit_events.c.seq)
             )
             for row in rows:
                 found[row.person_id].append(_stored(row))
         return found
 
-    async def places_of(self, event_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
-        """Where each of these events is stored, if it is: (person_id, seq)."""
-        found: dict[str, tuple[str, int]] = {}
+    async def places_of(self, event_ids: Sequence[str]) -> dict[str, ChainPlace]:
+        """Where each of these events is stored, if it is: its chain and seq."""
+        found: dict[str, ChainPlace] = {}
         for part in _chunks(event_ids):
             rows = await self._session.execute(
                 sa.select(
-                    audit_events.c.event_id, audit_events.c.person_id, audit_events.c.seq
+                    audit_events.c.event_id,
+                    audit_events.c.council,
+                    audit_events.c.person_id,
+                    audit_events.c.seq,
                 ).where(audit_events.c.event_id.in_(part))
             )
-            for event_id, person_id, seq in rows:
-                found[event_id] = (person_id, seq)
+            for event_id, council, person_id, seq in rows:
+                found[event_id] = ChainPlace(council, person_id, seq)
         return found
 
-    async def head_count(self) -> int:
+    async def head_count(self, council: str) -> int:
         return int(
-            await self._session.scalar(sa.select(sa.func.count()).select_from(audit_heads)) or 0
+            await self._session.scalar(
+                sa.select(sa.func.count())
+                .select_from(audit_heads)
+                .where(audit_heads.c.council == council)
+            )
+            or 0
         )
 
     async def put_links(self, links: Sequence[StoredEvent]) -> None:
@@ -383,48 +412,59 @@ class EventStore:
             ],
         )
 
-    async def put_heads(self, heads: Sequence[ChainHead]) -> None:
+    async def put_heads(self, council: str, heads: Sequence[ChainHead]) -> None:
         """Set these people's heads, whether they had one or not (replays only: no CAS)."""
         if not heads:
             return
-        await self.drop_heads([head.person_id for head in heads])
+        await self.drop_heads(council, [head.person_id for head in heads])
         await DriverRows(self._session).insert(
             audit_heads,
             [(head.person_id, head.council, head.last_seq, head.last_hash) for head in heads],
         )
 
-    async def drop_heads(self, person_ids: Sequence[str]) -> None:
+    async def drop_heads(self, council: str, person_ids: Sequence[str]) -> None:
         for part in _chunks(person_ids):
             await self._session.execute(
-                audit_heads.delete().where(audit_heads.c.person_id.in_(part))
+                audit_heads.delete().where(
+                    audit_heads.c.council == council, audit_heads.c.person_id.in_(part)
+                )
             )
 
-    async def drop_people(self, person_ids: Sequence[str]) -> None:
+    async def drop_people(self, council: str, person_ids: Sequence[str]) -> None:
         """Remove these people's chains and heads (a replay repairing broken chains)."""
         for part in _chunks(person_ids):
             await self._session.execute(
-                audit_events.delete().where(audit_events.c.person_id.in_(part))
+                audit_events.delete().where(
+                    audit_events.c.council == council, audit_events.c.person_id.in_(part)
+                )
             )
-        await self.drop_heads(person_ids)
+        await self.drop_heads(council, person_ids)
 
-    async def chain_of(self, person_id: str) -> list[StoredEvent]:
+    async def chain_of(self, council: str, person_id: str) -> list[StoredEvent]:
         rows = await self._session.execute(
             sa.select(audit_events)
-            .where(audit_events.c.person_id == person_id)
+            .where(audit_events.c.council == council, audit_events.c.person_id == person_id)
             .order_by(audit_events.c.seq)
         )
         return [_stored(row) for row in rows]
 
-    async def events_before(self, person_id: str, cutoff: datetime) -> list[StoredEvent]:
+    async def events_before(
+        self, council: str, person_id: str, cutoff: datetime
+    ) -> list[StoredEvent]:
         rows = await self._session.execute(
             sa.select(audit_events)
-            .where(audit_events.c.person_id == person_id, audit_events.c.time < cutoff)
+            .where(
+                audit_events.c.council == council,
+                audit_events.c.person_id == person_id,
+                audit_events.c.time < cutoff,
+            )
             .order_by(audit_events.c.seq)
         )
         return [_stored(row) for row in rows]
 
     async def page(
         self,
+        council: str,
         person_id: str,
         *,
         types: frozenset[str] | None,
@@ -434,7 +474,9 @@ class EventStore:
         limit: int,
     ) -> list[StoredEvent]:
         query = sa.select(audit_events).where(
-            audit_events.c.person_id == person_id, audit_events.c.seq > after_seq
+            audit_events.c.council == council,
+            audit_events.c.person_id == person_id,
+            audit_events.c.seq > after_seq,
         )
         if types is not None:
             query = query.where(audit_events.c.type.in_(sorted(types)))
@@ -445,26 +487,21 @@ class EventStore:
         rows = await self._session.execute(query.order_by(audit_events.c.seq).limit(limit))
         return [_stored(row) for row in rows]
 
-    async def council_of(self, person_id: str) -> str | None:
-        """The person's council: their head's, or their latest stored event's."""
-        head = await self.head(person_id)
-        if head is not None:
-            return head.council
-        council: str | None = await self._session.scalar(
-            sa.select(audit_events.c.council)
-            .where(audit_events.c.person_id == person_id)
-            .order_by(audit_events.c.seq.desc())
+    async def holds(self, council: str, person_id: str) -> bool:
+        """Whether the council's person has a head or a stored event here."""
+        if await self.head(council, person_id) is not None:
+            return True
+        found = await self._session.scalar(
+            sa.select(audit_events.c.seq)
+            .where(audit_events.c.council == council, audit_events.c.person_id == person_id)
             .limit(1)
         )
-        return council
+        return found is not None
 
-    async def people(self, council: str | None = None) -> list[str]:
-        """Everyone with a head or a stored event (of one council, if named), sorted."""
-        heads = sa.select(audit_heads.c.person_id)
-        events = sa.select(audit_events.c.person_id)
-        if council is not None:
-            heads = heads.where(audit_heads.c.council == council)
-            events = events.where(audit_events.c.council == council)
+    async def people(self, council: str) -> list[str]:
+        """The council's people with a head or a stored event, sorted."""
+        heads = sa.select(audit_heads.c.person_id).where(audit_heads.c.council == council)
+        events = sa.select(audit_events.c.person_id).where(audit_events.c.council == council)
         rows = await self._session.execute(sa.union(heads, events))
         return sorted({row[0] for row in rows})
 
@@ -522,6 +559,7 @@ def _inputs_row(inputs: PersonInputs) -> dict[str, Any]:
 def _timeline_row(entry: TimelineEntry) -> dict[str, Any]:
     return {
         "person_id": entry.person_id,
+        "council": entry.council,
         "seq": entry.seq,
         "time": entry.time,
         "kind": entry.kind,
@@ -538,10 +576,12 @@ class Projections:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def person(self, person_id: str) -> PersonInputs | None:
+    async def person(self, council: str, person_id: str) -> PersonInputs | None:
         row = (
             await self._session.execute(
-                sa.select(audit_people).where(audit_people.c.person_id == person_id)
+                sa.select(audit_people).where(
+                    audit_people.c.council == council, audit_people.c.person_id == person_id
+                )
             )
         ).first()
         return None if row is None else _inputs(row)
@@ -551,29 +591,38 @@ class Projections:
         if existed:
             await self._session.execute(
                 audit_people.update()
-                .where(audit_people.c.person_id == inputs.person_id)
+                .where(
+                    audit_people.c.council == inputs.council,
+                    audit_people.c.person_id == inputs.person_id,
+                )
                 .values(**values)
             )
         else:
             await self._session.execute(audit_people.insert().values(**values))
 
-    async def people_by_id(self, person_ids: Sequence[str]) -> dict[str, PersonInputs]:
+    async def people_by_id(
+        self, council: str, person_ids: Sequence[str]
+    ) -> dict[str, PersonInputs]:
         found: dict[str, PersonInputs] = {}
         for part in _chunks(person_ids):
             rows = await self._session.execute(
-                sa.select(audit_people).where(audit_people.c.person_id.in_(part))
+                sa.select(audit_people).where(
+                    audit_people.c.council == council, audit_people.c.person_id.in_(part)
+                )
             )
             for row in rows:
                 found[row.person_id] = _inputs(row)
         return found
 
-    async def put_people(self, people: Sequence[PersonInputs]) -> None:
-        """Set these people's KPI inputs, whether they had a row or not."""
+    async def put_people(self, council: str, people: Sequence[PersonInputs]) -> None:
+        """Set these people's KPI inputs (all of the council), whether they had a row or not."""
         if not people:
             return
         for part in _chunks([inputs.person_id for inputs in people]):
             await self._session.execute(
-                audit_people.delete().where(audit_people.c.person_id.in_(part))
+                audit_people.delete().where(
+                    audit_people.c.council == council, audit_people.c.person_id.in_(part)
+                )
             )
         await DriverRows(self._session).insert(
             audit_people,
@@ -608,14 +657,24 @@ class Projections:
         await DriverRows(self._session).insert(
             audit_timeline,
             [
-                (e.person_id, e.seq, e.time, e.kind, e.ref_id, e.amount_pence, e.on_date, e.summary)
+                (
+                    e.person_id,
+                    e.council,
+                    e.seq,
+                    e.time,
+                    e.kind,
+                    e.ref_id,
+                    e.amount_pence,
+                    e.on_date,
+                    e.summary,
+                )
                 for e in entries
             ],
         )
 
-    async def clear(self) -> None:
+    async def clear(self, council: str) -> None:
         for table in PROJECTION_TABLES:
-            await self._session.execute(table.delete())
+            await self._session.execute(table.delete().where(table.c.council == council))
 
     async def people_of(self, council: str) -> list[PersonInputs]:
         rows = await self._session.execute(
@@ -639,6 +698,7 @@ class Projections:
         people = audit_people.c
         latest_seq = (
             sa.select(audit_timeline.c.person_id, sa.func.max(audit_timeline.c.seq).label("seq"))
+            .where(audit_timeline.c.council == council)
             .group_by(audit_timeline.c.person_id)
             .subquery()
         )
@@ -648,6 +708,7 @@ class Projections:
             .outerjoin(
                 audit_timeline,
                 sa.and_(
+                    audit_timeline.c.council == people.council,
                     audit_timeline.c.person_id == people.person_id,
                     audit_timeline.c.seq == latest_seq.c.seq,
                 ),
@@ -675,8 +736,7 @@ class Projections:
         """Each person's completed reviews: (completed_on, when audit received it)."""
         rows = await self._session.execute(
             sa.select(audit_timeline.c.person_id, audit_timeline.c.on_date, audit_timeline.c.time)
-            .join(audit_people, audit_people.c.person_id == audit_timeline.c.person_id)
-            .where(audit_people.c.council == council, audit_timeline.c.kind == REVIEW_COMPLETED)
+            .where(audit_timeline.c.council == council, audit_timeline.c.kind == REVIEW_COMPLETED)
             .order_by(audit_timeline.c.person_id, audit_timeline.c.seq)
         )
         found: dict[str, list[tuple[date, datetime]]] = {}
@@ -685,16 +745,23 @@ class Projections:
                 found.setdefault(person_id, []).append((on_date, as_utc(received)))
         return found
 
-    async def timeline(self, person_id: str, *, after_seq: int, limit: int) -> list[TimelineEntry]:
+    async def timeline(
+        self, council: str, person_id: str, *, after_seq: int, limit: int
+    ) -> list[TimelineEntry]:
         rows = await self._session.execute(
             sa.select(audit_timeline)
-            .where(audit_timeline.c.person_id == person_id, audit_timeline.c.seq > after_seq)
+            .where(
+                audit_timeline.c.council == council,
+                audit_timeline.c.person_id == person_id,
+                audit_timeline.c.seq > after_seq,
+            )
             .order_by(audit_timeline.c.seq)
             .limit(limit)
         )
         return [
             TimelineEntry(
                 person_id=row.person_id,
+                council=row.council,
                 seq=row.seq,
                 time=as_utc(row.time),
                 kind=row.kind,
@@ -713,8 +780,12 @@ class Replays:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def latest_version(self) -> int:
-        found = await self._session.scalar(sa.select(sa.func.max(audit_replays.c.version)))
+    async def latest_version(self, council: str) -> int:
+        found = await self._session.scalar(
+            sa.select(sa.func.max(audit_replays.c.version)).where(
+                audit_replays.c.council == council
+            )
+        )
         return int(found or 0)
 
     async def add(self, values: dict[str, Any]) -> None:
@@ -725,10 +796,13 @@ class Replays:
             audit_replays.update().where(audit_replays.c.replay_id == replay_id).values(**values)
         )
 
-    async def get(self, replay_id: str) -> dict[str, Any] | None:
+    async def get(self, council: str, replay_id: str) -> dict[str, Any] | None:
+        """The council's replay of this id; None for another council's."""
         row = (
             await self._session.execute(
-                sa.select(audit_replays).where(audit_replays.c.replay_id == replay_id)
+                sa.select(audit_replays).where(
+                    audit_replays.c.council == council, audit_replays.c.replay_id == replay_id
+                )
             )
         ).first()
         return None if row is None else dict(row._mapping)
@@ -749,9 +823,12 @@ class AuditUnitOfWork(UnitOfWork):
         self.projections = Projections(self.session)
         self.replays = Replays(self.session)
 
-    async def forget_applied(self, consumer: str) -> None:
-        """Drop the consumer's inbox rows (a replay from the beginning re-marks them)."""
-        await self.session.execute(inbox.delete().where(inbox.c.consumer == consumer))
+    async def forget_applied(self, consumer: str, event_ids: Sequence[str]) -> None:
+        """Drop the consumer's inbox rows of these events (a replay re-marks them)."""
+        for part in _chunks(event_ids):
+            await self.session.execute(
+                inbox.delete().where(inbox.c.consumer == consumer, inbox.c.event_id.in_(part))
+            )
 
     async def applied_of(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
         """Which of these events the consumer has applied (one query per chunk)."""
@@ -789,8 +866,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-async def digest(session: AsyncSession) -> tuple[str, dict[str, int]]:
-    """sha256 over a canonical dump of the store and every projection, in a fixed order.
+async def digest(session: AsyncSession, council: str) -> tuple[str, dict[str, int]]:
+    """sha256 over a canonical dump of the council's store and projections, in a fixed order.
 
     Each row is one line: the sorted-key compact JSON of its columns (times as UTC ISO
     strings with microseconds, dates as ISO dates, bytes as hex). The rows are streamed in
@@ -805,7 +882,9 @@ async def digest(session: AsyncSession) -> tuple[str, dict[str, int]]:
         columns = [table.c[name] for name in names]
         plain = [_needs_plain(column) for column in columns]
         order = [column for column in table.primary_key.columns]
-        result = await session.stream(sa.select(*columns).order_by(*order))
+        result = await session.stream(
+            sa.select(*columns).where(table.c.council == council).order_by(*order)
+        )
         count = 0
         hasher.update(f"table {table.name}\n".encode())
         async for rows in result.partitions(DIGEST_CHUNK):

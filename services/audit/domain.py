@@ -9,12 +9,14 @@ sequence number. Its canonical document is the sorted-key, compact JSON of the e
 
     hash = sha256(prev_hash as 64 ASCII hex characters + canonical document as UTF-8)
 
-with prev_hash = 64 zeros for a person's first event. The per-person order is the order the
-audit service applied the events: the log keeps one person's events in order within a
-topic partition, but the services publish on different topics, so two events of different
-services about the same person have no order of their own until audit applies them. A
-replay from the beginning keeps a verified chain as it is (rebuild.py; `replay_order`
-states the rule), so the rebuilt chain comes out identical.
+with prev_hash = 64 zeros for a person's first event. A person is the pair (council,
+person_id): two councils may use the same person id, and each has a chain of its own
+(ADR 16); the council is in every event's data, so the hash covers it. The per-person
+order is the order the audit service applied the events: the log keeps one person's
+events in order within a topic partition, but the services publish on different topics, so
+two events of different services about the same person have no order of their own until
+audit applies them. A replay from the beginning keeps a verified chain as it is (rebuild.py;
+`replay_order` states the rule), so the rebuilt chain comes out identical.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from contracts import events as ev
 from contracts.envelope import Envelope
 from contracts.money import div_round_half_up, format_pounds
 from contracts.registry import BY_TYPE, PUBLISHED_BY_TYPE, UnknownEventType, upcast
-from servicekit.errors import Conflict, DomainError, Invalid, NotFound
+from servicekit.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 GENESIS_HASH = "0" * 64
 SUMMARY_MAX = 300
@@ -78,8 +80,14 @@ class ReplayNotFound(AuditError, NotFound):
 
 
 class ReplayAlreadyRunning(AuditError, Conflict):
-    def __init__(self, replay_id: str) -> None:
-        super().__init__(f"replay {replay_id} is still running; wait for it to finish")
+    def __init__(self, replay_id: str | None) -> None:
+        running = f"replay {replay_id} is" if replay_id else "another replay is"
+        super().__init__(f"{running} still running (one at a time); wait for it to finish")
+
+
+class UnknownCouncil(AuditError, Forbidden):
+    def __init__(self, council: str) -> None:
+        super().__init__(f"council {council} is not one this deployment serves")
 
 
 class ProjectionsChangedMeanwhile(AuditError, Conflict):
@@ -201,6 +209,15 @@ class ChainHead:
     council: str
     last_seq: int
     last_hash: str
+
+
+@dataclass(frozen=True)
+class ChainPlace:
+    """Where a stored event is: the chain of (council, person_id), at seq."""
+
+    council: str
+    person_id: str
+    seq: int
 
 
 @dataclass(frozen=True)
@@ -884,6 +901,7 @@ class TimelineEntry:
     """One line of a person's budget timeline, in words a case worker reads."""
 
     person_id: str
+    council: str
     seq: int
     time: datetime
     kind: str
@@ -1031,6 +1049,7 @@ def timeline_entry(stored: StoredEvent, event: ev.Event) -> TimelineEntry:
         text = f"{done} by {event.performed_by} ({event.selection}): {event.reason}"
     return TimelineEntry(
         person_id=stored.person_id,
+        council=stored.council,
         seq=stored.seq,
         time=as_utc(stored.time),
         kind=stored.name,
@@ -1069,11 +1088,11 @@ def apply_to_inputs(
 ) -> PersonInputs:
     """The person's KPI inputs after one more event."""
     at = as_utc(stored.time)
-    current = inputs or PersonInputs(person_id=stored.person_id, council=event.council)
+    # The council is the chain's: a person's inputs never move to another council.
+    current = inputs or PersonInputs(person_id=stored.person_id, council=stored.council)
     last = current.last_event_at
     # One replace per event (a replay folds millions): the changes are gathered first.
     changes: dict[str, Any] = {
-        "council": event.council,
         "events": current.events + 1,
         "last_event_at": at if last is None or at > last else last,
     }

@@ -11,6 +11,10 @@ replay has committed or failed. Afterwards it carries on from its committed offs
 the replay already applied is in the inbox, so it changes nothing twice. The service runs
 as one instance: the lock is per process.
 
+A replay is of one council (the caller's): it reads the whole log but folds only that
+council's events, and rebuilds only that council's chains, projections and inbox rows;
+every other council's records stay as they were (ADR 16).
+
 A replay reads the log with a fresh consumer group (`audit-replay-<id>`), from the
 beginning or from a time (log time), up to the end offsets taken when it starts, and
 rebuilds in ONE transaction, so a failure leaves the store and projections as they were.
@@ -94,7 +98,7 @@ def _now() -> datetime:
 async def record_event(*, envelope: Envelope, uow: AuditUnitOfWork) -> StoredEvent:
     """Append the event to the person's chain and bring the projections up to date."""
     stored = await uow.store.append(facts_from(envelope))
-    existing = await uow.projections.person(stored.person_id)
+    existing = await uow.projections.person(stored.council, stored.person_id)
     inputs, entry = project_event(existing, stored, envelope.event)
     await uow.projections.save_person(inputs, existed=existing is not None)
     await uow.projections.add_timeline([entry])
@@ -104,18 +108,18 @@ async def record_event(*, envelope: Envelope, uow: AuditUnitOfWork) -> StoredEve
 # --- reads ---------------------------------------------------------------------------------
 
 
-async def council_of_person(*, uow: AuditUnitOfWork, person_id: str) -> str:
-    """The council whose person this is; PersonNotFound when audit holds nothing for them."""
+async def ensure_person_held(*, uow: AuditUnitOfWork, council: str, person_id: str) -> None:
+    """PersonNotFound unless audit holds something on the council's person of this id."""
     async with uow:
-        council = await uow.store.council_of(person_id)
-    if council is None:
+        held = await uow.store.holds(council, person_id)
+    if not held:
         raise PersonNotFound(person_id)
-    return council
 
 
 async def history_page(
     *,
     uow: AuditUnitOfWork,
+    council: str,
     person_id: str,
     type_filter: str | None,
     since: date | None,
@@ -128,6 +132,7 @@ async def history_page(
     check_date_range(since, until)
     async with uow:
         rows = await uow.store.page(
+            council,
             person_id,
             types=types,
             since=start_of_day(since) if since else None,
@@ -138,27 +143,31 @@ async def history_page(
     return rows[:limit], len(rows) > limit
 
 
-async def budget_as_of(*, uow: AuditUnitOfWork, person_id: str, as_of: date) -> BudgetHistory:
+async def budget_as_of(
+    *, uow: AuditUnitOfWork, council: str, person_id: str, as_of: date
+) -> BudgetHistory:
     """The person's budget history as it stood at the end of `as_of` (UTC)."""
     async with uow:
-        rows = await uow.store.events_before(person_id, end_of_day(as_of))
+        rows = await uow.store.events_before(council, person_id, end_of_day(as_of))
     return budget_history(person_id, rows, as_of)
 
 
 async def timeline_page(
-    *, uow: AuditUnitOfWork, person_id: str, after_seq: int, limit: int
+    *, uow: AuditUnitOfWork, council: str, person_id: str, after_seq: int, limit: int
 ) -> tuple[list[TimelineEntry], bool]:
     """One page of the person's budget timeline (a projection)."""
     async with uow:
-        rows = await uow.projections.timeline(person_id, after_seq=after_seq, limit=limit + 1)
+        rows = await uow.projections.timeline(
+            council, person_id, after_seq=after_seq, limit=limit + 1
+        )
     return rows[:limit], len(rows) > limit
 
 
-async def verify_person(*, uow: AuditUnitOfWork, person_id: str) -> ChainReport:
+async def verify_person(*, uow: AuditUnitOfWork, council: str, person_id: str) -> ChainReport:
     """Recompute one person's chain."""
     async with uow:
-        rows = await uow.store.chain_of(person_id)
-        head = await uow.store.head(person_id)
+        rows = await uow.store.chain_of(council, person_id)
+        head = await uow.store.head(council, person_id)
     return verify_chain(person_id, rows, head)
 
 
@@ -167,8 +176,8 @@ async def verify_council(*, uow: AuditUnitOfWork, council: str) -> list[ChainRep
     reports = []
     async with uow:
         for person_id in await uow.store.people(council):
-            rows = await uow.store.chain_of(person_id)
-            head = await uow.store.head(person_id)
+            rows = await uow.store.chain_of(council, person_id)
+            head = await uow.store.head(council, person_id)
             reports.append(verify_chain(person_id, rows, head))
     return reports
 
@@ -212,11 +221,13 @@ async def kpi_lancashire(
     return lancashire_measure(people, reviews, by, as_of)
 
 
-async def projection_digest(*, uow: AuditUnitOfWork) -> tuple[str, dict[str, int], int]:
-    """The digest of the store and projections, row counts, and the projections' version."""
+async def projection_digest(
+    *, uow: AuditUnitOfWork, council: str
+) -> tuple[str, dict[str, int], int]:
+    """The digest of the council's store and projections, row counts, and their version."""
     async with uow:
-        digest, rows = await db.digest(uow.session)
-        version = await uow.replays.latest_version()
+        digest, rows = await db.digest(uow.session, council)
+        version = await uow.replays.latest_version(council)
     return digest, rows, version
 
 
@@ -226,6 +237,7 @@ async def projection_digest(*, uow: AuditUnitOfWork) -> tuple[str, dict[str, int
 @dataclass
 class ReplayProgress:
     replay_id: str
+    council: str
     version: int
     since: datetime | None
     requested_by: str
@@ -277,21 +289,31 @@ class ReplayService:
         return self._runtime.name
 
     async def start(
-        self, *, since: datetime | None, expected_version: int | None, requested_by: str
+        self,
+        *,
+        council: str,
+        since: datetime | None,
+        expected_version: int | None,
+        requested_by: str,
     ) -> ReplayProgress:
-        """Record a new replay and start it; 409 if one is running or the version is stale."""
+        """Record a new replay of the council and start it; 409 if one is running (of any
+        council: one replay at a time) or the version is stale."""
         if self._active is not None:
-            raise ReplayAlreadyRunning(self._active.replay_id)
+            # Another council's replay is named by no id: its ids are not this caller's.
+            raise ReplayAlreadyRunning(
+                self._active.replay_id if self._active.council == council else None
+            )
         if self._starting:
-            raise ReplayAlreadyRunning("(starting)")
+            raise ReplayAlreadyRunning(None)
         self._starting = True
         try:
             async with self._runtime.uow() as uow:
-                current = await uow.replays.latest_version()
+                current = await uow.replays.latest_version(council)
                 if expected_version is not None and expected_version != current:
                     raise ProjectionsChangedMeanwhile(expected_version, current)
                 progress = ReplayProgress(
                     replay_id=str(uuid.uuid4()),
+                    council=council,
                     version=current + 1,
                     since=since,
                     requested_by=requested_by,
@@ -308,12 +330,13 @@ class ReplayService:
             self._starting = False
         return progress
 
-    async def status(self, replay_id: str) -> ReplayProgress:
-        """A replay's progress (live figures while it runs here)."""
-        if self._active is not None and self._active.replay_id == replay_id:
-            return self._active
+    async def status(self, council: str, replay_id: str) -> ReplayProgress:
+        """The council's replay's progress (live figures while it runs here)."""
+        active = self._active
+        if active is not None and active.replay_id == replay_id and active.council == council:
+            return active
         async with self._runtime.uow() as uow:
-            row = await uow.replays.get(replay_id)
+            row = await uow.replays.get(council, replay_id)
         if row is None:
             raise ReplayNotFound(replay_id)
         progress = ReplayProgress.from_row(row)
@@ -339,7 +362,7 @@ class ReplayService:
             async with self.gate:
                 await self._rebuild(progress)
             async with self._runtime.uow() as uow:
-                digest, _ = await db.digest(uow.session)
+                digest, _ = await db.digest(uow.session, progress.council)
             outcome = {
                 "status": ReplayStatus.DONE,
                 "phase": ReplayPhase.FINISHED,
@@ -389,6 +412,7 @@ class ReplayService:
     async def _rebuild(self, progress: ReplayProgress) -> None:
         """Rebuild in ONE transaction (see the module docstring), a batch at a time."""
         from_start = progress.since is None
+        council = progress.council
         consumer = self._runtime.event_log.consumer(
             f"{self.consumer_name}-replay-{progress.replay_id}", list(ALL_TOPICS)
         )
@@ -402,10 +426,10 @@ class ReplayService:
             async with self._runtime.uow() as uow:
                 progress.phase = ReplayPhase.REBUILDING
                 survey = await rebuild.survey_and_reproject(
-                    uow, self.consumer_name, verify=from_start
+                    uow, self.consumer_name, council, verify=from_start
                 )
                 progress.phase = ReplayPhase.READING_LOG
-                folder = rebuild.ChainFolder(uow, self.consumer_name)
+                folder = rebuild.ChainFolder(uow, self.consumer_name, council, remark=from_start)
                 extended: set[str] = set()
                 matched = appended_from_broken = 0
                 # A batch's fold and writes run while the next batch is read and decoded, so
@@ -414,9 +438,10 @@ class ReplayService:
                 # is matched against a store that holds it, and the session is never shared.
                 writing: asyncio.Task[Any] | None = None
                 try:
-                    async for batch in rebuild.read_log(consumer, progress, starts=starts):
+                    async for whole_batch in rebuild.read_log(consumer, progress, starts=starts):
                         if writing is not None:
                             await writing
+                        batch = [item for item in whole_batch if item[0].council == council]
                         ids = [facts.event_id for facts, _ in batch]
                         places = await uow.store.places_of(ids)
                         applied = (
@@ -427,7 +452,11 @@ class ReplayService:
                             event_id, person_id = item[0].event_id, item[0].person_id
                             place = places.get(event_id)
                             if place is not None:
-                                if from_start and place[1] <= survey.kept.get(place[0], 0):
+                                if (
+                                    from_start
+                                    and place.council == council
+                                    and place.seq <= survey.kept.get(place.person_id, 0)
+                                ):
                                     matched += 1  # in a verified chain: already in its place
                                 elif from_start:
                                     progress.skipped += 1  # delivered twice: applied once
@@ -454,7 +483,9 @@ class ReplayService:
                     progress.appended -= appended_from_broken
                     progress.missing_from_log = survey.kept_events - matched
                     progress.dropped = len(survey.broken_ids)
-                    progress.changed_people = await self._changed_people(uow, survey, extended)
+                    progress.changed_people = await self._changed_people(
+                        uow, council, survey, extended
+                    )
                 await uow.replays.update(progress.replay_id, progress.row())
                 await uow.commit()
         finally:
@@ -462,12 +493,12 @@ class ReplayService:
 
     @staticmethod
     async def _changed_people(
-        uow: AuditUnitOfWork, survey: rebuild.StoreSurvey, extended: set[str]
+        uow: AuditUnitOfWork, council: str, survey: rebuild.StoreSurvey, extended: set[str]
     ) -> int:
         """People whose chain head is not what it was: new people, extended chains, and
         broken chains rebuilt to another head or to nothing."""
-        heads_now = await uow.store.head_count()
-        rebuilt = await uow.store.heads_of(list(survey.broken_heads))
+        heads_now = await uow.store.head_count(council)
+        rebuilt = await uow.store.heads_of(council, list(survey.broken_heads))
         same = len(survey.kept) - len(extended)
         same += sum(
             1
@@ -503,7 +534,7 @@ async def cld_return(
     async with uow:
         people = []
         for person_id in await uow.store.people(council):
-            chain = await uow.store.chain_of(person_id)
+            chain = await uow.store.chain_of(council, person_id)
             people.append(
                 (person_id, [TimedEvent(event_of(stored), stored.time) for stored in chain])
             )

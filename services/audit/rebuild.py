@@ -64,9 +64,15 @@ class ChainFolder:
     differ (per batch, not per event).
     """
 
-    def __init__(self, uow: AuditUnitOfWork, consumer_name: str) -> None:
+    def __init__(
+        self, uow: AuditUnitOfWork, consumer_name: str, council: str, *, remark: bool
+    ) -> None:
+        """`remark`: a replay from the beginning, whose inbox rows of the events it appends
+        may still be there (an event cut from the store is still marked applied)."""
         self._uow = uow
         self._consumer = consumer_name
+        self._council = council
+        self._remark = remark
         self._heads: dict[str, ChainHead | None] = {}
         self._inputs: dict[str, PersonInputs | None] = {}
 
@@ -77,8 +83,8 @@ class ChainFolder:
         batch_people = list(dict.fromkeys(facts.person_id for facts, _ in items))
         unknown = [person_id for person_id in batch_people if person_id not in self._heads]
         if unknown:
-            heads = await uow.store.heads_of(unknown)
-            inputs = await uow.projections.people_by_id(unknown)
+            heads = await uow.store.heads_of(self._council, unknown)
+            inputs = await uow.projections.people_by_id(self._council, unknown)
             for person_id in unknown:
                 self._heads[person_id] = heads.get(person_id)
                 self._inputs[person_id] = inputs.get(person_id)
@@ -92,12 +98,17 @@ class ChainFolder:
             links.append(stored)
             entries.append(entry)
         await uow.store.put_links(links)
-        await uow.store.put_heads([h for p in batch_people if (h := self._heads[p]) is not None])
+        await uow.store.put_heads(
+            self._council, [h for p in batch_people if (h := self._heads[p]) is not None]
+        )
         await uow.projections.put_people(
-            [i for p in batch_people if (i := self._inputs[p]) is not None]
+            self._council, [i for p in batch_people if (i := self._inputs[p]) is not None]
         )
         await uow.projections.add_timeline_in_bulk(entries)
-        await uow.mark_all_applied_in_bulk(self._consumer, [stored.event_id for stored in links])
+        applied = [stored.event_id for stored in links]
+        if self._remark:
+            await uow.forget_applied(self._consumer, applied)
+        await uow.mark_all_applied_in_bulk(self._consumer, applied)
         if len(self._heads) > CACHED_PEOPLE:
             self._heads.clear()
             self._inputs.clear()
@@ -115,9 +126,10 @@ class StoreSurvey:
 
 
 async def survey_and_reproject(
-    uow: AuditUnitOfWork, consumer_name: str, *, verify: bool
+    uow: AuditUnitOfWork, consumer_name: str, council: str, *, verify: bool
 ) -> StoreSurvey:
-    """Rebuild the projections (and the inbox) from the stored chains, PEOPLE_BATCH at a time.
+    """Rebuild the council's projections (and inbox rows) from its stored chains,
+    PEOPLE_BATCH at a time.
 
     With `verify` (a replay from the beginning) each chain is verified first: a verified
     chain is kept as it is (so the rebuilt store is byte-identical, with events the log no
@@ -125,14 +137,16 @@ async def survey_and_reproject(
     fails is dropped, to be rebuilt from the log alone.
     """
     survey = StoreSurvey()
-    await uow.projections.clear()
-    if verify:
-        await uow.forget_applied(consumer_name)
-    people = await uow.store.people()
+    await uow.projections.clear(council)
+    people = await uow.store.people(council)
     for start in range(0, len(people), PEOPLE_BATCH):
         part = people[start : start + PEOPLE_BATCH]
-        chains = await uow.store.chains_of(part)
-        heads = await uow.store.heads_of(part) if verify else {}
+        chains = await uow.store.chains_of(council, part)
+        heads = await uow.store.heads_of(council, part) if verify else {}
+        if verify:
+            await uow.forget_applied(
+                consumer_name, [row.event_id for rows in chains.values() for row in rows]
+            )
         inputs_rows: list[PersonInputs] = []
         entries: list[TimelineEntry] = []
         applied: list[str] = []
@@ -154,8 +168,8 @@ async def survey_and_reproject(
             if inputs is not None:
                 inputs_rows.append(inputs)
             entries.extend(person_entries)
-        await uow.store.drop_people(broken)
-        await uow.projections.put_people(inputs_rows)
+        await uow.store.drop_people(council, broken)
+        await uow.projections.put_people(council, inputs_rows)
         await uow.projections.add_timeline_in_bulk(entries)
         await uow.mark_all_applied_in_bulk(consumer_name, applied)
     return survey
