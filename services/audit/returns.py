@@ -11,10 +11,8 @@ leave it blank"); docs/returns.md says where each populated field comes from.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from uuid import UUID
@@ -22,6 +20,7 @@ from uuid import UUID
 from contracts import events as ev
 from contracts.money import Frequency, div_round_half_up
 from contracts.vocabulary import ClientGroup
+from servicekit.csvexport import Cell, csv_text
 
 CLD_SPECIFICATION = "Adult Social Care Client Level Data specification, Release 1"
 
@@ -472,14 +471,11 @@ def validate_cld(rows: Sequence[dict[str, str]], quarter: Quarter) -> list[Viola
     return found
 
 
-def to_csv(header: Sequence[str], rows: Iterable[Sequence[str] | dict[str, str]]) -> str:
-    """RFC 4180 CSV with CRLF line ends, the header first."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([row[h] for h in header] if isinstance(row, dict) else row)
-    return out.getvalue()
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[Cell] | Mapping[str, Cell]]) -> str:
+    """CSV safe to open in a spreadsheet (servicekit.csvexport), the header first."""
+    return csv_text(
+        header, ([row[h] for h in header] if isinstance(row, Mapping) else row for row in rows)
+    )
 
 
 def la_code_for(council: str, given: str | None) -> str:
