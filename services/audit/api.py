@@ -28,6 +28,7 @@ from contracts.money import Pence
 from contracts.vocabulary import CITIZEN_ROLES, STAFF_ROLES, Role
 from servicekit.app import create_service_app, runtime_from
 from servicekit.auth import Actor, CurrentActor, require_role
+from servicekit.dates import RECORD_DATE
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
@@ -59,6 +60,8 @@ from services.audit.settings import Settings
 MIGRATIONS = Path(__file__).parent / "migrations"
 # A person's opaque id, or `policy:<council>`: the chain of a council's PolicyAdopted events.
 POLICY_CHAIN_PREFIX = "policy:"
+RecordDate = Annotated[date, RECORD_DATE]
+"""A day a report is asked for: 2000-01-01 to five years ahead (docs/api.md, Dates)."""
 PERSON_ID_PATTERN = r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}|policy:[a-z][a-z0-9_]{0,56})$"
 MAX_BAD_LISTED = 200
 
@@ -589,8 +592,10 @@ async def person_history(
             "(budget-issued).",
         ),
     ] = None,
-    since: Annotated[date | None, Query(description="From this date (UTC), inclusive.")] = None,
-    until: Annotated[date | None, Query(description="To this date (UTC), inclusive.")] = None,
+    since: Annotated[
+        RecordDate | None, Query(description="From this date (UTC), inclusive.")
+    ] = None,
+    until: Annotated[RecordDate | None, Query(description="To this date (UTC), inclusive.")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Response:
@@ -619,7 +624,9 @@ async def person_budget(
     person_id: Annotated[str, PathParam(pattern=PERSON_ID_PATTERN)],
     actor: CurrentActor,
     runtime: Runtime,
-    as_of: Annotated[date | None, Query(description="YYYY-MM-DD (UTC); default today.")] = None,
+    as_of: Annotated[
+        RecordDate | None, Query(description="YYYY-MM-DD (UTC); default today.")
+    ] = None,
 ) -> Response:
     uow = runtime.uow()
     async with uow.batch():
@@ -741,7 +748,9 @@ async def kpi_ni130(
     actor: CurrentActor,
     runtime: Runtime,
     by: GroupBy = GroupBy.COUNCIL,
-    as_of: Annotated[date | None, Query(description="YYYY-MM-DD (UTC); default today.")] = None,
+    as_of: Annotated[
+        RecordDate | None, Query(description="YYYY-MM-DD (UTC); default today.")
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> KpiOut:
@@ -761,7 +770,9 @@ async def kpi_lancashire(
     actor: CurrentActor,
     runtime: Runtime,
     by: GroupBy = GroupBy.COUNCIL,
-    as_of: Annotated[date | None, Query(description="YYYY-MM-DD (UTC); default today.")] = None,
+    as_of: Annotated[
+        RecordDate | None, Query(description="YYYY-MM-DD (UTC); default today.")
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> KpiOut:
@@ -878,7 +889,9 @@ async def get_kpis_csv(
     actor: CurrentActor,
     runtime: Runtime,
     by: GroupBy = GroupBy.COUNCIL,
-    as_of: Annotated[date | None, Query(description="YYYY-MM-DD (UTC); default today.")] = None,
+    as_of: Annotated[
+        RecordDate | None, Query(description="YYYY-MM-DD (UTC); default today.")
+    ] = None,
 ) -> Response:
     require_role(actor, *KPI_READERS)
     day = as_of or _today()

@@ -21,6 +21,7 @@ from contracts import events as ev
 from contracts.money import Frequency, div_round_half_up
 from contracts.vocabulary import ClientGroup
 from servicekit.csvexport import Cell, csv_text
+from servicekit.dates import RECORD_DATE
 
 CLD_SPECIFICATION = "Adult Social Care Client Level Data specification, Release 1"
 
@@ -185,8 +186,13 @@ class Quarter:
     @classmethod
     def parse(cls, text: str) -> Quarter:
         match = _QUARTER.match(text.strip())
-        if match is None or not 1900 <= int(match.group(1)) <= 9998:
+        if match is None:
             raise ReturnRequestInvalid(f"{text!r} is not a quarter like 2026-Q3")
+        first, last = RECORD_DATE.bounds()
+        if not first.year <= int(match.group(1)) <= last.year:
+            raise ReturnRequestInvalid(
+                f"{text!r} is out of range: give a quarter from {first.year}-Q1 to {last.year}-Q4"
+            )
         return cls(int(match.group(1)), int(match.group(2)))
 
     @property
