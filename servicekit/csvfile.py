@@ -52,10 +52,10 @@ class CsvRow:
             Rejection(
                 line=self.line,
                 column=column,
-                reason=f"holds a control character ({_control_in(value)}); remove it",
+                reason=f"holds a control character ({control_character_in(value)}); remove it",
             )
             for column, value in self.values.items()
-            if _control_in(value) is not None
+            if control_character_in(value) is not None
         ]
 
     def width_rejection(self) -> Rejection | None:
@@ -69,7 +69,7 @@ class CsvRow:
         )
 
 
-def _control_in(value: str) -> str | None:
+def control_character_in(value: str) -> str | None:
     """The first control character in the value, written as U+XXXX; None if it has none."""
     for character in value:
         if unicodedata.category(character) == "Cc":

@@ -20,6 +20,7 @@ import pytest
 
 from contracts.policy import load_policy, policy_document
 from contracts.vocabulary import Role
+from pbj.convert import read_clients
 from servicekit import clock
 from servicekit.clock import SettableClock
 from servicekit.testing import POLICIES_DIR, Tokens, running
@@ -259,3 +260,16 @@ async def test_a_policy_cannot_be_adopted_more_than_five_years_ahead(
         headers=tokens.headers(Role.OPERATIONS),
     )
     assert refused_naming_the_range(r, "2000-01-01", "2031-06-15"), r.text
+
+
+def test_a_control_character_in_the_conversion_file_is_refused_by_line_and_field(
+    tmp_path: Path,
+):
+    clients = tmp_path / "clients.jsonl"
+    clients.write_text(
+        '{"ref": "LEG1", "row": {"team": "North"}}\n'
+        '{"ref": "LEG2", "row": {"team": "Nor\\u0000th"}}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match=r"clients.jsonl:2: row.team holds a control character"):
+        read_clients(clients)
