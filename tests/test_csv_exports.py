@@ -4,7 +4,8 @@ Text staff type through the API (a team name, a key worker's id) reaches the KPI
 the CLD return and the what-if report. Each hostile value below is planted through the
 assessment API, the people go onto the event log as they would in production, and each
 export is fetched through its own API: no cell may start a formula. The API may refuse a
-value at the door instead (control characters), which is as safe.
+value at the door instead, or trim the tab or carriage return that starts it, which is as
+safe.
 """
 
 from __future__ import annotations
