@@ -14,6 +14,8 @@ import csv
 import io
 from collections.abc import Mapping
 
+from servicekit.csvexport import csv_text
+
 PERSON_COLUMN = "LA_Person_Unique_Identifier"
 MAX_PEOPLE_PER_REQUEST = 1000
 """How many people one `POST /v1/people/identities` may name."""
@@ -44,13 +46,11 @@ def with_identities(extract: str, identities: Mapping[str, Mapping[str, str | No
         return extract
     person = header.index(PERSON_COLUMN)
     columns = {field: header.index(column) for field, column in IDENTITY_COLUMNS.items()}
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
+    filled = []
     for row in reader:
         identity = identities.get(row[person], {})
         for field, at in columns.items():
             if not row[at] and identity.get(field):
                 row[at] = str(identity[field])
-        writer.writerow(row)
-    return out.getvalue()
+        filled.append(row)
+    return csv_text(header, filled)

@@ -51,11 +51,20 @@ from pbj.processes import (
     postgres_database_urls,
     service_urls,
 )
+from servicekit.files import keep_files_private
 from whatif.cli import app as whatif_app
 
 app = typer.Typer(
     help="PB Journey operations: run, demo, replay, verify, export, erase.", no_args_is_help=True
 )
+
+
+@app.callback()
+def _private_files() -> None:
+    """Whatever a command writes (keys, exports, what-if reports, logs) is the owner's only."""
+    keep_files_private()
+
+
 export_app = typer.Typer(
     help="Exports: payments for finance systems, a person's data for subject access.",
     no_args_is_help=True,

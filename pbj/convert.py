@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -36,6 +36,7 @@ from contracts.policy import Policy
 from contracts.vocabulary import Role
 from pbj.journey import Staff, demo_answers
 from rules.authority import lowest_sign_off_role
+from servicekit.csvfile import control_character_in
 
 STAGES = ("assessed", "budget agreed", "plan signed off", "payments set up")
 PENDING_RETRY_SECONDS = 0.3
@@ -142,15 +143,35 @@ def sample_clients(
 
 
 def read_clients(path: Path) -> list[dict[str, Any]]:
-    """A JSON Lines file of legacy clients (blank lines skipped)."""
+    """A JSON Lines file of legacy clients (blank lines skipped); a value holding a control
+    character (NUL, a line break) is refused with its line and field."""
     clients = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             try:
-                clients.append(json.loads(line))
+                client = json.loads(line)
             except json.JSONDecodeError as err:
                 raise ValueError(f"{path}:{number}: not JSON: {err}") from err
+            for where, value in _text_values(client):
+                found = control_character_in(value)
+                if found is not None:
+                    raise ValueError(
+                        f"{path}:{number}: {where} holds a control character ({found}); remove it"
+                    )
+            clients.append(client)
     return clients
+
+
+def _text_values(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
+    """Every text value in a JSON document, with where it is (`plan.lines.0.description`)."""
+    if isinstance(value, str):
+        yield where or "(the line)", value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _text_values(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _text_values(item, f"{where}.{index}")
 
 
 def write_clients(path: Path, clients: Iterable[dict[str, Any]]) -> None:

@@ -111,9 +111,11 @@ class Supervisor:
         else:
             self._ensure_identity()
         log_dir = self.log_dir or self.data_dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
+        log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         for name in names or list(self.ports):
-            log_file = (log_dir / f"{name}.log").open("ab")
+            # Owner-only whatever the caller's umask: a log names people by their ids.
+            log_fd = os.open(log_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            log_file = os.fdopen(log_fd, "ab")
             self.processes[name] = subprocess.Popen(
                 [
                     sys.executable,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -39,6 +40,24 @@ class CsvRow:
     fields: int
     columns: int
 
+    def layout_rejections(self) -> list[Rejection]:
+        """What makes the row unusable before any column is read: a wrong number of
+        fields, or a cell holding a control character (NUL, a tab, a line break inside a
+        quoted cell...), which no name, id or amount ever has and which would be stored and
+        shown back as is."""
+        width = self.width_rejection()
+        if width is not None:
+            return [width]
+        return [
+            Rejection(
+                line=self.line,
+                column=column,
+                reason=f"holds a control character ({control_character_in(value)}); remove it",
+            )
+            for column, value in self.values.items()
+            if control_character_in(value) is not None
+        ]
+
     def width_rejection(self) -> Rejection | None:
         """A row with more or fewer fields than the header has columns."""
         if self.fields == self.columns:
@@ -48,6 +67,14 @@ class CsvRow:
             column=None,
             reason=f"the row has {self.fields} fields; the header has {self.columns}",
         )
+
+
+def control_character_in(value: str) -> str | None:
+    """The first control character in the value, written as U+XXXX; None if it has none."""
+    for character in value:
+        if unicodedata.category(character) == "Cc":
+            return f"U+{ord(character):04X}"
+    return None
 
 
 def read_rows(

@@ -22,6 +22,7 @@ from contracts.registry import ALL_TOPICS, DEAD_LETTER_TOPIC, topic_for
 from servicekit.consumer import BatchHandler, EventConsumer, Handler
 from servicekit.db import Database
 from servicekit.eventlog import EventLog, open_event_log
+from servicekit.files import keep_files_private
 from servicekit.outbox import OutboxRelay
 from servicekit.policies import adopted_rows, record_adoption
 from servicekit.sampling import sample_forever
@@ -47,6 +48,7 @@ class ServiceRuntime(Generic[U]):
         migrations_dir: Path,
         unit_of_work: type[U],
     ) -> None:
+        keep_files_private()  # before the database and the event log create their files
         self.name = settings.service_name
         self.settings = settings
         self.metadata = metadata

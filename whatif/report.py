@@ -6,7 +6,6 @@ Everything is written into the output directory and nowhere else.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from contracts.policy import Policy
+from servicekit.csvexport import Cell, CsvExport
 from whatif.compare import Comparison, PersonImpact
 from whatif.errors import WhatIfError
 
@@ -216,27 +216,21 @@ def _eia(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in keys}
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> Any:
-    """Booleans as yes/no; text that a spreadsheet would run as a formula is quoted."""
+def _cell(value: Any) -> Cell:
+    """Booleans as yes/no; everything else as the shared export writes it."""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    cell: Cell = value
+    return cell
 
 
 def write_csv_to(c: Comparison, out: TextIO) -> None:
     """One row per person (compared or not) into an open text stream."""
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    export = CsvExport(out)
+    export.row(CSV_COLUMNS)
     for p in c.people:
         row = person_row(p)
-        writer.writerow([*(_cell(row[k]) for k in PERSON_COLUMNS), "yes", ""])
+        export.row([*(_cell(row[k]) for k in PERSON_COLUMNS), "yes", ""])
     for e in c.excluded:
         row = {
             "person_id": e.person_id,
@@ -244,7 +238,7 @@ def write_csv_to(c: Comparison, out: TextIO) -> None:
             "team": e.team,
             "age_band": e.age_band.value if e.age_band else None,
         }
-        writer.writerow([*(_cell(row.get(k)) for k in PERSON_COLUMNS), "no", _cell(e.reason)])
+        export.row([*(_cell(row.get(k)) for k in PERSON_COLUMNS), "no", e.reason])
 
 
 def write_csv(c: Comparison, path: Path) -> None:

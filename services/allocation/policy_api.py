@@ -23,6 +23,7 @@ from contracts.policy import Policy, today
 from contracts.vocabulary import STAFF_ROLES, Role
 from servicekit.app import runtime_from
 from servicekit.auth import Actor, CurrentActor, require_role
+from servicekit.dates import RECORD_DATE
 from servicekit.pagination import decode_cursor, encode_cursor
 from servicekit.policies import AdoptedRow, parse_policy
 from servicekit.runtime import ServiceRuntime
@@ -53,8 +54,9 @@ class AdoptionRequest(_Request):
     policy: dict[str, Any] = Field(
         description="The policy document, in the format of policies/<council>.yaml (as JSON)."
     )
-    effective_from: date = Field(
-        description="YYYY-MM-DD, today or later: new computations from this date use it."
+    effective_from: Annotated[date, RECORD_DATE] = Field(
+        description="YYYY-MM-DD, today or later and at most five years ahead: new "
+        "computations from this date use it."
     )
 
 

@@ -54,7 +54,7 @@ from services.assessment.domain import (
     Status,
     ValidateAssessment,
 )
-from services.assessment.personal import PersonalDetails
+from services.assessment.personal import DATE_OF_BIRTH, PersonalDetails
 from services.assessment.sealing import MasterKey
 from services.assessment.settings import Settings
 
@@ -115,8 +115,10 @@ class PersonalDetailsIn(_Request):
     topic or log line ever shows these in the clear (docs/privacy.md)."""
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    date_of_birth: date | None = Field(
-        None, description="Gives the age band events carry; never leaves this service unsealed."
+    date_of_birth: Annotated[date, DATE_OF_BIRTH] | None = Field(
+        None,
+        description="Gives the age band events carry; never leaves this service unsealed. "
+        + DATE_OF_BIRTH.describe(),
     )
     nhs_number: Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")] | None = Field(
         None, description="Ten digits, no spaces; the last is the modulus 11 check digit."

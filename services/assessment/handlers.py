@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from contracts.events import PersonalDataErased, PersonalDetailsRecorded
 from contracts.policy import Policy, PolicyBook, Questionnaire
 from contracts.vocabulary import AgeBand, CompletedBy, Role
+from servicekit import clock
 from servicekit.csvfile import FileRefused, Rejection, read_rows
 from services.assessment.db import AssessmentUnitOfWork
 from services.assessment.domain import (
@@ -612,7 +613,7 @@ async def import_people(
         raise PeopleFileRefused(
             f"the file has {len(rows)} rows; split it into files of at most {MAX_PEOPLE_ROWS}"
         )
-    today = _now().date()
+    today = clock.today()
     rejected: list[Rejection] = []
     people: list[PersonRow] = []
     for row in rows:

@@ -19,6 +19,7 @@ from datetime import date
 from contracts.vocabulary import AgeBand, ClientGroup
 from servicekit.csvfile import CsvRow, Rejection
 from services.assessment.domain import AssessmentError
+from services.assessment.personal import DATE_OF_BIRTH
 
 PEOPLE_COLUMNS = (
     "legacy_client_id",
@@ -39,7 +40,6 @@ _NAME_MAX = 100
 _SHORT_MAX = 200
 # The UK postcode shape (outward code, space optional, inward code), GOV.UK's pattern.
 _POSTCODE = re.compile(r"^(GIR ?0AA|[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2})$")
-_OLDEST = 120
 
 _CLIENT_GROUP_WORDS: dict[str, ClientGroup] = {
     **{group.value: group for group in ClientGroup},
@@ -142,9 +142,9 @@ def parse_person(
     row: CsvRow, *, today: date, client_groups: frozenset[ClientGroup]
 ) -> PersonRow | list[Rejection]:
     """One row of the extract: every fault in it, or the row ready to import."""
-    width = row.width_rejection()
-    if width is not None:
-        return [width]
+    unusable = row.layout_rejections()
+    if unusable:
+        return unusable
     values = row.values
     legacy = values["legacy_client_id"]
     faults: list[Rejection] = []
@@ -166,12 +166,10 @@ def parse_person(
     band: AgeBand | None = None
     if born is None:
         fault("date_of_birth", "required, as YYYY-MM-DD or DD/MM/YYYY")
-    elif born > today:
-        fault("date_of_birth", "is in the future")
+    elif (problem := DATE_OF_BIRTH.problem(born, today)) is not None:
+        fault("date_of_birth", problem)
     elif age_on(born, today) < 18:
         fault("date_of_birth", "the person is under 18: adult social care is for adults")
-    elif age_on(born, today) > _OLDEST:
-        fault("date_of_birth", f"the person would be over {_OLDEST}: check the year")
     else:
         band = age_band(age_on(born, today))
     nhs = values.get("nhs_number", "").replace(" ", "").replace("-", "") or None

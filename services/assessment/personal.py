@@ -21,9 +21,14 @@ from typing import Any
 
 from contracts.vocabulary import AgeBand
 from servicekit import errors
+from servicekit.dates import DateInRange
 from services.assessment.domain import AgeBandRequired, AssessmentError
 
 ADULT_FROM_AGE = 18
+OLDEST_AGE = 120
+DATE_OF_BIRTH = DateInRange(earliest_years_back=OLDEST_AGE, latest_years_ahead=0)
+"""A plausible date of birth, for the API and the client import alike: not in the future,
+not more than 120 years ago."""
 NHS_NUMBER = re.compile(r"^[0-9]{10}$")
 _AGE_BANDS: tuple[tuple[int, AgeBand], ...] = (
     (85, AgeBand.AGE_85_PLUS),

@@ -34,6 +34,7 @@ from contracts.money import Pence
 from contracts.vocabulary import CITIZEN_ROLES, STAFF_ROLES, Role
 from servicekit.app import create_service_app, runtime_from
 from servicekit.auth import Actor, CurrentActor, require_role
+from servicekit.dates import RECORD_DATE
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
@@ -73,6 +74,8 @@ PERSON_ID_PATTERN = (
     r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}|policy:[a-z][a-z0-9_]{0,56}"
     r"|operations:[a-z][a-z0-9_]{0,52})$"
 )
+RecordDate = Annotated[date, RECORD_DATE]
+"""A day a report is asked for: 2000-01-01 to five years ahead (docs/api.md, Dates)."""
 MAX_BAD_LISTED = 200
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -606,8 +609,10 @@ async def person_history(
             "(budget-issued).",
         ),
     ] = None,
-    since: Annotated[date | None, Query(description="From this date (UTC), inclusive.")] = None,
-    until: Annotated[date | None, Query(description="To this date (UTC), inclusive.")] = None,
+    since: Annotated[
+        RecordDate | None, Query(description="From this date (UTC), inclusive.")
+    ] = None,
+    until: Annotated[RecordDate | None, Query(description="To this date (UTC), inclusive.")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Response:
@@ -637,7 +642,9 @@ async def person_budget(
     person_id: Annotated[str, PathParam(pattern=PERSON_ID_PATTERN)],
     actor: CurrentActor,
     runtime: Runtime,
-    as_of: Annotated[date | None, Query(description="YYYY-MM-DD (UTC); default today.")] = None,
+    as_of: Annotated[
+        RecordDate | None, Query(description="YYYY-MM-DD (UTC); default today.")
+    ] = None,
 ) -> Response:
     uow = runtime.uow()
     async with uow.batch():
@@ -765,7 +772,9 @@ async def kpi_ni130(
     actor: CurrentActor,
     runtime: Runtime,
     by: GroupBy = GroupBy.COUNCIL,
-    as_of: Annotated[date | None, Query(description="YYYY-MM-DD (UTC); default today.")] = None,
+    as_of: Annotated[
+        RecordDate | None, Query(description="YYYY-MM-DD (UTC); default today.")
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> KpiOut:
@@ -785,7 +794,9 @@ async def kpi_lancashire(
     actor: CurrentActor,
     runtime: Runtime,
     by: GroupBy = GroupBy.COUNCIL,
-    as_of: Annotated[date | None, Query(description="YYYY-MM-DD (UTC); default today.")] = None,
+    as_of: Annotated[
+        RecordDate | None, Query(description="YYYY-MM-DD (UTC); default today.")
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> KpiOut:
@@ -902,7 +913,9 @@ async def get_kpis_csv(
     actor: CurrentActor,
     runtime: Runtime,
     by: GroupBy = GroupBy.COUNCIL,
-    as_of: Annotated[date | None, Query(description="YYYY-MM-DD (UTC); default today.")] = None,
+    as_of: Annotated[
+        RecordDate | None, Query(description="YYYY-MM-DD (UTC); default today.")
+    ] = None,
 ) -> Response:
     require_role(actor, *KPI_READERS)
     day = as_of or _today()

@@ -46,6 +46,7 @@ import structlog
 
 from contracts.envelope import Envelope
 from contracts.registry import ALL_TOPICS
+from servicekit.csvexport import Cell
 from servicekit.runtime import ServiceRuntime
 from services.audit import db, rebuild
 from services.audit.db import AuditUnitOfWork
@@ -559,7 +560,7 @@ async def kpis_csv(*, uow: AuditUnitOfWork, council: str, by: GroupBy, as_of: da
     async with uow:
         people = await uow.projections.people_of(council)
         reviews = await uow.projections.reviews_completed(council)
-    lines: list[list[str]] = []
+    lines: list[list[Cell]] = []
     for measure, result in (
         ("ni130", ni130(people, by, as_of)),
         ("lancashire", lancashire_measure(people, reviews, by, as_of)),
@@ -575,8 +576,8 @@ async def kpis_csv(*, uow: AuditUnitOfWork, council: str, by: GroupBy, as_of: da
                     as_of.isoformat(),
                     group_by.value,
                     key,
-                    str(group.numerator),
-                    str(group.denominator),
+                    group.numerator,
+                    group.denominator,
                     group.percentage,
                 ]
             )

@@ -11,10 +11,8 @@ leave it blank"); docs/returns.md says where each populated field comes from.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from uuid import UUID
@@ -22,6 +20,8 @@ from uuid import UUID
 from contracts import events as ev
 from contracts.money import Frequency, div_round_half_up
 from contracts.vocabulary import ClientGroup
+from servicekit.csvexport import Cell, csv_text
+from servicekit.dates import RECORD_DATE
 
 CLD_SPECIFICATION = "Adult Social Care Client Level Data specification, Release 1"
 
@@ -186,8 +186,13 @@ class Quarter:
     @classmethod
     def parse(cls, text: str) -> Quarter:
         match = _QUARTER.match(text.strip())
-        if match is None or not 1900 <= int(match.group(1)) <= 9998:
+        if match is None:
             raise ReturnRequestInvalid(f"{text!r} is not a quarter like 2026-Q3")
+        first, last = RECORD_DATE.bounds()
+        if not first.year <= int(match.group(1)) <= last.year:
+            raise ReturnRequestInvalid(
+                f"{text!r} is out of range: give a quarter from {first.year}-Q1 to {last.year}-Q4"
+            )
         return cls(int(match.group(1)), int(match.group(2)))
 
     @property
@@ -472,14 +477,11 @@ def validate_cld(rows: Sequence[dict[str, str]], quarter: Quarter) -> list[Viola
     return found
 
 
-def to_csv(header: Sequence[str], rows: Iterable[Sequence[str] | dict[str, str]]) -> str:
-    """RFC 4180 CSV with CRLF line ends, the header first."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([row[h] for h in header] if isinstance(row, dict) else row)
-    return out.getvalue()
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[Cell] | Mapping[str, Cell]]) -> str:
+    """CSV safe to open in a spreadsheet (servicekit.csvexport), the header first."""
+    return csv_text(
+        header, ([row[h] for h in header] if isinstance(row, Mapping) else row for row in rows)
+    )
 
 
 def la_code_for(council: str, given: str | None) -> str:

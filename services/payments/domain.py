@@ -32,12 +32,11 @@ weekly pays 52 instalments, four-weekly 13, annual one up front (contracts/money
 from __future__ import annotations
 
 import calendar
-import csv
-import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from uuid import UUID, uuid4
 
@@ -52,6 +51,7 @@ from contracts.money import (
     split_evenly,
 )
 from contracts.policy import Contribution, ContributionKind, Monitoring, Policy, UnspentRule
+from servicekit.csvexport import Cell, csv_text
 from servicekit.errors import Conflict, DomainError, Invalid, NotFound
 
 PLAN_YEAR_DAYS = 364
@@ -1240,11 +1240,9 @@ def new_export_batch(
     )
 
 
-def amount_gbp(amount_pence: int) -> str:
-    """123.45 from 12345, by integer arithmetic (no floats)."""
-    sign = "-" if amount_pence < 0 else ""
-    pounds, pence = divmod(abs(amount_pence), 100)
-    return f"{sign}{pounds}.{pence:02d}"
+def amount_gbp(amount_pence: int) -> Decimal:
+    """123.45 from 12345, exactly: pence scaled by a power of ten, no floats."""
+    return Decimal(amount_pence).scaleb(-2)
 
 
 def export_csv(batch_id: UUID, rows: Sequence[ExportRow]) -> str:
@@ -1256,30 +1254,27 @@ def export_csv(batch_id: UUID, rows: Sequence[ExportRow]) -> str:
     deployment_id, option, instalment_number, payment_id) and numbered from 1; then a
     control row: CONTROL, the number of payment rows, the total in pence, the total in
     pounds, and empty fields to the same width. Dates are ISO 8601; lines end in CRLF
-    (RFC 4180). No timestamp is written.
+    (RFC 4180). No timestamp is written. Amounts are numbers (a negative one stays one).
     """
     ordered = sorted(rows, key=ExportRow.sort_key)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
-    for line, row in enumerate(ordered, start=1):
-        writer.writerow(
-            (
-                str(batch_id),
-                line,
-                str(row.payment_id),
-                row.person_id,
-                row.council,
-                str(row.deployment_id),
-                row.option.value,
-                row.instalment_number,
-                row.due_on.isoformat(),
-                row.released_on.isoformat(),
-                row.amount_pence,
-                amount_gbp(row.amount_pence),
-            )
-        )
+    lines: list[list[Cell]] = [
+        [
+            str(batch_id),
+            line,
+            str(row.payment_id),
+            row.person_id,
+            row.council,
+            str(row.deployment_id),
+            row.option.value,
+            row.instalment_number,
+            row.due_on.isoformat(),
+            row.released_on.isoformat(),
+            row.amount_pence,
+            amount_gbp(row.amount_pence),
+        ]
+        for line, row in enumerate(ordered, start=1)
+    ]
     total = sum(r.amount_pence for r in ordered)
-    control = ["CONTROL", str(len(ordered)), str(total), amount_gbp(total)]
-    writer.writerow(control + [""] * (len(EXPORT_COLUMNS) - len(control)))
-    return out.getvalue()
+    control: list[Cell] = ["CONTROL", len(ordered), total, amount_gbp(total)]
+    lines.append(control + [""] * (len(EXPORT_COLUMNS) - len(control)))
+    return csv_text(EXPORT_COLUMNS, lines)

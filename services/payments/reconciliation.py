@@ -77,9 +77,9 @@ class Decision(StrEnum):
 def parse_line(row: CsvRow) -> ConfirmationLine | list[Rejection]:
     """One line of the file checked against the layout: every fault in it, or the line."""
     faults: list[Rejection] = []
-    width = row.width_rejection()
-    if width is not None:
-        return [width]
+    unusable = row.layout_rejections()
+    if unusable:
+        return unusable
     values = row.values
     key = values["payment_id"] or None
 

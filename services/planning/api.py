@@ -32,6 +32,7 @@ from servicekit.bulk import (
     merge_refused,
     validated_rows,
 )
+from servicekit.dates import RECORD_DATE
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
@@ -53,6 +54,9 @@ from services.planning.domain import (
 )
 from services.planning.handlers import ApprovalItem, PlanView
 from services.planning.settings import Settings
+
+RecordDate = Annotated[date, RECORD_DATE]
+"""A date in a plan or review: 2000-01-01 to five years ahead (docs/api.md, Dates)."""
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -143,7 +147,7 @@ class VersionIn(_In):
 
 class SignOffIn(_In):
     expected_version: Version | None = None
-    on: date | None = Field(default=None, description="Sign-off date; default today (UTC).")
+    on: RecordDate | None = Field(default=None, description="Sign-off date; default today (UTC).")
     panel_sitting: Sitting | None = Field(
         None,
         description="Where the council's panel sits separately above a weekly amount "
@@ -160,17 +164,17 @@ class ReturnIn(_In):
 
 class ReviewIn(_In):
     plan_id: UUID
-    due_on: date
+    due_on: RecordDate
     reason: Text
 
 
 class RunDueIn(_In):
-    as_of: date
+    as_of: RecordDate
 
 
 class CompleteReviewIn(_In):
     outcome: ReviewOutcome
-    completed_on: date | None = Field(default=None, description="Default today (UTC).")
+    completed_on: RecordDate | None = Field(default=None, description="Default today (UTC).")
     notes: str = Field(default="", max_length=4000)
     expected_version: Version | None = None
 
@@ -760,7 +764,9 @@ async def list_reviews(
     actor: CurrentActor,
     runtime: Runtime,
     person_id: Annotated[str | None, Query(max_length=64)] = None,
-    due_before: Annotated[date | None, Query(description="Due on or before this date.")] = None,
+    due_before: Annotated[
+        RecordDate | None, Query(description="Due on or before this date.")
+    ] = None,
     status: ReviewStatus | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -855,7 +861,9 @@ class PlanConversionRow(_In):
 
     ref: ConversionRef
     plan: PlanIn
-    sign_off_on: date | None = Field(default=None, description="Sign-off date; default today.")
+    sign_off_on: RecordDate | None = Field(
+        default=None, description="Sign-off date; default today."
+    )
 
 
 @router.post(

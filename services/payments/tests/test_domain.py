@@ -586,12 +586,13 @@ def test_the_export_csv_is_sorted_numbered_and_ends_with_a_control_row() -> None
 
 
 def test_amounts_in_pounds_come_from_integer_pence() -> None:
-    assert [amount_gbp(p) for p in (0, 5, 100, 12_345, 100_000_001)] == [
+    assert [str(amount_gbp(p)) for p in (0, 5, 100, 12_345, 100_000_001, -120_000)] == [
         "0.00",
         "0.05",
         "1.00",
         "123.45",
         "1000000.01",
+        "-1200.00",
     ]
 
 
