@@ -21,6 +21,7 @@ signing_keys = test_api.signing_keys
 tokens = test_api.tokens
 app = test_api.app
 client = test_api.client
+service_clock = test_api.service_clock
 
 CSV = {"Content-Type": "text/csv"}
 PAID_ON = START + timedelta(days=9)
