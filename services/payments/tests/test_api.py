@@ -113,6 +113,7 @@ def signed_plan(
     contingency_weekly_pence: int = 0,
     plan_id: UUID | None = None,
     plan_version: int = 1,
+    first_review_on: date = SIGNED_ON,
 ) -> ev.PlanSignedOff:
     return ev.PlanSignedOff(
         person_id=person_id,
@@ -129,9 +130,9 @@ def signed_plan(
         request_for_more=False,
         signed_off_by="tm-1",
         signed_off_by_role=Role.TEAM_MANAGER,
-        # planning books the first review 42 (or 91) days after sign-off, so the plan was
-        # signed off well before the agreement is
-        first_review_on=SIGNED_ON,
+        # planning books the first review 42 (or 91) days after sign-off: by default the
+        # plan was signed off well before the agreement is
+        first_review_on=first_review_on,
         policy_version=f"{council}/2010.1",
     )
 
