@@ -225,6 +225,7 @@ def _deployment_row(client: Client) -> dict[str, Any]:
             ),
         },
         "signed_on": payment.get("signed_on"),
+        "arrears_reason": payment.get("arrears_reason"),
     }
 
 
