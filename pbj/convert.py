@@ -308,7 +308,9 @@ async def convert_clients(
         _Stage(
             index=3,
             url=f"{urls['payments']}/v1/conversions/deployments",
-            roles=lambda c: [Role.CARE_MANAGER],
+            # a care manager sets the payments up; arrears above their limit go up the
+            # plan sign-off ladder (rules/arrears.py)
+            roles=lambda c: [Role.CARE_MANAGER, *(r for r in signing if r != Role.CARE_MANAGER)],
             row=_deployment_row,
             keep=lambda c, r: None,
         ),

@@ -12,6 +12,12 @@ seven (seed 003 ch.2): hand over the budget, organise support. The rules, by see
   test allows (the assessed maximum weekly charge x 52). The council pays the rest.
 - **Agreement first** (seed 003 ch.4, contracts table): "Funding released once agreement
   signed and returned". Nothing is scheduled or released before the agreement is signed.
+  The agreement is not signed after today nor before the plan it funds was signed off.
+- **Money leaves only when it is due**: a release runs up to a day no later than today by
+  the service's clock (servicekit.clock), never a date the caller chooses, and is dated
+  today. Instalments already past due when they are scheduled (arrears) need a reason and
+  an approver whose limit covers them (rules/arrears.py); ArrearsApproved records them.
+  Every date the API takes has a plausible range (*plausible dates* below).
 - **Exact money** (seed 003 ch.5 §5): instalments are `split_evenly` of each part's net
   annual, so a schedule adds up to its total to the penny.
 - **Monitoring** (seed 004 App.1, §6.6): audit tier by annual value, returns every N
