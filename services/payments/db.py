@@ -529,6 +529,22 @@ class DeploymentRepository:
         found = [await self.get(UUID(i)) for i in list(ids)]
         return [d for d in found if d is not None]
 
+    async def superseded_for_person(self, council: str, person_id: str) -> list[Deployment]:
+        """The person's deployments already replaced by a revised plan's, oldest first."""
+        ids = (
+            await self._session.execute(
+                sa.select(deployments.c.deployment_id)
+                .where(
+                    deployments.c.council == council,
+                    deployments.c.person_id == person_id,
+                    deployments.c.status == Status.SUPERSEDED.value,
+                )
+                .order_by(deployments.c.seq)
+            )
+        ).scalars()
+        found = [await self.get(UUID(i)) for i in list(ids)]
+        return [d for d in found if d is not None]
+
     async def with_due_instalments(self, council: str, as_of: date) -> list[UUID]:
         """Deployments with instalments due by as_of that may be released now."""
         rows = (

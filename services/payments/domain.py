@@ -26,7 +26,8 @@ seven (seed 003 ch.2): hand over the budget, organise support. The rules, by see
   that *replaces the old one's future instalments*. The handover happens when the new
   deployment's agreement is signed: every unreleased instalment of the old deployment due
   on or after the new first payment is cancelled, and the handover is refused while any
-  old instalment due on or after that date has already been released, so the same weeks
+  old instalment due on or after that date has already been released, or while a plan
+  superseded before pays (or will still pay) a week from that date, so the same weeks
   are never paid twice. Until then the old deployment goes on paying, so support does not
   stop while the revised plan is arranged. A deployment that never had a signed agreement
   is superseded at once (it has nothing scheduled).
@@ -999,13 +1000,16 @@ class Deployment:
         arrears: ArrearsDecision,
         expected_version: int | None = None,
         predecessor: Deployment | None = None,
+        earlier: Sequence[Deployment] = (),
     ) -> None:
         """Record the signed agreement and schedule the money (seed 003 ch.4).
 
         One schedule per part (weekly 52, four-weekly 13, annual 1 instalment from
         first_due_on), plus a one-off instalment for the plan's one-off cost. If this
         deployment replaces an older one, the older one's instalments from first_due_on on
-        are cancelled in the same step. The agreement is not signed in the future nor
+        are cancelled in the same step; `earlier`, the person's deployments superseded
+        before, may still pay up to their own handover, so first_due_on must fall after
+        every week they paid or will pay. The agreement is not signed in the future nor
         before the plan was signed off; instalments already past due are arrears
         (rules/arrears.py).
         """
@@ -1034,6 +1038,8 @@ class Deployment:
         check_date("first_due_on", self.first_due_on, first_due_range(today))
         if predecessor is not None:
             predecessor.check_handover(self.first_due_on)
+        for other in earlier:
+            other.check_no_week_paid_twice(self.first_due_on)
         start = self.first_due_on
         year_end = start + timedelta(days=PLAN_YEAR_DAYS)
         count = instalments_until(self.frequency.as_money, start, year_end)
@@ -1085,6 +1091,17 @@ class Deployment:
                 f"the previous plan's deployment {self.deployment_id} has already released "
                 f"instalments due up to {last}; the revised plan's first_due_on must fall "
                 "after that so the same weeks are not paid twice"
+            )
+
+    def check_no_week_paid_twice(self, first_due_on: date) -> None:
+        """A superseded deployment still pays what it released and what was due before its
+        handover; a later plan dated back must start after all of that."""
+        paying = [i.due_on for i in self.instalments if i.status is not InstalmentStatus.CANCELLED]
+        if paying and first_due_on <= max(paying):
+            raise HandoverBlocked(
+                f"an earlier plan's deployment {self.deployment_id} pays instalments due up "
+                f"to {max(paying)}; the revised plan's first_due_on must fall after that so "
+                "the same weeks are not paid twice"
             )
 
     def hand_over_to(self, successor: Deployment, *, effective_from: date, actor: str) -> None:

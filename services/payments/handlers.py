@@ -226,6 +226,11 @@ async def sign_agreement(
                 and older.successor_id == dep.deployment_id
             ):
                 predecessor = older
+        earlier = [
+            other
+            for other in await uow.deployments.superseded_for_person(dep.council, dep.person_id)
+            if other.deployment_id != dep.deployment_id
+        ]
         dep.sign_agreement(
             signed_on=signed_on or today,
             actor=actor.as_record(),
@@ -237,6 +242,7 @@ async def sign_agreement(
             ),
             expected_version=expected_version,
             predecessor=predecessor,
+            earlier=earlier,
         )
         await _save_and_emit(uow, dep, *([predecessor] if predecessor else []))
         await uow.commit()

@@ -229,6 +229,36 @@ async def test_arrears_within_the_roles_limit_are_approved_recorded_and_shown_in
     assert line["amount_pence"] == 40_000 and reason in line["summary"]
 
 
+# --- no week paid twice, across every plan the person has had ------------------------------
+
+
+async def test_a_revised_plan_dated_back_cannot_pay_weeks_an_earlier_plan_already_paid(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    # Found by the model walk (test_money_model.py): the handover checked only the
+    # deployment it replaced, so a third plan dated back paid again a week the first paid.
+    first = await active_deployment(app, client, tokens, person_id="p-2", annual_pence=WEEKLY_200)
+    await release_due(client, tokens, START)  # week 1 of the first plan is paid
+    second = await open_deployment(app, client, tokens, person_id="p-2")
+    week_2 = (START + timedelta(days=7)).isoformat()
+    assert (await arrange(client, tokens, second["deployment_id"], first_due_on=week_2)).is_success
+    assert (await agree(client, tokens, second["deployment_id"])).status_code == 200
+
+    third = await open_deployment(app, client, tokens, person_id="p-2")
+    r = await arrange(client, tokens, third["deployment_id"], first_due_on=START.isoformat())
+    assert r.status_code == 200, r.text
+    r = await agree(
+        client,
+        tokens,
+        third["deployment_id"],
+        role="team_manager",
+        arrears_reason="Plan agreed at the start of the month",
+    )
+    assert r.status_code == 409 and r.json()["error"] == "HandoverBlocked", r.text
+    assert first["deployment_id"] in r.json()["detail"]
+    assert await schedule(client, tokens, third["deployment_id"]) == []
+
+
 # --- plausible dates ----------------------------------------------------------------------------
 
 
