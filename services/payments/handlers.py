@@ -528,7 +528,7 @@ async def _record_confirmations(
         unchanged = 0
         for line in lines:
             payment = known.get(line.payment_id)
-            decision = decide(line, _record(payment) if payment else None)
+            decision = decide(line, _record(payment) if payment else None, clock.today())
             if isinstance(decision, Rejection):
                 rejected.append(decision)
             elif decision is Decision.UNCHANGED:

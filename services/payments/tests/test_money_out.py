@@ -339,6 +339,24 @@ async def test_a_date_before_2000_is_refused_naming_the_field_and_the_range(
     assert field in r.json()["detail"] and "from 2000-01-01" in r.json()["detail"]
 
 
+async def test_a_confirmation_processed_after_today_is_refused_and_nothing_recorded(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    await active_deployment(app, client, tokens, annual_pence=WEEKLY_200)
+    await release_due(client, tokens, START)
+    [payment] = await read_whole_feed(client, tokens)
+    tomorrow = (START + timedelta(days=1)).isoformat()
+    line = f"{payment['payment_id']},paid,{payment['amount_pence']},{tomorrow},,BACS-1\r\n"
+    r = await client.post(
+        "/v1/payments/confirmations",
+        content=(HEADER + line).encode(),
+        headers=tokens.headers("finance", **CSV),
+    )
+    assert r.status_code == 422, r.text
+    assert [x["column"] for x in r.json()["rejected"]] == ["processed_on"]
+    assert await outbox_events_of(app, ev.PaymentConfirmed) == []
+
+
 async def test_a_malformed_date_is_refused_with_422(
     app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
@@ -362,6 +380,7 @@ async def test_twenty_concurrent_uploads_of_one_confirmation_file_record_one_out
         for n, p in enumerate(await read_whole_feed(client, tokens))
     ]
     text = (HEADER + "".join(lines)).encode()
+    today_is(START + timedelta(days=9))
 
     async def upload() -> httpx.Response:
         return await client.post(
