@@ -7,7 +7,9 @@ all at once. That can be right, but it is a decision, so it needs a reason and s
 with the authority to spend that much in one go.
 
 - **Which instalments are arrears**: those due strictly before today by the service's
-  clock. An instalment due today is simply due.
+  clock. An instalment due today is simply due. One due before the plan was signed off is
+  also before today: an agreement is signed neither before the plan's sign-off nor after
+  today (payments refuses both), so the sign-off day never falls after today.
 - **Their total**: the sum of those instalments, in pence.
 - **Who may approve them**: the roles the council's policy lets sign off a support plan
   (`approvals.plan_sign_off`), each limit applied to the arrears *total*.

@@ -3,8 +3,9 @@
 One person's weekly direct payment, driven through the real API by a seeded random walk of
 the calls that move money or time: the days passing, releases (council-wide, one
 deployment, retried with the same idempotency key, dated in the future or the past),
-suspensions and holds, clawbacks, switches (dated back with a reason, or forward), and
-revised plans handed over. Every first payment falls on the same weekday, so each week has
+suspensions and holds, clawbacks, switches (dated back with a reason, or forward),
+revised plans handed over (dated back with a reason, or forward), and a signed-off plan
+delivered again. Every first payment falls on the same weekday, so each week has
 one due date whichever schedule it belongs to. After every step the reference model says:
 
 - no payment is released before its due date, nor dated after today;
@@ -24,6 +25,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from contracts.envelope import Envelope
 from servicekit import clock
 from servicekit.testing import Tokens, deliver
 from services.payments.tests import test_api
@@ -49,6 +51,7 @@ class Walk:
         self.annual = 520_000
         self.keys = 0
         self.last_release: tuple[str, dict[str, Any], str] | None = None
+        self.last_plan: Envelope | None = None
 
     async def call(
         self, method: str, path: str, role: str, body: Any = None, key: str | None = None
@@ -90,7 +93,7 @@ class Walk:
         self.plan_version += 1
         self.annual = random.choice([520_000, 780_000, 1_040_000])
         today = clock.today()
-        await deliver(
+        self.last_plan = await deliver(
             self.app,
             signed_plan(
                 person_id=PERSON,
@@ -137,6 +140,7 @@ class Walk:
                 "switch dated back",
                 "revised plan",
                 "revised plan dated back",
+                "plan redelivered",
             ]
         )
         if action == "days pass":
@@ -175,6 +179,8 @@ class Walk:
             if back:
                 body["arrears_reason"] = "switch agreed weeks ago"
             await self.call("PUT", f"{path}/arrangement", "team_manager", body)
+        elif action == "plan redelivered" and self.last_plan:
+            await deliver(self.app, self.last_plan)
         elif action in ("revised plan", "revised plan dated back"):
             back = action == "revised plan dated back"
             first = self.next_week_from(today) - timedelta(weeks=rng.randint(1, 3) if back else 0)
