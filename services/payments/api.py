@@ -125,7 +125,14 @@ class ArrangementIn(_Request):
         description="The most the financial assessment says the person can pay a week (0 if "
         "none). Required the first time; on a switch, leave it out to keep the last figure.",
     )
-    arrears_reason: ArrearsReason = None
+    arrears_reason: ArrearsReason = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="On a switch of a signed deployment dated back: why the instalments "
+        "already past due are paid (arrears). Before the agreement, give it with the "
+        "agreement instead, which schedules the money.",
+    )
     expected_version: ExpectedVersion = None
 
 
@@ -1065,9 +1072,10 @@ class DeploymentConversionRow(_Request):
     summary="Convert existing clients: arrange each row's deployment and record the agreement",
     description=(
         "Each row (a DeploymentConversionRow: ref, person_id, plan_id, arrangement, "
-        "signed_on) goes through the same use cases as PUT /v1/deployments/{id}/arrangement "
-        "and POST /v1/deployments/{id}/agreement, as the caller, so the same events follow "
-        "(DeploymentSetUp, AgreementSigned, PaymentScheduled). A row whose deployment has "
+        "signed_on, arrears_reason) goes through the same use cases as PUT "
+        "/v1/deployments/{id}/arrangement and POST /v1/deployments/{id}/agreement, as the "
+        "caller, so the same events follow (DeploymentSetUp, AgreementSigned, ArrearsApproved "
+        "for a first payment dated back, PaymentScheduled). A row whose deployment has "
         "not been opened yet (PlanSignedOff not applied) is pending; rows commit together; "
         "a refused row is rejected with its reason and nothing of it is written; a ref "
         "converted before is already_done."
