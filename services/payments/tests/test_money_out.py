@@ -229,6 +229,29 @@ async def test_arrears_within_the_roles_limit_are_approved_recorded_and_shown_in
     assert line["amount_pence"] == 40_000 and reason in line["summary"]
 
 
+async def test_a_switch_dated_back_is_arrears_too(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    dep = await active_deployment(app, client, tokens, annual_pence=WEEKLY_200)
+    await release_due(client, tokens, START)  # week 1 paid
+    today_is(START + timedelta(days=21))  # weeks 2, 3 and 4 are due, not yet released
+    switch = {
+        "parts": [{"option": "council_managed"}],
+        "frequency": "weekly",
+        "first_due_on": (START + timedelta(days=7)).isoformat(),
+    }
+    path = f"/v1/deployments/{dep['deployment_id']}/arrangement"
+    r = await client.put(path, json=switch, headers=tokens.headers("team_manager"))
+    assert r.status_code == 422 and r.json()["error"] == "ArrearsNeedReason", r.text
+    assert await outbox_events_of(app, ev.DeploymentSwitched) == []
+
+    switch["arrears_reason"] = "Moved to a managed account from week 2, as agreed then"
+    r = await client.put(path, json=switch, headers=tokens.headers("team_manager"))
+    assert r.status_code == 200, r.text
+    [arrears] = await outbox_events_of(app, ev.ArrearsApproved)
+    assert (arrears.instalments, arrears.earliest_due_on) == (2, START + timedelta(days=7))
+
+
 # --- no week paid twice, across every plan the person has had ------------------------------
 
 
