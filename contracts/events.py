@@ -434,6 +434,24 @@ class AgreementSigned(Event):
     recorded_by: ShortText
 
 
+class ArrearsApproved(Event):
+    """Instalments already past due when they were scheduled (a late agreement, a first
+    payment dated back, a switch dated back), paid by the next release all at once. Who
+    approved them, why, and what they add up to (rules/arrears.py)."""
+
+    type: ClassVar[str] = "pb.payments.arrears-approved.v1"
+    service: ClassVar[str] = "payments"
+    deployment_id: UUID
+    instalments: int = Field(ge=1, description="How many instalments were already past due.")
+    amount_pence: Pence = Field(description="What they add up to.")
+    earliest_due_on: date
+    recorded_on: date = Field(description="The service's today when they were scheduled.")
+    reason: Text
+    approved_by: ShortText
+    approved_by_role: Role
+    policy_version: str
+
+
 class PaymentScheduled(Event):
     type: ClassVar[str] = "pb.payments.payment-scheduled.v1"
     service: ClassVar[str] = "payments"

@@ -29,6 +29,7 @@ EVENT_CLASSES: tuple[type[ev.Event], ...] = (
     ev.ReviewCompleted,
     ev.DeploymentSetUp,
     ev.AgreementSigned,
+    ev.ArrearsApproved,
     ev.PaymentScheduled,
     ev.PaymentReleased,
     ev.PaymentConfirmed,

@@ -247,6 +247,7 @@ def _deployment_row(client: Client) -> dict[str, Any]:
             ),
         },
         "signed_on": payment.get("signed_on"),
+        "arrears_reason": payment.get("arrears_reason"),
     }
 
 
@@ -329,7 +330,9 @@ async def convert_clients(
         _Stage(
             index=3,
             url=f"{urls['payments']}/v1/conversions/deployments",
-            roles=lambda c: [Role.CARE_MANAGER],
+            # a care manager sets the payments up; arrears above their limit go up the
+            # plan sign-off ladder (rules/arrears.py)
+            roles=lambda c: [Role.CARE_MANAGER, *(r for r in signing if r != Role.CARE_MANAGER)],
             row=_deployment_row,
             keep=lambda c, r: None,
         ),

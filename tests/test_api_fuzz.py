@@ -32,7 +32,6 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -54,6 +53,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from contracts import events as ev
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy, Role
+from servicekit import clock
 from servicekit.testing import POLICIES_DIR, Tokens, deliver, running
 
 BASE_URL = "http://testserver"
@@ -269,7 +269,7 @@ async def seed_planning(h: Harness) -> None:
 
 
 async def seed_payments(h: Harness) -> None:
-    start = date(2010, 4, 5)
+    start = clock.today()  # payments pays nothing before it is due by its own clock
     deployments = []
     for n in range(3):
         await deliver(
@@ -289,7 +289,7 @@ async def seed_payments(h: Harness) -> None:
                 request_for_more=False,
                 signed_off_by="tm-1",
                 signed_off_by_role=Role.TEAM_MANAGER,
-                first_review_on=start + timedelta(days=42),
+                first_review_on=start,  # signed off 42 days before it
                 policy_version=f"{COUNCIL}/2010.1",
             ),
         )
@@ -305,11 +305,12 @@ async def seed_payments(h: Harness) -> None:
         url = f"/v1/deployments/{deployment_id}"
         await h.ok("PUT", f"{url}/arrangement", Role.CARE_MANAGER, json=arrangement)
         if n >= 2:
-            signed = {"signed_on": (start - timedelta(days=3)).isoformat()}
+            signed = {"signed_on": start.isoformat()}
             await h.ok("POST", f"{url}/agreement", Role.CARE_MANAGER, json=signed)
-    as_of = {"as_of": (start + timedelta(days=14)).isoformat()}
+    as_of = {"as_of": start.isoformat()}
     await h.ok("POST", "/v1/payments/release-due", Role.FINANCE, json=as_of)
-    batch = await h.ok("POST", "/v1/exports/payments", Role.FINANCE, json={"up_to": "2010-12-31"})
+    up_to = {"up_to": start.isoformat()}
+    batch = await h.ok("POST", "/v1/exports/payments", Role.FINANCE, json=up_to)
     h.ids = {"deployment_id": deployments, "batch_id": [batch["batch_id"]]}
 
 

@@ -27,9 +27,9 @@ import asyncio
 import contextlib
 import importlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ from contracts.policy import PolicyBook, load_policy, policy_document, today
 from contracts.rights import RIGHTS, Right, Scope, rights_of, with_table
 from contracts.vocabulary import CITIZEN_ROLES, AgeBand, ClientGroup, CompletedBy, Role
 from pbj.journey import load_policies
+from servicekit import clock
+from servicekit.clock import SettableClock
 from servicekit.testing import (
     POLICIES_DIR,
     REPO_ROOT,
@@ -60,7 +62,15 @@ SUBJECTS = {"own": (OWN, "p-own"), "neighbour": (OWN, "p-neighbour"), "far": (OT
 
 SERVICES = ("assessment", "allocation", "planning", "payments", "audit")
 START = date(2010, 4, 5)
+TODAY = START + timedelta(days=14)
+"""The services' today: payments are arranged to start on it, and nothing later is due."""
 BOOK: PolicyBook = load_policies(POLICIES_DIR)
+
+
+@pytest.fixture(autouse=True)
+def services_today() -> Iterator[None]:
+    with clock.using(SettableClock(datetime.combine(TODAY, datetime.min.time(), UTC))):
+        yield
 
 
 @dataclass
@@ -479,7 +489,7 @@ async def deployment_of(s: Service, council: str, person_id: str, state: str) ->
             request_for_more=False,
             signed_off_by="tm-1",
             signed_off_by_role=Role.TEAM_MANAGER,
-            first_review_on=START + timedelta(days=42),
+            first_review_on=START,  # signed off weeks before START
             policy_version=BOOK.current(council).policy_version,
         ),
     )
@@ -498,7 +508,7 @@ async def deployment_of(s: Service, council: str, person_id: str, state: str) ->
 ARRANGEMENT = {
     "parts": [{"option": "direct_payment"}],
     "frequency": "weekly",
-    "first_due_on": START.isoformat(),
+    "first_due_on": TODAY.isoformat(),
     "assessed_max_weekly_contribution_pence": 0,
 }
 HOLD = {"reason": "Bank details being checked"}
@@ -549,7 +559,7 @@ async def export_batch(s: Service, council: str, person_id: str) -> Target:
 async def released_payment(s: Service, council: str, person_id: str) -> dict[str, Any]:
     """One payment of the person's released, as the feed hands it to finance."""
     await deployment_of(s, council, person_id, "agreed")
-    as_of = {"as_of": (START + timedelta(days=7)).isoformat()}
+    as_of = {"as_of": TODAY.isoformat()}
     await s.ok("POST", "/v1/payments/release-due", Role.FINANCE, council, json=as_of)
     feed = await s.ok("GET", "/v1/payments/feed?limit=100", Role.FINANCE, council)
     return next(item for item in feed["items"] if item["person_id"] == person_id)
@@ -822,6 +832,7 @@ POLICY_LIMITS = (
     "CeilingExceptionNotAllowed",
     "PanelOnly",
     "NeedsSeparatePanel",
+    "AboveArrearsLimit",
 )
 """Refusals by the council's policy (approval limits by role), not by the rights table."""
 

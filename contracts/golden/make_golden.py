@@ -281,6 +281,23 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
     ),
     (
         38,
+        # The agreement came back after a first payment date the person had been told:
+        # one four-weekly instalment was already past due, approved by the team manager.
+        lambda: ev.ArrearsApproved(
+            **BASE,
+            deployment_id=DEPLOYMENT,
+            instalments=1,
+            amount_pence=92_600,
+            earliest_due_on=(START + timedelta(days=35)).date(),
+            recorded_on=(START + timedelta(days=38)).date(),
+            reason="Agreement signed late; the PA has worked since the first payment date",
+            approved_by="team_manager:tm-2",
+            approved_by_role=Role.TEAM_MANAGER,
+            policy_version=POLICY,
+        ),
+    ),
+    (
+        38,
         lambda: ev.PaymentScheduled(
             **BASE,
             schedule_id=SCHEDULE,

@@ -981,6 +981,13 @@ def timeline_entry(stored: StoredEvent, event: ev.Event) -> TimelineEntry:
     elif isinstance(event, ev.AgreementSigned):
         ref, on = str(event.deployment_id), event.signed_on
         text = f"Agreement signed on {event.signed_on.isoformat()}"
+    elif isinstance(event, ev.ArrearsApproved):
+        ref, amount, on = str(event.deployment_id), event.amount_pence, event.earliest_due_on
+        text = (
+            f"Arrears of {format_pounds(event.amount_pence)} ({event.instalments} "
+            f"instalment(s) already due) approved by {event.approved_by_role.value}: "
+            f"{event.reason}"
+        )
     elif isinstance(event, ev.PaymentScheduled):
         ref, amount, on = str(event.schedule_id), event.total_pence, event.first_due_on
         text = (

@@ -21,6 +21,7 @@ from contracts.events import DeploymentOption
 from contracts.money import Frequency, Pence, SignedPence
 from contracts.policy import UnspentRule
 from contracts.vocabulary import CITIZEN_ROLES, STAFF_ROLES, Role
+from servicekit import clock
 from servicekit.app import RequestPence, create_service_app, runtime_from
 from servicekit.auth import CurrentActor, require_role
 from servicekit.bulk import (
@@ -62,7 +63,9 @@ router = APIRouter(prefix="/v1", tags=["payments"])
 Runtime = Annotated[ServiceRuntime[Any], Depends(runtime_from)]
 
 VIEWERS = tuple(STAFF_ROLES | CITIZEN_ROLES)
-ARRANGERS = (Role.CARE_MANAGER, Role.TEAM_MANAGER, Role.FINANCE)
+# The panel arranges and records agreements too: arrears above a team manager's limit are
+# the panel's to approve (rules/arrears.py).
+ARRANGERS = (Role.CARE_MANAGER, Role.TEAM_MANAGER, Role.FINANCE, Role.PANEL)
 RELEASERS = (Role.FINANCE, Role.OPERATIONS)
 RETURN_SUBMITTERS = (
     Role.PERSON,
@@ -81,6 +84,16 @@ ExpectedVersion = Annotated[
     int | None, Field(default=None, ge=1, description="409 if the deployment has moved on.")
 ]
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
+ArrearsReason = Annotated[
+    str | None,
+    Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="Why instalments already past due are scheduled (arrears); required "
+        "when first_due_on is before today, with a role whose limit covers them.",
+    ),
+]
 
 
 class _Request(BaseModel):
@@ -102,26 +115,53 @@ class PartIn(_Request):
 class ArrangementIn(_Request):
     parts: list[PartIn] = Field(min_length=1, max_length=4)
     frequency: PaymentFrequency = Field(description="annual = the whole year up front.")
-    first_due_on: date
+    first_due_on: date | None = Field(
+        default=None,
+        description="The first payment (YYYY-MM-DD), from a year before today to two years "
+        "after; default today. Before today schedules arrears (see arrears_reason).",
+    )
     assessed_max_weekly_contribution_pence: RequestPence | None = Field(
         default=None,
         description="The most the financial assessment says the person can pay a week (0 if "
         "none). Required the first time; on a switch, leave it out to keep the last figure.",
     )
+    arrears_reason: ArrearsReason = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="On a switch of a signed deployment dated back: why the instalments "
+        "already past due are paid (arrears). Before the agreement, give it with the "
+        "agreement instead, which schedules the money.",
+    )
     expected_version: ExpectedVersion = None
 
 
 class AgreementIn(_Request):
-    signed_on: date
+    signed_on: date | None = Field(
+        default=None,
+        description="The day the person signed (YYYY-MM-DD): not after today, not before the "
+        "plan was signed off; default today.",
+    )
+    arrears_reason: ArrearsReason = None
     expected_version: ExpectedVersion = None
 
 
+AsOf = Annotated[
+    date | None,
+    Field(
+        default=None,
+        description="Release what is due up to this day (YYYY-MM-DD): not after today; "
+        "default today. An earlier day catches up to it only.",
+    ),
+]
+
+
 class ReleaseDueIn(_Request):
-    as_of: date
+    as_of: AsOf = None
 
 
 class ReleaseIn(_Request):
-    as_of: date
+    as_of: AsOf = None
     expected_version: ExpectedVersion = None
 
 
@@ -265,7 +305,7 @@ class ReleasedOut(BaseModel):
     option: DeploymentOption
     instalment_number: int
     due_on: date
-    released_on: date
+    released_on: date = Field(description="The service's today when it was released.")
     amount_pence: Pence
 
 
@@ -428,7 +468,7 @@ def _release_out(as_of: date, released: list[handlers.ReleasedPayment]) -> Relea
             option=r.instalment.option,
             instalment_number=r.instalment.number,
             due_on=r.instalment.due_on,
-            released_on=as_of,
+            released_on=r.instalment.released_on,
             amount_pence=r.instalment.amount_pence,
         )
         for r in released
@@ -526,6 +566,7 @@ async def put_arrangement(
         first_due_on=body.first_due_on,
         assessed_max_weekly_contribution_pence=body.assessed_max_weekly_contribution_pence,
         expected_version=body.expected_version,
+        arrears_reason=body.arrears_reason,
     )
     return _deployment_out(dep, runtime)
 
@@ -541,10 +582,12 @@ async def post_agreement(
     require_role(actor, *ARRANGERS)
     dep = await handlers.sign_agreement(
         uow=_uow(runtime),
+        policies=runtime.policies,
         actor=actor,
         deployment_id=deployment_id,
         signed_on=body.signed_on,
         expected_version=body.expected_version,
+        arrears_reason=body.arrears_reason,
     )
     return _deployment_out(dep, runtime)
 
@@ -603,7 +646,7 @@ async def post_release(
         as_of=body.as_of,
         expected_version=body.expected_version,
     )
-    return _release_out(body.as_of, released)
+    return _release_out(body.as_of or clock.today(), released)
 
 
 @router.post(
@@ -616,7 +659,7 @@ async def post_release_due(
 ) -> ReleaseResultOut:
     require_role(actor, *RELEASERS)
     released = await handlers.release_due(uow=_uow(runtime), actor=actor, as_of=body.as_of)
-    return _release_out(body.as_of, released)
+    return _release_out(body.as_of or clock.today(), released)
 
 
 @router.post(
@@ -1019,7 +1062,8 @@ class DeploymentConversionRow(_Request):
     person_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
     plan_id: UUID = Field(description="The signed-off plan whose deployment this sets up.")
     arrangement: ArrangementIn
-    signed_on: date
+    signed_on: date | None = Field(default=None, description="Default today.")
+    arrears_reason: ArrearsReason = None
 
 
 @router.post(
@@ -1028,9 +1072,10 @@ class DeploymentConversionRow(_Request):
     summary="Convert existing clients: arrange each row's deployment and record the agreement",
     description=(
         "Each row (a DeploymentConversionRow: ref, person_id, plan_id, arrangement, "
-        "signed_on) goes through the same use cases as PUT /v1/deployments/{id}/arrangement "
-        "and POST /v1/deployments/{id}/agreement, as the caller, so the same events follow "
-        "(DeploymentSetUp, AgreementSigned, PaymentScheduled). A row whose deployment has "
+        "signed_on, arrears_reason) goes through the same use cases as PUT "
+        "/v1/deployments/{id}/arrangement and POST /v1/deployments/{id}/agreement, as the "
+        "caller, so the same events follow (DeploymentSetUp, AgreementSigned, ArrearsApproved "
+        "for a first payment dated back, PaymentScheduled). A row whose deployment has "
         "not been opened yet (PlanSignedOff not applied) is pending; rows commit together; "
         "a refused row is rejected with its reason and nothing of it is written; a ref "
         "converted before is already_done."
@@ -1070,10 +1115,12 @@ async def convert_deployments(
             )
             dep = await handlers.sign_agreement(
                 uow=uow,
+                policies=runtime.policies,
                 actor=actor,
                 deployment_id=found.deployment_id,
                 signed_on=row.signed_on,
                 expected_version=None,
+                arrears_reason=row.arrears_reason or arrangement.arrears_reason,
             )
             return {
                 "person_id": dep.person_id,

@@ -74,6 +74,7 @@ deployments = sa.Table(
     sa.Column("frequency", sa.String(16), nullable=True),
     sa.Column("first_due_on", sa.Date, nullable=True),
     sa.Column("plan_year_starts_on", sa.Date, nullable=True),
+    sa.Column("plan_signed_off_on", sa.Date, nullable=True),
     sa.Column("audit_tier", sa.String(64), nullable=True),
     sa.Column("agreement_signed_on", sa.Date, nullable=True),
     sa.Column("agreement_recorded_by", sa.String(_ACTOR), nullable=True),
@@ -290,6 +291,7 @@ def _deployment_values(dep: Deployment) -> dict[str, Any]:
         "frequency": dep.frequency.value if dep.frequency else None,
         "first_due_on": dep.first_due_on,
         "plan_year_starts_on": dep.plan_year_starts_on,
+        "plan_signed_off_on": dep.plan_signed_off_on,
         "audit_tier": dep.audit_tier,
         "agreement_signed_on": dep.agreement.signed_on if dep.agreement else None,
         "agreement_recorded_by": dep.agreement.recorded_by if dep.agreement else None,
@@ -338,6 +340,7 @@ def _deployment_from_row(row: Any) -> Deployment:
         audit_tier=row.audit_tier,
         agreement=agreement,
         plan_year_starts_on=row.plan_year_starts_on,
+        plan_signed_off_on=row.plan_signed_off_on,
         suspended_reason=row.suspended_reason,
         predecessor_id=_uuid(row.predecessor_id),
         successor_id=_uuid(row.successor_id),
@@ -519,6 +522,22 @@ class DeploymentRepository:
                     deployments.c.council == council,
                     deployments.c.person_id == person_id,
                     deployments.c.status != Status.SUPERSEDED.value,
+                )
+                .order_by(deployments.c.seq)
+            )
+        ).scalars()
+        found = [await self.get(UUID(i)) for i in list(ids)]
+        return [d for d in found if d is not None]
+
+    async def superseded_for_person(self, council: str, person_id: str) -> list[Deployment]:
+        """The person's deployments already replaced by a revised plan's, oldest first."""
+        ids = (
+            await self._session.execute(
+                sa.select(deployments.c.deployment_id)
+                .where(
+                    deployments.c.council == council,
+                    deployments.c.person_id == person_id,
+                    deployments.c.status == Status.SUPERSEDED.value,
                 )
                 .order_by(deployments.c.seq)
             )

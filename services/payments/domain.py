@@ -12,6 +12,12 @@ seven (seed 003 ch.2): hand over the budget, organise support. The rules, by see
   test allows (the assessed maximum weekly charge x 52). The council pays the rest.
 - **Agreement first** (seed 003 ch.4, contracts table): "Funding released once agreement
   signed and returned". Nothing is scheduled or released before the agreement is signed.
+  The agreement is not signed after today nor before the plan it funds was signed off.
+- **Money leaves only when it is due**: a release runs up to a day no later than today by
+  the service's clock (servicekit.clock), never a date the caller chooses, and is dated
+  today. Instalments already past due when they are scheduled (arrears) need a reason and
+  an approver whose limit covers them (rules/arrears.py); ArrearsApproved records them.
+  Every date the API takes has a plausible range (*plausible dates* below).
 - **Exact money** (seed 003 ch.5 §5): instalments are `split_evenly` of each part's net
   annual, so a schedule adds up to its total to the penny.
 - **Monitoring** (seed 004 App.1, §6.6): audit tier by annual value, returns every N
@@ -20,7 +26,8 @@ seven (seed 003 ch.2): hand over the budget, organise support. The rules, by see
   that *replaces the old one's future instalments*. The handover happens when the new
   deployment's agreement is signed: every unreleased instalment of the old deployment due
   on or after the new first payment is cancelled, and the handover is refused while any
-  old instalment due on or after that date has already been released, so the same weeks
+  old instalment due on or after that date has already been released, or while a plan
+  superseded before pays (or will still pay) a week from that date, so the same weeks
   are never paid twice. Until then the old deployment goes on paying, so support does not
   stop while the revised plan is arranged. A deployment that never had a signed agreement
   is superseded at once (it has nothing scheduled).
@@ -51,8 +58,10 @@ from contracts.money import (
     split_evenly,
 )
 from contracts.policy import Contribution, ContributionKind, Monitoring, Policy, UnspentRule
+from contracts.vocabulary import Role
+from rules import arrears as arrears_rule
 from servicekit.csvexport import Cell, csv_text
-from servicekit.errors import Conflict, DomainError, Invalid, NotFound
+from servicekit.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 PLAN_YEAR_DAYS = 364
 MAX_PARTS = len(DeploymentOption)
@@ -157,6 +166,30 @@ class UnknownCouncil(PaymentsError, Invalid):
     pass
 
 
+class DateOutOfRange(PaymentsError, Invalid):
+    pass
+
+
+class ReleaseDateInFuture(PaymentsError, Invalid):
+    """Nothing is released before it is due by the service's own clock."""
+
+
+class SignedInFuture(PaymentsError, Invalid):
+    pass
+
+
+class SignedBeforeSignOff(PaymentsError, Invalid):
+    pass
+
+
+class ArrearsNeedReason(PaymentsError, Invalid):
+    pass
+
+
+class AboveArrearsLimit(PaymentsError, Forbidden):
+    pass
+
+
 # --- vocabulary ----------------------------------------------------------------------------
 
 
@@ -198,6 +231,76 @@ class UnspentAction(StrEnum):
 
 
 _PERIOD_DAYS = {Frequency.WEEKLY: 7, Frequency.FOUR_WEEKLY: 28}
+
+
+# --- plausible dates -----------------------------------------------------------------------
+# Every date the payments API takes, and the range it must fall in, in one place
+# (docs/api.md lists them). "today" is the service's clock (servicekit.clock), never the
+# caller's. A date outside its range is refused with 422 DateOutOfRange, except a release
+# date or a signing date after today, which have errors of their own.
+
+EARLIEST_RECORD_DATE = date(2000, 1, 1)
+"""No payment, agreement, return or check of this service predates personal budgets."""
+FIRST_DUE_DAYS_BEFORE_TODAY = 365
+"""A first payment may be dated back up to a year (arrears, which need approval)."""
+FIRST_DUE_DAYS_AFTER_TODAY = 730
+"""... and forward up to two years."""
+RECORD_DAYS_AFTER_TODAY = 366
+"""A return's period, an unspent check's date and an export's up_to: at most a year on."""
+
+
+@dataclass(frozen=True)
+class DateRange:
+    earliest: date
+    latest: date
+
+
+def first_due_range(today: date) -> DateRange:
+    """first_due_on: from a year before today to two years after."""
+    return DateRange(
+        today - timedelta(days=FIRST_DUE_DAYS_BEFORE_TODAY),
+        today + timedelta(days=FIRST_DUE_DAYS_AFTER_TODAY),
+    )
+
+
+def up_to_today(today: date) -> DateRange:
+    """signed_on and a release's as_of: from 2000-01-01 to today."""
+    return DateRange(EARLIEST_RECORD_DATE, today)
+
+
+def record_range(today: date) -> DateRange:
+    """Return periods, an unspent check's as_of, an export's up_to: 2000-01-01 to a year on."""
+    return DateRange(EARLIEST_RECORD_DATE, today + timedelta(days=RECORD_DAYS_AFTER_TODAY))
+
+
+def check_date(field_name: str, value: date, allowed: DateRange) -> None:
+    if not allowed.earliest <= value <= allowed.latest:
+        raise DateOutOfRange(
+            f"{field_name} must be a date (YYYY-MM-DD) from {allowed.earliest.isoformat()} "
+            f"to {allowed.latest.isoformat()}; {value.isoformat()} is outside that range"
+        )
+
+
+def release_date(as_of: date, today: date) -> date:
+    """The date a release runs up to: never after today, so nothing leaves before it is due."""
+    if as_of > today:
+        raise ReleaseDateInFuture(
+            f"as_of {as_of.isoformat()} is after today ({today.isoformat()}): only "
+            "instalments already due can be released; leave as_of out to release what is "
+            "due today"
+        )
+    check_date("as_of", as_of, up_to_today(today))
+    return as_of
+
+
+def plan_signed_off_on(plan: ev.PlanSignedOff, policy: Policy) -> date:
+    """The day the plan was signed off, as planning recorded it.
+
+    PlanSignedOff (v1) carries the first review date and the policy version it was worked
+    out with; planning books the first review `reviews.first_after_days` after sign-off
+    under that policy, so the sign-off date is exactly that many days before it.
+    """
+    return plan.first_review_on - timedelta(days=policy.reviews.first_after_days)
 
 
 # --- pure rules ----------------------------------------------------------------------------
@@ -449,6 +552,16 @@ class Agreement:
     recorded_by: str
 
 
+@dataclass(frozen=True)
+class ArrearsDecision:
+    """What deciding on arrears needs: today, who asks, why, and the council's limits."""
+
+    today: date
+    approver: Role | None
+    reason: str | None
+    policy: Policy
+
+
 @dataclass
 class MonitoringReturn:
     return_id: UUID
@@ -522,6 +635,7 @@ class Deployment:
     audit_tier: str | None = None
     agreement: Agreement | None = None
     plan_year_starts_on: date | None = None
+    plan_signed_off_on: date | None = None
     suspended_reason: str | None = None
     predecessor_id: UUID | None = None
     successor_id: UUID | None = None
@@ -533,7 +647,7 @@ class Deployment:
 
     @classmethod
     def for_signed_plan(
-        cls, plan: ev.PlanSignedOff, *, policy_version: str, recorded_by: str
+        cls, plan: ev.PlanSignedOff, *, policy: Policy, recorded_by: str
     ) -> Deployment:
         """A deployment awaiting its arrangement: gross = the plan's annual cost."""
         return cls(
@@ -543,11 +657,12 @@ class Deployment:
             plan_id=plan.plan_id,
             plan_version=plan.plan_version,
             budget_id=plan.budget_id,
-            policy_version=policy_version,
+            policy_version=policy.policy_version,
             gross_annual_pence=plan.annual_pence,
             one_off_pence=plan.one_off_pence,
             contingency_weekly_pence=plan.contingency_weekly_pence,
             updated_by=recorded_by,
+            plan_signed_off_on=plan_signed_off_on(plan, policy),
         )
 
     # --- reading ---------------------------------------------------------------------------
@@ -646,6 +761,9 @@ class Deployment:
         assessed_max_weekly_contribution_pence: int | None,
         policy: Policy,
         actor: str,
+        today: date,
+        approver: Role | None = None,
+        arrears_reason: str | None = None,
         expected_version: int | None = None,
     ) -> None:
         """Choose how the budget is held and paid; on a signed deployment, switch options.
@@ -653,10 +771,12 @@ class Deployment:
         A switch needs no reassessment (seed 004 §6.1): the gross and, unless a new means
         figure is given, the contribution stay; released instalments stay; every unreleased
         instalment is cancelled and new schedules pay what is left of the net annual from
-        first_due_on to the end of the plan year.
+        first_due_on to the end of the plan year. A switch dated back schedules arrears,
+        which need a reason and an approver (rules/arrears.py), as an agreement's do.
         """
         self.check_version(expected_version)
         self._refuse_if_superseded()
+        check_date("first_due_on", first_due_on, first_due_range(today))
         resolved = resolve_parts(parts, self.gross_annual_pence)
         assessed = assessed_max_weekly_contribution_pence
         if assessed is None:
@@ -676,7 +796,16 @@ class Deployment:
             for (option, amount), part_net in zip(resolved, nets, strict=True)
         ]
         if self.agreement is not None:
-            self._switch(new_parts, frequency, first_due_on, net, actor)
+            self._switch(
+                new_parts,
+                frequency,
+                first_due_on,
+                net,
+                actor,
+                arrears=ArrearsDecision(
+                    today=today, approver=approver, reason=arrears_reason, policy=policy
+                ),
+            )
         else:
             self.status = Status.AWAITING_AGREEMENT
         self.parts = new_parts
@@ -709,6 +838,7 @@ class Deployment:
         first_due_on: date,
         net_annual_pence: int,
         actor: str,
+        arrears: ArrearsDecision,
     ) -> None:
         assert self.plan_year_starts_on is not None
         year_start = self.plan_year_starts_on
@@ -742,8 +872,6 @@ class Deployment:
             if s.kind is ScheduleKind.ONE_OFF
             for i in s.instalments
         )
-        for instalment in cancelled:
-            instalment.status = InstalmentStatus.CANCELLED
         count = instalments_until(frequency.as_money, first_due_on, year_end)
         remaining_by_part = split_by_amount(remaining, [p.annual_pence for p in new_parts])
         new_schedules = [
@@ -761,6 +889,9 @@ class Deployment:
         ]
         if one_off_pending:
             new_schedules.append(self._one_off_schedule(new_parts, first_due_on, actor))
+        arrears_approved = self._approve_arrears(new_schedules, arrears, actor)
+        for instalment in cancelled:
+            instalment.status = InstalmentStatus.CANCELLED
         previous_parts = [p.as_event() for p in self.parts]
         self.schedules.extend(new_schedules)
         self.events.append(
@@ -777,7 +908,56 @@ class Deployment:
                 remaining_net_pence=remaining,
             )
         )
+        if arrears_approved is not None:
+            self.events.append(arrears_approved)
         self.events.extend(self._scheduled_event(s) for s in new_schedules)
+
+    def _approve_arrears(
+        self, schedules: Sequence[Schedule], decision: ArrearsDecision, actor: str
+    ) -> ev.ArrearsApproved | None:
+        """Refuse arrears without a reason or above the approver's limit; else record them."""
+        due = [
+            arrears_rule.DueAmount(i.due_on, i.amount_pence)
+            for s in schedules
+            for i in s.instalments
+        ]
+        arrears = arrears_rule.arrears_among(due, decision.today)
+        if not arrears:
+            return None
+        earliest = arrears.earliest_due_on
+        assert earliest is not None
+        what = (
+            f"{len(arrears.instalments)} instalment(s) of {arrears.total_pence} pence were due "
+            f"before today ({decision.today.isoformat()}), from {earliest.isoformat()}, and "
+            "would be paid at once"
+        )
+        reason = (decision.reason or "").strip()
+        if not reason:
+            raise ArrearsNeedReason(f"{what}: give arrears_reason, or a first_due_on from today on")
+        if decision.approver is None or not arrears_rule.may_approve(
+            decision.policy, decision.approver, arrears.total_pence
+        ):
+            who = ", ".join(
+                r.value
+                for r in arrears_rule.roles_that_may_approve(decision.policy, arrears.total_pence)
+            )
+            raise AboveArrearsLimit(
+                f"{what}; arrears of that size are approved by: {who or 'no role'} "
+                f"(policy {decision.policy.policy_version})"
+            )
+        return ev.ArrearsApproved(
+            person_id=self.person_id,
+            council=self.council,
+            deployment_id=self.deployment_id,
+            instalments=len(arrears.instalments),
+            amount_pence=arrears.total_pence,
+            earliest_due_on=earliest,
+            recorded_on=decision.today,
+            reason=reason,
+            approved_by=actor[:200],
+            approved_by_role=decision.approver,
+            policy_version=decision.policy.policy_version,
+        )
 
     def _one_off_schedule(self, parts: list[Part], due_on: date, actor: str) -> Schedule:
         """The plan's one-off cost, paid once with the first instalment, in full (no
@@ -817,18 +997,36 @@ class Deployment:
         *,
         signed_on: date,
         actor: str,
+        arrears: ArrearsDecision,
         expected_version: int | None = None,
         predecessor: Deployment | None = None,
+        earlier: Sequence[Deployment] = (),
     ) -> None:
         """Record the signed agreement and schedule the money (seed 003 ch.4).
 
         One schedule per part (weekly 52, four-weekly 13, annual 1 instalment from
         first_due_on), plus a one-off instalment for the plan's one-off cost. If this
         deployment replaces an older one, the older one's instalments from first_due_on on
-        are cancelled in the same step.
+        are cancelled in the same step; `earlier`, the person's deployments superseded
+        before, may still pay up to their own handover, so first_due_on must fall after
+        every week they paid or will pay. The agreement is not signed in the future nor
+        before the plan was signed off; instalments already past due are arrears
+        (rules/arrears.py).
         """
         self.check_version(expected_version)
         self._refuse_if_superseded()
+        today = arrears.today
+        if signed_on > today:
+            raise SignedInFuture(
+                f"signed_on {signed_on.isoformat()} is after today ({today.isoformat()}): "
+                "record the agreement once the person has signed it"
+            )
+        check_date("signed_on", signed_on, up_to_today(today))
+        if self.plan_signed_off_on is not None and signed_on < self.plan_signed_off_on:
+            raise SignedBeforeSignOff(
+                f"signed_on {signed_on.isoformat()} is before the plan was signed off "
+                f"({self.plan_signed_off_on.isoformat()}): the agreement funds that plan"
+            )
         if self.agreement is not None:
             raise AgreementAlreadySigned(
                 f"the agreement was already signed on {self.agreement.signed_on}"
@@ -837,8 +1035,11 @@ class Deployment:
             raise ArrangementMissing(
                 "set the arrangement (options, frequency, first payment) before the agreement"
             )
+        check_date("first_due_on", self.first_due_on, first_due_range(today))
         if predecessor is not None:
             predecessor.check_handover(self.first_due_on)
+        for other in earlier:
+            other.check_no_week_paid_twice(self.first_due_on)
         start = self.first_due_on
         year_end = start + timedelta(days=PLAN_YEAR_DAYS)
         count = instalments_until(self.frequency.as_money, start, year_end)
@@ -857,6 +1058,7 @@ class Deployment:
         ]
         if self.one_off_pence > 0:
             schedules.append(self._one_off_schedule(self.parts, start, actor))
+        arrears_approved = self._approve_arrears(schedules, arrears, actor)
         self.agreement = Agreement(signed_on=signed_on, recorded_by=actor)
         self.plan_year_starts_on = start
         self.status = Status.ACTIVE
@@ -870,6 +1072,8 @@ class Deployment:
                 recorded_by=actor,
             )
         )
+        if arrears_approved is not None:
+            self.events.append(arrears_approved)
         self.events.extend(self._scheduled_event(s) for s in schedules)
         self._touch(actor)
         if predecessor is not None:
@@ -887,6 +1091,17 @@ class Deployment:
                 f"the previous plan's deployment {self.deployment_id} has already released "
                 f"instalments due up to {last}; the revised plan's first_due_on must fall "
                 "after that so the same weeks are not paid twice"
+            )
+
+    def check_no_week_paid_twice(self, first_due_on: date) -> None:
+        """A superseded deployment still pays what it released and what was due before its
+        handover; a later plan dated back must start after all of that."""
+        paying = [i.due_on for i in self.instalments if i.status is not InstalmentStatus.CANCELLED]
+        if paying and first_due_on <= max(paying):
+            raise HandoverBlocked(
+                f"an earlier plan's deployment {self.deployment_id} pays instalments due up "
+                f"to {max(paying)}; the revised plan's first_due_on must fall after that so "
+                "the same weeks are not paid twice"
             )
 
     def hand_over_to(self, successor: Deployment, *, effective_from: date, actor: str) -> None:
@@ -941,16 +1156,21 @@ class Deployment:
         self,
         *,
         as_of: date,
+        today: date,
         actor: str,
         strict: bool = False,
         expected_version: int | None = None,
     ) -> list[Instalment]:
         """Release every scheduled instalment due on or before as_of, each exactly once.
 
+        as_of is never after today by the service's clock, so nothing leaves before it
+        is due; an earlier as_of catches up to that date only. Each release is dated
+        today (released_on), the day the money actually leaves, whatever as_of was.
         Nothing is released before the agreement is signed (seed 003 ch.4) or while the
         deployment is suspended; strict (one deployment asked for by name) refuses then,
         otherwise (the council-wide run) the deployment is passed over.
         """
+        as_of = release_date(as_of, today)
         self.check_version(expected_version)
         if self.agreement is None or as_of < self.agreement.signed_on:
             if strict:
@@ -976,7 +1196,7 @@ class Deployment:
         for instalment in due:
             instalment.status = InstalmentStatus.RELEASED
             instalment.payment_id = uuid4()
-            instalment.released_on = as_of
+            instalment.released_on = today
             instalment.released_by = actor
             self.events.append(
                 ev.PaymentReleased(
@@ -1036,12 +1256,15 @@ class Deployment:
         option: DeploymentOption | None,
         monitoring: Monitoring,
         actor: str,
+        today: date,
         expected_version: int | None = None,
     ) -> MonitoringReturn:
         """A return of what was spent; items needing a receipt without one are listed."""
         self.check_version(expected_version)
         if self.agreement is None:
             raise AgreementNotSigned("returns start once the agreement is signed")
+        check_date("period_start", period_start, record_range(today))
+        check_date("period_end", period_end, record_range(today))
         if period_end < period_start:
             raise InvalidReturn("period_end must not be before period_start")
         accounts = [p.option for p in self.parts]
@@ -1096,6 +1319,7 @@ class Deployment:
         action: UnspentAction | None,
         policy: Policy,
         actor: str,
+        today: date,
         expected_version: int | None = None,
     ) -> UnspentCheck:
         """Apply the council's unspent-funds rule to a balance; raise a clawback above it.
@@ -1106,6 +1330,7 @@ class Deployment:
         action claws back the whole balance, action 'hold' suspends releases instead.
         """
         self.check_version(expected_version)
+        check_date("as_of", as_of, record_range(today))
         if self.agreement is None:
             raise AgreementNotSigned("nothing has been paid: the agreement is not signed")
         rule = policy.monitoring.unspent_rule
@@ -1227,6 +1452,7 @@ def new_export_batch(
     created_by: str,
 ) -> ExportBatch:
     """A batch of released payments for the finance system (CareFirst, ContrOCC; seed 004)."""
+    check_date("up_to", up_to, record_range(created_at.date()))
     if not rows:
         raise NothingToExport(f"no released payments up to {up_to} are waiting to be exported")
     return ExportBatch(

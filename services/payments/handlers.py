@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -22,11 +22,13 @@ from contracts.events import (
     PlanSignedOff,
 )
 from contracts.policy import Policy, PolicyBook
+from servicekit import clock
 from servicekit.auth import Actor
 from servicekit.csvfile import FileRefused, Rejection, read_rows
 from services.payments.db import PaymentsUnitOfWork, PaymentView
 from services.payments.domain import (
     AccountStatement,
+    ArrearsDecision,
     BatchNotFound,
     Deployment,
     DeploymentNotFound,
@@ -42,6 +44,7 @@ from services.payments.domain import (
     UnspentCheck,
     export_csv,
     new_export_batch,
+    release_date,
 )
 from services.payments.reconciliation import (
     CONFIRMATION_COLUMNS,
@@ -105,9 +108,7 @@ async def open_deployment_for_plan(
     if await uow.deployments.plan_seen(plan.plan_id, plan.plan_version):
         return None
     live = await uow.deployments.live_for_person(plan.council, plan.person_id)
-    dep = Deployment.for_signed_plan(
-        plan, policy_version=policy.policy_version, recorded_by=recorded_by
-    )
+    dep = Deployment.for_signed_plan(plan, policy=policy, recorded_by=recorded_by)
     for other in live:
         if other.agreement is None:
             other.supersede_unstarted(dep, actor=recorded_by)
@@ -170,20 +171,28 @@ async def arrange_deployment(
     deployment_id: UUID,
     parts: Sequence[PartRequest],
     frequency: PaymentFrequency,
-    first_due_on: date,
+    first_due_on: date | None,
     assessed_max_weekly_contribution_pence: int | None,
     expected_version: int | None,
+    arrears_reason: str | None = None,
 ) -> Deployment:
-    """Set or switch how the budget is held and paid; emits DeploymentSetUp."""
+    """Set or switch how the budget is held and paid; emits DeploymentSetUp.
+
+    first_due_on None: today. A switch dated back needs arrears_reason and an approver
+    whose limit covers the arrears (the caller)."""
+    today = clock.today()
     async with uow:
         dep = await _visible(uow, actor, deployment_id)
         dep.arrange(
             parts=parts,
             frequency=frequency,
-            first_due_on=first_due_on,
+            first_due_on=first_due_on or today,
             assessed_max_weekly_contribution_pence=assessed_max_weekly_contribution_pence,
             policy=policy_for(policies, dep.policy_version, dep.council),
             actor=actor.as_record(),
+            today=today,
+            approver=actor.role,
+            arrears_reason=arrears_reason,
             expected_version=expected_version,
         )
         await _save_and_emit(uow, dep)
@@ -194,12 +203,18 @@ async def arrange_deployment(
 async def sign_agreement(
     *,
     uow: PaymentsUnitOfWork,
+    policies: PolicyBook,
     actor: Actor,
     deployment_id: UUID,
-    signed_on: date,
+    signed_on: date | None,
     expected_version: int | None,
+    arrears_reason: str | None = None,
 ) -> Deployment:
-    """Record the signed agreement, schedule the money, hand over from an older plan."""
+    """Record the signed agreement, schedule the money, hand over from an older plan.
+
+    signed_on None: today. Instalments already past due need arrears_reason and a caller
+    whose limit covers them (rules/arrears.py); ArrearsApproved records them."""
+    today = clock.today()
     async with uow:
         dep = await _visible(uow, actor, deployment_id)
         predecessor = None
@@ -211,11 +226,23 @@ async def sign_agreement(
                 and older.successor_id == dep.deployment_id
             ):
                 predecessor = older
+        earlier = [
+            other
+            for other in await uow.deployments.superseded_for_person(dep.council, dep.person_id)
+            if other.deployment_id != dep.deployment_id
+        ]
         dep.sign_agreement(
-            signed_on=signed_on,
+            signed_on=signed_on or today,
             actor=actor.as_record(),
+            arrears=ArrearsDecision(
+                today=today,
+                approver=actor.role,
+                reason=arrears_reason,
+                policy=policy_for(policies, dep.policy_version, dep.council),
+            ),
             expected_version=expected_version,
             predecessor=predecessor,
+            earlier=earlier,
         )
         await _save_and_emit(uow, dep, *([predecessor] if predecessor else []))
         await uow.commit()
@@ -234,16 +261,21 @@ def _released(dep: Deployment, items: list[Instalment]) -> list[ReleasedPayment]
 
 
 async def release_due(
-    *, uow: PaymentsUnitOfWork, actor: Actor, as_of: date
+    *, uow: PaymentsUnitOfWork, actor: Actor, as_of: date | None
 ) -> list[ReleasedPayment]:
-    """Release every due instalment of the council's signed, unsuspended deployments."""
+    """Release every due instalment of the council's signed, unsuspended deployments.
+
+    as_of None: today; never after today."""
+    today = clock.today()
+    up_to = release_date(as_of or today, today)
     async with uow:
         released: list[ReleasedPayment] = []
-        for deployment_id in await uow.deployments.with_due_instalments(actor.council, as_of):
+        for deployment_id in await uow.deployments.with_due_instalments(actor.council, up_to):
             dep = await uow.deployments.get(deployment_id)
             if dep is None:
                 continue
-            released += _released(dep, dep.release_due(as_of=as_of, actor=actor.as_record()))
+            items = dep.release_due(as_of=up_to, today=today, actor=actor.as_record())
+            released += _released(dep, items)
             await _save_and_emit(uow, dep)
         await uow.commit()
         return released
@@ -254,14 +286,19 @@ async def release_for_deployment(
     uow: PaymentsUnitOfWork,
     actor: Actor,
     deployment_id: UUID,
-    as_of: date,
+    as_of: date | None,
     expected_version: int | None,
 ) -> list[ReleasedPayment]:
     """Release one deployment's due instalments; 409 before the agreement is signed."""
+    today = clock.today()
     async with uow:
         dep = await _visible(uow, actor, deployment_id)
         items = dep.release_due(
-            as_of=as_of, actor=actor.as_record(), strict=True, expected_version=expected_version
+            as_of=as_of or today,
+            today=today,
+            actor=actor.as_record(),
+            strict=True,
+            expected_version=expected_version,
         )
         await _save_and_emit(uow, dep)
         await uow.commit()
@@ -329,6 +366,7 @@ async def submit_return(
             option=option,
             monitoring=policy_for(policies, dep.policy_version, dep.council).monitoring,
             actor=actor.as_record(),
+            today=clock.today(),
             expected_version=expected_version,
         )
         await _save_and_emit(uow, dep)
@@ -356,6 +394,7 @@ async def check_unspent(
             action=action,
             policy=policy_for(policies, dep.policy_version, dep.council),
             actor=actor.as_record(),
+            today=clock.today(),
             expected_version=expected_version,
         )
         await _save_and_emit(uow, dep)
@@ -374,7 +413,7 @@ async def create_export_batch(*, uow: PaymentsUnitOfWork, actor: Actor, up_to: d
             council=actor.council,
             up_to=up_to,
             rows=[row for _, row in waiting],
-            created_at=datetime.now(UTC),
+            created_at=clock.now(),
             created_by=actor.as_record(),
         )
         await uow.exports.add(batch, [instalment_id for instalment_id, _ in waiting])
@@ -458,13 +497,38 @@ async def import_confirmations(
             continue
         first_seen[parsed.payment_id] = parsed.line
         lines.append(parsed)
+    for attempt in range(CONFIRMATION_ATTEMPTS):
+        try:
+            return await _record_confirmations(uow, actor, len(rows), lines, list(rejected))
+        except (IntegrityError, ConcurrentConfirmation) as err:
+            # Another import recorded some of these payments meanwhile. Decide again
+            # against what it recorded: the same outcomes are then unchanged (the answer
+            # a re-import gets), a contradicting one is refused line by line.
+            if attempt + 1 == CONFIRMATION_ATTEMPTS:
+                raise ConcurrentConfirmation(
+                    "other imports kept recording these payments meanwhile; import the file again"
+                ) from err
+    raise AssertionError("unreachable")
+
+
+CONFIRMATION_ATTEMPTS = 3
+
+
+async def _record_confirmations(
+    uow: PaymentsUnitOfWork,
+    actor: Actor,
+    row_count: int,
+    lines: list[ConfirmationLine],
+    rejected: list[Rejection],
+) -> ConfirmationReport:
+    """Decide every line against what is recorded now, and record them all or none."""
     async with uow:
         known = await uow.ledger.released(actor.council, [line.payment_id for line in lines])
         to_record: list[tuple[PaymentView, ConfirmationLine]] = []
         unchanged = 0
         for line in lines:
             payment = known.get(line.payment_id)
-            decision = decide(line, _record(payment) if payment else None)
+            decision = decide(line, _record(payment) if payment else None, clock.today())
             if isinstance(decision, Rejection):
                 rejected.append(decision)
             elif decision is Decision.UNCHANGED:
@@ -474,19 +538,14 @@ async def import_confirmations(
                 to_record.append((payment, line))
         rejected.sort(key=lambda r: r.line)
         if rejected:
-            return ConfirmationReport(len(rows), 0, 0, unchanged, rejected)
+            return ConfirmationReport(row_count, 0, 0, unchanged, rejected)
         recorded_by = actor.as_record()
         for payment, line in to_record:
             await uow.ledger.record_outcome(payment, line, recorded_by)
             uow.emit(_outcome_event(payment, line, recorded_by))
-        try:
-            await uow.commit()
-        except IntegrityError as err:  # another import recorded one of these meanwhile
-            raise ConcurrentConfirmation(
-                "another import recorded some of these payments meanwhile; import the file again"
-            ) from err
+        await uow.commit()
     paid = sum(1 for _, line in to_record if line.outcome is Outcome.PAID)
-    return ConfirmationReport(len(rows), paid, len(to_record) - paid, unchanged, [])
+    return ConfirmationReport(row_count, paid, len(to_record) - paid, unchanged, [])
 
 
 def _record(view: PaymentView) -> ReleasedPaymentRecord:

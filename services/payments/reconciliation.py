@@ -130,8 +130,13 @@ def parse_line(row: CsvRow) -> ConfirmationLine | list[Rejection]:
     )
 
 
-def decide(line: ConfirmationLine, payment: ReleasedPaymentRecord | None) -> Decision | Rejection:
+def decide(
+    line: ConfirmationLine, payment: ReleasedPaymentRecord | None, today: date
+) -> Decision | Rejection:
     """Whether a well-formed line records an outcome, changes nothing, or is refused.
+
+    processed_on falls from the day the payment was released to today (the service's
+    clock): finance reports what it has done, not what it will do.
 
     A payment that failed may be paid later (finance corrected the bank details and paid
     again); a paid payment is final: a later `failed` for it is a mismatch to look into.
@@ -152,6 +157,12 @@ def decide(line: ConfirmationLine, payment: ReleasedPaymentRecord | None) -> Dec
         return refuse(
             "processed_on",
             f"{line.processed_on} is before the payment was released on {payment.released_on}",
+        )
+    if line.processed_on > today:
+        return refuse(
+            "processed_on",
+            f"{line.processed_on} is after today ({today}): a payment is reported paid or "
+            "failed once finance has processed it",
         )
     if payment.outcome is None:
         return Decision.RECORD

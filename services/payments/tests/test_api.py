@@ -10,8 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -23,7 +23,9 @@ from fastapi import FastAPI
 from contracts import events as ev
 from contracts.envelope import Envelope
 from contracts.vocabulary import Role
+from servicekit import clock
 from servicekit.auth import ensure_dev_keys
+from servicekit.clock import SettableClock
 from servicekit.testing import (
     Tokens,
     deliver,
@@ -37,6 +39,22 @@ from services.payments.api import create_app
 from services.payments.settings import Settings
 
 START = date(2010, 4, 5)
+SIGNED_ON = START - timedelta(days=3)
+"""The day these tests begin: deployments are arranged and agreements signed on it."""
+CLOCK = SettableClock(datetime.combine(SIGNED_ON, time(9), UTC))
+
+
+def today_is(day: date) -> None:
+    """Move the service's clock to nine in the morning of `day`."""
+    CLOCK.set(datetime.combine(day, time(9), UTC))
+
+
+@pytest.fixture(autouse=True)
+def service_clock() -> Iterator[SettableClock]:
+    """Every test starts on SIGNED_ON by the service's clock."""
+    today_is(SIGNED_ON)
+    with clock.using(CLOCK):
+        yield CLOCK
 
 
 class CachedTokens(Tokens):
@@ -95,6 +113,7 @@ def signed_plan(
     contingency_weekly_pence: int = 0,
     plan_id: UUID | None = None,
     plan_version: int = 1,
+    first_review_on: date = SIGNED_ON,
 ) -> ev.PlanSignedOff:
     return ev.PlanSignedOff(
         person_id=person_id,
@@ -111,7 +130,9 @@ def signed_plan(
         request_for_more=False,
         signed_off_by="tm-1",
         signed_off_by_role=Role.TEAM_MANAGER,
-        first_review_on=START + timedelta(days=42),
+        # planning books the first review 42 (or 91) days after sign-off: by default the
+        # plan was signed off well before the agreement is
+        first_review_on=first_review_on,
         policy_version=f"{council}/2010.1",
     )
 
@@ -162,7 +183,7 @@ async def sign(
 ) -> httpx.Response:
     return await client.post(
         f"/v1/deployments/{deployment_id}/agreement",
-        json={"signed_on": (START - timedelta(days=3)).isoformat()},
+        json={"signed_on": SIGNED_ON.isoformat()},
         headers=tokens.headers("care_manager", council),
     )
 
@@ -187,6 +208,8 @@ async def active_deployment(
 async def release_due(
     client: httpx.AsyncClient, tokens: Tokens, as_of: date, council: str = "lancashire"
 ) -> httpx.Response:
+    """On the day as_of, finance releases everything due."""
+    today_is(as_of)
     return await client.post(
         "/v1/payments/release-due",
         json={"as_of": as_of.isoformat()},
@@ -464,6 +487,7 @@ async def test_release_before_the_agreement_is_signed_is_409_and_nothing_is_rele
 ) -> None:
     dep = await open_deployment(app, client, tokens)
     await arrange(client, tokens, dep["deployment_id"])
+    today_is(START + timedelta(days=30))
     r = await client.post(
         f"/v1/deployments/{dep['deployment_id']}/release",
         json={"as_of": (START + timedelta(days=30)).isoformat()},
@@ -536,9 +560,7 @@ async def test_a_suspended_deployment_is_passed_over_until_resumed(
     )
     assert r.status_code == 200 and r.json()["suspended"] is True
     assert (await release_due(client, tokens, START)).json()["count"] == 0
-    r = await client.post(
-        f"{path}/release", json={"as_of": "2010-04-05"}, headers=tokens.headers("finance")
-    )
+    r = await client.post(f"{path}/release", json={}, headers=tokens.headers("finance"))
     assert r.status_code == 409
     await client.post(
         f"{path}/resume", json={"reason": "new account"}, headers=tokens.headers("finance")

@@ -21,6 +21,7 @@ from servicekit.testing import POLICIES_DIR
 from services.payments.domain import (
     AgreementNotSigned,
     ArrangementMissing,
+    ArrearsDecision,
     Deployment,
     DeploymentIsSuperseded,
     ExportRow,
@@ -53,6 +54,7 @@ CM = DeploymentOption.COUNCIL_MANAGED
 TPM = DeploymentOption.THIRD_PARTY_MANAGED
 ISF = DeploymentOption.INDIVIDUAL_SERVICE_FUND
 START = date(2010, 4, 5)
+ARRANGED_ON = SIGNED_ON = START - timedelta(days=3)
 ACTOR = "care_manager:cm-1"
 
 
@@ -90,7 +92,8 @@ def signed_plan(
         request_for_more=False,
         signed_off_by="tm-1",
         signed_off_by_role=Role.TEAM_MANAGER,
-        first_review_on=date(2010, 5, 17),
+        # reviews.first_after_days before it (42 or 91 days): signed off well before START
+        first_review_on=SIGNED_ON,
         policy_version=f"{council}/2010.1",
     )
 
@@ -98,7 +101,7 @@ def signed_plan(
 def deployment(book: PolicyBook, council: str = "lancashire", **plan: object) -> Deployment:
     return Deployment.for_signed_plan(
         signed_plan(council, **plan),  # type: ignore[arg-type]
-        policy_version=policy(book, council).policy_version,
+        policy=policy(book, council),
         recorded_by="event:test",
     )
 
@@ -121,13 +124,26 @@ def arranged(
         assessed_max_weekly_contribution_pence=assessed,
         policy=policy(book, council),
         actor=ACTOR,
+        today=ARRANGED_ON,
     )
     return dep
 
 
+def on(
+    day: date, book: PolicyBook, council: str = "lancashire", **kwargs: object
+) -> ArrearsDecision:
+    """Deciding on the day given, as a team manager, with no arrears reason unless given."""
+    return ArrearsDecision(
+        today=day,
+        approver=kwargs.pop("approver", Role.TEAM_MANAGER),  # type: ignore[arg-type]
+        reason=kwargs.pop("reason", None),  # type: ignore[arg-type]
+        policy=policy(book, council),
+    )
+
+
 def signed(book: PolicyBook, council: str = "lancashire", **kwargs: object) -> Deployment:
     dep = arranged(book, council, **kwargs)  # type: ignore[arg-type]
-    dep.sign_agreement(signed_on=START - timedelta(days=3), actor=ACTOR)
+    dep.sign_agreement(signed_on=SIGNED_ON, actor=ACTOR, arrears=on(SIGNED_ON, book, council))
     return dep
 
 
@@ -263,6 +279,7 @@ def test_the_means_figure_is_required_when_the_council_charges(book: PolicyBook)
             assessed_max_weekly_contribution_pence=None,
             policy=policy(book, "council_c"),
             actor=ACTOR,
+            today=ARRANGED_ON,
         )
     assert dep.status is Status.AWAITING_ARRANGEMENT and dep.version == 1
 
@@ -317,20 +334,34 @@ def test_nothing_is_scheduled_or_released_before_the_agreement_is_signed(
     dep = arranged(book)
     assert dep.schedules == []
     with pytest.raises(AgreementNotSigned, match="the agreement has not been signed"):
-        dep.release_due(as_of=START + timedelta(days=60), actor=ACTOR, strict=True)
-    assert dep.release_due(as_of=START + timedelta(days=60), actor=ACTOR) == []
+        dep.release_due(
+            as_of=START + timedelta(days=60),
+            today=START + timedelta(days=60),
+            actor=ACTOR,
+            strict=True,
+        )
+    assert (
+        dep.release_due(
+            as_of=START + timedelta(days=60), today=START + timedelta(days=60), actor=ACTOR
+        )
+        == []
+    )
     assert dep.events[-1].type == ev.DeploymentSetUp.type
 
 
 def test_the_agreement_needs_an_arrangement_first(book: PolicyBook) -> None:
     with pytest.raises(ArrangementMissing):
-        deployment(book).sign_agreement(signed_on=START, actor=ACTOR)
+        deployment(book).sign_agreement(signed_on=START, actor=ACTOR, arrears=on(START, book))
 
 
 def test_releasing_twice_pays_each_instalment_once(book: PolicyBook) -> None:
     dep = signed(book, annual_pence=520_000)
-    first = dep.release_due(as_of=START + timedelta(days=14), actor=ACTOR)
-    again = dep.release_due(as_of=START + timedelta(days=14), actor=ACTOR)
+    first = dep.release_due(
+        as_of=START + timedelta(days=14), today=START + timedelta(days=14), actor=ACTOR
+    )
+    again = dep.release_due(
+        as_of=START + timedelta(days=14), today=START + timedelta(days=14), actor=ACTOR
+    )
     assert [i.number for i in first] == [1, 2, 3] and again == []
     assert dep.pence(InstalmentStatus.RELEASED) == 30_000
     released = [e for e in dep.events if isinstance(e, ev.PaymentReleased)]
@@ -340,18 +371,20 @@ def test_releasing_twice_pays_each_instalment_once(book: PolicyBook) -> None:
 def test_a_suspended_deployment_releases_nothing_until_resumed(book: PolicyBook) -> None:
     dep = signed(book, annual_pence=520_000)
     dep.suspend(reason="build-up of unused funds", actor=ACTOR)
-    assert dep.release_due(as_of=START, actor=ACTOR) == []
+    assert dep.release_due(as_of=START, today=START, actor=ACTOR) == []
     with pytest.raises(PaymentsAreSuspended):
-        dep.release_due(as_of=START, actor=ACTOR, strict=True)
+        dep.release_due(as_of=START, today=START, actor=ACTOR, strict=True)
     dep.resume(reason="spending plan agreed", actor=ACTOR)
-    assert len(dep.release_due(as_of=START, actor=ACTOR)) == 1
+    assert len(dep.release_due(as_of=START, today=START, actor=ACTOR)) == 1
 
 
 def test_a_stale_expected_version_is_refused(book: PolicyBook) -> None:
     dep = arranged(book)
     assert dep.version == 2
     with pytest.raises(StaleVersion):
-        dep.sign_agreement(signed_on=START, actor=ACTOR, expected_version=1)
+        dep.sign_agreement(
+            signed_on=START, actor=ACTOR, arrears=on(START, book), expected_version=1
+        )
     assert dep.agreement is None
 
 
@@ -362,7 +395,9 @@ def test_switching_keeps_released_payments_and_replaces_the_future_ones(
     book: PolicyBook,
 ) -> None:
     dep = signed(book, annual_pence=1_000_001, parts=[PartRequest(CM)])
-    released = dep.release_due(as_of=START + timedelta(days=7 * 9), actor=ACTOR)
+    released = dep.release_due(
+        as_of=START + timedelta(days=7 * 9), today=START + timedelta(days=7 * 9), actor=ACTOR
+    )
     assert len(released) == 10
     released_pence = sum(i.amount_pence for i in released)
     dep.take_events()
@@ -374,6 +409,7 @@ def test_switching_keeps_released_payments_and_replaces_the_future_ones(
         assessed_max_weekly_contribution_pence=None,  # no reassessment: keep the figure
         policy=policy(book, "lancashire"),
         actor=ACTOR,
+        today=ARRANGED_ON,
     )
 
     assert all(i.status is InstalmentStatus.RELEASED for i in released)
@@ -391,7 +427,7 @@ def test_switching_keeps_released_payments_and_replaces_the_future_ones(
 
 def test_a_switch_cannot_start_before_the_last_released_instalment(book: PolicyBook) -> None:
     dep = signed(book, annual_pence=520_000)
-    dep.release_due(as_of=START + timedelta(days=14), actor=ACTOR)
+    dep.release_due(as_of=START + timedelta(days=14), today=START + timedelta(days=14), actor=ACTOR)
     with pytest.raises(InvalidArrangement, match="first_due_on"):
         dep.arrange(
             parts=[PartRequest(CM)],
@@ -400,6 +436,7 @@ def test_a_switch_cannot_start_before_the_last_released_instalment(book: PolicyB
             assessed_max_weekly_contribution_pence=0,
             policy=policy(book, "lancashire"),
             actor=ACTOR,
+            today=ARRANGED_ON,
         )
     assert dep.parts[0].option is DP
     assert dep.pence(InstalmentStatus.CANCELLED) == 0
@@ -412,11 +449,14 @@ def test_a_revised_plan_takes_over_from_its_first_payment_and_never_pays_twice(
     book: PolicyBook,
 ) -> None:
     old = signed(book, annual_pence=520_000)
-    old.release_due(as_of=START + timedelta(days=7), actor=ACTOR)  # weeks 1 and 2
+    old.release_due(
+        as_of=START + timedelta(days=7), today=START + timedelta(days=7), actor=ACTOR
+    )  # weeks 1 and 2
     new = arranged(book, annual_pence=780_000, first_due_on=START + timedelta(days=14))
     old.await_successor(new, actor="event:test")
 
-    new.sign_agreement(signed_on=START + timedelta(days=10), actor=ACTOR, predecessor=old)
+    day = START + timedelta(days=10)
+    new.sign_agreement(signed_on=day, actor=ACTOR, arrears=on(day, book), predecessor=old)
 
     assert old.status is Status.SUPERSEDED and old.superseded_by == new.deployment_id
     assert old.pence(InstalmentStatus.RELEASED) == 20_000
@@ -430,6 +470,7 @@ def test_a_revised_plan_takes_over_from_its_first_payment_and_never_pays_twice(
             assessed_max_weekly_contribution_pence=0,
             policy=policy(book, "lancashire"),
             actor=ACTOR,
+            today=ARRANGED_ON,
         )
 
 
@@ -437,11 +478,11 @@ def test_the_handover_is_refused_when_the_old_plan_already_paid_those_weeks(
     book: PolicyBook,
 ) -> None:
     old = signed(book, annual_pence=520_000)
-    old.release_due(as_of=START + timedelta(days=21), actor=ACTOR)
+    old.release_due(as_of=START + timedelta(days=21), today=START + timedelta(days=21), actor=ACTOR)
     new = arranged(book, annual_pence=780_000, first_due_on=START + timedelta(days=14))
     old.await_successor(new, actor="event:test")
     with pytest.raises(HandoverBlocked):
-        new.sign_agreement(signed_on=START, actor=ACTOR, predecessor=old)
+        new.sign_agreement(signed_on=START, actor=ACTOR, arrears=on(START, book), predecessor=old)
     assert new.agreement is None and new.schedules == []
     assert old.status is Status.ACTIVE
 
@@ -474,6 +515,7 @@ def test_council_b_returns_are_due_quarterly(book: PolicyBook) -> None:
         option=None,
         monitoring=policy(book, "council_b").monitoring,
         actor=ACTOR,
+        today=START,
     )
     assert dep.next_return_due_on(every) == date(2010, 10, 5)
 
@@ -494,6 +536,7 @@ def test_council_a_recovers_only_unspent_funds_above_10_weeks_of_direct_payments
         action=None,
         policy=council_a,
         actor="finance:f-1",
+        today=START,
     )
     assert (check.allowance_pence, check.clawback_pence) == (200_000, clawback)
     raised = [e for e in dep.events if isinstance(e, ev.ClawbackRaised)]
@@ -510,6 +553,7 @@ def test_council_b_recoups_above_a_quarter_of_the_agreed_contingency(book: Polic
         action=None,
         policy=policy(book, "council_b"),
         actor="finance:f-1",
+        today=START,
     )
     assert (check.allowance_pence, check.clawback_pence) == (65_000, 5_000)
 
@@ -520,7 +564,12 @@ def test_council_d_may_claw_back_a_build_up_or_hold_future_payments(book: Policy
     council_d = policy(book, "council_d")
     dep = signed(book, "council_d")
     claw = dep.check_unspent(
-        as_of=START, balance_pence=12_345, action=None, policy=council_d, actor="finance:f-1"
+        as_of=START,
+        balance_pence=12_345,
+        action=None,
+        policy=council_d,
+        actor="finance:f-1",
+        today=START,
     )
     assert claw.clawback_pence == 12_345 and not dep.suspended
     hold = dep.check_unspent(
@@ -529,6 +578,7 @@ def test_council_d_may_claw_back_a_build_up_or_hold_future_payments(book: Policy
         action=UnspentAction.HOLD,
         policy=council_d,
         actor="finance:f-1",
+        today=START,
     )
     assert hold.clawback_pence == 0 and hold.held and dep.suspended
 
@@ -542,6 +592,7 @@ def test_hold_is_only_for_councils_whose_rule_allows_it(book: PolicyBook) -> Non
             action=UnspentAction.HOLD,
             policy=policy(book, "council_a"),
             actor="finance:f-1",
+            today=START,
         )
 
 
@@ -550,7 +601,7 @@ def test_a_managed_account_statement_shows_what_is_left(book: PolicyBook) -> Non
     dep = signed(
         book, annual_pence=520_000, parts=[PartRequest(DP, 260_000), PartRequest(ISF, 260_000)]
     )
-    dep.release_due(as_of=START + timedelta(days=7), actor=ACTOR)
+    dep.release_due(as_of=START + timedelta(days=7), today=START + timedelta(days=7), actor=ACTOR)
     dep.record_return(
         period_start=START,
         period_end=START + timedelta(days=13),
@@ -559,6 +610,7 @@ def test_a_managed_account_statement_shows_what_is_left(book: PolicyBook) -> Non
         option=ISF,
         monitoring=policy(book, "lancashire").monitoring,
         actor=ACTOR,
+        today=START,
     )
     [account] = dep.statement()
     assert (account.option, account.paid_in_pence, account.spent_pence) == (ISF, 10_000, 7_000)

@@ -14,13 +14,14 @@ from fastapi import FastAPI
 from contracts import events as ev
 from servicekit.testing import Tokens, outbox_events_of
 from services.payments.tests import test_api
-from services.payments.tests.test_api import START, active_deployment, release_due
+from services.payments.tests.test_api import START, active_deployment, release_due, today_is
 
 # The service's own fixtures: the app in-process, its client, tokens signed for it.
 signing_keys = test_api.signing_keys
 tokens = test_api.tokens
 app = test_api.app
 client = test_api.client
+service_clock = test_api.service_clock
 
 CSV = {"Content-Type": "text/csv"}
 PAID_ON = START + timedelta(days=9)
@@ -62,6 +63,8 @@ async def read_whole_feed(
 async def upload(
     client: httpx.AsyncClient, tokens: Tokens, text: str, role: str = "finance"
 ) -> httpx.Response:
+    """Finance sends its file back a couple of weeks after the payments were made."""
+    today_is(PAID_ON + timedelta(days=14))
     return await client.post(
         "/v1/payments/confirmations",
         content=text.encode(),

@@ -26,6 +26,7 @@ from services.audit.api import create_app as create_audit
 from services.audit.settings import Settings as AuditSettings
 from services.payments.api import create_app as create_payments
 from services.payments.settings import Settings as PaymentsSettings
+from services.payments.tests import test_api as payments_tests
 from services.payments.tests.test_api import START, active_deployment, release_due
 from services.portal.api import create_app
 from services.portal.clients import Services
@@ -47,6 +48,10 @@ BAD = (
     + "CF200002,Tom,Young,2015-05-05,,PR2 2AA,older_people,,KW1,\r\n"
     + "CF200003,Too,Few,1950-01-01\r\n"
 )
+
+# Payments pays nothing before it is due by its own clock: the payments these tests release
+# are released on the day they fall due, by payments' clock (autouse).
+payments_clock = payments_tests.service_clock
 
 
 @pytest.fixture
