@@ -11,7 +11,8 @@ with the authority to spend that much in one go.
   also before today: an agreement is signed neither before the plan's sign-off nor after
   today (payments refuses both), so the sign-off day never falls after today.
 - **Their total**: the sum of those instalments, in pence.
-- **Who may approve them**: the roles the council's policy lets sign off a support plan
+- **Who may approve them** (decided in `rules.authority.may_approve_arrears`): the roles the
+  council's policy lets sign off a support plan
   (`approvals.plan_sign_off`), each limit applied to the arrears *total*.
 
 Assumption (no seed sets an arrears limit): a plan sign-off limit is a weekly amount, and
@@ -25,12 +26,9 @@ A panel-only client group is not applied here: payments does not hold the client
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-
-from contracts.policy import Policy
-from contracts.vocabulary import Role
 
 
 @dataclass(frozen=True)
@@ -62,19 +60,3 @@ class Arrears:
 def arrears_among(instalments: Iterable[DueAmount], today: date) -> Arrears:
     """The instalments due before today: paid at once by the next release."""
     return Arrears(tuple(i for i in instalments if i.due_on < today))
-
-
-def may_approve(policy: Policy, role: Role, arrears_total_pence: int) -> bool:
-    """True when the role's plan sign-off limit covers the arrears total."""
-    approvals = policy.approvals
-    limit = approvals.limit_for(role, approvals.plan_sign_off)
-    return limit is not None and limit.covers(arrears_total_pence)
-
-
-def roles_that_may_approve(policy: Policy, arrears_total_pence: int) -> Sequence[Role]:
-    """Every role that may approve these arrears, in the order the policy lists them."""
-    return [
-        limit.role
-        for limit in policy.approvals.plan_sign_off
-        if may_approve(policy, limit.role, arrears_total_pence)
-    ]

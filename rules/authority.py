@@ -285,3 +285,20 @@ def limit_in_words(policy: Policy, act: Act, role: Role) -> str:
         names = ", ".join(group.value.replace("_", " ") for group in groups)
         amount += f" (not {names}: the panel decides those)"
     return amount
+
+
+def may_approve_arrears(policy: Policy, role: Role, arrears_total_pence: int) -> bool:
+    """True when the role's plan sign-off limit covers the arrears total: no seed sets an
+    arrears limit, so the weekly amount a role may sign off is the most it may approve to be
+    paid at once for weeks already past (rules/arrears.py says what counts as arrears)."""
+    limit = _limit(policy.approvals.plan_sign_off, role)
+    return limit is not None and _covers(limit, arrears_total_pence)
+
+
+def who_may_approve_arrears(policy: Policy, arrears_total_pence: int) -> list[Role]:
+    """Every role that may approve these arrears, in the order the policy lists them."""
+    return [
+        limit.role
+        for limit in policy.approvals.plan_sign_off
+        if may_approve_arrears(policy, limit.role, arrears_total_pence)
+    ]

@@ -60,6 +60,7 @@ from contracts.money import (
 from contracts.policy import Contribution, ContributionKind, Monitoring, Policy, UnspentRule
 from contracts.vocabulary import Role
 from rules import arrears as arrears_rule
+from rules import authority
 from servicekit.csvexport import Cell, csv_text
 from servicekit.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
@@ -934,12 +935,12 @@ class Deployment:
         reason = (decision.reason or "").strip()
         if not reason:
             raise ArrearsNeedReason(f"{what}: give arrears_reason, or a first_due_on from today on")
-        if decision.approver is None or not arrears_rule.may_approve(
+        if decision.approver is None or not authority.may_approve_arrears(
             decision.policy, decision.approver, arrears.total_pence
         ):
             who = ", ".join(
                 r.value
-                for r in arrears_rule.roles_that_may_approve(decision.policy, arrears.total_pence)
+                for r in authority.who_may_approve_arrears(decision.policy, arrears.total_pence)
             )
             raise AboveArrearsLimit(
                 f"{what}; arrears of that size are approved by: {who or 'no role'} "
