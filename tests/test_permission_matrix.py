@@ -39,7 +39,7 @@ from fastapi import FastAPI
 
 from contracts import events as ev
 from contracts.envelope import Envelope
-from contracts.policy import PolicyBook, load_policy, policy_document, today
+from contracts.policy import PolicyBook, load_policy, policy_document
 from contracts.rights import RIGHTS, Right, Scope, rights_of, with_table
 from contracts.vocabulary import CITIZEN_ROLES, AgeBand, ClientGroup, CompletedBy, Role
 from pbj.journey import load_policies
@@ -331,7 +331,7 @@ def policy_proposal(council: str, effective_from: date | None = None) -> dict[st
 async def adoption(s: Service, council: str, person_id: str) -> Target:
     """A version for next year: adopting it leaves the policy in force, and so every
     later route's answers, as they were."""
-    effective_from = today() + timedelta(days=365)
+    effective_from = TODAY + timedelta(days=365)
     body = {
         "policy": policy_proposal(council, effective_from),
         "effective_from": str(effective_from),
@@ -724,8 +724,8 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("audit", "GET", "/v1/kpis/lancashire"): council_wide(query="as_of=2011-03-31"),
     ("audit", "GET", "/v1/replay/{replay_id}"): Recipe(a_replay),
     ("audit", "GET", "/v1/people/{person_id}/subject-access"): Recipe(held_on),
-    ("audit", "GET", "/v1/returns/cld"): council_wide(query="quarter=2026-Q3"),
-    ("audit", "GET", "/v1/returns/cld.csv"): council_wide(query="quarter=2026-Q3"),
+    ("audit", "GET", "/v1/returns/cld"): council_wide(query=f"quarter={TODAY.year}-Q{(TODAY.month - 1) // 3 + 1}"),
+    ("audit", "GET", "/v1/returns/cld.csv"): council_wide(query=f"quarter={TODAY.year}-Q{(TODAY.month - 1) // 3 + 1}"),
 }  # fmt: skip
 """Routes whose cells need a seeded record or a body. Any other route is called as it is,
 with its seeded records for a page (Scope.LIST) or nothing (a council-wide report)."""

@@ -18,9 +18,10 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from contracts.events import AssessmentValidated, PlanSignedOff, ReviewCompleted
-from contracts.policy import Policy, PolicyBook, today
+from contracts.policy import Policy, PolicyBook
 from contracts.vocabulary import Role
 from rules.authority import Sitting
+from servicekit import clock
 from servicekit.errors import Conflict, Invalid, NotFound
 from servicekit.policies import (
     AdoptedRow,
@@ -147,7 +148,7 @@ async def record_validated_assessment(
 ) -> None:
     """Open a budget awaiting agreement, or revise the person's budget on reassessment."""
     budget = await uow.budgets.for_person(event.council, event.person_id)
-    assessed = assess_budget(event=event, budget=budget, policies=policies, on=on or today())
+    assessed = assess_budget(event=event, budget=budget, policies=policies, on=on or clock.today())
     if assessed is not None and budget is None:
         await uow.budgets.add(assessed)
     elif assessed is not None:
@@ -390,8 +391,8 @@ async def adopt_policy(
     policy = adopted_policy(document, effective_from)
     if policy.council != by.council:
         raise PolicyForAnotherCouncil(policy.council, by.council)
-    if effective_from < today():
-        raise EffectiveDateInThePast(effective_from, today())
+    if effective_from < clock.today():
+        raise EffectiveDateInThePast(effective_from, clock.today())
     event = adoption_event(policy, adopted_by=by.record)
     async with uow:
         known = await find_adoption(uow.session, table, policy.council, policy.version)

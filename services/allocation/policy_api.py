@@ -19,8 +19,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.policy import Policy, today
+from contracts.policy import Policy
 from contracts.vocabulary import STAFF_ROLES, Role
+from servicekit import clock
 from servicekit.app import runtime_from
 from servicekit.auth import Actor, CurrentActor, require_role
 from servicekit.dates import RECORD_DATE
@@ -186,7 +187,7 @@ async def list_policies(actor: CurrentActor, runtime: Runtime) -> PolicyList:
     versions = runtime.policies.versions(actor.council)
     if not versions:
         return PolicyList(items=[])
-    in_force = runtime.policies.current(actor.council, today())
+    in_force = runtime.policies.current(actor.council, clock.today())
     return PolicyList(items=[_out(p, in_force, rows.get(p.version)) for p in versions])
 
 
