@@ -239,8 +239,8 @@ def json_body_problem(body: bytes) -> JSONResponse | None:
                     return _bad_json(
                         "InvalidJson",
                         field,
-                        "holds half of a UTF-16 surrogate pair (e.g. \\ud800 alone), which is "
-                        "not text; send the whole character",
+                        "holds half of a UTF-16 surrogate pair on its own, which is not text; "
+                        "send the whole character",
                     )
                 if char < " " and char not in _ALLOWED_CONTROLS:
                     return _bad_json(
