@@ -32,6 +32,7 @@ from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from servicekit.errors import DomainError
+from servicekit.problems import in_words
 from servicekit.runtime import ServiceRuntime
 from servicekit.uow import UnitOfWork
 
@@ -218,7 +219,8 @@ def validated_rows(
 
 def reject_invalid(ref: str, err: Exception) -> RowResult:
     """A row whose content does not validate: refused before anything runs."""
-    return RowResult(ref=ref, outcome="rejected", status=422, detail=str(err)[:2000])
+    detail = in_words(err.errors()) if isinstance(err, ValidationError) else str(err)
+    return RowResult(ref=ref, outcome="rejected", status=422, detail=detail[:2000])
 
 
 def raw_ref(raw: Any, index: int) -> str:

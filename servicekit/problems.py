@@ -158,14 +158,19 @@ _MESSAGE_FOR_TYPE = {
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 
 
-def field_problems(err: RequestValidationError) -> list[dict[str, str]]:
-    return [
-        {"field": _field(item.get("loc", ())), "message": _message(item)} for item in err.errors()
-    ]
+def field_problems(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """pydantic's errors (a RequestValidationError's or a ValidationError's `errors()`) as
+    fields and what each expects."""
+    return [{"field": _field(item.get("loc", ())), "message": _message(item)} for item in errors]
+
+
+def in_words(errors: Sequence[Mapping[str, Any]]) -> str:
+    """The same, as one line: `field: message; ...`."""
+    return "; ".join(f"{e['field']}: {e['message']}" for e in field_problems(errors))
 
 
 def validation_problem(err: RequestValidationError) -> JSONResponse:
-    errors = field_problems(err)
+    errors = field_problems(err.errors())
     if any(item.get("type") == "json_invalid" for item in err.errors()):
         return problem(422, "InvalidJson", "the body is not valid JSON", errors=errors)
     shown = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
