@@ -118,6 +118,10 @@ async def guarded(
                 )
             await uow.commit()
 
+    @router.post("/defect")
+    async def defect() -> None:
+        raise RuntimeError("a bug, with /srv/secret/path in its message")
+
     @router.get("/when")
     async def when(at: datetime, on: date) -> None:
         pass
@@ -165,6 +169,20 @@ async def test_a_write_that_collides_with_another_is_a_409_conflict_and_nothing_
     runtime = runtime_of(guarded.app)  # type: ignore[attr-defined]
     async with runtime.database.sessions() as session:
         assert (await session.execute(runtime.outbox.select())).all() == []
+
+
+async def test_a_defect_is_a_500_problem_that_shows_nothing_of_the_fault(
+    guarded: httpx.AsyncClient,
+) -> None:
+    app = guarded.app  # type: ignore[attr-defined]
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        r = await client.post("/v1/defect")
+        assert r.status_code == 500 and r.json()["error"] == "InternalError"
+        assert r.headers["content-type"] == "application/problem+json"
+        assert "secret" not in r.text and "RuntimeError" not in r.text
+        unknown = await client.get("/v1/no-such-thing")
+        assert unknown.status_code == 404 and unknown.json()["error"] == "NotFound"
 
 
 # --- what a refusal says -------------------------------------------------------------------
