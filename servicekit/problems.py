@@ -230,7 +230,7 @@ def json_body_problem(body: bytes) -> JSONResponse | None:
         return None
     try:
         value = json.loads(body, parse_constant=lambda _: _NOT_A_NUMBER)
-    except ValueError:  # not JSON at all (or not UTF-8): the route says so itself
+    except (ValueError, RecursionError):  # not JSON (or not UTF-8): the route says so itself
         return None
     for path, leaf in _walk(value, ("body",)):
         field = ".".join(path)
@@ -262,16 +262,22 @@ def _bad_json(error: str, field: str, message: str) -> JSONResponse:
 
 
 def _walk(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            name = _printable(key)
-            yield (*path, name), key  # a key can be as bad as a value
-            yield from _walk(item, (*path, name))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _walk(item, (*path, str(index)))
-    else:
-        yield path, value
+    """Every key and leaf with its path, depth first, without recursion: a body nested as
+    deep as the JSON reader allows must not overflow the stack here."""
+    pending: list[tuple[tuple[str, ...], Any]] = [(path, value)]
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, dict):
+            children = []
+            for key, child in item.items():
+                name = _printable(key)
+                yield (*where, name), key  # a key can be as bad as a value
+                children.append(((*where, name), child))
+            pending.extend(reversed(children))
+        elif isinstance(item, list):
+            pending.extend(reversed([((*where, str(i)), child) for i, child in enumerate(item)]))
+        else:
+            yield where, item
 
 
 def _printable(key: str) -> str:
