@@ -215,7 +215,8 @@ class TokenVerifier:
             raise Unauthenticated("the token was issued in the future (iat); check the clocks")
         if nbf > now + CLOCK_LEEWAY_SECONDS:
             raise Unauthenticated("the token is not valid yet (nbf)")
-        if exp - iat > self._max_lifetime or exp - now > self._max_lifetime:
+        longest = self._max_lifetime
+        if exp - iat > longest or exp - now > longest + CLOCK_LEEWAY_SECONDS:
             raise Unauthenticated(
                 f"the token lives longer than the {self._max_lifetime / 3600:g} hours this "
                 "service accepts; ask for a shorter-lived one"
