@@ -200,7 +200,9 @@ def token(
     council: CouncilOpt = "lancashire",
     user: Annotated[str, typer.Option(help="The user id recorded as the actor.")] = "dev-user",
     person: Annotated[str | None, typer.Option(help="For a person or representative.")] = None,
-    hours: Annotated[int, typer.Option(min=1, max=24)] = 8,
+    hours: Annotated[
+        int, typer.Option(min=1, max=12, help="How long it lives; services refuse over 12.")
+    ] = 8,
     data_dir: DataDir = Path("var"),
 ) -> None:
     """Mint a bearer token for trials: signed with the development key on the embedded

@@ -4,6 +4,7 @@ a request body size limit, and an OpenAPI document that describes the error answ
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,13 +14,15 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 import structlog
-from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit import context
@@ -28,6 +31,14 @@ from servicekit.db import database_unavailable
 from servicekit.errors import DomainError
 from servicekit.logging import configure_logging
 from servicekit.metrics import REQUEST_LATENCY
+from servicekit.problems import (
+    PROBLEM_MEDIA_TYPE,
+    JsonBodyGuard,
+    Problem,
+    error_for_status,
+    problem,
+    validation_problem,
+)
 from servicekit.runtime import ServiceRuntime
 from servicekit.tracing import configure_tracing
 
@@ -61,17 +72,6 @@ RequestPence = Annotated[
 number the database cannot store is refused with 422 naming the field, never a 500."""
 
 
-class ErrorOut(BaseModel):
-    """Every refusal: the reason for a person to read and the name of the rule."""
-
-    model_config = ConfigDict(extra="allow", title="Error")
-
-    detail: str = Field(description="Why the request was refused, written for a case worker.")
-    error: str | None = Field(
-        default=None, description="The name of the rule that refused it, e.g. PlanNotSubmitted."
-    )
-
-
 class ReadyOut(BaseModel):
     status: str
     checks: dict[str, bool]
@@ -84,14 +84,23 @@ def create_service_app(
     description: str,
     routers: list[APIRouter],
     upload_paths: frozenset[str] = frozenset(),
+    personal_data_paths: frozenset[str] = frozenset(),
 ) -> FastAPI:
+    """The app of one service.
+
+    `upload_paths` take a whole file as the body (MAX_UPLOAD_BYTES); the answers of
+    `personal_data_paths` hold personal data, so an Idempotency-Key never keeps them for a
+    replay: a retry runs the route again, its rights check included.
+    """
     settings = runtime.settings
     configure_logging(runtime.name, settings.log_level)
     configure_tracing(runtime.name)  # FastAPI makes the SERVER span of each request itself
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.token_verifier = settings.token_verifier()
+        app.state.token_verifier = settings.token_verifier(
+            councils=frozenset(runtime.policies.councils)
+        )
         await runtime.start()
         log.info("service_started", port=settings.port)
         try:
@@ -105,61 +114,7 @@ def create_service_app(
         app.include_router(router)
     _describe_errors_in_openapi(app)
 
-    @app.exception_handler(DomainError)
-    async def domain_error(_: Request, err: DomainError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": str(err), "error": type(err).__name__}, status_code=err.status_code
-        )
-
-    @app.exception_handler(OverflowError)
-    @app.exception_handler(DataError)
-    async def out_of_range(request: Request, err: Exception) -> JSONResponse:
-        """The last guard behind the models' bounds: a value the database cannot hold.
-
-        SQLite refuses integers beyond 64 bits with OverflowError, PostgreSQL with a
-        DataError, and date arithmetic past year 9999 overflows too. The unit of work rolls
-        back what it had not committed, so nothing was written; the caller gets 422, not
-        500. Every request field is bounded so this should never answer: the API fuzz
-        test (tests/test_api_fuzz.py) fails if it does.
-        """
-        log.warning(
-            "value_out_of_range",
-            path=request.url.path,
-            error=type(err).__name__,
-            reason=str(err).splitlines()[0][:200] if str(err) else "",
-        )
-        return JSONResponse(
-            {
-                "detail": "a value in the request is out of the range this service can "
-                "store or compute with (numbers up to 9,223,372,036,854,775,807, dates "
-                "up to 9999-12-31)",
-                "error": "ValueOutOfRange",
-            },
-            status_code=422,
-        )
-
-    @app.exception_handler(sa.exc.DBAPIError)
-    @app.exception_handler(sa.exc.TimeoutError)
-    @app.exception_handler(ConnectionError)
-    async def database_error(request: Request, err: Exception) -> JSONResponse:
-        """A database that is down or restarting is the caller's to retry, not a bug.
-
-        The unit of work rolled back whatever it had not committed, so nothing was
-        written; the caller is told to come back, as load balancers and the journey
-        clients already do for 503. Any other database error is a defect: 500.
-        """
-        if not database_unavailable(err):
-            log.error("database_error", path=request.url.path, exc_info=err)
-            return JSONResponse(
-                {"detail": "internal error", "error": "InternalError"}, status_code=500
-            )
-        log.warning(
-            "database_unavailable",
-            path=request.url.path,
-            error=type(err).__name__,
-            reason=str(err).splitlines()[0][:200] if str(err) else "",
-        )
-        return database_unavailable_response()
+    _answer_every_refusal_as_a_problem(app)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
@@ -184,7 +139,14 @@ def create_service_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(RequestContext, service=runtime.name, idempotency=IdempotencyStore(runtime))
+    # Innermost: a body refused here never reaches a route, and still carries the
+    # correlation id and counts in the latency histogram.
+    app.add_middleware(JsonBodyGuard)
+    app.add_middleware(
+        RequestContext,
+        service=runtime.name,
+        idempotency=IdempotencyStore(runtime, personal_data_paths=personal_data_paths),
+    )
 
     # Outside the request middleware, whose idempotency check reads the body; CORS outside
     # that, so a browser can read the 413 too.
@@ -203,6 +165,102 @@ def create_service_app(
             expose_headers=[CORRELATION_HEADER],
         )
     return app
+
+
+def _answer_every_refusal_as_a_problem(app: FastAPI) -> None:
+    """One handler per kind of refusal, each answering a problem document (docs/api.md)."""
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, err: DomainError) -> JSONResponse:
+        return problem(err.status_code, type(err).__name__, str(err), headers=err.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's and Starlette's own answers (an unknown path, a method not allowed).
+        return problem(
+            err.status_code,
+            error_for_status(err.status_code),
+            str(err.detail),
+            headers=err.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(_: Request, err: RequestValidationError) -> JSONResponse:
+        return validation_problem(err)
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def out_of_range(request: Request, err: Exception) -> JSONResponse:
+        """The last guard behind the models' bounds: a value the database cannot hold.
+
+        SQLite refuses integers beyond 64 bits with OverflowError, PostgreSQL with a
+        DataError, and date arithmetic past year 9999 overflows too. The unit of work rolls
+        back what it had not committed, so nothing was written; the caller gets 422, not
+        500. Every request field is bounded so this should never answer: the API fuzz
+        test (tests/test_api_fuzz.py) fails if it does.
+        """
+        log.warning(
+            "value_out_of_range",
+            path=request.url.path,
+            error=type(err).__name__,
+            reason=str(err).splitlines()[0][:200] if str(err) else "",
+        )
+        return problem(
+            422,
+            "ValueOutOfRange",
+            "a value in the request is out of the range this service can store or compute "
+            "with (numbers up to 9,223,372,036,854,775,807, dates up to 9999-12-31)",
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def collided(request: Request, err: IntegrityError) -> JSONResponse:
+        """Two requests wrote the same row at once and the database kept one of them.
+
+        The unit of work rolled the loser back whole, so nothing of it was written; the
+        caller tries again and then meets the winner's state (or an Idempotency-Key's
+        replay). A constraint no race can break is a defect, but answering it as a
+        conflict still writes nothing and tells no lie about it.
+        """
+        log.warning(
+            "write_collided",
+            path=request.url.path,
+            reason=str(err.orig).splitlines()[0][:200] if err.orig else "",
+        )
+        return problem(
+            409, "Conflict", "another request changed this at the same moment; try again"
+        )
+
+    @app.exception_handler(sa.exc.DBAPIError)
+    @app.exception_handler(sa.exc.TimeoutError)
+    @app.exception_handler(ConnectionError)
+    async def database_error(request: Request, err: Exception) -> JSONResponse:
+        """A database that is down or restarting is the caller's to retry, not a bug.
+
+        The unit of work rolled back whatever it had not committed, so nothing was
+        written; the caller is told to come back, as load balancers and the journey
+        clients already do for 503. Any other database error is a defect: 500.
+        """
+        if not database_unavailable(err):
+            log.error("database_error", path=request.url.path, exc_info=err)
+            return internal_error_response()
+        log.warning(
+            "database_unavailable",
+            path=request.url.path,
+            error=type(err).__name__,
+            reason=str(err).splitlines()[0][:200] if str(err) else "",
+        )
+        return database_unavailable_response()
+
+    @app.exception_handler(Exception)
+    async def defect(_: Request, err: Exception) -> JSONResponse:
+        # Starlette logs it and raises it on after this answer is sent.
+        return internal_error_response()
+
+
+def internal_error_response() -> JSONResponse:
+    return problem(
+        500, "InternalError", "the service could not answer this request; the fault is logged"
+    )
 
 
 class RequestContext:
@@ -345,13 +403,11 @@ class BodySizeLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         correlation = _header(scope, CORRELATION_HEADER.lower().encode()) or str(uuid.uuid4())
-        response = JSONResponse(
-            {
-                "detail": f"the request body is larger than {limit} bytes "
-                f"({limit // 1024} KiB), the most this service accepts",
-                "error": "RequestTooLarge",
-            },
-            status_code=413,
+        response = problem(
+            413,
+            "RequestTooLarge",
+            f"the request body is larger than {limit} bytes ({limit // 1024} KiB), the most "
+            "this service accepts",
             headers={CORRELATION_HEADER: correlation[:100], "Connection": "close"},
         )
         await response(scope, receive, send)
@@ -378,27 +434,27 @@ def _replay(messages: list[Message], last: Message | None, receive: Receive) -> 
 
 ERROR_REF = "#/components/schemas/Error"
 _ERROR_ANSWERS = {
-    "400": "The body could not be read as JSON",
-    "401": "No bearer token, or one that is not valid",
+    "400": "The body could not be read",
+    "401": "No bearer token, or one that is not valid (Unauthenticated, TokenExpired)",
     "403": "The caller's role or approval limit does not allow this",
     "404": "Not found (or another council's record, or another person's)",
-    "409": "A stale expected_version or an illegal state change",
+    "409": "A stale expected_version, an illegal state change, or a write that collided",
     "413": "The request body is larger than the service accepts",
-    "422": "Bad input: FastAPI's list of fields and reasons, or the rule that refused it",
+    "422": "Bad input (InvalidInput with each field, InvalidJson, ControlCharacter), or the "
+    "rule that refused it",
 }
+_FASTAPI_VALIDATION_REF = "#/components/schemas/HTTPValidationError"
 
 
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 def database_unavailable_response() -> JSONResponse:
-    return JSONResponse(
-        {
-            "detail": "the service's database is not answering; nothing was changed, "
-            f"try again in {DATABASE_RETRY_AFTER_SECONDS} seconds",
-            "error": "DatabaseUnavailable",
-        },
-        status_code=503,
+    return problem(
+        503,
+        "DatabaseUnavailable",
+        "the service's database is not answering; nothing was changed, try again in "
+        f"{DATABASE_RETRY_AFTER_SECONDS} seconds",
         headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
     )
 
@@ -406,10 +462,11 @@ def database_unavailable_response() -> JSONResponse:
 def _describe_errors_in_openapi(app: FastAPI) -> None:
     """Declare the error answers every route can give, so the document says what they look like.
 
-    FastAPI documents only its own 422 (a list of field errors); a rule's refusal is
-    `{"detail", "error"}` (docs/api.md), also with 422, so 422 is either. Routes behind a
-    bearer token can answer 401, 403 and 404; state changes 409; routes with a body 400
-    (not JSON) and 413 (too large).
+    Every refusal is a problem document (servicekit.problems, docs/api.md) of the media
+    type application/problem+json, FastAPI's 422 included. Routes behind a bearer token can
+    answer 401, 403 and 404; state changes 409; routes with a body 400 (unreadable), 413
+    (too large) and 422. A route that answers a body of its own with an error status (a
+    file import's report) keeps it as application/json beside the problem.
     """
     build = app.openapi
 
@@ -418,11 +475,16 @@ def _describe_errors_in_openapi(app: FastAPI) -> None:
             return app.openapi_schema
         document = build()
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        schemas["Error"] = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(problem_schema.pop("$defs", {}))
+        schemas["Error"] = problem_schema
         for item in document.get("paths", {}).values():
             for method, operation in item.items():
                 if isinstance(operation, dict) and "responses" in operation:
                     _add_error_answers(method, operation)
+        for unused in ("HTTPValidationError", "ValidationError"):
+            if unused not in json.dumps(document.get("paths", {})):
+                schemas.pop(unused, None)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -441,20 +503,14 @@ def _add_error_answers(method: str, operation: dict[str, Any]) -> None:
         codes.append("422")
     error = {"$ref": ERROR_REF}
     for code in dict.fromkeys(codes):
-        declared = responses.get(code)
-        if declared is None:
-            responses[code] = {
-                "description": _ERROR_ANSWERS[code],
-                "content": {"application/json": {"schema": error}},
-            }
-            continue
-        media = declared.setdefault("content", {}).setdefault("application/json", {})
-        schema = media.get("schema")
-        if schema is None:
-            media["schema"] = error
-        elif schema != error and "anyOf" not in schema:
-            media["schema"] = {"anyOf": [schema, error]}
-            declared["description"] = _ERROR_ANSWERS[code]
+        declared = responses.setdefault(code, {"description": _ERROR_ANSWERS.get(code, "")})
+        content = declared.setdefault("content", {})
+        own = content.get("application/json", {}).get("schema")
+        if own is None or own in (error, {"$ref": _FASTAPI_VALIDATION_REF}):
+            content.pop("application/json", None)
+            if code in _ERROR_ANSWERS:
+                declared["description"] = _ERROR_ANSWERS[code]
+        content[PROBLEM_MEDIA_TYPE] = {"schema": error}
 
 
 class IdempotencyStore:
@@ -462,11 +518,20 @@ class IdempotencyStore:
 
     A placeholder row is claimed before the call runs, so two concurrent retries cannot
     both act; only successful responses are kept, so a corrected retry can go through.
+
+    A key belongs to the whole identity that used it (subject, role, council and person)
+    and to the method and path: a replay hands an answer only to a caller who was given
+    it already, as the route's rights check did. The answer of a route in
+    `personal_data_paths` is never kept: there the key only stops two copies running at
+    once, and a retry runs the route (and its rights check) again.
     """
 
-    def __init__(self, runtime: ServiceRuntime[Any]) -> None:
+    def __init__(
+        self, runtime: ServiceRuntime[Any], *, personal_data_paths: frozenset[str] = frozenset()
+    ) -> None:
         self._runtime = runtime
         self._table: sa.Table = runtime.idempotency
+        self._personal_data_paths = personal_data_paths
 
     @staticmethod
     async def _caller(request: Request) -> str | None:
@@ -480,15 +545,20 @@ class IdempotencyStore:
             try:
                 # In a worker thread: a key set refetch must not stall the event loop.
                 actor = await run_in_threadpool(verifier.verify, token)
-            except HTTPException:
+            except DomainError:
                 return None
-        return f"{actor.council}:{actor.user_id}"
+        return json.dumps(
+            [actor.council, actor.role.value, actor.person_id, actor.user_id],
+            separators=(",", ":"),
+        )
 
     async def run_once(
         self, request: Request, key: str, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         if len(key) > 200:
-            return JSONResponse({"detail": "Idempotency-Key is longer than 200 characters"}, 422)
+            return problem(
+                422, "IdempotencyKeyTooLong", "the Idempotency-Key is longer than 200 characters"
+            )
         caller = await self._caller(request)
         if caller is None:  # no valid token: the route itself answers 401
             return await call_next(request)
@@ -504,13 +574,14 @@ class IdempotencyStore:
             ).first()
             if existing is not None:
                 if existing.request_hash != request_hash:
-                    return JSONResponse(
-                        {"detail": "this Idempotency-Key was used for a different request"}, 422
+                    return problem(
+                        422,
+                        "IdempotencyKeyReused",
+                        "this Idempotency-Key was already used for a request with another "
+                        "body; use a new key for a new request",
                     )
                 if existing.status_code == 0:
-                    return JSONResponse(
-                        {"detail": "a request with this Idempotency-Key is still running"}, 409
-                    )
+                    return _still_running()
                 return Response(
                     existing.body,
                     status_code=existing.status_code,
@@ -530,14 +601,14 @@ class IdempotencyStore:
                 )
                 await session.commit()
             except IntegrityError:
-                return JSONResponse(
-                    {"detail": "a request with this Idempotency-Key is still running"}, 409
-                )
+                return _still_running()
         response = await call_next(request)
         content = bytes(response.body)
+        keep = 200 <= response.status_code < 300
+        keep = keep and request.url.path not in self._personal_data_paths
         async with self._runtime.database.sessions() as session:
             where = (table.c.scope == scope) & (table.c.key == key)
-            if 200 <= response.status_code < 300:
+            if keep:
                 await session.execute(
                     table.update()
                     .where(where)
@@ -553,6 +624,14 @@ class IdempotencyStore:
             headers=headers,
             media_type=response.media_type,
         )
+
+
+def _still_running() -> JSONResponse:
+    return problem(
+        409,
+        "IdempotencyKeyInUse",
+        "a request with this Idempotency-Key is still running; try again when it has answered",
+    )
 
 
 SCOPE_LENGTH = 200  # the idempotency table's scope column

@@ -18,12 +18,19 @@ import jwt
 import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from contracts.vocabulary import CITIZEN_ROLES, Role
 from servicekit import context
+from servicekit.errors import (
+    Forbidden,
+    IdentityProviderUnavailable,
+    NotFound,
+    TokenExpired,
+    Unauthenticated,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +38,16 @@ ISSUER = "pb-journey-dev"
 AUDIENCE = "pb-journey"
 PRIVATE_KEY_FILE = "dev-signing-key.pem"
 PUBLIC_KEY_FILE = "dev-signing-key.pub.pem"
+
+DEFAULT_TOKEN_TTL_SECONDS = 8 * 3600
+"""What `pbj token` and the local identity provider mint: a working day."""
+
+MAX_TOKEN_LIFETIME_SECONDS = 12 * 3600
+"""The longest a token may live (exp - iat, and exp - now) unless settings say otherwise: a
+token that lives for years is a password that can never be changed."""
+
+CLOCK_LEEWAY_SECONDS = 60
+"""How far the identity provider's clock may run ahead of the service's (iat, nbf)."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +97,7 @@ def mint_token(
     role: Role,
     council: str,
     person_id: str | None = None,
-    ttl_seconds: int = 8 * 3600,
+    ttl_seconds: int = DEFAULT_TOKEN_TTL_SECONDS,
     kid: str | None = None,
     issuer: str = ISSUER,
     audience: str = AUDIENCE,
@@ -101,10 +118,6 @@ def mint_token(
     return jwt.encode(claims, private_key_pem, algorithm="RS256", headers=headers)
 
 
-def _unauthorised(detail: str) -> HTTPException:
-    return HTTPException(401, detail, {"WWW-Authenticate": "Bearer"})
-
-
 VERIFIED_TOKENS_KEPT = 4096
 """How many verified tokens a service remembers. A caller sends the same token with every
 request for hours; checking its RS256 signature each time (in a worker thread, so a key
@@ -122,11 +135,19 @@ class TokenVerifier:
     """
 
     def __init__(
-        self, public_key_pem: bytes, *, issuer: str = ISSUER, audience: str = AUDIENCE
+        self,
+        public_key_pem: bytes,
+        *,
+        issuer: str = ISSUER,
+        audience: str = AUDIENCE,
+        councils: frozenset[str] | None = None,
+        max_lifetime_seconds: float = MAX_TOKEN_LIFETIME_SECONDS,
     ) -> None:
         self._public_key: Any = public_key_pem
         self._issuer = issuer
         self._audience = audience
+        self._councils = councils
+        self._max_lifetime = max_lifetime_seconds
         self._verified: dict[str, tuple[Actor, float, object]] = {}
 
     def _key_for(self, token: str) -> Any:
@@ -158,6 +179,11 @@ class TokenVerifier:
         self._verified[token] = (actor, expires_at, keys)
 
     def verify(self, token: str) -> Actor:
+        """The caller a token names, or Unauthenticated (TokenExpired) saying why not.
+
+        Real time, not servicekit.clock: a token's life is the identity provider's
+        wall-clock time, whatever day the service's rules are told it is.
+        """
         key = self._key_for(token)
         keys = self._keys_in_use()
         try:
@@ -167,27 +193,73 @@ class TokenVerifier:
                 algorithms=["RS256"],
                 audience=self._audience,
                 issuer=self._issuer,
-                options={"require": ["exp", "sub", "aud", "iss"]},
+                # iat and nbf are checked below, with leeway for the provider's clock.
+                options={
+                    "require": ["exp", "iat", "sub", "aud", "iss"],
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
-        except jwt.ExpiredSignatureError as err:
-            raise HTTPException(
-                401, "the token has expired", {"WWW-Authenticate": "Bearer"}
-            ) from err
         except jwt.InvalidTokenError as err:
-            raise HTTPException(
-                401, f"invalid token: {err}", {"WWW-Authenticate": "Bearer"}
-            ) from err
-        try:
-            role = Role(claims["role"])
-            council = str(claims["council"])
-        except (KeyError, ValueError) as err:
-            raise HTTPException(401, "the token names no known role and council") from err
-        person_id = claims.get("person_id")
-        if role in CITIZEN_ROLES and not person_id:
-            raise HTTPException(401, "a person's token must name their person_id")
-        actor = Actor(user_id=str(claims["sub"]), role=role, council=council, person_id=person_id)
+            raise _refusal(err) from err
+        actor = self._actor(claims)
         self._remember(token, actor, float(claims["exp"]), keys)
         return actor
+
+    def _actor(self, claims: dict[str, Any]) -> Actor:
+        now = time.time()
+        exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf", 0)
+        if not all(_is_number(value) for value in (exp, iat, nbf)):
+            raise Unauthenticated("the token's exp, iat and nbf must be numbers (seconds)")
+        if iat > now + CLOCK_LEEWAY_SECONDS:
+            raise Unauthenticated("the token was issued in the future (iat); check the clocks")
+        if nbf > now + CLOCK_LEEWAY_SECONDS:
+            raise Unauthenticated("the token is not valid yet (nbf)")
+        longest = self._max_lifetime
+        if exp - iat > longest or exp - now > longest + CLOCK_LEEWAY_SECONDS:
+            raise Unauthenticated(
+                f"the token lives longer than the {self._max_lifetime / 3600:g} hours this "
+                "service accepts; ask for a shorter-lived one"
+            )
+        sub, role, council = claims["sub"], claims.get("role"), claims.get("council")
+        if not isinstance(sub, str) or not sub:
+            raise Unauthenticated("the token names no user (sub)")
+        if not isinstance(role, str) or role not in KNOWN_ROLES:
+            raise Unauthenticated("the token names no role this service knows")
+        if not isinstance(council, str) or not council:
+            raise Unauthenticated("the token names no council")
+        if self._councils is not None and council not in self._councils:
+            raise Unauthenticated("the token names a council this service does not serve")
+        person_id = claims.get("person_id")
+        if person_id is not None and (not isinstance(person_id, str) or not person_id):
+            raise Unauthenticated("the token's person_id is not a person id")
+        if Role(role) in CITIZEN_ROLES and not person_id:
+            raise Unauthenticated("a person's token must name their person_id")
+        return Actor(user_id=sub, role=Role(role), council=council, person_id=person_id)
+
+
+KNOWN_ROLES = frozenset(role.value for role in Role)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _refusal(err: jwt.InvalidTokenError) -> Unauthenticated:
+    """What was wrong with a token, in words: never the library's own message."""
+    if isinstance(err, jwt.ExpiredSignatureError):
+        return TokenExpired("the token has expired; sign in again")
+    if isinstance(err, jwt.InvalidSignatureError):
+        return Unauthenticated("the token's signature does not match the key it names")
+    if isinstance(err, jwt.InvalidAudienceError):
+        return Unauthenticated("the token is meant for another audience (aud)")
+    if isinstance(err, jwt.InvalidIssuerError):
+        return Unauthenticated("the token comes from an issuer this service does not trust (iss)")
+    if isinstance(err, jwt.MissingRequiredClaimError):
+        return Unauthenticated(f"the token has no {err.claim} claim")
+    if isinstance(err, jwt.InvalidAlgorithmError):
+        return Unauthenticated("the token is not signed with RS256")
+    return Unauthenticated("the bearer token is not a valid signed token")
 
 
 class JwksTokenVerifier(TokenVerifier):
@@ -209,8 +281,16 @@ class JwksTokenVerifier(TokenVerifier):
         cache_seconds: float = 300,
         refetch_cooldown_seconds: float = 10,
         timeout_seconds: float = 5,
+        councils: frozenset[str] | None = None,
+        max_lifetime_seconds: float = MAX_TOKEN_LIFETIME_SECONDS,
     ) -> None:
-        super().__init__(b"", issuer=issuer, audience=audience)
+        super().__init__(
+            b"",
+            issuer=issuer,
+            audience=audience,
+            councils=councils,
+            max_lifetime_seconds=max_lifetime_seconds,
+        )
         self.jwks_url = jwks_url
         self._client = jwt.PyJWKClient(
             jwks_url,
@@ -232,29 +312,27 @@ class JwksTokenVerifier(TokenVerifier):
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as err:
-            raise _unauthorised(f"invalid token: {err}") from err
+            raise Unauthenticated("the bearer token is not a valid signed token") from err
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise _unauthorised("invalid token: its header names no key id (kid)")
+            raise Unauthenticated("the token's header names no key id (kid)")
         try:
             return self._client.get_signing_key(kid).key
         except jwt.PyJWKClientConnectionError as err:
             log.warning("jwks_unreachable", url=self.jwks_url, reason=str(err)[:200])
-            raise HTTPException(
-                503,
+            raise IdentityProviderUnavailable(
                 "the identity provider's key set could not be fetched, so no token can be "
-                "checked just now; try again shortly",
-                {"Retry-After": "5"},
+                "checked just now; try again shortly"
             ) from err
         except (jwt.PyJWKClientError, jwt.PyJWKSetError) as err:
             if str(err).startswith("Unable to find a signing key"):
-                raise _unauthorised(
-                    "invalid token: it is signed with a key the identity provider does not "
-                    "list (retired, or never issued)"
+                raise Unauthenticated(
+                    "the token is signed with a key the identity provider does not list "
+                    "(retired, or never issued)"
                 ) from err
             log.warning("jwks_unusable", url=self.jwks_url, reason=str(err)[:200])
-            raise HTTPException(
-                503, "the identity provider's key set could not be read", {"Retry-After": "5"}
+            raise IdentityProviderUnavailable(
+                "the identity provider's key set could not be read; try again shortly"
             ) from err
 
 
@@ -267,7 +345,7 @@ async def current_actor(
 ) -> Actor:
     """The verified caller; every event the request emits records them as its actor."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
+        raise Unauthenticated("a bearer token is required")
     verifier: TokenVerifier = request.app.state.token_verifier
     actor = verifier.verified(credentials.credentials)
     if actor is None:
@@ -286,17 +364,17 @@ def require_role(actor: Actor, *roles: Role) -> None:
     """403 unless the actor holds one of the roles."""
     if actor.role not in roles:
         allowed = ", ".join(r.value for r in roles)
-        raise HTTPException(403, f"a {actor.role.value} may not do this; needs one of: {allowed}")
+        raise Forbidden(f"a {actor.role.value} may not do this; needs one of: {allowed}")
 
 
 def require_same_council(actor: Actor, council: str) -> None:
     """Another council's record answers 404, so its ids leak nothing."""
     if actor.council != council:
-        raise HTTPException(404, "not found")
+        raise NotFound("not found")
 
 
 def require_can_see_person(actor: Actor, council: str, person_id: str) -> None:
     """Staff see their council's people; a person or representative only themselves."""
     require_same_council(actor, council)
     if actor.is_citizen and actor.person_id != person_id:
-        raise HTTPException(404, "not found")
+        raise NotFound("not found")

@@ -31,7 +31,8 @@ import sqlalchemy as sa
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from servicekit.errors import DomainError
+from servicekit.errors import DomainError, Invalid
+from servicekit.problems import in_words
 from servicekit.runtime import ServiceRuntime
 from servicekit.uow import UnitOfWork
 
@@ -59,6 +60,14 @@ class ConversionIn(BaseModel):
             "the field and the reason, and the others still go through."
         ),
     )
+
+
+class TooManyRows(Invalid):
+    pass
+
+
+class DuplicateRowRef(Invalid):
+    pass
 
 
 class Pending(Exception):
@@ -114,10 +123,10 @@ async def convert_rows(
 ) -> ConversionOut:
     """Apply each row once, all-or-nothing per row, in one transaction (see module doc)."""
     if len(rows) > MAX_ROWS:
-        raise HTTPException(422, f"rows: at most {MAX_ROWS} rows per request")
+        raise TooManyRows(f"rows: at most {MAX_ROWS} rows per request")
     refs = [row.ref for row in rows]
     if len(set(refs)) != len(refs):
-        raise HTTPException(422, "rows: each row's ref must be unique within a request")
+        raise DuplicateRowRef("rows: each row's ref must be unique within a request")
     table: sa.Table = runtime.idempotency
     results: dict[str, RowResult] = {}
     async with runtime.database.sessions() as session:
@@ -218,7 +227,8 @@ def validated_rows(
 
 def reject_invalid(ref: str, err: Exception) -> RowResult:
     """A row whose content does not validate: refused before anything runs."""
-    return RowResult(ref=ref, outcome="rejected", status=422, detail=str(err)[:2000])
+    detail = in_words(err.errors()) if isinstance(err, ValidationError) else str(err)
+    return RowResult(ref=ref, outcome="rejected", status=422, detail=detail[:2000])
 
 
 def raw_ref(raw: Any, index: int) -> str:

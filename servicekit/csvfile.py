@@ -14,8 +14,16 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from pydantic import BaseModel, Field
+
+from servicekit.errors import DomainError
+
+
+class NotCsv(DomainError):
+    """An upload sent as anything but text/csv."""
+
+    status_code = 415
 
 
 class Rejection(BaseModel):
@@ -134,8 +142,7 @@ async def csv_body(request: Request) -> bytes:
     """The uploaded file: the request body, which must be sent as text/csv."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in CSV_MEDIA_TYPES:
-        raise HTTPException(
-            415,
+        raise NotCsv(
             f"send the file as the request body with Content-Type: text/csv, not {media_type!r}",
         )
     return await request.body()

@@ -1,16 +1,22 @@
 """The kinds of refusal every service's domain errors fall into, and their HTTP statuses.
 
 Each service has one DomainError base; its subclasses also inherit one of these kinds,
-so the app factory maps them to a status without any HTTP code below `api.py`.
+so the app factory maps them to a status without any HTTP code below `api.py`. The
+answer is a problem document (RFC 9457, docs/api.md) whose `error` is the class name, so a
+class is named for the rule that refused.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 
 class DomainError(Exception):
     """A rule refused the action. The message is written for a case worker."""
 
     status_code = 422
+    headers: ClassVar[dict[str, str]] = {}
+    """Sent with the answer, e.g. WWW-Authenticate with a 401."""
 
 
 class NotFound(DomainError):
@@ -31,3 +37,26 @@ class Forbidden(DomainError):
 
 class Invalid(DomainError):
     status_code = 422
+
+
+class Unauthenticated(DomainError):
+    """No bearer token, or one this service does not accept."""
+
+    status_code = 401
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
+
+
+class TokenExpired(Unauthenticated):
+    """A token that was good once: the caller signs in again."""
+
+
+class IdentityProviderUnavailable(DomainError):
+    """The key set tokens are checked against cannot be fetched just now."""
+
+    status_code = 503
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "5"}
+
+
+class InvalidCursor(Invalid):
+    def __init__(self) -> None:
+        super().__init__("the cursor is not one this service gave out; start from the first page")

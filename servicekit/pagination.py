@@ -6,8 +6,10 @@ import base64
 import json
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import HTTPException, Query
+from fastapi import Query
 from pydantic import BaseModel
+
+from servicekit.errors import InvalidCursor
 
 MAX_PAGE_SIZE = 200
 
@@ -33,7 +35,7 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     try:
         value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except ValueError as err:
-        raise HTTPException(422, "cursor is not one this service gave out") from err
+        raise InvalidCursor() from err
     if not isinstance(value, dict):
-        raise HTTPException(422, "cursor is not one this service gave out")
+        raise InvalidCursor()
     return value

@@ -8,7 +8,14 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from servicekit.auth import AUDIENCE, ISSUER, PUBLIC_KEY_FILE, JwksTokenVerifier, TokenVerifier
+from servicekit.auth import (
+    AUDIENCE,
+    ISSUER,
+    MAX_TOKEN_LIFETIME_SECONDS,
+    PUBLIC_KEY_FILE,
+    JwksTokenVerifier,
+    TokenVerifier,
+)
 
 
 class ServiceSettings(BaseSettings):
@@ -43,6 +50,12 @@ class ServiceSettings(BaseSettings):
         None,
         description="A council's static PEM public key (no rotation); the JWKS URL is "
         "preferred. Unset with no JWKS URL: the development key in data_dir.",
+    )
+    max_token_lifetime_seconds: int = Field(
+        MAX_TOKEN_LIFETIME_SECONDS,
+        gt=0,
+        description="The longest a token may live: exp - iat, and exp - now. A token the "
+        "identity provider issues for longer is refused.",
     )
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "INFO"
@@ -93,8 +106,9 @@ class ServiceSettings(BaseSettings):
             reasons.append(f"the database is {self.db_url.split(':', 1)[0]}")
         return ", ".join(reasons)
 
-    def token_verifier(self) -> TokenVerifier:
-        """The verifier these settings call for (read at start-up)."""
+    def token_verifier(self, *, councils: frozenset[str] | None = None) -> TokenVerifier:
+        """The verifier these settings call for (read at start-up). `councils`: the ones
+        this deployment serves (its policy book's); a token naming any other is refused."""
         if self.jwks_url is not None:
             return JwksTokenVerifier(
                 self.jwks_url,
@@ -102,9 +116,15 @@ class ServiceSettings(BaseSettings):
                 audience=self.jwt_audience,
                 cache_seconds=self.jwks_cache_seconds,
                 refetch_cooldown_seconds=self.jwks_refetch_cooldown_seconds,
+                councils=councils,
+                max_lifetime_seconds=self.max_token_lifetime_seconds,
             )
         return TokenVerifier(
-            self.public_key_path.read_bytes(), issuer=self.jwt_issuer, audience=self.jwt_audience
+            self.public_key_path.read_bytes(),
+            issuer=self.jwt_issuer,
+            audience=self.jwt_audience,
+            councils=councils,
+            max_lifetime_seconds=self.max_token_lifetime_seconds,
         )
 
     @property

@@ -19,13 +19,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 from fastapi import Path as PathParam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.vocabulary import Role
 from servicekit.app import runtime_from
 from servicekit.auth import Actor, CurrentActor
+from servicekit.errors import Forbidden, NotFound
 from servicekit.runtime import ServiceRuntime
 
 MESSAGING_TABLES = frozenset({"outbox", "inbox", "idempotency_keys"})
@@ -36,11 +37,10 @@ def ensure_may_see_subject_access(actor: Actor, person_id: str) -> None:
     """403 for staff other than operations; 404 for a person asking about someone else."""
     if actor.is_citizen:
         if actor.person_id != person_id:
-            raise HTTPException(404, "not found")
+            raise NotFound("not found")
         return
     if actor.role is not Role.OPERATIONS:
-        raise HTTPException(
-            403,
+        raise Forbidden(
             f"a {actor.role.value} may not read a subject access export; the person, their "
             "representative or operations can",
         )
@@ -126,7 +126,7 @@ def subject_access_router(service: str) -> APIRouter:
                 session, runtime.metadata, council=actor.council, person_id=person_id
             )
         if held is None:
-            raise HTTPException(404, "not found")
+            raise NotFound("not found")
         return {
             "service": service,
             "person_id": person_id,

@@ -534,3 +534,79 @@ def test_every_operation_survives_generated_requests(
     for operation in operations:
         with subtests.test(operation=operation.label):
             _fuzz(target, operation)
+
+
+# --- JSON that Python reads but no service may take -----------------------------------------
+
+# Each body as sent on the wire: Python's JSON reader takes them all, and each once made every
+# service answer 500, as the 422 that echoed the input could not itself be written as JSON.
+BAD_JSON = [
+    (b'{"as_of": NaN}', "InvalidJson", "body.as_of"),
+    (b'{"as_of": Infinity}', "InvalidJson", "body.as_of"),
+    (b'{"rows": [{"amount_pence": -Infinity}]}', "InvalidJson", "body.rows.0.amount_pence"),
+    (b'{"person_id": "\\ud800"}', "InvalidJson", "body.person_id"),
+    (b'{"note": "a\\udc00b"}', "InvalidJson", "body.note"),
+    (b'{"person_id": "\\u0000"}', "ControlCharacter", "body.person_id"),
+    (
+        b'{"lines": [{"description": "red \\u001b[31m"}]}',
+        "ControlCharacter",
+        "body.lines.0.description",
+    ),
+    (b'{"reason": "bell\\u0007"}', "ControlCharacter", "body.reason"),
+    (b'{"bad\\u0000key": 1}', "ControlCharacter", "body.bad?key"),
+    (b'{"note": "raw \x07 bell"}', "InvalidJson", "body"),  # not JSON at all
+]
+
+
+def _json_operations(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every operation of a service that takes a JSON body, its path's parameters filled."""
+    found = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                found.append((method.upper(), re.sub(r"\{[^}]+\}", "p-1", path)))
+    return found
+
+
+@pytest.mark.parametrize("name", list(SEEDS))
+async def test_nan_infinity_lone_surrogates_and_control_characters_are_a_422_on_every_route(
+    name: str, tmp_path: Path
+) -> None:
+    tokens = Tokens(tmp_path)
+    api = importlib.import_module(f"services.{name}.api")
+    settings = importlib.import_module(f"services.{name}.settings")
+    app = api.create_app(settings.Settings(data_dir=tmp_path, policies_dir=POLICIES_DIR))
+    headers = {**tokens.headers(Role.OPERATIONS, COUNCIL), "Content-Type": "application/json"}
+    async with running(app) as client:
+        operations = _json_operations((await client.get("/openapi.json")).json())
+        assert operations, f"{name} takes no JSON body"
+        for method, path in operations:
+            for body, error, field in BAD_JSON:
+                r = await client.request(method, path, content=body, headers=headers)
+                label = f"{method} {path} {body!r}"
+                assert r.status_code == 422, (label, r.text)
+                assert r.headers["content-type"] == "application/problem+json", label
+                problem = r.json()
+                assert problem["error"] == error, label
+                assert [e["field"] for e in problem["errors"]] == [field], label
+                assert "\\ud800" not in r.text and "\\u0000" not in r.text, label
+
+
+async def test_a_well_formed_body_with_escapes_and_line_breaks_still_goes_through(
+    tmp_path: Path,
+) -> None:
+    # The careful reading runs only for bodies holding an escape; it must refuse nothing else.
+    tokens = Tokens(tmp_path)
+    api = importlib.import_module("services.assessment.api")
+    settings = importlib.import_module("services.assessment.settings")
+    app = api.create_app(settings.Settings(data_dir=tmp_path, policies_dir=POLICIES_DIR))
+    body = (
+        b'{"person_id": "p-1", "client_group": "learning_disability", "completed_by": '
+        b'"supported", "team": "North \\u00e9\\t\\n", "key_worker_id": "kw-1", '
+        b'"age_band": "18-64"}'
+    )
+    headers = {**tokens.headers(Role.CARE_MANAGER, COUNCIL), "Content-Type": "application/json"}
+    async with running(app) as client:
+        r = await client.post("/v1/assessments", content=body, headers=headers)
+    assert r.status_code == 201, r.text

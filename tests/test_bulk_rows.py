@@ -26,6 +26,9 @@ def test_invalid_rows_are_refused_in_their_places_and_the_valid_ones_kept_in_ord
     ]
     assert sorted(refused) == [1, 2]
     assert (refused[1].ref, refused[1].status) == ("b", 422)
+    # What was expected, in words: not pydantic's report, which repeats the input.
+    assert refused[1].detail == "amount_pence: expected a whole number"
+    assert "lots" not in (refused[1].detail or "")
     assert refused[2].ref == "row 2"  # no ref of its own to name it by
 
     applied = [RowResult(ref=row.ref, outcome="done", status=200) for _, row in valid]

@@ -19,11 +19,11 @@ import httpx
 import jwt
 import pydantic
 import pytest
-from fastapi import HTTPException
 
 from contracts.vocabulary import Role
 from pbj.idp import IDP_ISSUER, JwksServer, LocalIdentityProvider
 from servicekit.auth import TokenVerifier, ensure_dev_keys, mint_token
+from servicekit.errors import TokenExpired, Unauthenticated
 from servicekit.testing import POLICIES_DIR, REPO_ROOT, Tokens, running
 from services.assessment.api import create_app
 from services.assessment.settings import Settings
@@ -141,13 +141,13 @@ def test_a_verified_token_is_remembered_until_it_expires_and_a_refused_one_never
     expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
     time.sleep(max(0.0, expires_at - time.time()) + 0.1)
     assert verifier.verified(token) is None
-    with pytest.raises(HTTPException) as refused:
+    with pytest.raises(TokenExpired) as refused:
         verifier.verify(token)
-    assert refused.value.status_code == 401 and "expired" in str(refused.value.detail)
+    assert refused.value.status_code == 401 and "expired" in str(refused.value)
 
     other = mint_token(private_key, user_id="x", role=Role.CARE_MANAGER, council="lancashire")
     forged = other[:-4] + ("AAAA" if not other.endswith("AAAA") else "BBBB")  # a bad signature
-    with pytest.raises(HTTPException):
+    with pytest.raises(Unauthenticated):
         verifier.verify(forged)
     assert verifier.verified(forged) is None
 
@@ -161,6 +161,7 @@ async def test_expired_forged_unsigned_and_missing_tokens_are_refused_with_401(
     expired = care_manager(provider, ttl_seconds=-60)
     answer = await client.get(QUESTIONNAIRE, headers=expired)
     assert answer.status_code == 401 and "expired" in answer.json()["detail"]
+    assert answer.json()["error"] == "TokenExpired"
 
     # Signed by a key the provider never issued, under the current key's kid.
     impostor = LocalIdentityProvider(tmp_path / "impostor")
@@ -173,7 +174,7 @@ async def test_expired_forged_unsigned_and_missing_tokens_are_refused_with_401(
         issuer=IDP_ISSUER,
     )
     answer = await client.get(QUESTIONNAIRE, headers=bearer(forged))
-    assert answer.status_code == 401 and "Signature verification failed" in answer.text
+    assert answer.status_code == 401 and "signature does not match" in answer.json()["detail"]
 
     # The development key's tokens (no kid) mean nothing to a service on a JWKS URL.
     dev = Tokens(tmp_path / "dev").headers(Role.CARE_MANAGER)
@@ -186,6 +187,24 @@ async def test_expired_forged_unsigned_and_missing_tokens_are_refused_with_401(
 
     answer = await client.get(QUESTIONNAIRE, headers=bearer("not.a.jwt"))
     assert answer.status_code == 401
+    assert answer.json()["error"] == "Unauthenticated"
+
+
+@pytest.mark.parametrize("garbage", ["not.a.jwt", "////.////.////", "eyJhbGciOiJSUzI1NiJ9.x.y"])
+async def test_a_garbage_token_is_refused_in_words_without_the_decoders_message(
+    client: httpx.AsyncClient, idp: JwksServer, garbage: str
+) -> None:
+    idp.idp.ensure()
+    answer = await client.get(QUESTIONNAIRE, headers=bearer(garbage))
+    assert answer.status_code == 401
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json() == {
+        "type": "urn:pb-journey:problem:Unauthenticated",
+        "title": "Unauthorized",
+        "status": 401,
+        "detail": "the bearer token is not a valid signed token",
+        "error": "Unauthenticated",
+    }
 
 
 async def test_a_flood_of_unknown_key_ids_fetches_the_key_set_at_most_once(
@@ -315,3 +334,105 @@ async def test_the_caller_of_a_state_change_is_recorded_on_its_event_and_in_the_
         verified = await client.get("/v1/people/p-1/verify", headers=tokens.headers(Role.AUDITOR))
     assert history.json()["items"][0]["actor"] == "person:mrs-k"
     assert verified.json()["ok"] is True
+
+
+# --- tokens that are well signed but must still be refused ----------------------------------
+
+HOUR = 3600
+
+
+def signed(provider: LocalIdentityProvider, **claims: object) -> dict[str, str]:
+    """A token of the provider's current key with these claims over a good care manager's
+    (a claim given as None is left out)."""
+    kid = provider.ensure()
+    now = int(time.time())
+    body: dict[str, object] = {
+        "iss": IDP_ISSUER,
+        "aud": provider.audience,
+        "sub": "cm-1",
+        "role": "care_manager",
+        "council": "lancashire",
+        "iat": now,
+        "exp": now + 8 * HOUR,
+    }
+    body.update(claims)
+    body = {name: value for name, value in body.items() if value is not None}
+    key = provider.private_key(kid)
+    return bearer(jwt.encode(body, key, algorithm="RS256", headers={"kid": kid}))
+
+
+NOW = int(time.time())
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"council": "atlantis"}, "council this service does not serve"),
+        ({"council": ""}, "no council"),
+        ({"council": ["lancashire"]}, "no council"),
+        ({"council": None}, "no council"),
+        ({"role": "superuser"}, "no role this service knows"),
+        ({"role": ["finance"]}, "no role this service knows"),
+        ({"exp": 253402300799}, "lives longer than the 12 hours"),  # 9999-12-31
+        ({"exp": str(NOW + HOUR)}, "must be numbers"),
+        ({"iat": NOW - 20 * HOUR, "exp": NOW + HOUR}, "lives longer than the 12 hours"),
+        ({"iat": NOW + 10 * 60}, "issued in the future"),
+        ({"iat": None}, "no iat claim"),
+        ({"nbf": NOW + 10 * 60}, "not valid yet"),
+        ({"sub": ""}, "no user"),
+    ],
+    ids=[
+        "unknown-council",
+        "empty-council",
+        "list-council",
+        "no-council",
+        "unknown-role",
+        "list-role",
+        "exp-in-9999",
+        "exp-as-string",
+        "lifetime-over-max",
+        "iat-in-future",
+        "no-iat",
+        "nbf-in-future",
+        "empty-sub",
+    ],
+)
+async def test_a_well_signed_token_is_still_refused_when_its_claims_are_not_acceptable(
+    client: httpx.AsyncClient, idp: JwksServer, claims: dict[str, object], reason: str
+) -> None:
+    answer = await client.get(QUESTIONNAIRE, headers=signed(idp.idp, **claims))
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"] == "Unauthenticated"
+    assert reason in answer.json()["detail"]
+
+
+async def test_tokens_within_the_rules_are_accepted_up_to_the_clock_leeway(
+    client: httpx.AsyncClient, idp: JwksServer
+) -> None:
+    now = int(time.time())
+    for claims in (
+        {},  # what the provider mints: 8 hours
+        {"iat": now + 30},  # the provider's clock a little ahead
+        {"nbf": now - 60},
+        {"exp": now + 12 * HOUR},  # the longest allowed
+        {"council": "council_c"},  # any council of the policy book
+    ):
+        answer = await client.get(
+            f"/v1/questionnaires/{claims.get('council', 'lancashire')}",
+            headers=signed(idp.idp, **claims),
+        )
+        assert answer.status_code == 200, (claims, answer.text)
+
+
+async def test_pbj_token_and_the_local_provider_mint_tokens_the_services_accept(
+    client: httpx.AsyncClient, idp: JwksServer, tmp_path: Path
+) -> None:
+    answer = await client.get(QUESTIONNAIRE, headers=care_manager(idp.idp))
+    assert answer.status_code == 200
+    dev_key = tmp_path / "dev"
+    private_path, public_path = ensure_dev_keys(dev_key)
+    verifier = TokenVerifier(public_path.read_bytes(), councils=frozenset({"lancashire"}))
+    token = mint_token(
+        private_path.read_bytes(), user_id="u", role=Role.FINANCE, council="lancashire"
+    )
+    assert verifier.verify(token).council == "lancashire"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, FastAPI, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts.events import BudgetStage, ExplanationLine, OtherFunding, OtherFundingSource, Scale
@@ -25,6 +25,7 @@ from servicekit.bulk import (
     merge_refused,
     validated_rows,
 )
+from servicekit.errors import InvalidCursor
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
@@ -329,7 +330,7 @@ def _after(cursor: str | None) -> tuple[datetime, str] | None:
     try:
         return datetime.fromisoformat(str(position["t"])), str(UUID(str(position["id"])))
     except (KeyError, ValueError) as err:
-        raise HTTPException(422, "cursor is not one this service gave out") from err
+        raise InvalidCursor() from err
 
 
 # --- routes ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from servicekit import clock
 from servicekit.app import runtime_from
 from servicekit.auth import Actor, CurrentActor, require_role
 from servicekit.dates import RECORD_DATE
+from servicekit.errors import InvalidCursor
 from servicekit.pagination import decode_cursor, encode_cursor
 from servicekit.policies import AdoptedRow, parse_policy
 from servicekit.runtime import ServiceRuntime
@@ -127,7 +128,7 @@ def _after(cursor: str | None) -> tuple[datetime, str] | None:
     try:
         return datetime.fromisoformat(str(position["t"])), str(UUID(str(position["id"])))
     except (KeyError, ValueError) as err:
-        raise HTTPException(422, "cursor is not one this service gave out") from err
+        raise InvalidCursor() from err
 
 
 def _out(policy: Policy, in_force: Policy, row: AdoptedRow | None) -> PolicyOut:

@@ -36,6 +36,7 @@ from servicekit.bulk import (
     validated_rows,
 )
 from servicekit.csvfile import CSV_REQUEST_BODY, ImportReportOut, csv_body
+from servicekit.errors import InvalidCursor
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import ensure_may_see_subject_access, holdings
@@ -449,7 +450,7 @@ def _cursor_position(cursor: str | None) -> tuple[datetime, UUID] | None:
     try:
         return datetime.fromisoformat(position["created_at"]), UUID(position["id"])
     except (KeyError, TypeError, ValueError) as err:
-        raise HTTPException(422, "cursor is not one this service gave out") from err
+        raise InvalidCursor() from err
 
 
 # --- routes -------------------------------------------------------------------------------
@@ -803,8 +804,11 @@ class IdentitiesOut(BaseModel):
     )
 
 
+IDENTITIES_PATH = "/v1/people/identities"
+
+
 @router.post(
-    "/people/identities",
+    IDENTITIES_PATH.removeprefix("/v1"),
     response_model=IdentitiesOut,
     summary="NHS number, date of birth and postcode of many people, for a statutory return",
 )
@@ -1012,6 +1016,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         routers=[router],
         upload_paths=frozenset({IMPORT_PEOPLE_PATH}),
+        personal_data_paths=frozenset({IDENTITIES_PATH}),
     )
     app.state.privacy = PrivacySettings(
         keys=settings.master_key(), retention_today=settings.retention_today

@@ -35,6 +35,7 @@ from contracts.vocabulary import CITIZEN_ROLES, STAFF_ROLES, Role
 from servicekit.app import create_service_app, runtime_from
 from servicekit.auth import Actor, CurrentActor, require_role
 from servicekit.dates import RECORD_DATE
+from servicekit.errors import InvalidCursor
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
@@ -552,7 +553,7 @@ def _seq_after(cursor: str | None) -> int:
         return 0
     seq = position.get("seq")
     if not isinstance(seq, int) or seq < 0:
-        raise HTTPException(422, "cursor is not one this service gave out")
+        raise InvalidCursor()
     return seq
 
 
@@ -572,7 +573,7 @@ def _kpi_page(
     position = decode_cursor(cursor)
     after = position.get("key") if position else None
     if position is not None and not isinstance(after, str):
-        raise HTTPException(422, "cursor is not one this service gave out")
+        raise InvalidCursor()
     groups = [g for g in result.groups if after is None or g.key > after]
     page = groups[:limit]
     more = len(groups) > limit
@@ -746,7 +747,7 @@ async def caseload(
     position = decode_cursor(cursor)
     after = position.get("person_id") if position else None
     if position is not None and not isinstance(after, str):
-        raise HTTPException(422, "cursor is not one this service gave out")
+        raise InvalidCursor()
     entries = await handlers.caseload(
         uow=runtime.uow(),
         council=actor.council,

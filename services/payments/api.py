@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
@@ -35,6 +35,7 @@ from servicekit.bulk import (
     validated_rows,
 )
 from servicekit.csvfile import CSV_REQUEST_BODY, ImportReportOut, csv_body
+from servicekit.errors import InvalidCursor
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
@@ -498,7 +499,7 @@ def _after_seq(cursor: str | None, key: str = "seq") -> int | None:
         return None
     value = position.get(key)
     if not isinstance(value, int) or value < 0:
-        raise HTTPException(422, "cursor is not one this service gave out")
+        raise InvalidCursor()
     return value
 
 

@@ -33,6 +33,7 @@ from servicekit.bulk import (
     validated_rows,
 )
 from servicekit.dates import RECORD_DATE
+from servicekit.errors import InvalidCursor
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
@@ -567,8 +568,8 @@ def _review_out(review: Review) -> ReviewOut:
     )
 
 
-def _bad_cursor() -> HTTPException:
-    return HTTPException(422, "cursor is not one this service gave out")
+def _bad_cursor() -> InvalidCursor:
+    return InvalidCursor()
 
 
 def _plan_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:

@@ -73,18 +73,25 @@ class ImportReport:
 
 
 def _detail(body: Any) -> tuple[str, str | None]:
+    """The reason and the rule of a service's problem document (docs/api.md)."""
     if not isinstance(body, dict):
         return str(body)[:500], None
     detail = body.get("detail")
     error = body.get("error")
-    if isinstance(detail, list):  # FastAPI's list of fields and reasons
+    fields = body.get("errors")
+    if isinstance(fields, list) and fields:  # bad input: each field and what it expects
         parts = []
-        for item in detail:
+        for item in fields:
             if isinstance(item, dict):
-                where = ".".join(str(p) for p in item.get("loc", [])[1:])
-                parts.append(f"{where}: {item.get('msg', '')}" if where else str(item.get("msg")))
-        return "; ".join(parts) or "the request was not accepted", error
-    return str(detail), error if isinstance(error, str) else None
+                where = str(item.get("field", "")).partition(".")[2]
+                message = str(item.get("message", ""))
+                parts.append(f"{where}: {message}" if where else message)
+        return "; ".join(parts) or "the request was not accepted", _text(error)
+    return str(detail), _text(error)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 class Services:

@@ -807,7 +807,7 @@ async def test_a_revision_beyond_ten_billion_pounds_is_refused_and_nothing_is_wr
         headers=tokens.headers("care_manager"),
     )
     assert r.status_code == 422, r.text
-    assert field in str(r.json()["detail"][0]["loc"])
+    assert field in r.json()["errors"][0]["field"]
     assert await stored_rows(app) == before
 
 

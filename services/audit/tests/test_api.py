@@ -946,5 +946,5 @@ async def test_a_replay_since_a_time_out_of_range_in_utc_is_refused_naming_since
     r = await client.post(
         "/v1/replay", json={"since": since}, headers=tokens.headers("operations", "lancashire")
     )
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "since"]
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.since"
     assert (await digest(client, tokens))["version"] == 0  # no replay was started

@@ -214,7 +214,7 @@ async def test_a_file_that_is_not_a_confirmation_file_is_refused_whole(
         json={"payment_id": "x"},
         headers=tokens.headers("finance"),
     )
-    assert r.status_code == 415
+    assert r.status_code == 415 and r.json()["error"] == "NotCsv"
 
 
 async def test_only_finance_imports_confirmations_and_reads_the_feed(

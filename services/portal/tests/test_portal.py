@@ -21,7 +21,7 @@ from services.audit.settings import Settings as AuditSettings
 from services.audit.tests.journey import Journey, at
 from services.portal.api import create_app
 from services.portal.chart import Series, line_chart
-from services.portal.clients import ServiceError, Services
+from services.portal.clients import ServiceError, Services, _detail
 from services.portal.formatting import (
     BadAmount,
     long_date,
@@ -205,3 +205,22 @@ def test_performance_is_read_at_each_month_end_and_today() -> None:
         "2026-01-31",
         "2026-02-10",
     ]
+
+
+def test_a_services_problem_document_is_shown_as_its_fields_and_what_they_expect() -> None:
+    bad_input = {
+        "type": "urn:pb-journey:problem:InvalidInput",
+        "title": "Unprocessable Entity",
+        "status": 422,
+        "detail": "body.as_of: expected a date like 2026-04-01 (YYYY-MM-DD)",
+        "error": "InvalidInput",
+        "errors": [
+            {"field": "body.as_of", "message": "expected a date like 2026-04-01 (YYYY-MM-DD)"}
+        ],
+    }
+    assert _detail(bad_input) == (
+        "as_of: expected a date like 2026-04-01 (YYYY-MM-DD)",
+        "InvalidInput",
+    )
+    refused = {"detail": "a team manager may not agree this", "error": "PanelOnly", "status": 403}
+    assert _detail(refused) == ("a team manager may not agree this", "PanelOnly")
