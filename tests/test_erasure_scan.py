@@ -264,11 +264,6 @@ async def test_after_erasure_no_file_under_the_data_directory_holds_any_of_the_d
     assert found_in(d.data_dir, planted) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the idempotency store keeps the identities answer (NHS number, date of birth, "
-    "postcode) until answers holding personal data are no longer stored for replay",
-)
 async def test_the_identities_answer_is_not_kept_for_a_retry(deployment: Deployment):
     d = deployment
     details = someone(random.Random())
