@@ -232,8 +232,9 @@ async def test_operations_of_a_council_the_deployment_does_not_serve_cannot_repl
     response = await client.post(
         "/v1/replay", json={}, headers=tokens.headers("operations", "atlantis")
     )
-    assert response.status_code == 403, response.text
-    assert response.json()["error"] == "UnknownCouncil"
+    # A token naming a council the deployment does not serve is refused before any route.
+    assert response.status_code == 401, response.text
+    assert "does not serve" in response.json()["detail"]
 
 
 PREVIOUS_REVISION = "c739e992347e"  # the store keyed by person_id alone
