@@ -241,7 +241,9 @@ def dead_letters_list(
             x.reason[:300],
             _status(x),
         )
-    console.print(table)
+    # A console of this call's own, so the table takes the terminal's width now (COLUMNS),
+    # not the width when the module was first imported.
+    Console().print(table)
 
 
 @dead_letters_app.command("show")
