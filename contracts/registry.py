@@ -39,6 +39,8 @@ EVENT_CLASSES: tuple[type[ev.Event], ...] = (
     ev.DeploymentSwitched,
     ev.DeploymentSuperseded,
     ev.ReturnSubmitted,
+    ev.TamperDetected,
+    ev.TamperAcknowledged,
 )
 
 """The current version of every event: what producers publish and consumers handle."""
@@ -86,7 +88,7 @@ UPCASTERS: dict[str, tuple[str, UpcastFn]] = {
     ev.ReviewScheduledV1.type: (ev.ReviewScheduled.type, review_scheduled_v1_to_v2),
 }
 
-PRODUCING_SERVICES = ("assessment", "allocation", "planning", "payments")
+PRODUCING_SERVICES = ("assessment", "allocation", "planning", "payments", "audit")
 
 
 def topic_for_service(service: str) -> str:
