@@ -8,7 +8,9 @@ Who may call what:
   own council's people;
 - verification of every chain of the council: auditor, operations;
 - the projections' digest: auditor, operations (it covers every council);
-- replays: operations.
+- replays: operations;
+- tamper findings (tamper_api.py): auditor and operations read them; an auditor
+  acknowledges one.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from servicekit.auth import Actor, CurrentActor, require_role
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
-from services.audit import handlers
+from services.audit import handlers, tamper, tamper_api
 from services.audit.consumer import register
 from services.audit.db import AuditUnitOfWork, metadata
 from services.audit.domain import (
@@ -57,9 +59,10 @@ from services.audit.returns import (
 from services.audit.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# A person's opaque id, or `policy:<council>`: the chain of a council's PolicyAdopted events.
+# A person's opaque id, `policy:<council>` (the chain of a council's PolicyAdopted events)
+# or `tamper:<council>` (audit's findings about the council's store, tamper.py).
 POLICY_CHAIN_PREFIX = "policy:"
-PERSON_ID_PATTERN = r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}|policy:[a-z][a-z0-9_]{0,56})$"
+PERSON_ID_PATTERN = r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}|(?:policy|tamper):[a-z][a-z0-9_]{0,56})$"
 MAX_BAD_LISTED = 200
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -388,6 +391,12 @@ class VerifyAllOut(BaseModel):
     policy_chains: int = Field(
         description="The council's chains of adopted policies (`policy:<council>`), checked too."
     )
+    finding_chains: int = Field(
+        description="The council's chain of tamper findings (`tamper:<council>`), checked too."
+    )
+    open_tamper_findings: int = Field(
+        description="Tamper findings no auditor has acknowledged yet (GET /v1/tamper-findings)."
+    )
     events: int = Field(description="Events checked, over every chain.")
     bad_count: int
     bad: list[BadChainOut] = Field(description=f"The first {MAX_BAD_LISTED} broken chains.")
@@ -461,10 +470,18 @@ class ReplayOut(BaseModel):
     finished_at: datetime | None
     digest: str | None
     error: str | None
+    tamper_findings: list[tamper_api.TamperFindingOut] = Field(
+        default=[],
+        description="Chains this replay found altered: quarantined, rebuilt from the log, "
+        "and recorded as TamperDetected.",
+    )
 
     @classmethod
-    def of(cls, progress: handlers.ReplayProgress) -> ReplayOut:
-        return cls.model_validate(progress.row())
+    def of(
+        cls, progress: handlers.ReplayProgress, findings: list[tamper.Finding] | None = None
+    ) -> ReplayOut:
+        found = [tamper_api.TamperFindingOut.of(f) for f in findings or []]
+        return cls.model_validate(progress.row() | {"tamper_findings": found})
 
 
 class DigestOut(BaseModel):
@@ -597,6 +614,7 @@ async def person_history(
     uow = runtime.uow()
     async with uow.batch():
         await _authorise_person(uow, actor, person_id)
+        await tamper.refuse_unverified(uow, person_id)
         rows, more = await handlers.history_page(
             uow=uow,
             person_id=person_id,
@@ -624,6 +642,7 @@ async def person_budget(
     uow = runtime.uow()
     async with uow.batch():
         await _authorise_person(uow, actor, person_id)
+        await tamper.refuse_unverified(uow, person_id)
         history = await handlers.budget_as_of(uow=uow, person_id=person_id, as_of=as_of or _today())
     return _json_response(BudgetHistoryOut.of(history).model_dump_json().encode())
 
@@ -677,12 +696,18 @@ async def verify_person(
 async def verify_all(actor: CurrentActor, runtime: Runtime) -> VerifyAllOut:
     require_role(actor, *CHAIN_AUDITORS)
     reports = await handlers.verify_council(uow=runtime.uow(), council=actor.council)
+    open_findings = await tamper.count_open(uow=runtime.uow(), council=actor.council)
     bad = [r for r in reports if not r.ok]
+    prefixes = (POLICY_CHAIN_PREFIX, tamper.TAMPER_CHAIN_PREFIX)
     return VerifyAllOut(
         ok=not bad,
         council=actor.council,
-        people=sum(1 for r in reports if not r.person_id.startswith(POLICY_CHAIN_PREFIX)),
+        people=sum(1 for r in reports if not r.person_id.startswith(prefixes)),
         policy_chains=sum(1 for r in reports if r.person_id.startswith(POLICY_CHAIN_PREFIX)),
+        finding_chains=sum(
+            1 for r in reports if r.person_id.startswith(tamper.TAMPER_CHAIN_PREFIX)
+        ),
+        open_tamper_findings=open_findings,
         events=sum(r.events for r in reports),
         bad_count=len(bad),
         bad=[
@@ -911,9 +936,12 @@ async def replay_status(
     replay_id: Annotated[str, PathParam(min_length=1, max_length=36)],
     actor: CurrentActor,
     replays: ReplayDep,
+    runtime: Runtime,
 ) -> ReplayOut:
     require_role(actor, Role.OPERATIONS)
-    return ReplayOut.of(await replays.status(replay_id))
+    progress = await replays.status(replay_id)
+    findings = await tamper.findings_of_replay(uow=runtime.uow(), replay_id=replay_id)
+    return ReplayOut.of(progress, findings)
 
 
 @router.get(
@@ -946,7 +974,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=(
             "Every event in a hash-chained history per person; as-of budget history; KPIs; replay."
         ),
-        routers=[router, subject_access_router("audit")],
+        routers=[router, tamper_api.router, subject_access_router("audit")],
     )
     app.state.replays = replays
     service_lifespan = app.router.lifespan_context

@@ -43,7 +43,7 @@ import structlog
 from contracts.envelope import Envelope
 from contracts.registry import ALL_TOPICS
 from servicekit.runtime import ServiceRuntime
-from services.audit import db, rebuild
+from services.audit import db, rebuild, tamper
 from services.audit.db import AuditUnitOfWork
 from services.audit.domain import (
     BudgetHistory,
@@ -440,7 +440,7 @@ class ReplayService:
                             if person_id in survey.kept:
                                 extended.add(person_id)
                             fresh.append(item)
-                        writing = asyncio.create_task(folder.append(fresh))
+                        writing = asyncio.create_task(_append_batch(folder, uow, fresh))
                         progress.appended += len(fresh)
                     if writing is not None:
                         await writing
@@ -451,6 +451,12 @@ class ReplayService:
                         with contextlib.suppress(Exception):
                             await writing
                 if from_start:
+                    await tamper.keep_evidence(
+                        uow,
+                        survey.evidence,
+                        replay_id=progress.replay_id,
+                        detected_by=progress.requested_by,
+                    )
                     progress.appended -= appended_from_broken
                     progress.missing_from_log = survey.kept_events - matched
                     progress.dropped = len(survey.broken_ids)
@@ -475,6 +481,14 @@ class ReplayService:
             if person_id in rebuilt and rebuilt[person_id].last_hash == old
         )
         return heads_now - same + (len(survey.broken_heads) - len(rebuilt))
+
+
+async def _append_batch(
+    folder: rebuild.ChainFolder, uow: AuditUnitOfWork, items: list[rebuild.Decoded]
+) -> None:
+    """A replay batch appended, and the tamper findings among it brought up to date."""
+    await folder.append(items)
+    await tamper.apply_finding_events(uow, items)
 
 
 def _plain_outcome(outcome: dict[str, Any]) -> dict[str, Any]:
