@@ -33,7 +33,7 @@ from servicekit.auth import Actor, CurrentActor, require_role
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
-from services.audit import handlers, tamper, tamper_api
+from services.audit import asof, handlers, tamper, tamper_api
 from services.audit.consumer import register
 from services.audit.db import AuditUnitOfWork, metadata
 from services.audit.domain import (
@@ -294,8 +294,18 @@ class CaseloadItem(BaseModel):
 class BudgetHistoryOut(BaseModel):
     person_id: str
     council: str | None
-    as_of: date
-    events: int = Field(description="Events up to the end of as_of (UTC).")
+    as_of: date = Field(description="The UTC day of known_at.")
+    known_at: datetime | None = Field(
+        default=None,
+        description="What the record held: events recorded at or before this instant (a "
+        "bare date asked: the end of that day).",
+    )
+    in_force_on: date | None = Field(
+        default=None,
+        description="If asked: only the facts in force on this date (each event's business "
+        "date, or the day it was recorded when it carries none).",
+    )
+    events: int = Field(description="Events counted: recorded by known_at (and in force).")
     last_seq: int | None
     assessment: AssessmentOut | None
     budgets: list[BudgetRevisionOut]
@@ -308,13 +318,20 @@ class BudgetHistoryOut(BaseModel):
     reviews: list[ReviewOut]
 
     @classmethod
-    def of(cls, history: BudgetHistory) -> BudgetHistoryOut:
+    def of(
+        cls,
+        history: BudgetHistory,
+        known_at: datetime | None = None,
+        in_force_on: date | None = None,
+    ) -> BudgetHistoryOut:
         budgets = [BudgetRevisionOut.model_validate(b) for b in history.budgets]
         deployment = history.deployment
         return cls(
             person_id=history.person_id,
             council=history.council,
             as_of=history.as_of,
+            known_at=known_at,
+            in_force_on=in_force_on,
             events=history.events,
             last_seq=history.last_seq,
             assessment=(
@@ -631,20 +648,50 @@ async def person_history(
 @router.get(
     "/people/{person_id}/budget",
     response_model=BudgetHistoryOut,
-    summary="A person's budget history as it stood at the end of a date",
+    summary="A person's budget history as the record held it at an instant, and as in force "
+    "on a date",
 )
 async def person_budget(
     person_id: Annotated[str, PathParam(pattern=PERSON_ID_PATTERN)],
     actor: CurrentActor,
     runtime: Runtime,
-    as_of: Annotated[date | None, Query(description="YYYY-MM-DD (UTC); default today.")] = None,
+    known_at: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="What the record held at this instant: an RFC 3339 date-time "
+            "(2026-03-01T09:30:00.123456Z, to the microsecond) counts the events recorded at "
+            "or before it; a date YYYY-MM-DD, the end of that UTC day. Default: today's end.",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None, Query(max_length=40, description="The older name of known_at.")
+    ] = None,
+    in_force_on: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="YYYY-MM-DD: only the facts in force on this date, by the date each "
+            "took effect (an agreement's signing date, a payment's due date, ...; the day "
+            "it was recorded when its event carries none).",
+        ),
+    ] = None,
 ) -> Response:
+    known = asof.known_at_of(as_of, known_at)
+    in_force = asof.parse_day("in_force_on", in_force_on) if in_force_on is not None else None
     uow = runtime.uow()
     async with uow.batch():
         await _authorise_person(uow, actor, person_id)
         await tamper.refuse_unverified(uow, person_id)
-        history = await handlers.budget_as_of(uow=uow, person_id=person_id, as_of=as_of or _today())
-    return _json_response(BudgetHistoryOut.of(history).model_dump_json().encode())
+        history = await handlers.budget_as_of(
+            uow=uow,
+            person_id=person_id,
+            as_of=known.day,
+            known_before=known.before,
+            in_force_on=in_force,
+        )
+    body = BudgetHistoryOut.of(history, known.instant, in_force)
+    return _json_response(body.model_dump_json().encode())
 
 
 @router.get(

@@ -43,7 +43,7 @@ import structlog
 from contracts.envelope import Envelope
 from contracts.registry import ALL_TOPICS
 from servicekit.runtime import ServiceRuntime
-from services.audit import db, rebuild, tamper
+from services.audit import asof, db, rebuild, tamper
 from services.audit.db import AuditUnitOfWork
 from services.audit.domain import (
     BudgetHistory,
@@ -138,11 +138,23 @@ async def history_page(
     return rows[:limit], len(rows) > limit
 
 
-async def budget_as_of(*, uow: AuditUnitOfWork, person_id: str, as_of: date) -> BudgetHistory:
-    """The person's budget history as it stood at the end of `as_of` (UTC)."""
+async def budget_as_of(
+    *,
+    uow: AuditUnitOfWork,
+    person_id: str,
+    as_of: date,
+    known_before: datetime | None = None,
+    in_force_on: date | None = None,
+) -> BudgetHistory:
+    """The person's budget history as it stood at the end of `as_of` (UTC), or as the
+    record held it just before `known_before`; with `in_force_on`, only the facts that had
+    taken effect by that date (asof.py)."""
+    cutoff = known_before or end_of_day(as_of)
     async with uow:
-        rows = await uow.store.events_before(person_id, end_of_day(as_of))
-    return budget_history(person_id, rows, as_of)
+        rows = await uow.store.events_before(person_id, cutoff)
+    if in_force_on is not None:
+        rows = asof.in_force_on(rows, in_force_on)
+    return budget_history(person_id, rows, as_of, known_before=cutoff)
 
 
 async def timeline_page(
