@@ -580,8 +580,8 @@ TamperSubject = Annotated[
 ChainSubject = Annotated[
     str,
     Field(
-        pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}|policy:[a-z][a-z0-9_]{0,56})$",
-        description="Whose chain: a person's opaque id, or policy:<council>.",
+        pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}|(?:policy|tamper):[a-z][a-z0-9_]{0,56})$",
+        description="Whose chain: a person's opaque id, policy:<council> or tamper:<council>.",
     ),
 ]
 
