@@ -418,6 +418,7 @@ class ReplayService:
                 )
                 progress.phase = ReplayPhase.READING_LOG
                 folder = rebuild.ChainFolder(uow, self.consumer_name)
+                comparison = tamper.LogComparison() if from_start else None
                 extended: set[str] = set()
                 matched = appended_from_broken = 0
                 # A batch's fold and writes run while the next batch is read and decoded, so
@@ -430,7 +431,11 @@ class ReplayService:
                         if writing is not None:
                             await writing
                         ids = [facts.event_id for facts, _ in batch]
-                        places = await uow.store.places_of(ids)
+                        if comparison is not None:
+                            links = await tamper.links_of(uow, ids)
+                            places = {i: (k.person_id, k.seq) for i, k in links.items()}
+                        else:
+                            places = await uow.store.places_of(ids)
                         applied = (
                             set() if from_start else await uow.applied_of(self.consumer_name, ids)
                         )
@@ -441,6 +446,8 @@ class ReplayService:
                             if place is not None:
                                 if from_start and place[1] <= survey.kept.get(place[0], 0):
                                     matched += 1  # in a verified chain: already in its place
+                                    if comparison is not None:
+                                        comparison.compare(links[event_id], item[0])
                                 elif from_start:
                                     progress.skipped += 1  # delivered twice: applied once
                                 continue
@@ -462,6 +469,13 @@ class ReplayService:
                         # back; the reading's failure is the one reported.
                         with contextlib.suppress(Exception):
                             await writing
+                if comparison is not None and comparison.first_difference:
+                    progress.dropped += await self._rebuild_rewritten(
+                        uow, survey, comparison, extended
+                    )
+                    matched -= sum(
+                        comparison.matched_by_person[p] for p in comparison.first_difference
+                    )
                 if from_start:
                     await tamper.keep_evidence(
                         uow,
@@ -471,12 +485,54 @@ class ReplayService:
                     )
                     progress.appended -= appended_from_broken
                     progress.missing_from_log = survey.kept_events - matched
-                    progress.dropped = len(survey.broken_ids)
+                    progress.dropped += len(survey.broken_ids)
                     progress.changed_people = await self._changed_people(uow, survey, extended)
                 await uow.replays.update(progress.replay_id, progress.row())
                 await uow.commit()
         finally:
             await consumer.close()
+
+    async def _rebuild_rewritten(
+        self,
+        uow: AuditUnitOfWork,
+        survey: rebuild.StoreSurvey,
+        comparison: tamper.LogComparison,
+        extended: set[str],
+    ) -> int:
+        """Chains that verified but are not what the log holds: kept as evidence (as they
+        were found), dropped with their projections and inbox rows, and rebuilt from the log
+        alone by a second read of it, for these people only. Returns how many of their
+        stored events the log lacks (lost, so counted as dropped)."""
+        people = sorted(comparison.first_difference)
+        chains = await uow.store.chains_of(people)
+        stored_ids: set[str] = set()
+        for person_id in people:
+            found = [row for row in chains[person_id] if row.seq <= survey.kept[person_id]]
+            survey.evidence.append(comparison.evidence(person_id, found))
+            survey.kept_events -= len(found)
+            stored_ids.update(row.event_id for row in chains[person_id])
+            extended.add(person_id)
+        await uow.store.drop_people(people)
+        await tamper.forget_people(uow, self.consumer_name, people, stored_ids)
+        consumer = self._runtime.event_log.consumer(
+            f"{self.consumer_name}-replay-{uuid.uuid4()}", list(ALL_TOPICS)
+        )
+        wanted, seen = set(people), set[str]()
+        try:
+            await consumer.seek_to_beginning()
+            folder = rebuild.ChainFolder(uow, self.consumer_name)
+            counts = _Counts()
+            async for batch in rebuild.read_log(consumer, counts, starts=None):
+                mine = [
+                    item
+                    for item in batch
+                    if item[0].person_id in wanted and item[0].event_id not in seen
+                ]
+                seen.update(facts.event_id for facts, _ in mine)
+                await _append_batch(folder, uow, mine)
+        finally:
+            await consumer.close()
+        return len(stored_ids - seen)
 
     @staticmethod
     async def _changed_people(
@@ -493,6 +549,15 @@ class ReplayService:
             if person_id in rebuilt and rebuilt[person_id].last_hash == old
         )
         return heads_now - same + (len(survey.broken_heads) - len(rebuilt))
+
+
+@dataclass
+class _Counts:
+    """The counters of a second read of the log, kept apart from the replay's own."""
+
+    processed: int = 0
+    total: int = 0
+    skipped: int = 0
 
 
 async def _append_batch(

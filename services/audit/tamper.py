@@ -1,7 +1,9 @@
 """Tamper findings: the record is never silently rewritten (architecture.md §13).
 
-A replay from the beginning verifies every stored chain before it reads the log; a chain
-that fails is rebuilt from the log alone. Before it is dropped, this module keeps it:
+A replay from the beginning verifies every stored chain before it reads the log, and
+compares each verified chain's events with the log's copies as it reads (LogComparison: an
+edit re-hashed through to the head verifies, but is not what was published). A chain that
+fails either way is rebuilt from the log alone. Before it is dropped, it is kept:
 - its stored rows, exactly as found, go to `audit_quarantine` under a new finding id
   (evidence: no read serves them);
 - a finding row (`audit_tamper_findings`) names the chain, the first bad event (id and
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -35,13 +37,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts import events as ev
 from servicekit import clock
 from servicekit.errors import Conflict, Invalid, NotFound
-from services.audit.db import AuditUnitOfWork, DriverRows, audit_quarantine, audit_tamper_findings
+from services.audit.db import (
+    IN_LIST_MAX,
+    AuditUnitOfWork,
+    DriverRows,
+    audit_events,
+    audit_people,
+    audit_quarantine,
+    audit_tamper_findings,
+    audit_timeline,
+    inbox,
+)
 from services.audit.domain import (
     AuditError,
     ChainHead,
     ChainReport,
+    EventFacts,
     StoredEvent,
     as_utc,
+    chain_hash,
     verify_chain,
 )
 
@@ -325,6 +339,87 @@ async def apply_finding_events(uow: AuditUnitOfWork, items: Sequence[tuple[Any, 
     for facts, event in items:
         if isinstance(event, FINDING_EVENTS):
             await apply_finding_event(uow, event, facts.time)
+
+
+# --- a verified chain compared with the log ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredLink:
+    person_id: str
+    seq: int
+    prev_hash: str
+    hash: str
+
+
+async def links_of(uow: AuditUnitOfWork, event_ids: Sequence[str]) -> dict[str, StoredLink]:
+    """Where each of these events is stored and the hashes it is stored with."""
+    found: dict[str, StoredLink] = {}
+    for start in range(0, len(event_ids), IN_LIST_MAX):
+        part = list(event_ids[start : start + IN_LIST_MAX])
+        rows = await uow.session.execute(
+            sa.select(
+                audit_events.c.event_id,
+                audit_events.c.person_id,
+                audit_events.c.seq,
+                audit_events.c.prev_hash,
+                audit_events.c.hash,
+            ).where(audit_events.c.event_id.in_(part))
+        )
+        for event_id, person_id, seq, prev_hash, hash_ in rows:
+            found[event_id] = StoredLink(person_id, seq, prev_hash, hash_)
+    return found
+
+
+@dataclass
+class LogComparison:
+    """Events of verified chains whose stored document is not the log's copy of them.
+
+    A chain can verify and still differ from the log: an edit whose every later link and
+    the head were re-hashed to match. Each event a replay finds in its place is hashed
+    again from the log's copy over the stored prev_hash; a different hash means the stored
+    document is not what was published.
+    """
+
+    first_difference: dict[str, tuple[int, str]] = field(default_factory=dict)
+    matched_by_person: dict[str, int] = field(default_factory=dict)
+
+    def compare(self, stored: StoredLink, facts: EventFacts) -> None:
+        person_id = stored.person_id
+        self.matched_by_person[person_id] = self.matched_by_person.get(person_id, 0) + 1
+        if chain_hash(stored.prev_hash, facts.canonical()) != stored.hash:
+            earliest = self.first_difference.get(person_id)
+            if earliest is None or stored.seq < earliest[0]:
+                self.first_difference[person_id] = (stored.seq, facts.event_id)
+
+    def evidence(self, person_id: str, rows: Sequence[StoredEvent]) -> Evidence:
+        seq, event_id = self.first_difference[person_id]
+        report = ChainReport(
+            person_id,
+            False,
+            len(rows),
+            seq,
+            event_id,
+            f"seq {seq} is not the event the log holds under its id, though every link "
+            "and the chain head were re-hashed to match: the chain was rewritten",
+        )
+        return Evidence(report, tuple(rows), rows[-1].head() if rows else None)
+
+
+async def forget_people(
+    uow: AuditUnitOfWork, consumer: str, people: Sequence[str], event_ids: set[str]
+) -> None:
+    """These people's projection rows, and the inbox rows of their events, before their
+    chains are rebuilt inside a replay."""
+    for table in (audit_people, audit_timeline):
+        await uow.session.execute(table.delete().where(table.c.person_id.in_(list(people))))
+    ids = sorted(event_ids)
+    for start in range(0, len(ids), IN_LIST_MAX):
+        await uow.session.execute(
+            inbox.delete().where(
+                inbox.c.consumer == consumer, inbox.c.event_id.in_(ids[start : start + IN_LIST_MAX])
+            )
+        )
 
 
 # --- reads and the acknowledgement ---------------------------------------------------------

@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from pbj import cli
 from servicekit.testing import Tokens, running
 from services.audit.api import create_app
+from services.audit.domain import chain_hash
 from services.audit.settings import Settings
 from services.audit.tests.journey import Journey
 from services.audit.tests.test_api import (
@@ -183,6 +184,55 @@ async def test_a_replay_quarantines_the_altered_rows_and_records_the_finding_unt
     assert len(await findings_chain(client, tokens)) == 2
     [kept_finding] = (await findings(client, tokens)).json()["items"]
     assert kept_finding["acknowledged"] is True and kept_finding["acknowledgement"] == reason
+
+
+async def test_a_chain_rewritten_to_verify_is_caught_by_comparing_it_with_the_log(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    await log_ready(app, client)
+    events = Journey("p-1").full()
+    await publish(app, events)
+    await applied(client, tokens, 10)
+    live = await digest(client, tokens)
+    # A careful insider: the edit, then every later link and the head re-hashed to match.
+    rows = await sql(
+        app, "SELECT seq, canonical, prev_hash FROM audit_events WHERE person_id='p-1' ORDER BY seq"
+    )
+    prev = rows[1].prev_hash
+    for row in rows:
+        if row.seq < 3:
+            prev = chain_hash(row.prev_hash, row.canonical)
+            continue
+        canonical = row.canonical.replace('"weekly_pence":25000', '"weekly_pence":95000')
+        new_hash = chain_hash(prev, canonical)
+        await sql(
+            app,
+            "UPDATE audit_events SET canonical = :c, prev_hash = :p, hash = :h "
+            "WHERE person_id='p-1' AND seq = :s",
+            c=canonical,
+            p=prev,
+            h=new_hash,
+            s=row.seq,
+        )
+        prev = new_hash
+    await sql(app, "UPDATE audit_heads SET last_hash = :h WHERE person_id='p-1'", h=prev)
+    report = await client.get("/v1/people/p-1/verify", headers=tokens.headers(*AUDITOR))
+    assert report.json()["ok"] is True  # the chain alone cannot tell
+
+    status = await finished(client, tokens, (await replay(client, tokens, {})).json()["replay_id"])
+    assert status["status"] == "done" and status["changed_people"] == 1
+    [finding] = status["tamper_findings"]
+    assert (finding["chain"], finding["first_bad_seq"]) == ("p-1", 3)
+    assert finding["first_bad_event_id"] == events[2].id and finding["difference"] == "rewritten"
+    kept = await sql(
+        app,
+        "SELECT canonical FROM audit_quarantine WHERE finding_id = :f AND seq = 3",
+        f=finding["finding_id"],
+    )
+    assert '"weekly_pence":95000' in kept[0].canonical
+    assert (await digest(client, tokens))["digest"] == live["digest"]
+    budget = await client.get("/v1/people/p-1/budget", headers=tokens.headers(*AUDITOR))
+    assert budget.json()["current_budget"]["weekly_pence"] == 25_000
 
 
 async def test_findings_are_for_auditors_and_operations_of_the_council(
