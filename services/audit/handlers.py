@@ -23,7 +23,10 @@ SQLite, COPY on PostgreSQL), a batch's writes running while the next batch is de
   and the log's events it lacks follow it in log order; a chain that fails verification is
   dropped and rebuilt from the log alone in log order (its events the log lacks are lost
   and counted as dropped). So the rebuilt store is byte-identical to a sound live one, and
-  a tampered chain is repaired from the log. The projections and the live consumer's inbox
+  a tampered chain is repaired from the log. A kept chain's events are also compared with
+  the log's copies; one that differs (re-hashed through to its head) is rebuilt the same
+  way. Either way the chain as found is kept in quarantine and a TamperDetected recorded
+  (tamper.py). The projections and the live consumer's inbox
   rows are rewritten to match.
 - from a time: the projections are rebuilt from the whole store, then the events read
   that the store lacks are appended (as the live consumer would).
