@@ -629,3 +629,70 @@ class OperatorActionRecorded(Event):
         description="The dead letters re-driven (partition-offset in pb.dead-letter); "
         "none for a redelivery. A dead letter named here is not re-driven again.",
     )
+# --- audit --------------------------------------------------------------------------------
+
+
+TAMPER_SUBJECT_PREFIX = "tamper:"
+"""The subject (and record key) of audit's own findings about a council's store:
+`tamper:<council>`. Like `policy:`, the colon keeps it apart from every person id."""
+
+TamperSubject = Annotated[
+    str,
+    Field(
+        pattern=r"^tamper:[a-z][a-z0-9_]{0,56}$",
+        description="tamper:<council>: the council's chain of tamper findings, never a person.",
+    ),
+]
+ChainSubject = Annotated[
+    str,
+    Field(
+        pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}|(?:policy|tamper):[a-z][a-z0-9_]{0,56})$",
+        description="Whose chain: a person's opaque id, policy:<council> or tamper:<council>.",
+    ),
+]
+
+
+class TamperDifference(StrEnum):
+    """How the stored chain differed from the one the log rebuilds."""
+
+    ALTERED = "altered"
+    MISSING = "missing"
+    INSERTED = "inserted"
+    REORDERED = "reordered"
+    REWRITTEN = "rewritten"
+
+
+class TamperDetected(Event):
+    """A replay found a stored chain that fails verification (architecture.md §13).
+
+    The chain was rebuilt from the log; the rows as they were found are kept in quarantine
+    under `finding_id`, served by no read. One event per affected chain, naming the first
+    bad event. `person_id` is `tamper:<council>`: the council's chain of findings.
+    """
+
+    type: ClassVar[str] = "pb.audit.tamper-detected.v1"
+    service: ClassVar[str] = "audit"
+    person_id: TamperSubject
+    finding_id: UUID
+    chain: ChainSubject
+    first_bad_seq: int = Field(ge=1, description="The position of the first bad event.")
+    first_bad_event_id: str | None = Field(
+        None, max_length=64, description="The event stored there; none when it is missing."
+    )
+    difference: TamperDifference
+    reason: Text = Field(description="What verification found, in words.")
+    quarantined_events: int = Field(ge=0, description="Stored rows kept as evidence.")
+    replay_id: UUID
+    detected_by: ShortText = Field(description="Who ran the replay (role:user_id).")
+
+
+class TamperAcknowledged(Event):
+    """An auditor has looked at a tamper finding and says why it may be closed."""
+
+    type: ClassVar[str] = "pb.audit.tamper-acknowledged.v1"
+    service: ClassVar[str] = "audit"
+    person_id: TamperSubject
+    finding_id: UUID
+    chain: ChainSubject
+    reason: Text
+    acknowledged_by: ShortText

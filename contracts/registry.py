@@ -41,6 +41,8 @@ EVENT_CLASSES: tuple[type[ev.Event], ...] = (
     ev.DeploymentSuperseded,
     ev.ReturnSubmitted,
     ev.OperatorActionRecorded,
+    ev.TamperDetected,
+    ev.TamperAcknowledged,
 )
 
 """The current version of every event: what producers publish and consumers handle."""
@@ -88,9 +90,10 @@ UPCASTERS: dict[str, tuple[str, UpcastFn]] = {
     ev.ReviewScheduledV1.type: (ev.ReviewScheduled.type, review_scheduled_v1_to_v2),
 }
 
-PRODUCING_SERVICES = ("assessment", "allocation", "planning", "payments", "operations")
+PRODUCING_SERVICES = ("assessment", "allocation", "planning", "payments", "audit", "operations")
 """`operations` is the operators' command line (`pbj events`, `pbj dead-letters`): it
-publishes the record of each action it takes, and audit keeps them."""
+publishes the record of each action it takes, and audit keeps them. `audit` publishes
+its own tamper findings and their acknowledgements."""
 
 
 def topic_for_service(service: str) -> str:

@@ -207,6 +207,9 @@ RIGHTS: tuple[Right, ...] = (
     R("audit", "GET", "/v1/returns/cld", roles(AUDITOR, OPS, TM), Scope.COUNCIL_WIDE),
     R("audit", "GET", "/v1/returns/cld.csv", roles(AUDITOR, OPS, TM), Scope.COUNCIL_WIDE),
     R("audit", "GET", "/v1/returns/kpis.csv", STAFF, Scope.COUNCIL_WIDE),
+    R("audit", "GET", "/v1/tamper-findings", roles(AUDITOR, OPS), Scope.COUNCIL_WIDE),
+    R("audit", "POST", "/v1/tamper-findings/{finding_id}/acknowledge", roles(AUDITOR),
+      Scope.RECORD, "closing a tamper finding is an auditor's alone, with a reason"),
 )  # fmt: skip
 
 

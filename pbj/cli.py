@@ -371,10 +371,16 @@ def replay(
     data_dir: DataDir = Path("var"),
 ) -> None:
     """Drop and rebuild one council's audit projections from the event log, with a progress
-    bar (a replay is of one council: ADR 16)."""
+    bar (a replay is of one council: ADR 16).
+
+    Exits 2 when a replay found stored chains altered: it prints each finding (the chain,
+    the first bad event, the kind of difference); the altered rows are kept in quarantine
+    and the chains rebuilt from the log (ADR 17).
+    """
     councils = load_policies(REPO_ROOT / "policies").councils if all_councils else [council]
     url = service_urls()["audit"]
     body = {"since": since.isoformat()} if since else {}
+    findings: list[dict[str, Any]] = []
     with httpx.Client(timeout=30) as client:
         for each in councils:
             token = mint_for(data_dir, user_id=user, role=Role.OPERATIONS, council=each)
@@ -387,6 +393,15 @@ def replay(
                 f"{state.get('requested_by')} asked; digest {state.get('digest')}",
                 soft_wrap=True,  # one line per council, for scripts reading it
             )
+            findings += state.get("tamper_findings") or []
+    if findings:
+        _print_tamper_findings(findings, "Stored chains found altered, rebuilt from the log")
+        console.print(
+            f"[red]{len(findings)} tamper finding(s) recorded; the altered rows are kept in "
+            "quarantine. An auditor acknowledges each: POST /v1/tamper-findings/ID/acknowledge"
+            "[/red]"
+        )
+        raise typer.Exit(2)
 
 
 def _replay_council(
@@ -417,6 +432,28 @@ def _replay_council(
             time.sleep(0.2)
 
 
+def _print_tamper_findings(findings: list[dict[str, Any]], title: str) -> None:
+    console.print(f"[bold]{title}[/bold]")
+    for f in findings:
+        event = f.get("first_bad_event_id") or "none stored there"
+        console.print(
+            f"  {f['chain']}: seq {f['first_bad_seq']} (event {event}) {f['difference']}: "
+            f"{f['reason']} [finding {f['finding_id']}]",
+            soft_wrap=True,
+            markup=False,
+        )
+
+
+def _open_tamper_findings(url: str, headers: dict[str, str], person: str | None) -> list[Any]:
+    """Tamper findings no auditor has acknowledged yet (of one chain, if named)."""
+    params = {"acknowledged": "false", "limit": "200"} | ({"chain": person} if person else {})
+    response = httpx.get(f"{url}/v1/tamper-findings", params=params, headers=headers, timeout=60)
+    if response.status_code != 200:
+        _fail(f"listing tamper findings failed: HTTP {response.status_code}: {response.text}")
+    items: list[Any] = response.json().get("items", [])
+    return items
+
+
 @app.command()
 def verify(
     person: Annotated[
@@ -425,7 +462,10 @@ def verify(
     council: CouncilOpt = "lancashire",
     data_dir: DataDir = Path("var"),
 ) -> None:
-    """Check the hash chains of the audit history; name the first bad event."""
+    """Check the hash chains of the audit history; name the first bad event.
+
+    Exits 2 when a chain fails, or while a tamper finding is not yet acknowledged.
+    """
     url = service_urls()["audit"]
     headers = _operator(data_dir, council, Role.AUDITOR)
     path = f"/v1/people/{person}/verify" if person else "/v1/verify"
@@ -434,7 +474,12 @@ def verify(
         _fail(f"verify failed: HTTP {response.status_code}: {response.text}")
     report = response.json()
     console.print_json(data=report)
+    findings = _open_tamper_findings(url, headers, person)
+    if findings:
+        _print_tamper_findings(findings, "Tamper findings not yet acknowledged")
     if not report.get("ok"):
+        raise typer.Exit(2)
+    if findings:
         raise typer.Exit(2)
 
 

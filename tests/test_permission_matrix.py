@@ -29,7 +29,7 @@ import importlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -657,6 +657,33 @@ async def a_replay(s: Service, council: str, person_id: str) -> Target | None:
     return {"replay_id": replay["replay_id"]}
 
 
+async def a_tamper_finding(s: Service, council: str, person_id: str) -> Target:
+    """An open finding about the person's chain, as a replay records it."""
+    from services.audit.tamper import Finding, TamperFindings
+
+    finding_id = str(uuid.uuid4())
+    async with runtime_of(s.app).uow() as uow:
+        await TamperFindings(uow.session).add_if_absent(
+            Finding(
+                finding_id=finding_id,
+                council=council,
+                chain=person_id,
+                first_bad_seq=3,
+                first_bad_event_id=None,
+                difference="altered",
+                reason="hash does not match the stored document (edited)",
+                quarantined_events=10,
+                head_seq=10,
+                head_hash="0" * 64,
+                replay_id=str(uuid.uuid4()),
+                detected_by="operations:ops-1",
+                detected_at=datetime.combine(START, time(10), tzinfo=UTC),
+            )
+        )
+        await uow.commit()
+    return {"finding_id": finding_id, "json": {"reason": "Reviewed with the council's IT"}}
+
+
 RECIPES: dict[tuple[str, str, str], Recipe] = {
     # assessment
     ("assessment", "GET", "/v1/questionnaires/{council}"): Recipe(questionnaire),
@@ -726,6 +753,7 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("audit", "GET", "/v1/people/{person_id}/subject-access"): Recipe(held_on),
     ("audit", "GET", "/v1/returns/cld"): council_wide(query=f"quarter={TODAY.year}-Q{(TODAY.month - 1) // 3 + 1}"),
     ("audit", "GET", "/v1/returns/cld.csv"): council_wide(query=f"quarter={TODAY.year}-Q{(TODAY.month - 1) // 3 + 1}"),
+    ("audit", "POST", "/v1/tamper-findings/{finding_id}/acknowledge"): Recipe(a_tamper_finding),
 }  # fmt: skip
 """Routes whose cells need a seeded record or a body. Any other route is called as it is,
 with its seeded records for a page (Scope.LIST) or nothing (a council-wide report)."""

@@ -455,6 +455,34 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
         ),
     ),
     (
+        # A replay found the person's stored chain edited at the budget (seq 5).
+        240,
+        lambda: ev.TamperDetected(
+            person_id=f"{ev.TAMPER_SUBJECT_PREFIX}{COUNCIL}",
+            council=COUNCIL,
+            finding_id=uid("finding-1"),
+            chain=PERSON,
+            first_bad_seq=5,
+            first_bad_event_id=str(uid("event:allocation.budget-issued.v1")),
+            difference=ev.TamperDifference.ALTERED,
+            reason="hash does not match the stored document (edited)",
+            quarantined_events=14,
+            replay_id=uid("replay-1"),
+            detected_by="operations:ops-1",
+        ),
+    ),
+    (
+        241,
+        lambda: ev.TamperAcknowledged(
+            person_id=f"{ev.TAMPER_SUBJECT_PREFIX}{COUNCIL}",
+            council=COUNCIL,
+            finding_id=uid("finding-1"),
+            chain=PERSON,
+            reason="A test edit on the staging copy; the database account is now read-only",
+            acknowledged_by="auditor:aud-1",
+        ),
+    ),
+    (
         # Eight years (Lancashire's retention_years) after the last contact, and a bit.
         3_400,
         lambda: ev.PersonalDataErased(

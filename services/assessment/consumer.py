@@ -7,13 +7,20 @@ whichever service it was (docs/privacy.md).
 
 PolicyAdopted and OperatorActionRecorded are no contact with anyone. servicekit's runtime
 follows PolicyAdopted for every service whose database has the adopted_policies table
-(ADR 10).
+(ADR 10). Audit's tamper findings are about the record, not contacts with the
+person either.
 """
 
 from __future__ import annotations
 
 from contracts.envelope import Envelope
-from contracts.events import OperatorActionRecorded, PersonalDataErased, PolicyAdopted
+from contracts.events import (
+    OperatorActionRecorded,
+    PersonalDataErased,
+    PolicyAdopted,
+    TamperAcknowledged,
+    TamperDetected,
+)
 from contracts.registry import ALL_TOPICS, EVENT_CLASSES
 from servicekit.consumer import Handler
 from servicekit.runtime import ServiceRuntime
@@ -36,6 +43,13 @@ def register(runtime: ServiceRuntime[AssessmentUnitOfWork]) -> None:
     contact_events: dict[type, Handler] = {
         event_cls: on_any_event
         for event_cls in EVENT_CLASSES
-        if event_cls not in (PersonalDataErased, PolicyAdopted, OperatorActionRecorded)
+        if event_cls
+        not in (
+            PersonalDataErased,
+            PolicyAdopted,
+            OperatorActionRecorded,
+            TamperDetected,
+            TamperAcknowledged,
+        )
     }
     runtime.add_consumer(topics=list(ALL_TOPICS), handlers=contact_events, name=CONTACT_CONSUMER)

@@ -14,6 +14,8 @@ Who may call what:
 - replays: operations, of their own council (a council this deployment does not serve: 403);
 - a council's operations history (`operations:<council>`: who redelivered events or
   re-drove dead letters, and why): auditor, operations.
+- tamper findings (tamper_api.py): auditor and operations of the council read them; an
+  auditor acknowledges one.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from servicekit.errors import InvalidCursor
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
-from services.audit import handlers
+from services.audit import asof, handlers, tamper, tamper_api
 from services.audit.consumer import register
 from services.audit.db import AuditUnitOfWork, metadata
 from services.audit.domain import (
@@ -67,12 +69,13 @@ from services.audit.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # A person's opaque id, `policy:<council>` (the chain of a council's PolicyAdopted events)
-# or `operations:<council>` (its operators' actions, OperatorActionRecorded).
+# or `operations:<council>` (its operators' actions, OperatorActionRecorded)
+# or `tamper:<council>` (audit's findings about the council's store, tamper.py).
 POLICY_CHAIN_PREFIX = "policy:"
 OPERATIONS_CHAIN_PREFIX = OPERATIONS_SUBJECT_PREFIX
-COUNCIL_CHAIN_PREFIXES = (POLICY_CHAIN_PREFIX, OPERATIONS_CHAIN_PREFIX)
+COUNCIL_CHAIN_PREFIXES = (POLICY_CHAIN_PREFIX, OPERATIONS_CHAIN_PREFIX, tamper.TAMPER_CHAIN_PREFIX)
 PERSON_ID_PATTERN = (
-    r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}|policy:[a-z][a-z0-9_]{0,56}"
+    r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}|(?:policy|tamper):[a-z][a-z0-9_]{0,56}"
     r"|operations:[a-z][a-z0-9_]{0,52})$"
 )
 RecordDate = Annotated[date, RECORD_DATE]
@@ -308,8 +311,18 @@ class CaseloadItem(BaseModel):
 class BudgetHistoryOut(BaseModel):
     person_id: str
     council: str | None
-    as_of: date
-    events: int = Field(description="Events up to the end of as_of (UTC).")
+    as_of: date = Field(description="The UTC day of known_at.")
+    known_at: datetime | None = Field(
+        default=None,
+        description="What the record held: events recorded at or before this instant (a "
+        "bare date asked: the end of that day).",
+    )
+    in_force_on: date | None = Field(
+        default=None,
+        description="If asked: only the facts in force on this date (each event's business "
+        "date, or the day it was recorded when it carries none).",
+    )
+    events: int = Field(description="Events counted: recorded by known_at (and in force).")
     last_seq: int | None
     assessment: AssessmentOut | None
     budgets: list[BudgetRevisionOut]
@@ -322,13 +335,20 @@ class BudgetHistoryOut(BaseModel):
     reviews: list[ReviewOut]
 
     @classmethod
-    def of(cls, history: BudgetHistory) -> BudgetHistoryOut:
+    def of(
+        cls,
+        history: BudgetHistory,
+        known_at: datetime | None = None,
+        in_force_on: date | None = None,
+    ) -> BudgetHistoryOut:
         budgets = [BudgetRevisionOut.model_validate(b) for b in history.budgets]
         deployment = history.deployment
         return cls(
             person_id=history.person_id,
             council=history.council,
             as_of=history.as_of,
+            known_at=known_at,
+            in_force_on=in_force_on,
             events=history.events,
             last_seq=history.last_seq,
             assessment=(
@@ -405,6 +425,12 @@ class VerifyAllOut(BaseModel):
     policy_chains: int = Field(
         description="The council's chains of adopted policies (`policy:<council>`), checked too."
     )
+    finding_chains: int = Field(
+        description="The council's chain of tamper findings (`tamper:<council>`), checked too."
+    )
+    open_tamper_findings: int = Field(
+        description="Tamper findings no auditor has acknowledged yet (GET /v1/tamper-findings)."
+    )
     events: int = Field(description="Events checked, over every chain.")
     bad_count: int
     bad: list[BadChainOut] = Field(description=f"The first {MAX_BAD_LISTED} broken chains.")
@@ -479,10 +505,18 @@ class ReplayOut(BaseModel):
     finished_at: datetime | None
     digest: str | None
     error: str | None
+    tamper_findings: list[tamper_api.TamperFindingOut] = Field(
+        default=[],
+        description="Chains this replay found altered: quarantined, rebuilt from the log, "
+        "and recorded as TamperDetected.",
+    )
 
     @classmethod
-    def of(cls, progress: handlers.ReplayProgress) -> ReplayOut:
-        return cls.model_validate(progress.row())
+    def of(
+        cls, progress: handlers.ReplayProgress, findings: list[tamper.Finding] | None = None
+    ) -> ReplayOut:
+        found = [tamper_api.TamperFindingOut.of(f) for f in findings or []]
+        return cls.model_validate(progress.row() | {"tamper_findings": found})
 
 
 class DigestOut(BaseModel):
@@ -620,6 +654,7 @@ async def person_history(
     uow = runtime.uow()
     async with uow.batch():
         await _authorise_person(uow, actor, person_id)
+        await tamper.refuse_unverified(uow, actor.council, person_id)
         rows, more = await handlers.history_page(
             uow=uow,
             council=actor.council,
@@ -637,23 +672,51 @@ async def person_history(
 @router.get(
     "/people/{person_id}/budget",
     response_model=BudgetHistoryOut,
-    summary="A person's budget history as it stood at the end of a date",
+    summary="A person's budget history as the record held it at an instant, and as in force "
+    "on a date",
 )
 async def person_budget(
     person_id: Annotated[str, PathParam(pattern=PERSON_ID_PATTERN)],
     actor: CurrentActor,
     runtime: Runtime,
+    known_at: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="What the record held at this instant: an RFC 3339 date-time "
+            "(2026-03-01T09:30:00.123456Z, to the microsecond) counts the events recorded at "
+            "or before it; a date YYYY-MM-DD, the end of that UTC day. Default: today's end.",
+        ),
+    ] = None,
     as_of: Annotated[
-        RecordDate | None, Query(description="YYYY-MM-DD (UTC); default today.")
+        str | None, Query(max_length=40, description="The older name of known_at.")
+    ] = None,
+    in_force_on: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="YYYY-MM-DD: only the facts in force on this date, by the date each "
+            "took effect (an agreement's signing date, a payment's due date, ...; the day "
+            "it was recorded when its event carries none).",
+        ),
     ] = None,
 ) -> Response:
+    known = asof.known_at_of(as_of, known_at)
+    in_force = asof.parse_day("in_force_on", in_force_on) if in_force_on is not None else None
     uow = runtime.uow()
     async with uow.batch():
         await _authorise_person(uow, actor, person_id)
+        await tamper.refuse_unverified(uow, actor.council, person_id)
         history = await handlers.budget_as_of(
-            uow=uow, council=actor.council, person_id=person_id, as_of=as_of or _today()
+            uow=uow,
+            council=actor.council,
+            person_id=person_id,
+            as_of=known.day,
+            known_before=known.before,
+            in_force_on=in_force,
         )
-    return _json_response(BudgetHistoryOut.of(history).model_dump_json().encode())
+    body = BudgetHistoryOut.of(history, known.instant, in_force)
+    return _json_response(body.model_dump_json().encode())
 
 
 @router.get(
@@ -709,12 +772,17 @@ async def verify_person(
 async def verify_all(actor: CurrentActor, runtime: Runtime) -> VerifyAllOut:
     require_role(actor, *CHAIN_AUDITORS)
     reports = await handlers.verify_council(uow=runtime.uow(), council=actor.council)
+    open_findings = await tamper.count_open(uow=runtime.uow(), council=actor.council)
     bad = [r for r in reports if not r.ok]
     return VerifyAllOut(
         ok=not bad,
         council=actor.council,
         people=sum(1 for r in reports if not r.person_id.startswith(COUNCIL_CHAIN_PREFIXES)),
         policy_chains=sum(1 for r in reports if r.person_id.startswith(POLICY_CHAIN_PREFIX)),
+        finding_chains=sum(
+            1 for r in reports if r.person_id.startswith(tamper.TAMPER_CHAIN_PREFIX)
+        ),
+        open_tamper_findings=open_findings,
         events=sum(r.events for r in reports),
         bad_count=len(bad),
         bad=[
@@ -959,9 +1027,12 @@ async def replay_status(
     replay_id: Annotated[str, PathParam(min_length=1, max_length=36)],
     actor: CurrentActor,
     replays: ReplayDep,
+    runtime: Runtime,
 ) -> ReplayOut:
     require_role(actor, Role.OPERATIONS)
-    return ReplayOut.of(await replays.status(actor.council, replay_id))
+    progress = await replays.status(actor.council, replay_id)
+    findings = await tamper.findings_of_replay(uow=runtime.uow(), replay_id=replay_id)
+    return ReplayOut.of(progress, findings)
 
 
 @router.get(
@@ -996,7 +1067,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=(
             "Every event in a hash-chained history per person; as-of budget history; KPIs; replay."
         ),
-        routers=[router, subject_access_router("audit")],
+        routers=[router, tamper_api.router, subject_access_router("audit")],
     )
     app.state.replays = replays
     service_lifespan = app.router.lifespan_context

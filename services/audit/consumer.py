@@ -1,10 +1,12 @@
 """Every event of every topic -> the person's hash chain and the projections (idempotent).
 
-Audit consumes all of contracts.registry.ALL_TOPICS with one consumer group (`audit`) and
-emits nothing. The consumer is an EventConsumer that takes the replay gate (an asyncio
-lock shared with handlers.ReplayService) around each record, before it opens a unit of
-work: while a replay holds the gate the live consumer waits at its next record, and a
-replay never waits on a half-open transaction of the live consumer.
+Audit consumes all of contracts.registry.ALL_TOPICS with one consumer group (`audit`),
+its own topic included: the only events it emits are its tamper findings (tamper.py),
+which come back this way to be chained like any other. The consumer is an EventConsumer
+that takes the replay gate (an asyncio lock shared with handlers.ReplayService) around each
+record, before it opens a unit of work: while a replay holds the gate the live consumer
+waits at its next record, and a replay never waits on a half-open transaction of the live
+consumer.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from contracts.registry import ALL_TOPICS, EVENT_CLASSES
 from servicekit.consumer import EventConsumer, Handler
 from servicekit.eventlog import Record
 from servicekit.runtime import ServiceRuntime
-from services.audit import handlers
+from services.audit import handlers, tamper
 from services.audit.db import AuditUnitOfWork
 
 
@@ -36,6 +38,8 @@ class GatedConsumer(EventConsumer):
 async def on_event(envelope: Envelope, uow: AuditUnitOfWork) -> None:
     """Any event: append it to the person's history."""
     await handlers.record_event(envelope=envelope, uow=uow)
+    if isinstance(envelope.event, tamper.FINDING_EVENTS):
+        await tamper.apply_finding_event(uow, envelope.event, envelope.time)
 
 
 def register(

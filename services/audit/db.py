@@ -35,6 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.events import TAMPER_SUBJECT_PREFIX
 from servicekit.db import UtcDateTime, messaging_tables
 from servicekit.uow import UnitOfWork
 from services.audit.domain import (
@@ -164,6 +165,56 @@ sa.Index(
     audit_replay_log.c.replay_id,
     audit_replay_log.c.person_id,
     audit_replay_log.c.n,
+)
+
+# Tamper findings (services/audit/tamper.py): neither store nor projection, so a replay
+# neither clears them nor digests them. A finding is written by the replay that made it and
+# again, idempotently, when its TamperDetected event comes back through the log.
+audit_tamper_findings = sa.Table(
+    "audit_tamper_findings",
+    metadata,
+    sa.Column("finding_id", sa.String(36), primary_key=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("chain", sa.String(100), nullable=False),
+    sa.Column("first_bad_seq", sa.Integer, nullable=False),
+    sa.Column("first_bad_event_id", sa.String(64), nullable=True),
+    sa.Column("difference", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("quarantined_events", sa.Integer, nullable=False),
+    sa.Column("head_seq", sa.Integer, nullable=True),
+    sa.Column("head_hash", sa.String(64), nullable=True),
+    sa.Column("replay_id", sa.String(36), nullable=False),
+    sa.Column("detected_by", sa.String(200), nullable=False),
+    sa.Column("detected_at", UtcDateTime(), nullable=False),
+    sa.Column("acknowledged_at", UtcDateTime(), nullable=True),
+    sa.Column("acknowledged_by", sa.String(200), nullable=True),
+    sa.Column("acknowledgement", sa.Text, nullable=True),
+)
+sa.Index(
+    "audit_tamper_findings_by_council",
+    audit_tamper_findings.c.council,
+    audit_tamper_findings.c.chain,
+)
+
+# The stored rows of a chain as a replay found them, before it rebuilt the chain from the
+# log: evidence, served by no read.
+audit_quarantine = sa.Table(
+    "audit_quarantine",
+    metadata,
+    sa.Column("finding_id", sa.String(36), primary_key=True),
+    sa.Column("n", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("type", sa.String(200), nullable=False),
+    sa.Column("time", UtcDateTime(), nullable=False),
+    sa.Column("correlation_id", sa.String(200), nullable=False),
+    sa.Column("causation_id", sa.String(200), nullable=True),
+    sa.Column("policy_version", sa.String(100), nullable=True),
+    sa.Column("canonical", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
 )
 
 STORE_TABLES = (audit_events, audit_heads)
@@ -882,8 +933,12 @@ async def digest(session: AsyncSession, council: str) -> tuple[str, dict[str, in
         columns = [table.c[name] for name in names]
         plain = [_needs_plain(column) for column in columns]
         order = [column for column in table.primary_key.columns]
+        # Audit's own findings chains are left out: see services/audit/tamper.py.
+        findings_chains = table.c.person_id.startswith(TAMPER_SUBJECT_PREFIX)
         result = await session.stream(
-            sa.select(*columns).where(table.c.council == council).order_by(*order)
+            sa.select(*columns)
+            .where(table.c.council == council, sa.not_(findings_chains))
+            .order_by(*order)
         )
         count = 0
         hasher.update(f"table {table.name}\n".encode())

@@ -702,9 +702,16 @@ class BudgetHistory:
         return sum(c.amount_pence for c in self.clawbacks)
 
 
-def budget_history(person_id: str, stored: Iterable[StoredEvent], as_of: date) -> BudgetHistory:
-    """Fold the person's stored events (in seq order) up to the end of `as_of`."""
-    cutoff = end_of_day(as_of)
+def budget_history(
+    person_id: str,
+    stored: Iterable[StoredEvent],
+    as_of: date,
+    *,
+    known_before: datetime | None = None,
+) -> BudgetHistory:
+    """Fold the person's stored events (in seq order) recorded before `known_before`, by
+    default up to the end of `as_of`."""
+    cutoff = known_before or end_of_day(as_of)
     history = BudgetHistory(person_id=person_id, council=None, as_of=as_of)
     assessments: dict[str, AssessmentState] = {}
     plans: dict[str, PlanState] = {}
@@ -1054,6 +1061,15 @@ def timeline_entry(stored: StoredEvent, event: ev.Event) -> TimelineEntry:
             else f"{len(event.dead_letter_ids)} dead letter(s) re-driven"
         )
         text = f"{done} by {event.performed_by} ({event.selection}): {event.reason}"
+    elif isinstance(event, ev.TamperDetected):
+        ref = str(event.finding_id)
+        text = (
+            f"Stored history of {event.chain} found {event.difference.value} at seq "
+            f"{event.first_bad_seq}: kept in quarantine and rebuilt from the log"
+        )
+    elif isinstance(event, ev.TamperAcknowledged):
+        ref = str(event.finding_id)
+        text = f"Tamper finding on {event.chain} acknowledged by {event.acknowledged_by}"
     return TimelineEntry(
         person_id=stored.person_id,
         council=stored.council,

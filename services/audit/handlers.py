@@ -27,7 +27,10 @@ SQLite, COPY on PostgreSQL), a batch's writes running while the next batch is de
   and the log's events it lacks follow it in log order; a chain that fails verification is
   dropped and rebuilt from the log alone in log order (its events the log lacks are lost
   and counted as dropped). So the rebuilt store is byte-identical to a sound live one, and
-  a tampered chain is repaired from the log. The projections and the live consumer's inbox
+  a tampered chain is repaired from the log. A kept chain's events are also compared with
+  the log's copies; one that differs (re-hashed through to its head) is rebuilt the same
+  way. Either way the chain as found is kept in quarantine and a TamperDetected recorded
+  (tamper.py). The projections and the live consumer's inbox
   rows are rewritten to match.
 - from a time: the projections are rebuilt from the whole store, then the events read
   that the store lacks are appended (as the live consumer would).
@@ -48,12 +51,13 @@ from contracts.envelope import Envelope
 from contracts.registry import ALL_TOPICS
 from servicekit.csvexport import Cell
 from servicekit.runtime import ServiceRuntime
-from services.audit import db, rebuild
+from services.audit import asof, db, rebuild, tamper
 from services.audit.db import AuditUnitOfWork
 from services.audit.domain import (
     BudgetHistory,
     CaseloadEntry,
     CaseloadStage,
+    ChainPlace,
     ChainReport,
     GroupBy,
     KpiResult,
@@ -145,12 +149,23 @@ async def history_page(
 
 
 async def budget_as_of(
-    *, uow: AuditUnitOfWork, council: str, person_id: str, as_of: date
+    *,
+    uow: AuditUnitOfWork,
+    council: str,
+    person_id: str,
+    as_of: date,
+    known_before: datetime | None = None,
+    in_force_on: date | None = None,
 ) -> BudgetHistory:
-    """The person's budget history as it stood at the end of `as_of` (UTC)."""
+    """The person's budget history as it stood at the end of `as_of` (UTC), or as the
+    record held it just before `known_before`; with `in_force_on`, only the facts that had
+    taken effect by that date (asof.py)."""
+    cutoff = known_before or end_of_day(as_of)
     async with uow:
-        rows = await uow.store.events_before(council, person_id, end_of_day(as_of))
-    return budget_history(person_id, rows, as_of)
+        rows = await uow.store.events_before(council, person_id, cutoff)
+    if in_force_on is not None:
+        rows = asof.in_force_on(rows, in_force_on)
+    return budget_history(person_id, rows, as_of, known_before=cutoff)
 
 
 async def timeline_page(
@@ -431,6 +446,7 @@ class ReplayService:
                 )
                 progress.phase = ReplayPhase.READING_LOG
                 folder = rebuild.ChainFolder(uow, self.consumer_name, council, remark=from_start)
+                comparison = tamper.LogComparison() if from_start else None
                 extended: set[str] = set()
                 matched = appended_from_broken = 0
                 # A batch's fold and writes run while the next batch is read and decoded, so
@@ -444,7 +460,14 @@ class ReplayService:
                             await writing
                         batch = [item for item in whole_batch if item[0].council == council]
                         ids = [facts.event_id for facts, _ in batch]
-                        places = await uow.store.places_of(ids)
+                        if comparison is not None:
+                            links = await tamper.links_of(uow, ids)
+                            places = {
+                                i: ChainPlace(k.council, k.person_id, k.seq)
+                                for i, k in links.items()
+                            }
+                        else:
+                            places = await uow.store.places_of(ids)
                         applied = (
                             set() if from_start else await uow.applied_of(self.consumer_name, ids)
                         )
@@ -459,6 +482,8 @@ class ReplayService:
                                     and place.seq <= survey.kept.get(place.person_id, 0)
                                 ):
                                     matched += 1  # in a verified chain: already in its place
+                                    if comparison is not None:
+                                        comparison.compare(links[event_id], item[0])
                                 elif from_start:
                                     progress.skipped += 1  # delivered twice: applied once
                                 continue
@@ -470,7 +495,7 @@ class ReplayService:
                             if person_id in survey.kept:
                                 extended.add(person_id)
                             fresh.append(item)
-                        writing = asyncio.create_task(folder.append(fresh))
+                        writing = asyncio.create_task(_append_batch(folder, uow, fresh))
                         progress.appended += len(fresh)
                     if writing is not None:
                         await writing
@@ -480,10 +505,23 @@ class ReplayService:
                         # back; the reading's failure is the one reported.
                         with contextlib.suppress(Exception):
                             await writing
+                if comparison is not None and comparison.first_difference:
+                    progress.dropped += await self._rebuild_rewritten(
+                        uow, council, survey, comparison, extended
+                    )
+                    matched -= sum(
+                        comparison.matched_by_person[p] for p in comparison.first_difference
+                    )
                 if from_start:
+                    await tamper.keep_evidence(
+                        uow,
+                        survey.evidence,
+                        replay_id=progress.replay_id,
+                        detected_by=progress.requested_by,
+                    )
                     progress.appended -= appended_from_broken
                     progress.missing_from_log = survey.kept_events - matched
-                    progress.dropped = len(survey.broken_ids)
+                    progress.dropped += len(survey.broken_ids)
                     progress.changed_people = await self._changed_people(
                         uow, council, survey, extended
                     )
@@ -491,6 +529,52 @@ class ReplayService:
                 await uow.commit()
         finally:
             await consumer.close()
+
+    async def _rebuild_rewritten(
+        self,
+        uow: AuditUnitOfWork,
+        council: str,
+        survey: rebuild.StoreSurvey,
+        comparison: tamper.LogComparison,
+        extended: set[str],
+    ) -> int:
+        """Chains that verified but are not what the log holds: kept as evidence (as they
+        were found), dropped with their projections and inbox rows, and rebuilt from the log
+        alone by a second read of it, for these people only. Returns how many of their
+        stored events the log lacks (lost, so counted as dropped)."""
+        people = sorted(comparison.first_difference)
+        chains = await uow.store.chains_of(council, people)
+        stored_ids: set[str] = set()
+        for person_id in people:
+            found = [row for row in chains[person_id] if row.seq <= survey.kept[person_id]]
+            survey.evidence.append(comparison.evidence(person_id, found))
+            survey.kept_events -= len(found)
+            stored_ids.update(row.event_id for row in chains[person_id])
+            extended.add(person_id)
+        await uow.store.drop_people(council, people)
+        await tamper.forget_people(uow, self.consumer_name, council, people, stored_ids)
+        consumer = self._runtime.event_log.consumer(
+            f"{self.consumer_name}-replay-{uuid.uuid4()}", list(ALL_TOPICS)
+        )
+        wanted, seen = set(people), set[str]()
+        try:
+            await consumer.seek_to_beginning()
+            # Their inbox rows were forgotten above; remark marks the re-appended events applied.
+            folder = rebuild.ChainFolder(uow, self.consumer_name, council, remark=True)
+            counts = _Counts()
+            async for batch in rebuild.read_log(consumer, counts, starts=None):
+                mine = [
+                    item
+                    for item in batch
+                    if item[0].council == council
+                    and item[0].person_id in wanted
+                    and item[0].event_id not in seen
+                ]
+                seen.update(facts.event_id for facts, _ in mine)
+                await _append_batch(folder, uow, mine)
+        finally:
+            await consumer.close()
+        return len(stored_ids - seen)
 
     @staticmethod
     async def _changed_people(
@@ -507,6 +591,23 @@ class ReplayService:
             if person_id in rebuilt and rebuilt[person_id].last_hash == old
         )
         return heads_now - same + (len(survey.broken_heads) - len(rebuilt))
+
+
+@dataclass
+class _Counts:
+    """The counters of a second read of the log, kept apart from the replay's own."""
+
+    processed: int = 0
+    total: int = 0
+    skipped: int = 0
+
+
+async def _append_batch(
+    folder: rebuild.ChainFolder, uow: AuditUnitOfWork, items: list[rebuild.Decoded]
+) -> None:
+    """A replay batch appended, and the tamper findings among it brought up to date."""
+    await folder.append(items)
+    await tamper.apply_finding_events(uow, items)
 
 
 def _plain_outcome(outcome: dict[str, Any]) -> dict[str, Any]:

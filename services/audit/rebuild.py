@@ -38,6 +38,7 @@ from services.audit.domain import (
     project_person,
     verify_chain,
 )
+from services.audit.tamper import Evidence
 
 LOG_BATCH = 5_000  # records a replay folds and writes at a time
 PEOPLE_BATCH = 1_000  # people whose stored chains are read at a time
@@ -123,6 +124,7 @@ class StoreSurvey:
     broken_heads: dict[str, str | None] = field(default_factory=dict)  # dropped chain -> head
     broken_ids: set[str] = field(default_factory=set)  # events of dropped chains not yet re-read
     kept_events: int = 0
+    evidence: list[Evidence] = field(default_factory=list)  # dropped chains as they were found
 
 
 async def survey_and_reproject(
@@ -155,7 +157,9 @@ async def survey_and_reproject(
             rows = chains[person_id]
             if verify:
                 head = heads.get(person_id)
-                if not verify_chain(person_id, rows, head).ok:
+                report = verify_chain(person_id, rows, head)
+                if not report.ok:
+                    survey.evidence.append(Evidence(report, tuple(rows), head))
                     broken.append(person_id)
                     survey.broken_heads[person_id] = head.last_hash if head else None
                     survey.broken_ids.update(row.event_id for row in rows)

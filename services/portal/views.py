@@ -41,6 +41,11 @@ class Case:
     history: dict[str, Any] | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
     failed_payments: list[dict[str, Any]] = field(default_factory=list)
+    history_refused: str | None = None
+    """Why audit would not serve the history: the stored chain fails verification."""
+    tamper_findings: list[dict[str, Any]] = field(default_factory=list)
+    """Tamper findings on the person's chain no auditor has acknowledged (auditors and
+    operations see them; other roles may not list findings)."""
 
     @property
     def failure_reasons(self) -> dict[str, str]:
@@ -100,20 +105,27 @@ async def load_case(api: Services, user: SignedIn, person_id: str) -> Case:
         plans,
         deployments,
         reviews,
-        history,
+        (history, history_refused),
         timeline,
         failed,
+        findings,
     ) = await asyncio.gather(
         _optional(api.get("assessment", "/v1/assessments", token, by_person)),
         _optional(api.get("allocation", "/v1/budgets", token, by_person)),
         _optional(api.get("planning", "/v1/plans", token, by_person)),
         _optional(api.get("payments", "/v1/deployments", token, by_person)),
         _optional(api.get("planning", "/v1/reviews", token, by_person)),
-        _optional(api.get("audit", f"/v1/people/{person_id}/budget", token)),
+        _audit_history(api.get("audit", f"/v1/people/{person_id}/budget", token)),
         _optional(api.get("audit", f"/v1/people/{person_id}/timeline", token, {"limit": 200})),
         _optional(api.get("payments", "/v1/payments", token, {"status": "failed", **by_person})),
+        _optional(
+            api.get(
+                "audit", "/v1/tamper-findings", token, {"chain": person_id, "acknowledged": "false"}
+            )
+        ),
     )
-    case = Case(person_id=person_id, history=history)
+    case = Case(person_id=person_id, history=history, history_refused=history_refused)
+    case.tamper_findings = (findings or {}).get("items", [])
     case.failed_payments = (failed or {}).get("items", [])
     case.timeline = (timeline or {}).get("items", [])
     case.reviews = (reviews or {}).get("items", [])
@@ -148,6 +160,17 @@ async def load_case(api: Services, user: SignedIn, person_id: str) -> Case:
         else:
             setattr(case, name, value)
     return case
+
+
+async def _audit_history(call: Any) -> tuple[Any, str | None]:
+    """The person's audit history, or why audit refused it: a chain that fails verification
+    is not served (services/audit/tamper.py), and the page says so instead of failing."""
+    try:
+        return await _optional(call), None
+    except ServiceError as err:
+        if err.error == "HistoryFailsVerification":
+            return None, err.detail
+        raise
 
 
 def _first(items: list[dict[str, Any]] | None) -> dict[str, Any] | None:

@@ -293,6 +293,8 @@ async def test_verifying_everyone_names_each_broken_chain(
         "council": "lancashire",
         "people": 2,
         "policy_chains": 1,
+        "finding_chains": 0,
+        "open_tamper_findings": 0,
         "events": 14,
         "bad_count": 0,
         "bad": [],

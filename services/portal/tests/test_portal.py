@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 
-from servicekit.testing import Tokens, deliver, running
+from servicekit.testing import Tokens, deliver, running, runtime_of
 from services.audit.api import create_app as create_audit
 from services.audit.settings import Settings as AuditSettings
 from services.audit.tests.journey import Journey, at
@@ -224,3 +225,43 @@ def test_a_services_problem_document_is_shown_as_its_fields_and_what_they_expect
     )
     refused = {"detail": "a team manager may not agree this", "error": "PanelOnly", "status": 403}
     assert _detail(refused) == ("a team manager may not agree this", "PanelOnly")
+
+
+async def test_a_person_page_says_when_their_audit_record_was_found_altered(
+    portal: httpx.AsyncClient, audit: FastAPI
+) -> None:
+    from services.audit.tamper import Finding, TamperFindings
+
+    for event in Journey("p-1").full():
+        await deliver(audit, event)
+    async with runtime_of(audit).database.sessions() as session:
+        await session.execute(
+            sa.text("UPDATE audit_events SET canonical = canonical || ' ' WHERE seq = 3")
+        )
+        await session.commit()
+    await sign_in(portal, "auditor")
+    page = await portal.get("/people/p-1")
+    assert page.status_code == 200
+    assert "was found altered" in page.text and "fails verification at seq 3" in page.text
+
+    async with runtime_of(audit).uow() as uow:
+        await TamperFindings(uow.session).add_if_absent(
+            Finding(
+                finding_id="5b7e0f0e-33a4-4a51-9d4b-2f1c9c1f6a10",
+                council="lancashire",
+                chain="p-1",
+                first_bad_seq=3,
+                first_bad_event_id="e-3",
+                difference="altered",
+                reason="hash does not match the stored document (edited)",
+                quarantined_events=10,
+                head_seq=10,
+                head_hash="0" * 64,
+                replay_id="0d6f3c55-6a43-4f57-8d0e-7a3cb0f1d2e4",
+                detected_by="operations:ops-1",
+                detected_at=datetime(2025, 4, 1, 9, tzinfo=UTC),
+            )
+        )
+        await uow.commit()
+    page = await portal.get("/people/p-1")
+    assert "at position 3 (e-3) altered" in page.text and "Not yet acknowledged" in page.text
