@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 
 from contracts import events as ev
 from servicekit import clock
+from servicekit.dates import RECORD_DATE
 from servicekit.errors import Invalid
 from services.audit.domain import AuditError, StoredEvent, as_utc, end_of_day, event_of
 
@@ -51,13 +52,23 @@ class KnownAt:
 
 
 def parse_day(field: str, value: str) -> date:
-    """A date YYYY-MM-DD, or BadInstant naming the field and the format."""
+    """A date YYYY-MM-DD within the range of every date audit is asked about, or BadInstant
+    naming the field, the format and the range."""
     if _DAY.match(value):
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             pass
+        else:
+            _in_range(field, value, day)
+            return day
     raise BadInstant(field, value, "is not a date YYYY-MM-DD")
+
+
+def _in_range(field: str, value: str, day: date) -> None:
+    problem = RECORD_DATE.problem(day)
+    if problem is not None:
+        raise BadInstant(field, value, problem)
 
 
 def parse_known_at(field: str, value: str | None) -> KnownAt:
@@ -84,6 +95,7 @@ def parse_known_at(field: str, value: str | None) -> KnownAt:
         raise BadInstant(
             field, value, f"is out of range once converted to UTC; give {_FORMATS}"
         ) from err
+    _in_range(field, value, instant.date())
     return KnownAt(before, instant.date(), instant)
 
 
