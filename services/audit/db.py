@@ -332,6 +332,10 @@ def _sqlite_converter(column: sa.Column[Any]) -> Any:
     return None
 
 
+CONSISTENT_READ_TRIES = 3
+"""How often a chain and its head are read again while appends land between the reads."""
+
+
 class EventStore:
     """The append-only, hash-chained store: INSERT only (the replay is the one exception)."""
 
@@ -490,6 +494,26 @@ class EventStore:
                 )
             )
         await self.drop_heads(council, person_ids)
+
+    async def chain_and_head(
+        self, council: str, person_id: str
+    ) -> tuple[list[StoredEvent], ChainHead | None]:
+        """A chain and its head as one commit left them, for verifying while events arrive.
+
+        On PostgreSQL each statement of a transaction sees what was committed when it
+        started, so an append committed between reading the rows and reading the head shows
+        as a chain one event short of its head (or one past it): a "missing" event that is
+        not missing. The two are read again until they agree, a few times at most; a chain
+        that still disagrees was altered, and verifying it says how. (SQLite reads the whole
+        transaction from one snapshot, so the first pair agrees.)
+        """
+        for _ in range(CONSISTENT_READ_TRIES):
+            head = await self.head(council, person_id)
+            rows = await self.chain_of(council, person_id)
+            last_seq = rows[-1].seq if rows else 0
+            if (head.last_seq if head is not None else 0) == last_seq:
+                break
+        return rows, head
 
     async def chain_of(self, council: str, person_id: str) -> list[StoredEvent]:
         rows = await self._session.execute(

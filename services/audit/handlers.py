@@ -182,8 +182,7 @@ async def timeline_page(
 async def verify_person(*, uow: AuditUnitOfWork, council: str, person_id: str) -> ChainReport:
     """Recompute one person's chain."""
     async with uow:
-        rows = await uow.store.chain_of(council, person_id)
-        head = await uow.store.head(council, person_id)
+        rows, head = await uow.store.chain_and_head(council, person_id)
     return verify_chain(person_id, rows, head)
 
 
@@ -192,8 +191,7 @@ async def verify_council(*, uow: AuditUnitOfWork, council: str) -> list[ChainRep
     reports = []
     async with uow:
         for person_id in await uow.store.people(council):
-            rows = await uow.store.chain_of(council, person_id)
-            head = await uow.store.head(council, person_id)
+            rows, head = await uow.store.chain_and_head(council, person_id)
             reports.append(verify_chain(person_id, rows, head))
     return reports
 

@@ -436,8 +436,7 @@ async def forget_people(
 async def refuse_unverified(uow: AuditUnitOfWork, council: str, person_id: str) -> None:
     """HistoryFailsVerification unless the person's stored chain verifies."""
     async with uow:
-        rows = await uow.store.chain_of(council, person_id)
-        head = await uow.store.head(council, person_id)
+        rows, head = await uow.store.chain_and_head(council, person_id)
     report = verify_chain(person_id, rows, head)
     if not report.ok:
         raise HistoryFailsVerification(report)
