@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib
-import os
 import sqlite3
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -238,19 +237,6 @@ class Journey:
         )
         if method != "GET":
             self.calls.append(call)
-        if os.environ.get("PBJ_MODEL_TRACE"):
-            import re as _re
-
-            with open(os.environ["PBJ_MODEL_TRACE"], "a") as f:
-                print(
-                    "CALL",
-                    method,
-                    service,
-                    _re.sub(r"[0-9a-f-]{36}", "{id}", path).split("?")[0],
-                    response.status_code,
-                    response.text[:200].replace("\n", " ") if response.status_code >= 400 else "",
-                    file=f,
-                )
         if response.status_code >= 500:
             raise ServerError(f"{call}: {response.text[:500]}")
         return response

@@ -206,9 +206,6 @@ class JourneyModel(RuleBasedStateMachine):
         self.run(self.journey.settle())
 
     def teardown(self) -> None:
-        if os.environ.get("PBJ_MODEL_TRACE"):
-            with open(os.environ["PBJ_MODEL_TRACE"], "a") as f:
-                print("RUN", len(self.journey.calls), file=f)
         try:
             self.run(self.journey.close())
         finally:
