@@ -860,22 +860,9 @@ class JourneyModel(RuleBasedStateMachine):
         POST /v1/replay (operations). The evidence must not vanish: verify still reports
         the chain, or a TamperDetected finding is listed."""
         p = self.model[person]
-        with sqlite3.connect(self.journey.data_dir / "audit.db") as conn:
-            row = conn.execute(
-                "SELECT seq, canonical FROM audit_events WHERE person_id = ? "
-                "AND council = ? ORDER BY seq LIMIT 1",
-                (p.person_id, p.council),
-            ).fetchone()
-            if row is not None:
-                seq, canonical = row
-                altered = re.sub(
-                    r"\d", lambda m: str((int(m.group()) + 1) % 10), canonical, count=1
-                )
-                conn.execute(
-                    "UPDATE audit_events SET canonical = ? WHERE person_id = ? AND seq = ?",
-                    (altered, p.person_id, seq),
-                )
-        conn.close()
+        # In a worker thread, with the event loop running: the audit service may hold a
+        # write transaction that only the loop can finish.
+        row = self.run(asyncio.to_thread(self._alter_first_audit_row, p))
         if row is None:
             return
         r = self.call("audit", "POST", "/v1/replay", staff(p.council, Role.OPERATIONS), {})
@@ -891,9 +878,30 @@ class JourneyModel(RuleBasedStateMachine):
         if not (still_reported or listed):
             violation(
                 "record",
-                f"{p}'s audit row {seq} was altered; after a replay verify says ok and no "
+                f"{p}'s audit row {row[0]} was altered; after a replay verify says ok and no "
                 "TamperDetected finding is listed: the evidence vanished",
             )
+
+    def _alter_first_audit_row(self, p: Person) -> tuple[int, str] | None:
+        conn = sqlite3.connect(self.journey.data_dir / "audit.db", timeout=30)
+        try:
+            with conn:
+                row = conn.execute(
+                    "SELECT seq, canonical FROM audit_events WHERE person_id = ? "
+                    "AND council = ? ORDER BY seq LIMIT 1",
+                    (p.person_id, p.council),
+                ).fetchone()
+                if row is not None:
+                    altered = re.sub(
+                        r"\d", lambda m: str((int(m.group()) + 1) % 10), row[1], count=1
+                    )
+                    conn.execute(
+                        "UPDATE audit_events SET canonical = ? WHERE person_id = ? AND seq = ?",
+                        (altered, p.person_id, row[0]),
+                    )
+        finally:
+            conn.close()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     # --- isolation -----------------------------------------------------------------------
 
