@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test lint format contracts bench clean
+.PHONY: install run test soak lint format contracts bench clean
 
 install: $(STAMP)
 
@@ -28,6 +28,12 @@ test: install  ## every test; Kafka/PostgreSQL suites are skipped with a reason 
 	$(BIN)/pytest -m faults; faults=$$?; \
 	echo "tests on $(TEST_WORKERS) workers: exit $$spread; fault tests alone: exit $$faults"; \
 	test $$spread -eq 0 -a $$faults -eq 0
+
+# The journey model (tests/test_journey_model.py) for far longer than make test runs it.
+SOAK_STEPS ?= 50000
+
+soak: install  ## the journey model for SOAK_STEPS steps (make test runs 2,000)
+	PBJ_MODEL_STEPS=$(SOAK_STEPS) $(BIN)/pytest -p no:xdist -q tests/test_journey_model.py
 
 lint: install
 	$(BIN)/ruff check .

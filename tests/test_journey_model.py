@@ -1,0 +1,982 @@
+"""A model of the whole journey, run against the real services.
+
+A Hypothesis state machine drives the five services through their HTTP APIs (in-process,
+one embedded event log, tests/journey_harness.py) with random people in six councils,
+callers in the right and the wrong roles, amounts at and around the policies' limits,
+dates in the past, today and the future, clock moves, retries with the same and with
+fresh Idempotency-Keys, redelivered events, service restarts, switches, suspensions,
+clawbacks, policy adoptions and audit tampering. After each step it checks what the
+services answered against a small reference model (the council's policy files, read
+through contracts.policy, and what the model saw succeed):
+
+- money: nothing is released before it is due, nor for an as_of after today, and what a
+  person has been released never exceeds what their signed schedules made due by today;
+- authority: a budget agreed, an exception approved or a plan signed off only by a role
+  the council's policy allows for that amount and client group (Council C mental health:
+  the panel only);
+- dates: no agreement signed in the future or before its plan's sign-off; no arrears
+  without a reason;
+- record: tampering with a stored audit row never vanishes in a replay;
+- isolation: a person id used by two councils never shows one council's records to the
+  other; an Idempotency-Key never replays one identity's answer to another;
+- and no call answers 5xx.
+
+A refusal is any 4xx; a violation is a 2xx where the model says refuse, or a 5xx. A
+failure prints the shortest sequence of calls Hypothesis found (the rules are named after
+the calls). docs/invariants.md lists which rule or check proves each invariant.
+
+Steps: PBJ_MODEL_STEPS (default 2,000; `make soak` runs 50,000). PBJ_MODEL_INVARIANTS
+checks only some families (e.g. `money,dates`), to chase one kind of failure at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, seed, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    multiple,
+    rule,
+    run_state_machine_as_test,
+)
+
+from contracts.policy import Policy, PolicyBook, policy_document
+from contracts.vocabulary import Role
+from pbj.journey import demo_answers
+from rules import authority
+from servicekit import clock
+from servicekit.clock import SettableClock
+from servicekit.testing import POLICIES_DIR
+from tests.journey_harness import Identity, Journey, citizen, iso, staff
+
+FAMILIES = ("money", "authority", "dates", "record", "isolation")
+CHECKED = {f.strip() for f in os.environ.get("PBJ_MODEL_INVARIANTS", ",".join(FAMILIES)).split(",")}
+STEPS = int(os.environ.get("PBJ_MODEL_STEPS", "2000"))
+STEPS_PER_RUN = 50
+
+FILE_POLICIES = PolicyBook.from_directory(POLICIES_DIR)
+COUNCILS = ("lancashire", "council_a", "council_b", "council_c", "council_d", "council_e")
+PERSON_IDS = ("P1", "P2", "P3")
+"""Few ids, so the same id turns up in more than one council."""
+STAFF_USERS = ("ann", "raj")
+"""Few user names, so one user acts in more than one role."""
+PRACTITIONERS = (Role.CARE_MANAGER, Role.TEAM_MANAGER, Role.PANEL)
+ANY_STAFF = (*PRACTITIONERS, Role.FINANCE, Role.AUDITOR, Role.OPERATIONS)
+APPROVERS = st.sampled_from((Role.TEAM_MANAGER, Role.PANEL, Role.CARE_MANAGER) * 3 + ANY_STAFF[3:])
+"""Mostly a role that may approve something, sometimes one that never may."""
+NEARBY = (-1, 0, 1)
+DAYS = st.sampled_from((-400, -30, -1, 0, 1, 30))
+
+
+class Violation(AssertionError):
+    """The services did what the reference model says they must not."""
+
+
+def violation(family: str, message: str) -> None:
+    if family in CHECKED:
+        raise Violation(f"[{family}] {message}")
+
+
+@dataclass
+class Deployment:
+    deployment_id: str
+    plan_id: str
+    signed: bool = False
+    arranged: bool = False
+
+
+@dataclass
+class Person:
+    council: str
+    person_id: str
+    client_group: str
+    budget_id: str | None = None
+    base_weekly: int = 0
+    weekly: int = 0
+    policy_version: str = ""
+    above_ceiling: bool = False
+    agreed: bool = False
+    plan_id: str | None = None
+    plan_weekly: int = 0
+    plans_signed_on: dict[str, date] = field(default_factory=dict)
+    deployments: dict[str, Deployment] = field(default_factory=dict)
+    released: dict[str, int] = field(default_factory=dict)
+    """payment_id -> pence, from every release the services answered."""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.council, self.person_id)
+
+    def __repr__(self) -> str:
+        return f"{self.council}/{self.person_id}"
+
+    @property
+    def live_deployment(self) -> Deployment | None:
+        return next(reversed(self.deployments.values()), None)
+
+
+def _limits(policy: Policy, client_group: str) -> dict[str, int]:
+    """The amounts the council's policy turns on, by name: where to aim amounts."""
+    found: dict[str, int] = {}
+    for lim in policy.approvals.agreement_in_principle:
+        if lim.max_weekly_pence is not None:
+            found[f"agreement:{lim.role.value}"] = lim.max_weekly_pence
+    for lim in policy.approvals.plan_sign_off:
+        if lim.max_weekly_pence is not None:
+            found[f"sign_off:{lim.role.value}"] = lim.max_weekly_pence
+    ceiling = policy.ras.ceilings_weekly_pence.get(client_group)  # type: ignore[call-overload]
+    if ceiling is not None:
+        found["ceiling"] = ceiling
+    if policy.approvals.panel_sits_separately_above_weekly_pence is not None:
+        found["panel_sits_apart"] = policy.approvals.panel_sits_separately_above_weekly_pence
+    return found
+
+
+LIMIT_NAMES = st.sampled_from(
+    (
+        "agreement:team_manager",
+        "sign_off:team_manager",
+        "agreement:care_manager",
+        "sign_off:care_manager",
+        "ceiling",
+        "panel_sits_apart",
+        "the budget",
+    )
+)
+
+
+@seed(20261123)
+class JourneyModel(RuleBasedStateMachine):
+    people = Bundle("people")
+    template: Path
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runner = asyncio.Runner()
+        self.tmp = tempfile.TemporaryDirectory(prefix="pbj-model-")
+        shutil.copytree(self.template, self.tmp.name, dirs_exist_ok=True)
+        start = datetime.combine(datetime.now(UTC).date(), time(9), tzinfo=UTC)
+        self.clock = SettableClock(start)
+        self._clock_context = clock.using(self.clock)
+        self._clock_context.__enter__()
+        self.journey = Journey(Path(self.tmp.name))
+        self.model: dict[tuple[str, str], Person] = {}
+        self.adopted: dict[str, list[Policy]] = {}
+        self.adoptions = 0
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def run(self, coroutine: Any) -> Any:
+        return self.runner.run(coroutine)
+
+    @property
+    def today(self) -> date:
+        return clock.today()
+
+    def day(self, offset: int) -> date:
+        return self.today + timedelta(days=offset)
+
+    def call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        who: Identity,
+        body: dict[str, Any] | None = None,
+        key: str | None = None,
+    ) -> Any:
+        if method != "GET" and key is None:
+            key = self.journey.fresh_key()
+        return self.run(self.journey.call(service, method, path, who, body, key=key))
+
+    def settle(self) -> None:
+        self.run(self.journey.settle())
+
+    def teardown(self) -> None:
+        try:
+            self.run(self.journey.close())
+        finally:
+            self.runner.close()
+            self._clock_context.__exit__(None, None, None)
+            self.tmp.cleanup()
+
+    def versions(self, council: str) -> list[Policy]:
+        return [*FILE_POLICIES.versions(council), *self.adopted.get(council, [])]
+
+    def in_force(self, council: str, on: date) -> Policy:
+        book = PolicyBook(self.versions(council))
+        return book.current(council, on)
+
+    def recorded(self, policy_version: str) -> Policy | None:
+        council = policy_version.partition("/")[0]
+        book = PolicyBook(self.versions(council))
+        try:
+            return book.version(policy_version)
+        except KeyError:
+            return None
+
+    @initialize()
+    def start_the_five_services(self) -> None:
+        self.run(self.journey.start())
+
+    # --- assessment and budget -------------------------------------------------------------
+
+    @rule(
+        target=people,
+        council=st.sampled_from(COUNCILS),
+        person_id=st.sampled_from(PERSON_IDS),
+        group=st.integers(0, 4),
+        answers=st.integers(0, 12),
+        informal_support=st.booleans(),
+    )
+    def assess_person(
+        self, council: str, person_id: str, group: int, answers: int, informal_support: bool
+    ) -> Any:
+        """POST /v1/assessments, PUT answers, submit, validate; then read the budget."""
+        if (council, person_id) in self.model:
+            return multiple()
+        policy = self.in_force(council, self.today)
+        client_group = policy.client_groups[group % len(policy.client_groups)].value
+        cm = staff(council, Role.CARE_MANAGER)
+        r = self.call(
+            "assessment",
+            "POST",
+            "/v1/assessments",
+            cm,
+            {
+                "person_id": person_id,
+                "client_group": client_group,
+                "completed_by": "supported",
+                "team": "North",
+                "key_worker_id": "KW1",
+                "age_band": "65-74",
+                "community_based": True,
+            },
+        )
+        if r.status_code != 201:
+            return multiple()
+        aid = r.json()["assessment_id"]
+        steps = [
+            (
+                "PUT",
+                f"/v1/assessments/{aid}/answers",
+                {
+                    "domains": demo_answers(policy, answers),
+                    "significant_informal_support": informal_support,
+                    "needs_24_7": False,
+                    "carer_support_weekly_pence": 0,
+                    "other_funding": [],
+                    "outcomes": ["Stay living in my own home"],
+                    "risks": [],
+                },
+            ),
+            ("POST", f"/v1/assessments/{aid}/submit", {}),
+            ("POST", f"/v1/assessments/{aid}/validate", {"adjustments": [], "risks": []}),
+        ]
+        for method, path, body in steps:
+            if self.call("assessment", method, path, cm, body).status_code >= 300:
+                return multiple()
+        self.settle()
+        person = Person(council, person_id, client_group)
+        listed = self.call("allocation", "GET", f"/v1/budgets?person_id={person_id}", cm)
+        for item in listed.json().get("items", []):
+            budget = self.call("allocation", "GET", f"/v1/budgets/{item['budget_id']}", cm)
+            if budget.status_code == 200 and budget.json()["council"] == council:
+                self._learn_budget(person, budget.json())
+                person.base_weekly = person.weekly
+        self.model[person.key] = person
+        return person.key
+
+    def _learn_budget(self, person: Person, budget: dict[str, Any]) -> None:
+        current = budget["current_revision"]
+        person.budget_id = str(budget["budget_id"])
+        person.weekly = int(current["weekly_pence"])
+        person.policy_version = current["policy_version"]
+        person.above_ceiling = bool(current["above_ceiling"])
+        person.agreed = current["state"] != "awaiting_agreement"
+
+    @rule(person=people, around=LIMIT_NAMES, by=st.sampled_from(NEARBY))
+    def revise_budget(self, person: tuple[str, str], around: str, by: int) -> None:
+        """POST /v1/budgets/{id}/revisions: aim the weekly amount at a limit, give or take 1p."""
+        p = self.model[person]
+        if p.budget_id is None:
+            return
+        limits = _limits(self.in_force(p.council, self.today), p.client_group)
+        target = p.weekly if around == "the budget" else limits.get(around)
+        if target is None or target + by < p.base_weekly:
+            return
+        r = self.call(
+            "allocation",
+            "POST",
+            f"/v1/budgets/{p.budget_id}/revisions",
+            staff(p.council, Role.TEAM_MANAGER),
+            {
+                "reason": "Two-to-one support the points miss",
+                "additional_weekly_pence": target + by - p.base_weekly,
+            },
+        )
+        if r.status_code < 300:
+            self._learn_budget(p, r.json())
+        self.settle()
+
+    @rule(
+        person=people, role=APPROVERS, user=st.sampled_from(STAFF_USERS), with_reason=st.booleans()
+    )
+    def agree_budget(
+        self, person: tuple[str, str], role: Role, user: str, with_reason: bool
+    ) -> None:
+        """POST /v1/budgets/{id}/agree: agreement in principle; above the ceiling, an exception."""
+        p = self.model[person]
+        if p.budget_id is not None:
+            self._agree(p, role, user, with_reason)
+
+    def _agree(self, p: Person, role: Role, user: str, with_reason: bool) -> None:
+        body = {"ceiling_exception_reason": "Agreed at panel"} if with_reason else {}
+        weekly, version, above_ceiling = p.weekly, p.policy_version, p.above_ceiling
+        r = self.call(
+            "allocation",
+            "POST",
+            f"/v1/budgets/{p.budget_id}/agree",
+            staff(p.council, role, user),
+            body,
+        )
+        if r.status_code < 300:
+            candidates = [self.in_force(p.council, self.today)]
+            if (recorded := self.recorded(version)) is not None:
+                candidates.append(recorded)
+            if not any(
+                authority.may_agree_in_principle(c, role, weekly, p.client_group).allowed
+                and (not above_ceiling or role in c.approvals.ceiling_exception_roles)
+                for c in candidates
+            ):
+                violation(
+                    "authority",
+                    f"{role.value} agreed {p}'s budget of {weekly}p a week ({p.client_group}"
+                    f"{', above the ceiling' if above_ceiling else ''}); "
+                    f"{' and '.join(c.policy_version for c in candidates)} does not allow it",
+                )
+            self._learn_budget(p, r.json())
+        self.settle()
+
+    # What a rule needs done first is done the ordinary way: by the lowest role the policy
+    # allows, dated today, so that every rule can reach the stage it exercises.
+
+    def _agreed_ordinarily(self, p: Person) -> bool:
+        if p.agreed or p.budget_id is None:
+            return p.agreed
+        policy = self.recorded(p.policy_version) or self.in_force(p.council, self.today)
+        approvals = policy.approvals
+        role = next(
+            (
+                lim.role
+                for lim in approvals.agreement_in_principle
+                if authority.may_agree_in_principle(
+                    policy, lim.role, p.weekly, p.client_group
+                ).allowed
+                and (not p.above_ceiling or lim.role in approvals.ceiling_exception_roles)
+            ),
+            None,
+        )
+        if role is not None:
+            self._agree(p, role, STAFF_USERS[0], with_reason=p.above_ceiling)
+        return p.agreed
+
+    def _write_plan(self, p: Person, weekly: int) -> bool:
+        """POST /v1/plans and POST /v1/plans/{id}/submit: one weekly line of `weekly` pence."""
+        policy = self.in_force(p.council, self.today)
+        cm = staff(p.council, Role.CARE_MANAGER)
+        r = self.call(
+            "planning",
+            "POST",
+            "/v1/plans",
+            cm,
+            {
+                "person_id": p.person_id,
+                "budget_id": p.budget_id,
+                "outcomes": ["Stay living in my own home"],
+                "lines": [
+                    {
+                        "description": "Personal assistant",
+                        "provider_kind": "personal_assistant",
+                        "frequency": "weekly",
+                        "amount_pence": weekly,
+                        "domains": [d.key for d in policy.questionnaire.domains],
+                        "outcomes": ["Stay living in my own home"],
+                    }
+                ],
+                "contingency_weekly_pence": 0,
+                "risk_mitigations": [],
+            },
+        )
+        if r.status_code != 201:
+            return False
+        plan_id = r.json()["plan_id"]
+        submitted = self.call("planning", "POST", f"/v1/plans/{plan_id}/submit", cm, {})
+        if submitted.status_code >= 300:
+            return False
+        p.plan_id = str(plan_id)
+        p.plan_weekly = int(submitted.json()["costing"]["weekly_pence"])
+        return True
+
+    def _sign_off(self, p: Person, role: Role, user: str, signed_on: date) -> None:
+        r = self.call(
+            "planning",
+            "POST",
+            f"/v1/plans/{p.plan_id}/sign-off",
+            staff(p.council, role, user),
+            {"on": iso(signed_on)},
+        )
+        if r.status_code < 300:
+            candidates = [self.in_force(p.council, signed_on), self.in_force(p.council, self.today)]
+            if not any(
+                authority.may_sign_off(c, role, p.plan_weekly, p.client_group).allowed
+                for c in candidates
+            ):
+                violation(
+                    "authority",
+                    f"{role.value} signed off {p}'s plan of {p.plan_weekly}p a week "
+                    f"({p.client_group}); {candidates[0].policy_version} does not allow it",
+                )
+            assert p.plan_id is not None
+            p.plans_signed_on[p.plan_id] = signed_on
+            p.plan_id = None
+        self.settle()
+        self._learn_deployments(p)
+
+    def _signed_off_ordinarily(self, p: Person) -> bool:
+        if p.live_deployment is not None:
+            return True
+        if not self._agreed_ordinarily(p) or not self._write_plan(p, p.weekly):
+            return False
+        role = authority.lowest_sign_off_role(
+            self.in_force(p.council, self.today), p.plan_weekly, p.client_group
+        )
+        if role is not None:
+            self._sign_off(p, role, STAFF_USERS[0], self.today)
+        return p.live_deployment is not None
+
+    def _arranged_ordinarily(self, p: Person) -> Deployment | None:
+        if not self._signed_off_ordinarily(p):
+            return None
+        dep = p.live_deployment
+        assert dep is not None
+        if not dep.arranged:
+            self._arrange(p, dep, False, "four_weekly", self.today, False)
+        return dep if dep.arranged else None
+
+    def _paying_ordinarily(self, p: Person) -> Deployment | None:
+        dep = self._arranged_ordinarily(p)
+        if dep is not None and not dep.signed:
+            self._sign_agreement(p, dep, self.today, Role.CARE_MANAGER)
+        return dep if dep is not None and dep.signed else None
+
+    # --- the plan --------------------------------------------------------------------------
+
+    @rule(
+        person=people,
+        around=LIMIT_NAMES,
+        by=st.sampled_from(NEARBY),
+        role=APPROVERS,
+        user=st.sampled_from(STAFF_USERS),
+        on=DAYS,
+    )
+    def sign_off_plan(
+        self, person: tuple[str, str], around: str, by: int, role: Role, user: str, on: int
+    ) -> None:
+        """POST /v1/plans (costed near a limit), submit, then POST /v1/plans/{id}/sign-off."""
+        p = self.model[person]
+        if not self._agreed_ordinarily(p):
+            return
+        limits = _limits(self.in_force(p.council, self.today), p.client_group)
+        target = p.weekly if around == "the budget" else limits.get(around)
+        if target is None or target + by <= 0 or not self._write_plan(p, target + by):
+            return
+        self._sign_off(p, role, user, self.day(on))
+
+    def _learn_deployments(self, p: Person) -> None:
+        listed = self.call(
+            "payments",
+            "GET",
+            f"/v1/deployments?person_id={p.person_id}",
+            staff(p.council, Role.CARE_MANAGER),
+        )
+        for item in listed.json().get("items", []):
+            if item["council"] != p.council or item["person_id"] != p.person_id:
+                violation(
+                    "isolation",
+                    f"{p.council}'s deployments of {p.person_id} list {item['council']}'s "
+                    f"deployment {item['deployment_id']}",
+                )
+                continue
+            dep_id = str(item["deployment_id"])
+            if item["status"] == "superseded":
+                p.deployments.pop(dep_id, None)
+                continue
+            dep = p.deployments.setdefault(dep_id, Deployment(dep_id, str(item["plan_id"])))
+            dep.signed = item["agreement_signed_on"] is not None
+            dep.arranged = item["frequency"] is not None
+
+    # --- payments --------------------------------------------------------------------------
+
+    @rule(
+        person=people,
+        mix=st.booleans(),
+        frequency=st.sampled_from(("four_weekly", "weekly", "annual")),
+        first_due=st.sampled_from((0, -30, -1, 1, 7)),
+        arrears_reason=st.booleans(),
+    )
+    def arrange_or_switch_deployment(
+        self, person: tuple[str, str], mix: bool, frequency: str, first_due: int,
+        arrears_reason: bool,
+    ) -> None:  # fmt: skip
+        """PUT /v1/deployments/{id}/arrangement (on a signed deployment: a switch)."""
+        p = self.model[person]
+        if self._signed_off_ordinarily(p):
+            dep = p.live_deployment
+            assert dep is not None
+            self._arrange(p, dep, mix, frequency, self.day(first_due), arrears_reason)
+
+    def _arrange(
+        self, p: Person, dep: Deployment, mix: bool, frequency: str, first_due_on: date,
+        arrears_reason: bool,
+    ) -> None:  # fmt: skip
+        cm = staff(p.council, Role.CARE_MANAGER)
+        current = self.call("payments", "GET", f"/v1/deployments/{dep.deployment_id}", cm)
+        if current.status_code != 200:
+            return
+        gross = int(current.json()["gross_annual_pence"])
+        parts: list[dict[str, Any]] = [{"option": "direct_payment"}]
+        if mix and gross > 1:
+            half = gross // 2
+            parts = [
+                {"option": "direct_payment", "annual_pence": gross - half},
+                {"option": "individual_service_fund", "annual_pence": half},
+            ]
+        body: dict[str, Any] = {
+            "parts": parts,
+            "frequency": frequency,
+            "first_due_on": iso(first_due_on),
+            "assessed_max_weekly_contribution_pence": 0,
+        }
+        if arrears_reason:
+            body["arrears_reason"] = "Support started before the agreement came back"
+        r = self.call(
+            "payments", "PUT", f"/v1/deployments/{dep.deployment_id}/arrangement", cm, body
+        )
+        if r.status_code < 300:
+            dep.arranged = True
+            if first_due_on < self.today and not arrears_reason:
+                violation(
+                    "dates",
+                    f"an arrangement for {p} with a first payment due {first_due_on}, before "
+                    f"today ({self.today}), was accepted without an arrears reason",
+                )
+        self.settle()
+
+    @rule(
+        person=people,
+        signed=DAYS,
+        role=st.sampled_from((Role.CARE_MANAGER, Role.FINANCE, Role.AUDITOR)),
+    )
+    def record_signed_agreement(self, person: tuple[str, str], signed: int, role: Role) -> None:
+        """POST /v1/deployments/{id}/agreement with the date it was signed."""
+        p = self.model[person]
+        dep = self._arranged_ordinarily(p)
+        if dep is not None:
+            self._sign_agreement(p, dep, self.day(signed), role)
+
+    def _sign_agreement(self, p: Person, dep: Deployment, signed_on: date, role: Role) -> None:
+        r = self.call(
+            "payments",
+            "POST",
+            f"/v1/deployments/{dep.deployment_id}/agreement",
+            staff(p.council, role),
+            {"signed_on": iso(signed_on)},
+        )
+        if r.status_code < 300:
+            dep.signed = True
+            plan_signed_on = p.plans_signed_on.get(dep.plan_id)
+            if signed_on > self.today:
+                violation(
+                    "dates",
+                    f"an agreement for {p} signed on {signed_on}, after today ({self.today}), "
+                    "was accepted",
+                )
+            if plan_signed_on is not None and signed_on < plan_signed_on:
+                violation(
+                    "dates",
+                    f"an agreement for {p} signed on {signed_on}, before its plan was signed "
+                    f"off on {plan_signed_on}, was accepted",
+                )
+        self.settle()
+        self._learn_deployments(p)
+
+    @rule(
+        person=people,
+        as_of=st.sampled_from((0, -1, 1, 28, 400)),
+        role=st.sampled_from((Role.FINANCE, Role.OPERATIONS, Role.CARE_MANAGER)),
+    )
+    def release_payments(self, person: tuple[str, str], as_of: int, role: Role) -> None:
+        """POST /v1/deployments/{id}/release as of a date."""
+        p = self.model[person]
+        dep = self._paying_ordinarily(p)
+        if dep is None:
+            return
+        day = self.day(as_of)
+        r = self.call(
+            "payments",
+            "POST",
+            f"/v1/deployments/{dep.deployment_id}/release",
+            staff(p.council, role),
+            {"as_of": iso(day)},
+        )
+        self._check_release(r, day, f"releasing {p}'s deployment")
+        self.settle()
+        self._check_money(p)
+
+    @rule(council=st.sampled_from(COUNCILS), as_of=st.sampled_from((0, 1, 28)))
+    def release_everything_due(self, council: str, as_of: int) -> None:
+        """POST /v1/payments/release-due for the council."""
+        day = self.day(as_of)
+        r = self.call(
+            "payments",
+            "POST",
+            "/v1/payments/release-due",
+            staff(council, Role.FINANCE),
+            {"as_of": iso(day)},
+        )
+        self._check_release(r, day, f"{council}'s release of everything due")
+        self.settle()
+        for p in self.model.values():
+            if p.council == council:
+                self._check_money(p)
+
+    def _check_release(self, r: Any, as_of: date, what: str) -> None:
+        if r.status_code >= 300:
+            return
+        if as_of > self.today:
+            violation(
+                "money",
+                f"{what} as of {as_of}, after today ({self.today}), answered {r.status_code} "
+                f"and released {r.json().get('total_pence')}p",
+            )
+        for item in r.json().get("released", []):
+            due_on = date.fromisoformat(item["due_on"])
+            if due_on > self.today:
+                violation(
+                    "money",
+                    f"{what}: payment {item['payment_id']} of {item['amount_pence']}p due on "
+                    f"{due_on}, after today ({self.today}), was released",
+                )
+
+    def _check_money(self, p: Person) -> None:
+        """Σ released ≤ Σ due by today under the person's signed schedules."""
+        if "money" not in CHECKED:
+            return
+        released = due = 0
+        late: list[str] = []
+        viewer = staff(p.council, Role.FINANCE)
+        for dep in p.deployments.values():
+            if not dep.signed:
+                continue
+            r = self.call(
+                "payments", "GET", f"/v1/deployments/{dep.deployment_id}/schedule", viewer
+            )
+            if r.status_code != 200:
+                continue
+            for i in r.json()["items"]:
+                due_on = date.fromisoformat(i["due_on"])
+                if i["status"] == "released":
+                    released += i["amount_pence"]
+                    if due_on > self.today:
+                        late.append(f"{i['amount_pence']}p due {due_on}")
+                if i["status"] != "cancelled" and due_on <= self.today:
+                    due += i["amount_pence"]
+        if late:
+            violation("money", f"{p} has payments released before they are due: {late}")
+        if released > due:
+            violation(
+                "money",
+                f"{p} has been released {released}p but only {due}p is due by {self.today}",
+            )
+
+    @rule(
+        person=people,
+        role=st.sampled_from((Role.FINANCE, Role.TEAM_MANAGER)),
+        resume=st.booleans(),
+    )
+    def suspend_or_resume(self, person: tuple[str, str], role: Role, resume: bool) -> None:
+        """POST /v1/deployments/{id}/suspend or /resume."""
+        p = self.model[person]
+        dep = self._paying_ordinarily(p)
+        if dep is None:
+            return
+        action = "resume" if resume else "suspend"
+        self.call(
+            "payments",
+            "POST",
+            f"/v1/deployments/{dep.deployment_id}/{action}",
+            staff(p.council, role),
+            {"reason": "Monitoring visit"},
+        )
+        self.settle()
+
+    @rule(person=people, balance=st.sampled_from((0, 50_000, 5_000_000)))
+    def check_unspent_funds(self, person: tuple[str, str], balance: int) -> None:
+        """POST /v1/deployments/{id}/unspent-check (a clawback above the allowance)."""
+        p = self.model[person]
+        dep = self._paying_ordinarily(p)
+        if dep is None:
+            return
+        self.call(
+            "payments",
+            "POST",
+            f"/v1/deployments/{dep.deployment_id}/unspent-check",
+            staff(p.council, Role.FINANCE),
+            {"as_of": iso(self.today), "balance_pence": balance},
+        )
+        self.settle()
+        self._check_money(p)
+
+    # --- time, retries, redeliveries, restarts -------------------------------------------
+
+    @rule(days=st.sampled_from((1, 7, 28, 90)))
+    def move_clock_forward(self, days: int) -> None:
+        """The council's clock moves on."""
+        self.clock.advance(timedelta(days=days))
+
+    @rule(index=st.integers(0, 10_000), fresh_key=st.booleans())
+    def retry_call(self, index: int, fresh_key: bool) -> None:
+        """Send an earlier call again: with its Idempotency-Key, or with a fresh one."""
+        calls = [c for c in self.journey.calls if c.key is not None]
+        if not calls:
+            return
+        earlier = calls[index % len(calls)]
+        key = self.journey.fresh_key() if fresh_key else earlier.key
+        self.call(
+            earlier.service, earlier.method, earlier.path, earlier.identity, earlier.body, key
+        )
+        self.settle()
+        self._check_everyones_money()
+
+    @rule(
+        index=st.integers(0, 10_000),
+        as_role=st.sampled_from((*ANY_STAFF, Role.PERSON)),
+        as_council=st.sampled_from(("same", *COUNCILS)),
+    )
+    def replay_key_as_someone_else(self, index: int, as_role: Role, as_council: str) -> None:
+        """An earlier call's Idempotency-Key, path and body, sent by another identity."""
+        calls = [c for c in self.journey.calls if c.key is not None and c.status < 300]
+        if not calls:
+            return
+        earlier = calls[index % len(calls)]
+        council = earlier.identity.council if as_council == "same" else as_council
+        if as_role is Role.PERSON:
+            who = citizen(council, PERSON_IDS[index % len(PERSON_IDS)])
+        else:
+            who = staff(council, as_role, earlier.identity.user)
+        if who == earlier.identity:
+            return
+        r = self.call(earlier.service, earlier.method, earlier.path, who, earlier.body, earlier.key)
+        if r.status_code < 300 and r.headers.get("Idempotent-Replayed") == "true":
+            violation(
+                "isolation",
+                f"{who} sent {earlier.method} {earlier.service}{earlier.path} with the "
+                f"Idempotency-Key {earlier.identity} used, and got {earlier.identity}'s "
+                f"stored {r.status_code} answer back",
+            )
+        self.settle()
+
+    @rule(index=st.integers(0, 10_000))
+    def redeliver_event(self, index: int) -> None:
+        """The log delivers an already-published record once more."""
+        records = self.journey.published_records()
+        if not records:
+            return
+        self.run(self.journey.redeliver(*records[index % len(records)]))
+        self.settle()
+        self._check_everyones_money()
+
+    @rule(service=st.sampled_from(("assessment", "allocation", "planning", "payments", "audit")))
+    def restart_service(self, service: str) -> None:
+        """Stop a service and start it again on the same database and log."""
+        self.run(self.journey.restart_service(service))
+        self.settle()
+
+    def _check_everyones_money(self) -> None:
+        for p in self.model.values():
+            if p.deployments:
+                self._check_money(p)
+
+    # --- policy ----------------------------------------------------------------------------
+
+    @rule(
+        council=st.sampled_from(COUNCILS),
+        team_manager_limit_change=st.sampled_from((-10_000, -1, 1, 10_000)),
+        effective=st.sampled_from((-1, 0, 1, 28)),
+    )
+    def adopt_policy(self, council: str, team_manager_limit_change: int, effective: int) -> None:
+        """POST /v1/policies: the council adopts a new version that moves its team
+        manager's limits."""
+        base = self.in_force(council, self.today)
+        self.adoptions += 1
+        document = policy_document(base)
+        document["version"] = f"model.{self.adoptions}"
+        effective_from = self.day(effective)
+        document["effective_from"] = iso(effective_from)
+        for ladder in ("plan_sign_off", "agreement_in_principle"):
+            for lim in document["approvals"][ladder]:
+                if lim["role"] == "team_manager" and lim["max_weekly_pence"] is not None:
+                    lim["max_weekly_pence"] = max(
+                        1, lim["max_weekly_pence"] + team_manager_limit_change
+                    )
+        r = self.call(
+            "allocation",
+            "POST",
+            "/v1/policies",
+            staff(council, Role.OPERATIONS),
+            {"policy": document, "effective_from": iso(effective_from)},
+        )
+        if r.status_code < 300:
+            self.adopted.setdefault(council, []).append(Policy.model_validate(document))
+        self.settle()
+
+    # --- the record ----------------------------------------------------------------------
+
+    @rule(person=people)
+    def alter_audit_row_then_replay(self, person: tuple[str, str]) -> None:
+        """Someone with database access alters one of the person's stored audit rows; then
+        POST /v1/replay (operations). The evidence must not vanish: verify still reports
+        the chain, or a TamperDetected finding is listed."""
+        p = self.model[person]
+        # In a worker thread, with the event loop running: the audit service may hold a
+        # write transaction that only the loop can finish.
+        row = self.run(asyncio.to_thread(self._alter_first_audit_row, p))
+        if row is None:
+            return
+        r = self.call("audit", "POST", "/v1/replay", staff(p.council, Role.OPERATIONS), {})
+        if r.status_code >= 300:
+            return
+        self.run(self.journey.apps["audit"].state.replays.wait())
+        self.settle()
+        auditor = staff(p.council, Role.AUDITOR)
+        verified = self.call("audit", "GET", f"/v1/people/{p.person_id}/verify", auditor)
+        still_reported = verified.status_code == 200 and not verified.json()["ok"]
+        findings = self.call("audit", "GET", "/v1/tamper-findings", auditor)
+        listed = findings.status_code == 200 and p.person_id in findings.text
+        if not (still_reported or listed):
+            violation(
+                "record",
+                f"{p}'s audit row {row[0]} was altered; after a replay verify says ok and no "
+                "TamperDetected finding is listed: the evidence vanished",
+            )
+
+    def _alter_first_audit_row(self, p: Person) -> tuple[int, str] | None:
+        conn = sqlite3.connect(self.journey.data_dir / "audit.db", timeout=30)
+        try:
+            with conn:
+                row = conn.execute(
+                    "SELECT seq, canonical FROM audit_events WHERE person_id = ? "
+                    "AND council = ? ORDER BY seq LIMIT 1",
+                    (p.person_id, p.council),
+                ).fetchone()
+                if row is not None:
+                    altered = re.sub(
+                        r"\d", lambda m: str((int(m.group()) + 1) % 10), row[1], count=1
+                    )
+                    conn.execute(
+                        "UPDATE audit_events SET canonical = ? WHERE person_id = ? AND seq = ?",
+                        (altered, p.person_id, row[0]),
+                    )
+        finally:
+            conn.close()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    # --- isolation -----------------------------------------------------------------------
+
+    @rule(person=people, council=st.sampled_from(COUNCILS), as_person=st.booleans())
+    def look_up_person_from_council(
+        self, person: tuple[str, str], council: str, as_person: bool
+    ) -> None:
+        """GET the person's history, budgets and deployments with a token of `council`."""
+        p = self.model[person]
+        who = citizen(council, p.person_id) if as_person else staff(council, Role.TEAM_MANAGER)
+        history = self.call("audit", "GET", f"/v1/people/{p.person_id}/history?limit=200", who)
+        if history.status_code == 200:
+            for item in history.json()["items"]:
+                seen = item["data"].get("council")
+                if seen is not None and seen != council:
+                    violation(
+                        "isolation",
+                        f"{who} read {seen}'s event {item['type']} in {p.person_id}'s history",
+                    )
+        budgets = self.call("allocation", "GET", f"/v1/budgets?person_id={p.person_id}", who)
+        if budgets.status_code == 200:
+            for item in budgets.json()["items"]:
+                one = self.call(
+                    "allocation",
+                    "GET",
+                    f"/v1/budgets/{item['budget_id']}",
+                    staff(council, Role.TEAM_MANAGER),
+                )
+                owner = one.json().get("council") if one.status_code == 200 else None
+                mine = {q.budget_id for q in self.model.values() if q.council == council}
+                if owner not in (None, council) or (
+                    one.status_code != 200
+                    and item["budget_id"] not in mine
+                    and any(q.budget_id == item["budget_id"] for q in self.model.values())
+                ):
+                    violation(
+                        "isolation",
+                        f"{who} was listed budget {item['budget_id']} of another council",
+                    )
+        deployments = self.call("payments", "GET", f"/v1/deployments?person_id={p.person_id}", who)
+        if deployments.status_code == 200:
+            for item in deployments.json()["items"]:
+                if item["council"] != council:
+                    violation(
+                        "isolation",
+                        f"{who} was listed {item['council']}'s deployment of {p.person_id}",
+                    )
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The five databases migrated once; each run of the model starts from a copy."""
+    template = tmp_path_factory.mktemp("journey-template")
+    asyncio.run(_start_and_stop(template))
+    return template
+
+
+async def _start_and_stop(data_dir: Path) -> None:
+    journey = Journey(data_dir)
+    await journey.start()
+    await journey.close()
+
+
+def test_the_journey_keeps_its_invariants(migrated: Path) -> None:
+    JourneyModel.template = migrated
+    run_state_machine_as_test(
+        JourneyModel,
+        settings=settings(
+            max_examples=max(1, STEPS // STEPS_PER_RUN),
+            stateful_step_count=STEPS_PER_RUN,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
