@@ -1007,3 +1007,89 @@ def test_the_security_doc_shows_the_rights_the_matrix_checks() -> None:
     assert doc.read_text() == with_table(doc.read_text()), (
         "docs/security.md is out of date: run `python -m contracts.rights --write docs/security.md`"
     )
+
+
+MUTATING = ("POST", "PUT", "PATCH", "DELETE")
+ANSWERS_NEVER_KEPT = {("assessment", "/v1/people/identities")}
+"""Routes whose answers hold personal data: a retry runs them again (servicekit.app)."""
+
+
+async def test_an_idempotency_key_replays_its_answer_only_to_the_identity_that_used_it(
+    service: Service,
+) -> None:
+    """For every state change: a call with key K that succeeds, then the same key and body
+    from every other role of the council under the same user id, from the same role of
+    another council, and for a person's route from another person. None of them gets the
+    stored answer; each gets what the rights table gives it without a key. Then the first
+    caller's retry gets the stored answer back."""
+    s = service
+    failures: list[str] = []
+    replayed = mutating = 0
+    for number, right in enumerate(rights_of(s.name).values()):
+        if right.method not in MUTATING:
+            continue
+        mutating += 1
+        route = f"{right.method} {right.path}"
+        recipe = RECIPES.get(right.key)
+        suffix = f"-key{number}"
+        person = f"p-own{suffix}"
+        target = await recipe.target(s, OWN, person) if recipe is not None else {}
+        if target is None:
+            continue
+
+        def as_(role: Role, council: str = OWN, person_id: str = person) -> dict[str, str]:
+            return s.tokens.headers(
+                role,
+                council,
+                user_id="one-login",  # the same subject in every role and council
+                person_id=person_id if role in CITIZEN_ROLES else None,
+            )
+
+        first = None
+        for number_of_try, role in enumerate(r for r in Role if r in right.roles):
+            key = f"{s.name}-{number}-{number_of_try}"
+            answer = await call(s, right, target, {**as_(role), "Idempotency-Key": key})
+            if 200 <= answer.status_code < 300:
+                first = (role, key, answer)
+                break
+        if first is None:
+            continue
+        role, key, original = first
+        replayed += 1
+        others: list[tuple[Role, str, str, str]] = [
+            (other, OWN, person, "own") for other in Role if other is not role
+        ]
+        others.append((role, OTHER, person, "far"))
+        if role in CITIZEN_ROLES:
+            others.append((role, OWN, f"p-neighbour{suffix}", "neighbour"))
+        for other, council, person_id, aimed_at in others:
+            answer = await call(
+                s, right, target, {**as_(other, council, person_id), "Idempotency-Key": key}
+            )
+            who = f"{other.value} of {council}" + (f" as {person_id}" if aimed_at else "")
+            if answer.headers.get("Idempotent-Replayed") == "true":
+                failures.append(f"{route}: {who} was served {role.value}'s stored answer")
+                continue
+            if aimed_at == "far":
+                # Another council's caller acts in its own council: a refusal, or an answer
+                # of its own (a record of its own person under the same id); never ours.
+                if answer.status_code >= 500 or answer.content == original.content:
+                    failures.append(f"{route}: {who} got {answer.status_code} {answer.text[:160]}")
+                continue
+            expected = expectation(right, other, aimed_at)
+            if not meets(expected, answer):
+                failures.append(
+                    f"{route}: {who} expected {expected}, got {answer.status_code} "
+                    f"{answer.text[:160]}"
+                )
+        again = await call(s, right, target, {**as_(role), "Idempotency-Key": key})
+        kept = (s.name, right.path) not in ANSWERS_NEVER_KEPT
+        if kept and (
+            again.headers.get("Idempotent-Replayed") != "true"
+            or (again.status_code, again.content) != (original.status_code, original.content)
+        ):
+            failures.append(f"{route}: {role.value}'s own retry did not get its stored answer")
+        if not kept and again.headers.get("Idempotent-Replayed") == "true":
+            failures.append(f"{route}: an answer holding personal data was kept for a retry")
+    assert not failures, "\n".join(failures)
+    assert replayed >= mutating // 2, f"only {replayed} of {mutating} state changes succeeded"
