@@ -97,6 +97,9 @@ class Deployment:
     plan_id: str
     signed: bool = False
     arranged: bool = False
+    first_due_on: date | None = None
+    """As last arranged: instalments from it that are past when the agreement is signed are
+    arrears, which the agreement must give a reason for."""
 
 
 @dataclass
@@ -579,10 +582,13 @@ class JourneyModel(RuleBasedStateMachine):
         )
         if r.status_code < 300:
             dep.arranged = True
-            if first_due_on < self.today and not arrears_reason:
+            dep.first_due_on = first_due_on
+            # Before the agreement an arrangement schedules nothing: arrears are the
+            # agreement's to justify (_sign_agreement). A switch schedules at once.
+            if dep.signed and first_due_on < self.today and not arrears_reason:
                 violation(
                     "dates",
-                    f"an arrangement for {p} with a first payment due {first_due_on}, before "
+                    f"a switch for {p} with a first payment due {first_due_on}, before "
                     f"today ({self.today}), was accepted without an arrears reason",
                 )
         self.settle()
@@ -621,6 +627,12 @@ class JourneyModel(RuleBasedStateMachine):
                     "dates",
                     f"an agreement for {p} signed on {signed_on}, before its plan was signed "
                     f"off on {plan_signed_on}, was accepted",
+                )
+            if dep.first_due_on is not None and dep.first_due_on < self.today:
+                violation(
+                    "dates",
+                    f"an agreement for {p} paying from {dep.first_due_on}, before today "
+                    f"({self.today}), was accepted without an arrears reason",
                 )
         self.settle()
         self._learn_deployments(p)
