@@ -74,6 +74,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 POLICY_CHAIN_PREFIX = "policy:"
 OPERATIONS_CHAIN_PREFIX = OPERATIONS_SUBJECT_PREFIX
 COUNCIL_CHAIN_PREFIXES = (POLICY_CHAIN_PREFIX, OPERATIONS_CHAIN_PREFIX, tamper.TAMPER_CHAIN_PREFIX)
+AUDITORS_ONLY_CHAINS = (OPERATIONS_CHAIN_PREFIX, tamper.TAMPER_CHAIN_PREFIX)
+"""Chains about the council's records, not a person: read by auditors and operations."""
 PERSON_ID_PATTERN = (
     r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}|(?:policy|tamper):[a-z][a-z0-9_]{0,56}"
     r"|operations:[a-z][a-z0-9_]{0,52})$"
@@ -536,7 +538,7 @@ async def _authorise_person(uow: AuditUnitOfWork, actor: Actor, person_id: str) 
     """
     require_role(
         actor,
-        *(CHAIN_AUDITORS if person_id.startswith(OPERATIONS_CHAIN_PREFIX) else PERSON_READERS),
+        *(CHAIN_AUDITORS if person_id.startswith(AUDITORS_ONLY_CHAINS) else PERSON_READERS),
     )
     if actor.is_citizen and actor.person_id != person_id:
         raise PersonNotFound(person_id)

@@ -38,6 +38,7 @@ from services.audit.tests.test_api import (
     replay,
     sql,
 )
+from services.audit.tests.test_council_keys import digest_of, replayed
 
 
 @pytest.fixture
@@ -233,6 +234,90 @@ async def test_a_chain_rewritten_to_verify_is_caught_by_comparing_it_with_the_lo
     assert (await digest(client, tokens))["digest"] == live["digest"]
     budget = await client.get("/v1/people/p-1/budget", headers=tokens.headers(*AUDITOR))
     assert budget.json()["current_budget"]["weekly_pence"] == 25_000
+
+
+async def rewrite_to_verify(app: FastAPI, council: str, person_id: str) -> None:
+    """A careful insider: £250.00 a week made £950.00 at seq 3, then every later link and
+    the head re-hashed to match, so the chain alone still verifies."""
+    rows = await sql(
+        app,
+        "SELECT seq, canonical, prev_hash FROM audit_events "
+        "WHERE council = :c AND person_id = :p ORDER BY seq",
+        c=council,
+        p=person_id,
+    )
+    prev = rows[1].prev_hash
+    for row in rows:
+        if row.seq < 3:
+            prev = chain_hash(row.prev_hash, row.canonical)
+            continue
+        canonical = row.canonical.replace('"weekly_pence":25000', '"weekly_pence":95000')
+        new_hash = chain_hash(prev, canonical)
+        await sql(
+            app,
+            "UPDATE audit_events SET canonical = :t, prev_hash = :b, hash = :h "
+            "WHERE council = :c AND person_id = :p AND seq = :s",
+            t=canonical,
+            b=prev,
+            h=new_hash,
+            c=council,
+            p=person_id,
+            s=row.seq,
+        )
+        prev = new_hash
+    await sql(
+        app,
+        "UPDATE audit_heads SET last_hash = :h WHERE council = :c AND person_id = :p",
+        h=prev,
+        c=council,
+        p=person_id,
+    )
+
+
+async def test_a_councils_replay_judges_its_own_chains_and_its_finding_is_its_own(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    await log_ready(app, client)
+    # Council A's p-1 is another person than Lancashire's, under the same id.
+    await publish(app, [*Journey("p-1").full(), *Journey("p-1", "council_a").full()])
+
+    async def both_applied() -> bool:
+        rows = [(await digest_of(client, tokens, c))["rows"] for c in ("lancashire", "council_a")]
+        return [r["audit_events"] for r in rows] == [10, 10]
+
+    await eventually(both_applied, seconds=60)
+    council_a_before = await digest_of(client, tokens, "council_a")
+    council_a_budget = await budget_of(client, tokens, "council_a")
+    await rewrite_to_verify(app, "lancashire", "p-1")
+
+    # Council A's replay compares Council A's chains with the log, and finds them sound.
+    status = await replayed(client, tokens, "council_a")
+    assert (status["status"], status["tamper_findings"]) == ("done", [])
+    assert (await digest_of(client, tokens, "council_a"))["digest"] == council_a_before["digest"]
+    assert (await budget_of(client, tokens, "lancashire"))["weekly_pence"] == 95_000
+
+    # Lancashire's replay finds Lancashire's p-1 rewritten, and records it for Lancashire.
+    status = await replayed(client, tokens, "lancashire")
+    [finding] = status["tamper_findings"]
+    assert (finding["council"], finding["chain"], finding["difference"]) == (
+        "lancashire",
+        "p-1",
+        "rewritten",
+    )
+    assert (await budget_of(client, tokens, "lancashire"))["weekly_pence"] == 25_000
+    assert await budget_of(client, tokens, "council_a") == council_a_budget
+    assert (await digest_of(client, tokens, "council_a"))["digest"] == council_a_before["digest"]
+    council_a_auditor = ("auditor", "council_a")
+    seen = await client.get("/v1/tamper-findings", headers=tokens.headers(*council_a_auditor))
+    assert seen.json()["items"] == []
+    closed = await acknowledge(client, tokens, finding["finding_id"], "seen", council_a_auditor)
+    assert closed.status_code == 404
+
+
+async def budget_of(client: httpx.AsyncClient, tokens: Tokens, council: str) -> Any:
+    response = await client.get("/v1/people/p-1/budget", headers=tokens.headers("auditor", council))
+    assert response.status_code == 200, response.text
+    return response.json()["current_budget"]
 
 
 async def test_findings_are_for_auditors_and_operations_of_the_council(
