@@ -54,6 +54,7 @@ from servicekit.testing import (
     running,
     runtime_of,
 )
+from services.assessment.api import IDENTITIES_PATH
 from whatif.generate import outgoing
 
 OWN, OTHER = "lancashire", "council_a"
@@ -1010,7 +1011,7 @@ def test_the_security_doc_shows_the_rights_the_matrix_checks() -> None:
 
 
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
-ANSWERS_NEVER_KEPT = {("assessment", "/v1/people/identities")}
+ANSWERS_NEVER_KEPT = {("assessment", IDENTITIES_PATH)}
 """Routes whose answers hold personal data: a retry runs them again (servicekit.app)."""
 
 
