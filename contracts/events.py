@@ -629,6 +629,8 @@ class OperatorActionRecorded(Event):
         description="The dead letters re-driven (partition-offset in pb.dead-letter); "
         "none for a redelivery. A dead letter named here is not re-driven again.",
     )
+
+
 # --- audit --------------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
@@ -95,3 +95,6 @@ EARLIEST_RECORD = date(2000, 1, 1)
 
 RECORD_DATE = DateInRange(earliest=EARLIEST_RECORD, latest_years_ahead=5)
 """A date in a care record (a sign-off, a review, a period): 2000 to five years ahead."""
+
+RecordDate = Annotated[date, RECORD_DATE]
+"""A request field holding such a date (docs/api.md, Dates)."""

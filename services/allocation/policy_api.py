@@ -24,7 +24,7 @@ from contracts.vocabulary import STAFF_ROLES, Role
 from servicekit import clock
 from servicekit.app import runtime_from
 from servicekit.auth import Actor, CurrentActor, require_role
-from servicekit.dates import RECORD_DATE
+from servicekit.dates import RecordDate
 from servicekit.errors import InvalidCursor
 from servicekit.pagination import decode_cursor, encode_cursor
 from servicekit.policies import AdoptedRow, parse_policy
@@ -56,7 +56,7 @@ class AdoptionRequest(_Request):
     policy: dict[str, Any] = Field(
         description="The policy document, in the format of policies/<council>.yaml (as JSON)."
     )
-    effective_from: Annotated[date, RECORD_DATE] = Field(
+    effective_from: RecordDate = Field(
         description="YYYY-MM-DD, today or later and at most five years ahead: new "
         "computations from this date use it."
     )

@@ -36,7 +36,7 @@ from contracts.money import Pence
 from contracts.vocabulary import CITIZEN_ROLES, STAFF_ROLES, Role
 from servicekit.app import create_service_app, runtime_from
 from servicekit.auth import Actor, CurrentActor, require_role
-from servicekit.dates import RECORD_DATE
+from servicekit.dates import RecordDate
 from servicekit.errors import InvalidCursor
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
@@ -80,8 +80,6 @@ PERSON_ID_PATTERN = (
     r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}|(?:policy|tamper):[a-z][a-z0-9_]{0,56}"
     r"|operations:[a-z][a-z0-9_]{0,52})$"
 )
-RecordDate = Annotated[date, RECORD_DATE]
-"""A day a report is asked for: 2000-01-01 to five years ahead (docs/api.md, Dates)."""
 MAX_BAD_LISTED = 200
 
 router = APIRouter(prefix="/v1", tags=["audit"])

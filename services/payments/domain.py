@@ -62,6 +62,7 @@ from contracts.vocabulary import Role
 from rules import arrears as arrears_rule
 from rules import authority
 from servicekit.csvexport import Cell, csv_text
+from servicekit.dates import EARLIEST_RECORD
 from servicekit.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 PLAN_YEAR_DAYS = 364
@@ -240,7 +241,7 @@ _PERIOD_DAYS = {Frequency.WEEKLY: 7, Frequency.FOUR_WEEKLY: 28}
 # caller's. A date outside its range is refused with 422 DateOutOfRange, except a release
 # date or a signing date after today, which have errors of their own.
 
-EARLIEST_RECORD_DATE = date(2000, 1, 1)
+EARLIEST_RECORD_DATE = EARLIEST_RECORD
 """No payment, agreement, return or check of this service predates personal budgets."""
 FIRST_DUE_DAYS_BEFORE_TODAY = 365
 """A first payment may be dated back up to a year (arrears, which need approval)."""

@@ -32,7 +32,7 @@ from servicekit.bulk import (
     merge_refused,
     validated_rows,
 )
-from servicekit.dates import RECORD_DATE
+from servicekit.dates import RecordDate
 from servicekit.errors import InvalidCursor
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
@@ -55,9 +55,6 @@ from services.planning.domain import (
 )
 from services.planning.handlers import ApprovalItem, PlanView
 from services.planning.settings import Settings
-
-RecordDate = Annotated[date, RECORD_DATE]
-"""A date in a plan or review: 2000-01-01 to five years ahead (docs/api.md, Dates)."""
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
