@@ -2,8 +2,8 @@
 
 Read-only. It reads the event log from the beginning with a throwaway consumer group that
 never commits, recomputes every person's indicative budget under the council's policy in
-force and under a proposed policy file with allocation's own pure RAS
-(`services.allocation.domain.calculate_budget`), and writes JSON, CSV and HTML reports
+force and under a proposed policy file with the council's rulebook, the very RAS allocation
+sets budgets with (`rules.ras.calculate_budget`), and writes JSON, CSV and HTML reports
 into an output directory. Nothing else is written anywhere.
 
     cohort.py    the event history folded into one record per person (pure fold + reader)

@@ -36,8 +36,8 @@ from contracts import events as ev
 from contracts.envelope import Envelope, InvalidEvent, decode
 from contracts.registry import UPCASTERS, topic_for
 from contracts.vocabulary import AgeBand, ClientGroup
+from rules.ras import BudgetInputs, FundingStream
 from servicekit.eventlog import open_event_log
-from services.allocation.domain import BudgetInputs, FundingStream
 from whatif.errors import EventLogNotFound
 
 DEFAULT_LOG_URL = "sqlite:///var/eventlog.db"

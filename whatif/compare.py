@@ -1,8 +1,9 @@
 """The what-if comparison: every person's budget now and under a proposed policy (pure).
 
-Both figures come from allocation's own RAS, `calculate_budget(inputs, policy)`, fed the
-inputs of the person's latest validated assessment, so the difference is the policy's
-effect alone. Charges come from payments' own rule, `contribution_annual`.
+Both figures come from the RAS allocation sets budgets with, `rules.ras.calculate_budget`,
+fed the inputs of the person's latest validated assessment, so the difference is the policy's
+effect alone. Charges come from the contribution rule payments charges by,
+`rules.contribution.contribution_annual`.
 
 Assumptions (also in the report and docs/whatif.md):
 - The budget compared is the indicative budget the RAS gives from the assessment. Support
@@ -31,8 +32,8 @@ from contracts.money import WEEKS_PER_YEAR, apply_basis_points, div_round_half_u
 from contracts.policy import Contribution, ContributionKind, Policy
 from contracts.vocabulary import AgeBand, ClientGroup, Role
 from rules.authority import who_may_agree
-from services.allocation.domain import AllocationError, Calculation, calculate_budget
-from services.payments.domain import contribution_annual
+from rules.contribution import contribution_annual
+from rules.ras import Calculation, InputsRefused, calculate_budget
 from whatif.cohort import Person
 from whatif.diff import PolicyChange, policy_changes, words
 from whatif.errors import DifferentCouncil
@@ -187,7 +188,7 @@ def compare_person(person: Person, current: Policy, proposed: Policy) -> PersonI
     inputs = assessed.budget_inputs()
     try:
         now = calculate_budget(inputs, current)
-    except AllocationError as err:
+    except InputsRefused as err:
         return Excluded(
             person.person_id,
             assessed.client_group,
@@ -198,7 +199,7 @@ def compare_person(person: Person, current: Policy, proposed: Policy) -> PersonI
         )
     try:
         new = calculate_budget(inputs, proposed)
-    except AllocationError as err:
+    except InputsRefused as err:
         return Excluded(
             person.person_id,
             assessed.client_group,

@@ -30,12 +30,12 @@ from contracts.money import WEEKS_PER_YEAR, Frequency, apply_basis_points
 from contracts.policy import ContributionKind, Policy
 from contracts.registry import ALL_TOPICS
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy, Role
+from rules.audit_tiers import audit_tier
 from rules.authority import lowest_sign_off_role
+from rules.contribution import contribution_annual
+from rules.ras import calculate_budget
 from servicekit.eventlog import OutgoingRecord
 from servicekit.eventlog.embedded import EmbeddedEventLog
-from services.allocation.domain import calculate_budget
-from services.payments.domain import Part as DeploymentPartValue
-from services.payments.domain import audit_tier, contribution_annual
 from whatif.cohort import Assessed
 from whatif.compare import approver
 from whatif.errors import WhatIfError
@@ -258,16 +258,12 @@ def person_events(
             else (assessed_max_weekly_contribution_pence)
         )
         contribution = contribution_annual(annual, rule, cap)
-    part = DeploymentPartValue(
-        option=ev.DeploymentOption.DIRECT_PAYMENT,
-        annual_pence=annual,
-        net_annual_pence=annual - contribution,
-    )
+    part = ev.DeploymentPart(option=ev.DeploymentOption.DIRECT_PAYMENT, annual_pence=annual)
     deployed = ev.DeploymentSetUp(
         **common,
         deployment_id=_uuid(rng),
         plan_id=plan_id,
-        parts=[part.as_event()],
+        parts=[part],
         gross_annual_pence=annual,
         contribution_annual_pence=contribution,
         net_annual_pence=annual - contribution,
