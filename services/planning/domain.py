@@ -20,10 +20,9 @@ team manager up to £415, above that a panel; Council B: the panel signs off eve
 
 from __future__ import annotations
 
-import calendar
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -51,7 +50,9 @@ from contracts.money import (
 )
 from contracts.policy import Policy, Questionnaire
 from contracts.vocabulary import Role
+from rules import reviews as review_dates
 from rules.authority import Decision, Refusal, Sitting, may_sign_off
+from rules.reviews import add_months as add_months
 from servicekit import errors
 
 # --- errors -------------------------------------------------------------------------------
@@ -598,16 +599,6 @@ def _flagged_risks_mitigated(content: PlanContent, assessment: KnownAssessment |
     return Check(name, True, f"all {len(flagged)} flagged risks are mitigated or referred")
 
 
-# --- dates --------------------------------------------------------------------------------
-
-
-def add_months(start: date, months: int) -> date:
-    """The same day `months` later; the 29th-31st fall back to the month's last day."""
-    index = start.month - 1 + months
-    year, month = start.year + index // 12, index % 12 + 1
-    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
-
-
 # --- reviews ------------------------------------------------------------------------------
 
 SYSTEM_ACTOR = "system"
@@ -743,7 +734,7 @@ class Review:
         return Review.schedule(
             plan=plan,
             kind=ReviewKind.ANNUAL,
-            due_on=add_months(completed_on, then_every_months),
+            due_on=review_dates.next_review_on(completed_on, then_every_months),
             by=by,
             at=at,
             reason=f"next review after the {outcome.value} review of {completed_on.isoformat()}",
@@ -970,7 +961,7 @@ class Plan:
             raise ChecksFailed(failures)
         if budget is None:  # the budget_issued check has already refused this
             raise BudgetNotKnown(self.budget_id, self.person_id)
-        first_review_on = on + timedelta(days=first_review_after_days)
+        first_review_on = review_dates.first_review_on(on, first_review_after_days)
         self.signed_off = SignOff(
             on, approver.record, approver.role, first_review_on, policy_version
         )
