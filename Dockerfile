@@ -27,8 +27,10 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 # Then the project itself (a regular, non-editable install: migrations ship as package data).
 COPY contracts ./contracts
+COPY rules ./rules
 COPY servicekit ./servicekit
 COPY services ./services
+COPY whatif ./whatif
 COPY pbj ./pbj
 RUN pip install --no-deps . && rm -rf build
 

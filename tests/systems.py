@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from pbj.chaos import free_ports
 from pbj.processes import REPO_ROOT, SERVICES, Supervisor, postgres_database_urls
+from testkit.chaos.processes import free_ports
 
 __all__ = ["ENGINES", "admin", "free_ports", "run_pbj", "supervised_system"]
 

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from pbj.chaos import PrivatePostgres
 from servicekit.testing import Tokens, named_public_key, running
 from services.assessment.api import create_app
 from services.assessment.settings import Settings
 from services.assessment.tests.test_api import start_body
+from testkit.chaos.processes import PrivatePostgres
 
 pytestmark = pytest.mark.postgres
 

@@ -213,6 +213,14 @@ def test_dockerfile_builds_one_non_root_image_for_every_service():
         assert f"{name})" in dockerfile, f"SERVICE={name} is not handled by the image's command"
 
 
+def test_the_image_holds_every_package_the_services_and_the_cli_import():
+    """The services ask the rulebook, allocation's policy routes run the what-if: an image
+    without `rules/` or `whatif/` starts no service."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", dockerfile, re.M))
+    assert {"contracts", "rules", "servicekit", "services", "whatif", "pbj"} <= copied
+
+
 # ---------------------------------------------------------------- Kubernetes manifests
 
 

@@ -1,4 +1,4 @@
-"""Random crashes during journeys, judged by an independent oracle (pbj/chaos.py).
+"""Random crashes during journeys, judged by an independent oracle (testkit/chaos/).
 
 The CI size of `pbj chaos`: a seeded run of SIGKILLs on the embedded engine, and a
 smaller one on Kafka + PostgreSQL where the broker and the PostgreSQL cluster are the
@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from pbj.chaos import PRODUCERS, ChaosReport, ChaosSystem, run_chaos
 from pbj.processes import SERVICES
+from testkit.chaos.names import PRODUCERS
+from testkit.chaos.processes import ChaosSystem
+from testkit.chaos.run import ChaosReport, run_chaos
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 

@@ -34,10 +34,10 @@ import pytest
 
 from contracts.policy import PolicyBook
 from contracts.vocabulary import Role
-from pbj.chaos import PrivateBroker, free_ports
 from pbj.journey import JourneyResult, Staff, walk_journey
 from pbj.processes import SERVICES, Supervisor, postgres_database_urls
 from servicekit.testing import POLICIES_DIR
+from testkit.chaos.processes import PrivateBroker, free_ports
 from tests.systems import admin
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]

@@ -1,0 +1,1 @@
+"""Test tooling shared by the tests and the `pbj chaos` command; no service imports it."""
