@@ -8,14 +8,15 @@ Seeds: 003 = Self-Directed Support in Lancashire (in Control 2009), ch.2 §iv; 0
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts.events import ProviderKind
+from contracts import events as ev
+from contracts.events import DeploymentOption, ProviderKind
 from contracts.money import Frequency
 from contracts.policy import Policy, PolicyBook
 from contracts.vocabulary import ClientGroup, Role
@@ -24,6 +25,7 @@ from rules.authority import (
     Sitting,
     lowest_sign_off_role,
     may_agree_in_principle,
+    may_approve_arrears,
     may_approve_exception,
     may_sign_off,
     panel_sitting,
@@ -32,6 +34,7 @@ from rules.authority import (
 from servicekit.errors import Forbidden
 from servicekit.testing import POLICIES_DIR
 from services.allocation import domain as allocation
+from services.payments import domain as payments
 from services.planning import domain as planning
 from services.portal import api as portal
 from services.portal.identity import SignedIn
@@ -234,6 +237,49 @@ def _portal_may_agree(policy: Policy, role: Role, group: ClientGroup | None, wee
 SITTINGS = st.sampled_from([None, Sitting.ORDINARY, Sitting.SEPARATE])
 
 
+def _payments_allows_arrears(policy: Policy, role: Role, arrears_pence: int) -> bool:
+    """An agreement signed a week after the first payment fell due: the annual instalment,
+    arrears_pence, is already owed, with a reason given and `role` approving."""
+    signed_on = date(2010, 4, 2)
+    plan_signed_off_on = signed_on - timedelta(days=10)
+    plan = ev.PlanSignedOff(
+        person_id="p-1",
+        council=policy.council,
+        plan_id=uuid.uuid4(),
+        budget_id=uuid.uuid4(),
+        assessment_id=uuid.uuid4(),
+        plan_version=1,
+        weekly_pence=arrears_pence // 52,
+        annual_pence=arrears_pence,
+        one_off_pence=0,
+        contingency_weekly_pence=0,
+        lines=[],
+        request_for_more=False,
+        signed_off_by="panel:p-1",
+        signed_off_by_role=Role.PANEL,
+        first_review_on=plan_signed_off_on + timedelta(days=policy.reviews.first_after_days),
+        policy_version=policy.policy_version,
+    )
+    deployment = payments.Deployment.for_signed_plan(plan, policy=policy, recorded_by="event:t")
+    deployment.arrange(
+        parts=[payments.PartRequest(DeploymentOption.DIRECT_PAYMENT)],
+        frequency=payments.PaymentFrequency.ANNUAL,
+        first_due_on=signed_on - timedelta(days=7),
+        assessed_max_weekly_contribution_pence=0,
+        policy=policy,
+        actor="care_manager:cm-1",
+        today=signed_on,
+    )
+    decision = payments.ArrearsDecision(
+        today=signed_on, approver=role, reason="the agreement came back late", policy=policy
+    )
+    try:
+        deployment.sign_agreement(signed_on=signed_on, actor="care_manager:cm-1", arrears=decision)
+    except Forbidden:
+        return False
+    return any(isinstance(event, ev.ArrearsApproved) for event in deployment.events)
+
+
 @settings(max_examples=400, deadline=None)
 @given(cases(), SITTINGS)
 def test_every_caller_decides_agreement_in_principle_as_the_rules_do(
@@ -269,6 +315,18 @@ def test_every_caller_decides_sign_off_as_the_rules_do(
             assessment={"client_group": group},
         ),
     ) == lowest_sign_off_role(policy, weekly, group)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cases())
+def test_payments_decides_arrears_as_the_rules_do(
+    case: tuple[Policy, Role, ClientGroup | None, int],
+) -> None:
+    policy, role, _, amount = case
+    arrears = max(amount, 1)  # a schedule owes at least a penny
+    assert _payments_allows_arrears(policy, role, arrears) == may_approve_arrears(
+        policy, role, arrears
+    )
 
 
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.policy_version)
