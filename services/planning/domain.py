@@ -1,21 +1,9 @@
 """Support plans, their sign-off and their reviews: pure rules, no I/O (domain digest §3).
 
-A plan is costed in integer pence and never in hours (seed 000). Before it can be submitted
-or signed off it must pass four checks, all reported at once with a plain reason (seed 003
-Step 3: the person is safe, the money is used legally, needs are met in broad terms):
-
-- ``budget_issued``: an indicative or final budget is issued for this person;
-- ``within_budget``: the weekly cost is within the budget's weekly amount, or a request
-  for more has been recorded (seed 003 ch.2 §iii: 2:1 support the points miss);
-- ``high_domains_addressed``: every domain the validated assessment scores high is
-  served by some line (seed 003 ch.2 §ii: "Where someone scores 'keeping safe' highly,
-  then it is our job to check that a share of the budget is indeed being spent on keeping
-  safe");
-- ``flagged_risks_mitigated``: every flagged risk has a mitigation or is referred to the
-  risk enablement panel (seed 003 ch.5; seed 004 Council B).
-
-Sign-off authority is policy data (seed 004 Council A: care manager up to £250 a week,
-team manager up to £415, above that a panel; Council B: the panel signs off every plan).
+A plan is costed in integer pence and never in hours (seed 000; `rules.plan_costing`).
+Before it can be submitted or signed off it must pass the sign-off checks, all reported at
+once with a plain reason (seed 003 Step 3; `rules.sign_off_checks`). Who may sign it off is
+`rules.authority`'s decision; when it is reviewed, `rules.reviews`'.
 """
 
 from __future__ import annotations
@@ -55,6 +43,10 @@ from rules.plan_costing import FeeLine as FeeLine
 from rules.plan_costing import LineCost as LineCost
 from rules.plan_costing import cost_plan as cost_plan
 from rules.reviews import add_months as add_months
+from rules.sign_off_checks import Check as Check
+from rules.sign_off_checks import CheckName as CheckName
+from rules.sign_off_checks import high_domains as high_domains
+from rules.sign_off_checks import run_checks as run_checks
 from servicekit import errors
 
 # --- errors -------------------------------------------------------------------------------
@@ -352,138 +344,6 @@ class KnownAssessment:
 
 
 # --- checks -------------------------------------------------------------------------------
-
-
-class CheckName(StrEnum):
-    BUDGET_ISSUED = "budget_issued"
-    WITHIN_BUDGET = "within_budget"
-    HIGH_DOMAINS_ADDRESSED = "high_domains_addressed"
-    FLAGGED_RISKS_MITIGATED = "flagged_risks_mitigated"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: CheckName
-    passed: bool
-    reason: str
-
-
-def run_checks(
-    *,
-    person_id: str,
-    content: PlanContent,
-    costing: Costing,
-    budget: KnownBudget | None,
-    assessment: KnownAssessment | None,
-    questionnaire: Questionnaire,
-) -> list[Check]:
-    """Every sign-off check, passed or not, each with a reason a case worker can read."""
-    return [
-        _budget_issued(person_id, budget),
-        _within_budget(content, costing, budget),
-        _high_domains_addressed(content, assessment, questionnaire),
-        _flagged_risks_mitigated(content, assessment),
-    ]
-
-
-def _budget_issued(person_id: str, budget: KnownBudget | None) -> Check:
-    name = CheckName.BUDGET_ISSUED
-    if budget is None or budget.person_id != person_id:
-        return Check(name, False, "no budget has been issued for this person")
-    if budget.stage not in ("indicative", "final"):
-        return Check(name, False, f"the budget is at stage {budget.stage}, not issued")
-    return Check(
-        name,
-        True,
-        f"a {budget.stage} budget of {format_pounds(budget.weekly_pence)} a week "
-        f"(revision {budget.revision}) is issued",
-    )
-
-
-def _within_budget(content: PlanContent, costing: Costing, budget: KnownBudget | None) -> Check:
-    name = CheckName.WITHIN_BUDGET
-    cost = format_pounds(costing.weekly_pence)
-    if budget is None:
-        return Check(name, False, f"the plan costs {cost} a week and there is no budget")
-    allowed = format_pounds(budget.weekly_pence)
-    if costing.weekly_pence <= budget.weekly_pence:
-        return Check(name, True, f"the plan costs {cost} a week, within the budget of {allowed}")
-    over = format_pounds(costing.weekly_pence - budget.weekly_pence)
-    if content.request_for_more is not None:
-        return Check(
-            name,
-            True,
-            f"the plan costs {cost} a week, {over} over the budget of {allowed}, "
-            "and a request for more is recorded",
-        )
-    return Check(
-        name,
-        False,
-        f"the plan costs {cost} a week, {over} over the budget of {allowed}; bring "
-        "it within budget or record a request for more",
-    )
-
-
-def high_domains(assessment: KnownAssessment, questionnaire: Questionnaire) -> list[str]:
-    """Domains the validated assessment scores at or above the policy's 'high' level."""
-    found = []
-    for key, level in assessment.domain_levels.items():
-        domain = questionnaire.domain(key)
-        if domain is not None and level >= domain.high_from_level:
-            found.append(key)
-    return found
-
-
-def _high_domains_addressed(
-    content: PlanContent, assessment: KnownAssessment | None, questionnaire: Questionnaire
-) -> Check:
-    name = CheckName.HIGH_DOMAINS_ADDRESSED
-    if assessment is None:
-        return Check(
-            name,
-            False,
-            "the validated assessment behind the budget has not reached "
-            "planning yet, so its high domains cannot be checked",
-        )
-    high = high_domains(assessment, questionnaire)
-    served = {domain for line in content.lines for domain in line.domains}
-    missing = [key for key in high if key not in served]
-    names = {d.key: d.name for d in questionnaire.domains}
-    if missing:
-        listed = ", ".join(names.get(key, key) for key in missing)
-        return Check(name, False, f"scored high but no line of the plan addresses: {listed}")
-    if not high:
-        return Check(name, True, "no domain is scored high")
-    listed = ", ".join(names.get(key, key) for key in high)
-    return Check(name, True, f"every domain scored high is addressed: {listed}")
-
-
-def _flagged_risks_mitigated(content: PlanContent, assessment: KnownAssessment | None) -> Check:
-    name = CheckName.FLAGGED_RISKS_MITIGATED
-    if assessment is None:
-        return Check(
-            name,
-            False,
-            "the validated assessment behind the budget has not reached "
-            "planning yet, so its risks cannot be checked",
-        )
-    answers = {m.risk_id: m for m in content.risk_mitigations}
-    flagged = [r for r in assessment.risks if r.flagged]
-    open_risks = [
-        r for r in flagged if r.risk_id not in answers or not answers[r.risk_id].answers_the_risk
-    ]
-    if open_risks:
-        listed = "; ".join(f"{r.risk_id} ({r.description[:80]})" for r in open_risks)
-        return Check(
-            name,
-            False,
-            f"flagged risks need a mitigation or a referral to the risk enablement panel: {listed}",
-        )
-    if not flagged:
-        return Check(name, True, "no risk is flagged")
-    return Check(name, True, f"all {len(flagged)} flagged risks are mitigated or referred")
-
-
 # --- reviews ------------------------------------------------------------------------------
 
 SYSTEM_ACTOR = "system"
