@@ -21,6 +21,7 @@ from contracts.money import (
     apply_basis_points,
     div_round_half_up,
 )
+from rules.wording import percent
 
 
 class CostedLine(Protocol):
@@ -107,11 +108,6 @@ class Costing:
 
 
 _FEE_NAMESPACE = UUID("5b0c1f3e-8f5e-4d8a-9c3e-2d7a61f0b1a4")
-
-
-def percent(basis_points: int) -> str:
-    whole, hundredths = divmod(basis_points, 100)
-    return f"{whole}%" if hundredths == 0 else f"{whole}.{hundredths:02d}%"
 
 
 def cost_plan(content: CostedContent, *, fee_basis_points: int) -> Costing:

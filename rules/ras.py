@@ -20,6 +20,7 @@ from contracts.money import WEEKS_PER_YEAR, Frequency, annual_from, apply_basis_
 from contracts.money import format_pounds as pounds
 from contracts.policy import Domain, Policy
 from contracts.vocabulary import ClientGroup
+from rules.wording import group_words, percent
 
 MINUS = "\u2212"
 TIMES = "\u00d7"
@@ -137,10 +138,6 @@ _FUNDING_WORDS = {
     OtherFundingSource.INDEPENDENT_LIVING_FUND: "Independent Living Fund",
     OtherFundingSource.OTHER: "other funding",
 }
-
-
-def group_words(client_group: str) -> str:
-    return client_group.replace("_", " ")
 
 
 def _minus(amount_pence: int) -> str:
@@ -333,8 +330,3 @@ def calculate_budget(inputs: BudgetInputs, policy: Policy) -> Calculation:
         above_ceiling=above,
         explanation=tuple(lines),
     )
-
-
-def percent(basis_points: int) -> str:
-    whole, rest = divmod(basis_points, 100)
-    return f"{whole}%" if rest == 0 else f"{whole}.{rest:02d}%"

@@ -32,7 +32,7 @@ from rules.authority import (
 from rules.ras import BudgetInputs as BudgetInputs
 from rules.ras import Calculation as Calculation
 from rules.ras import FundingStream as FundingStream
-from rules.ras import group_words, percent
+from rules.wording import group_words, percent
 from servicekit.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 # --- errors ---------------------------------------------------------------------------------
