@@ -55,11 +55,18 @@ def sign_off_role(policy: Policy | None, case: Case) -> Role | None:
     return authority.lowest_sign_off_role(policy, int(case.plan["costing"]["weekly_pence"]), group)
 
 
-def sitting_to_name(policy: Policy | None, user: SignedIn, weekly_pence: int) -> Sitting | None:
-    """Where the council's panel sits separately above a weekly amount (seed 004 App.1
-    Council B: above £300 a week), the sitting a panel member's decision on this amount
-    belongs to, offered first on the form; None when there is no sitting to name."""
+def separate_sitting_above(policy: Policy | None, user: SignedIn) -> int | None:
+    """For a panel member of a council whose panel sits separately above a weekly amount
+    (seed 004 App.1 Council B: £300), that amount; None when there is no sitting to name."""
     if policy is None or user.role is not Role.PANEL:
+        return None
+    return policy.approvals.panel_sits_separately_above_weekly_pence
+
+
+def sitting_for(policy: Policy | None, user: SignedIn, weekly_pence: int) -> Sitting | None:
+    """The sitting a panel member's decision on this amount belongs to, offered first where
+    the form asks which sitting took it; None when there is no sitting to name."""
+    if policy is None or separate_sitting_above(policy, user) is None:
         return None
     return authority.panel_sitting(policy, weekly_pence)
 

@@ -45,5 +45,6 @@ async def approvals(request: Request, user: Staff, api: Api) -> Response:
                 if not permissions.can_agree(policy, user, b)
             ],
             "limits": permissions.limits(policy, user.role),
+            "sitting_above": permissions.separate_sitting_above(policy, user),
         },
     )

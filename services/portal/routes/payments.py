@@ -46,13 +46,11 @@ async def agreement(
     request: Request, deployment_id: str, user: Staff, api: Api, form: Form
 ) -> Response:
     here = f"/people/{quote(field(form, 'person_id'))}"
+    body = {"signed_on": field(form, "signed_on")}
+    if field(form, "arrears_reason"):
+        body["arrears_reason"] = field(form, "arrears_reason")
     try:
-        await api.post(
-            "payments",
-            f"/v1/deployments/{deployment_id}/agreement",
-            user.token,
-            {"signed_on": field(form, "signed_on")},
-        )
+        await api.post("payments", f"/v1/deployments/{deployment_id}/agreement", user.token, body)
     except ServiceError as err:
         flash(request, err.message)
         return back_to(here)

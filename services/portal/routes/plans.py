@@ -64,8 +64,11 @@ async def plan_action(
     done = {"submit": "Plan submitted for sign-off.", "sign-off": "Plan signed off."}
     if action not in done:
         return back_to(here)
+    body = {}
+    if action == "sign-off" and field(form, "panel_sitting"):
+        body["panel_sitting"] = field(form, "panel_sitting")
     try:
-        await api.post("planning", f"/v1/plans/{plan_id}/{action}", user.token)
+        await api.post("planning", f"/v1/plans/{plan_id}/{action}", user.token, body)
     except ServiceError as err:
         flash(request, err.message)
         return back_to(field(form, "back") or here)
