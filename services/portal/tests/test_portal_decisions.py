@@ -21,7 +21,10 @@ import pytest
 from fastapi import FastAPI
 
 from contracts import events as ev
-from servicekit.testing import Tokens, outbox_events_of, running
+from servicekit.testing import Tokens, deliver, outbox_events_of, running
+from services.allocation.api import create_app as create_allocation
+from services.allocation.settings import Settings as AllocationSettings
+from services.allocation.tests.test_api import LOWEST, budget_of, validated
 from services.payments.api import create_app as create_payments
 from services.payments.settings import Settings as PaymentsSettings
 from services.payments.tests import test_api as payments_tests
@@ -208,3 +211,35 @@ async def test_only_a_panel_member_of_a_council_whose_panel_sits_twice_is_asked_
         assert 'name="panel_sitting"' not in (await portal.get("/people/p-1")).text
         await sign_in(portal, "panel", council="council_a")
         assert 'name="panel_sitting"' not in (await portal.get("/people/p-1")).text
+
+
+async def test_council_bs_panel_names_its_sitting_when_it_agrees_a_budget_above_300(
+    data_dir: Path, policies_dir: Path, tokens: Tokens, portal_for: PortalFor
+) -> None:
+    allocation = create_allocation(AllocationSettings(data_dir=data_dir, policies_dir=policies_dir))
+    async with running(allocation) as service, portal_for(allocation) as portal:
+        # Council B's RAS: 37 points x £10 = £370 a week, for the panel's separate sitting.
+        levels = {**LOWEST, "staying_safe": 5}
+        await deliver(allocation, validated("p-1", "council_b", domain_levels=levels))
+        budget = await budget_of(service, tokens, "p-1", "council_b")
+        agree = f"/budgets/{budget['budget_id']}/agree"
+        await sign_in(portal, "panel", council="council_b")
+        page = (await portal.get("/people/p-1")).text
+        assert 'id="budget_panel_sitting" name="panel_sitting"' in page
+
+        at_ordinary = await post_form(
+            portal, "/people/p-1", agree, person_id="p-1", panel_sitting="ordinary"
+        )
+        assert "You may not do this: £370.00 a week is decided at the panel's separate sitting" in (
+            messages(at_ordinary.text)
+        )
+        assert await outbox_events_of(allocation, ev.BudgetIssued) == []
+
+        at_separate = await post_form(
+            portal, "/people/p-1", agree, person_id="p-1", panel_sitting="separate"
+        )
+        assert "Budget agreed and issued to the person." in at_separate.text
+        agreed = await budget_of(service, tokens, "p-1", "council_b")
+        assert agreed["current_revision"]["panel_sitting"] == "separate"
+    [issued] = await outbox_events_of(allocation, ev.BudgetIssued)
+    assert issued.weekly_pence == 37_000
