@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.policy import Policy
-from contracts.vocabulary import PRACTITIONER_ROLES, Role
+from contracts.vocabulary import Role
 from rules import authority
 from rules.authority import Sitting
 from services.portal.identity import SignedIn
@@ -19,10 +19,9 @@ from services.portal.views import Case
 
 def may_agree(policy: Policy | None, user: SignedIn, case: Case) -> bool:
     """May the user agree the person's budget in principle (before naming a sitting)?"""
-    budget = case.budget
-    if policy is None or budget is None or user.role not in PRACTITIONER_ROLES:
+    if case.budget is None:
         return False
-    return can_agree(policy, user, budget["current_revision"])
+    return can_agree(policy, user, case.budget["current_revision"])
 
 
 def can_agree(policy: Policy | None, user: SignedIn, budget: dict[str, Any]) -> bool:
@@ -55,20 +54,53 @@ def sign_off_role(policy: Policy | None, case: Case) -> Role | None:
     return authority.lowest_sign_off_role(policy, int(case.plan["costing"]["weekly_pence"]), group)
 
 
-def separate_sitting_above(policy: Policy | None, user: SignedIn) -> int | None:
-    """For a panel member of a council whose panel sits separately above a weekly amount
-    (seed 004 App.1 Council B: £300), that amount; None when there is no sitting to name."""
-    if policy is None or user.role is not Role.PANEL:
+def sitting_to_name(
+    policy: Policy | None,
+    user: SignedIn,
+    act: authority.Act,
+    weekly_pence: int,
+    client_group: str | None = None,
+) -> Sitting | None:
+    """The panel sitting the user's decision on this amount belongs to, offered first where
+    the form asks which sitting took it; None when the user names no sitting (not the panel,
+    or a council whose panel sits once). The sitting depends on the amount alone."""
+    if policy is None:
         return None
-    return policy.approvals.panel_sits_separately_above_weekly_pence
+    decide = (
+        authority.may_sign_off
+        if act is authority.Act.SIGN_OFF
+        else authority.may_agree_in_principle
+    )
+    return decide(policy, user.role, weekly_pence, client_group).sitting
 
 
-def sitting_for(policy: Policy | None, user: SignedIn, weekly_pence: int) -> Sitting | None:
-    """The sitting a panel member's decision on this amount belongs to, offered first where
-    the form asks which sitting took it; None when there is no sitting to name."""
-    if policy is None or separate_sitting_above(policy, user) is None:
+def agreement_sitting(policy: Policy | None, user: SignedIn, case: Case) -> Sitting | None:
+    """The sitting to name when the user agrees the person's budget in principle."""
+    if case.budget is None:
         return None
-    return authority.panel_sitting(policy, weekly_pence)
+    budget = case.budget["current_revision"]
+    return sitting_to_name(
+        policy,
+        user,
+        authority.Act.AGREE_IN_PRINCIPLE,
+        int(budget["weekly_pence"]),
+        budget.get("client_group"),
+    )
+
+
+def sign_off_sitting(policy: Policy | None, user: SignedIn, case: Case) -> Sitting | None:
+    """The sitting to name when the user signs off the person's plan."""
+    if case.plan is None:
+        return None
+    group = case.assessment.get("client_group") if case.assessment else None
+    weekly = int(case.plan["costing"]["weekly_pence"])
+    return sitting_to_name(policy, user, authority.Act.SIGN_OFF, weekly, group)
+
+
+def separate_sitting_above(policy: Policy | None) -> int | None:
+    """The weekly amount above which the council's panel sits separately (seed 004 App.1
+    Council B: £300), for the form that asks which sitting decided."""
+    return None if policy is None else policy.approvals.panel_sits_separately_above_weekly_pence
 
 
 def limits(policy: Policy | None, role: Role) -> dict[str, str]:

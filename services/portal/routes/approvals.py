@@ -7,6 +7,7 @@ import asyncio
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from rules.authority import Act
 from services.portal import permissions
 from services.portal.deps import Api, Staff, optional, policy_for, render
 
@@ -34,6 +35,12 @@ async def approvals(request: Request, user: Staff, api: Api) -> Response:
         {
             "title": "Approvals",
             "plans": plans,
+            "plan_sittings": {
+                p["plan_id"]: permissions.sitting_to_name(
+                    policy, user, Act.SIGN_OFF, int(p["weekly_pence"])
+                )
+                for p in (plans or {}).get("items", [])
+            },
             "budgets_mine": [
                 permissions.who_agrees(policy, b)
                 for b in waiting
@@ -45,6 +52,6 @@ async def approvals(request: Request, user: Staff, api: Api) -> Response:
                 if not permissions.can_agree(policy, user, b)
             ],
             "limits": permissions.limits(policy, user.role),
-            "sitting_above": permissions.separate_sitting_above(policy, user),
+            "sitting_above": permissions.separate_sitting_above(policy),
         },
     )

@@ -19,12 +19,6 @@ router = APIRouter()
 async def person_page(request: Request, person_id: str, user: Staff, api: Api) -> Response:
     case = await views.load_case(api, user, person_id)
     policy = policy_for(request, user.council)
-    budget = (case.budget or {}).get("current_revision")
-    plan_cost = (case.plan or {}).get("costing")
-    budget_sitting = budget and permissions.sitting_for(policy, user, int(budget["weekly_pence"]))
-    plan_sitting = plan_cost and permissions.sitting_for(
-        policy, user, int(plan_cost["weekly_pence"])
-    )
     return render(
         request,
         "person.html",
@@ -36,9 +30,9 @@ async def person_page(request: Request, person_id: str, user: Staff, api: Api) -
             "chart_rows": views.chart_table(case),
             "may_agree": permissions.may_agree(policy, user, case),
             "sign_off_role": permissions.sign_off_role(policy, case),
-            "sitting_above": permissions.separate_sitting_above(policy, user),
-            "budget_sitting": budget_sitting,
-            "plan_sitting": plan_sitting,
+            "sitting_above": permissions.separate_sitting_above(policy),
+            "budget_sitting": permissions.agreement_sitting(policy, user, case),
+            "plan_sitting": permissions.sign_off_sitting(policy, user, case),
             "options": views.DEPLOYMENT_OPTIONS,
             "payment_frequencies": views.PAYMENT_FREQUENCIES,
         },
