@@ -36,7 +36,7 @@ from servicekit.testing import POLICIES_DIR
 from services.allocation import domain as allocation
 from services.payments import domain as payments
 from services.planning import domain as planning
-from services.portal import api as portal
+from services.portal import permissions as portal
 from services.portal.identity import SignedIn
 from services.portal.views import Case
 from whatif import compare
@@ -229,7 +229,7 @@ def _planning_allows(
 def _portal_may_agree(policy: Policy, role: Role, group: ClientGroup | None, weekly: int) -> bool:
     user = SignedIn(token="t", user_id="u-1", role=role, council=policy.council, person_id=None)
     revision: dict[str, Any] = {"weekly_pence": weekly, "client_group": group}
-    return portal._may_agree(
+    return portal.may_agree(
         policy, user, Case(person_id="p-1", budget={"current_revision": revision})
     )
 
@@ -307,7 +307,7 @@ def test_every_caller_decides_sign_off_as_the_rules_do(
     policy, role, group, weekly = case
     named = may_sign_off(policy, role, weekly, group, sitting=sitting)
     assert _planning_allows(policy, role, group, weekly, sitting) == named.allowed, named.reason
-    assert portal._sign_off_role(
+    assert portal.sign_off_role(
         policy,
         Case(
             person_id="p-1",

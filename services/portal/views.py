@@ -11,8 +11,10 @@ from typing import Any
 from starlette.datastructures import FormData
 
 from contracts.events import DeploymentOption, ProviderKind, ReviewOutcome
+from servicekit import clock
+from services.portal.chart import Series, line_chart
 from services.portal.clients import ServiceError, Services
-from services.portal.formatting import pence_from_pounds
+from services.portal.formatting import money, pence_from_pounds
 from services.portal.identity import SignedIn
 
 STAGES = ("assessment", "support_planning", "setting_up_payments", "receiving_payments")
@@ -227,6 +229,30 @@ def chart_table(case: Case) -> list[dict[str, Any]]:
             row[name] = int(known[-1]) if known else None
         rows.append(row)
     return rows
+
+
+def budget_chart(case: Case) -> Any:
+    """The person's budget, plan cost and payments over time; None while there is nothing."""
+    points = chart_points(case)
+    if not any(points.values()):
+        return None
+    today = clock.today()
+    last_due = max((d for d, _ in points["scheduled"]), default=today)
+    return line_chart(
+        [
+            Series("Budget (a year)", points["budget"]),
+            Series("Plan cost (a year)", points["plan"]),
+            Series("Paid so far", points["paid"], holds_until=today),
+            Series("Payments due so far (the schedule)", points["scheduled"]),
+        ],
+        chart_id="budget-chart",
+        title="Budget, plan cost and payments over time",
+        description="The yearly budget, the yearly cost of the signed-off plan, the running "
+        "total paid and the running total the payment schedule pays, by date. The table "
+        "below has the same figures.",
+        value_label=lambda v: money(round(v)),
+        until=max(today, last_due),
+    )
 
 
 def next_review(case: Case) -> dict[str, Any] | None:
