@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.envelope import Envelope
 from contracts.events import Event
-from servicekit import context
+from servicekit import clock, context
 from servicekit.tracing import current_trace_headers
 
 
@@ -100,6 +100,8 @@ class UnitOfWork:
         traceparent, tracestate = current_trace_headers()
         envelope = Envelope(
             event=event,
+            # The one clock: an event is recorded at the service's now, which tests set.
+            time=clock.now(),
             correlation_id=context.current_correlation_id(),
             causation_id=context.causation_id.get(),
             actor=context.actor.get(),
