@@ -17,6 +17,10 @@ from contracts import events as ev
 from contracts.events import DeploymentOption
 from contracts.policy import Contribution, ContributionKind, Policy, PolicyBook, UnspentRule
 from contracts.vocabulary import Role
+from rules.audit_tiers import audit_tier
+from rules.contribution import contribution_annual
+from rules.receipts import ReturnItem, missing_receipts
+from rules.schedules import split_by_amount
 from servicekit.testing import POLICIES_DIR
 from services.payments.domain import (
     AgreementNotSigned,
@@ -34,19 +38,14 @@ from services.payments.domain import (
     PartsDoNotAddUp,
     PaymentFrequency,
     PaymentsAreSuspended,
-    ReturnItem,
     ScheduleKind,
     StaleVersion,
     Status,
     UnspentAction,
     amount_gbp,
-    audit_tier,
-    contribution_annual,
     export_csv,
-    missing_receipts,
     new_export_batch,
     resolve_parts,
-    split_by_amount,
 )
 
 DP = DeploymentOption.DIRECT_PAYMENT
