@@ -24,6 +24,7 @@ from contracts.events import (
 from contracts.policy import Policy, PolicyBook
 from servicekit import clock
 from servicekit.auth import Actor
+from servicekit.bulk import Pending
 from servicekit.csvfile import FileRefused, Rejection, read_rows
 from services.payments.db import PaymentsUnitOfWork, PaymentView
 from services.payments.domain import (
@@ -247,6 +248,48 @@ async def sign_agreement(
         await _save_and_emit(uow, dep, *([predecessor] if predecessor else []))
         await uow.commit()
         return dep
+
+
+async def convert_deployment(
+    *,
+    uow: PaymentsUnitOfWork,
+    policies: PolicyBook,
+    actor: Actor,
+    person_id: str,
+    plan_id: UUID,
+    parts: Sequence[PartRequest],
+    frequency: PaymentFrequency,
+    first_due_on: date | None,
+    assessed_max_weekly_contribution_pence: int | None,
+    signed_on: date | None,
+    arrears_reason: str | None,
+) -> Deployment:
+    """A converted client's payment set-up: the plan's deployment arranged and its agreement
+    recorded, as the two routes would; pending until PlanSignedOff has opened it."""
+    live = await uow.deployments.live_for_person(actor.council, person_id)
+    found = next((d for d in live if d.plan_id == plan_id), None)
+    if found is None:
+        raise Pending("payments has not opened the deployment for this plan yet")
+    await arrange_deployment(
+        uow=uow,
+        policies=policies,
+        actor=actor,
+        deployment_id=found.deployment_id,
+        parts=parts,
+        frequency=frequency,
+        first_due_on=first_due_on,
+        assessed_max_weekly_contribution_pence=assessed_max_weekly_contribution_pence,
+        expected_version=None,
+    )
+    return await sign_agreement(
+        uow=uow,
+        policies=policies,
+        actor=actor,
+        deployment_id=found.deployment_id,
+        signed_on=signed_on,
+        expected_version=None,
+        arrears_reason=arrears_reason,
+    )
 
 
 @dataclass(frozen=True)
