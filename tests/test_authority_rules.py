@@ -208,7 +208,7 @@ def _planning_allows(
     assert plan.costing.weekly_pence == weekly
     try:
         plan.sign_off(
-            approver=planning.By(f"{role.value}:u-1", role),
+            approver=Caller(f"{role.value}:u-1", role, policy.council),
             policy=policy,
             checks=[planning.Check(name, True, "ok") for name in planning.CheckName],
             budget=known,
