@@ -53,6 +53,7 @@ from contracts.policy import Policy, Questionnaire
 from contracts.vocabulary import Role
 from rules.authority import Decision, Refusal, Sitting, may_sign_off
 from servicekit import errors
+from servicekit.caller import Caller
 
 # --- errors -------------------------------------------------------------------------------
 
@@ -80,19 +81,6 @@ class BudgetNotKnown(PlanningError, errors.Invalid):
         super().__init__(
             f"budget_id: no issued budget {budget_id} is known for person {person_id}; a plan "
             "is written against an indicative or final budget"
-        )
-
-
-class NoPolicyForCouncil(PlanningError, errors.Invalid):
-    def __init__(self, council: str) -> None:
-        super().__init__(f"council {council} has no policy in this deployment")
-
-
-class StaleVersion(PlanningError, errors.Conflict):
-    def __init__(self, what: str, expected: int, actual: int) -> None:
-        super().__init__(
-            f"{what} is at version {actual}, not {expected}: someone changed it meanwhile; "
-            "reload it and try again"
         )
 
 
@@ -158,14 +146,6 @@ class ReviewStatus(StrEnum):
     SCHEDULED = "scheduled"
     DUE = "due"
     COMPLETED = "completed"
-
-
-@dataclass(frozen=True)
-class By:
-    """Who did something, as every state change records it (``role:user_id``)."""
-
-    record: str
-    role: Role
 
 
 @dataclass(frozen=True)
@@ -675,8 +655,7 @@ class Review:
         return review
 
     def check_version(self, expected: int | None) -> None:
-        if expected is not None and expected != self.version:
-            raise StaleVersion(f"review {self.review_id}", expected, self.version)
+        errors.require_version(f"review {self.review_id}", expected, self.version)
 
     def announce_if_due(self, *, as_of: date, by: str, at: datetime) -> bool:
         """Announce a scheduled review due on or before `as_of`, once (ReviewDue)."""
@@ -826,8 +805,7 @@ class Plan:
         return cost_plan(self.content, fee_basis_points=self.fee_basis_points)
 
     def check_version(self, expected: int | None) -> None:
-        if expected is not None and expected != self.version:
-            raise StaleVersion(f"plan {self.plan_id}", expected, self.version)
+        errors.require_version(f"plan {self.plan_id}", expected, self.version)
 
     def _record(self, action: str, by: str, at: datetime, **detail: Any) -> None:
         self.updated_at = at
@@ -899,7 +877,7 @@ class Plan:
         self,
         *,
         reasons: list[str],
-        by: By,
+        by: Caller,
         at: datetime,
         expected_version: int | None = None,
     ) -> None:
@@ -928,7 +906,7 @@ class Plan:
     def sign_off(
         self,
         *,
-        approver: By,
+        approver: Caller,
         policy: Policy,
         checks: list[Check],
         budget: KnownBudget | None,
