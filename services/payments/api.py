@@ -29,7 +29,7 @@ from servicekit.bulk import (
     merge_refused,
     validated_rows,
 )
-from servicekit.pagination import Cursor, Limit, Page, encode_cursor
+from servicekit.pagination import Cursor, Limit, Page
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
 from services.payments import consumer, finance_api, handlers, schemas
@@ -38,12 +38,13 @@ from services.payments.domain import Deployment, Status
 from services.payments.routing import (
     ARRANGERS,
     HOLDERS,
+    OFFSET_CURSOR,
     RELEASERS,
     RETURN_SUBMITTERS,
+    SEQ_CURSOR,
     VIEWERS,
     PersonIdQuery,
     Runtime,
-    after_seq,
     uow_of,
 )
 from services.payments.settings import Settings
@@ -55,7 +56,7 @@ router = APIRouter(prefix="/v1", tags=["payments"])
 
 def _policy(runtime: ServiceRuntime[Any], dep: Deployment) -> Policy:
     """The policy the deployment was set up under, which its answers are judged by."""
-    return handlers.policy_for(runtime.policies, dep.policy_version, dep.council)
+    return handlers.deployment_policy(runtime.policies, dep)
 
 
 def _deployment_out(dep: Deployment, runtime: ServiceRuntime[Any]) -> schemas.DeploymentOut:
@@ -84,12 +85,12 @@ async def list_deployments(
         actor=actor,
         person_id=person_id,
         status=status,
-        after_seq=after_seq(cursor),
+        after_seq=SEQ_CURSOR.after(cursor),
         limit=limit,
     )
     return Page[schemas.DeploymentSummaryOut](
         items=[schemas.deployment_summary_out(dep) for _, dep in rows],
-        next_cursor=encode_cursor({"seq": rows[-1][0]}) if len(rows) == limit else None,
+        next_cursor=SEQ_CURSOR.at(rows[-1][0]) if len(rows) == limit else None,
     )
 
 
@@ -167,14 +168,12 @@ async def get_schedule(
     dep = await handlers.get_deployment(
         uow=uow_of(runtime), actor=actor, deployment_id=deployment_id
     )
-    start = after_seq(cursor, "offset") or 0
+    start = OFFSET_CURSOR.after(cursor) or 0
     ordered = dep.ordered_instalments()
     page = ordered[start : start + limit]
     return Page[schemas.InstalmentOut](
         items=[schemas.instalment_out(i) for i in page],
-        next_cursor=(
-            encode_cursor({"offset": start + limit}) if start + limit < len(ordered) else None
-        ),
+        next_cursor=(OFFSET_CURSOR.at(start + limit) if start + limit < len(ordered) else None),
     )
 
 

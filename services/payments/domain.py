@@ -40,6 +40,7 @@ from rules.clawback import clawback_amount, unspent_allowance
 from rules.contribution import contribution_annual
 from rules.receipts import ReturnItem, add_months, missing_receipts, next_return_due_on
 from rules.schedules import PLAN_YEAR_DAYS, instalments_until, split_by_amount
+from servicekit.errors import require_version
 from services.payments import arrangement, handover, releases
 from services.payments import monitoring as returns_and_checks
 from services.payments.arrears_approval import ArrearsDecision
@@ -68,8 +69,6 @@ from services.payments.errors import (
     ReleaseDateInFuture,
     SignedBeforeSignOff,
     SignedInFuture,
-    StaleVersion,
-    UnknownCouncil,
 )
 from services.payments.export import (
     EXPORT_COLUMNS,
@@ -142,9 +141,7 @@ __all__ = [
     "ScheduleKind",
     "SignedBeforeSignOff",
     "SignedInFuture",
-    "StaleVersion",
     "Status",
-    "UnknownCouncil",
     "UnspentAction",
     "UnspentCheck",
     "add_months",
@@ -262,15 +259,10 @@ class Deployment:
         """Paid in, spent and left for each managed account (seed 004 §6.2)."""
         return returns_and_checks.statement(self, failed_pence)
 
-    def take_events(self) -> list[ev.Event]:
-        taken, self.events = self.events, []
-        return taken
-
     # --- changing --------------------------------------------------------------------------
 
     def check_version(self, expected_version: int | None) -> None:
-        if expected_version is not None and expected_version != self.version:
-            raise StaleVersion(expected_version, self.version)
+        require_version(f"deployment {self.deployment_id}", expected_version, self.version)
 
     def touch(self, actor: str) -> None:
         """A change was made by `actor`: the next save must find this version."""

@@ -25,15 +25,6 @@ class BatchNotFound(PaymentsError, NotFound):
         super().__init__(f"export batch {batch_id} not found")
 
 
-class StaleVersion(PaymentsError, Conflict):
-    def __init__(self, expected: int, actual: int | None = None) -> None:
-        now = f" (it is now at version {actual})" if actual is not None else ""
-        super().__init__(
-            f"the deployment was changed by someone else since version {expected}{now}; "
-            "reload it and try again"
-        )
-
-
 class AgreementNotSigned(PaymentsError, Conflict):
     """Seed 003 ch.4: funding is released only once the agreement is signed and returned."""
 
@@ -92,10 +83,6 @@ class InvalidReturn(PaymentsError, Invalid):
 
 
 class InvalidUnspentCheck(PaymentsError, Invalid):
-    pass
-
-
-class UnknownCouncil(PaymentsError, Invalid):
     pass
 
 

@@ -13,17 +13,18 @@ from fastapi.responses import JSONResponse
 from contracts.vocabulary import Role
 from servicekit.auth import CurrentActor, require_role
 from servicekit.csvfile import CSV_REQUEST_BODY, csv_body
-from servicekit.pagination import Cursor, Limit, Page, encode_cursor
+from servicekit.pagination import Cursor, Limit, Page
 from services.payments import handlers, schemas
 from services.payments.reconciliation import Outcome
 from services.payments.routing import (
     CONFIRMERS,
     EXPORT_READERS,
+    FEED_POSITION,
     FEED_READERS,
     OUTCOME_READERS,
+    SEQ_CURSOR,
     PersonIdQuery,
     Runtime,
-    after_seq,
     uow_of,
 )
 
@@ -56,11 +57,11 @@ async def list_exports(
 ) -> Page[schemas.ExportBatchOut]:
     require_role(actor, *EXPORT_READERS)
     rows = await handlers.list_export_batches(
-        uow=uow_of(runtime), actor=actor, after_seq=after_seq(cursor), limit=limit
+        uow=uow_of(runtime), actor=actor, after_seq=SEQ_CURSOR.after(cursor), limit=limit
     )
     return Page[schemas.ExportBatchOut](
         items=[schemas.batch_out(batch) for _, batch in rows],
-        next_cursor=encode_cursor({"seq": rows[-1][0]}) if len(rows) == limit else None,
+        next_cursor=SEQ_CURSOR.at(rows[-1][0]) if len(rows) == limit else None,
     )
 
 
@@ -85,10 +86,6 @@ async def get_export_csv(batch_id: UUID, actor: CurrentActor, runtime: Runtime) 
 # --- reconciliation and the feed -------------------------------------------------------------
 
 CONFIRMATIONS_PATH = "/v1/payments/confirmations"
-
-
-def _feed_position(seq: int) -> str:
-    return encode_cursor({"feed": seq})
 
 
 @router.post(
@@ -142,12 +139,12 @@ async def list_payments(
         actor=actor,
         outcome=status,
         person_id=person_id,
-        after_seq=after_seq(cursor),
+        after_seq=SEQ_CURSOR.after(cursor),
         limit=limit,
     )
     return Page[schemas.PaymentOutcomeOut](
         items=[schemas.payment_outcome_out(v, status) for v in views],
-        next_cursor=encode_cursor({"seq": views[-1].seq}) if len(views) == limit else None,
+        next_cursor=SEQ_CURSOR.at(views[-1].seq) if len(views) == limit else None,
     )
 
 
@@ -166,11 +163,11 @@ async def get_payment_feed(
     limit: Limit = 100,
 ) -> schemas.FeedPageOut:
     require_role(actor, *FEED_READERS)
-    after_position = after_seq(after, key="feed") or 0
+    after_position = FEED_POSITION.after(after) or 0
     rows = await handlers.payment_feed(
         uow=uow_of(runtime), actor=actor, after_seq=after_position, limit=limit
     )
     return schemas.FeedPageOut(
-        items=[schemas.feed_item_out(row, _feed_position(row.seq)) for row in rows],
-        next_after=_feed_position(rows[-1].seq if rows else after_position),
+        items=[schemas.feed_item_out(row, FEED_POSITION.at(row.seq)) for row in rows],
+        next_after=FEED_POSITION.at(rows[-1].seq if rows else after_position),
     )

@@ -1,5 +1,5 @@
 """What every payments route shares: who may call it, the runtime, the unit of work and
-the list cursors."""
+the list cursors (servicekit's codec; the same cursors as before it)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from fastapi import Depends, Query
 
 from contracts.vocabulary import CITIZEN_ROLES, STAFF_ROLES, Role
 from servicekit.app import runtime_from
-from servicekit.errors import InvalidCursor
-from servicekit.pagination import decode_cursor
+from servicekit.pagination import CursorCodec
 from servicekit.runtime import ServiceRuntime
 from services.payments.db import PaymentsUnitOfWork
 
@@ -39,14 +38,27 @@ PersonIdQuery = Annotated[
 ]
 
 
-def after_seq(cursor: str | None, key: str = "seq") -> int | None:
-    position = decode_cursor(cursor)
-    if position is None:
-        return None
-    value = position.get(key)
-    if not isinstance(value, int) or value < 0:
-        raise InvalidCursor()
-    return value
+class SequenceCursor(CursorCodec[tuple[int]]):
+    """A list read in the order rows were numbered: the cursor is the last number seen."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__((name, int))
+
+    def after(self, cursor: str | None) -> int | None:
+        """The number to read on after; None from the start."""
+        position = self.decode(cursor)
+        return None if position is None else position[0]
+
+    def at(self, number: int) -> str:
+        return self.encode((number,))
+
+
+SEQ_CURSOR = SequenceCursor("seq")
+"""Deployments, export batches and outcomes, in the order they were recorded."""
+OFFSET_CURSOR = SequenceCursor("offset")
+"""A deployment's instalments in due order: how many came before."""
+FEED_POSITION = SequenceCursor("feed")
+"""The payment feed: the number of the last released payment read."""
 
 
 def uow_of(runtime: ServiceRuntime[Any]) -> PaymentsUnitOfWork:
