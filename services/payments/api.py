@@ -34,7 +34,8 @@ from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
 from services.payments import consumer, finance_api, handlers, schemas
 from services.payments.db import PaymentsUnitOfWork, metadata
-from services.payments.domain import Deployment, Status
+from services.payments.domain import Deployment
+from services.payments.lifecycle import Status
 from services.payments.routing import (
     ARRANGERS,
     HOLDERS,

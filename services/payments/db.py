@@ -22,29 +22,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.events import DeploymentOption, PaymentReleased
 from contracts.money import Frequency
 from contracts.policy import UnspentRule
+from rules.receipts import ReturnItem
 from servicekit import clock
 from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables, save_versioned
 from servicekit.errors import StaleVersion
 from servicekit.uow import UnitOfWork
-from services.payments.domain import (
-    Agreement,
-    ConcurrentExport,
-    Deployment,
-    ExportBatch,
-    ExportRow,
+from services.payments.domain import Deployment
+from services.payments.errors import ConcurrentExport
+from services.payments.export import ExportBatch, ExportRow
+from services.payments.lifecycle import Agreement, Status
+from services.payments.monitoring import MonitoringReturn, UnspentAction, UnspentCheck
+from services.payments.reconciliation import ConcurrentConfirmation, ConfirmationLine, Outcome
+from services.payments.schedules import (
     Instalment,
     InstalmentStatus,
-    MonitoringReturn,
     Part,
     PaymentFrequency,
-    ReturnItem,
     Schedule,
     ScheduleKind,
-    Status,
-    UnspentAction,
-    UnspentCheck,
 )
-from services.payments.reconciliation import ConcurrentConfirmation, ConfirmationLine, Outcome
 
 metadata = sa.MetaData()
 outbox, inbox, idempotency_keys = messaging_tables(metadata)

@@ -22,31 +22,25 @@ from contracts.events import (
     PlanSignedOff,
 )
 from contracts.policy import Policy, PolicyBook
+from rules.receipts import ReturnItem
 from servicekit import clock
 from servicekit.auth import Actor
 from servicekit.bulk import Pending
 from servicekit.csvfile import FileRefused, Rejection, read_rows
 from servicekit.policies import policy_for
+from services.payments.arrears_approval import ArrearsDecision
 from services.payments.db import PaymentsUnitOfWork, PaymentView
-from services.payments.domain import (
+from services.payments.domain import Deployment
+from services.payments.errors import BatchNotFound, DeploymentNotFound
+from services.payments.export import ExportBatch, export_csv, new_export_batch
+from services.payments.lifecycle import Status
+from services.payments.monitoring import (
     AccountStatement,
-    ArrearsDecision,
-    BatchNotFound,
-    Deployment,
-    DeploymentNotFound,
-    ExportBatch,
-    Instalment,
     MonitoringReturn,
-    PartRequest,
-    PaymentFrequency,
-    ReturnItem,
-    Status,
     UnspentAction,
     UnspentCheck,
-    export_csv,
-    new_export_batch,
-    release_date,
 )
+from services.payments.plausible_dates import release_date
 from services.payments.reconciliation import (
     CONFIRMATION_COLUMNS,
     CONFIRMATION_OPTIONAL,
@@ -60,6 +54,7 @@ from services.payments.reconciliation import (
     decide,
     parse_line,
 )
+from services.payments.schedules import Instalment, PartRequest, PaymentFrequency
 
 
 def deployment_policy(policies: PolicyBook, dep: Deployment) -> Policy:

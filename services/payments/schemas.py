@@ -17,27 +17,29 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from contracts.events import DeploymentOption
 from contracts.money import Frequency, Pence, SignedPence
 from contracts.policy import Policy, UnspentRule
+from rules.receipts import ReturnItem
 from servicekit.app import RequestPence
 from servicekit.bulk import ConversionRef
 from servicekit.csvfile import ImportReportOut
 from services.payments.db import PaymentView
-from services.payments.domain import (
+from services.payments.domain import Deployment
+from services.payments.export import ExportBatch
+from services.payments.handlers import ConfirmationReport, ReleasedPayment
+from services.payments.lifecycle import Status
+from services.payments.monitoring import (
     AccountStatement,
-    Deployment,
-    ExportBatch,
-    Instalment,
-    InstalmentStatus,
     MonitoringReturn,
-    PartRequest,
-    PaymentFrequency,
-    ReturnItem,
-    ScheduleKind,
-    Status,
     UnspentAction,
     UnspentCheck,
 )
-from services.payments.handlers import ConfirmationReport, ReleasedPayment
 from services.payments.reconciliation import Outcome
+from services.payments.schedules import (
+    Instalment,
+    InstalmentStatus,
+    PartRequest,
+    PaymentFrequency,
+    ScheduleKind,
+)
 
 ExpectedVersion = Annotated[
     int | None, Field(default=None, ge=1, description="409 if the deployment has moved on.")

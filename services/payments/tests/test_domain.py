@@ -23,28 +23,27 @@ from rules.receipts import ReturnItem, missing_receipts
 from rules.schedules import split_by_amount
 from servicekit.errors import StaleVersion
 from servicekit.testing import POLICIES_DIR
-from services.payments.domain import (
+from services.payments.arrears_approval import ArrearsDecision
+from services.payments.domain import Deployment
+from services.payments.errors import (
     AgreementNotSigned,
     ArrangementMissing,
-    ArrearsDecision,
-    Deployment,
     DeploymentIsSuperseded,
-    ExportRow,
     HandoverBlocked,
-    InstalmentStatus,
     InvalidArrangement,
     InvalidUnspentCheck,
     NothingToExport,
-    PartRequest,
     PartsDoNotAddUp,
-    PaymentFrequency,
     PaymentsAreSuspended,
+)
+from services.payments.export import ExportRow, amount_gbp, export_csv, new_export_batch
+from services.payments.lifecycle import Status
+from services.payments.monitoring import UnspentAction
+from services.payments.schedules import (
+    InstalmentStatus,
+    PartRequest,
+    PaymentFrequency,
     ScheduleKind,
-    Status,
-    UnspentAction,
-    amount_gbp,
-    export_csv,
-    new_export_batch,
     resolve_parts,
 )
 
