@@ -1,9 +1,8 @@
-"""Client contribution: what the person pays towards their plan from their income.
+"""The person's contribution to their personal budget: a means-tested charge.
 
-Seed 004 App.1 Council C: the person pays a share of the plan's annual value (75% in
-Council C), capped at what their means test allows (the assessed maximum weekly charge
-x 52). The council pays the rest. A council whose policy takes no contribution charges
-nothing.
+Seed 004 App.1 Council C: the person contributes from their income up to 75% of the value of
+the support plan, capped at the maximum their means test identifies; the council pays the
+budget less it. Each council's rule is its policy's `contribution`.
 """
 
 from __future__ import annotations
