@@ -25,14 +25,12 @@ from servicekit.bulk import (
     merge_refused,
     validated_rows,
 )
-from servicekit.errors import InvalidCursor
-from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from servicekit.pagination import Cursor, Limit, Page
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
 from services.allocation import consumer, handlers, policy_api
 from services.allocation.db import AllocationUnitOfWork, metadata
 from services.allocation.domain import (
-    Approver,
     Budget,
     BudgetInputs,
     BudgetNotFound,
@@ -43,6 +41,7 @@ from services.allocation.domain import (
     RevisionState,
     summary_in_words,
 )
+from services.allocation.schemas import BUDGET_CURSOR, budgets_after
 from services.allocation.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -319,20 +318,6 @@ def _summary(actor: Actor, budget: Budget) -> BudgetSummary:
     )
 
 
-def _approver(actor: Actor) -> Approver:
-    return Approver(record=actor.as_record(), role=actor.role, council=actor.council)
-
-
-def _after(cursor: str | None) -> tuple[datetime, str] | None:
-    position = decode_cursor(cursor)
-    if position is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(position["t"])), str(UUID(str(position["id"])))
-    except (KeyError, ValueError) as err:
-        raise InvalidCursor() from err
-
-
 # --- routes ---------------------------------------------------------------------------------
 
 
@@ -375,14 +360,14 @@ async def list_budgets(
         person_id=person_id,
         status=status.value if status else None,
         issued_only=actor.is_citizen,
-        after=_after(cursor),
+        after=budgets_after(cursor),
         limit=limit + 1,
     )
     page, more = found[:limit], len(found) > limit
     next_cursor = None
     if more and page:
         last = page[-1]
-        next_cursor = encode_cursor({"t": last.created_at.isoformat(), "id": str(last.budget_id)})
+        next_cursor = BUDGET_CURSOR.encode((last.created_at, last.budget_id))
     return Page[BudgetSummary](items=[_summary(actor, b) for b in page], next_cursor=next_cursor)
 
 
@@ -423,7 +408,7 @@ async def agree_budget(
         uow=runtime.uow(),
         policies=runtime.policies,
         budget_id=budget_id,
-        by=_approver(actor),
+        by=actor.as_caller(),
         ceiling_exception_reason=body.ceiling_exception_reason,
         expected_version=body.expected_version,
         panel_sitting=body.panel_sitting,
@@ -444,7 +429,7 @@ async def revise_budget(
         uow=runtime.uow(),
         policies=runtime.policies,
         budget_id=budget_id,
-        by=_approver(actor),
+        by=actor.as_caller(),
         reason=body.reason,
         additional_weekly_pence=body.additional_weekly_pence,
         carer_support_weekly_pence=body.carer_support_weekly_pence,
@@ -507,7 +492,7 @@ async def convert_budget_agreements(
                 uow=uow,
                 policies=runtime.policies,
                 budget_id=found.budget_id,
-                by=_approver(actor),
+                by=actor.as_caller(),
                 ceiling_exception_reason=(
                     row.ceiling_exception_reason if found.current.above_ceiling else None
                 ),

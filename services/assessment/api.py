@@ -25,7 +25,7 @@ from contracts.vocabulary import (
     Role,
 )
 from servicekit.app import RequestPence, create_service_app, runtime_from
-from servicekit.auth import Actor, CurrentActor, require_role
+from servicekit.auth import CurrentActor, require_role
 from servicekit.bulk import (
     ConversionIn,
     ConversionOut,
@@ -36,8 +36,7 @@ from servicekit.bulk import (
     validated_rows,
 )
 from servicekit.csvfile import CSV_REQUEST_BODY, ImportReportOut, csv_body
-from servicekit.errors import InvalidCursor
-from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from servicekit.pagination import Cursor, CursorCodec, Limit, Page
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import ensure_may_see_subject_access, holdings
 from services.assessment import consumer, handlers
@@ -45,7 +44,6 @@ from services.assessment.db import AssessmentUnitOfWork, metadata
 from services.assessment.domain import (
     Answers,
     Assessment,
-    Caller,
     FundingLine,
     LevelChange,
     PersonsRisk,
@@ -96,12 +94,6 @@ LevelNumber = Annotated[int, Field(strict=True)]
 Version = Annotated[int, Field(strict=True, ge=1)]
 CouncilSlug = Annotated[str, PathParam(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 PersonIdPath = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
-
-
-def _caller(actor: Actor) -> Caller:
-    return Caller(
-        record=actor.as_record(), role=actor.role, council=actor.council, person_id=actor.person_id
-    )
 
 
 # --- request bodies -----------------------------------------------------------------------
@@ -443,14 +435,7 @@ def _validation(body: ValidateRequest) -> ValidateAssessment:
     )
 
 
-def _cursor_position(cursor: str | None) -> tuple[datetime, UUID] | None:
-    position = decode_cursor(cursor)
-    if position is None:
-        return None
-    try:
-        return datetime.fromisoformat(position["created_at"]), UUID(position["id"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise InvalidCursor() from err
+ASSESSMENT_CURSOR = CursorCodec[tuple[datetime, UUID]](("created_at", datetime), ("id", UUID))
 
 
 # --- routes -------------------------------------------------------------------------------
@@ -465,7 +450,7 @@ async def get_questionnaire(
     council: CouncilSlug, actor: CurrentActor, runtime: Runtime
 ) -> QuestionnaireOut:
     policy = handlers.policy_in_force(
-        policies=runtime.policies, caller=_caller(actor), council=council
+        policies=runtime.policies, caller=actor.as_caller(), council=council
     )
     return QuestionnaireOut(
         council=policy.council,
@@ -502,7 +487,7 @@ async def start_assessment(
     assessment = await handlers.start_assessment(
         uow=runtime.uow(),
         policies=runtime.policies,
-        caller=_caller(actor),
+        caller=actor.as_caller(),
         command=_start_command(body),
         personal_details=body.personal_details.to_domain() if body.personal_details else None,
         keys=privacy.keys,
@@ -522,7 +507,7 @@ async def put_answers(
     assessment = await handlers.answer_assessment(
         uow=runtime.uow(),
         policies=runtime.policies,
-        caller=_caller(actor),
+        caller=actor.as_caller(),
         assessment_id=assessment_id,
         answers=_answers(body),
         expected_version=body.expected_version,
@@ -545,7 +530,7 @@ async def submit_assessment(
     assessment = await handlers.submit_assessment(
         uow=runtime.uow(),
         policies=runtime.policies,
-        caller=_caller(actor),
+        caller=actor.as_caller(),
         assessment_id=assessment_id,
         expected_version=body.expected_version if body else None,
     )
@@ -564,7 +549,7 @@ async def validate_assessment(
     assessment = await handlers.validate_assessment(
         uow=runtime.uow(),
         policies=runtime.policies,
-        caller=_caller(actor),
+        caller=actor.as_caller(),
         assessment_id=assessment_id,
         command=_validation(body),
         expected_version=body.expected_version,
@@ -583,7 +568,7 @@ async def return_assessment(
     require_role(actor, *VALIDATORS)
     assessment = await handlers.return_assessment(
         uow=runtime.uow(),
-        caller=_caller(actor),
+        caller=actor.as_caller(),
         assessment_id=assessment_id,
         reasons=body.reasons,
         expected_version=body.expected_version,
@@ -600,7 +585,7 @@ async def get_assessment(
     assessment_id: UUID, actor: CurrentActor, runtime: Runtime
 ) -> AssessmentOut:
     assessment = await handlers.get_assessment(
-        uow=runtime.uow(), caller=_caller(actor), assessment_id=assessment_id
+        uow=runtime.uow(), caller=actor.as_caller(), assessment_id=assessment_id
     )
     return _assessment_out(assessment)
 
@@ -620,19 +605,15 @@ async def list_assessments(
 ) -> Page[AssessmentSummary]:
     items = await handlers.list_assessments(
         uow=runtime.uow(),
-        caller=_caller(actor),
+        caller=actor.as_caller(),
         person_id=person_id,
         status=status,
         limit=limit + 1,
-        after=_cursor_position(cursor),
+        after=ASSESSMENT_CURSOR.decode(cursor),
     )
     page, more = items[:limit], len(items) > limit
     next_cursor = (
-        encode_cursor(
-            {"created_at": page[-1].created_at.isoformat(), "id": str(page[-1].assessment_id)}
-        )
-        if more
-        else None
+        ASSESSMENT_CURSOR.encode((page[-1].created_at, page[-1].assessment_id)) if more else None
     )
     return Page[AssessmentSummary](
         items=[AssessmentSummary(**_summary_fields(a)) for a in page], next_cursor=next_cursor
@@ -717,7 +698,7 @@ async def correct_personal_details(
     record = await handlers.correct_personal_details(
         uow=runtime.uow(),
         keys=privacy.keys,
-        caller=_caller(actor),
+        caller=actor.as_caller(),
         person_id=person_id,
         details=body.to_domain(),
     )
@@ -743,7 +724,7 @@ async def subject_access(
 ) -> SubjectAccessOut:
     ensure_may_see_subject_access(actor, person_id)
     held = await handlers.personal_data_held(
-        uow=runtime.uow(), keys=privacy.keys, caller=_caller(actor), person_id=person_id
+        uow=runtime.uow(), keys=privacy.keys, caller=actor.as_caller(), person_id=person_id
     )
     async with runtime.database.sessions() as session:
         tables = await holdings(
@@ -816,7 +797,7 @@ async def identities(
     body: IdentitiesIn, actor: CurrentActor, runtime: Runtime, privacy: Privacy
 ) -> IdentitiesOut:
     found = await handlers.identities_for_return(
-        uow=runtime.uow(), keys=privacy.keys, caller=_caller(actor), person_ids=body.person_ids
+        uow=runtime.uow(), keys=privacy.keys, caller=actor.as_caller(), person_ids=body.person_ids
     )
     log.info("identities_opened_for_return", people=len(found), actor=actor.as_record())
     return IdentitiesOut(
@@ -844,7 +825,7 @@ async def erase_personal_data(
     event = await handlers.erase_personal_data(
         uow=runtime.uow(),
         policies=runtime.policies,
-        caller=_caller(actor),
+        caller=actor.as_caller(),
         person_id=person_id,
         today=privacy.today(),
     )
@@ -891,7 +872,7 @@ async def post_people_import(
     report = await handlers.import_people(
         uow=runtime.uow(),
         policies=runtime.policies,
-        caller=_caller(actor),
+        caller=actor.as_caller(),
         content=await csv_body(request),
         keys=privacy.keys,
     )
@@ -946,7 +927,7 @@ async def convert_assessments(
     body: ConversionIn, actor: CurrentActor, runtime: Runtime, privacy: Privacy
 ) -> ConversionOut:
     require_role(actor, *sorted(PRACTITIONER_ROLES))
-    caller = _caller(actor)
+    caller = actor.as_caller()
     rows: list[Row] = []
     valid, refused = validated_rows(body.rows, AssessmentConversionRow)
     for raw, row in valid:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
@@ -18,16 +18,17 @@ from contracts.events import PersonalDataErased, PersonalDetailsRecorded
 from contracts.policy import Policy, PolicyBook, Questionnaire
 from contracts.vocabulary import AgeBand, CompletedBy, Role
 from servicekit import clock
+from servicekit.caller import Caller
 from servicekit.csvfile import FileRefused, Rejection, read_rows
+from servicekit.policies import policy_for
 from services.assessment.db import AssessmentUnitOfWork
 from services.assessment.domain import (
     Answers,
     Assessment,
     AssessmentNotFound,
-    Caller,
-    NoPolicyForCouncil,
     NotAllowed,
     PolicyVersionUnavailable,
+    QuestionnaireNotFound,
     StartAssessment,
     Status,
     ValidateAssessment,
@@ -60,18 +61,11 @@ from services.assessment.personal import (
 from services.assessment.sealing import MasterKey, new_data_key, seal, unseal
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def policy_in_force(*, policies: PolicyBook, caller: Caller, council: str) -> Policy:
     """The council's policy in force today; another council's answers not found."""
     if caller.council != council:
-        raise NoPolicyForCouncil(council)
-    try:
-        return policies.current(council, on=_now().date())
-    except KeyError as err:
-        raise NoPolicyForCouncil(council) from err
+        raise QuestionnaireNotFound(council)
+    return policy_for(policies, council)
 
 
 def _questionnaire(policies: PolicyBook, assessment: Assessment) -> Questionnaire:
@@ -91,7 +85,6 @@ async def _load(uow: AssessmentUnitOfWork, assessment_id: UUID, caller: Caller) 
 
 async def _save(uow: AssessmentUnitOfWork, assessment: Assessment) -> None:
     await uow.assessments.save(assessment)
-    uow.emit_all(assessment.pop_events())
     await uow.commit()
 
 
@@ -111,7 +104,7 @@ async def start_assessment(
     """
     policy = policy_in_force(policies=policies, caller=caller, council=caller.council)
     ensure_may_start(caller, command.person_id)
-    now = _now()
+    now = clock.now()
     async with uow:
         key: PersonKey | None = None
         on_record: PersonalDetails | None = None
@@ -130,7 +123,6 @@ async def start_assessment(
             assessment_id=uuid.uuid4(), command=command, caller=caller, policy=policy, now=now
         )
         await uow.assessments.add(assessment)
-        uow.emit_all(assessment.pop_events())
         if details is not None and details != on_record:
             await _record_details(
                 uow,
@@ -164,7 +156,7 @@ async def answer_assessment(
             answers,
             questionnaire=_questionnaire(policies, assessment),
             caller=caller,
-            now=_now(),
+            now=clock.now(),
             expected_version=expected_version,
         )
         await _save(uow, assessment)
@@ -185,7 +177,7 @@ async def submit_assessment(
         assessment.submit(
             questionnaire=_questionnaire(policies, assessment),
             caller=caller,
-            now=_now(),
+            now=clock.now(),
             expected_version=expected_version,
         )
         await _save(uow, assessment)
@@ -208,7 +200,7 @@ async def validate_assessment(
             command,
             questionnaire=_questionnaire(policies, assessment),
             caller=caller,
-            now=_now(),
+            now=clock.now(),
             expected_version=expected_version,
         )
         await _save(uow, assessment)
@@ -227,7 +219,7 @@ async def return_assessment(
     async with uow:
         assessment = await _load(uow, assessment_id, caller)
         assessment.return_for_changes(
-            reasons, caller=caller, now=_now(), expected_version=expected_version
+            reasons, caller=caller, now=clock.now(), expected_version=expected_version
         )
         await _save(uow, assessment)
     return assessment
@@ -386,7 +378,7 @@ async def correct_personal_details(
 ) -> SealedRecord | None:
     """Replace the person's details with these (a new sealed record); None if unchanged."""
     _ensure_may_correct(caller, person_id)
-    now = _now()
+    now = clock.now()
     async with uow:
         known = await uow.assessments.list(
             council=caller.council, person_id=person_id, status=None, limit=1, after=None
@@ -492,7 +484,7 @@ async def erase_personal_data(
     """Destroy the person's data key once the council's retention period has ended."""
     if caller.role is not Role.OPERATIONS:
         raise NotAllowed(f"a {caller.role.value} may not erase personal data; operations can")
-    now = _now()
+    now = clock.now()
     async with uow:
         key = await uow.people.key(caller.council, person_id)
         if key is None:
@@ -629,7 +621,7 @@ async def import_people(
     imported: list[tuple[str, str]] = []
     async with uow:
         known = await uow.legacy_people.known(caller.council, [p.legacy_client_id for p in people])
-        now = _now()
+        now = clock.now()
         for person in people:
             if person.legacy_client_id in known:
                 continue
@@ -648,7 +640,6 @@ async def import_people(
                 now=now,
             )
             await uow.assessments.add(assessment)
-            uow.emit_all(assessment.pop_events())
             await _record_details(
                 uow,
                 keys,

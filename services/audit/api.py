@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,11 +34,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from contracts.events import OPERATIONS_SUBJECT_PREFIX
 from contracts.money import Pence
 from contracts.vocabulary import CITIZEN_ROLES, STAFF_ROLES, Role
+from servicekit import clock
 from servicekit.app import create_service_app, runtime_from
 from servicekit.auth import Actor, CurrentActor, require_role
 from servicekit.dates import RecordDate
-from servicekit.errors import InvalidCursor
-from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from servicekit.pagination import Cursor, Limit, Page
+from servicekit.policies import policy_for
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
 from services.audit import asof, handlers, tamper, tamper_api
@@ -54,7 +55,6 @@ from services.audit.domain import (
     KpiResult,
     PersonNotFound,
     StoredEvent,
-    UnknownCouncil,
     as_utc,
 )
 from services.audit.returns import (
@@ -65,6 +65,7 @@ from services.audit.returns import (
     la_code_for,
     to_csv,
 )
+from services.audit.schemas import KPI_GROUP_CURSOR, PERSON_CURSOR, SEQ_CURSOR
 from services.audit.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -582,17 +583,8 @@ def history_page_json(rows: list[StoredEvent], next_cursor: str | None) -> bytes
 
 
 def _seq_after(cursor: str | None) -> int:
-    position = decode_cursor(cursor)
-    if position is None:
-        return 0
-    seq = position.get("seq")
-    if not isinstance(seq, int) or seq < 0:
-        raise InvalidCursor()
-    return seq
-
-
-def _today() -> date:
-    return datetime.now(UTC).date()
+    position = SEQ_CURSOR.decode(cursor)
+    return 0 if position is None else position[0]
 
 
 def _kpi_page(
@@ -604,11 +596,8 @@ def _kpi_page(
     limit: int,
     cursor: str | None,
 ) -> KpiOut:
-    position = decode_cursor(cursor)
-    after = position.get("key") if position else None
-    if position is not None and not isinstance(after, str):
-        raise InvalidCursor()
-    groups = [g for g in result.groups if after is None or g.key > after]
+    position = KPI_GROUP_CURSOR.decode(cursor)
+    groups = [g for g in result.groups if position is None or g.key > position[0]]
     page = groups[:limit]
     more = len(groups) > limit
     return KpiOut(
@@ -618,7 +607,7 @@ def _kpi_page(
         as_of=as_of,
         total=KpiGroupOut.of(result.total),
         items=[KpiGroupOut.of(g) for g in page],
-        next_cursor=encode_cursor({"key": page[-1].key}) if more and page else None,
+        next_cursor=KPI_GROUP_CURSOR.encode((page[-1].key,)) if more and page else None,
     )
 
 
@@ -665,7 +654,7 @@ async def person_history(
             after_seq=_seq_after(cursor),
             limit=limit,
         )
-    next_cursor = encode_cursor({"seq": rows[-1].seq}) if more and rows else None
+    next_cursor = SEQ_CURSOR.encode((rows[-1].seq,)) if more and rows else None
     return _json_response(history_page_json(rows, next_cursor))
 
 
@@ -741,7 +730,7 @@ async def person_timeline(
             after_seq=_seq_after(cursor),
             limit=limit,
         )
-    next_cursor = encode_cursor({"seq": rows[-1].seq}) if more and rows else None
+    next_cursor = SEQ_CURSOR.encode((rows[-1].seq,)) if more and rows else None
     return Page[TimelineItem](
         items=[TimelineItem.model_validate(r) for r in rows], next_cursor=next_cursor
     )
@@ -812,23 +801,20 @@ async def caseload(
     cursor: Cursor = None,
 ) -> Page[CaseloadItem]:
     require_role(actor, *CASELOAD_READERS)
-    position = decode_cursor(cursor)
-    after = position.get("person_id") if position else None
-    if position is not None and not isinstance(after, str):
-        raise InvalidCursor()
+    position = PERSON_CURSOR.decode(cursor)
     entries = await handlers.caseload(
         uow=runtime.uow(),
         council=actor.council,
         team=team,
         key_worker_id=key_worker_id,
         stage=stage,
-        after_person_id=after,
+        after_person_id=None if position is None else position[0],
         limit=limit + 1,
     )
     page, more = entries[:limit], len(entries) > limit
     return Page[CaseloadItem](
         items=[CaseloadItem.of(e) for e in page],
-        next_cursor=encode_cursor({"person_id": page[-1].person.person_id}) if more else None,
+        next_cursor=PERSON_CURSOR.encode((page[-1].person.person_id,)) if more else None,
     )
 
 
@@ -848,7 +834,7 @@ async def kpi_ni130(
     cursor: Cursor = None,
 ) -> KpiOut:
     require_role(actor, *KPI_READERS)
-    day = as_of or _today()
+    day = as_of or clock.today()
     result = await handlers.kpi_ni130(uow=runtime.uow(), council=actor.council, by=by, as_of=day)
     return _kpi_page("ni130", actor.council, by, day, result, limit, cursor)
 
@@ -870,7 +856,7 @@ async def kpi_lancashire(
     cursor: Cursor = None,
 ) -> KpiOut:
     require_role(actor, *KPI_READERS)
-    day = as_of or _today()
+    day = as_of or clock.today()
     result = await handlers.kpi_lancashire(
         uow=runtime.uow(), council=actor.council, by=by, as_of=day
     )
@@ -987,7 +973,7 @@ async def get_kpis_csv(
     ] = None,
 ) -> Response:
     require_role(actor, *KPI_READERS)
-    day = as_of or _today()
+    day = as_of or clock.today()
     text = await handlers.kpis_csv(uow=runtime.uow(), council=actor.council, by=by, as_of=day)
     return Response(
         content=text.encode("utf-8"),
@@ -1007,8 +993,7 @@ async def start_replay(
     body: ReplayRequest, actor: CurrentActor, replays: ReplayDep, runtime: Runtime
 ) -> ReplayOut:
     require_role(actor, Role.OPERATIONS)
-    if actor.council not in runtime.policies.councils:
-        raise UnknownCouncil(actor.council)
+    policy_for(runtime.policies, actor.council)  # a council this deployment has no policy for
     progress = await replays.start(
         council=actor.council,
         since=as_utc(body.since) if body.since else None,

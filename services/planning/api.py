@@ -7,7 +7,7 @@ change records the caller. Conventions: docs/api.md.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
@@ -20,6 +20,7 @@ from contracts.events import PersonId, ProviderKind, ReviewKind, ReviewOutcome
 from contracts.money import Frequency, Pence
 from contracts.vocabulary import CITIZEN_ROLES, PRACTITIONER_ROLES, Role
 from rules.authority import Sitting
+from servicekit import clock
 from servicekit.app import create_service_app, runtime_from
 from servicekit.auth import CurrentActor, require_role
 from servicekit.bulk import (
@@ -33,8 +34,7 @@ from servicekit.bulk import (
     validated_rows,
 )
 from servicekit.dates import RecordDate
-from servicekit.errors import InvalidCursor
-from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from servicekit.pagination import Cursor, Limit, Page
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
 from services.planning import consumer, handlers
@@ -54,6 +54,7 @@ from services.planning.domain import (
     SharedSupport,
 )
 from services.planning.handlers import ApprovalItem, PlanView
+from services.planning.schemas import PLAN_CURSOR, REVIEW_CURSOR
 from services.planning.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -565,34 +566,6 @@ def _review_out(review: Review) -> ReviewOut:
     )
 
 
-def _bad_cursor() -> InvalidCursor:
-    return InvalidCursor()
-
-
-def _plan_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
-    position = decode_cursor(cursor)
-    if position is None:
-        return None
-    try:
-        return datetime.fromisoformat(position["t"]), UUID(position["id"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise _bad_cursor() from err
-
-
-def _review_cursor(cursor: str | None) -> tuple[date, UUID] | None:
-    position = decode_cursor(cursor)
-    if position is None:
-        return None
-    try:
-        return date.fromisoformat(position["d"]), UUID(position["id"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise _bad_cursor() from err
-
-
-def _today() -> date:
-    return datetime.now(UTC).date()
-
-
 def _uow(runtime: ServiceRuntime[Any]) -> PlanningUnitOfWork:
     uow: PlanningUnitOfWork = runtime.uow()
     return uow
@@ -670,14 +643,14 @@ async def list_plans(
         actor=actor,
         person_id=person_id,
         status=status,
-        after=_plan_cursor(cursor),
+        after=PLAN_CURSOR.decode(cursor),
         limit=limit + 1,
     )
     page = found[:limit]
     next_cursor = None
     if len(found) > limit:
         last = page[-1]
-        next_cursor = encode_cursor({"t": last.created_at.isoformat(), "id": str(last.plan_id)})
+        next_cursor = PLAN_CURSOR.encode((last.created_at, last.plan_id))
     return Page[PlanSummaryOut](
         items=[PlanSummaryOut(**_summary(p)) for p in page], next_cursor=next_cursor
     )
@@ -709,7 +682,7 @@ async def sign_off_plan(
         policies=runtime.policies,
         actor=actor,
         plan_id=plan_id,
-        on=body.on or _today(),
+        on=body.on or clock.today(),
         expected_version=body.expected_version,
         panel_sitting=body.panel_sitting,
     )
@@ -741,12 +714,12 @@ async def approvals(
         uow=_uow(runtime),
         policies=runtime.policies,
         actor=actor,
-        after=_plan_cursor(cursor),
+        after=PLAN_CURSOR.decode(cursor),
         limit=limit,
     )
     next_cursor = None
     if last_time is not None and last_id is not None:
-        next_cursor = encode_cursor({"t": last_time.isoformat(), "id": str(last_id)})
+        next_cursor = PLAN_CURSOR.encode((last_time, last_id))
     return ApprovalsPage(
         items=[_approval_out(i) for i in items if i.can_sign_off],
         refer_up=[_approval_out(i) for i in items if not i.can_sign_off],
@@ -775,14 +748,14 @@ async def list_reviews(
         person_id=person_id,
         due_on_or_before=due_before,
         status=status,
-        after=_review_cursor(cursor),
+        after=REVIEW_CURSOR.decode(cursor),
         limit=limit + 1,
     )
     page = found[:limit]
     next_cursor = None
     if len(found) > limit:
         last = page[-1]
-        next_cursor = encode_cursor({"d": last.due_on.isoformat(), "id": str(last.review_id)})
+        next_cursor = REVIEW_CURSOR.encode((last.due_on, last.review_id))
     return Page[ReviewOut](items=[_review_out(r) for r in page], next_cursor=next_cursor)
 
 
@@ -829,7 +802,7 @@ async def complete_review(
         actor=actor,
         review_id=review_id,
         outcome=body.outcome,
-        completed_on=body.completed_on or _today(),
+        completed_on=body.completed_on or clock.today(),
         notes=body.notes,
         expected_version=body.expected_version,
     )
@@ -913,7 +886,7 @@ async def convert_plans(body: ConversionIn, actor: CurrentActor, runtime: Runtim
                 policies=runtime.policies,
                 actor=actor,
                 plan_id=plan_id,
-                on=row.sign_off_on or _today(),
+                on=row.sign_off_on or clock.today(),
                 expected_version=None,
             )
             return {
