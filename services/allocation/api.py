@@ -25,11 +25,7 @@ from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
 from services.allocation import consumer, handlers, policy_api
 from services.allocation.db import AllocationUnitOfWork, metadata
-from services.allocation.domain import (
-    BudgetInputs,
-    BudgetStatus,
-    summary_in_words,
-)
+from services.allocation.domain import BudgetInputs, BudgetStatus, summary_in_words
 from services.allocation.schemas import (
     BUDGET_CURSOR,
     AgreeRequest,
