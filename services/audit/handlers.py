@@ -82,14 +82,7 @@ from services.audit.domain import (
     types_matching,
     verify_chain,
 )
-from services.audit.returns import (
-    Quarter,
-    TimedEvent,
-    Violation,
-    cld_rows,
-    to_csv,
-    validate_cld,
-)
+from services.audit.returns import Quarter, TimedEvent, Violation, cld_rows, to_csv, validate_cld
 
 log = structlog.get_logger(__name__)
 

@@ -20,11 +20,13 @@ from contracts.events import ChainSubject, TamperDifference, Text
 from contracts.vocabulary import Role
 from servicekit.app import runtime_from
 from servicekit.auth import CurrentActor, require_role
-from servicekit.pagination import Cursor, Limit, Page
+from servicekit.pagination import Cursor, CursorCodec, Limit, Page
 from services.audit import tamper
-from services.audit.schemas import FINDING_CURSOR
 
 FINDING_READERS = (Role.AUDITOR, Role.OPERATIONS)
+
+FINDING_CURSOR = CursorCodec[tuple[datetime, str]](("at", datetime), ("id", str))
+"""Findings are listed in (detected_at, finding_id) order."""
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
