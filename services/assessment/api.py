@@ -23,6 +23,7 @@ from servicekit.bulk import (
 )
 from servicekit.csvfile import CSV_REQUEST_BODY, csv_body
 from servicekit.pagination import Cursor, Limit, Page
+from servicekit.problems import problem
 from servicekit.runtime import ServiceRuntime
 from services.assessment import consumer, handlers
 from services.assessment.db import AssessmentUnitOfWork, metadata
@@ -252,13 +253,11 @@ async def post_people_import(
     )
     out = PeopleImportOut.of(report)
     if not report.accepted:
-        return JSONResponse(
-            {
-                "detail": f"{len(report.rejected)} problem(s) in the file; nobody was imported",
-                "error": "PeopleRowsRefused",
-                **out.model_dump(mode="json"),
-            },
-            status_code=422,
+        return problem(
+            422,
+            "PeopleRowsRefused",
+            f"{len(report.rejected)} problem(s) in the file; nobody was imported",
+            extensions=out.model_dump(mode="json"),
         )
     return out
 

@@ -14,6 +14,7 @@ from contracts.vocabulary import Role
 from servicekit.auth import CurrentActor, require_role
 from servicekit.csvfile import CSV_REQUEST_BODY, csv_body
 from servicekit.pagination import Cursor, Limit, Page
+from servicekit.problems import problem
 from services.payments import handlers, schemas
 from services.payments.reconciliation import Outcome
 from services.payments.routing import (
@@ -109,13 +110,11 @@ async def post_confirmations(
     )
     out = schemas.confirmation_report_out(report)
     if not report.accepted:
-        return JSONResponse(
-            {
-                "detail": f"{len(report.rejected)} line(s) refused; nothing was recorded",
-                "error": "ConfirmationLinesRefused",
-                **out.model_dump(mode="json"),
-            },
-            status_code=422,
+        return problem(
+            422,
+            "ConfirmationLinesRefused",
+            f"{len(report.rejected)} line(s) refused; nothing was recorded",
+            extensions=out.model_dump(mode="json"),
         )
     return out
 

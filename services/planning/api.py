@@ -29,6 +29,7 @@ from servicekit.bulk import (
 )
 from servicekit.dates import RecordDate
 from servicekit.pagination import Cursor, Limit, Page
+from servicekit.problems import problem
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
 from services.planning import consumer, handlers
@@ -324,13 +325,13 @@ async def complete_review(
 
 async def _checks_failed(_: Request, err: Exception) -> JSONResponse:
     assert isinstance(err, ChecksFailed)
-    return JSONResponse(
-        {
-            "detail": str(err),
-            "error": type(err).__name__,
-            "failures": [{"check": c.name.value, "reason": c.reason} for c in err.failures],
+    return problem(
+        err.status_code,
+        type(err).__name__,
+        str(err),
+        extensions={
+            "failures": [{"check": c.name.value, "reason": c.reason} for c in err.failures]
         },
-        status_code=err.status_code,
     )
 
 
