@@ -6,19 +6,23 @@ callers in the right and the wrong roles, amounts at and around the policies' li
 dates in the past, today and the future, clock moves, retries with the same and with
 fresh Idempotency-Keys, redelivered events, service restarts, switches, suspensions,
 clawbacks, policy adoptions and audit tampering. After each step it checks what the
-services answered against a small reference model (the council's policy files, read
-through contracts.policy, and what the model saw succeed):
+services answered against a small reference model (the council's policy files, read by
+this test's own reading of the seeds' rules, and what the model saw succeed):
 
 - money: nothing is released before it is due, nor for an as_of after today, and what a
   person has been released never exceeds what their signed schedules made due by today;
-- authority: a budget agreed, an exception approved or a plan signed off only by a role
-  the council's policy allows for that amount and client group (Council C mental health:
-  the panel only);
+- authority: a budget agreed, an exception approved, a plan signed off or arrears approved
+  only by a role the council's policy allows for that amount and client group (Council C
+  mental health: the panel only; Council B above £300 a week: not the ordinary sitting);
 - dates: no agreement signed in the future or before its plan's sign-off; no arrears
   without a reason;
-- record: tampering with a stored audit row never vanishes in a replay;
+- record: tampering with a stored audit row never vanishes in a replay; the budget as
+  known at an instant is what the record held then, to the microsecond;
 - isolation: a person id used by two councils never shows one council's records to the
-  other; an Idempotency-Key never replays one identity's answer to another;
+  other, and the owner can always read its own; an Idempotency-Key never replays one
+  identity's answer to another;
+- operations: redelivering an event with the operator command changes nothing;
+- errors: every refusal is RFC 9457 problem details with our error code;
 - and no call answers 5xx.
 
 A refusal is any 4xx; a violation is a 2xx where the model says refuse, or a 5xx. A
