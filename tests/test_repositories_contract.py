@@ -39,6 +39,7 @@ from services.allocation.tests.fakes import FakeAllocationUnitOfWork
 from services.assessment import db as assessment_db
 from services.assessment.domain import Assessment, start
 from services.assessment.tests import test_domain as assessment_tests
+from services.assessment.tests.fakes import FakeAssessmentUnitOfWork
 from services.payments import db as payments_db
 from services.payments.domain import Deployment
 from services.payments.schedules import PartRequest, PaymentFrequency
@@ -552,3 +553,9 @@ class TestAssessmentOnSQLite(AssessmentContract, OnSQLite):
 @pytest.mark.postgres
 class TestAssessmentOnPostgreSQL(AssessmentContract, OnPostgreSQL):
     pass
+
+
+class TestAssessmentFake(AssessmentContract):
+    @pytest.fixture
+    def units(self) -> Units:
+        return InMemory(FakeAssessmentUnitOfWork())
