@@ -40,6 +40,10 @@ from services.assessment import db as assessment_db
 from services.assessment.domain import Assessment, start
 from services.assessment.tests import test_domain as assessment_tests
 from services.assessment.tests.fakes import FakeAssessmentUnitOfWork
+from services.audit import db as audit_db
+from services.audit.domain import facts_from
+from services.audit.tests.fakes import FakeAuditUnitOfWork
+from services.audit.tests.journey import Journey, at
 from services.payments import db as payments_db
 from services.payments.domain import Deployment
 from services.payments.schedules import PartRequest, PaymentFrequency
@@ -76,6 +80,7 @@ ALLOCATION = ServiceDatabase(
 )
 PLANNING = ServiceDatabase("planning", planning_db.metadata, planning_db.PlanningUnitOfWork)
 PAYMENTS = ServiceDatabase("payments", payments_db.metadata, payments_db.PaymentsUnitOfWork)
+AUDIT = ServiceDatabase("audit", audit_db.metadata, audit_db.AuditUnitOfWork)
 ASSESSMENT = ServiceDatabase(
     "assessment", assessment_db.metadata, assessment_db.AssessmentUnitOfWork
 )
@@ -498,6 +503,53 @@ class AssessmentContract(RepositoryContract):
         return [a.assessment_id for a in found]
 
 
+class AuditContract(UnitOfWorkContract):
+    """Audit's store is append-only: chains of events by (council, person), not aggregates."""
+
+    service = AUDIT
+
+    async def appended(self, units: Units, council: str, person_id: str, *days: str) -> list[Any]:
+        person = Journey(person_id, council)
+        uow = units.new()
+        stored = []
+        async with uow:
+            for day in days:
+                stored.append(await uow.store.append(facts_from(person.started(at(day)))))
+            await uow.commit()
+        return stored
+
+    async def test_an_appended_chain_is_read_back_link_for_link(self, units: Units) -> None:
+        stored = await self.appended(units, "lancashire", "P-1", "2025-01-06", "2025-01-13")
+        uow = units.new()
+        async with uow:
+            chain, head = await uow.store.chain_and_head("lancashire", "P-1")
+            assert await uow.store.contains(stored[0].event_id)
+        assert chain == stored
+        assert head is not None and (head.last_seq, head.last_hash) == (2, stored[-1].hash)
+
+    async def test_nothing_is_appended_by_a_transaction_that_does_not_commit(
+        self, units: Units
+    ) -> None:
+        facts = facts_from(Journey("P-1").started(at("2025-01-06")))
+        uow = units.new()
+        async with uow:
+            await uow.store.append(facts)
+        async with uow:
+            assert not await uow.store.contains(facts.event_id)
+            assert await uow.store.head("lancashire", "P-1") is None
+
+    async def test_the_same_person_id_in_two_councils_has_two_chains(self, units: Units) -> None:
+        await self.appended(units, "lancashire", "P-7", "2025-01-06", "2025-01-13")
+        await self.appended(units, "council_a", "P-7", "2025-01-20")
+        uow = units.new()
+        async with uow:
+            assert [e.seq for e in await uow.store.chain_of("council_a", "P-7")] == [1]
+            assert await uow.store.people("council_a") == ["P-7"]
+            assert not await uow.store.holds("council_b", "P-7")
+            before = await uow.store.events_before("lancashire", "P-7", at("2025-01-10"))
+        assert [e.seq for e in before] == [1]
+
+
 # --- each contract on each backend -----------------------------------------------------------
 
 
@@ -559,3 +611,18 @@ class TestAssessmentFake(AssessmentContract):
     @pytest.fixture
     def units(self) -> Units:
         return InMemory(FakeAssessmentUnitOfWork())
+
+
+class TestAuditOnSQLite(AuditContract, OnSQLite):
+    pass
+
+
+@pytest.mark.postgres
+class TestAuditOnPostgreSQL(AuditContract, OnPostgreSQL):
+    pass
+
+
+class TestAuditFake(AuditContract):
+    @pytest.fixture
+    def units(self) -> Units:
+        return InMemory(FakeAuditUnitOfWork())
