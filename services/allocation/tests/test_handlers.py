@@ -146,6 +146,31 @@ async def test_a_care_manager_above_their_limit_is_refused_and_nothing_is_issued
     assert [e.weekly_pence for e in uow.events(BudgetIssued)] == [25_001]
 
 
+async def test_a_team_manager_above_415_a_week_is_refused_and_only_the_panel_agrees(
+    uow: FakeAllocationUnitOfWork,
+) -> None:
+    # Seed 004 App.1 Council A: team manager up to £415 a week, the panel above.
+    budget = await budget_for(uow, "A-1", "council_a", TWENTY_FIVE_POINTS)
+    await revise_budget(
+        uow=uow,
+        policies=POLICIES,
+        budget_id=budget.budget_id,
+        by=caller("care_manager", "council_a"),
+        reason="two carers for moving and handling",
+        additional_weekly_pence=16_501,
+        carer_support_weekly_pence=None,
+        other_funding=None,
+        expected_version=None,
+    )
+    with pytest.raises(AboveAgreementLimit, match="team_manager"):
+        await agree(uow, budget, "team_manager")
+    assert uow.event_types == []
+    await agree(uow, budget, "panel")
+    assert [(e.weekly_pence, e.agreed_by_role) for e in uow.events(BudgetIssued)] == [
+        (41_501, Role.PANEL)
+    ]
+
+
 async def test_council_c_mental_health_is_agreed_by_the_panel_only_whatever_the_amount(
     uow: FakeAllocationUnitOfWork,
 ) -> None:
