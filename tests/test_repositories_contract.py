@@ -3,9 +3,9 @@
 One abstract contract per service on a shared one (the inbox): for allocation, planning,
 payments and assessment their aggregate (add, load, nothing kept without a commit, a change
 and its event written together at commit, a stale save refused, council-scoped lookups), for
-audit its append-only chains. Each runs on SQLite, on PostgreSQL (skipped on a developer's machine without one,
-required in CI like the other PostgreSQL suites) and on the service's fake over dicts that
-the handler tests use, so the fakes are held to the same promises.
+audit its append-only chains. Each runs on SQLite, on PostgreSQL (skipped on a developer's
+machine without one, required in CI like the other PostgreSQL suites) and on the service's
+fake over dicts that the handler tests use, so the fakes are held to the same promises.
 """
 
 from __future__ import annotations
