@@ -1,25 +1,32 @@
-"""Helpers for tests: run an app in-process, mint tokens, feed it events, read its outbox."""
+"""Helpers for tests: run an app in-process, mint tokens, feed it events, read its outbox;
+a unit of work over dicts for the handlers' tests."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import copy
+from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from contracts.envelope import Envelope, decode
 from contracts.events import Event
 from contracts.vocabulary import Role
 from servicekit.auth import ensure_dev_keys, mint_token
+from servicekit.db import messaging_tables
+from servicekit.errors import StaleVersion
 from servicekit.eventlog import Record
 from servicekit.runtime import ServiceRuntime
+from servicekit.uow import UnitOfWork
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POLICIES_DIR = REPO_ROOT / "policies"
@@ -137,3 +144,194 @@ async def event_log_started(app: FastAPI, attempts: int = 200) -> None:
         if await runtime_of(app).event_log.ready():
             return
         await asyncio.sleep(0.01)
+
+
+# --- a unit of work without a database, for handler tests -----------------------------------
+
+Stored = TypeVar("Stored")
+E = TypeVar("E", bound=Event)
+
+
+class InMemoryStore:
+    """A fake repository's rows: plain attributes, copied when a transaction begins and put
+    back when it ends without a commit, so a refused use case leaves nothing behind."""
+
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+        uow.stores.append(self)
+
+    def snapshot(self) -> dict[str, Any]:
+        return copy.deepcopy({k: v for k, v in vars(self).items() if k != "_uow"})
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        vars(self).update(copy.deepcopy(snapshot))
+
+
+def _detached(aggregate: Stored) -> Stored:
+    """A copy as a database would hold it: its own objects and no events waiting."""
+    held = copy.deepcopy(aggregate)
+    if isinstance(getattr(held, "events", None), list):
+        held.events.clear()  # type: ignore[attr-defined]
+    return held
+
+
+class InMemoryRepository(InMemoryStore, Generic[Stored]):
+    """Aggregates by key, handed out as copies and tracked like the real repositories'.
+
+    `update` is the optimistic save: refused with `StaleVersion` when another transaction
+    saved the aggregate after this one loaded it, as `servicekit.db.save_versioned` does.
+    """
+
+    def __init__(
+        self, uow: InMemoryUnitOfWork, *, key: Callable[[Stored], Hashable], what: str
+    ) -> None:
+        super().__init__(uow)
+        self._key = key
+        self._what = what
+        self.rows: dict[Hashable, Stored] = {}
+        self.loaded_versions: dict[Hashable, int] = {}
+
+    def load(self, key: Hashable) -> Stored | None:
+        stored = self.rows.get(key)
+        if stored is None:
+            return None
+        aggregate = _detached(stored)
+        version = getattr(aggregate, "version", None)
+        if isinstance(version, int):
+            self.loaded_versions[key] = version
+        return self._uow.track(aggregate)  # type: ignore[type-var]
+
+    def find(self, wanted: Callable[[Stored], bool]) -> list[Stored]:
+        keys = [key for key, stored in self.rows.items() if wanted(stored)]
+        return [found for key in keys if (found := self.load(key)) is not None]
+
+    def insert(self, aggregate: Stored) -> None:
+        key = self._key(aggregate)
+        if key in self.rows:
+            raise ValueError(f"{self._what} {key} is already stored")
+        self.rows[key] = _detached(aggregate)
+        version = getattr(aggregate, "version", None)
+        if isinstance(version, int):
+            self.loaded_versions[key] = version
+        self._uow.track(aggregate)  # type: ignore[type-var]
+
+    def update(self, aggregate: Stored) -> None:
+        key = self._key(aggregate)
+        stored = self.rows[key]
+        loaded = self.loaded_versions.get(key)
+        if loaded is not None and getattr(stored, "version", None) != loaded:
+            raise StaleVersion(f"{self._what} {key}", loaded)
+        self.rows[key] = _detached(aggregate)
+        version = getattr(aggregate, "version", None)
+        if isinstance(version, int):
+            self.loaded_versions[key] = version
+
+
+class _Inbox(InMemoryStore):
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        super().__init__(uow)
+        self.applied: set[tuple[str, str]] = set()
+
+
+class InMemoryUnitOfWork(UnitOfWork):
+    """The unit of work's contract over dicts: events collected from the aggregates it saw
+    exactly as the real one does, `outbox` holding what a commit would have written, and
+    nothing kept from a transaction that did not commit.
+
+    A service's fake subclasses this and its real unit of work, and creates its fake
+    repositories (`InMemoryRepository`) in `__init__`; they outlive each transaction, as
+    the tables do. A use case that reads `uow.session` itself cannot run on a fake.
+    """
+
+    def __init__(self) -> None:
+        outbox, inbox, _ = messaging_tables(sa.MetaData())
+        super().__init__(async_sessionmaker(), outbox=outbox, inbox=inbox)
+        self.stores: list[InMemoryStore] = []
+        self.outbox: list[Envelope] = []
+        self._inbox_rows = _Inbox(self)
+        self._batch_outbox: list[Envelope] = []
+        self._last_commit: list[dict[str, Any]] = []
+
+    def _open(self) -> None:
+        """The fake repositories were made once, in `__init__`."""
+
+    def _checkpoint(self) -> None:
+        self._last_commit = [store.snapshot() for store in self.stores]
+
+    def _back_to_last_commit(self) -> None:
+        for store, snapshot in zip(self.stores, self._last_commit, strict=True):
+            store.restore(snapshot)
+
+    async def __aenter__(self) -> Self:
+        if self._in_batch:
+            self.committed = False
+            return self
+        self._pending = []
+        self._seen = {}
+        self.committed = False
+        self._checkpoint()
+        self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._in_batch:
+            return
+        self._back_to_last_commit()
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[Self]:
+        async with self:
+            self._in_batch = True
+            self._batch_outbox = []
+            try:
+                yield self
+            except BaseException:
+                self._in_batch = False
+                self.committed = False
+                raise
+            self._in_batch = False
+            self.outbox.extend(self._batch_outbox)
+            self._checkpoint()
+            self.committed = True
+
+    async def commit(self) -> None:
+        self.collect_new_events()
+        if self._in_batch:
+            self._batch_outbox.extend(self._pending)
+            self._pending = []
+            self.committed = True
+            return
+        self.outbox.extend(self._pending)
+        self._pending = []
+        self._checkpoint()
+        self.committed = True
+
+    async def rollback(self) -> None:
+        if self._in_batch:
+            raise RuntimeError("a use case inside a batch cannot roll the batch back alone")
+        self._back_to_last_commit()
+        self._pending = []
+        self._seen = {}
+
+    async def already_applied(self, consumer: str, event_id: str) -> bool:
+        return (consumer, event_id) in self._inbox_rows.applied
+
+    async def applied_among(self, consumer: str, event_ids: list[str]) -> set[str]:
+        return {e for e in event_ids if (consumer, e) in self._inbox_rows.applied}
+
+    async def mark_all_applied(self, consumer: str, event_ids: list[str]) -> None:
+        self._inbox_rows.applied.update((consumer, event_id) for event_id in event_ids)
+
+    def events(self, event_type: type[E]) -> list[E]:
+        """The committed events of one type, oldest first."""
+        return [e.event for e in self.outbox if isinstance(e.event, event_type)]
+
+    @property
+    def event_types(self) -> list[str]:
+        """The type of every committed event, oldest first: what a refusal leaves empty."""
+        return [type(e.event).__name__ for e in self.outbox]
