@@ -19,8 +19,8 @@ this test's own reading of the seeds' rules, and what the model saw succeed):
 - record: tampering with a stored audit row never vanishes in a replay; the budget as
   known at an instant is what the record held then, to the microsecond;
 - isolation: a person id used by two councils never shows one council's records to the
-  other, and the owner can always read its own; an Idempotency-Key never replays one
-  identity's answer to another;
+  other, and the owner can always read its own;
+- idempotency: an Idempotency-Key never replays one identity's answer to another;
 - operations: redelivering an event with the operator command changes nothing;
 - errors: every refusal is RFC 9457 problem details with our error code;
 - and no call answers 5xx.
@@ -68,7 +68,16 @@ from servicekit.clock import SettableClock
 from servicekit.testing import POLICIES_DIR
 from tests.journey_harness import Identity, Journey, citizen, iso, staff
 
-FAMILIES = ("money", "authority", "dates", "record", "isolation", "errors", "operations")
+FAMILIES = (
+    "money",
+    "authority",
+    "dates",
+    "record",
+    "isolation",
+    "idempotency",
+    "errors",
+    "operations",
+)
 CHECKED = {f.strip() for f in os.environ.get("PBJ_MODEL_INVARIANTS", ",".join(FAMILIES)).split(",")}
 STEPS = int(os.environ.get("PBJ_MODEL_STEPS", "2000"))
 STEPS_PER_RUN = 50
@@ -1014,7 +1023,7 @@ class JourneyModel(RuleBasedStateMachine):
         r = self.call(earlier.service, earlier.method, earlier.path, who, earlier.body, earlier.key)
         if r.status_code < 300 and r.headers.get("Idempotent-Replayed") == "true":
             violation(
-                "isolation",
+                "idempotency",
                 f"{who} sent {earlier.method} {earlier.service}{earlier.path} with the "
                 f"Idempotency-Key {earlier.identity} used, and got {earlier.identity}'s "
                 f"stored {r.status_code} answer back",
