@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from contracts.events import LightTouchBasis
 from contracts.money import format_pounds
 from contracts.policy import CapitalLimits, Charging, SourcedFigure, Treated, Treatment
 
@@ -67,6 +68,14 @@ class FigureNotInForce(ChargingRefused):
         super().__init__(
             f"the policy's {name} applies from {figure.applies_from.isoformat()}, after the "
             f"assessment date {on.isoformat()}"
+        )
+
+
+class NominalChargeMissing(ChargingRefused):
+    def __init__(self) -> None:
+        super().__init__(
+            "nominal_charge_weekly_pence: a light-touch assessment on a nominal charge "
+            "needs the charge"
         )
 
 
@@ -340,3 +349,21 @@ def _lines(
         )
     lines.append(Line("Your weekly charge", charge))
     return tuple(lines)
+
+
+def light_touch_charge_pence(
+    basis: LightTouchBasis, cost_of_support_weekly_pence: int, nominal_weekly_pence: int | None
+) -> int:
+    """The weekly charge a light-touch assessment sets (statutory guidance, Annex C).
+
+    A person with significant resources who does not want a full assessment pays the full
+    cost; a nominal charge the person can clearly meet is that charge (never above the
+    cost); benefits showing the person cannot contribute mean no charge.
+    """
+    if basis is LightTouchBasis.SIGNIFICANT_RESOURCES:
+        return cost_of_support_weekly_pence
+    if basis is LightTouchBasis.NOMINAL_CHARGE:
+        if nominal_weekly_pence is None:
+            raise NominalChargeMissing()
+        return min(nominal_weekly_pence, cost_of_support_weekly_pence)
+    return 0

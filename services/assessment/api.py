@@ -40,7 +40,7 @@ from servicekit.errors import InvalidCursor
 from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import ensure_may_see_subject_access, holdings
-from services.assessment import consumer, handlers
+from services.assessment import consumer, financial, handlers
 from services.assessment.db import AssessmentUnitOfWork, metadata
 from services.assessment.domain import (
     Answers,
@@ -1014,7 +1014,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Self-assessment questionnaires, practitioner validation and return for changes; "
             "the person's sealed personal details, subject access and erasure."
         ),
-        routers=[router],
+        routers=[router, financial.router],
         upload_paths=frozenset({IMPORT_PEOPLE_PATH}),
         personal_data_paths=frozenset({IDENTITIES_PATH}),
     )

@@ -7,31 +7,43 @@ published from here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
 
-from contracts.events import PersonalDataErased, PersonalDetailsRecorded
+from contracts.events import (
+    EligibilityDetermined,
+    FinancialAssessmentCompleted,
+    PersonalDataErased,
+    PersonalDetailsRecorded,
+)
 from contracts.policy import Policy, PolicyBook, Questionnaire
-from contracts.vocabulary import AgeBand, CompletedBy, Role
+from contracts.vocabulary import AgeBand, CompletedBy, Difficulty, EligibilityOutcome, Role
+from rules import eligibility
 from servicekit import clock
 from servicekit.csvfile import FileRefused, Rejection, read_rows
 from services.assessment.db import AssessmentUnitOfWork
 from services.assessment.domain import (
     Answers,
+    AssessFinances,
     Assessment,
     AssessmentNotFound,
     Caller,
+    NoChargingFigures,
+    NoEligibilityCriteria,
     NoPolicyForCouncil,
     NotAllowed,
     PolicyVersionUnavailable,
     StartAssessment,
     Status,
     ValidateAssessment,
+    eligibility_event,
     ensure_may_start,
+    ensure_practitioner,
+    financial_assessment_event,
     start,
 )
 from services.assessment.imports import (
@@ -674,3 +686,82 @@ async def import_people(
         except IntegrityError as err:  # the same extract imported twice at once
             raise ConcurrentImport() from err
     return PeopleImportReport(len(rows), imported, len(people) - len(imported), [])
+
+
+# --- Care Act eligibility and the financial assessment (docs/charging.md) --------------------
+
+
+def _policy_on(policies: PolicyBook, council: str, on: date) -> Policy:
+    try:
+        return policies.current(council, on=on)
+    except KeyError as err:
+        raise NoPolicyForCouncil(council) from err
+
+
+async def determine_eligibility(
+    *,
+    uow: AssessmentUnitOfWork,
+    policies: PolicyBook,
+    caller: Caller,
+    assessment_id: UUID,
+    needs_from_impairment_or_illness: bool,
+    outcomes: Mapping[EligibilityOutcome, Sequence[Difficulty]],
+    significant_impact_on_wellbeing: bool,
+) -> EligibilityDetermined:
+    """Record whether the person's needs meet the eligibility criteria, as the rules decide."""
+    ensure_practitioner(caller, "determine eligibility")
+    on = clock.today()
+    async with uow:
+        assessment = await _load(uow, assessment_id, caller)
+        policy = _policy_on(policies, assessment.council, on)
+        criteria = policy.eligibility
+        if criteria is None or criteria.applies_from > on:
+            raise NoEligibilityCriteria(policy, on)
+        decision = eligibility.determine(
+            needs_from_impairment_or_illness=needs_from_impairment_or_illness,
+            outcomes=outcomes,
+            significant_impact_on_wellbeing=significant_impact_on_wellbeing,
+            rules=criteria,
+        )
+        event = eligibility_event(
+            assessment=assessment,
+            determination_id=uuid.uuid4(),
+            decision=decision,
+            needs_from_impairment_or_illness=needs_from_impairment_or_illness,
+            significant_impact_on_wellbeing=significant_impact_on_wellbeing,
+            caller=caller,
+            on=on,
+            policy=policy,
+        )
+        uow.emit(event)
+        await uow.commit()
+    return event
+
+
+async def assess_finances(
+    *,
+    uow: AssessmentUnitOfWork,
+    policies: PolicyBook,
+    caller: Caller,
+    assessment_id: UUID,
+    command: AssessFinances,
+) -> FinancialAssessmentCompleted:
+    """Record a financial assessment under the council's charging figures in force today."""
+    on = clock.today()
+    async with uow:
+        assessment = await _load(uow, assessment_id, caller)
+        policy = _policy_on(policies, assessment.council, on)
+        if policy.charging is None:
+            raise NoChargingFigures(policy)
+        event = financial_assessment_event(
+            assessment=assessment,
+            financial_assessment_id=uuid.uuid4(),
+            command=command,
+            figures=policy.charging,
+            caller=caller,
+            on=on,
+            policy=policy,
+        )
+        uow.emit(event)
+        await uow.commit()
+    return event
