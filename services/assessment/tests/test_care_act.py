@@ -371,11 +371,17 @@ async def test_the_audit_keeps_both_in_the_persons_history(
     async with running(audit) as audit_client:
         for envelope in await outbox_events(app):
             await deliver(audit, envelope)
-        r = await audit_client.get(
-            "/v1/people/P123/history",
-            headers=tokens.headers(Role.AUDITOR, "lancashire"),
-        )
+        auditor = tokens.headers(Role.AUDITOR, "lancashire")
+        r = await audit_client.get("/v1/people/P123/history", headers=auditor)
+        timeline = await audit_client.get("/v1/people/P123/timeline", headers=auditor)
     assert r.status_code == 200, r.text
     types = [item["type"] for item in r.json()["items"]]
     assert "pb.assessment.eligibility-determined.v1" in types
     assert "pb.assessment.financial-assessment-completed.v1" in types
+    summaries = [item["summary"] for item in timeline.json()["items"]]
+    charge = 23_000 + 2_300 - mig()
+    assert any("not eligible" in line for line in summaries)  # no outcomes were named
+    assert any(
+        line.startswith("Financial assessment (assessed)") and f"£{charge // 100}." in line
+        for line in summaries
+    ), summaries
