@@ -283,6 +283,7 @@ def assess(circumstances: FinancialCircumstances, charging: Charging, on: date) 
                 cost,
                 limits.upper_limit.source,
             ),
+            Line("Your weekly charge", cost),
         )
     else:
         charge = weekly_charge_pence(

@@ -14,9 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 
 from contracts.policy import EligibilityRules
 from contracts.vocabulary import Difficulty, EligibilityOutcome
+
+
+class CriteriaNotInForce(ValueError):
+    """The policy's criteria apply from a later day than the one asked about."""
+
+    def __init__(self, rules: EligibilityRules, on: date) -> None:
+        super().__init__(
+            f"the eligibility criteria apply from {rules.applies_from.isoformat()}, after "
+            f"{on.isoformat()}"
+        )
 
 
 @dataclass(frozen=True)
@@ -40,11 +51,14 @@ def determine(
     outcomes: Mapping[EligibilityOutcome, Iterable[Difficulty]],
     significant_impact_on_wellbeing: bool,
     rules: EligibilityRules,
+    on: date,
 ) -> Determination:
-    """Apply reg. 2(1): all three conditions, with at least `outcomes_needed` outcomes.
-
-    An outcome counts only with at least one reason it cannot be achieved (reg. 2(3)).
+    """Apply reg. 2(1) on a day: all three conditions, with at least `outcomes_needed`
+    outcomes. An outcome counts only with at least one reason it cannot be achieved
+    (reg. 2(3)). Before the criteria apply they are refused, never applied early.
     """
+    if rules.applies_from > on:
+        raise CriteriaNotInForce(rules, on)
     not_achieved = tuple(
         (outcome, tuple(dict.fromkeys(difficulties)))
         for outcome in EligibilityOutcome

@@ -25,7 +25,7 @@ from rules.charging import (
     tariff_income_weekly_pence,
     weekly_charge_pence,
 )
-from rules.eligibility import determine
+from rules.eligibility import CriteriaNotInForce, determine
 from servicekit.testing import POLICIES_DIR
 
 BOOK = PolicyBook.from_directory(POLICIES_DIR)
@@ -237,6 +237,44 @@ def test_a_charge_is_never_negative_nor_above_the_cost(
 
 @settings(max_examples=300, deadline=None)
 @given(
+    capital=st.integers(min_value=0, max_value=5_000_000),
+    income=money,
+    earnings=money,
+    housing=money,
+    dre=money,
+    cost=money,
+    circumstance=st.sampled_from(sorted(charging().minimum_income_guarantee)),
+    children=st.integers(min_value=0, max_value=4),
+)
+def test_an_assessed_charge_is_never_negative_nor_above_the_cost(
+    capital: int,
+    income: int,
+    earnings: int,
+    housing: int,
+    dre: int,
+    cost: int,
+    circumstance: str,
+    children: int,
+) -> None:
+    result = assess(
+        circumstances(
+            cost_of_support_weekly_pence=cost,
+            capital=(Amount("savings", capital),),
+            income_weekly=(Amount("state_pension", income), Amount("earnings", earnings)),
+            mig_circumstance=circumstance,
+            children=children,
+            housing_costs_weekly_pence=housing,
+            disability_related_expenditure=(Expenditure("Extra laundry", dre),),
+        ),
+        charging(),
+        ON,
+    )
+    assert 0 <= result.weekly_charge_pence <= cost
+    assert sum(line.weekly_pence for line in result.lines[:-1]) == result.weekly_charge_pence
+
+
+@settings(max_examples=300, deadline=None)
+@given(
     lower=st.integers(min_value=0, max_value=5_000_000),
     more=st.integers(min_value=0, max_value=5_000_000),
     income=money,
@@ -276,6 +314,7 @@ def test_two_outcomes_and_a_significant_impact_are_eligible() -> None:
         },
         significant_impact_on_wellbeing=True,
         rules=ELIGIBILITY,
+        on=ON,
     )
     assert decision.eligible
     assert "managing and maintaining nutrition" in decision.reasons[1]
@@ -287,6 +326,7 @@ def test_one_outcome_is_not_enough() -> None:
         outcomes={NUTRITION: [Difficulty.CANNOT]},
         significant_impact_on_wellbeing=True,
         rules=ELIGIBILITY,
+        on=ON,
     )
     assert not decision.eligible
     assert any("at least 2" in reason for reason in decision.reasons)
@@ -298,6 +338,7 @@ def test_an_outcome_without_a_reason_it_cannot_be_achieved_does_not_count() -> N
         outcomes={NUTRITION: [Difficulty.CANNOT], HYGIENE: []},
         significant_impact_on_wellbeing=True,
         rules=ELIGIBILITY,
+        on=ON,
     )
     assert not decision.eligible
     assert len(decision.outcomes_not_achieved) == 1
@@ -314,5 +355,17 @@ def test_without_an_impairment_or_a_significant_impact_no_number_of_outcomes_is_
         outcomes={o: [Difficulty.CANNOT] for o in EligibilityOutcome},
         significant_impact_on_wellbeing=impact,
         rules=ELIGIBILITY,
+        on=ON,
     )
     assert not decision.eligible
+
+
+def test_before_the_criteria_apply_they_are_refused_not_applied() -> None:
+    with pytest.raises(CriteriaNotInForce, match="2015-04-01"):
+        determine(
+            needs_from_impairment_or_illness=True,
+            outcomes={NUTRITION: [Difficulty.CANNOT], HYGIENE: [Difficulty.CANNOT]},
+            significant_impact_on_wellbeing=True,
+            rules=ELIGIBILITY,
+            on=date(2015, 3, 31),
+        )

@@ -714,15 +714,18 @@ async def determine_eligibility(
     async with uow:
         assessment = await _load(uow, assessment_id, caller)
         policy = _policy_on(policies, assessment.council, on)
-        criteria = policy.eligibility
-        if criteria is None or criteria.applies_from > on:
+        if policy.eligibility is None:
             raise NoEligibilityCriteria(policy, on)
-        decision = eligibility.determine(
-            needs_from_impairment_or_illness=needs_from_impairment_or_illness,
-            outcomes=outcomes,
-            significant_impact_on_wellbeing=significant_impact_on_wellbeing,
-            rules=criteria,
-        )
+        try:
+            decision = eligibility.determine(
+                needs_from_impairment_or_illness=needs_from_impairment_or_illness,
+                outcomes=outcomes,
+                significant_impact_on_wellbeing=significant_impact_on_wellbeing,
+                rules=policy.eligibility,
+                on=on,
+            )
+        except eligibility.CriteriaNotInForce as err:
+            raise NoEligibilityCriteria(policy, on) from err
         event = eligibility_event(
             assessment=assessment,
             determination_id=uuid.uuid4(),
