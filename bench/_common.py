@@ -193,9 +193,16 @@ class BenchSystem:
             return f"postgresql+asyncpg://pbj:pbj@127.0.0.1:5432/{self.run_id}_{name}"
         return f"sqlite+aiosqlite:///{self.data_dir}/{name}.db"
 
+    @property
+    def database_names(self) -> list[str]:
+        """The names that own a database: every one but the portal, which has none."""
+        return [n for n in self.names if n != "portal"]
+
     def create_databases(self) -> None:
         if self.engine == "kafka":
-            asyncio.run(pg_admin(*(f"CREATE DATABASE {self.run_id}_{n}" for n in self.names)))
+            asyncio.run(
+                pg_admin(*(f"CREATE DATABASE {self.run_id}_{n}" for n in self.database_names))
+            )
 
     def start(self, timeout: float = 120) -> None:
         from pbj.processes import Supervisor
@@ -204,7 +211,7 @@ class BenchSystem:
             data_dir=self.data_dir,
             ports=dict(zip(self.names, free_ports(len(self.names)), strict=True)),
             event_log_url=self.log_url(),
-            database_urls={n: self.database_url(n) for n in self.names}
+            database_urls={n: self.database_url(n) for n in self.database_names}
             if self.engine == "kafka"
             else {},
             extra_env={
@@ -234,7 +241,7 @@ class BenchSystem:
                     pg_admin(
                         *(
                             f"DROP DATABASE IF EXISTS {self.run_id}_{n} WITH (FORCE)"
-                            for n in self.names
+                            for n in self.database_names
                         )
                     )
                 )
@@ -262,6 +269,46 @@ def bench_system(
             yield system
         finally:
             system.close()
+
+
+@contextlib.contextmanager
+def code_at(ref: str) -> Iterator[tuple[Path, str]]:
+    """The project's code at a git ref, in a temporary directory, with today's bench/ over
+    it (so "before" is measured by the same script as "after"): (the tree, its commit)."""
+    import shutil
+    import subprocess
+
+    commit = subprocess.run(
+        ["git", "rev-parse", ref], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="pbj-before-") as directory:
+        tree = Path(directory)
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", commit], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        for script in (ROOT / "bench").glob("*.py"):
+            shutil.copy2(script, tree / "bench" / script.name)
+        yield tree, commit
+
+
+def run_script_at(tree: Path, script: str, *args: str) -> dict[str, Any]:
+    """Run bench/<script>.py from another tree of the project; returns the JSON it wrote.
+
+    The services it starts and the log it opens are that tree's code: the script puts its
+    tree first on sys.path, and the supervisor starts uvicorn in the tree's directory."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="pbj-before-results-") as results:
+        subprocess.run(
+            [sys.executable, str(tree / "bench" / f"{script}.py"), *args],
+            cwd=tree,
+            env={**os.environ, "PBJ_BENCH_RESULTS": results},
+            check=True,
+        )
+        name = script.removeprefix("bench_")
+        document: dict[str, Any] = json.loads((Path(results) / f"{name}.json").read_text())
+        return document
 
 
 def staff(data_dir: Path, council: str = "lancashire") -> Any:

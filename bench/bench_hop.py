@@ -12,9 +12,12 @@ this machine, so the hop is measured without a queue in front of it).
 Kafka (allocation on PostgreSQL) and the embedded log (allocation on SQLite) side by
 side. Targets on Kafka: p50 < 25 ms, p99 < 100 ms. If allocation cannot keep up with the
 rate the latencies grow with the queue; the table also gives the rate it sustained.
-Prints a table and writes bench/results/hop.json. Run it with
+With --before REF the same runs are made first on the code at that git ref (today's
+bench/ over it), and the table shows both. Prints a table and writes
+bench/results/hop.json. Run it with
 
     .venv/bin/python bench/bench_hop.py [--rates 500,50] [--seconds 10] [--engines embedded,kafka]
+    .venv/bin/python bench/bench_hop.py --engines embedded --before main
     .venv/bin/python bench/bench_hop.py --smoke
 """
 
@@ -202,20 +205,35 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="per run")
     parser.add_argument("--engines", default="embedded,kafka")
     parser.add_argument("--seed", type=int, default=2009)
+    parser.add_argument("--before", help="a git ref to measure side by side (e.g. main)")
     parser.add_argument("--smoke", action="store_true", help="a tiny run that takes seconds")
     args = parser.parse_args()
     if args.smoke:
         args.rates, args.seconds = "50", 1
     rates = [float(r) for r in args.rates.split(",")]
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    before: dict[str, Any] | None = None
+    if args.before:
+        with c.code_at(args.before) as (tree, commit):
+            c.console.print(f"[bold]before[/]: {args.before} ({commit[:10]}) ...")
+            before = c.run_script_at(
+                tree,
+                "bench_hop",
+                *("--rates", args.rates, "--seconds", str(args.seconds)),
+                *("--engines", args.engines, "--seed", str(args.seed)),
+            )
+            before = {"ref": args.before, "commit": commit, "runs": before["runs"]}
+        c.console.print("[bold]after[/]: this tree ...")
     runs = {
         f"{rate:g}": {e: bench_engine(e, rate, args.seconds, args.seed) for e in engines}
         for rate in rates
     }
+    compared = [("before", before["runs"]), ("after", runs)] if before else [("", runs)]
     c.show(
         "Event hop: AssessmentValidated appended -> allocation's budget row committed "
         f"({args.seconds:.0f}s per run)",
         [
+            "code",
             "rate/s",
             "engine",
             "events",
@@ -229,6 +247,7 @@ def main() -> None:
         ],
         [
             (
+                code,
                 rate,
                 f"{e} + {r['store']}",
                 r["budgets"],
@@ -240,8 +259,10 @@ def main() -> None:
                 f"{r['log_only_floor']['p50_ms']} / {r['log_only_floor']['p99_ms']}",
                 r["ratio_p50_to_floor"],
             )
-            for rate, results in runs.items()
-            for e, r in results.items()
+            for rate in runs
+            for e in engines
+            for code, measured in compared
+            for r in [measured[rate][e]]
         ],
     )
     c.write_result(
@@ -252,6 +273,7 @@ def main() -> None:
             "seconds": args.seconds,
             "targets": {"p50_ms": TARGET_P50_MS, "p99_ms": TARGET_P99_MS},
             "runs": runs,
+            "before": before,
         },
     )
 

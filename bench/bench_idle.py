@@ -1,12 +1,16 @@
-"""Benchmark: the idle resident memory of each of the five services after start.
+"""Benchmark: what the five services and the portal cost while nobody uses them.
 
-Starts the five services (embedded log + SQLite; and Kafka + PostgreSQL), waits until
-every one is ready, lets them settle, and reads each process's VmRSS from /proc. Side by
-side: a bare FastAPI app on the same uvicorn (bench/_bare_app.py), the least a service
-of this stack can weigh. Target: under 150 MiB each. Prints a table and writes
-bench/results/idle.json. Run it with
+Starts the five services and the portal (embedded log + SQLite; and Kafka + PostgreSQL),
+waits until every one is ready, lets them settle, then reads each process's VmRSS and the
+CPU time it uses over a window of --window seconds (user + system, from /proc), as a
+share of one core. Side by side: a bare FastAPI app on the same uvicorn
+(bench/_bare_app.py), the least a service of this stack can weigh. Targets: under
+150 MiB and under 1 % of a core each. With --before REF the same is measured on the
+code at that git ref (today's bench/ over it) in the same run, and the table shows both.
+Prints a table and writes bench/results/idle.json. Run it with
 
-    .venv/bin/python bench/bench_idle.py [--engines embedded,kafka] [--settle 5]
+    .venv/bin/python bench/bench_idle.py [--engines embedded,kafka] [--settle 5] [--window 30]
+    .venv/bin/python bench/bench_idle.py --engines embedded --before main
     .venv/bin/python bench/bench_idle.py --smoke
 """
 
@@ -21,43 +25,89 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
 
-from pbj.processes import SERVICES
+from pbj.processes import PORTAL, SERVICES
 
 TARGET_MIB = 150
+TARGET_CPU_PERCENT = 1.0
+PROCESSES = [*SERVICES, PORTAL]
 
 
-def measure(engine: str, settle: float) -> dict[str, Any]:
-    with c.bench_system(engine, list(SERVICES)) as system:
+def cpu_percent_over(pids: dict[str, int], window: float) -> dict[str, float]:
+    """Each process's CPU over the same window, as a percentage of one core."""
+    before = {name: c.cpu_seconds(pid) for name, pid in pids.items()}
+    started = time.monotonic()
+    time.sleep(window)
+    elapsed = time.monotonic() - started
+    return {
+        name: round(100 * (c.cpu_seconds(pid) - before[name]) / elapsed, 2)
+        for name, pid in pids.items()
+    }
+
+
+def measure(engine: str, settle: float, window: float) -> dict[str, Any]:
+    with c.bench_system(engine, PROCESSES) as system:
         time.sleep(settle)
-        return {name: c.proc_memory_mib(system.pid(name)) for name in SERVICES}
+        pids = {name: system.pid(name) for name in PROCESSES}
+        memory = {name: c.proc_memory_mib(pid) for name, pid in pids.items()}
+        cpu = cpu_percent_over(pids, window)
+    return {name: {**memory[name], "cpu_percent": cpu[name]} for name in PROCESSES}
+
+
+def measure_here(engines: list[str], settle: float, window: float) -> dict[str, Any]:
+    with c.bare_app() as (_, pid):
+        time.sleep(settle)
+        bare = {**c.proc_memory_mib(pid), "cpu_percent": cpu_percent_over({"b": pid}, window)["b"]}
+    return {"bare_fastapi": bare, "engines": {e: measure(e, settle, window) for e in engines}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engines", default="embedded,kafka")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after ready")
-    parser.add_argument("--smoke", action="store_true", help="a short settle")
+    parser.add_argument("--window", type=float, default=30.0, help="seconds of CPU measured")
+    parser.add_argument("--before", help="a git ref to measure side by side (e.g. main)")
+    parser.add_argument("--smoke", action="store_true", help="a short settle and window")
     args = parser.parse_args()
     if args.smoke:
-        args.settle = 0.5
+        args.settle, args.window = 0.5, 1.0
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    with c.bare_app() as (_, pid):
-        time.sleep(args.settle)
-        bare = c.proc_memory_mib(pid)
-    results = {engine: measure(engine, args.settle) for engine in engines}
-    rows = [("bare FastAPI app", *(f"{bare['rss_mib']:.0f}" for _ in engines), "1.00")]
-    for name in SERVICES:
-        worst = max(results[e][name]["rss_mib"] for e in engines)
-        rows.append(
-            (
-                name,
-                *(f"{results[e][name]['rss_mib']:.0f}" for e in engines),
-                f"{worst / bare['rss_mib']:.2f}",
+    before: dict[str, Any] | None = None
+    before_commit = None
+    if args.before:
+        with c.code_at(args.before) as (tree, before_commit):
+            c.console.print(f"[bold]before[/]: {args.before} ({before_commit[:10]}) ...")
+            before = c.run_script_at(
+                tree,
+                "bench_idle",
+                *("--engines", ",".join(engines)),
+                *("--settle", str(args.settle), "--window", str(args.window)),
             )
-        )
+        c.console.print("[bold]after[/]: this tree ...")
+    now = measure_here(engines, args.settle, args.window)
+    bare, results = now["bare_fastapi"], now["engines"]
+
+    columns = ["process"]
+    for e in engines:
+        if before is not None:
+            columns += [f"{e} CPU % before", f"{e} CPU % after", f"{e} MiB before", f"{e} MiB"]
+        else:
+            columns += [f"{e} CPU %", f"{e} MiB"]
+    rows: list[tuple[Any, ...]] = []
+    for name in ["bare", *PROCESSES]:
+        row: list[Any] = ["bare FastAPI app" if name == "bare" else name]
+        for e in engines:
+            here = bare if name == "bare" else results[e][name]
+            if before is not None:
+                then = before["bare_fastapi"] if name == "bare" else before["engines"][e][name]
+                row += [then["cpu_percent"], here["cpu_percent"]]
+                row += [f"{then['rss_mib']:.0f}", f"{here['rss_mib']:.0f}"]
+            else:
+                row += [here["cpu_percent"], f"{here['rss_mib']:.0f}"]
+        rows.append(tuple(row))
     c.show(
-        f"Idle RSS (MiB) after start, target < {TARGET_MIB} MiB",
-        ["process", *engines, "worst / bare"],
+        f"Idle: CPU over {args.window:.0f}s (% of one core, target < {TARGET_CPU_PERCENT}) and "
+        f"RSS (MiB, target < {TARGET_MIB})",
+        columns,
         rows,
     )
     c.write_result(
@@ -65,7 +115,9 @@ def main() -> None:
         {
             "smoke": args.smoke,
             "settle_seconds": args.settle,
+            "window_seconds": args.window,
             "target_mib": TARGET_MIB,
+            "target_cpu_percent": TARGET_CPU_PERCENT,
             "bare_fastapi": bare,
             "engines": results,
             "ratio_to_bare": {
@@ -74,6 +126,18 @@ def main() -> None:
             },
             "meets": {
                 e: all(results[e][n]["rss_mib"] < TARGET_MIB for n in SERVICES) for e in engines
+            },
+            "meets_cpu": {
+                e: all(results[e][n]["cpu_percent"] < TARGET_CPU_PERCENT for n in SERVICES)
+                for e in engines
+            },
+            "before": None
+            if before is None
+            else {
+                "ref": args.before,
+                "commit": before_commit,
+                "bare_fastapi": before["bare_fastapi"],
+                "engines": before["engines"],
             },
         },
     )

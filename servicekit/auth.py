@@ -24,6 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from contracts.vocabulary import CITIZEN_ROLES, Role
 from servicekit import context
+from servicekit.caller import Caller
 from servicekit.errors import (
     Forbidden,
     IdentityProviderUnavailable,
@@ -65,6 +66,12 @@ class Actor:
 
     def as_record(self) -> str:
         return f"{self.role.value}:{self.user_id}"
+
+    def as_caller(self) -> Caller:
+        """The caller as the services' domains know them."""
+        return Caller(
+            record=self.as_record(), role=self.role, council=self.council, person_id=self.person_id
+        )
 
 
 def ensure_dev_keys(data_dir: Path) -> tuple[Path, Path]:

@@ -14,7 +14,7 @@ an import checks a cell with `.problem(day)` and reports the message against its
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
@@ -34,25 +34,36 @@ def years_after(day: date, years: int) -> date:
 
 @dataclass(frozen=True)
 class DateInRange:
-    """From `earliest` (a fixed day) or `earliest_years_back` years before today, to
-    `latest_years_ahead` after today (0: today at the latest)."""
+    """From `earliest` (a fixed day), `earliest_years_back` years or `earliest_days_back`
+    days before today, to `latest_years_ahead` years (0: today at the latest) or
+    `latest_days_ahead` days after today. Days where a rule counts days (payments' "a year
+    back" is 365 days, whatever the leap years)."""
 
     earliest: date | None = None
     earliest_years_back: int | None = None
     latest_years_ahead: int = 0
+    earliest_days_back: int | None = None
+    latest_days_ahead: int | None = None
 
     def __post_init__(self) -> None:
-        if (self.earliest is None) == (self.earliest_years_back is None):
-            raise ValueError("give exactly one of earliest and earliest_years_back")
+        starts = (self.earliest, self.earliest_years_back, self.earliest_days_back)
+        if sum(start is not None for start in starts) != 1:
+            raise ValueError(
+                "give exactly one of earliest, earliest_years_back and earliest_days_back"
+            )
 
     def bounds(self, today: date | None = None) -> tuple[date, date]:
         """The first and the last day allowed, judged on `today` (the clock's by default)."""
         today = today or clock.today()
         if self.earliest is not None:
             first = self.earliest
+        elif self.earliest_days_back is not None:
+            first = today - timedelta(days=self.earliest_days_back)
         else:
             assert self.earliest_years_back is not None
             first = years_after(today, -self.earliest_years_back)
+        if self.latest_days_ahead is not None:
+            return first, today + timedelta(days=self.latest_days_ahead)
         return first, years_after(today, self.latest_years_ahead)
 
     def problem(self, day: date, today: date | None = None) -> str | None:
@@ -63,12 +74,20 @@ class DateInRange:
         return f"{day.isoformat()} is out of range: give a date (YYYY-MM-DD) from {first} to {last}"
 
     def describe(self) -> str:
-        first = (
-            f"{self.earliest.isoformat()}"
-            if self.earliest is not None
-            else f"{self.earliest_years_back} years before today"
-        )
-        last = "today" if self.latest_years_ahead == 0 else f"{self.latest_years_ahead} years ahead"
+        if self.earliest is not None:
+            first = self.earliest.isoformat()
+        elif self.earliest_days_back is not None:
+            first = f"{self.earliest_days_back} days before today"
+        else:
+            first = f"{self.earliest_years_back} years before today"
+        if self.latest_days_ahead is not None:
+            last = f"{self.latest_days_ahead} days ahead"
+        else:
+            last = (
+                "today"
+                if self.latest_years_ahead == 0
+                else f"{self.latest_years_ahead} years ahead"
+            )
         return f"YYYY-MM-DD, from {first} to {last} (UTC)"
 
     def _checked(self, day: date) -> date:

@@ -8,6 +8,7 @@ the same transaction as their effect) and the idempotency keys of mutating API c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from servicekit.errors import StaleVersion
 
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -44,6 +47,28 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+async def save_versioned(
+    session: AsyncSession,
+    table: sa.Table,
+    *,
+    key: sa.ColumnElement[bool],
+    expected_version: int,
+    values: Mapping[str, Any],
+    what: str,
+) -> None:
+    """Write a row back only if its `version` is still the one loaded (optimistic lock).
+
+    Another transaction that saved the row meanwhile moved its version on, so nothing is
+    written here and `StaleVersion` (409) tells the caller to reload; `what` names the
+    record for them (``plan 4f…``).
+    """
+    result = await session.execute(
+        table.update().where(key, table.c.version == expected_version).values(**values)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise StaleVersion(what, expected_version)
 
 
 def messaging_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:

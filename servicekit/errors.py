@@ -60,3 +60,34 @@ class IdentityProviderUnavailable(DomainError):
 class InvalidCursor(Invalid):
     def __init__(self) -> None:
         super().__init__("the cursor is not one this service gave out; start from the first page")
+
+
+class StaleVersion(Conflict):
+    """The record changed since the caller (or this transaction) read it."""
+
+    def __init__(self, what: str, expected: int, actual: int | None = None) -> None:
+        now = "" if actual is None else f", it is now version {actual}"
+        super().__init__(
+            f"someone changed {what} meanwhile (you had version {expected}{now}); reload it "
+            "and try again"
+        )
+
+
+def require_version(what: str, expected: int | None, actual: int) -> None:
+    """Refuse a change made against a version the caller no longer holds (None: no check)."""
+    if expected is not None and expected != actual:
+        raise StaleVersion(what, expected, actual)
+
+
+class UnknownCouncil(Invalid):
+    """The caller's council has no policy in this deployment.
+
+    422 everywhere, not 404: nothing the URL names is missing, and 404 is what this API
+    answers for another council's record, to keep its existence hidden; a council with no
+    policy is a fault of the request's context that operations can fix (by adding the
+    council's policy file), not a record to look for. Not 403 either: no role would be
+    allowed it.
+    """
+
+    def __init__(self, council: str) -> None:
+        super().__init__(f"council {council!r} has no policy in this deployment")

@@ -20,8 +20,9 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import POLICY_SUBJECT_PREFIX, PolicyAdopted
-from contracts.policy import Policy, content_sha256, policy_document, problems_of
-from servicekit.errors import Conflict, Invalid
+from contracts.policy import Policy, PolicyBook, content_sha256, policy_document, problems_of
+from servicekit import clock
+from servicekit.errors import Conflict, Invalid, UnknownCouncil
 
 
 class InvalidPolicyDocument(Invalid):
@@ -37,6 +38,23 @@ class VersionAdoptedWithOtherContent(Conflict):
             f"{effective_from.isoformat()}) with different content; give the new document a "
             "new version"
         )
+
+
+def policy_for(
+    book: PolicyBook, council: str, *, version: str | None = None, on: date | None = None
+) -> Policy:
+    """The council's policy: the recorded `version` (e.g. ``lancashire/2024.1``) when it is
+    the council's and still known, else the version in force `on` (today by the service's
+    clock). A council with no policy at all is refused with `UnknownCouncil` (422)."""
+    if version is not None and version.partition("/")[0] == council:
+        try:
+            return book.version(version)
+        except KeyError:
+            pass
+    try:
+        return book.current(council, on or clock.today())
+    except KeyError as err:
+        raise UnknownCouncil(council) from err
 
 
 def policy_subject(council: str) -> str:

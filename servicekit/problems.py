@@ -50,8 +50,12 @@ def problem(
     *,
     errors: Sequence[Mapping[str, str]] | None = None,
     headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
+    """A problem document; `extensions` adds members of the problem type's own (RFC 9457
+    §3.2), such as the refused lines of a file, beside the standard ones."""
     body: dict[str, Any] = {
+        **(extensions or {}),
         "type": PROBLEM_TYPE_PREFIX + error,
         "title": _title(status),
         "status": status,

@@ -9,6 +9,12 @@ rows of a bulk conversion) in one transaction. Inside `batch()`, a use case's ow
 `async with uow:` joins the open transaction and its `commit()` only writes its outbox
 rows; the batch commits once at its end, or not at all. One commit per batch instead of
 per event is what lets a consumer keep up with hundreds of events a second.
+
+The aggregates a use case loads or adds through a repository are *seen* by the unit of
+work (`track`), which collects the events they recorded (as cosmicpython's
+`collect_new_events`) whenever it writes events: at `commit()`, and before an event the
+handler emits itself, so the outbox keeps the order in which things happened. A handler
+never drains an aggregate's events by hand.
 """
 
 from __future__ import annotations
@@ -17,15 +23,24 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.envelope import Envelope
 from contracts.events import Event
-from servicekit import context
+from servicekit import clock, context
 from servicekit.tracing import current_trace_headers
+
+
+class RecordsEvents(Protocol):
+    """An aggregate: it appends the events its changes cause to `events`."""
+
+    events: list[Event]
+
+
+Aggregate = TypeVar("Aggregate", bound=RecordsEvents)
 
 
 class UnitOfWork:
@@ -44,6 +59,7 @@ class UnitOfWork:
         self._inbox = inbox
         self._on_commit = on_commit
         self._pending: list[Envelope] = []
+        self._seen: dict[int, RecordsEvents] = {}
         self.committed = False
         self._in_batch = False
         self._batch_wrote_events = False
@@ -57,6 +73,7 @@ class UnitOfWork:
             return self
         self.session = self._sessions()
         self._pending = []
+        self._seen = {}
         self.committed = False
         self._open()
         return self
@@ -95,11 +112,32 @@ class UnitOfWork:
             if self._batch_wrote_events and self._on_commit is not None:
                 self._on_commit()
 
+    def track(self, aggregate: Aggregate) -> Aggregate:
+        """Repositories call this for every aggregate they load or add; its new events are
+        collected from then on."""
+        self._seen.setdefault(id(aggregate), aggregate)
+        return aggregate
+
+    def collect_new_events(self) -> None:
+        """Move the events the seen aggregates recorded into this transaction's outbox."""
+        for aggregate in self._seen.values():
+            recorded = list(aggregate.events)
+            aggregate.events.clear()
+            for event in recorded:
+                self._emit(event)
+
     def emit(self, event: Event) -> Envelope:
-        """Record an event to be written to the outbox at commit."""
+        """Record an event to be written to the outbox at commit (after those the seen
+        aggregates recorded before it)."""
+        self.collect_new_events()
+        return self._emit(event)
+
+    def _emit(self, event: Event) -> Envelope:
         traceparent, tracestate = current_trace_headers()
         envelope = Envelope(
             event=event,
+            # The one clock: an event is recorded at the service's now, which tests set.
+            time=clock.now(),
             correlation_id=context.current_correlation_id(),
             causation_id=context.causation_id.get(),
             actor=context.actor.get(),
@@ -151,6 +189,7 @@ class UnitOfWork:
         )
 
     async def commit(self) -> None:
+        self.collect_new_events()
         if self._pending:
             now = datetime.now(UTC)
             rows = []
@@ -182,3 +221,4 @@ class UnitOfWork:
             raise RuntimeError("a use case inside a batch cannot roll the batch back alone")
         await self.session.rollback()
         self._pending = []
+        self._seen = {}

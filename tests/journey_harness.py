@@ -26,6 +26,7 @@ from fastapi import FastAPI
 
 from contracts.policy import Policy, PolicyBook, load_policy
 from contracts.vocabulary import CITIZEN_ROLES, Role
+from pbj import log_operations
 from servicekit.eventlog import Consumer, OutgoingRecord
 from servicekit.eventlog.embedded import EmbeddedEventLog
 from servicekit.testing import POLICIES_DIR, Tokens, runtime_of
@@ -194,6 +195,16 @@ class Journey:
     async def redeliver(self, topic: str, key: str, value: bytes) -> None:
         """Append a record the log already holds once more, as an at-least-once log may."""
         await self._log.publish([OutgoingRecord(topic=topic, key=key, value=value)])
+
+    async def redeliver_by_operator(self, event_id: str, council: str) -> None:
+        """What `pbj events redeliver --event-id` does: the event once more, recorded."""
+        await log_operations.redeliver(
+            self._log,
+            selection=log_operations.Selection(event_ids=frozenset({event_id})),
+            council=council,
+            performed_by="operations:model",
+            reason="Checking that a second delivery changes nothing",
+        )
 
     # --- HTTP ------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from rules.authority import (
     panel_sitting,
     who_may_agree,
 )
+from servicekit.caller import Caller
 from servicekit.errors import Forbidden
 from servicekit.testing import POLICIES_DIR
 from services.allocation import domain as allocation
@@ -165,7 +166,7 @@ def _allocation_allows(
     above = budget.current.above_ceiling
     try:
         budget.agree(
-            by=allocation.Approver(f"{role.value}:u-1", role, policy.council),
+            by=Caller(f"{role.value}:u-1", role, policy.council),
             policy=policy,
             at=AT,
             ceiling_exception_reason="needs agreed at panel" if above else None,
@@ -210,7 +211,7 @@ def _planning_allows(
     assert plan.costing.weekly_pence == weekly
     try:
         plan.sign_off(
-            approver=planning.By(f"{role.value}:u-1", role),
+            approver=Caller(f"{role.value}:u-1", role, policy.council),
             policy=policy,
             checks=[planning.Check(name, True, "ok") for name in planning.CheckName],
             budget=known,

@@ -92,12 +92,13 @@ def test_peer_eventsourcing(tmp_path: Path) -> None:
     assert set(doc["ratio_ours_to_peer"]) == {"append", "replay"}
 
 
-def test_idle_rss_of_the_five_services(tmp_path: Path) -> None:
+def test_idle_rss_and_cpu_of_the_five_services_and_the_portal(tmp_path: Path) -> None:
     doc = run_bench(tmp_path, "idle", "--engines", "embedded")
-    services = doc["engines"]["embedded"]
-    assert set(services) == {"assessment", "allocation", "planning", "payments", "audit"}
-    assert all(m["rss_mib"] > 0 for m in services.values())
+    processes = doc["engines"]["embedded"]
+    assert set(processes) == {"assessment", "allocation", "planning", "payments", "audit", "portal"}
+    assert all(m["rss_mib"] > 0 and m["cpu_percent"] >= 0 for m in processes.values())
     assert doc["bare_fastapi"]["rss_mib"] > 0
+    assert set(doc["meets_cpu"]) == {"embedded"}
 
 
 @pytest.mark.kafka

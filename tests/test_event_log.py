@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from servicekit.eventlog import open_event_log, partition_for
+from servicekit.eventlog import (
+    Consumer,
+    OutgoingRecord,
+    Record,
+    embedded,
+    open_event_log,
+    partition_for,
+)
 from servicekit.eventlog.embedded import EmbeddedEventLog
 from tests.event_log_contract import EventLogContract, drain
 
@@ -53,3 +63,116 @@ async def test_several_processes_append_to_one_log_without_losing_a_record(tmp_p
 def test_an_unknown_log_url_is_refused_with_the_forms_it_accepts():
     with pytest.raises(ValueError, match="sqlite:///PATH or kafka://HOST:PORT"):
         open_event_log("redis://localhost")
+
+
+# --- wake-ups (ADR 0020): a waiting consumer sleeps until a producer commits -----------
+
+_PUBLISH_ONE = (
+    "import asyncio, sys, pathlib\n"
+    "from servicekit.eventlog.embedded import EmbeddedEventLog\n"
+    "from servicekit.eventlog import OutgoingRecord\n"
+    "async def main():\n"
+    "    log = EmbeddedEventLog(pathlib.Path(sys.argv[1]))\n"
+    "    await log.start()\n"
+    "    await log.publish([OutgoingRecord(sys.argv[2], 'P1', b'hello')])\n"
+    "    await log.close()\n"
+    "asyncio.run(main())\n"
+)
+
+
+def listeners_of(path: Path, topic: str) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT address FROM listeners WHERE topic = ?", (topic,)).fetchall()
+    return [address for (address,) in rows]
+
+
+async def wait_for_one_record(consumer: Consumer, within: float) -> tuple[list[Record], float]:
+    started = time.monotonic()
+    records = await consumer.poll(timeout_ms=int(within * 1000))
+    return records, time.monotonic() - started
+
+
+async def test_a_waiting_consumer_wakes_when_another_process_appends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(embedded, "_SAFETY_POLL_SECONDS", 60.0)  # only a wake-up can end it
+    path = tmp_path / "log.db"
+    log = EmbeddedEventLog(path)
+    await log.start()
+    consumer = log.consumer("g", ["pb.t"])
+    assert await consumer.poll(timeout_ms=0) == []  # listening from here on
+    waiting = asyncio.create_task(wait_for_one_record(consumer, within=30))
+    writer = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _PUBLISH_ONE, str(path), "pb.t"
+    )
+    assert await writer.wait() == 0
+    written = time.monotonic()
+    records, _ = await waiting
+    woken_after = time.monotonic() - written
+    await consumer.close()
+    await log.close()
+    assert [r.value for r in records] == [b"hello"]
+    assert woken_after < 5, f"found {woken_after:.1f}s after the append, not on its wake-up"
+
+
+async def test_a_lost_wake_up_is_made_good_by_the_consumers_own_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(embedded, "_SAFETY_POLL_SECONDS", 0.2)
+    path = tmp_path / "log.db"
+    log = EmbeddedEventLog(path)
+    await log.start()
+    consumer = log.consumer("g", ["pb.t"])
+    await consumer.poll(timeout_ms=0)
+    with sqlite3.connect(path) as conn:  # the producer cannot know of this consumer
+        conn.execute("DELETE FROM listeners")
+    waiting = asyncio.create_task(wait_for_one_record(consumer, within=30))
+    await log.publish([OutgoingRecord("pb.t", "P1", b"hello")])
+    records, waited = await waiting
+    await consumer.close()
+    await log.close()
+    assert [r.value for r in records] == [b"hello"]
+    assert waited < 10
+
+
+async def test_a_consumer_is_woken_only_for_the_topics_it_reads(tmp_path: Path):
+    path = tmp_path / "log.db"
+    log = EmbeddedEventLog(path)
+    await log.start()
+    consumer = log.consumer("g", ["pb.a", "pb.b"])
+    await consumer.poll(timeout_ms=0)
+    assert len(listeners_of(path, "pb.a")) == len(listeners_of(path, "pb.b")) == 1
+    assert listeners_of(path, "pb.other") == []
+    await consumer.close()
+    assert listeners_of(path, "pb.a") == listeners_of(path, "pb.b") == []  # closed: gone
+    await log.close()
+
+
+async def test_the_listener_of_a_killed_process_is_forgotten_by_the_next_append(tmp_path: Path):
+    path = tmp_path / "log.db"
+    listen_then_hang = (
+        "import asyncio, sys, pathlib\n"
+        "from servicekit.eventlog.embedded import EmbeddedEventLog\n"
+        "async def main():\n"
+        "    consumer = EmbeddedEventLog(pathlib.Path(sys.argv[1])).consumer('g', ['pb.t'])\n"
+        "    await consumer.poll(timeout_ms=0)\n"
+        "    print('listening', flush=True)\n"
+        "    await asyncio.sleep(600)\n"
+        "asyncio.run(main())\n"
+    )
+    hanging = subprocess.Popen(
+        [sys.executable, "-c", listen_then_hang, str(path)], stdout=subprocess.PIPE
+    )
+    try:
+        assert hanging.stdout is not None and hanging.stdout.readline() == b"listening\n"
+    finally:
+        hanging.kill()
+        hanging.wait()
+        if hanging.stdout is not None:
+            hanging.stdout.close()
+    assert len(listeners_of(path, "pb.t")) == 1
+    log = EmbeddedEventLog(path)
+    await log.start()
+    await log.publish([OutgoingRecord("pb.t", "P1", b"hello")])
+    await log.close()
+    assert listeners_of(path, "pb.t") == []

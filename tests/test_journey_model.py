@@ -6,19 +6,23 @@ callers in the right and the wrong roles, amounts at and around the policies' li
 dates in the past, today and the future, clock moves, retries with the same and with
 fresh Idempotency-Keys, redelivered events, service restarts, switches, suspensions,
 clawbacks, policy adoptions and audit tampering. After each step it checks what the
-services answered against a small reference model (the council's policy files, read
-through contracts.policy, and what the model saw succeed):
+services answered against a small reference model (the council's policy files, read by
+this test's own reading of the seeds' rules, and what the model saw succeed):
 
 - money: nothing is released before it is due, nor for an as_of after today, and what a
   person has been released never exceeds what their signed schedules made due by today;
-- authority: a budget agreed, an exception approved or a plan signed off only by a role
-  the council's policy allows for that amount and client group (Council C mental health:
-  the panel only);
+- authority: a budget agreed, an exception approved, a plan signed off or arrears approved
+  only by a role the council's policy allows for that amount and client group (Council C
+  mental health: the panel only; Council B above £300 a week: not the ordinary sitting);
 - dates: no agreement signed in the future or before its plan's sign-off; no arrears
   without a reason;
-- record: tampering with a stored audit row never vanishes in a replay;
+- record: tampering with a stored audit row never vanishes in a replay; the budget as
+  known at an instant is what the record held then, to the microsecond;
 - isolation: a person id used by two councils never shows one council's records to the
-  other; an Idempotency-Key never replays one identity's answer to another;
+  other, and the owner can always read its own; an Idempotency-Key never replays one
+  identity's answer to another;
+- operations: redelivering an event with the operator command changes nothing;
+- errors: every refusal is RFC 9457 problem details with our error code;
 - and no call answers 5xx.
 
 A refusal is any 4xx; a violation is a 2xx where the model says refuse, or a 5xx. A
@@ -32,6 +36,7 @@ checks only some families (e.g. `money,dates`), to chase one kind of failure at 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -56,14 +61,14 @@ from hypothesis.stateful import (
 
 from contracts.policy import Policy, PolicyBook, policy_document
 from contracts.vocabulary import Role
+from pbj import log_operations
 from pbj.journey import demo_answers
-from rules import authority
 from servicekit import clock
 from servicekit.clock import SettableClock
 from servicekit.testing import POLICIES_DIR
 from tests.journey_harness import Identity, Journey, citizen, iso, staff
 
-FAMILIES = ("money", "authority", "dates", "record", "isolation")
+FAMILIES = ("money", "authority", "dates", "record", "isolation", "errors", "operations")
 CHECKED = {f.strip() for f in os.environ.get("PBJ_MODEL_INVARIANTS", ",".join(FAMILIES)).split(",")}
 STEPS = int(os.environ.get("PBJ_MODEL_STEPS", "2000"))
 STEPS_PER_RUN = 50
@@ -99,7 +104,9 @@ class Deployment:
     arranged: bool = False
     first_due_on: date | None = None
     """As last arranged: instalments from it that are past when the agreement is signed are
-    arrears, which the agreement must give a reason for."""
+    arrears, which the agreement (or the arrangement before it) must give a reason for."""
+    arrears_reason: bool = False
+    """The arrangement gave a reason for arrears."""
 
 
 @dataclass
@@ -119,6 +126,9 @@ class Person:
     deployments: dict[str, Deployment] = field(default_factory=dict)
     released: dict[str, int] = field(default_factory=dict)
     """payment_id -> pence, from every release the services answered."""
+    budget_changes: list[tuple[datetime, int]] = field(default_factory=list)
+    """(the instant it was recorded, weekly pence) of each budget revision issued."""
+    issued_revisions: set[tuple[str, int]] = field(default_factory=set)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -147,6 +157,78 @@ def _limits(policy: Policy, client_group: str) -> dict[str, int]:
     if policy.approvals.panel_sits_separately_above_weekly_pence is not None:
         found["panel_sits_apart"] = policy.approvals.panel_sits_separately_above_weekly_pence
     return found
+
+
+# --- the reference: the seeds' rules read straight off the policy data --------------------
+# Written here, apart from rules/authority.py, so that the model checks the services against
+# the seeds rather than against the code under test.
+
+
+def _ladder_allows(ladder: Any, role: Role, weekly: int) -> bool:
+    limit = next((lim for lim in ladder if lim.role == role), None)
+    return limit is not None and (
+        limit.max_weekly_pence is None or weekly <= limit.max_weekly_pence
+    )
+
+
+def _panel_only(policy: Policy, client_group: str) -> bool:
+    """Seed 004 App.1 Council C: 'All mental health requests go to a panel'."""
+    return client_group in {g.value for g in policy.approvals.panel_only_client_groups}
+
+
+def expected_may_agree(
+    policy: Policy, role: Role, weekly: int, client_group: str, above_ceiling: bool
+) -> bool:
+    """Agreement in principle (seed 003 ch.2 §iv; seed 004 App.1): within the role's limit;
+    above the client group's ceiling only by an exception role; panel-only groups: panel."""
+    if _panel_only(policy, client_group) and role is not Role.PANEL:
+        return False
+    if above_ceiling and role not in policy.approvals.ceiling_exception_roles:
+        return False
+    return _ladder_allows(policy.approvals.agreement_in_principle, role, weekly)
+
+
+def expected_may_sign_off(
+    policy: Policy, role: Role, weekly: int, client_group: str, sitting: str | None
+) -> bool:
+    """Plan sign-off (seed 004 App.1): within the role's limit; panel-only groups: panel;
+    Council B: above £300 a week at the panel's separate sitting, never at the ordinary one
+    (a sign-off that names no sitting is recorded at the sitting due)."""
+    if _panel_only(policy, client_group) and role is not Role.PANEL:
+        return False
+    if not _ladder_allows(policy.approvals.plan_sign_off, role, weekly):
+        return False
+    apart = policy.approvals.panel_sits_separately_above_weekly_pence
+    return not (
+        role is Role.PANEL and apart is not None and weekly > apart and sitting == "ordinary"
+    )
+
+
+def lowest_role_to_sign_off(policy: Policy, weekly: int, client_group: str) -> Role | None:
+    return next(
+        (
+            lim.role
+            for lim in policy.approvals.plan_sign_off
+            if expected_may_sign_off(policy, lim.role, weekly, client_group, None)
+        ),
+        None,
+    )
+
+
+def sitting_for(policy: Policy, weekly: int) -> str | None:
+    apart = policy.approvals.panel_sits_separately_above_weekly_pence
+    if apart is None:
+        return None
+    return "separate" if weekly > apart else "ordinary"
+
+
+def expected_may_approve_arrears(policy: Policy, role: Role, arrears_pence: int) -> bool:
+    """No seed sets an arrears limit; the product's documented rule (docs/rules.md): a role
+    may approve arrears whose total is within its plan sign-off limit."""
+    return _ladder_allows(policy.approvals.plan_sign_off, role, arrears_pence)
+
+
+PROBLEM_FIELDS = ("type", "title", "status", "detail", "error")
 
 
 LIMIT_NAMES = st.sampled_from(
@@ -204,7 +286,36 @@ class JourneyModel(RuleBasedStateMachine):
     ) -> Any:
         if method != "GET" and key is None:
             key = self.journey.fresh_key()
-        return self.run(self.journey.call(service, method, path, who, body, key=key))
+        # Each call a millisecond after the one before: every event has an instant of its
+        # own, so the history can be asked about the moment between two of them.
+        self.clock.advance(timedelta(milliseconds=1))
+        response = self.run(self.journey.call(service, method, path, who, body, key=key))
+        if response.status_code >= 400:
+            self._check_problem_shape(f"{method} {service}{path} as {who}", response)
+        return response
+
+    def _check_problem_shape(self, what: str, response: Any) -> None:
+        """Every refusal is RFC 9457 problem details with our error code, and no library
+        message reaches the caller."""
+        kind = response.headers.get("content-type", "")
+        try:
+            problem = response.json()
+        except ValueError:
+            problem = None
+        if not kind.startswith("application/problem+json") or not isinstance(problem, dict):
+            violation(
+                "errors",
+                f"{what} answered {response.status_code} as {kind!r}, not "
+                f"problem details: {response.text[:200]}",
+            )
+            return
+        missing = [f for f in PROBLEM_FIELDS if f not in problem]
+        if missing or problem.get("status") != response.status_code:
+            violation(
+                "errors",
+                f"{what} answered {response.status_code} without "
+                f"{', '.join(missing) or 'the same status'}: {response.text[:300]}",
+            )
 
     def settle(self) -> None:
         self.run(self.journey.settle())
@@ -294,23 +405,32 @@ class JourneyModel(RuleBasedStateMachine):
             if self.call("assessment", method, path, cm, body).status_code >= 300:
                 return multiple()
         self.settle()
+        issued_at = clock.now()
         person = Person(council, person_id, client_group)
         listed = self.call("allocation", "GET", f"/v1/budgets?person_id={person_id}", cm)
         for item in listed.json().get("items", []):
             budget = self.call("allocation", "GET", f"/v1/budgets/{item['budget_id']}", cm)
             if budget.status_code == 200 and budget.json()["council"] == council:
-                self._learn_budget(person, budget.json())
+                self._learn_budget(person, budget.json(), issued_at)
                 person.base_weekly = person.weekly
         self.model[person.key] = person
         return person.key
 
-    def _learn_budget(self, person: Person, budget: dict[str, Any]) -> None:
+    def _learn_budget(
+        self, person: Person, budget: dict[str, Any], issued_at: datetime | None = None
+    ) -> None:
+        """What allocation answered; a revision newly agreed was issued `issued_at` (by
+        default now: the call that agreed it)."""
         current = budget["current_revision"]
         person.budget_id = str(budget["budget_id"])
         person.weekly = int(current["weekly_pence"])
         person.policy_version = current["policy_version"]
         person.above_ceiling = bool(current["above_ceiling"])
         person.agreed = current["state"] != "awaiting_agreement"
+        revision = (person.budget_id, int(current["revision"]))
+        if person.agreed and revision not in person.issued_revisions:
+            person.issued_revisions.add(revision)
+            person.budget_changes.append((issued_at or clock.now(), person.weekly))
 
     @rule(person=people, around=LIMIT_NAMES, by=st.sampled_from(NEARBY))
     def revise_budget(self, person: tuple[str, str], around: str, by: int) -> None:
@@ -335,6 +455,44 @@ class JourneyModel(RuleBasedStateMachine):
         if r.status_code < 300:
             self._learn_budget(p, r.json())
         self.settle()
+
+    @rule(person=people, index=st.integers(0, 100), just_before=st.booleans())
+    def read_budget_as_known_at(
+        self, person: tuple[str, str], index: int, just_before: bool
+    ) -> None:
+        """GET /v1/people/{id}/budget?as_of=<instant>: the budget the record held at the
+        instant a revision was issued, or a microsecond before it."""
+        p = self.model[person]
+        if not p.budget_changes:
+            return
+        at, _ = p.budget_changes[index % len(p.budget_changes)]
+        if just_before:
+            at -= timedelta(microseconds=1)
+        expected = next((w for t, w in reversed(p.budget_changes) if t <= at), None)
+        instant = at.isoformat().replace("+00:00", "Z")
+        r = self.call(
+            "audit",
+            "GET",
+            f"/v1/people/{p.person_id}/budget?as_of={instant}",
+            staff(p.council, Role.AUDITOR),
+        )
+        if r.status_code == 409:
+            return  # the history is under a tamper finding: refused, not served altered
+        if r.status_code != 200:
+            violation(
+                "record",
+                f"{p}'s budget as of the instant {instant} answered {r.status_code}: "
+                f"{r.text[:200]}",
+            )
+            return
+        current = r.json()["current_budget"]
+        served = None if current is None else current["weekly_pence"]
+        if served != expected:
+            violation(
+                "record",
+                f"{p}'s budget as of {instant} is {served}p a week; the record then held "
+                f"{expected}p",
+            )
 
     @rule(
         person=people, role=APPROVERS, user=st.sampled_from(STAFF_USERS), with_reason=st.booleans()
@@ -362,8 +520,7 @@ class JourneyModel(RuleBasedStateMachine):
             if (recorded := self.recorded(version)) is not None:
                 candidates.append(recorded)
             if not any(
-                authority.may_agree_in_principle(c, role, weekly, p.client_group).allowed
-                and (not above_ceiling or role in c.approvals.ceiling_exception_roles)
+                expected_may_agree(c, role, weekly, p.client_group, above_ceiling)
                 for c in candidates
             ):
                 violation(
@@ -387,10 +544,7 @@ class JourneyModel(RuleBasedStateMachine):
             (
                 lim.role
                 for lim in approvals.agreement_in_principle
-                if authority.may_agree_in_principle(
-                    policy, lim.role, p.weekly, p.client_group
-                ).allowed
-                and (not p.above_ceiling or lim.role in approvals.ceiling_exception_roles)
+                if expected_may_agree(policy, lim.role, p.weekly, p.client_group, p.above_ceiling)
             ),
             None,
         )
@@ -435,24 +589,30 @@ class JourneyModel(RuleBasedStateMachine):
         p.plan_weekly = int(submitted.json()["costing"]["weekly_pence"])
         return True
 
-    def _sign_off(self, p: Person, role: Role, user: str, signed_on: date) -> None:
+    def _sign_off(
+        self, p: Person, role: Role, user: str, signed_on: date, sitting: str | None
+    ) -> None:
+        body: dict[str, Any] = {"on": iso(signed_on)}
+        if sitting is not None:
+            body["panel_sitting"] = sitting
         r = self.call(
             "planning",
             "POST",
             f"/v1/plans/{p.plan_id}/sign-off",
             staff(p.council, role, user),
-            {"on": iso(signed_on)},
+            body,
         )
         if r.status_code < 300:
             candidates = [self.in_force(p.council, signed_on), self.in_force(p.council, self.today)]
             if not any(
-                authority.may_sign_off(c, role, p.plan_weekly, p.client_group).allowed
+                expected_may_sign_off(c, role, p.plan_weekly, p.client_group, sitting)
                 for c in candidates
             ):
+                at = f" at the panel's {sitting} sitting" if sitting else ""
                 violation(
                     "authority",
                     f"{role.value} signed off {p}'s plan of {p.plan_weekly}p a week "
-                    f"({p.client_group}); {candidates[0].policy_version} does not allow it",
+                    f"({p.client_group}){at}; {candidates[0].policy_version} does not allow it",
                 )
             assert p.plan_id is not None
             p.plans_signed_on[p.plan_id] = signed_on
@@ -465,11 +625,11 @@ class JourneyModel(RuleBasedStateMachine):
             return True
         if not self._agreed_ordinarily(p) or not self._write_plan(p, p.weekly):
             return False
-        role = authority.lowest_sign_off_role(
-            self.in_force(p.council, self.today), p.plan_weekly, p.client_group
-        )
+        policy = self.in_force(p.council, self.today)
+        role = lowest_role_to_sign_off(policy, p.plan_weekly, p.client_group)
         if role is not None:
-            self._sign_off(p, role, STAFF_USERS[0], self.today)
+            sitting = sitting_for(policy, p.plan_weekly) if role is Role.PANEL else None
+            self._sign_off(p, role, STAFF_USERS[0], self.today, sitting)
         return p.live_deployment is not None
 
     def _arranged_ordinarily(self, p: Person) -> Deployment | None:
@@ -496,9 +656,17 @@ class JourneyModel(RuleBasedStateMachine):
         role=APPROVERS,
         user=st.sampled_from(STAFF_USERS),
         on=DAYS,
+        sitting=st.sampled_from(("the right one", None, "ordinary", "separate")),
     )
     def sign_off_plan(
-        self, person: tuple[str, str], around: str, by: int, role: Role, user: str, on: int
+        self,
+        person: tuple[str, str],
+        around: str,
+        by: int,
+        role: Role,
+        user: str,
+        on: int,
+        sitting: str | None,
     ) -> None:
         """POST /v1/plans (costed near a limit), submit, then POST /v1/plans/{id}/sign-off."""
         p = self.model[person]
@@ -508,7 +676,9 @@ class JourneyModel(RuleBasedStateMachine):
         target = p.weekly if around == "the budget" else limits.get(around)
         if target is None or target + by <= 0 or not self._write_plan(p, target + by):
             return
-        self._sign_off(p, role, user, self.day(on))
+        if sitting == "the right one":
+            sitting = sitting_for(self.in_force(p.council, self.today), p.plan_weekly)
+        self._sign_off(p, role, user, self.day(on), sitting)
 
     def _learn_deployments(self, p: Person) -> None:
         listed = self.call(
@@ -583,6 +753,7 @@ class JourneyModel(RuleBasedStateMachine):
         if r.status_code < 300:
             dep.arranged = True
             dep.first_due_on = first_due_on
+            dep.arrears_reason = arrears_reason
             # Before the agreement an arrangement schedules nothing: arrears are the
             # agreement's to justify (_sign_agreement). A switch schedules at once.
             if dep.signed and first_due_on < self.today and not arrears_reason:
@@ -596,22 +767,32 @@ class JourneyModel(RuleBasedStateMachine):
     @rule(
         person=people,
         signed=DAYS,
-        role=st.sampled_from((Role.CARE_MANAGER, Role.FINANCE, Role.AUDITOR)),
+        role=st.sampled_from(
+            (Role.CARE_MANAGER, Role.TEAM_MANAGER, Role.PANEL, Role.FINANCE, Role.AUDITOR)
+        ),
+        with_reason=st.booleans(),
     )
-    def record_signed_agreement(self, person: tuple[str, str], signed: int, role: Role) -> None:
+    def record_signed_agreement(
+        self, person: tuple[str, str], signed: int, role: Role, with_reason: bool
+    ) -> None:
         """POST /v1/deployments/{id}/agreement with the date it was signed."""
         p = self.model[person]
         dep = self._arranged_ordinarily(p)
         if dep is not None:
-            self._sign_agreement(p, dep, self.day(signed), role)
+            self._sign_agreement(p, dep, self.day(signed), role, with_reason)
 
-    def _sign_agreement(self, p: Person, dep: Deployment, signed_on: date, role: Role) -> None:
+    def _sign_agreement(
+        self, p: Person, dep: Deployment, signed_on: date, role: Role, with_reason: bool = False
+    ) -> None:
+        body: dict[str, Any] = {"signed_on": iso(signed_on)}
+        if with_reason:
+            body["arrears_reason"] = "The agreement came back after support had started"
         r = self.call(
             "payments",
             "POST",
             f"/v1/deployments/{dep.deployment_id}/agreement",
             staff(p.council, role),
-            {"signed_on": iso(signed_on)},
+            body,
         )
         if r.status_code < 300:
             dep.signed = True
@@ -628,14 +809,41 @@ class JourneyModel(RuleBasedStateMachine):
                     f"an agreement for {p} signed on {signed_on}, before its plan was signed "
                     f"off on {plan_signed_on}, was accepted",
                 )
-            if dep.first_due_on is not None and dep.first_due_on < self.today:
-                violation(
-                    "dates",
-                    f"an agreement for {p} paying from {dep.first_due_on}, before today "
-                    f"({self.today}), was accepted without an arrears reason",
-                )
+            self._check_arrears(p, dep, role, with_reason or dep.arrears_reason)
         self.settle()
         self._learn_deployments(p)
+
+    def _check_arrears(self, p: Person, dep: Deployment, role: Role, reason: bool) -> None:
+        """Instalments scheduled already past due are arrears: they need a reason and a role
+        whose limit covers their total."""
+        r = self.call(
+            "payments",
+            "GET",
+            f"/v1/deployments/{dep.deployment_id}/schedule",
+            staff(p.council, Role.FINANCE),
+        )
+        if r.status_code != 200:
+            return
+        arrears = sum(
+            i["amount_pence"]
+            for i in r.json()["items"]
+            if i["status"] != "cancelled" and date.fromisoformat(i["due_on"]) < self.today
+        )
+        if not arrears:
+            return
+        if not reason:
+            violation(
+                "dates",
+                f"an agreement for {p} scheduling {arrears}p of arrears (due before today, "
+                f"{self.today}) was accepted without an arrears reason",
+            )
+        policy = self.in_force(p.council, self.today)
+        if not expected_may_approve_arrears(policy, role, arrears):
+            violation(
+                "authority",
+                f"{role.value} approved {arrears}p of arrears for {p}; "
+                f"{policy.policy_version} does not allow it",
+            )
 
     @rule(
         person=people,
@@ -813,15 +1021,43 @@ class JourneyModel(RuleBasedStateMachine):
             )
         self.settle()
 
-    @rule(index=st.integers(0, 10_000))
-    def redeliver_event(self, index: int) -> None:
-        """The log delivers an already-published record once more."""
+    @rule(index=st.integers(0, 10_000), by_operator=st.booleans())
+    def redeliver_event(self, index: int, by_operator: bool) -> None:
+        """The log delivers an already-published record once more: by itself, as an
+        at-least-once log may, or because an operator ran `pbj events redeliver`."""
         records = self.journey.published_records()
+        if by_operator:
+            # An operator redelivers the journey's events; operator records are not among them.
+            records = [r for r in records if r[0] in log_operations.EVENT_TOPICS]
         if not records:
             return
-        self.run(self.journey.redeliver(*records[index % len(records)]))
+        topic, key, value = records[index % len(records)]
+        if not by_operator:
+            self.run(self.journey.redeliver(topic, key, value))
+            self.settle()
+            self._check_everyones_money()
+            return
+        document = json.loads(value)
+        council = document.get("council") or document.get("data", {}).get("council")
+        if not isinstance(council, str):
+            return
+        before = self._events_recorded(council, key)
+        self.run(self.journey.redeliver_by_operator(document["id"], council))
         self.settle()
+        after = self._events_recorded(council, key)
+        if before is not None and after is not None and after != before:
+            violation(
+                "operations",
+                f"redelivering event {document['id']} ({document['type']}) changed "
+                f"{council}/{key}'s history from {before} to {after} events",
+            )
         self._check_everyones_money()
+
+    def _events_recorded(self, council: str, person_id: str) -> int | None:
+        r = self.call(
+            "audit", "GET", f"/v1/people/{person_id}/budget", staff(council, Role.AUDITOR)
+        )
+        return int(r.json()["events"]) if r.status_code == 200 else None
 
     @rule(service=st.sampled_from(("assessment", "allocation", "planning", "payments", "audit")))
     def restart_service(self, service: str) -> None:
@@ -928,14 +1164,25 @@ class JourneyModel(RuleBasedStateMachine):
         p = self.model[person]
         who = citizen(council, p.person_id) if as_person else staff(council, Role.TEAM_MANAGER)
         history = self.call("audit", "GET", f"/v1/people/{p.person_id}/history?limit=200", who)
+        theirs = {
+            q.budget_id: q for q in self.model.values() if q.council != council and q.budget_id
+        }
         if history.status_code == 200:
             for item in history.json()["items"]:
                 seen = item["data"].get("council")
-                if seen is not None and seen != council:
+                owner = theirs.get(str(item["data"].get("budget_id")))
+                if (seen is not None and seen != council) or owner is not None:
                     violation(
                         "isolation",
-                        f"{who} read {seen}'s event {item['type']} in {p.person_id}'s history",
+                        f"{who} read {seen or owner}'s event {item['type']} in "
+                        f"{p.person_id}'s history",
                     )
+        elif council == p.council and history.status_code != 409 and p.budget_id is not None:
+            violation(
+                "isolation",
+                f"{who} could not read their own council's person {p}: "
+                f"{history.status_code} {history.text[:200]}",
+            )
         budgets = self.call("allocation", "GET", f"/v1/budgets?person_id={p.person_id}", who)
         if budgets.status_code == 200:
             for item in budgets.json()["items"]:

@@ -3,8 +3,10 @@
 It keeps Kafka's semantics (ADR 0001): topics with partitions, ordered offsets per
 partition, key-based partitioning, consumer groups with committed offsets and retention
 forever. Several processes append to the same file; SQLite's write lock orders them.
-Consumers notice new records through `PRAGMA data_version`, which changes whenever
-another connection commits, so an idle consumer costs one tiny query per tick.
+A consumer with nothing to read sleeps until a producer that appended to one of its
+topics wakes it (servicekit.eventlog.wakeup, ADR 0020), and looks on its own once a
+second in case a wake-up was lost; `PRAGMA data_version`, which changes whenever another
+connection commits, lets that look skip the reads when nothing was committed.
 """
 
 from __future__ import annotations
@@ -20,11 +22,16 @@ from pathlib import Path
 from typing import TypeVar
 
 from servicekit.eventlog.base import Consumer, OutgoingRecord, Record, partition_for
+from servicekit.eventlog.wakeup import LISTENERS_SCHEMA, LISTENING, Listener, Waker
 
 T = TypeVar("T")
 
 DEFAULT_PARTITIONS = 4
+_SAFETY_POLL_SECONDS = 1.0
+"""How long a consumer waits for a wake-up before it looks anyway: only a lost wake-up
+(a producer in another network namespace, say) is ever found this late."""
 _IDLE_TICK_SECONDS = 0.005
+"""Where wake-ups do not exist (not Linux), consumers look this often instead."""
 # Records are ~2 KB (a whole CloudEvent), so `records` is an ordinary rowid table, not
 # WITHOUT ROWID: SQLite advises WITHOUT ROWID only for rows well under 1/20 of a page, and
 # with 2 KB rows inside the primary-key b-tree every append moved and split leaf pages.
@@ -34,7 +41,8 @@ _IDLE_TICK_SECONDS = 0.005
 # writes with the same statements.
 _HEADER_CACHE_SIZE = 64
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS topics (
     name TEXT PRIMARY KEY,
     partitions INTEGER NOT NULL
@@ -58,6 +66,8 @@ CREATE TABLE IF NOT EXISTS group_offsets (
     PRIMARY KEY (group_id, topic, partition)
 ) WITHOUT ROWID;
 """
+    + LISTENERS_SCHEMA
+)
 
 
 def _encode_headers(headers: dict[str, bytes]) -> str:
@@ -94,6 +104,7 @@ class EmbeddedEventLog:
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._topic_partitions: dict[str, int] = {}
+        self._waker = Waker()
 
     async def start(self) -> None:
         if self._conn is None:
@@ -108,6 +119,7 @@ class EmbeddedEventLog:
                 conn, self._conn = self._conn, None
                 if conn is not None:
                     conn.close()
+                self._waker.close()
 
         if self._conn is not None:
             await asyncio.to_thread(close_locked)
@@ -180,10 +192,12 @@ class EmbeddedEventLog:
                     "timestamp_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
+                listeners = self._waker.listeners_of(conn, (r.topic for r in records))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            self._waker.forget(conn, self._waker.wake(listeners))
 
         await self._run(append)
 
@@ -204,6 +218,7 @@ class EmbeddedConsumer:
         self._positions: dict[tuple[str, int], int] | None = None
         self._data_version: int | None = None
         self._caught_up = False
+        self._listener: Listener | None = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -241,6 +256,8 @@ class EmbeddedConsumer:
         return self._positions
 
     def _fetch(self, conn: sqlite3.Connection, max_records: int) -> list[Record]:
+        if self._listener is None and LISTENING:
+            self._listener = Listener(conn, self._topics)
         positions = self._load_positions(conn)
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         if self._caught_up and version == self._data_version:
@@ -275,10 +292,16 @@ class EmbeddedConsumer:
     async def poll(self, max_records: int = 500, timeout_ms: int = 1000) -> list[Record]:
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
+            if self._listener is not None:
+                self._listener.drain()  # before the read, so a later wake-up is kept
             batch = await self._run(lambda conn: self._fetch(conn, max_records))
-            if batch or time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if batch or remaining <= 0:
                 return batch
-            await asyncio.sleep(_IDLE_TICK_SECONDS)
+            if self._listener is None:
+                await asyncio.sleep(min(remaining, _IDLE_TICK_SECONDS))
+            else:
+                await self._listener.wait(min(remaining, _SAFETY_POLL_SECONDS))
 
     async def commit(self, records: Sequence[Record]) -> None:
         if not records:
@@ -346,8 +369,11 @@ class EmbeddedConsumer:
         def close_locked() -> None:  # see EmbeddedEventLog.close
             with self._lock:
                 conn, self._conn = self._conn, None
+                listener, self._listener = self._listener, None
+                if listener is not None:
+                    listener.close(conn)
                 if conn is not None:
                     conn.close()
 
-        if self._conn is not None:
+        if self._conn is not None or self._listener is not None:
             await asyncio.to_thread(close_locked)

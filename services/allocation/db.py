@@ -7,7 +7,7 @@ concurrency; its revisions are rows of their own and are never deleted.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -18,13 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.events import BudgetStage, ExplanationLine
 from contracts.vocabulary import Role
 from rules.authority import Sitting
-from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables
+from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables, save_versioned
 from servicekit.uow import UnitOfWork
 from services.allocation.domain import (
     Budget,
     BudgetInputs,
     Calculation,
-    ChangedMeanwhile,
     Revision,
     RevisionState,
 )
@@ -153,8 +152,9 @@ def _revision(row: sa.Row[Any]) -> Revision:
 class BudgetRepository:
     """Loads and stores whole budgets; `save` refuses if someone else changed one meanwhile."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, track: Callable[[Budget], Budget]) -> None:
         self._session = session
+        self._track = track
         self._loaded: dict[UUID, tuple[int, int]] = {}  # id -> (version, current revision)
 
     async def _load(self, rows: list[sa.Row[Any]]) -> list[Budget]:
@@ -190,7 +190,7 @@ class BudgetRepository:
                 updated_at=row.updated_at,
             )
             self._loaded[budget.budget_id] = (budget.version, budget.current.number)
-            result.append(budget)
+            result.append(self._track(budget))
         return result
 
     async def get(self, budget_id: UUID) -> Budget | None:
@@ -297,20 +297,19 @@ class BudgetRepository:
         )
         for budget in new:
             self._loaded[budget.budget_id] = (budget.version, budget.current.number)
+            self._track(budget)
 
     async def save(self, budget: Budget) -> None:
         """Write a loaded budget back: only if its stored version is still the one loaded."""
         loaded_version, loaded_current = self._loaded[budget.budget_id]
-        result = await self._session.execute(
-            budgets.update()
-            .where(
-                budgets.c.budget_id == str(budget.budget_id),
-                budgets.c.version == loaded_version,
-            )
-            .values(**self._budget_row(budget))
+        await save_versioned(
+            self._session,
+            budgets,
+            key=budgets.c.budget_id == str(budget.budget_id),
+            expected_version=loaded_version,
+            values=self._budget_row(budget),
+            what=f"budget {budget.budget_id}",
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise ChangedMeanwhile(budget.budget_id)
         for rev in budget.revisions:
             row = _revision_row(budget.budget_id, rev)
             if rev.number == loaded_current:
@@ -331,4 +330,4 @@ class AllocationUnitOfWork(UnitOfWork):
     budgets: BudgetRepository
 
     def _open(self) -> None:
-        self.budgets = BudgetRepository(self.session)
+        self.budgets = BudgetRepository(self.session, self.track)

@@ -3,7 +3,7 @@
 The RAS itself, `calculate_budget(inputs, policy)`, is the council's rule and lives in
 `rules.ras`, where the what-if replays it too; here its refusals become allocation's errors.
 A `Budget` keeps every revision (budgets are revised, never overwritten) and records the
-`BudgetIssued` events its changes cause; the handlers write them to the outbox.
+`BudgetIssued` events its changes cause; the unit of work writes them to the outbox.
 
 Seeds: 003 = Self-Directed Support in Lancashire (in Control 2009), ch.2 Step 1;
 004 = SCIE "Keeping personal budgets personal" (2011), Appendix 1, Councils A-E.
@@ -33,18 +33,21 @@ from rules.ras import BudgetInputs as BudgetInputs
 from rules.ras import Calculation as Calculation
 from rules.ras import FundingStream as FundingStream
 from rules.wording import group_words, percent
-from servicekit.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from servicekit.caller import Caller
+from servicekit.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    require_version,
+)
 
 # --- errors ---------------------------------------------------------------------------------
 
 
 class AllocationError(DomainError):
     """Base of every refusal the allocation rules make."""
-
-
-class NoPolicyForCouncil(AllocationError, Invalid):
-    def __init__(self, council: str) -> None:
-        super().__init__(f"there is no policy for council {council!r}")
 
 
 class ClientGroupNotBudgeted(AllocationError, Invalid):
@@ -83,21 +86,6 @@ def calculate_budget(inputs: BudgetInputs, policy: Policy) -> Calculation:
 class BudgetNotFound(AllocationError, NotFound):
     def __init__(self, budget_id: UUID | str) -> None:
         super().__init__(f"budget {budget_id} not found")
-
-
-class StaleVersion(AllocationError, Conflict):
-    def __init__(self, expected: int, actual: int) -> None:
-        super().__init__(
-            f"expected_version {expected} is stale: the budget is at version {actual}; "
-            "reload it and try again"
-        )
-
-
-class ChangedMeanwhile(AllocationError, Conflict):
-    def __init__(self, budget_id: UUID) -> None:
-        super().__init__(
-            f"budget {budget_id} was changed by someone else meanwhile; reload it and try again"
-        )
 
 
 class NotAwaitingAgreement(AllocationError, Conflict):
@@ -212,15 +200,6 @@ class RevisionState(StrEnum):
 
 
 ISSUED_STATES = frozenset({RevisionState.AGREED, RevisionState.FINAL})
-
-
-@dataclass(frozen=True)
-class Approver:
-    """Whoever changes a budget: a member of staff or, for events, the service that decided."""
-
-    record: str
-    role: Role
-    council: str
 
 
 @dataclass(frozen=True)
@@ -372,8 +351,7 @@ class Budget:
         return [r for r in self.revisions if r.issued]
 
     def check_version(self, expected_version: int | None) -> None:
-        if expected_version is not None and expected_version != self.version:
-            raise StaleVersion(expected_version, self.version)
+        require_version(f"budget {self.budget_id}", expected_version, self.version)
 
     def check_council(self, council: str) -> None:
         """Another council's budget does not exist as far as its staff can tell."""
@@ -421,7 +399,7 @@ class Budget:
         inputs: BudgetInputs,
         calculation: Calculation,
         reason: str,
-        by: Approver,
+        by: Caller,
         at: datetime,
         expected_version: int | None = None,
     ) -> Revision:
@@ -442,7 +420,7 @@ class Budget:
         )
 
     def revise_for_policy(
-        self, *, calculation: Calculation, reason: str, by: Approver, at: datetime
+        self, *, calculation: Calculation, reason: str, by: Caller, at: datetime
     ) -> Revision | None:
         """Recompute the current revision's inputs under a newly adopted policy.
 
@@ -481,7 +459,7 @@ class Budget:
     def agree(
         self,
         *,
-        by: Approver,
+        by: Caller,
         policy: Policy,
         at: datetime,
         ceiling_exception_reason: str | None = None,

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from contracts.policy import Policy, PolicyBook
 from contracts.vocabulary import Role
 from rules.authority import Sitting
 from servicekit import clock
+from servicekit.caller import Caller
 from servicekit.errors import Conflict, Invalid, NotFound
 from servicekit.policies import (
     AdoptedRow,
@@ -29,39 +30,21 @@ from servicekit.policies import (
     adopted_rows,
     adoption_event,
     find_adoption,
+    policy_for,
     record_adoption,
 )
 from services.allocation.db import AllocationUnitOfWork
 from services.allocation.domain import (
     AllocationError,
-    Approver,
     Budget,
     BudgetInputs,
     BudgetNotFound,
     Calculation,
     FundingStream,
-    NoPolicyForCouncil,
     SignedOffPlan,
     calculate_budget,
     revised_inputs,
 )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def policy_for(policies: PolicyBook, council: str, policy_version: str | None = None) -> Policy:
-    """The named policy version of the council if known, else the one in force today."""
-    if policy_version and policy_version.partition("/")[0] == council:
-        try:
-            return policies.version(policy_version)
-        except KeyError:
-            pass
-    try:
-        return policies.current(council)
-    except KeyError as err:
-        raise NoPolicyForCouncil(council) from err
 
 
 def inputs_from_assessment(event: AssessmentValidated) -> BudgetInputs:
@@ -91,16 +74,13 @@ def calculate_in_force(
     When that policy cannot score the inputs (an adopted policy changed the questionnaire
     after the assessment was answered), the policy the assessment was scored with is used.
     """
-    try:
-        in_force = policies.current(council, on)
-    except KeyError as err:
-        raise NoPolicyForCouncil(council) from err
+    in_force = policy_for(policies, council, on=on)
     try:
         return calculate_budget(inputs, in_force)
     except AllocationError:
         if fallback_version == in_force.policy_version:
             raise
-        return calculate_budget(inputs, policy_for(policies, council, fallback_version))
+        return calculate_budget(inputs, policy_for(policies, council, version=fallback_version))
 
 
 def assess_budget(
@@ -115,7 +95,7 @@ def assess_budget(
     """
     inputs = inputs_from_assessment(event)
     calculation = calculate_in_force(inputs, policies, event.council, on, event.policy_version)
-    now = _now()
+    now = clock.now()
     if budget is None:
         return Budget.open(
             budget_id=uuid.uuid4(),
@@ -224,10 +204,9 @@ async def finalise_budget(*, event: PlanSignedOff, uow: AllocationUnitOfWork) ->
             signed_off_by=event.signed_off_by,
             signed_off_by_role=event.signed_off_by_role,
         ),
-        at=_now(),
+        at=clock.now(),
     )
     await uow.budgets.save(budget)
-    uow.emit_all(budget.events)
     await uow.commit()
 
 
@@ -267,7 +246,7 @@ async def agree_budget(
     uow: AllocationUnitOfWork,
     policies: PolicyBook,
     budget_id: UUID,
-    by: Approver,
+    by: Caller,
     ceiling_exception_reason: str | None,
     expected_version: int | None,
     panel_sitting: Sitting | None = None,
@@ -278,17 +257,16 @@ async def agree_budget(
         if budget is None:
             raise BudgetNotFound(budget_id)
         budget.check_council(by.council)
-        policy = policy_for(policies, budget.council, budget.current.policy_version)
+        policy = policy_for(policies, budget.council, version=budget.current.policy_version)
         budget.agree(
             by=by,
             policy=policy,
-            at=_now(),
+            at=clock.now(),
             ceiling_exception_reason=ceiling_exception_reason,
             expected_version=expected_version,
             panel_sitting=panel_sitting,
         )
         await uow.budgets.save(budget)
-        uow.emit_all(budget.events)
         await uow.commit()
     return budget
 
@@ -298,7 +276,7 @@ async def revise_budget(
     uow: AllocationUnitOfWork,
     policies: PolicyBook,
     budget_id: UUID,
-    by: Approver,
+    by: Caller,
     reason: str,
     additional_weekly_pence: int | None,
     carer_support_weekly_pence: int | None,
@@ -325,7 +303,7 @@ async def revise_budget(
             calculation=calculation,
             reason=reason,
             by=by,
-            at=_now(),
+            at=clock.now(),
             expected_version=expected_version,
         )
         await uow.budgets.save(budget)
@@ -385,7 +363,7 @@ async def adopt_policy(
     policies: PolicyBook,
     document: dict[str, Any],
     effective_from: date,
-    by: Approver,
+    by: Caller,
 ) -> Adoption:
     """Validate and record an adoption (PolicyAdopted); the same adoption again changes nothing."""
     policy = adopted_policy(document, effective_from)
@@ -446,7 +424,7 @@ async def revise_budgets_for_policy(
     *,
     uow: AllocationUnitOfWork,
     policies: PolicyBook,
-    by: Approver,
+    by: Caller,
     expected_policy_version: str | None,
     after: tuple[datetime, str] | None,
     limit: int,
@@ -472,7 +450,7 @@ async def revise_budgets_for_policy(
             limit=limit + 1,
         )
         page = found[:limit]
-        now = _now()
+        now = clock.now()
         for budget in page:
             batch.checked += 1
             try:
@@ -492,20 +470,19 @@ async def revise_budgets_for_policy(
             else:
                 batch.awaiting_agreement += 1
             await uow.budgets.save(budget)
-            uow.emit_all(budget.events)
         await uow.commit()
     if len(found) > limit and page:
         batch.next_after = (page[-1].created_at, str(page[-1].budget_id))
     return batch
 
 
-def _reviewer(completed_by: str, council: str) -> Approver:
+def _reviewer(completed_by: str, council: str) -> Caller:
     """The reviewer recorded as `role:user-id` (planning's actor record)."""
     try:
         role = Role(completed_by.partition(":")[0])
     except ValueError:  # a review recorded by a system, not a person
         role = Role.CARE_MANAGER
-    return Approver(record=completed_by, role=role, council=council)
+    return Caller(record=completed_by, role=role, council=council)
 
 
 async def revise_at_review(
@@ -515,7 +492,7 @@ async def revise_at_review(
     budget = await uow.budgets.for_person(event.council, event.person_id)
     if budget is None:
         return
-    policy = policy_for_date(policies, event.council, event.completed_on)
+    policy = policy_for(policies, event.council, on=event.completed_on)
     try:
         calculation = calculate_budget(budget.current.inputs, policy)
     except AllocationError:
@@ -525,15 +502,7 @@ async def revise_at_review(
         calculation=calculation,
         reason=reason,
         by=_reviewer(event.completed_by, event.council),
-        at=_now(),
+        at=clock.now(),
     ):
         await uow.budgets.save(budget)
-        uow.emit_all(budget.events)
     await uow.commit()
-
-
-def policy_for_date(policies: PolicyBook, council: str, on: date) -> Policy:
-    try:
-        return policies.current(council, on)
-    except KeyError as err:
-        raise NoPolicyForCouncil(council) from err

@@ -23,15 +23,13 @@ from contracts.policy import Policy
 from contracts.vocabulary import STAFF_ROLES, Role
 from servicekit import clock
 from servicekit.app import runtime_from
-from servicekit.auth import Actor, CurrentActor, require_role
+from servicekit.auth import CurrentActor, require_role
 from servicekit.dates import RecordDate
-from servicekit.errors import InvalidCursor
-from servicekit.pagination import decode_cursor, encode_cursor
-from servicekit.policies import AdoptedRow, parse_policy
+from servicekit.policies import AdoptedRow, parse_policy, policy_for
 from servicekit.runtime import ServiceRuntime
 from services.allocation import handlers
 from services.allocation.db import AllocationUnitOfWork, adopted_policies
-from services.allocation.domain import Approver
+from services.allocation.schemas import BUDGET_CURSOR, budgets_after
 from whatif.cohort import read_cohort
 from whatif.compare import Comparison
 from whatif.errors import WhatIfError
@@ -117,20 +115,6 @@ class RevisionBatchOut(BaseModel):
     next_cursor: str | None
 
 
-def _approver(actor: Actor) -> Approver:
-    return Approver(record=actor.as_record(), role=actor.role, council=actor.council)
-
-
-def _after(cursor: str | None) -> tuple[datetime, str] | None:
-    position = decode_cursor(cursor)
-    if position is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(position["t"])), str(UUID(str(position["id"])))
-    except (KeyError, ValueError) as err:
-        raise InvalidCursor() from err
-
-
 def _out(policy: Policy, in_force: Policy, row: AdoptedRow | None) -> PolicyOut:
     return PolicyOut(
         council=policy.council,
@@ -163,10 +147,10 @@ async def adopt_policy(
         policies=runtime.policies,
         document=body.policy,
         effective_from=body.effective_from,
-        by=_approver(actor),
+        by=actor.as_caller(),
     )
     runtime.learn_policy(adoption.row.policy)
-    in_force = handlers.policy_for(runtime.policies, actor.council)
+    in_force = policy_for(runtime.policies, actor.council)
     out = _out(adoption.row.policy, in_force, adoption.row)
     if adoption.created:
         return out
@@ -204,15 +188,15 @@ async def revise_budgets(
     batch = await handlers.revise_budgets_for_policy(
         uow=runtime.uow(),
         policies=runtime.policies,
-        by=_approver(actor),
+        by=actor.as_caller(),
         expected_policy_version=body.expected_policy_version,
-        after=_after(body.cursor),
+        after=budgets_after(body.cursor),
         limit=body.limit,
     )
     next_cursor = None
     if batch.next_after is not None:
         created_at, budget_id = batch.next_after
-        next_cursor = encode_cursor({"t": created_at.isoformat(), "id": budget_id})
+        next_cursor = BUDGET_CURSOR.encode((created_at, UUID(budget_id)))
     return RevisionBatchOut(
         policy_version=batch.policy.policy_version,
         checked=batch.checked,
@@ -265,7 +249,7 @@ async def whatif(
             f"policy.council: this proposal is for {proposed.council!r}; you may run "
             f"what-ifs for {actor.council!r} only",
         )
-    current = handlers.policy_for(runtime.policies, actor.council)
+    current = policy_for(runtime.policies, actor.council)
     if _WHATIF_RUNNING.locked():
         raise HTTPException(409, "a what-if is already running on this service; try again soon")
     async with _WHATIF_RUNNING:

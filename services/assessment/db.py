@@ -7,7 +7,7 @@ it loaded, so two writers racing on one assessment cannot both win.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -18,14 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from contracts.events import OtherFundingSource
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy
-from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables
+from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables, save_versioned
 from servicekit.uow import UnitOfWork
 from services.assessment.domain import (
     Action,
     Adjustment,
     Answers,
     Assessment,
-    ConcurrentChange,
     FundingLine,
     HistoryEntry,
     PersonsRisk,
@@ -300,8 +299,9 @@ def _assessment_from_row(row: Mapping[Any, Any], history: list[HistoryEntry]) ->
 class AssessmentRepository:
     """Loads and saves whole assessments; remembers what it loaded to save conditionally."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, track: Callable[[Assessment], Assessment]) -> None:
         self._session = session
+        self._track = track
         self._loaded: dict[UUID, tuple[int, int]] = {}  # id -> (version, history length)
 
     async def get(self, assessment_id: UUID) -> Assessment | None:
@@ -335,7 +335,7 @@ class AssessmentRepository:
         ]
         assessment = _assessment_from_row(row, history)
         self._loaded[assessment_id] = (assessment.version, len(history))
-        return assessment
+        return self._track(assessment)
 
     async def add(self, assessment: Assessment) -> None:
         await self._session.execute(
@@ -345,20 +345,19 @@ class AssessmentRepository:
         )
         await self._add_history(assessment, 0)
         self._loaded[assessment.assessment_id] = (assessment.version, len(assessment.history))
+        self._track(assessment)
 
     async def save(self, assessment: Assessment) -> None:
         """Write a loaded assessment back; refused if someone saved it meanwhile."""
         loaded_version, loaded_history = self._loaded[assessment.assessment_id]
-        result = await self._session.execute(
-            assessments.update()
-            .where(
-                assessments.c.assessment_id == assessment.assessment_id,
-                assessments.c.version == loaded_version,
-            )
-            .values(**_row_values(assessment))
+        await save_versioned(
+            self._session,
+            assessments,
+            key=assessments.c.assessment_id == assessment.assessment_id,
+            expected_version=loaded_version,
+            values=_row_values(assessment),
+            what=f"assessment {assessment.assessment_id}",
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise ConcurrentChange(assessment.assessment_id)
         await self._add_history(assessment, loaded_history)
         self._loaded[assessment.assessment_id] = (assessment.version, len(assessment.history))
 
@@ -583,6 +582,6 @@ class AssessmentUnitOfWork(UnitOfWork):
     legacy_people: LegacyPeopleRepository
 
     def _open(self) -> None:
-        self.assessments = AssessmentRepository(self.session)
+        self.assessments = AssessmentRepository(self.session, self.track)
         self.people = PeopleRepository(self.session)
         self.legacy_people = LegacyPeopleRepository(self.session)

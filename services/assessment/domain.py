@@ -1,7 +1,7 @@
 """Assessment's rules: the self-rating questionnaire, its submission, return and validation.
 
 Pure and synchronous: no I/O, no clock (the handler passes `now`). An Assessment records
-the events it causes in `events`; the handler writes them to the outbox with the state.
+the events it causes in `events`; the unit of work writes them to the outbox with the state.
 
 Rules and their seeds:
 - The person ticks one level per domain of the council's questionnaire; the domains,
@@ -44,17 +44,15 @@ from contracts.events import (
 )
 from contracts.policy import Charging, Policy, Questionnaire
 from contracts.vocabulary import (
-    CITIZEN_ROLES,
-    PRACTITIONER_ROLES,
     AgeBand,
     ClientGroup,
     CompletedBy,
     EligibilityOutcome,
-    Role,
 )
 from rules import charging
 from rules.eligibility import Determination
 from servicekit import errors
+from servicekit.caller import Caller
 
 MIN_REASON_CHARS = 5
 """An adjusted level needs a reason of at least this many characters (not just "x")."""
@@ -72,7 +70,9 @@ class AssessmentNotFound(AssessmentError, errors.NotFound):
         super().__init__(f"assessment {assessment_id} not found")
 
 
-class NoPolicyForCouncil(AssessmentError, errors.NotFound):
+class QuestionnaireNotFound(AssessmentError, errors.NotFound):
+    """Another council's questionnaire, like its records, is simply not found."""
+
     def __init__(self, council: str) -> None:
         super().__init__(f"no questionnaire is on file for council {council!r}")
 
@@ -161,22 +161,6 @@ class NegativeAmount(AssessmentError, errors.Invalid):
         super().__init__(f"{field_name}: an amount of money cannot be negative")
 
 
-class StaleVersion(AssessmentError, errors.Conflict):
-    def __init__(self, expected: int, actual: int) -> None:
-        super().__init__(
-            f"someone changed this assessment meanwhile (you had version {expected}, it is now "
-            f"version {actual}); reload it and try again"
-        )
-
-
-class ConcurrentChange(AssessmentError, errors.Conflict):
-    def __init__(self, assessment_id: UUID) -> None:
-        super().__init__(
-            f"someone else changed assessment {assessment_id} at the same moment; reload it "
-            "and try again"
-        )
-
-
 class IllegalStatusChange(AssessmentError, errors.Conflict):
     """The assessment's status does not allow this action."""
 
@@ -214,24 +198,6 @@ class Action(StrEnum):
 class RaisedBy(StrEnum):
     PERSON = "person"
     PRACTITIONER = "practitioner"
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is acting, as the domain needs to know it (built from the bearer token)."""
-
-    record: str
-    role: Role
-    council: str
-    person_id: str | None = None
-
-    @property
-    def is_citizen(self) -> bool:
-        return self.role in CITIZEN_ROLES
-
-    @property
-    def is_practitioner(self) -> bool:
-        return self.role in PRACTITIONER_ROLES
 
 
 @dataclass(frozen=True)
@@ -502,8 +468,7 @@ class Assessment:
         self.ensure_visible_to(caller)
 
     def _ensure_version(self, expected_version: int | None) -> None:
-        if expected_version is not None and expected_version != self.version:
-            raise StaleVersion(expected_version, self.version)
+        errors.require_version(f"assessment {self.assessment_id}", expected_version, self.version)
 
     @property
     def latest_return_reasons(self) -> tuple[str, ...]:
@@ -789,11 +754,6 @@ class Assessment:
             validated_by=validation.validated_by,
             policy_version=self.policy_version,
         )
-
-    def pop_events(self) -> list[Event]:
-        """The events recorded since the last call, handed over once."""
-        events, self.events = self.events, []
-        return events
 
 
 # --- Care Act eligibility and the financial assessment (docs/charging.md) --------------------

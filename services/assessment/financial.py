@@ -23,16 +23,11 @@ from contracts.money import Pence, SignedPence
 from contracts.vocabulary import PRACTITIONER_ROLES, Difficulty, EligibilityOutcome, Role
 from rules.charging import Amount, Expenditure
 from servicekit.app import RequestPence, runtime_from
-from servicekit.auth import Actor, CurrentActor, require_role
+from servicekit.auth import CurrentActor, require_role
 from servicekit.runtime import ServiceRuntime
 from services.assessment import handlers
 from services.assessment.db import AssessmentUnitOfWork
-from services.assessment.domain import (
-    AssessFinances,
-    Caller,
-    FinancialPath,
-    OutcomeNamedTwice,
-)
+from services.assessment.domain import AssessFinances, FinancialPath, OutcomeNamedTwice
 
 router = APIRouter(prefix="/v1", tags=["care act"])
 Runtime = Annotated[ServiceRuntime[AssessmentUnitOfWork], Depends(runtime_from)]
@@ -42,12 +37,6 @@ ELIGIBILITY_DECIDERS = tuple(sorted(PRACTITIONER_ROLES))
 FINANCIAL_ASSESSORS = tuple(sorted({*PRACTITIONER_ROLES, Role.FINANCE}))
 MAX_ITEMS = 50
 Kind = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
-
-
-def _caller(actor: Actor) -> Caller:
-    return Caller(
-        record=actor.as_record(), role=actor.role, council=actor.council, person_id=actor.person_id
-    )
 
 
 class _Request(BaseModel):
@@ -144,7 +133,7 @@ async def determine_eligibility(
     event = await handlers.determine_eligibility(
         uow=runtime.uow(),
         policies=runtime.policies,
-        caller=_caller(actor),
+        caller=actor.as_caller(),
         assessment_id=assessment_id,
         needs_from_impairment_or_illness=body.needs_from_impairment_or_illness,
         outcomes=outcomes,
@@ -284,7 +273,7 @@ async def record_financial_assessment(
     event = await handlers.assess_finances(
         uow=runtime.uow(),
         policies=runtime.policies,
-        caller=_caller(actor),
+        caller=actor.as_caller(),
         assessment_id=assessment_id,
         command=body.to_command(),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
@@ -24,19 +24,20 @@ from contracts.policy import Policy, PolicyBook, Questionnaire
 from contracts.vocabulary import AgeBand, CompletedBy, Difficulty, EligibilityOutcome, Role
 from rules import eligibility
 from servicekit import clock
+from servicekit.caller import Caller
 from servicekit.csvfile import FileRefused, Rejection, read_rows
+from servicekit.policies import policy_for
 from services.assessment.db import AssessmentUnitOfWork
 from services.assessment.domain import (
     Answers,
     AssessFinances,
     Assessment,
     AssessmentNotFound,
-    Caller,
     NoChargingFigures,
     NoEligibilityCriteria,
-    NoPolicyForCouncil,
     NotAllowed,
     PolicyVersionUnavailable,
+    QuestionnaireNotFound,
     StartAssessment,
     Status,
     ValidateAssessment,
@@ -72,18 +73,11 @@ from services.assessment.personal import (
 from services.assessment.sealing import MasterKey, new_data_key, seal, unseal
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def policy_in_force(*, policies: PolicyBook, caller: Caller, council: str) -> Policy:
     """The council's policy in force today; another council's answers not found."""
     if caller.council != council:
-        raise NoPolicyForCouncil(council)
-    try:
-        return policies.current(council, on=_now().date())
-    except KeyError as err:
-        raise NoPolicyForCouncil(council) from err
+        raise QuestionnaireNotFound(council)
+    return policy_for(policies, council)
 
 
 def _questionnaire(policies: PolicyBook, assessment: Assessment) -> Questionnaire:
@@ -103,7 +97,6 @@ async def _load(uow: AssessmentUnitOfWork, assessment_id: UUID, caller: Caller) 
 
 async def _save(uow: AssessmentUnitOfWork, assessment: Assessment) -> None:
     await uow.assessments.save(assessment)
-    uow.emit_all(assessment.pop_events())
     await uow.commit()
 
 
@@ -123,7 +116,7 @@ async def start_assessment(
     """
     policy = policy_in_force(policies=policies, caller=caller, council=caller.council)
     ensure_may_start(caller, command.person_id)
-    now = _now()
+    now = clock.now()
     async with uow:
         key: PersonKey | None = None
         on_record: PersonalDetails | None = None
@@ -142,7 +135,6 @@ async def start_assessment(
             assessment_id=uuid.uuid4(), command=command, caller=caller, policy=policy, now=now
         )
         await uow.assessments.add(assessment)
-        uow.emit_all(assessment.pop_events())
         if details is not None and details != on_record:
             await _record_details(
                 uow,
@@ -176,7 +168,7 @@ async def answer_assessment(
             answers,
             questionnaire=_questionnaire(policies, assessment),
             caller=caller,
-            now=_now(),
+            now=clock.now(),
             expected_version=expected_version,
         )
         await _save(uow, assessment)
@@ -197,7 +189,7 @@ async def submit_assessment(
         assessment.submit(
             questionnaire=_questionnaire(policies, assessment),
             caller=caller,
-            now=_now(),
+            now=clock.now(),
             expected_version=expected_version,
         )
         await _save(uow, assessment)
@@ -220,7 +212,7 @@ async def validate_assessment(
             command,
             questionnaire=_questionnaire(policies, assessment),
             caller=caller,
-            now=_now(),
+            now=clock.now(),
             expected_version=expected_version,
         )
         await _save(uow, assessment)
@@ -239,7 +231,7 @@ async def return_assessment(
     async with uow:
         assessment = await _load(uow, assessment_id, caller)
         assessment.return_for_changes(
-            reasons, caller=caller, now=_now(), expected_version=expected_version
+            reasons, caller=caller, now=clock.now(), expected_version=expected_version
         )
         await _save(uow, assessment)
     return assessment
@@ -398,7 +390,7 @@ async def correct_personal_details(
 ) -> SealedRecord | None:
     """Replace the person's details with these (a new sealed record); None if unchanged."""
     _ensure_may_correct(caller, person_id)
-    now = _now()
+    now = clock.now()
     async with uow:
         known = await uow.assessments.list(
             council=caller.council, person_id=person_id, status=None, limit=1, after=None
@@ -504,7 +496,7 @@ async def erase_personal_data(
     """Destroy the person's data key once the council's retention period has ended."""
     if caller.role is not Role.OPERATIONS:
         raise NotAllowed(f"a {caller.role.value} may not erase personal data; operations can")
-    now = _now()
+    now = clock.now()
     async with uow:
         key = await uow.people.key(caller.council, person_id)
         if key is None:
@@ -641,7 +633,7 @@ async def import_people(
     imported: list[tuple[str, str]] = []
     async with uow:
         known = await uow.legacy_people.known(caller.council, [p.legacy_client_id for p in people])
-        now = _now()
+        now = clock.now()
         for person in people:
             if person.legacy_client_id in known:
                 continue
@@ -660,7 +652,6 @@ async def import_people(
                 now=now,
             )
             await uow.assessments.add(assessment)
-            uow.emit_all(assessment.pop_events())
             await _record_details(
                 uow,
                 keys,
@@ -691,13 +682,6 @@ async def import_people(
 # --- Care Act eligibility and the financial assessment (docs/charging.md) --------------------
 
 
-def _policy_on(policies: PolicyBook, council: str, on: date) -> Policy:
-    try:
-        return policies.current(council, on=on)
-    except KeyError as err:
-        raise NoPolicyForCouncil(council) from err
-
-
 async def determine_eligibility(
     *,
     uow: AssessmentUnitOfWork,
@@ -713,7 +697,7 @@ async def determine_eligibility(
     on = clock.today()
     async with uow:
         assessment = await _load(uow, assessment_id, caller)
-        policy = _policy_on(policies, assessment.council, on)
+        policy = policy_for(policies, assessment.council, on=on)
         if policy.eligibility is None:
             raise NoEligibilityCriteria(policy, on)
         try:
@@ -753,7 +737,7 @@ async def assess_finances(
     on = clock.today()
     async with uow:
         assessment = await _load(uow, assessment_id, caller)
-        policy = _policy_on(policies, assessment.council, on)
+        policy = policy_for(policies, assessment.council, on=on)
         if policy.charging is None:
             raise NoChargingFigures(policy)
         event = financial_assessment_event(

@@ -35,7 +35,7 @@ from contracts import events as ev
 from contracts.envelope import Envelope
 from contracts.money import div_round_half_up, format_pounds
 from contracts.registry import BY_TYPE, PUBLISHED_BY_TYPE, UnknownEventType, upcast
-from servicekit.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from servicekit.errors import Conflict, DomainError, Invalid, NotFound
 
 GENESIS_HASH = "0" * 64
 SUMMARY_MAX = 300
@@ -83,11 +83,6 @@ class ReplayAlreadyRunning(AuditError, Conflict):
     def __init__(self, replay_id: str | None) -> None:
         running = f"replay {replay_id} is" if replay_id else "another replay is"
         super().__init__(f"{running} still running (one at a time); wait for it to finish")
-
-
-class UnknownCouncil(AuditError, Forbidden):
-    def __init__(self, council: str) -> None:
-        super().__init__(f"council {council} is not one this deployment serves")
 
 
 class ProjectionsChangedMeanwhile(AuditError, Conflict):

@@ -49,6 +49,7 @@ import structlog
 
 from contracts.envelope import Envelope
 from contracts.registry import ALL_TOPICS
+from servicekit import clock
 from servicekit.csvexport import Cell
 from servicekit.runtime import ServiceRuntime
 from services.audit import asof, db, rebuild, tamper
@@ -81,20 +82,9 @@ from services.audit.domain import (
     types_matching,
     verify_chain,
 )
-from services.audit.returns import (
-    Quarter,
-    TimedEvent,
-    Violation,
-    cld_rows,
-    to_csv,
-    validate_cld,
-)
+from services.audit.returns import Quarter, TimedEvent, Violation, cld_rows, to_csv, validate_cld
 
 log = structlog.get_logger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- events in -----------------------------------------------------------------------------
@@ -331,7 +321,7 @@ class ReplayService:
                     version=current + 1,
                     since=since,
                     requested_by=requested_by,
-                    started_at=_now(),
+                    started_at=clock.now(),
                 )
                 self._active = progress  # from here on, status() answers from memory
                 await uow.replays.add(progress.row())
@@ -380,7 +370,7 @@ class ReplayService:
             outcome = {
                 "status": ReplayStatus.DONE,
                 "phase": ReplayPhase.FINISHED,
-                "finished_at": _now(),
+                "finished_at": clock.now(),
                 "digest": digest,
             }
             await self._save(progress.row() | _plain_outcome(outcome))
@@ -405,7 +395,7 @@ class ReplayService:
         outcome: dict[str, Any] = {
             "status": ReplayStatus.FAILED,
             "error": reason[:2000],
-            "finished_at": _now(),
+            "finished_at": clock.now(),
         }
         try:
             async with self._runtime.uow() as uow:

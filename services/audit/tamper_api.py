@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,10 +20,13 @@ from contracts.events import ChainSubject, TamperDifference, Text
 from contracts.vocabulary import Role
 from servicekit.app import runtime_from
 from servicekit.auth import CurrentActor, require_role
-from servicekit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from servicekit.pagination import Cursor, CursorCodec, Limit, Page
 from services.audit import tamper
 
 FINDING_READERS = (Role.AUDITOR, Role.OPERATIONS)
+
+FINDING_CURSOR = CursorCodec[tuple[datetime, str]](("at", datetime), ("id", str))
+"""Findings are listed in (detected_at, finding_id) order."""
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -60,19 +63,6 @@ class AcknowledgeRequest(BaseModel):
     reason: Text = Field(description="Why the finding may be closed; it is recorded.")
 
 
-def _after(cursor: str | None) -> tuple[datetime, str] | None:
-    position = decode_cursor(cursor)
-    if position is None:
-        return None
-    at, finding_id = position.get("at"), position.get("id")
-    if not isinstance(at, str) or not isinstance(finding_id, str):
-        raise HTTPException(422, "cursor is not one this service gave out")
-    try:
-        return datetime.fromisoformat(at), finding_id
-    except ValueError as err:
-        raise HTTPException(422, "cursor is not one this service gave out") from err
-
-
 @router.get(
     "/tamper-findings",
     response_model=Page[TamperFindingOut],
@@ -94,14 +84,12 @@ async def list_tamper_findings(
         council=actor.council,
         acknowledged=acknowledged,
         chain=chain,
-        after=_after(cursor),
+        after=FINDING_CURSOR.decode(cursor),
         limit=limit + 1,
     )
     page, more = found[:limit], len(found) > limit
     next_cursor = (
-        encode_cursor({"at": page[-1].detected_at.isoformat(), "id": page[-1].finding_id})
-        if more
-        else None
+        FINDING_CURSOR.encode((page[-1].detected_at, page[-1].finding_id)) if more else None
     )
     return Page[TamperFindingOut](
         items=[TamperFindingOut.of(f) for f in page], next_cursor=next_cursor

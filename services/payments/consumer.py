@@ -14,10 +14,10 @@ from typing import Any
 from contracts.envelope import Envelope
 from contracts.events import PlanSignedOff
 from contracts.registry import topic_for
+from servicekit.errors import StaleVersion
 from servicekit.runtime import ServiceRuntime
 from services.payments import handlers
 from services.payments.db import PaymentsUnitOfWork
-from services.payments.domain import StaleVersion
 
 
 class RetryLater(RuntimeError):

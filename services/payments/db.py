@@ -10,8 +10,9 @@ refused as stale.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -21,28 +22,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.events import DeploymentOption, PaymentReleased
 from contracts.money import Frequency
 from contracts.policy import UnspentRule
-from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables
+from rules.receipts import ReturnItem
+from servicekit import clock
+from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables, save_versioned
+from servicekit.errors import StaleVersion
 from servicekit.uow import UnitOfWork
-from services.payments.domain import (
-    Agreement,
-    ConcurrentExport,
-    Deployment,
-    ExportBatch,
-    ExportRow,
+from services.payments.domain import Deployment
+from services.payments.errors import ConcurrentExport
+from services.payments.export import ExportBatch, ExportRow
+from services.payments.lifecycle import Agreement, Status
+from services.payments.monitoring import MonitoringReturn, UnspentAction, UnspentCheck
+from services.payments.reconciliation import ConcurrentConfirmation, ConfirmationLine, Outcome
+from services.payments.schedules import (
     Instalment,
     InstalmentStatus,
-    MonitoringReturn,
     Part,
     PaymentFrequency,
-    ReturnItem,
     Schedule,
     ScheduleKind,
-    StaleVersion,
-    Status,
-    UnspentAction,
-    UnspentCheck,
 )
-from services.payments.reconciliation import ConcurrentConfirmation, ConfirmationLine, Outcome
 
 metadata = sa.MetaData()
 outbox, inbox, idempotency_keys = messaging_tables(metadata)
@@ -256,10 +254,6 @@ def _str(value: UUID | None) -> str | None:
     return str(value) if value is not None else None
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 # --- rows <-> domain -----------------------------------------------------------------------
 
 
@@ -300,7 +294,7 @@ def _deployment_values(dep: Deployment) -> dict[str, Any]:
         "successor_id": _str(dep.successor_id),
         "superseded_by": _str(dep.superseded_by),
         "updated_by": dep.updated_by,
-        "updated_at": _now(),
+        "updated_at": clock.now(),
     }
 
 
@@ -393,8 +387,9 @@ def _snapshot(dep: Deployment) -> _Snapshot:
 class DeploymentRepository:
     """Loads and saves whole deployments: schedules, instalments, returns and checks."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, track: Callable[[Deployment], Deployment]) -> None:
         self._session = session
+        self._track = track
         self._seen: dict[UUID, _Snapshot] = {}
 
     async def get(self, deployment_id: UUID) -> Deployment | None:
@@ -500,7 +495,7 @@ class DeploymentRepository:
             for c in check_rows
         ]
         self._seen[dep.deployment_id] = _snapshot(dep)
-        return dep
+        return self._track(dep)
 
     async def plan_seen(self, plan_id: UUID, plan_version: int) -> bool:
         """True when this plan version (or a later one) already has a deployment."""
@@ -591,20 +586,19 @@ class DeploymentRepository:
         snapshot = self._seen.get(dep.deployment_id)
         if snapshot is None:
             await self._session.execute(
-                deployments.insert().values(**_deployment_values(dep), created_at=_now())
+                deployments.insert().values(**_deployment_values(dep), created_at=clock.now())
             )
             snapshot = _Snapshot(dep.version, set(), {}, set(), set())
+            self._track(dep)
         elif dep.version != snapshot.version:
-            result = await self._session.execute(
-                deployments.update()
-                .where(
-                    deployments.c.deployment_id == str(dep.deployment_id),
-                    deployments.c.version == snapshot.version,
-                )
-                .values(**_deployment_values(dep))
+            await save_versioned(
+                self._session,
+                deployments,
+                key=deployments.c.deployment_id == str(dep.deployment_id),
+                expected_version=snapshot.version,
+                values=_deployment_values(dep),
+                what=f"deployment {dep.deployment_id}",
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise StaleVersion(snapshot.version)
         await self._save_schedules(dep, snapshot)
         await self._save_monitoring(dep, snapshot)
         self._seen[dep.deployment_id] = _snapshot(dep)
@@ -652,7 +646,7 @@ class DeploymentRepository:
                 )
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise StaleVersion(snapshot.version)
+                raise StaleVersion(f"deployment {dep.deployment_id}", snapshot.version)
 
     async def _save_monitoring(self, dep: Deployment, snapshot: _Snapshot) -> None:
         new_returns = [r for r in dep.returns if r.return_id not in snapshot.return_ids]
@@ -679,7 +673,7 @@ class DeploymentRepository:
                         "balance_pence": r.balance_pence,
                         "missing_receipts": list(r.missing_receipts),
                         "recorded_by": r.recorded_by,
-                        "recorded_at": _now(),
+                        "recorded_at": clock.now(),
                     }
                     for index, r in enumerate(new_returns)
                 ],
@@ -703,7 +697,7 @@ class DeploymentRepository:
                         "clawback_id": _str(c.clawback_id),
                         "held": c.held,
                         "recorded_by": c.recorded_by,
-                        "recorded_at": _now(),
+                        "recorded_at": clock.now(),
                     }
                     for index, c in enumerate(new_checks)
                 ],
@@ -888,7 +882,7 @@ class LedgerRepository:
             "outcome_on": line.processed_on,
             "reason": line.reason,
             "finance_reference": line.finance_reference,
-            "recorded_at": _now(),
+            "recorded_at": clock.now(),
             "recorded_by": recorded_by,
         }
         if payment.outcome is None:
@@ -962,7 +956,7 @@ class LedgerRepository:
             )
             or 0
         )
-        now = _now()
+        now = clock.now()
         await self._session.execute(
             payment_feed.insert(),
             [
@@ -1032,6 +1026,6 @@ class PaymentsUnitOfWork(UnitOfWork):
     ledger: LedgerRepository
 
     def _open(self) -> None:
-        self.deployments = DeploymentRepository(self.session)
+        self.deployments = DeploymentRepository(self.session, self.track)
         self.exports = ExportRepository(self.session)
         self.ledger = LedgerRepository(self.session)

@@ -22,30 +22,25 @@ from contracts.events import (
     PlanSignedOff,
 )
 from contracts.policy import Policy, PolicyBook
+from rules.receipts import ReturnItem
 from servicekit import clock
 from servicekit.auth import Actor
+from servicekit.bulk import Pending
 from servicekit.csvfile import FileRefused, Rejection, read_rows
+from servicekit.policies import policy_for
+from services.payments.arrears_approval import ArrearsDecision
 from services.payments.db import PaymentsUnitOfWork, PaymentView
-from services.payments.domain import (
+from services.payments.domain import Deployment
+from services.payments.errors import BatchNotFound, DeploymentNotFound
+from services.payments.export import ExportBatch, export_csv, new_export_batch
+from services.payments.lifecycle import Status
+from services.payments.monitoring import (
     AccountStatement,
-    ArrearsDecision,
-    BatchNotFound,
-    Deployment,
-    DeploymentNotFound,
-    ExportBatch,
-    Instalment,
     MonitoringReturn,
-    PartRequest,
-    PaymentFrequency,
-    ReturnItem,
-    Status,
-    UnknownCouncil,
     UnspentAction,
     UnspentCheck,
-    export_csv,
-    new_export_batch,
-    release_date,
 )
+from services.payments.plausible_dates import release_date
 from services.payments.reconciliation import (
     CONFIRMATION_COLUMNS,
     CONFIRMATION_OPTIONAL,
@@ -59,26 +54,26 @@ from services.payments.reconciliation import (
     decide,
     parse_line,
 )
+from services.payments.schedules import Instalment, PartRequest, PaymentFrequency
 
 
-def policy_for(policies: PolicyBook, policy_version: str, council: str) -> Policy:
-    """The policy version a figure was computed with; the council's current one if unknown."""
-    try:
-        return policies.version(policy_version)
-    except KeyError:
-        pass
-    try:
-        return policies.current(council)
-    except KeyError as err:
-        raise UnknownCouncil(f"council {council} has no policy file") from err
+def deployment_policy(policies: PolicyBook, dep: Deployment) -> Policy:
+    """The policy version the deployment was set up under (the council's current one if that
+    version is no longer known): its figures are judged by it."""
+    return policy_for(policies, dep.council, version=dep.policy_version)
 
 
-async def _save_and_emit(uow: PaymentsUnitOfWork, *deps: Deployment) -> None:
+async def _save(uow: PaymentsUnitOfWork, *deps: Deployment) -> None:
+    """Write the deployments back; the unit of work collects the events they recorded."""
     for dep in deps:
         await uow.deployments.save(dep)
-        events = dep.take_events()
-        uow.emit_all(events)
-        await uow.ledger.append_to_feed([e for e in events if isinstance(e, PaymentReleased)])
+
+
+async def _save_releases(uow: PaymentsUnitOfWork, dep: Deployment) -> None:
+    """Write a deployment back and number the payments it released for the feed, in the
+    transaction that releases them."""
+    await uow.deployments.save(dep)
+    await uow.ledger.append_to_feed([e for e in dep.events if isinstance(e, PaymentReleased)])
 
 
 async def _visible(uow: PaymentsUnitOfWork, actor: Actor, deployment_id: UUID) -> Deployment:
@@ -104,7 +99,7 @@ async def open_deployment_for_plan(
     one that is paying goes on paying until the new deployment's agreement is signed,
     which then cancels its instalments from the new first payment on (see domain.py).
     """
-    policy = policy_for(policies, plan.policy_version, plan.council)
+    policy = policy_for(policies, plan.council, version=plan.policy_version)
     if await uow.deployments.plan_seen(plan.plan_id, plan.plan_version):
         return None
     live = await uow.deployments.live_for_person(plan.council, plan.person_id)
@@ -114,7 +109,7 @@ async def open_deployment_for_plan(
             other.supersede_unstarted(dep, actor=recorded_by)
         else:
             other.await_successor(dep, actor=recorded_by)
-    await _save_and_emit(uow, dep, *live)
+    await _save(uow, dep, *live)
     return dep
 
 
@@ -188,14 +183,14 @@ async def arrange_deployment(
             frequency=frequency,
             first_due_on=first_due_on or today,
             assessed_max_weekly_contribution_pence=assessed_max_weekly_contribution_pence,
-            policy=policy_for(policies, dep.policy_version, dep.council),
+            policy=deployment_policy(policies, dep),
             actor=actor.as_record(),
             today=today,
             approver=actor.role,
             arrears_reason=arrears_reason,
             expected_version=expected_version,
         )
-        await _save_and_emit(uow, dep)
+        await _save(uow, dep)
         await uow.commit()
         return dep
 
@@ -238,15 +233,57 @@ async def sign_agreement(
                 today=today,
                 approver=actor.role,
                 reason=arrears_reason,
-                policy=policy_for(policies, dep.policy_version, dep.council),
+                policy=deployment_policy(policies, dep),
             ),
             expected_version=expected_version,
             predecessor=predecessor,
             earlier=earlier,
         )
-        await _save_and_emit(uow, dep, *([predecessor] if predecessor else []))
+        await _save(uow, dep, *([predecessor] if predecessor else []))
         await uow.commit()
         return dep
+
+
+async def convert_deployment(
+    *,
+    uow: PaymentsUnitOfWork,
+    policies: PolicyBook,
+    actor: Actor,
+    person_id: str,
+    plan_id: UUID,
+    parts: Sequence[PartRequest],
+    frequency: PaymentFrequency,
+    first_due_on: date | None,
+    assessed_max_weekly_contribution_pence: int | None,
+    signed_on: date | None,
+    arrears_reason: str | None,
+) -> Deployment:
+    """A converted client's payment set-up: the plan's deployment arranged and its agreement
+    recorded, as the two routes would; pending until PlanSignedOff has opened it."""
+    live = await uow.deployments.live_for_person(actor.council, person_id)
+    found = next((d for d in live if d.plan_id == plan_id), None)
+    if found is None:
+        raise Pending("payments has not opened the deployment for this plan yet")
+    await arrange_deployment(
+        uow=uow,
+        policies=policies,
+        actor=actor,
+        deployment_id=found.deployment_id,
+        parts=parts,
+        frequency=frequency,
+        first_due_on=first_due_on,
+        assessed_max_weekly_contribution_pence=assessed_max_weekly_contribution_pence,
+        expected_version=None,
+    )
+    return await sign_agreement(
+        uow=uow,
+        policies=policies,
+        actor=actor,
+        deployment_id=found.deployment_id,
+        signed_on=signed_on,
+        expected_version=None,
+        arrears_reason=arrears_reason,
+    )
 
 
 @dataclass(frozen=True)
@@ -276,7 +313,7 @@ async def release_due(
                 continue
             items = dep.release_due(as_of=up_to, today=today, actor=actor.as_record())
             released += _released(dep, items)
-            await _save_and_emit(uow, dep)
+            await _save_releases(uow, dep)
         await uow.commit()
         return released
 
@@ -300,7 +337,7 @@ async def release_for_deployment(
             strict=True,
             expected_version=expected_version,
         )
-        await _save_and_emit(uow, dep)
+        await _save_releases(uow, dep)
         await uow.commit()
         return _released(dep, items)
 
@@ -317,7 +354,7 @@ async def suspend_payments(
     async with uow:
         dep = await _visible(uow, actor, deployment_id)
         dep.suspend(reason=reason, actor=actor.as_record(), expected_version=expected_version)
-        await _save_and_emit(uow, dep)
+        await _save(uow, dep)
         await uow.commit()
         return dep
 
@@ -334,7 +371,7 @@ async def resume_payments(
     async with uow:
         dep = await _visible(uow, actor, deployment_id)
         dep.resume(reason=reason, actor=actor.as_record(), expected_version=expected_version)
-        await _save_and_emit(uow, dep)
+        await _save(uow, dep)
         await uow.commit()
         return dep
 
@@ -364,12 +401,12 @@ async def submit_return(
             items=items,
             balance_pence=balance_pence,
             option=option,
-            monitoring=policy_for(policies, dep.policy_version, dep.council).monitoring,
+            monitoring=deployment_policy(policies, dep).monitoring,
             actor=actor.as_record(),
             today=clock.today(),
             expected_version=expected_version,
         )
-        await _save_and_emit(uow, dep)
+        await _save(uow, dep)
         await uow.commit()
         return dep, record
 
@@ -392,12 +429,12 @@ async def check_unspent(
             as_of=as_of,
             balance_pence=balance_pence,
             action=action,
-            policy=policy_for(policies, dep.policy_version, dep.council),
+            policy=deployment_policy(policies, dep),
             actor=actor.as_record(),
             today=clock.today(),
             expected_version=expected_version,
         )
-        await _save_and_emit(uow, dep)
+        await _save(uow, dep)
         await uow.commit()
         return dep, check
 

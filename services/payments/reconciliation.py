@@ -17,7 +17,7 @@ from uuid import UUID
 
 from servicekit.csvfile import CsvRow, Rejection
 from servicekit.errors import Conflict
-from services.payments.domain import PaymentsError
+from services.payments.errors import PaymentsError
 
 CONFIRMATION_COLUMNS = ("payment_id", "outcome", "amount_pence", "processed_on")
 CONFIRMATION_OPTIONAL = ("reason", "finance_reference")

@@ -8,6 +8,7 @@ changes cannot both win.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.events import ProviderKind, ReviewKind, ReviewOutcome
 from contracts.money import Frequency
 from contracts.vocabulary import Role
-from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables
+from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables, save_versioned
 from servicekit.uow import UnitOfWork
 from services.planning.domain import (
     HistoryEntry,
@@ -35,7 +36,6 @@ from services.planning.domain import (
     RiskMitigation,
     SharedSupport,
     SignOff,
-    StaleVersion,
 )
 
 metadata = sa.MetaData()
@@ -373,8 +373,9 @@ def _plan_values(plan: Plan) -> dict[str, Any]:
 
 
 class PlanRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, track: Callable[[Plan], Plan]) -> None:
         self.session = session
+        self._track = track
         self._loaded: dict[UUID, tuple[int, int]] = {}  # plan_id -> (version, history length)
 
     async def get(self, plan_id: UUID) -> Plan | None:
@@ -395,7 +396,7 @@ class PlanRepository:
             for e in entries
         ]
         self._loaded[plan_id] = (row.version, len(history))
-        return _plan_from_row(row, history)
+        return self._track(_plan_from_row(row, history))
 
     async def add(self, plan: Plan) -> None:
         await self.session.execute(
@@ -403,17 +404,19 @@ class PlanRepository:
         )
         await self._write_history(plan, 0)
         self._loaded[plan.plan_id] = (plan.version, len(plan.history))
+        self._track(plan)
 
     async def save(self, plan: Plan) -> None:
         """Write a loaded plan back, refusing if someone else changed it meanwhile."""
         loaded_version, saved_history = self._loaded[plan.plan_id]
-        result = await self.session.execute(
-            plans.update()
-            .where(plans.c.plan_id == plan.plan_id, plans.c.version == loaded_version)
-            .values(**_plan_values(plan))
+        await save_versioned(
+            self.session,
+            plans,
+            key=plans.c.plan_id == plan.plan_id,
+            expected_version=loaded_version,
+            values=_plan_values(plan),
+            what=f"plan {plan.plan_id}",
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise StaleVersion(f"plan {plan.plan_id}", loaded_version, loaded_version + 1)
         await self._write_history(plan, saved_history)
         self._loaded[plan.plan_id] = (plan.version, len(plan.history))
 
@@ -506,8 +509,9 @@ def _review_values(review: Review) -> dict[str, Any]:
 
 
 class ReviewRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, track: Callable[[Review], Review]) -> None:
         self.session = session
+        self._track = track
         self._loaded: dict[UUID, int] = {}
 
     async def get(self, review_id: UUID) -> Review | None:
@@ -517,23 +521,25 @@ class ReviewRepository:
         if row is None:
             return None
         self._loaded[review_id] = row.version
-        return _review_from_row(row)
+        return self._track(_review_from_row(row))
 
     async def add(self, review: Review) -> None:
         await self.session.execute(
             reviews.insert().values(review_id=review.review_id, **_review_values(review))
         )
         self._loaded[review.review_id] = review.version
+        self._track(review)
 
     async def save(self, review: Review) -> None:
         loaded = self._loaded[review.review_id]
-        result = await self.session.execute(
-            reviews.update()
-            .where(reviews.c.review_id == review.review_id, reviews.c.version == loaded)
-            .values(**_review_values(review))
+        await save_versioned(
+            self.session,
+            reviews,
+            key=reviews.c.review_id == review.review_id,
+            expected_version=loaded,
+            values=_review_values(review),
+            what=f"review {review.review_id}",
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise StaleVersion(f"review {review.review_id}", loaded, loaded + 1)
         self._loaded[review.review_id] = review.version
 
     async def scheduled_due(self, *, council: str, as_of: date, limit: int) -> list[Review]:
@@ -553,6 +559,7 @@ class ReviewRepository:
         found = [_review_from_row(row) for row in rows]
         for review in found:
             self._loaded[review.review_id] = review.version
+            self._track(review)
         return found
 
     async def list(
@@ -593,5 +600,5 @@ class PlanningUnitOfWork(UnitOfWork):
     def _open(self) -> None:
         self.assessments = AssessmentRepository(self.session)
         self.budgets = BudgetRepository(self.session)
-        self.plans = PlanRepository(self.session)
-        self.reviews = ReviewRepository(self.session)
+        self.plans = PlanRepository(self.session, self.track)
+        self.reviews = ReviewRepository(self.session, self.track)

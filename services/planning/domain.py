@@ -48,6 +48,7 @@ from rules.sign_off_checks import CheckName as CheckName
 from rules.sign_off_checks import high_domains as high_domains
 from rules.sign_off_checks import run_checks as run_checks
 from servicekit import errors
+from servicekit.caller import Caller
 
 # --- errors -------------------------------------------------------------------------------
 
@@ -75,19 +76,6 @@ class BudgetNotKnown(PlanningError, errors.Invalid):
         super().__init__(
             f"budget_id: no issued budget {budget_id} is known for person {person_id}; a plan "
             "is written against an indicative or final budget"
-        )
-
-
-class NoPolicyForCouncil(PlanningError, errors.Invalid):
-    def __init__(self, council: str) -> None:
-        super().__init__(f"council {council} has no policy in this deployment")
-
-
-class StaleVersion(PlanningError, errors.Conflict):
-    def __init__(self, what: str, expected: int, actual: int) -> None:
-        super().__init__(
-            f"{what} is at version {actual}, not {expected}: someone changed it meanwhile; "
-            "reload it and try again"
         )
 
 
@@ -153,14 +141,6 @@ class ReviewStatus(StrEnum):
     SCHEDULED = "scheduled"
     DUE = "due"
     COMPLETED = "completed"
-
-
-@dataclass(frozen=True)
-class By:
-    """Who did something, as every state change records it (``role:user_id``)."""
-
-    record: str
-    role: Role
 
 
 @dataclass(frozen=True)
@@ -411,8 +391,7 @@ class Review:
         return review
 
     def check_version(self, expected: int | None) -> None:
-        if expected is not None and expected != self.version:
-            raise StaleVersion(f"review {self.review_id}", expected, self.version)
+        errors.require_version(f"review {self.review_id}", expected, self.version)
 
     def announce_if_due(self, *, as_of: date, by: str, at: datetime) -> bool:
         """Announce a scheduled review due on or before `as_of`, once (ReviewDue)."""
@@ -562,8 +541,7 @@ class Plan:
         return cost_plan(self.content, fee_basis_points=self.fee_basis_points)
 
     def check_version(self, expected: int | None) -> None:
-        if expected is not None and expected != self.version:
-            raise StaleVersion(f"plan {self.plan_id}", expected, self.version)
+        errors.require_version(f"plan {self.plan_id}", expected, self.version)
 
     def _record(self, action: str, by: str, at: datetime, **detail: Any) -> None:
         self.updated_at = at
@@ -635,7 +613,7 @@ class Plan:
         self,
         *,
         reasons: list[str],
-        by: By,
+        by: Caller,
         at: datetime,
         expected_version: int | None = None,
     ) -> None:
@@ -664,7 +642,7 @@ class Plan:
     def sign_off(
         self,
         *,
-        approver: By,
+        approver: Caller,
         policy: Policy,
         checks: list[Check],
         budget: KnownBudget | None,

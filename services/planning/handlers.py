@@ -8,7 +8,7 @@ record, or for a person someone else's, is "not found", so ids leak nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from contracts.envelope import Envelope
@@ -17,11 +17,12 @@ from contracts.policy import Policy, PolicyBook, Questionnaire
 from contracts.vocabulary import Role
 from rules import authority
 from rules.authority import Sitting, may_sign_off
+from servicekit import clock
 from servicekit.auth import Actor
+from servicekit.policies import policy_for
 from services.planning.db import PlanningUnitOfWork
 from services.planning.domain import (
     BudgetNotKnown,
-    By,
     Check,
     Costing,
     IllegalStateChange,
@@ -29,7 +30,6 @@ from services.planning.domain import (
     KnownAssessment,
     KnownBudget,
     KnownRisk,
-    NoPolicyForCouncil,
     Plan,
     PlanContent,
     PlanNotFound,
@@ -43,21 +43,6 @@ from services.planning.domain import (
 RUN_DUE_BATCH = 500
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _by(actor: Actor) -> By:
-    return By(record=actor.as_record(), role=actor.role)
-
-
-def _policy(policies: PolicyBook, council: str, on: date | None = None) -> Policy:
-    try:
-        return policies.current(council, on)
-    except KeyError as err:
-        raise NoPolicyForCouncil(council) from err
-
-
 def _questionnaire(
     policies: PolicyBook, council: str, assessment: KnownAssessment | None
 ) -> Questionnaire:
@@ -67,7 +52,7 @@ def _questionnaire(
             return policies.version(assessment.policy_version).questionnaire
         except KeyError:
             pass
-    return _policy(policies, council).questionnaire
+    return policy_for(policies, council).questionnaire
 
 
 def _visible(actor: Actor, council: str, person_id: str) -> bool:
@@ -138,17 +123,11 @@ async def _view(uow: PlanningUnitOfWork, policies: PolicyBook, plan: Plan) -> Pl
 async def _validate_content(
     uow: PlanningUnitOfWork, policies: PolicyBook, budget: KnownBudget, content: PlanContent
 ) -> Policy:
-    policy = _policy(policies, budget.council)
+    policy = policy_for(policies, budget.council)
     assessment = await uow.assessments.get(budget.assessment_id)
     known_risks = None if assessment is None else [r.risk_id for r in assessment.risks]
     content.validate_against(_questionnaire(policies, budget.council, assessment), known_risks)
     return policy
-
-
-def _emit(uow: PlanningUnitOfWork, *holders: Plan | Review) -> None:
-    for holder in holders:
-        uow.emit_all(holder.events)
-        holder.events.clear()
 
 
 # --- events from other services -----------------------------------------------------------
@@ -168,7 +147,7 @@ async def record_assessment_validated(*, envelope: Envelope, uow: PlanningUnitOf
             risks=tuple(KnownRisk(r.risk_id, r.description, r.flagged) for r in event.risks),
             policy_version=event.policy_version,
         ),
-        at=_now(),
+        at=clock.now(),
     )
 
 
@@ -188,7 +167,7 @@ async def record_budget_issued(*, envelope: Envelope, uow: PlanningUnitOfWork) -
             annual_pence=event.annual_pence,
             policy_version=event.policy_version,
         ),
-        at=_now(),
+        at=clock.now(),
     )
 
 
@@ -215,7 +194,7 @@ async def create_plan(
             content=content,
             fee_basis_points=policy.planning.provider_management_fee_basis_points,
             by=actor.as_record(),
-            at=_now(),
+            at=clock.now(),
         )
         await uow.plans.add(plan)
         view = await _view(uow, policies, plan)
@@ -247,7 +226,7 @@ async def amend_plan(
             content=content,
             fee_basis_points=policy.planning.provider_management_fee_basis_points,
             by=actor.as_record(),
-            at=_now(),
+            at=clock.now(),
             expected_version=expected_version,
         )
         await uow.plans.save(plan)
@@ -299,10 +278,9 @@ async def submit_plan(
         plan.check_version(expected_version)
         checks, _ = await _checks(uow, policies, plan)
         plan.submit(
-            checks=checks, by=actor.as_record(), at=_now(), expected_version=expected_version
+            checks=checks, by=actor.as_record(), at=clock.now(), expected_version=expected_version
         )
         await uow.plans.save(plan)
-        _emit(uow, plan)
         view = await _view(uow, policies, plan)
         await uow.commit()
         return view
@@ -321,10 +299,9 @@ async def return_plan(
     async with uow:
         plan = await _load_plan(uow, plan_id, actor)
         plan.return_to_author(
-            reasons=reasons, by=_by(actor), at=_now(), expected_version=expected_version
+            reasons=reasons, by=actor.as_caller(), at=clock.now(), expected_version=expected_version
         )
         await uow.plans.save(plan)
-        _emit(uow, plan)
         view = await _view(uow, policies, plan)
         await uow.commit()
         return view
@@ -343,24 +320,23 @@ async def sign_off_plan(
     """Sign off a submitted plan within the caller's limit (PlanSignedOff, ReviewScheduled)."""
     async with uow:
         plan = await _load_plan(uow, plan_id, actor)
-        policy = _policy(policies, plan.council, on)
+        policy = policy_for(policies, plan.council, on=on)
         checks, budget = await _checks(uow, policies, plan)
         review = plan.sign_off(
             client_group=await _client_group(uow, budget),
-            approver=_by(actor),
+            approver=actor.as_caller(),
             policy=policy,
             checks=checks,
             budget=budget,
             on=on,
             first_review_after_days=policy.reviews.first_after_days,
             policy_version=policy.policy_version,
-            at=_now(),
+            at=clock.now(),
             expected_version=expected_version,
             panel_sitting=panel_sitting,
         )
         await uow.plans.save(plan)
         await uow.reviews.add(review)
-        _emit(uow, plan, review)
         view = await _view(uow, policies, plan)
         await uow.commit()
         return view, review
@@ -383,7 +359,7 @@ async def approvals_queue(
     limit: int,
 ) -> tuple[list[ApprovalItem], datetime | None, UUID | None]:
     """One page of submitted plans, each marked as the caller's to sign off or to refer up."""
-    policy = _policy(policies, actor.council)
+    policy = policy_for(policies, actor.council)
     async with uow:
         found = await uow.plans.list(
             council=actor.council,
@@ -434,11 +410,10 @@ async def schedule_review(
             kind=ReviewKind.UNSCHEDULED,
             due_on=due_on,
             by=actor.as_record(),
-            at=_now(),
+            at=clock.now(),
             reason=reason,
         )
         await uow.reviews.add(review)
-        _emit(uow, review)
         await uow.commit()
         return review
 
@@ -452,12 +427,11 @@ async def run_due_reviews(
             council=actor.council, as_of=as_of, limit=RUN_DUE_BATCH + 1
         )
         batch = found[:RUN_DUE_BATCH]
-        at = _now()
+        at = clock.now()
         announced = []
         for review in batch:
             if review.announce_if_due(as_of=as_of, by=actor.as_record(), at=at):
                 await uow.reviews.save(review)
-                _emit(uow, review)
                 announced.append(review)
         await uow.commit()
         return announced, len(found) > RUN_DUE_BATCH
@@ -479,7 +453,7 @@ async def complete_review(
         review = await _load_review(uow, review_id, actor)
         review.check_version(expected_version)
         plan = await _load_plan(uow, review.plan_id, actor)
-        policy = _policy(policies, review.council, completed_on)
+        policy = policy_for(policies, review.council, on=completed_on)
         plan_version_before = plan.version
         following = review.complete(
             outcome=outcome,
@@ -488,13 +462,12 @@ async def complete_review(
             by=actor.as_record(),
             plan=plan,
             then_every_months=policy.reviews.then_every_months,
-            at=_now(),
+            at=clock.now(),
         )
         await uow.reviews.save(review)
         await uow.reviews.add(following)
         if plan.version != plan_version_before:
             await uow.plans.save(plan)
-        _emit(uow, review, following, plan)
         await uow.commit()
         return review, following
 

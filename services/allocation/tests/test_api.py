@@ -28,6 +28,8 @@ from contracts.events import (
 )
 from contracts.registry import DEAD_LETTER_TOPIC
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy, Role
+from servicekit.caller import Caller
+from servicekit.errors import StaleVersion
 from servicekit.testing import (
     Tokens,
     deliver,
@@ -38,7 +40,6 @@ from servicekit.testing import (
 )
 from services.allocation.api import create_app
 from services.allocation.db import budget_revisions, budgets
-from services.allocation.domain import Approver, ChangedMeanwhile
 from services.allocation.settings import Settings
 
 # Seed 003 ch.2 Step 1 §ii: Lancashire's six domains at their highest level = 70 points.
@@ -734,7 +735,7 @@ async def test_of_two_changes_racing_on_one_budget_the_second_is_refused(
     budget_id = uuid.UUID((await budget_of(client, tokens))["budget_id"])
     runtime = runtime_of(app)
     policy = runtime.policies.current("lancashire")
-    manager = Approver(record="team_manager:tm-1", role=Role.TEAM_MANAGER, council="lancashire")
+    manager = Caller(record="team_manager:tm-1", role=Role.TEAM_MANAGER, council="lancashire")
     async with runtime.uow() as first, runtime.uow() as second:
         mine = await first.budgets.get(budget_id)
         theirs = await second.budgets.get(budget_id)
@@ -748,7 +749,7 @@ async def test_of_two_changes_racing_on_one_budget_the_second_is_refused(
             if uow is first:
                 await uow.budgets.save(budget)
                 await uow.commit()
-        with pytest.raises(ChangedMeanwhile):
+        with pytest.raises(StaleVersion):
             await second.budgets.save(theirs)
     after = await budget_of(client, tokens)
     assert (after["version"], after["status"]) == (2, "agreed")

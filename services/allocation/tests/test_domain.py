@@ -15,10 +15,11 @@ from contracts.events import BudgetStage, OtherFundingSource, Scale
 from contracts.money import Frequency, annual_from
 from contracts.policy import Policy, PolicyBook
 from contracts.vocabulary import ClientGroup, Role
+from servicekit.caller import Caller
+from servicekit.errors import StaleVersion
 from servicekit.testing import POLICIES_DIR
 from services.allocation.domain import (
     AboveAgreementLimit,
-    Approver,
     Budget,
     BudgetInputs,
     BudgetNotFound,
@@ -33,7 +34,6 @@ from services.allocation.domain import (
     PlanDoesNotMatchBudget,
     RevisionState,
     SignedOffPlan,
-    StaleVersion,
     UnknownDomain,
     UnknownLevel,
     calculate_budget,
@@ -105,8 +105,8 @@ def new_budget(budget_inputs: BudgetInputs, policy: Policy) -> Budget:
     )
 
 
-def approver(role: Role, council: str) -> Approver:
-    return Approver(record=f"{role.value}:u-1", role=role, council=council)
+def approver(role: Role, council: str) -> Caller:
+    return Caller(record=f"{role.value}:u-1", role=role, council=council)
 
 
 def labels(calc_lines: tuple[object, ...]) -> list[str]:

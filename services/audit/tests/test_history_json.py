@@ -15,7 +15,6 @@ import pytest
 
 from contracts.registry import upcast
 from servicekit.pagination import Page, encode_cursor
-from services.audit.api import HistoryItem, history_page_json
 from services.audit.domain import (
     StoredEvent,
     StoredEventUnreadable,
@@ -23,6 +22,7 @@ from services.audit.domain import (
     event_of,
     facts_from,
 )
+from services.audit.schemas import HistoryItem, history_page_json
 from services.audit.tests.journey import Journey
 
 

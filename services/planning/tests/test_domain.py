@@ -22,11 +22,12 @@ from contracts.events import (
 from contracts.money import Frequency
 from contracts.policy import Policy, PolicyBook
 from contracts.vocabulary import Role
+from servicekit.caller import Caller
+from servicekit.errors import StaleVersion
 from servicekit.testing import POLICIES_DIR
 from services.planning.domain import (
     SYSTEM_ACTOR,
     AboveApprovalLimit,
-    By,
     Check,
     CheckName,
     ChecksFailed,
@@ -44,7 +45,6 @@ from services.planning.domain import (
     ReviewStatus,
     RiskMitigation,
     SharedSupport,
-    StaleVersion,
     add_months,
     cost_plan,
     run_checks,
@@ -145,7 +145,7 @@ def passing_checks() -> list[Check]:
 
 def sign_off(plan: Plan, role: Role, policy: Policy, on: date = date(2010, 5, 3)) -> Review:
     return plan.sign_off(
-        approver=By(f"{role.value}:u-1", role),
+        approver=Caller(f"{role.value}:u-1", role, plan.council),
         policy=policy,
         checks=passing_checks(),
         budget=budget(plan.costing.weekly_pence, plan.council),
@@ -392,7 +392,9 @@ def test_submitting_records_plan_submitted() -> None:
 def test_a_returned_plan_can_be_amended_and_resubmitted() -> None:
     plan = submitted_plan(20_000)
     plan.return_to_author(
-        reasons=["Say how night-time safety is covered"], by=By("panel:u-1", Role.PANEL), at=AT
+        reasons=["Say how night-time safety is covered"],
+        by=Caller("panel:u-1", Role.PANEL, "lancashire"),
+        at=AT,
     )
     assert isinstance(plan.events[-1], PlanReturned)
     plan.amend(
@@ -422,7 +424,7 @@ def test_a_stale_version_is_refused() -> None:
     plan = submitted_plan(20_000)
     with pytest.raises(StaleVersion):
         plan.return_to_author(
-            reasons=["x"], by=By("panel:u", Role.PANEL), at=AT, expected_version=1
+            reasons=["x"], by=Caller("panel:u", Role.PANEL, "lancashire"), at=AT, expected_version=1
         )
 
 
@@ -492,7 +494,7 @@ def test_sign_off_is_refused_when_a_check_fails() -> None:
     failing = [*passing_checks()[:-1], Check(CheckName.FLAGGED_RISKS_MITIGATED, False, "r-1")]
     with pytest.raises(ChecksFailed):
         plan.sign_off(
-            approver=By("panel:u", Role.PANEL),
+            approver=Caller("panel:u", Role.PANEL, "lancashire"),
             policy=COUNCIL_A,
             checks=failing,
             budget=budget(20_000, "council_a"),
