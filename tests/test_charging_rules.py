@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts.policy import Charging, PolicyBook
+from contracts.policy import Charging, Policy, PolicyBook, policy_document
 from contracts.vocabulary import Difficulty, EligibilityOutcome
 from rules.charging import (
     Amount,
@@ -369,3 +369,15 @@ def test_before_the_criteria_apply_they_are_refused_not_applied() -> None:
             rules=ELIGIBILITY,
             on=date(2015, 3, 31),
         )
+
+
+# --- the policy sections are optional ----------------------------------------------------------
+
+
+def test_a_policy_without_the_care_act_sections_keeps_the_document_it_was_adopted_with() -> None:
+    with_sections = BOOK.current("lancashire")
+    without = with_sections.model_copy(update={"eligibility": None, "charging": None})
+    document = policy_document(without)
+    assert "charging" not in document and "eligibility" not in document
+    assert Policy.model_validate(document) == without
+    assert "charging" in policy_document(with_sections)
