@@ -15,7 +15,14 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.money import Frequency, Pence, SignedPence
-from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy, Role
+from contracts.vocabulary import (
+    AgeBand,
+    ClientGroup,
+    CompletedBy,
+    Difficulty,
+    EligibilityOutcome,
+    Role,
+)
 
 PersonId = Annotated[
     str,
@@ -125,6 +132,108 @@ class AssessmentValidated(Event):
     outcomes: list[Text]
     risks: list[Risk]
     validated_by: ShortText
+    policy_version: str
+
+
+# --- Care Act eligibility and the financial assessment (docs/charging.md) ------------------
+
+
+class OutcomeNotAchieved(_Part):
+    outcome: EligibilityOutcome
+    difficulties: list[Difficulty] = Field(
+        min_length=1, description="Why the adult cannot achieve it (reg. 2(3))."
+    )
+
+
+class EligibilityDetermined(Event):
+    """The Care and Support (Eligibility Criteria) Regulations 2015 applied to a person's
+    needs: eligible when the needs arise from an impairment or illness, two or more of the
+    ten outcomes cannot be achieved, and there is (or is likely to be) a significant impact
+    on wellbeing."""
+
+    type: ClassVar[str] = "pb.assessment.eligibility-determined.v1"
+    service: ClassVar[str] = "assessment"
+    determination_id: UUID
+    assessment_id: UUID
+    needs_from_impairment_or_illness: bool
+    outcomes_not_achieved: list[OutcomeNotAchieved]
+    significant_impact_on_wellbeing: bool
+    eligible: bool
+    outcomes_needed: int = Field(description="The policy's threshold (reg. 2(1)(b): two).")
+    reasons: list[Text] = Field(min_length=1, description="The decision in plain words.")
+    determined_by: ShortText
+    determined_on: date
+    policy_version: str
+
+
+class FinancialAssessmentOutcome(StrEnum):
+    ASSESSED = "assessed"
+    FULL_COST_PAYER = "full_cost_payer"
+    LIGHT_TOUCH = "light_touch"
+    DEFERRED = "deferred"
+    REFUSED = "refused"
+
+
+class LightTouchBasis(StrEnum):
+    """When a light-touch assessment will do (statutory guidance, Annex C)."""
+
+    SIGNIFICANT_RESOURCES = "significant_resources"
+    NOMINAL_CHARGE = "nominal_charge"
+    BENEFITS_SHOW_NO_CONTRIBUTION = "benefits_show_no_contribution"
+
+
+class AssessedAmount(_Part):
+    kind: str = Field(description="A kind of income or capital the policy names.")
+    pence: Pence
+    counted: bool
+
+
+class ExpenditureItem(_Part):
+    description: ShortText
+    weekly_pence: Pence
+
+
+class ChargeLine(_Part):
+    """One line of the letter: a figure, added or taken away, and where it comes from."""
+
+    label: ShortText
+    weekly_pence: SignedPence
+    source: str | None = None
+
+
+class FinancialAssessmentCompleted(Event):
+    """A financial assessment under the Care and Support (Charging and Assessment of
+    Resources) Regulations 2014: every figure and the weekly charge, or that it was
+    deferred or refused (then no charge is set)."""
+
+    type: ClassVar[str] = "pb.assessment.financial-assessment-completed.v1"
+    service: ClassVar[str] = "assessment"
+    financial_assessment_id: UUID
+    assessment_id: UUID
+    outcome: FinancialAssessmentOutcome
+    light_touch_basis: LightTouchBasis | None = None
+    assessed_on: date
+    cost_of_support_weekly_pence: Pence | None
+    capital: list[AssessedAmount]
+    capital_counted_pence: Pence
+    tariff_income_weekly_pence: Pence
+    income_weekly: list[AssessedAmount]
+    income_counted_weekly_pence: Pence
+    mig_circumstance: str | None
+    minimum_income_guarantee_weekly_pence: Pence
+    housing_costs_weekly_pence: Pence
+    disability_related_expenditure: list[ExpenditureItem]
+    disability_related_expenditure_weekly_pence: Pence
+    weekly_charge_pence: Pence | None = Field(
+        description="Never below zero nor above the cost of the support; none when deferred "
+        "or refused."
+    )
+    lines: list[ChargeLine] = Field(description="The calculation, line by line, for a letter.")
+    figures_to_confirm: list[Text] = Field(
+        description="Policy figures used that are still to be checked against their source."
+    )
+    reason: Text | None = None
+    assessed_by: ShortText
     policy_version: str
 
 

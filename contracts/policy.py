@@ -192,6 +192,76 @@ class Planning(_Strict):
     )
 
 
+class SourcedFigure(_Strict):
+    """One figure the law or the council sets, with where it comes from and since when."""
+
+    pence: Pence
+    source: str = Field(min_length=1, description="The regulation, circular or decision.")
+    applies_from: date
+    to_confirm: str | None = Field(
+        None,
+        description="Set while the figure has not been checked against its source: what to "
+        "check, and where. A financial assessment using it says so.",
+    )
+
+
+class EligibilityRules(_Strict):
+    """Care and Support (Eligibility Criteria) Regulations 2015, reg. 2."""
+
+    outcomes_needed: Annotated[int, Field(strict=True, ge=1, le=10)] = Field(
+        description="How many of the ten specified outcomes the adult must be unable to "
+        "achieve (reg. 2(1)(b): two or more)."
+    )
+    source: str = Field(min_length=1)
+    applies_from: date
+
+
+class Treatment(StrEnum):
+    COUNTED = "counted"
+    DISREGARDED = "disregarded"
+
+
+class Treated(_Strict):
+    """How a kind of income or capital is treated in the financial assessment."""
+
+    treatment: Treatment
+    source: str = Field(min_length=1)
+    to_confirm: str | None = None
+
+
+class CapitalLimits(_Strict):
+    """Capital limits and tariff income (Charging Regulations 2014, regs. 12 and 25)."""
+
+    upper_limit: SourcedFigure
+    lower_limit: SourcedFigure
+    tariff_band: SourcedFigure = Field(description="Tariff income per band or part of one.")
+    tariff_per_band_weekly: SourcedFigure
+
+    @model_validator(mode="after")
+    def _limits_ascend(self) -> Self:
+        if self.lower_limit.pence >= self.upper_limit.pence:
+            raise ValueError("capital.lower_limit must be below capital.upper_limit")
+        if self.tariff_band.pence == 0:
+            raise ValueError("capital.tariff_band must be more than zero")
+        return self
+
+
+class Charging(_Strict):
+    """The financial assessment's figures (Care and Support (Charging and Assessment of
+    Resources) Regulations 2014; Care and Support Statutory Guidance, Annexes B and C)."""
+
+    source: str = Field(min_length=1)
+    capital: CapitalLimits
+    capital_kinds: dict[Slug, Treated] = Field(min_length=1)
+    income_kinds: dict[Slug, Treated] = Field(min_length=1)
+    minimum_income_guarantee: dict[Slug, SourcedFigure] = Field(
+        min_length=1, description="The weekly amount by age and circumstance (reg. 7)."
+    )
+    mig_per_child: SourcedFigure
+    mig_premiums: dict[Slug, SourcedFigure] = Field(default_factory=dict)
+    assumed: list[str] = Field(default_factory=list)
+
+
 class Policy(_Strict):
     """One version of one council's policy."""
 
@@ -208,6 +278,12 @@ class Policy(_Strict):
     reviews: Reviews
     planning: Planning
     retention_years: Annotated[int, Field(strict=True, ge=1, le=100)]
+    eligibility: EligibilityRules | None = Field(
+        None, description="The Care Act eligibility criteria; none in policies before them."
+    )
+    charging: Charging | None = Field(
+        None, description="The Care Act financial assessment; none in policies before it."
+    )
     assumptions: list[str] = Field(
         default_factory=list, description="Every figure the seeds leave open, and what we chose."
     )
@@ -229,6 +305,7 @@ class Policy(_Strict):
 # document while at their default, so a policy that does not use them keeps the document,
 # and the fingerprint, it was adopted with.
 _LATER_APPROVAL_FIELDS = ("panel_only_client_groups",)
+_LATER_SECTIONS = ("eligibility", "charging")
 
 
 def policy_document(policy: Policy) -> dict[str, Any]:
@@ -238,6 +315,9 @@ def policy_document(policy: Policy) -> dict[str, Any]:
     for name in _LATER_APPROVAL_FIELDS:
         if approvals.get(name) == []:
             del approvals[name]
+    for name in _LATER_SECTIONS:
+        if document.get(name) is None:
+            document.pop(name, None)
     return document
 
 

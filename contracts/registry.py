@@ -17,6 +17,8 @@ EVENT_CLASSES: tuple[type[ev.Event], ...] = (
     ev.AssessmentSubmitted,
     ev.AssessmentReturned,
     ev.AssessmentValidated,
+    ev.EligibilityDetermined,
+    ev.FinancialAssessmentCompleted,
     ev.PersonalDetailsRecorded,
     ev.PersonalDataErased,
     ev.BudgetIssued,

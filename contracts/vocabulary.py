@@ -50,3 +50,32 @@ class AgeBand(StrEnum):
     AGE_65_74 = "65-74"
     AGE_75_84 = "75-84"
     AGE_85_PLUS = "85+"
+
+
+class EligibilityOutcome(StrEnum):
+    """The ten specified outcomes of the Care and Support (Eligibility Criteria)
+    Regulations 2015, reg. 2(2)(a)-(j), in the regulation's order."""
+
+    NUTRITION = "managing_and_maintaining_nutrition"
+    PERSONAL_HYGIENE = "maintaining_personal_hygiene"
+    TOILET_NEEDS = "managing_toilet_needs"
+    CLOTHED = "being_appropriately_clothed"
+    HOME_SAFELY = "using_the_home_safely"
+    HABITABLE_HOME = "maintaining_a_habitable_home"
+    RELATIONSHIPS = "family_and_other_relationships"
+    WORK_TRAINING_EDUCATION = "work_training_education_or_volunteering"
+    COMMUNITY_FACILITIES = "using_community_facilities_and_transport"
+    CARING_FOR_A_CHILD = "caring_responsibilities_for_a_child"
+
+
+class Difficulty(StrEnum):
+    """Why an outcome cannot be achieved (Eligibility Criteria Regulations 2015, reg. 2(3)).
+
+    reg. 2(3)(a) "unable to achieve it without assistance" covers both `cannot` (not even
+    with help) and `only_with_assistance`; the other three are (b), (c) and (d)."""
+
+    CANNOT = "cannot"
+    ONLY_WITH_ASSISTANCE = "only_with_assistance"
+    SIGNIFICANT_PAIN_DISTRESS_OR_ANXIETY = "significant_pain_distress_or_anxiety"
+    ENDANGERS_HEALTH_OR_SAFETY = "endangers_health_or_safety"
+    TAKES_SIGNIFICANTLY_LONGER = "takes_significantly_longer"

@@ -28,7 +28,7 @@ import contextlib
 import importlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,8 @@ SERVICES = ("assessment", "allocation", "planning", "payments", "audit")
 START = date(2010, 4, 5)
 TODAY = START + timedelta(days=14)
 """The services' today: payments are arranged to start on it, and nothing later is due."""
+CARE_ACT_DAY = date(2015, 4, 1)
+"""The Care Act's eligibility criteria apply from this day (policies/*.yaml `eligibility`)."""
 BOOK: PolicyBook = load_policies(POLICIES_DIR)
 
 
@@ -119,6 +121,9 @@ class Recipe:
     succeeded: Callable[[httpx.Response], bool] | None = None
     """For a route that answers 200 with a result per row: whether the rows went through
     (a role may be allowed the route but held back by its approval limit in a row)."""
+    today: date | None = None
+    """The services' today for this route, where the rule it applies came into force after
+    TODAY (the Care Act's eligibility criteria apply from 1 April 2015)."""
 
 
 # --- seeding, per service ---------------------------------------------------------------
@@ -693,6 +698,8 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("assessment", "POST", "/v1/assessments/{assessment_id}/submit"): an_assessment("answered", lambda c: {}),
     ("assessment", "POST", "/v1/assessments/{assessment_id}/validate"): an_assessment("submitted", lambda c: {}),
     ("assessment", "POST", "/v1/assessments/{assessment_id}/return"): an_assessment("submitted", lambda c: {"reasons": ["Please say more about mornings"]}),
+    ("assessment", "POST", "/v1/assessments/{assessment_id}/eligibility"): replace(an_assessment("submitted", lambda c: {"needs_from_impairment_or_illness": True, "outcomes": [{"outcome": "managing_toilet_needs", "difficulties": ["cannot"]}, {"outcome": "maintaining_personal_hygiene", "difficulties": ["only_with_assistance"]}], "significant_impact_on_wellbeing": True}), today=CARE_ACT_DAY),
+    ("assessment", "POST", "/v1/assessments/{assessment_id}/financial-assessment"): an_assessment("submitted", lambda c: {"path": "deferred", "reason": "Waiting for the pension statement"}),
     ("assessment", "GET", "/v1/assessments/{assessment_id}"): an_assessment("submitted"),
     ("assessment", "PUT", "/v1/people/{person_id}/personal-details"): Recipe(details_to_correct),
     ("assessment", "GET", "/v1/people/{person_id}/subject-access"): Recipe(held_on),
@@ -977,7 +984,14 @@ async def test_every_route_answers_every_role_as_the_rights_table_says(service: 
     for number, right in enumerate(table.values()):
         separate = service.name in PEOPLE_PER_ROUTE and right.scope is not Scope.LIST
         suffix = f"-{number}" if separate else ""
-        cells, successes = await walk(service, right, suffix)
+        recipe = RECIPES.get(right.key)
+        on = recipe.today if recipe is not None else None
+        with (
+            clock.using(SettableClock(datetime.combine(on, time(10), UTC)))
+            if on is not None
+            else contextlib.nullcontext()
+        ):
+            cells, successes = await walk(service, right, suffix)
         failures += cells
         if successes == 0:
             never_succeeded.append(f"{right.method} {right.path}")

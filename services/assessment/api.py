@@ -25,7 +25,7 @@ from servicekit.csvfile import CSV_REQUEST_BODY, csv_body
 from servicekit.pagination import Cursor, Limit, Page
 from servicekit.problems import problem
 from servicekit.runtime import ServiceRuntime
-from services.assessment import consumer, handlers
+from services.assessment import consumer, financial, handlers
 from services.assessment.db import AssessmentUnitOfWork, metadata
 from services.assessment.domain import Status
 from services.assessment.personal_api import IDENTITIES_PATH, Privacy, PrivacySettings
@@ -350,7 +350,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Self-assessment questionnaires, practitioner validation and return for changes; "
             "the person's sealed personal details, subject access and erasure."
         ),
-        routers=[router, personal_data_router],
+        routers=[router, personal_data_router, financial.router],
         upload_paths=frozenset({IMPORT_PEOPLE_PATH}),
         personal_data_paths=frozenset({IDENTITIES_PATH}),
     )

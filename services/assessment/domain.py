@@ -18,27 +18,39 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from contracts.events import (
+    AssessedAmount,
     AssessmentReturned,
     AssessmentStarted,
     AssessmentSubmitted,
     AssessmentValidated,
+    ChargeLine,
+    EligibilityDetermined,
     Event,
+    ExpenditureItem,
+    FinancialAssessmentCompleted,
+    FinancialAssessmentOutcome,
     LevelAdjustment,
+    LightTouchBasis,
     OtherFunding,
     OtherFundingSource,
+    OutcomeNotAchieved,
     Risk,
 )
-from contracts.policy import Policy, Questionnaire
+from contracts.policy import Charging, Policy, Questionnaire
 from contracts.vocabulary import (
     AgeBand,
     ClientGroup,
     CompletedBy,
+    EligibilityOutcome,
 )
+from rules import charging
+from rules.eligibility import Determination
 from servicekit import errors
 from servicekit.caller import Caller
 
@@ -742,3 +754,278 @@ class Assessment:
             validated_by=validation.validated_by,
             policy_version=self.policy_version,
         )
+
+
+# --- Care Act eligibility and the financial assessment (docs/charging.md) --------------------
+
+
+class NoEligibilityCriteria(AssessmentError, errors.Conflict):
+    def __init__(self, policy: Policy, on: date) -> None:
+        super().__init__(
+            f"policy {policy.policy_version} has no Care Act eligibility criteria in force on "
+            f"{on.isoformat()}; a policy version carrying them must be adopted first"
+        )
+
+
+class NoChargingFigures(AssessmentError, errors.Conflict):
+    def __init__(self, policy: Policy) -> None:
+        super().__init__(
+            f"policy {policy.policy_version} has no charging figures; a policy version "
+            "carrying them must be adopted before a financial assessment"
+        )
+
+
+class OutcomeNamedTwice(AssessmentError, errors.Invalid):
+    def __init__(self, outcome: EligibilityOutcome) -> None:
+        super().__init__(
+            f"outcomes: {outcome.value!r} is named twice; give all its difficulties once"
+        )
+
+
+class FinancialDetailsMissing(AssessmentError, errors.Invalid):
+    """A full or light-touch assessment without what it needs."""
+
+
+class FinancialReasonRequired(AssessmentError, errors.Invalid):
+    def __init__(self, outcome: FinancialAssessmentOutcome) -> None:
+        super().__init__(f"reason: a {outcome.value} financial assessment needs a reason")
+
+
+class ChargingInputRefused(AssessmentError, errors.Invalid):
+    """The policy's charging figures cannot assess these inputs (an unknown kind of
+    income or capital, a circumstance without a Minimum Income Guarantee, a figure not yet
+    in force); the message names which."""
+
+
+class UnknownIncomeKind(ChargingInputRefused):
+    pass
+
+
+class UnknownCapitalKind(ChargingInputRefused):
+    pass
+
+
+class UnknownCircumstance(ChargingInputRefused):
+    pass
+
+
+class UnknownPremium(ChargingInputRefused):
+    pass
+
+
+class FigureNotInForce(ChargingInputRefused):
+    pass
+
+
+class NominalChargeMissing(ChargingInputRefused):
+    pass
+
+
+def eligibility_event(
+    *,
+    assessment: Assessment,
+    determination_id: UUID,
+    decision: Determination,
+    needs_from_impairment_or_illness: bool,
+    significant_impact_on_wellbeing: bool,
+    caller: Caller,
+    on: date,
+    policy: Policy,
+) -> EligibilityDetermined:
+    """The determination as the event the audit keeps."""
+    return EligibilityDetermined(
+        person_id=assessment.person_id,
+        council=assessment.council,
+        determination_id=determination_id,
+        assessment_id=assessment.assessment_id,
+        needs_from_impairment_or_illness=needs_from_impairment_or_illness,
+        outcomes_not_achieved=[
+            OutcomeNotAchieved(outcome=outcome, difficulties=list(difficulties))
+            for outcome, difficulties in decision.outcomes_not_achieved
+        ],
+        significant_impact_on_wellbeing=significant_impact_on_wellbeing,
+        eligible=decision.eligible,
+        outcomes_needed=decision.outcomes_needed,
+        reasons=list(decision.reasons),
+        determined_by=caller.record,
+        determined_on=on,
+        policy_version=policy.policy_version,
+    )
+
+
+class FinancialPath(StrEnum):
+    """Which financial assessment is asked for; a full one may find a full-cost payer."""
+
+    FULL = "full"
+    LIGHT_TOUCH = "light_touch"
+    DEFERRED = "deferred"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class AssessFinances:
+    path: FinancialPath
+    cost_of_support_weekly_pence: int | None = None
+    capital: tuple[charging.Amount, ...] = ()
+    income_weekly: tuple[charging.Amount, ...] = ()
+    mig_circumstance: str | None = None
+    children: int = 0
+    premiums: tuple[str, ...] = ()
+    housing_costs_weekly_pence: int = 0
+    disability_related_expenditure: tuple[charging.Expenditure, ...] = ()
+    light_touch_basis: LightTouchBasis | None = None
+    nominal_charge_weekly_pence: int | None = None
+    reason: str | None = None
+
+
+_REFUSALS: dict[type[charging.ChargingRefused], type[ChargingInputRefused]] = {
+    charging.UnknownIncomeKind: UnknownIncomeKind,
+    charging.UnknownCapitalKind: UnknownCapitalKind,
+    charging.UnknownCircumstance: UnknownCircumstance,
+    charging.UnknownPremium: UnknownPremium,
+    charging.FigureNotInForce: FigureNotInForce,
+    charging.NominalChargeMissing: NominalChargeMissing,
+}
+
+
+def _amounts(treated: Iterable[charging.AssessedAmount]) -> list[AssessedAmount]:
+    return [AssessedAmount(kind=a.kind, pence=a.pence, counted=a.counted) for a in treated]
+
+
+def financial_assessment_event(
+    *,
+    assessment: Assessment,
+    financial_assessment_id: UUID,
+    command: AssessFinances,
+    figures: Charging,
+    caller: Caller,
+    on: date,
+    policy: Policy,
+) -> FinancialAssessmentCompleted:
+    """Assess the person's finances as the rules say, as the event the audit keeps.
+
+    A deferred or refused assessment sets no charge and says why; a light-touch one sets
+    the charge its basis gives; a full one every figure, line by line.
+    """
+    fields: dict[str, Any] = {
+        "person_id": assessment.person_id,
+        "council": assessment.council,
+        "financial_assessment_id": financial_assessment_id,
+        "assessment_id": assessment.assessment_id,
+        "assessed_on": on,
+        "cost_of_support_weekly_pence": command.cost_of_support_weekly_pence,
+        "capital": [],
+        "capital_counted_pence": 0,
+        "tariff_income_weekly_pence": 0,
+        "income_weekly": [],
+        "income_counted_weekly_pence": 0,
+        "mig_circumstance": None,
+        "minimum_income_guarantee_weekly_pence": 0,
+        "housing_costs_weekly_pence": 0,
+        "disability_related_expenditure": [],
+        "disability_related_expenditure_weekly_pence": 0,
+        "weekly_charge_pence": None,
+        "lines": [],
+        "figures_to_confirm": [],
+        "reason": command.reason,
+        "assessed_by": caller.record,
+        "policy_version": policy.policy_version,
+    }
+    path = command.path
+    if path in (FinancialPath.DEFERRED, FinancialPath.REFUSED):
+        outcome = FinancialAssessmentOutcome(path.value)
+        if not command.reason:
+            raise FinancialReasonRequired(outcome)
+        return FinancialAssessmentCompleted(**fields, outcome=outcome)
+    cost = command.cost_of_support_weekly_pence
+    if cost is None:
+        raise FinancialDetailsMissing(
+            "cost_of_support_weekly_pence: the weekly cost of the support is needed, as the "
+            "charge is never above it"
+        )
+    try:
+        if path is FinancialPath.LIGHT_TOUCH:
+            return _light_touch(command, cost, fields)
+        if command.mig_circumstance is None:
+            raise FinancialDetailsMissing(
+                "mig_circumstance: a full assessment needs the person's circumstance for the "
+                "Minimum Income Guarantee; one of: "
+                + ", ".join(sorted(figures.minimum_income_guarantee))
+            )
+        result = charging.assess(
+            charging.FinancialCircumstances(
+                cost_of_support_weekly_pence=cost,
+                capital=command.capital,
+                income_weekly=command.income_weekly,
+                mig_circumstance=command.mig_circumstance,
+                children=command.children,
+                premiums=command.premiums,
+                housing_costs_weekly_pence=command.housing_costs_weekly_pence,
+                disability_related_expenditure=command.disability_related_expenditure,
+            ),
+            figures,
+            on,
+        )
+    except charging.ChargingRefused as err:
+        raise _REFUSALS.get(type(err), ChargingInputRefused)(str(err)) from err
+    return FinancialAssessmentCompleted(
+        **{
+            **fields,
+            "capital": _amounts(result.capital),
+            "capital_counted_pence": result.capital_counted_pence,
+            "tariff_income_weekly_pence": result.tariff_income_weekly_pence,
+            "income_weekly": _amounts(result.income_weekly),
+            "income_counted_weekly_pence": result.income_counted_weekly_pence,
+            "mig_circumstance": command.mig_circumstance,
+            "minimum_income_guarantee_weekly_pence": result.minimum_income_guarantee_weekly_pence,
+            "housing_costs_weekly_pence": result.housing_costs_weekly_pence,
+            "disability_related_expenditure": [
+                ExpenditureItem(description=i.description, weekly_pence=i.weekly_pence)
+                for i in command.disability_related_expenditure
+            ],
+            "disability_related_expenditure_weekly_pence": (
+                result.disability_related_expenditure_weekly_pence
+            ),
+            "weekly_charge_pence": result.weekly_charge_pence,
+            "lines": [
+                ChargeLine(label=line.label, weekly_pence=line.weekly_pence, source=line.source)
+                for line in result.lines
+            ],
+            "figures_to_confirm": list(result.figures_to_confirm),
+        },
+        outcome=(
+            FinancialAssessmentOutcome.FULL_COST_PAYER
+            if result.full_cost_payer
+            else FinancialAssessmentOutcome.ASSESSED
+        ),
+    )
+
+
+def _light_touch(
+    command: AssessFinances, cost: int, fields: dict[str, Any]
+) -> FinancialAssessmentCompleted:
+    basis = command.light_touch_basis
+    if basis is None:
+        raise FinancialDetailsMissing(
+            "light_touch_basis: say why a light-touch assessment will do: "
+            + ", ".join(b.value for b in LightTouchBasis)
+        )
+    if not command.reason:
+        raise FinancialReasonRequired(FinancialAssessmentOutcome.LIGHT_TOUCH)
+    charge = charging.light_touch_charge_pence(basis, cost, command.nominal_charge_weekly_pence)
+    return FinancialAssessmentCompleted(
+        **{
+            **fields,
+            "weekly_charge_pence": charge,
+            "lines": [
+                ChargeLine(
+                    label=f"Light-touch assessment ({basis.value.replace('_', ' ')})",
+                    weekly_pence=charge,
+                    source="Care and Support Statutory Guidance, Annex C",
+                ),
+                ChargeLine(label="Your weekly charge", weekly_pence=charge),
+            ],
+        },
+        outcome=FinancialAssessmentOutcome.LIGHT_TOUCH,
+        light_touch_basis=basis,
+    )

@@ -7,16 +7,22 @@ published from here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
 
-from contracts.events import PersonalDataErased, PersonalDetailsRecorded
+from contracts.events import (
+    EligibilityDetermined,
+    FinancialAssessmentCompleted,
+    PersonalDataErased,
+    PersonalDetailsRecorded,
+)
 from contracts.policy import Policy, PolicyBook, Questionnaire
-from contracts.vocabulary import AgeBand, CompletedBy, Role
+from contracts.vocabulary import AgeBand, CompletedBy, Difficulty, EligibilityOutcome, Role
+from rules import eligibility
 from servicekit import clock
 from servicekit.caller import Caller
 from servicekit.csvfile import FileRefused, Rejection, read_rows
@@ -24,15 +30,21 @@ from servicekit.policies import policy_for
 from services.assessment.db import AssessmentUnitOfWork
 from services.assessment.domain import (
     Answers,
+    AssessFinances,
     Assessment,
     AssessmentNotFound,
+    NoChargingFigures,
+    NoEligibilityCriteria,
     NotAllowed,
     PolicyVersionUnavailable,
     QuestionnaireNotFound,
     StartAssessment,
     Status,
     ValidateAssessment,
+    eligibility_event,
     ensure_may_start,
+    ensure_practitioner,
+    financial_assessment_event,
     start,
 )
 from services.assessment.imports import (
@@ -665,3 +677,78 @@ async def import_people(
         except IntegrityError as err:  # the same extract imported twice at once
             raise ConcurrentImport() from err
     return PeopleImportReport(len(rows), imported, len(people) - len(imported), [])
+
+
+# --- Care Act eligibility and the financial assessment (docs/charging.md) --------------------
+
+
+async def determine_eligibility(
+    *,
+    uow: AssessmentUnitOfWork,
+    policies: PolicyBook,
+    caller: Caller,
+    assessment_id: UUID,
+    needs_from_impairment_or_illness: bool,
+    outcomes: Mapping[EligibilityOutcome, Sequence[Difficulty]],
+    significant_impact_on_wellbeing: bool,
+) -> EligibilityDetermined:
+    """Record whether the person's needs meet the eligibility criteria, as the rules decide."""
+    ensure_practitioner(caller, "determine eligibility")
+    on = clock.today()
+    async with uow:
+        assessment = await _load(uow, assessment_id, caller)
+        policy = policy_for(policies, assessment.council, on=on)
+        if policy.eligibility is None:
+            raise NoEligibilityCriteria(policy, on)
+        try:
+            decision = eligibility.determine(
+                needs_from_impairment_or_illness=needs_from_impairment_or_illness,
+                outcomes=outcomes,
+                significant_impact_on_wellbeing=significant_impact_on_wellbeing,
+                rules=policy.eligibility,
+                on=on,
+            )
+        except eligibility.CriteriaNotInForce as err:
+            raise NoEligibilityCriteria(policy, on) from err
+        event = eligibility_event(
+            assessment=assessment,
+            determination_id=uuid.uuid4(),
+            decision=decision,
+            needs_from_impairment_or_illness=needs_from_impairment_or_illness,
+            significant_impact_on_wellbeing=significant_impact_on_wellbeing,
+            caller=caller,
+            on=on,
+            policy=policy,
+        )
+        uow.emit(event)
+        await uow.commit()
+    return event
+
+
+async def assess_finances(
+    *,
+    uow: AssessmentUnitOfWork,
+    policies: PolicyBook,
+    caller: Caller,
+    assessment_id: UUID,
+    command: AssessFinances,
+) -> FinancialAssessmentCompleted:
+    """Record a financial assessment under the council's charging figures in force today."""
+    on = clock.today()
+    async with uow:
+        assessment = await _load(uow, assessment_id, caller)
+        policy = policy_for(policies, assessment.council, on=on)
+        if policy.charging is None:
+            raise NoChargingFigures(policy)
+        event = financial_assessment_event(
+            assessment=assessment,
+            financial_assessment_id=uuid.uuid4(),
+            command=command,
+            figures=policy.charging,
+            caller=caller,
+            on=on,
+            policy=policy,
+        )
+        uow.emit(event)
+        await uow.commit()
+    return event

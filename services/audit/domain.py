@@ -940,6 +940,23 @@ def timeline_entry(stored: StoredEvent, event: ev.Event) -> TimelineEntry:
             f"Assessment validated by {event.validated_by} "
             f"({len(event.adjustments)} levels adjusted)"
         )
+    elif isinstance(event, ev.EligibilityDetermined):
+        ref, on = str(event.determination_id), event.determined_on
+        verdict = "eligible" if event.eligible else "not eligible"
+        text = (
+            f"Care Act eligibility determined by {event.determined_by}: {verdict} "
+            f"({len(event.outcomes_not_achieved)} outcomes not achieved)"
+        )
+    elif isinstance(event, ev.FinancialAssessmentCompleted):
+        ref, on = str(event.financial_assessment_id), event.assessed_on
+        amount = event.weekly_charge_pence
+        outcome = event.outcome.value.replace("_", " ")
+        charge = (
+            f"{format_pounds(event.weekly_charge_pence)} a week"
+            if event.weekly_charge_pence is not None
+            else "no charge set"
+        )
+        text = f"Financial assessment ({outcome}) by {event.assessed_by}: {charge}"
     elif isinstance(event, ev.BudgetIssued):
         ref, amount = str(event.budget_id), event.weekly_pence
         text = (
