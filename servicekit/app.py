@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -523,7 +524,8 @@ class IdempotencyStore:
     and to the method and path: a replay hands an answer only to a caller who was given
     it already, as the route's rights check did. The answer of a route in
     `personal_data_paths` is never kept: there the key only stops two copies running at
-    once, and a retry runs the route (and its rights check) again.
+    once, and a retry runs the route (and its rights check) again. A path may name its
+    parameters as routes do (`/v1/assessments/{assessment_id}/financial-assessment`).
     """
 
     def __init__(
@@ -531,7 +533,13 @@ class IdempotencyStore:
     ) -> None:
         self._runtime = runtime
         self._table: sa.Table = runtime.idempotency
-        self._personal_data_paths = personal_data_paths
+        self._personal_data = [
+            re.compile(re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(path)) + "$")
+            for path in personal_data_paths
+        ]
+
+    def _holds_personal_data(self, path: str) -> bool:
+        return any(pattern.match(path) for pattern in self._personal_data)
 
     @staticmethod
     async def _caller(request: Request) -> str | None:
@@ -605,7 +613,7 @@ class IdempotencyStore:
         response = await call_next(request)
         content = bytes(response.body)
         keep = 200 <= response.status_code < 300
-        keep = keep and request.url.path not in self._personal_data_paths
+        keep = keep and not self._holds_personal_data(request.url.path)
         async with self._runtime.database.sessions() as session:
             where = (table.c.scope == scope) & (table.c.key == key)
             if keep:

@@ -352,7 +352,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         routers=[router, personal_data_router, financial.router],
         upload_paths=frozenset({IMPORT_PEOPLE_PATH}),
-        personal_data_paths=frozenset({IDENTITIES_PATH}),
+        personal_data_paths=frozenset({IDENTITIES_PATH, financial.FINANCIAL_ASSESSMENT_PATH}),
     )
     app.state.privacy = PrivacySettings(
         keys=settings.master_key(), retention_today=settings.retention_today

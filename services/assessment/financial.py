@@ -252,8 +252,12 @@ def _financial_out(event: FinancialAssessmentCompleted) -> FinancialAssessmentOu
     return FinancialAssessmentOut.model_validate(event.model_dump())
 
 
+FINANCIAL_ASSESSMENT_PATH = "/v1/assessments/{assessment_id}/financial-assessment"
+"""Its answer holds the person's finances: never kept for an Idempotency-Key replay."""
+
+
 @router.post(
-    "/assessments/{assessment_id}/financial-assessment",
+    FINANCIAL_ASSESSMENT_PATH.removeprefix("/v1"),
     response_model=FinancialAssessmentOut,
     status_code=201,
     summary="Record a financial assessment and the weekly charge (practitioners, finance)",

@@ -28,6 +28,7 @@ from servicekit.testing import (
     outbox_events,
     outbox_events_of,
     running,
+    runtime_of,
 )
 from services.assessment.api import create_app
 from services.assessment.settings import Settings
@@ -385,3 +386,21 @@ async def test_the_audit_keeps_both_in_the_persons_history(
         line.startswith("Financial assessment (assessed)") and f"£{charge // 100}." in line
         for line in summaries
     ), summaries
+
+
+async def test_a_financial_assessment_is_never_kept_for_an_idempotent_replay(
+    client: httpx.AsyncClient, app: FastAPI, care_manager: dict[str, str], finance: dict[str, str]
+) -> None:
+    """Its answer holds the person's finances: a retry with the key runs the route (and its
+    rights check) again, and nothing of the answer is stored for a replay."""
+    assessment_id = await an_assessment(client, care_manager)
+    url = f"/v1/assessments/{assessment_id}/financial-assessment"
+    keyed = {**finance, "Idempotency-Key": "k-finances"}
+    first = await client.post(url, json=full(), headers=keyed)
+    assert first.status_code == 201, first.text
+    again = await client.post(url, json=full(), headers=keyed)
+    assert "Idempotent-Replayed" not in again.headers
+    runtime = runtime_of(app)
+    async with runtime.database.sessions() as session:
+        kept = (await session.execute(runtime.idempotency.select())).all()
+    assert all(b"tariff_income_weekly_pence" not in bytes(row.body or b"") for row in kept)
