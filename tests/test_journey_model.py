@@ -425,6 +425,10 @@ class JourneyModel(RuleBasedStateMachine):
                 self._learn_budget(person, budget.json(), issued_at)
                 person.base_weekly = person.weekly
         self.model[person.key] = person
+        # Every council holding this id reads its own person, and only its own, at once.
+        for holder in self.model.values():
+            if holder.person_id == person_id:
+                self._read_history_as(holder, holder.council, as_person=False)
         return person.key
 
     def _learn_budget(
@@ -1167,12 +1171,9 @@ class JourneyModel(RuleBasedStateMachine):
 
     # --- isolation -----------------------------------------------------------------------
 
-    @rule(person=people, council=st.sampled_from(COUNCILS), as_person=st.booleans())
-    def look_up_person_from_council(
-        self, person: tuple[str, str], council: str, as_person: bool
-    ) -> None:
-        """GET the person's history, budgets and deployments with a token of `council`."""
-        p = self.model[person]
+    def _read_history_as(self, p: Person, council: str, as_person: bool) -> Identity:
+        """GET the person's audit history with a token of `council`: never another council's
+        event; the person's own council always gets it."""
         who = citizen(council, p.person_id) if as_person else staff(council, Role.TEAM_MANAGER)
         history = self.call("audit", "GET", f"/v1/people/{p.person_id}/history?limit=200", who)
         theirs = {
@@ -1188,12 +1189,21 @@ class JourneyModel(RuleBasedStateMachine):
                         f"{who} read {seen or owner}'s event {item['type']} in "
                         f"{p.person_id}'s history",
                     )
-        elif council == p.council and history.status_code != 409 and p.budget_id is not None:
+        elif council == p.council and history.status_code != 409:
             violation(
                 "isolation",
                 f"{who} could not read their own council's person {p}: "
                 f"{history.status_code} {history.text[:200]}",
             )
+        return who
+
+    @rule(person=people, council=st.sampled_from(COUNCILS), as_person=st.booleans())
+    def look_up_person_from_council(
+        self, person: tuple[str, str], council: str, as_person: bool
+    ) -> None:
+        """GET the person's history, budgets and deployments with a token of `council`."""
+        p = self.model[person]
+        who = self._read_history_as(p, council, as_person)
         budgets = self.call("allocation", "GET", f"/v1/budgets?person_id={p.person_id}", who)
         if budgets.status_code == 200:
             for item in budgets.json()["items"]:
