@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from cloudevents.core.bindings.kafka import KafkaMessage, from_structured, to_structured
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
@@ -22,6 +23,7 @@ from pydantic import ValidationError
 
 from contracts.events import Event
 from contracts.registry import PUBLISHED_BY_TYPE, UnknownEventType, topic_for, upcast
+from contracts.structs import decode_event
 
 _FORMAT = JSONFormat()
 SOURCE_PREFIX = "/pb-journey/"
@@ -109,7 +111,19 @@ def _strict_v1(attributes: dict[str, Any], data: Any) -> CloudEvent:
 
 
 def decode(value: bytes) -> Envelope:
-    """Parse and validate a record's value; raise InvalidEvent naming what is wrong."""
+    """Parse and validate a record's value; raise InvalidEvent naming what is wrong.
+
+    A record in our producers' shape whose data its event's Struct accepts is read in one
+    pass by msgspec (contracts.structs, ADR 0021). Anything else, a refusal included, is
+    read as before by the models (`decode_with_models`), so what is accepted or refused,
+    and the reason given, does not depend on the path.
+    """
+    envelope = _fast_envelope(value)
+    return envelope if envelope is not None else decode_with_models(value)
+
+
+def decode_with_models(value: bytes) -> Envelope:
+    """`decode` by the pydantic models alone: the reference the msgspec path is held to."""
     parsed = _plain_structured(value)
     if parsed is None:
         attributes, data = _sdk_structured(value)
@@ -152,10 +166,19 @@ def _plain_structured(value: bytes) -> tuple[dict[str, Any], dict[str, Any]] | N
         document = json.loads(value.decode("utf-8"))
     except ValueError:
         return None
-    if not isinstance(document, dict) or document.get("specversion") != "1.0":
+    if not isinstance(document, dict):
         return None
     data = document.pop("data", None)
     if not isinstance(data, dict):
+        return None
+    attributes = _plain_attributes(document)
+    return None if attributes is None else (attributes, data)
+
+
+def _plain_attributes(document: dict[str, Any]) -> dict[str, Any] | None:
+    """A record's attributes (all but data) if they are exactly our producers' shape, the
+    time parsed; None for anything else (the SDK then reads it)."""
+    if document.get("specversion") != "1.0":
         return None
     for name in _REQUIRED:
         if not isinstance(document.get(name), str) or not document[name]:
@@ -174,7 +197,61 @@ def _plain_structured(value: bytes) -> tuple[dict[str, Any], dict[str, Any]] | N
     except ValueError:
         return None
     document["time"] = moment.astimezone(UTC)
-    return document, data
+    return document
+
+
+class _Record(msgspec.Struct, forbid_unknown_fields=True):
+    """A record's value as our producers write it: every attribute they may set, and the
+    data left unparsed for its event's Struct. Attributes are typed Any so that msgspec
+    only reads them; `_plain_attributes` checks them as it does for the models' path. A
+    record with any other attribute (an extension we do not write) is not decoded here."""
+
+    specversion: Any = msgspec.UNSET
+    id: Any = msgspec.UNSET
+    source: Any = msgspec.UNSET
+    type: Any = msgspec.UNSET
+    time: Any = msgspec.UNSET
+    subject: Any = msgspec.UNSET
+    datacontenttype: Any = msgspec.UNSET
+    dataschema: Any = msgspec.UNSET
+    correlationid: Any = msgspec.UNSET
+    causationid: Any = msgspec.UNSET
+    policyversion: Any = msgspec.UNSET
+    actor: Any = msgspec.UNSET
+    traceparent: Any = msgspec.UNSET
+    tracestate: Any = msgspec.UNSET
+    data: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+
+
+_RECORD = msgspec.json.Decoder(_Record)
+_RECORD_ATTRIBUTES = tuple(name for name in _Record.__struct_fields__ if name != "data")
+
+
+def _fast_envelope(value: bytes) -> Envelope | None:
+    """The envelope of a record msgspec can read and validate whole, or None (the models'
+    path then decides). It accepts nothing the models' path refuses and builds the same
+    envelope (tests/test_contracts.py)."""
+    if not isinstance(value, bytes):
+        return None
+    try:
+        record = _RECORD.decode(value)
+    except msgspec.DecodeError:
+        return None
+    data = record.data
+    if isinstance(data, msgspec.UnsetType) or bytes(memoryview(data)[:1]) != b"{":
+        return None
+    document = {
+        name: attribute
+        for name in _RECORD_ATTRIBUTES
+        if (attribute := getattr(record, name)) is not msgspec.UNSET
+    }
+    attributes = _plain_attributes(document)
+    if attributes is None:
+        return None
+    event = decode_event(attributes["type"], data)
+    if event is None or attributes.get("subject") != event.person_id:
+        return None
+    return _envelope_of(attributes, event, None)
 
 
 _SDK_NAMED = frozenset(("specversion", "time", *_REQUIRED, *_OPTIONAL))
@@ -201,6 +278,10 @@ def _envelope(attributes: dict[str, Any], data: Any) -> Envelope:
         raise InvalidEvent(f"{attributes['type']} data fails its schema: {err}") from err
     if attributes.get("subject") != event.person_id:
         raise InvalidEvent("subject does not match the event's person_id")
+    return _envelope_of(attributes, event, as_published)
+
+
+def _envelope_of(attributes: dict[str, Any], event: Event, as_published: Event | None) -> Envelope:
     time = attributes.get("time")
     return Envelope(
         event=event,
