@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 import pytest
+from cloudevents.core.bindings.kafka import KafkaMessage, to_structured
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
 from jsonschema import Draft202012Validator
 from pydantic import Field
 
@@ -381,3 +386,52 @@ def test_a_model_feature_the_struct_generator_does_not_know_is_refused_not_dropp
 
     with pytest.raises(TypeError, match="no msgspec constraint"):
         EventStruct(Odd)
+
+
+def _sdk_message(envelope: Envelope) -> KafkaMessage:
+    return to_structured(
+        envelope.to_cloudevent(), JSONFormat(), key_mapper=lambda _: envelope.subject
+    )
+
+
+def _golden_and_unusual_envelopes() -> list[Envelope]:
+    golden = list(make_golden.golden_envelopes())
+    first = golden[0]
+    return [
+        *golden,
+        dataclasses.replace(first, causation_id=None, actor=None),
+        dataclasses.replace(
+            first,
+            actor="person:p-1",
+            traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01",
+            tracestate="k=v",
+        ),
+        dataclasses.replace(first, time=datetime(2026, 1, 5, 10, 0, 0, 123456, tzinfo=UTC)),
+        dataclasses.replace(
+            first, time=datetime(2026, 1, 5, 10, 0, tzinfo=timezone(timedelta(hours=1)))
+        ),
+        Envelope(event=returned(), actor="care_manager:cm-1 \u00e9\u2014"),
+    ]
+
+
+@pytest.mark.parametrize("envelope", _golden_and_unusual_envelopes(), ids=lambda e: e.type)
+def test_a_record_is_written_byte_for_byte_as_the_cloudevents_sdk_writes_it(envelope):
+    message, sdk = envelope.to_message(), _sdk_message(envelope)
+    assert (message.headers, message.key, message.value) == (sdk.headers, sdk.key, sdk.value)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"time": datetime(2026, 1, 5, 10, 0)}, {"id": ""}, {"correlation_id": ""}],
+    ids=["naive time", "empty id", "empty correlation id"],
+)
+def test_an_envelope_the_sdk_refuses_or_writes_oddly_is_refused_or_written_as_it_does(change):
+    envelope = dataclasses.replace(Envelope(event=returned()), **change)
+
+    def outcome(write: Callable[[Envelope], KafkaMessage]) -> object:
+        try:
+            return write(envelope).value
+        except BaseCloudEventException as err:
+            return type(err), str(err)
+
+    assert outcome(Envelope.to_message) == outcome(_sdk_message)
