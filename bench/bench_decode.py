@@ -1,0 +1,106 @@
+"""Benchmark: decoding one event, the pydantic models' path against the msgspec path.
+
+Every consumer and every replay turns each record's bytes into an Envelope with
+`contracts.envelope.decode`. This times, in one process, alternating rounds over the same
+realistic journey records (bench/_common.synth_records):
+
+- models: `decode_with_models`, JSON parsed into dicts, then each event's pydantic model
+  validates them (the path every record took before ADR 0021, and the one that still
+  decides any record the msgspec Structs refuse);
+- msgspec: `decode`, the record read and validated by msgspec in one pass.
+
+It checks first that both give the same envelope for every record, then reports the
+median µs per event of each and their ratio. Prints a table and writes
+bench/results/decode.json. Run it with
+
+    .venv/bin/python bench/bench_decode.py [--events 20000] [--rounds 5]
+    .venv/bin/python bench/bench_decode.py --smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as c
+
+from contracts.envelope import Envelope, decode, decode_with_models
+
+
+def time_per_event(decoder: Callable[[bytes], Envelope], values: list[bytes]) -> float:
+    """Microseconds per record for one pass of `decoder` over every value."""
+    started = time.perf_counter()
+    for value in values:
+        decoder(value)
+    return (time.perf_counter() - started) / len(values) * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=2009)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that takes seconds")
+    args = parser.parse_args()
+    if args.smoke:
+        args.events, args.rounds = 300, 2
+
+    values = [record.value for record in c.synth_records(args.events, args.seed)]
+    mismatched = sum(1 for value in values if decode(value) != decode_with_models(value))
+    if mismatched:
+        raise SystemExit(f"{mismatched} records decode differently on the two paths")
+
+    paths: dict[str, Callable[[bytes], Envelope]] = {
+        "models (pydantic)": decode_with_models,
+        "msgspec": decode,
+    }
+    rounds: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(args.rounds):
+        for name, decoder in paths.items():
+            rounds[name].append(time_per_event(decoder, values))
+    median = {name: statistics.median(times) for name, times in rounds.items()}
+    speedup = c.ratio(median["models (pydantic)"], median["msgspec"])
+
+    mean_bytes = sum(map(len, values)) / len(values)
+    c.show(
+        f"Decoding {len(values):,} journey records (~{mean_bytes:,.0f} bytes each), "
+        f"median of {args.rounds} alternating rounds",
+        ["path", "µs per event", "events/s", "rounds (µs per event)"],
+        [
+            (
+                name,
+                f"{median[name]:.1f}",
+                f"{1e6 / median[name]:,.0f}",
+                ", ".join(f"{t:.1f}" for t in rounds[name]),
+            )
+            for name in paths
+        ]
+        + [("models / msgspec", f"{speedup:.2f}×", "", "")],
+    )
+    document: dict[str, Any] = {
+        "smoke": args.smoke,
+        "events": len(values),
+        "mean_record_bytes": round(mean_bytes),
+        "rounds": args.rounds,
+        "same_envelopes": True,
+        "paths": {
+            name: {
+                "median_us_per_event": round(median[name], 2),
+                "events_per_second": round(1e6 / median[name]),
+                "rounds_us_per_event": [round(t, 2) for t in rounds[name]],
+            }
+            for name in paths
+        },
+        "speedup_models_over_msgspec": round(speedup, 2),
+    }
+    c.write_result("decode", document)
+
+
+if __name__ == "__main__":
+    main()
