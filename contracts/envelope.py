@@ -12,7 +12,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from cloudevents.core.bindings.kafka import KafkaMessage, from_structured, to_structured
@@ -228,31 +228,33 @@ def _plain_attributes(document: dict[str, Any]) -> dict[str, Any] | None:
     return document
 
 
-class _Record(msgspec.Struct, forbid_unknown_fields=True):
-    """A record's value as our producers write it: every attribute they may set, and the
-    data left unparsed for its event's Struct. Attributes are typed Any so that msgspec
-    only reads them; `_plain_attributes` checks them as it does for the models' path. A
-    record with any other attribute (an extension we do not write) is not decoded here."""
+_Given = Annotated[str, msgspec.Meta(min_length=1)]
 
-    specversion: Any = msgspec.UNSET
-    id: Any = msgspec.UNSET
-    source: Any = msgspec.UNSET
-    type: Any = msgspec.UNSET
-    time: Any = msgspec.UNSET
-    subject: Any = msgspec.UNSET
-    datacontenttype: Any = msgspec.UNSET
-    dataschema: Any = msgspec.UNSET
-    correlationid: Any = msgspec.UNSET
-    causationid: Any = msgspec.UNSET
-    policyversion: Any = msgspec.UNSET
-    actor: Any = msgspec.UNSET
-    traceparent: Any = msgspec.UNSET
-    tracestate: Any = msgspec.UNSET
+
+class _Record(msgspec.Struct, forbid_unknown_fields=True):
+    """A record's value exactly in our producers' shape, as `_plain_attributes` accepts it:
+    every attribute they may write (a required one present), the names the SDK knows as
+    non-empty strings, the time in the SDK's UTC form, and the data left unparsed for its
+    event's Struct. Anything else fails here and is read by the models' path instead."""
+
+    specversion: Literal["1.0"]
+    id: _Given
+    source: _Given
+    type: _Given
+    time: Annotated[str, msgspec.Meta(pattern=_PLAIN_TIME.pattern)]
+    subject: _Given | msgspec.UnsetType = msgspec.UNSET
+    datacontenttype: _Given | msgspec.UnsetType = msgspec.UNSET
+    dataschema: _Given | msgspec.UnsetType = msgspec.UNSET
+    correlationid: Any = None
+    causationid: Any = None
+    policyversion: Any = None
+    actor: Any = None
+    traceparent: Any = None
+    tracestate: Any = None
     data: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
 
 
 _RECORD = msgspec.json.Decoder(_Record)
-_RECORD_ATTRIBUTES = tuple(name for name in _Record.__struct_fields__ if name != "data")
 
 
 def _fast_envelope(value: bytes) -> Envelope | None:
@@ -263,23 +265,26 @@ def _fast_envelope(value: bytes) -> Envelope | None:
         return None
     try:
         record = _RECORD.decode(value)
-    except msgspec.DecodeError:
+        moment = datetime.fromisoformat(record.time)
+    except (msgspec.DecodeError, ValueError):
         return None
     data = record.data
     if isinstance(data, msgspec.UnsetType) or bytes(memoryview(data)[:1]) != b"{":
         return None
-    document = {
-        name: attribute
-        for name in _RECORD_ATTRIBUTES
-        if (attribute := getattr(record, name)) is not msgspec.UNSET
-    }
-    attributes = _plain_attributes(document)
-    if attributes is None:
+    event = decode_event(record.type, data)
+    if event is None or record.subject != event.person_id:
         return None
-    event = decode_event(attributes["type"], data)
-    if event is None or attributes.get("subject") != event.person_id:
-        return None
-    return _envelope_of(attributes, event, None)
+    traceparent, tracestate = record.traceparent, record.tracestate
+    return Envelope(
+        event=event,
+        id=record.id,
+        time=moment.astimezone(UTC),
+        correlation_id=record.correlationid or record.id,
+        causation_id=record.causationid,
+        actor=record.actor,
+        traceparent=traceparent if _well_formed(traceparent, _TRACEPARENT) else None,
+        tracestate=tracestate if _well_formed(tracestate, _TRACESTATE) else None,
+    )
 
 
 _SDK_NAMED = frozenset(("specversion", "time", *_REQUIRED, *_OPTIONAL))
@@ -332,4 +337,8 @@ def _trace_attribute(attributes: dict[str, Any], name: str, shape: re.Pattern[st
     """A trace attribute if well formed; a malformed one is dropped, never a reason to refuse
     the event (tracing is for operators, the event is the fact)."""
     value = attributes.get(name)
-    return value if isinstance(value, str) and shape.match(value) else None
+    return value if _well_formed(value, shape) else None
+
+
+def _well_formed(value: Any, shape: re.Pattern[str]) -> bool:
+    return isinstance(value, str) and shape.match(value) is not None
