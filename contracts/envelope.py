@@ -12,8 +12,9 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 from cloudevents.core.bindings.kafka import KafkaMessage, from_structured, to_structured
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
@@ -22,6 +23,7 @@ from pydantic import ValidationError
 
 from contracts.events import Event
 from contracts.registry import PUBLISHED_BY_TYPE, UnknownEventType, topic_for, upcast
+from contracts.structs import decode_event
 
 _FORMAT = JSONFormat()
 SOURCE_PREFIX = "/pb-journey/"
@@ -73,7 +75,8 @@ class Envelope:
     def policy_version(self) -> str | None:
         return getattr(self.event, "policy_version", None)
 
-    def to_cloudevent(self) -> CloudEvent:
+    def attributes(self) -> dict[str, Any]:
+        """The CloudEvents attributes the record carries, in the order they are written."""
         attributes: dict[str, Any] = {
             "id": self.id,
             "source": self.source,
@@ -95,10 +98,37 @@ class Envelope:
             attributes["traceparent"] = self.traceparent
             if self.tracestate:
                 attributes["tracestate"] = self.tracestate
-        return CloudEvent(attributes, self.event.model_dump(mode="json"))
+        return attributes
+
+    def to_cloudevent(self) -> CloudEvent:
+        return CloudEvent(self.attributes(), self.event.model_dump(mode="json"))
 
     def to_message(self) -> KafkaMessage:
-        return to_structured(self.to_cloudevent(), _FORMAT, key_mapper=lambda _: self.subject)
+        """The record: the CloudEvent in structured mode, byte for byte what the SDK's
+        `to_structured(self.to_cloudevent(), JSONFormat())` writes (tests/test_contracts.py),
+        without building and validating its object model on the way (ADR 0021): every
+        attribute here is one this class made."""
+        document = self.attributes()
+        if self.time.tzinfo is None or not all(
+            isinstance(value, str) and value for name, value in document.items() if name != "time"
+        ):  # what the SDK refuses: let it say why, as it always has
+            return to_structured(self.to_cloudevent(), _FORMAT, key_mapper=lambda _: self.subject)
+        document["time"] = _sdk_time(self.time)
+        document["data"] = self.event.model_dump(mode="json")
+        return KafkaMessage(
+            headers={"content-type": _STRUCTURED_CONTENT_TYPE},
+            key=self.subject,
+            value=json.dumps(document).encode(),
+        )
+
+
+_STRUCTURED_CONTENT_TYPE = _FORMAT.get_content_type().encode("utf-8")
+
+
+def _sdk_time(moment: datetime) -> str:
+    """A time as the SDK's JSON format writes it: ISO 8601, UTC as Z."""
+    written = moment.isoformat()
+    return written.removesuffix("+00:00") + "Z" if written.endswith("+00:00") else written
 
 
 def _strict_v1(attributes: dict[str, Any], data: Any) -> CloudEvent:
@@ -109,7 +139,19 @@ def _strict_v1(attributes: dict[str, Any], data: Any) -> CloudEvent:
 
 
 def decode(value: bytes) -> Envelope:
-    """Parse and validate a record's value; raise InvalidEvent naming what is wrong."""
+    """Parse and validate a record's value; raise InvalidEvent naming what is wrong.
+
+    A record in our producers' shape whose data its event's Struct accepts is read in one
+    pass by msgspec (contracts.structs, ADR 0021). Anything else, a refusal included, is
+    read as before by the models (`decode_with_models`), so what is accepted or refused,
+    and the reason given, does not depend on the path.
+    """
+    envelope = _fast_envelope(value)
+    return envelope if envelope is not None else decode_with_models(value)
+
+
+def decode_with_models(value: bytes) -> Envelope:
+    """`decode` by the pydantic models alone: the reference the msgspec path is held to."""
     parsed = _plain_structured(value)
     if parsed is None:
         attributes, data = _sdk_structured(value)
@@ -152,10 +194,19 @@ def _plain_structured(value: bytes) -> tuple[dict[str, Any], dict[str, Any]] | N
         document = json.loads(value.decode("utf-8"))
     except ValueError:
         return None
-    if not isinstance(document, dict) or document.get("specversion") != "1.0":
+    if not isinstance(document, dict):
         return None
     data = document.pop("data", None)
     if not isinstance(data, dict):
+        return None
+    attributes = _plain_attributes(document)
+    return None if attributes is None else (attributes, data)
+
+
+def _plain_attributes(document: dict[str, Any]) -> dict[str, Any] | None:
+    """A record's attributes (all but data) if they are exactly our producers' shape, the
+    time parsed; None for anything else (the SDK then reads it)."""
+    if document.get("specversion") != "1.0":
         return None
     for name in _REQUIRED:
         if not isinstance(document.get(name), str) or not document[name]:
@@ -174,7 +225,66 @@ def _plain_structured(value: bytes) -> tuple[dict[str, Any], dict[str, Any]] | N
     except ValueError:
         return None
     document["time"] = moment.astimezone(UTC)
-    return document, data
+    return document
+
+
+_Given = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _Record(msgspec.Struct, forbid_unknown_fields=True):
+    """A record's value exactly in our producers' shape, as `_plain_attributes` accepts it:
+    every attribute they may write (a required one present), the names the SDK knows as
+    non-empty strings, the time in the SDK's UTC form, and the data left unparsed for its
+    event's Struct. Anything else fails here and is read by the models' path instead."""
+
+    specversion: Literal["1.0"]
+    id: _Given
+    source: _Given
+    type: _Given
+    time: Annotated[str, msgspec.Meta(pattern=_PLAIN_TIME.pattern)]
+    subject: _Given | msgspec.UnsetType = msgspec.UNSET
+    datacontenttype: _Given | msgspec.UnsetType = msgspec.UNSET
+    dataschema: _Given | msgspec.UnsetType = msgspec.UNSET
+    correlationid: Any = None
+    causationid: Any = None
+    policyversion: Any = None
+    actor: Any = None
+    traceparent: Any = None
+    tracestate: Any = None
+    data: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+
+
+_RECORD = msgspec.json.Decoder(_Record)
+
+
+def _fast_envelope(value: bytes) -> Envelope | None:
+    """The envelope of a record msgspec can read and validate whole, or None (the models'
+    path then decides). It accepts nothing the models' path refuses and builds the same
+    envelope (tests/test_contracts.py)."""
+    if not isinstance(value, bytes):
+        return None
+    try:
+        record = _RECORD.decode(value)
+        moment = datetime.fromisoformat(record.time)
+    except (msgspec.DecodeError, ValueError):
+        return None
+    data = record.data
+    if isinstance(data, msgspec.UnsetType) or bytes(memoryview(data)[:1]) != b"{":
+        return None
+    event = decode_event(record.type, data)
+    if event is None or record.subject != event.person_id:
+        return None
+    traceparent, tracestate = record.traceparent, record.tracestate
+    return Envelope(
+        event=event,
+        id=record.id,
+        time=moment.astimezone(UTC),
+        correlation_id=record.correlationid or record.id,
+        causation_id=record.causationid,
+        actor=record.actor,
+        traceparent=traceparent if _well_formed(traceparent, _TRACEPARENT) else None,
+        tracestate=tracestate if _well_formed(tracestate, _TRACESTATE) else None,
+    )
 
 
 _SDK_NAMED = frozenset(("specversion", "time", *_REQUIRED, *_OPTIONAL))
@@ -201,6 +311,10 @@ def _envelope(attributes: dict[str, Any], data: Any) -> Envelope:
         raise InvalidEvent(f"{attributes['type']} data fails its schema: {err}") from err
     if attributes.get("subject") != event.person_id:
         raise InvalidEvent("subject does not match the event's person_id")
+    return _envelope_of(attributes, event, as_published)
+
+
+def _envelope_of(attributes: dict[str, Any], event: Event, as_published: Event | None) -> Envelope:
     time = attributes.get("time")
     return Envelope(
         event=event,
@@ -223,4 +337,8 @@ def _trace_attribute(attributes: dict[str, Any], name: str, shape: re.Pattern[st
     """A trace attribute if well formed; a malformed one is dropped, never a reason to refuse
     the event (tracing is for operators, the event is the fact)."""
     value = attributes.get(name)
-    return value if isinstance(value, str) and shape.match(value) else None
+    return value if _well_formed(value, shape) else None
+
+
+def _well_formed(value: Any, shape: re.Pattern[str]) -> bool:
+    return isinstance(value, str) and shape.match(value) is not None

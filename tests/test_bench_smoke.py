@@ -117,3 +117,11 @@ def test_conversion_and_replay_on_kafka_and_postgres(
     assert {"ratio_bulk_to_journey", "meets"} <= set(result)
     doc = run_bench(tmp_path, "replay", "--engines", "kafka", env=env)
     assert doc["engines"]["kafka"]["replay"]["events"] == doc["events"]
+
+
+def test_decode_of_the_models_against_msgspec(tmp_path: Path) -> None:
+    doc = run_bench(tmp_path, "decode")
+    assert doc["same_envelopes"] is True and doc["same_bytes_written"] is True
+    assert {"models (pydantic)", "msgspec", "write: to_message"} <= set(doc["paths"])
+    for path in doc["paths"].values():
+        assert {"median_us_per_event", "events_per_second"} <= set(path)
