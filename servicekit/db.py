@@ -82,10 +82,11 @@ Aggregate = TypeVar("Aggregate", bound=Versioned)
 class VersionedWithHistory(Generic[Aggregate]):
     """An aggregate kept as one versioned row plus an append-only history table.
 
-    A repository tells it what it loaded (`loaded`); `save` then writes the row back only
-    if nobody saved it meanwhile (save_versioned) and appends only the history entries
-    added since. The repository's mappers give an aggregate's id, its row's values (the id
-    apart) and its whole history as rows, in order.
+    A repository loads through it (`load`: the row and its history rows, by `seq`); `save`
+    then writes the row back only if nobody saved it meanwhile (save_versioned) and appends
+    only the history entries added since. The repository's mappers give an aggregate's id,
+    its row's values (the id apart) and its whole history as rows, in order; the history
+    table names the aggregate's id as the row table does.
     """
 
     def __init__(
@@ -109,7 +110,25 @@ class VersionedWithHistory(Generic[Aggregate]):
         self._history_rows = history_rows
         self._loaded: dict[Any, tuple[int, int]] = {}  # id -> (version, history length)
 
-    def loaded(self, key: Any, *, version: int, history_length: int) -> None:
+    async def load(self, key: Any) -> tuple[sa.Row[Any], list[sa.Row[Any]]] | None:
+        """The aggregate's row and its history rows in order; None when there is no such row."""
+        row = (
+            await self._session.execute(sa.select(self._table).where(self._key_column == key))
+        ).first()
+        if row is None:
+            return None
+        history = self._history
+        entries = (
+            await self._session.execute(
+                sa.select(history)
+                .where(history.c[self._key_column.name] == key)
+                .order_by(history.c.seq)
+            )
+        ).all()
+        self._remember(key, version=row.version, history_length=len(entries))
+        return row, list(entries)
+
+    def _remember(self, key: Any, *, version: int, history_length: int) -> None:
         self._loaded[key] = (version, history_length)
 
     async def add(self, aggregate: Aggregate) -> None:
@@ -117,7 +136,7 @@ class VersionedWithHistory(Generic[Aggregate]):
         values = {self._key_column.name: key, **self._values(aggregate)}
         await self._session.execute(self._table.insert().values(values))
         await self._append(history, start=0)
-        self.loaded(key, version=aggregate.version, history_length=len(history))
+        self._remember(key, version=aggregate.version, history_length=len(history))
 
     async def save(self, aggregate: Aggregate) -> None:
         key, history = self._key(aggregate), self._history_rows(aggregate)
@@ -131,7 +150,7 @@ class VersionedWithHistory(Generic[Aggregate]):
             what=f"{self._what} {key}",
         )
         await self._append(history, start=loaded_history)
-        self.loaded(key, version=aggregate.version, history_length=len(history))
+        self._remember(key, version=aggregate.version, history_length=len(history))
 
     async def _append(self, history: Sequence[Mapping[str, Any]], *, start: int) -> None:
         if len(history) > start:

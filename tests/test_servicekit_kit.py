@@ -146,7 +146,7 @@ async def test_a_saved_aggregate_appends_only_the_history_it_gained_since_it_was
     async with database.sessions() as session:
         await versioned_records(session).add(record)
         rows = versioned_records(session)  # another unit of work loading it afresh
-        rows.loaded("r-1", version=1, history_length=1)
+        await rows.load("r-1")
         record.version, record.notes = 2, ["drafted", "submitted"]
         await rows.save(record)
         history = (await session.execute(sa.select(record_history.c.note))).scalars().all()
@@ -159,7 +159,8 @@ async def test_a_saved_aggregate_someone_else_saved_meanwhile_is_refused(databas
     async with database.sessions() as session:
         await versioned_records(session).add(Record("r-1", version=2, notes=["a", "b"]))
         rows = versioned_records(session)
-        rows.loaded("r-1", version=1, history_length=1)
+        await rows.load("r-1")
+        await session.execute(records.update().values(version=3))  # someone else saved it
         with pytest.raises(StaleVersion, match="record r-1"):
             await rows.save(Record("r-1", version=2, notes=["a", "mine"]))
 

@@ -333,36 +333,21 @@ class AssessmentRepository:
         )
 
     async def get(self, assessment_id: UUID) -> Assessment | None:
-        row = (
-            (
-                await self._session.execute(
-                    sa.select(assessments).where(assessments.c.assessment_id == assessment_id)
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if row is None:
+        loaded = await self._rows.load(assessment_id)
+        if loaded is None:
             return None
-        history_rows = (
-            await self._session.execute(
-                sa.select(assessment_history)
-                .where(assessment_history.c.assessment_id == assessment_id)
-                .order_by(assessment_history.c.seq)
-            )
-        ).mappings()
+        row, history_rows = loaded
         history = [
             HistoryEntry(
-                action=Action(h["action"]),
-                status=Status(h["status"]),
-                at=_utc(h["at"]),
-                by=h["by"],
-                reasons=tuple(h["reasons"]),
+                action=Action(h.action),
+                status=Status(h.status),
+                at=_utc(h.at),
+                by=h.by,
+                reasons=tuple(h.reasons),
             )
             for h in history_rows
         ]
-        assessment = _assessment_from_row(row, history)
-        self._rows.loaded(assessment_id, version=assessment.version, history_length=len(history))
+        assessment = _assessment_from_row(row._mapping, history)
         return self._track(assessment)
 
     async def add(self, assessment: Assessment) -> None:

@@ -409,23 +409,14 @@ class PlanRepository:
         )
 
     async def get(self, plan_id: UUID) -> Plan | None:
-        row = (
-            await self.session.execute(sa.select(plans).where(plans.c.plan_id == plan_id))
-        ).first()
-        if row is None:
+        loaded = await self._rows.load(plan_id)
+        if loaded is None:
             return None
-        entries = (
-            await self.session.execute(
-                sa.select(plan_history)
-                .where(plan_history.c.plan_id == plan_id)
-                .order_by(plan_history.c.seq)
-            )
-        ).all()
+        row, entries = loaded
         history = [
             HistoryEntry(_utc(e.at), e.action, e.actor, e.plan_version, e.version, dict(e.detail))
             for e in entries
         ]
-        self._rows.loaded(plan_id, version=row.version, history_length=len(history))
         return self._track(_plan_from_row(row, history))
 
     async def add(self, plan: Plan) -> None:
