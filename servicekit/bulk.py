@@ -3,7 +3,7 @@
 A council moving onto PB Journey converts its existing clients: tens of thousands of
 people, each through the same steps (and so the same events, the same calculation and
 the same approval rules) as a person walked through one call at a time. Each service's
-`POST /v1/conversions/...` route hands its rows to `convert_rows`, which
+`POST /v1/conversions/...` route hands its rows to `convert_valid_rows`, which
 
 - looks each row's reference up in the idempotency table: a row converted before comes
   back as it was (`already_done`), so re-running a whole file changes nothing; the same
@@ -208,6 +208,28 @@ async def convert_rows(
         rejected=sum(r.outcome == "rejected" for r in ordered),
         rows=ordered,
     )
+
+
+async def convert_valid_rows(
+    runtime: ServiceRuntime[Any],
+    *,
+    scope: str,
+    raw_rows: Sequence[Any],
+    model: type[RowModel],
+    apply: Callable[[Any, RowModel], Awaitable[dict[str, Any]]],
+) -> ConversionOut:
+    """A conversion route's whole work: each row checked against its model, the valid ones
+    applied with `apply(uow, row)` through convert_rows, the refused ones put back in place."""
+    valid, refused = validated_rows(raw_rows, model)
+    rows: list[Row] = []
+    for raw, row in valid:
+
+        async def apply_row(uow: Any, row: RowModel = row) -> dict[str, Any]:
+            return await apply(uow, row)
+
+        # A row that validated carries its ref (a ConversionRef) exactly as it was sent.
+        rows.append(Row(ref=raw["ref"], content=raw, apply=apply_row))
+    return merge_refused(await convert_rows(runtime, scope=scope, rows=rows), refused)
 
 
 def validated_rows(

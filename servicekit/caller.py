@@ -8,6 +8,7 @@ recorded under their name). `record` is what state changes and events store as "
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from contracts.vocabulary import CITIZEN_ROLES, PRACTITIONER_ROLES, Role
 
@@ -28,3 +29,37 @@ class Caller:
     @property
     def is_practitioner(self) -> bool:
         return self.role in PRACTITIONER_ROLES
+
+
+class Someone(Protocol):
+    """Anyone acting (a Caller, or servicekit.auth's Actor): their role and, for a person or
+    representative, whose records they speak for."""
+
+    @property
+    def role(self) -> Role: ...
+
+    @property
+    def council(self) -> str: ...
+
+    @property
+    def person_id(self) -> str | None: ...
+
+
+def may_see(who: Someone, council: str, person_id: str) -> bool:
+    """Staff see their own council's records; a person or representative only their own.
+    Anything else is answered as not found, so it says nothing of who is on file."""
+    if who.council != council:
+        return False
+    return who.role not in CITIZEN_ROLES or who.person_id == person_id
+
+
+def asks_for_another_person(who: Someone, person_id: str | None) -> bool:
+    """A person or representative filtering a list by someone else's id: the list is empty,
+    as if that person had no records here."""
+    return who.role in CITIZEN_ROLES and person_id is not None and person_id != who.person_id
+
+
+def person_listed(who: Someone, person_id: str | None) -> str | None:
+    """Whose records a list holds: a person or representative's only ever their own; staff's
+    the person they named (None: everyone in their council)."""
+    return who.person_id if who.role in CITIZEN_ROLES else person_id

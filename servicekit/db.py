@@ -8,10 +8,10 @@ the same transaction as their effect) and the idempotency keys of mutating API c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -69,6 +69,92 @@ async def save_versioned(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise StaleVersion(what, expected_version)
+
+
+class Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+Aggregate = TypeVar("Aggregate", bound=Versioned)
+
+
+class VersionedWithHistory(Generic[Aggregate]):
+    """An aggregate kept as one versioned row plus an append-only history table.
+
+    A repository loads through it (`load`: the row and its history rows, by `seq`); `save`
+    then writes the row back only if nobody saved it meanwhile (save_versioned) and appends
+    only the history entries added since. The repository's mappers give an aggregate's id,
+    its row's values (the id apart) and its whole history as rows, in order; the history
+    table names the aggregate's id as the row table does.
+    """
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        table: sa.Table,
+        history: sa.Table,
+        *,
+        what: str,
+        key: Callable[[Aggregate], Any],
+        values: Callable[[Aggregate], Mapping[str, Any]],
+        history_rows: Callable[[Aggregate], Sequence[Mapping[str, Any]]],
+    ) -> None:
+        self._session = session
+        self._table = table
+        self._history = history
+        (self._key_column,) = table.primary_key.columns  # the aggregate's id, the whole key
+        self._what = what
+        self._key = key
+        self._values = values
+        self._history_rows = history_rows
+        self._loaded: dict[Any, tuple[int, int]] = {}  # id -> (version, history length)
+
+    async def load(self, key: Any) -> tuple[sa.Row[Any], list[sa.Row[Any]]] | None:
+        """The aggregate's row and its history rows in order; None when there is no such row."""
+        row = (
+            await self._session.execute(sa.select(self._table).where(self._key_column == key))
+        ).first()
+        if row is None:
+            return None
+        history = self._history
+        entries = (
+            await self._session.execute(
+                sa.select(history)
+                .where(history.c[self._key_column.name] == key)
+                .order_by(history.c.seq)
+            )
+        ).all()
+        self._remember(key, version=row.version, history_length=len(entries))
+        return row, list(entries)
+
+    def _remember(self, key: Any, *, version: int, history_length: int) -> None:
+        self._loaded[key] = (version, history_length)
+
+    async def add(self, aggregate: Aggregate) -> None:
+        key, history = self._key(aggregate), self._history_rows(aggregate)
+        values = {self._key_column.name: key, **self._values(aggregate)}
+        await self._session.execute(self._table.insert().values(values))
+        await self._append(history, start=0)
+        self._remember(key, version=aggregate.version, history_length=len(history))
+
+    async def save(self, aggregate: Aggregate) -> None:
+        key, history = self._key(aggregate), self._history_rows(aggregate)
+        loaded_version, loaded_history = self._loaded[key]
+        await save_versioned(
+            self._session,
+            self._table,
+            key=self._key_column == key,
+            expected_version=loaded_version,
+            values=self._values(aggregate),
+            what=f"{self._what} {key}",
+        )
+        await self._append(history, start=loaded_history)
+        self._remember(key, version=aggregate.version, history_length=len(history))
+
+    async def _append(self, history: Sequence[Mapping[str, Any]], *, start: int) -> None:
+        if len(history) > start:
+            await self._session.execute(self._history.insert(), list(history[start:]))
 
 
 def messaging_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:

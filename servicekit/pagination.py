@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar, cast
 from uuid import UUID
@@ -20,11 +21,21 @@ Cursor = Annotated[str | None, Query(max_length=500, description="next_cursor of
 
 
 T = TypeVar("T")
+Found = TypeVar("Found")
 
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+
+
+def next_page(
+    found: Sequence[Found], limit: int, cursor_after: Callable[[Found], str]
+) -> tuple[Sequence[Found], str | None]:
+    """A list read with `limit + 1` rows: the page to answer and the cursor after its last
+    row, None when nothing follows (the extra row only tells that more are there)."""
+    page = found[:limit]
+    return page, cursor_after(page[-1]) if len(found) > limit else None
 
 
 def encode_cursor(position: dict[str, Any]) -> str:

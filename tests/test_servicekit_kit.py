@@ -16,10 +16,11 @@ from contracts.policy import PolicyBook
 from contracts.vocabulary import Role
 from servicekit import clock
 from servicekit.auth import Actor
+from servicekit.caller import asks_for_another_person, may_see, person_listed
 from servicekit.clock import SettableClock
-from servicekit.db import Database, messaging_tables, save_versioned
+from servicekit.db import Database, VersionedWithHistory, messaging_tables, save_versioned
 from servicekit.errors import InvalidCursor, StaleVersion, UnknownCouncil, require_version
-from servicekit.pagination import CursorCodec, encode_cursor
+from servicekit.pagination import CursorCodec, encode_cursor, next_page
 from servicekit.policies import policy_for
 from servicekit.uow import UnitOfWork
 
@@ -34,6 +35,38 @@ records = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("note", sa.String(50), nullable=False),
 )
+
+record_history = sa.Table(
+    "record_history",
+    metadata,
+    sa.Column("record_id", sa.String(36), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("note", sa.String(50), nullable=False),
+)
+
+
+@dataclass
+class Record:
+    """A stand-in aggregate kept as a versioned row with an append-only history."""
+
+    record_id: str
+    version: int
+    notes: list[str]
+
+
+def versioned_records(session) -> VersionedWithHistory[Record]:
+    return VersionedWithHistory[Record](
+        session,
+        records,
+        record_history,
+        what="record",
+        key=lambda record: record.record_id,
+        values=lambda record: {"version": record.version, "note": record.notes[-1]},
+        history_rows=lambda record: [
+            {"record_id": record.record_id, "seq": seq, "note": note}
+            for seq, note in enumerate(record.notes, start=1)
+        ],
+    )
 
 
 @dataclass
@@ -104,6 +137,59 @@ async def test_a_save_against_a_version_someone_moved_on_is_refused_and_writes_n
         )
         row = (await session.execute(sa.select(records))).one()
     assert (row.version, row.note) == (3, "mine")
+
+
+async def test_a_saved_aggregate_appends_only_the_history_it_gained_since_it_was_loaded(
+    database,
+):
+    record = Record("r-1", version=1, notes=["drafted"])
+    async with database.sessions() as session:
+        await versioned_records(session).add(record)
+        rows = versioned_records(session)  # another unit of work loading it afresh
+        await rows.load("r-1")
+        record.version, record.notes = 2, ["drafted", "submitted"]
+        await rows.save(record)
+        history = (await session.execute(sa.select(record_history.c.note))).scalars().all()
+        row = (await session.execute(sa.select(records))).one()
+    assert history == ["drafted", "submitted"]
+    assert (row.version, row.note) == (2, "submitted")
+
+
+async def test_a_saved_aggregate_someone_else_saved_meanwhile_is_refused(database):
+    async with database.sessions() as session:
+        await versioned_records(session).add(Record("r-1", version=2, notes=["a", "b"]))
+        rows = versioned_records(session)
+        await rows.load("r-1")
+        await session.execute(records.update().values(version=3))  # someone else saved it
+        with pytest.raises(StaleVersion, match="record r-1"):
+            await rows.save(Record("r-1", version=2, notes=["a", "mine"]))
+
+
+def test_a_person_lists_only_their_own_records_and_staff_whoever_they_name():
+    person = Actor(user_id="u-1", role=Role.PERSON, council="lancashire", person_id="p-1")
+    care_manager = Actor(user_id="cm-1", role=Role.CARE_MANAGER, council="lancashire")
+    assert asks_for_another_person(person, "p-2")
+    assert not asks_for_another_person(person, "p-1") and not asks_for_another_person(person, None)
+    assert person_listed(person, None) == "p-1"
+    assert not asks_for_another_person(care_manager, "p-2")
+    assert (person_listed(care_manager, "p-2"), person_listed(care_manager, None)) == ("p-2", None)
+
+
+def test_a_record_is_seen_by_its_councils_staff_and_its_own_person_only():
+    person = Actor(user_id="u-1", role=Role.REPRESENTATIVE, council="lancashire", person_id="p-1")
+    care_manager = Actor(user_id="cm-1", role=Role.CARE_MANAGER, council="lancashire")
+    assert may_see(person, "lancashire", "p-1") and not may_see(person, "lancashire", "p-2")
+    assert may_see(care_manager, "lancashire", "p-2")
+    assert not may_see(care_manager, "council-b", "p-2")
+    assert not may_see(person, "council-b", "p-1")
+
+
+def test_a_page_read_with_one_row_more_tells_whether_another_page_follows():
+    page, cursor = next_page([1, 2, 3], 2, lambda last: f"after {last}")
+    assert (list(page), cursor) == ([1, 2], "after 2")
+    page, cursor = next_page([1, 2], 2, lambda last: f"after {last}")
+    assert (list(page), cursor) == ([1, 2], None)
+    assert next_page([], 2, lambda last: f"after {last}") == ([], None)
 
 
 def test_a_change_against_an_old_version_is_a_409_stale_version():

@@ -15,12 +15,10 @@ from servicekit.bulk import (
     ConversionIn,
     ConversionOut,
     Pending,
-    Row,
-    convert_rows,
-    merge_refused,
-    validated_rows,
+    convert_valid_rows,
 )
-from servicekit.pagination import Cursor, Limit, Page
+from servicekit.caller import asks_for_another_person, person_listed
+from servicekit.pagination import Cursor, Limit, Page, next_page
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
 from services.allocation import consumer, handlers, policy_api
@@ -86,24 +84,20 @@ async def list_budgets(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[BudgetSummary]:
-    if actor.is_citizen:
-        if person_id is not None and person_id != actor.person_id:
-            return Page[BudgetSummary](items=[], next_cursor=None)
-        person_id = actor.person_id
+    if asks_for_another_person(actor, person_id):
+        return Page[BudgetSummary](items=[], next_cursor=None)
     found = await handlers.list_budgets(
         uow=runtime.uow(),
         council=actor.council,
-        person_id=person_id,
+        person_id=person_listed(actor, person_id),
         status=status.value if status else None,
         issued_only=actor.is_citizen,
         after=budgets_after(cursor),
         limit=limit + 1,
     )
-    page, more = found[:limit], len(found) > limit
-    next_cursor = None
-    if more and page:
-        last = page[-1]
-        next_cursor = BUDGET_CURSOR.encode((last.created_at, last.budget_id))
+    page, next_cursor = next_page(
+        found, limit, lambda last: BUDGET_CURSOR.encode((last.created_at, last.budget_id))
+    )
     return Page[BudgetSummary](
         items=[budget_summary(actor, b) for b in page], next_cursor=next_cursor
     )
@@ -198,38 +192,35 @@ async def convert_budget_agreements(
     body: ConversionIn, actor: CurrentActor, runtime: Runtime
 ) -> ConversionOut:
     require_role(actor, *PRACTITIONER_ROLES)
-    rows: list[Row] = []
-    valid, refused = validated_rows(body.rows, BudgetConversionRow)
-    for raw, row in valid:
 
-        async def apply(
-            uow: AllocationUnitOfWork, row: BudgetConversionRow = row
-        ) -> dict[str, Any]:
-            found = await uow.budgets.for_person(actor.council, row.person_id)
-            if found is None:
-                raise Pending("this person's budget has not been calculated yet")
-            budget = await handlers.agree_budget(
-                uow=uow,
-                policies=runtime.policies,
-                budget_id=found.budget_id,
-                by=actor.as_caller(),
-                ceiling_exception_reason=(
-                    row.ceiling_exception_reason if found.current.above_ceiling else None
-                ),
-                expected_version=None,
-            )
-            return {
-                "person_id": budget.person_id,
-                "budget_id": str(budget.budget_id),
-                "weekly_pence": budget.current.weekly_pence,
-                "annual_pence": budget.current.annual_pence,
-            }
+    async def agree(uow: AllocationUnitOfWork, row: BudgetConversionRow) -> dict[str, Any]:
+        found = await uow.budgets.for_person(actor.council, row.person_id)
+        if found is None:
+            raise Pending("this person's budget has not been calculated yet")
+        budget = await handlers.agree_budget(
+            uow=uow,
+            policies=runtime.policies,
+            budget_id=found.budget_id,
+            by=actor.as_caller(),
+            ceiling_exception_reason=(
+                row.ceiling_exception_reason if found.current.above_ceiling else None
+            ),
+            expected_version=None,
+        )
+        return {
+            "person_id": budget.person_id,
+            "budget_id": str(budget.budget_id),
+            "weekly_pence": budget.current.weekly_pence,
+            "annual_pence": budget.current.annual_pence,
+        }
 
-        rows.append(Row(ref=row.ref, content=raw, apply=apply))
-    out = await convert_rows(
-        runtime, scope=f"conversion budget-agreements {actor.council}", rows=rows
+    return await convert_valid_rows(
+        runtime,
+        scope=f"conversion budget-agreements {actor.council}",
+        raw_rows=body.rows,
+        model=BudgetConversionRow,
+        apply=agree,
     )
-    return merge_refused(out, refused)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -210,6 +210,15 @@ async def finalise_budget(*, event: PlanSignedOff, uow: AllocationUnitOfWork) ->
     await uow.commit()
 
 
+async def _council_budget(uow: AllocationUnitOfWork, budget_id: UUID, council: str) -> Budget:
+    """The budget, if the council holds it; another council's is not found."""
+    budget = await uow.budgets.get(budget_id)
+    if budget is None:
+        raise BudgetNotFound(budget_id)
+    budget.check_council(council)
+    return budget
+
+
 async def get_budget(*, uow: AllocationUnitOfWork, budget_id: UUID) -> Budget:
     """One budget with all its revisions (the caller checks who may see it)."""
     async with uow:
@@ -253,10 +262,7 @@ async def agree_budget(
 ) -> Budget:
     """Agree the current revision in principle and issue it as the indicative budget."""
     async with uow:
-        budget = await uow.budgets.get(budget_id)
-        if budget is None:
-            raise BudgetNotFound(budget_id)
-        budget.check_council(by.council)
+        budget = await _council_budget(uow, budget_id, by.council)
         policy = policy_for(policies, budget.council, version=budget.current.policy_version)
         budget.agree(
             by=by,
@@ -285,10 +291,7 @@ async def revise_budget(
 ) -> Budget:
     """Recompute from the stored inputs plus the changes; the new revision awaits agreement."""
     async with uow:
-        budget = await uow.budgets.get(budget_id)
-        if budget is None:
-            raise BudgetNotFound(budget_id)
-        budget.check_council(by.council)
+        budget = await _council_budget(uow, budget_id, by.council)
         budget.check_version(expected_version)
         inputs = revised_inputs(
             budget.current.inputs,

@@ -16,13 +16,10 @@ from servicekit.auth import CurrentActor, require_role
 from servicekit.bulk import (
     ConversionIn,
     ConversionOut,
-    Row,
-    convert_rows,
-    merge_refused,
-    validated_rows,
+    convert_valid_rows,
 )
 from servicekit.csvfile import CSV_REQUEST_BODY, csv_body
-from servicekit.pagination import Cursor, Limit, Page
+from servicekit.pagination import Cursor, Limit, Page, next_page
 from servicekit.problems import problem
 from servicekit.runtime import ServiceRuntime
 from services.assessment import consumer, financial, handlers
@@ -217,9 +214,8 @@ async def list_assessments(
         limit=limit + 1,
         after=ASSESSMENT_CURSOR.decode(cursor),
     )
-    page, more = items[:limit], len(items) > limit
-    next_cursor = (
-        ASSESSMENT_CURSOR.encode((page[-1].created_at, page[-1].assessment_id)) if more else None
+    page, next_cursor = next_page(
+        items, limit, lambda last: ASSESSMENT_CURSOR.encode((last.created_at, last.assessment_id))
     )
     return Page[AssessmentSummary](
         items=[AssessmentSummary(**summary_fields(a)) for a in page], next_cursor=next_cursor
@@ -283,55 +279,56 @@ async def convert_assessments(
 ) -> ConversionOut:
     require_role(actor, *sorted(PRACTITIONER_ROLES))
     caller = actor.as_caller()
-    rows: list[Row] = []
-    valid, refused = validated_rows(body.rows, AssessmentConversionRow)
-    for raw, row in valid:
 
-        async def apply(
-            uow: AssessmentUnitOfWork, row: AssessmentConversionRow = row
-        ) -> dict[str, Any]:
-            started = await handlers.start_assessment(
-                uow=uow,
-                policies=runtime.policies,
-                caller=caller,
-                command=start_command(row.start),
-                personal_details=(
-                    row.start.personal_details.to_domain() if row.start.personal_details else None
-                ),
-                keys=privacy.keys,
-            )
-            await handlers.answer_assessment(
-                uow=uow,
-                policies=runtime.policies,
-                caller=caller,
-                assessment_id=started.assessment_id,
-                answers=answers_in(row.answers),
-                expected_version=None,
-            )
-            await handlers.submit_assessment(
-                uow=uow,
-                policies=runtime.policies,
-                caller=caller,
-                assessment_id=started.assessment_id,
-                expected_version=None,
-            )
-            validated = await handlers.validate_assessment(
-                uow=uow,
-                policies=runtime.policies,
-                caller=caller,
-                assessment_id=started.assessment_id,
-                command=validation_in(row.validation),
-                expected_version=None,
-            )
-            return {
-                "person_id": validated.person_id,
-                "assessment_id": str(validated.assessment_id),
-                "status": validated.status.value,
-            }
+    async def assess_and_validate(
+        uow: AssessmentUnitOfWork, row: AssessmentConversionRow
+    ) -> dict[str, Any]:
+        started = await handlers.start_assessment(
+            uow=uow,
+            policies=runtime.policies,
+            caller=caller,
+            command=start_command(row.start),
+            personal_details=(
+                row.start.personal_details.to_domain() if row.start.personal_details else None
+            ),
+            keys=privacy.keys,
+        )
+        await handlers.answer_assessment(
+            uow=uow,
+            policies=runtime.policies,
+            caller=caller,
+            assessment_id=started.assessment_id,
+            answers=answers_in(row.answers),
+            expected_version=None,
+        )
+        await handlers.submit_assessment(
+            uow=uow,
+            policies=runtime.policies,
+            caller=caller,
+            assessment_id=started.assessment_id,
+            expected_version=None,
+        )
+        validated = await handlers.validate_assessment(
+            uow=uow,
+            policies=runtime.policies,
+            caller=caller,
+            assessment_id=started.assessment_id,
+            command=validation_in(row.validation),
+            expected_version=None,
+        )
+        return {
+            "person_id": validated.person_id,
+            "assessment_id": str(validated.assessment_id),
+            "status": validated.status.value,
+        }
 
-        rows.append(Row(ref=row.ref, content=raw, apply=apply))
-    out = await convert_rows(runtime, scope=f"conversion assessments {actor.council}", rows=rows)
-    return merge_refused(out, refused)
+    return await convert_valid_rows(
+        runtime,
+        scope=f"conversion assessments {actor.council}",
+        raw_rows=body.rows,
+        model=AssessmentConversionRow,
+        apply=assess_and_validate,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -18,7 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from contracts.events import OtherFundingSource
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy
-from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables, save_versioned
+from servicekit.db import (
+    UtcDateTime,
+    VersionedWithHistory,
+    adopted_policies_table,
+    messaging_tables,
+)
 from servicekit.uow import UnitOfWork
 from services.assessment.domain import (
     Action,
@@ -296,86 +301,62 @@ def _assessment_from_row(row: Mapping[Any, Any], history: list[HistoryEntry]) ->
     )
 
 
+def _history_rows(assessment: Assessment) -> list[dict[str, Any]]:
+    return [
+        {
+            "assessment_id": assessment.assessment_id,
+            "seq": seq,
+            "action": entry.action.value,
+            "status": entry.status.value,
+            "at": entry.at,
+            "by": entry.by,
+            "reasons": list(entry.reasons),
+        }
+        for seq, entry in enumerate(assessment.history, start=1)
+    ]
+
+
 class AssessmentRepository:
     """Loads and saves whole assessments; remembers what it loaded to save conditionally."""
 
     def __init__(self, session: AsyncSession, track: Callable[[Assessment], Assessment]) -> None:
         self._session = session
         self._track = track
-        self._loaded: dict[UUID, tuple[int, int]] = {}  # id -> (version, history length)
+        self._rows = VersionedWithHistory[Assessment](
+            session,
+            assessments,
+            assessment_history,
+            what="assessment",
+            key=lambda assessment: assessment.assessment_id,
+            values=_row_values,
+            history_rows=_history_rows,
+        )
 
     async def get(self, assessment_id: UUID) -> Assessment | None:
-        row = (
-            (
-                await self._session.execute(
-                    sa.select(assessments).where(assessments.c.assessment_id == assessment_id)
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if row is None:
+        loaded = await self._rows.load(assessment_id)
+        if loaded is None:
             return None
-        history_rows = (
-            await self._session.execute(
-                sa.select(assessment_history)
-                .where(assessment_history.c.assessment_id == assessment_id)
-                .order_by(assessment_history.c.seq)
-            )
-        ).mappings()
+        row, history_rows = loaded
         history = [
             HistoryEntry(
-                action=Action(h["action"]),
-                status=Status(h["status"]),
-                at=_utc(h["at"]),
-                by=h["by"],
-                reasons=tuple(h["reasons"]),
+                action=Action(h.action),
+                status=Status(h.status),
+                at=_utc(h.at),
+                by=h.by,
+                reasons=tuple(h.reasons),
             )
             for h in history_rows
         ]
-        assessment = _assessment_from_row(row, history)
-        self._loaded[assessment_id] = (assessment.version, len(history))
+        assessment = _assessment_from_row(row._mapping, history)
         return self._track(assessment)
 
     async def add(self, assessment: Assessment) -> None:
-        await self._session.execute(
-            assessments.insert().values(
-                assessment_id=assessment.assessment_id, **_row_values(assessment)
-            )
-        )
-        await self._add_history(assessment, 0)
-        self._loaded[assessment.assessment_id] = (assessment.version, len(assessment.history))
+        await self._rows.add(assessment)
         self._track(assessment)
 
     async def save(self, assessment: Assessment) -> None:
         """Write a loaded assessment back; refused if someone saved it meanwhile."""
-        loaded_version, loaded_history = self._loaded[assessment.assessment_id]
-        await save_versioned(
-            self._session,
-            assessments,
-            key=assessments.c.assessment_id == assessment.assessment_id,
-            expected_version=loaded_version,
-            values=_row_values(assessment),
-            what=f"assessment {assessment.assessment_id}",
-        )
-        await self._add_history(assessment, loaded_history)
-        self._loaded[assessment.assessment_id] = (assessment.version, len(assessment.history))
-
-    async def _add_history(self, assessment: Assessment, start: int) -> None:
-        rows = [
-            {
-                "assessment_id": assessment.assessment_id,
-                "seq": seq,
-                "action": entry.action.value,
-                "status": entry.status.value,
-                "at": entry.at,
-                "by": entry.by,
-                "reasons": list(entry.reasons),
-            }
-            for seq, entry in enumerate(assessment.history[start:], start=start + 1)
-        ]
-        if rows:
-            await self._session.execute(assessment_history.insert(), rows)
+        await self._rows.save(assessment)
 
     async def list(
         self,

@@ -52,7 +52,7 @@ from contracts.vocabulary import (
 from rules import charging
 from rules.eligibility import Determination
 from servicekit import errors
-from servicekit.caller import Caller
+from servicekit.caller import Caller, may_see
 
 MIN_REASON_CHARS = 5
 """An adjusted level needs a reason of at least this many characters (not just "x")."""
@@ -450,9 +450,7 @@ class Assessment:
 
     def visible_to(self, caller: Caller) -> bool:
         """Staff see their council's assessments; a person or representative only their own."""
-        if caller.council != self.council:
-            return False
-        return not caller.is_citizen or caller.person_id == self.person_id
+        return may_see(caller, self.council, self.person_id)
 
     def ensure_visible_to(self, caller: Caller) -> None:
         """Another council's record, or someone else's for a person, is simply not found."""

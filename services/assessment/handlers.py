@@ -24,7 +24,7 @@ from contracts.policy import Policy, PolicyBook, Questionnaire
 from contracts.vocabulary import AgeBand, CompletedBy, Difficulty, EligibilityOutcome, Role
 from rules import eligibility
 from servicekit import clock
-from servicekit.caller import Caller
+from servicekit.caller import Caller, asks_for_another_person, person_listed
 from servicekit.csvfile import FileRefused, Rejection, read_rows
 from servicekit.policies import policy_for
 from services.assessment.db import AssessmentUnitOfWork
@@ -255,13 +255,15 @@ async def list_assessments(
     after: tuple[datetime, UUID] | None,
 ) -> list[Assessment]:
     """The caller's council's assessments, newest first (a person sees only their own)."""
-    if caller.is_citizen:
-        if person_id is not None and person_id != caller.person_id:
-            return []
-        person_id = caller.person_id
+    if asks_for_another_person(caller, person_id):
+        return []
     async with uow:
         return await uow.assessments.list(
-            council=caller.council, person_id=person_id, status=status, limit=limit, after=after
+            council=caller.council,
+            person_id=person_listed(caller, person_id),
+            status=status,
+            limit=limit,
+            after=after,
         )
 
 

@@ -29,25 +29,33 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi import Path as PathParam
 
-from contracts.vocabulary import CITIZEN_ROLES, STAFF_ROLES, Role
+from contracts.vocabulary import Role
 from servicekit import clock
-from servicekit.app import create_service_app, runtime_from
-from servicekit.auth import Actor, CurrentActor, require_role
-from servicekit.pagination import Cursor, Limit, Page
+from servicekit.app import create_service_app
+from servicekit.auth import CurrentActor, require_role
+from servicekit.pagination import Cursor, Limit, Page, next_page
 from servicekit.policies import policy_for
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
 from services.audit import asof, handlers, tamper, tamper_api
 from services.audit.consumer import register
 from services.audit.db import AuditUnitOfWork, metadata
-from services.audit.domain import CaseloadStage, GroupBy, PersonNotFound, as_utc
+from services.audit.domain import CaseloadStage, GroupBy, as_utc
 from services.audit.returns_api import KPI_READERS
 from services.audit.returns_api import router as returns_router
+from services.audit.routing import (
+    CASELOAD_READERS,
+    CHAIN_AUDITORS,
+    ReplayDep,
+    Runtime,
+    authorise_person,
+    json_response,
+    seq_after,
+)
 from services.audit.schemas import (
-    AUDITORS_ONLY_CHAINS,
     PERSON_CURSOR,
     SEQ_CURSOR,
     BudgetHistoryOut,
@@ -79,56 +87,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 router = APIRouter(prefix="/v1", tags=["audit"])
 
 
-async def _runtime(request: Request) -> ServiceRuntime[AuditUnitOfWork]:
-    """The app's runtime; async, because FastAPI runs a plain function dependency in a
-    worker thread, a hand-off that cost every request a share of its time."""
-    return runtime_from(request)
-
-
-Runtime = Annotated[ServiceRuntime[AuditUnitOfWork], Depends(_runtime)]
-
-
-def replays_from(request: Request) -> handlers.ReplayService:
-    """FastAPI dependency: the replay service of the app serving this request."""
-    service: handlers.ReplayService = request.app.state.replays
-    return service
-
-
-ReplayDep = Annotated[handlers.ReplayService, Depends(replays_from)]
-
-PERSON_READERS = (*sorted(STAFF_ROLES), *sorted(CITIZEN_ROLES))
-CHAIN_AUDITORS = (Role.AUDITOR, Role.OPERATIONS)
-CASELOAD_READERS = tuple(sorted(STAFF_ROLES))
-
-
-# --- helpers -------------------------------------------------------------------------------
-
-
-async def _authorise_person(uow: AuditUnitOfWork, actor: Actor, person_id: str) -> None:
-    """Staff of the person's council, or the person themselves; anyone else: 404.
-
-    Call it inside the read's own `uow.batch()`: one session and transaction for the
-    check and the read (a connection checkout and a round trip fewer per request).
-    """
-    require_role(
-        actor,
-        *(CHAIN_AUDITORS if person_id.startswith(AUDITORS_ONLY_CHAINS) else PERSON_READERS),
-    )
-    if actor.is_citizen and actor.person_id != person_id:
-        raise PersonNotFound(person_id)
-    await handlers.ensure_person_held(uow=uow, council=actor.council, person_id=person_id)
-
-
-def _json_response(body: bytes) -> Response:
-    """An answer already encoded: FastAPI would validate and encode it again."""
-    return Response(content=body, media_type="application/json")
-
-
-def _seq_after(cursor: str | None) -> int:
-    position = SEQ_CURSOR.decode(cursor)
-    return 0 if position is None else position[0]
-
-
 # --- routes --------------------------------------------------------------------------------
 
 
@@ -149,7 +107,7 @@ async def person_history(
 ) -> Response:
     uow = runtime.uow()
     async with uow.batch():
-        await _authorise_person(uow, actor, person_id)
+        await authorise_person(uow, actor, person_id)
         await tamper.refuse_unverified(uow, actor.council, person_id)
         rows, more = await handlers.history_page(
             uow=uow,
@@ -158,11 +116,11 @@ async def person_history(
             type_filter=event_type,
             since=since,
             until=until,
-            after_seq=_seq_after(cursor),
+            after_seq=seq_after(cursor),
             limit=limit,
         )
     next_cursor = SEQ_CURSOR.encode((rows[-1].seq,)) if more and rows else None
-    return _json_response(history_page_json(rows, next_cursor))
+    return json_response(history_page_json(rows, next_cursor))
 
 
 @router.get(
@@ -183,7 +141,7 @@ async def person_budget(
     in_force = asof.parse_day("in_force_on", in_force_on) if in_force_on is not None else None
     uow = runtime.uow()
     async with uow.batch():
-        await _authorise_person(uow, actor, person_id)
+        await authorise_person(uow, actor, person_id)
         await tamper.refuse_unverified(uow, actor.council, person_id)
         history = await handlers.budget_as_of(
             uow=uow,
@@ -194,7 +152,7 @@ async def person_budget(
             in_force_on=in_force,
         )
     body = BudgetHistoryOut.of(history, known.instant, in_force)
-    return _json_response(body.model_dump_json().encode())
+    return json_response(body.model_dump_json().encode())
 
 
 @router.get(
@@ -211,12 +169,12 @@ async def person_timeline(
 ) -> Page[TimelineItem]:
     uow = runtime.uow()
     async with uow.batch():
-        await _authorise_person(uow, actor, person_id)
+        await authorise_person(uow, actor, person_id)
         rows, more = await handlers.timeline_page(
             uow=uow,
             council=actor.council,
             person_id=person_id,
-            after_seq=_seq_after(cursor),
+            after_seq=seq_after(cursor),
             limit=limit,
         )
     next_cursor = SEQ_CURSOR.encode((rows[-1].seq,)) if more and rows else None
@@ -237,7 +195,7 @@ async def verify_person(
 ) -> ChainReportOut:
     uow = runtime.uow()
     async with uow.batch():
-        await _authorise_person(uow, actor, person_id)
+        await authorise_person(uow, actor, person_id)
         report = await handlers.verify_person(uow=uow, council=actor.council, person_id=person_id)
     return ChainReportOut.of(report)
 
@@ -279,11 +237,10 @@ async def caseload(
         after_person_id=None if position is None else position[0],
         limit=limit + 1,
     )
-    page, more = entries[:limit], len(entries) > limit
-    return Page[CaseloadItem](
-        items=[CaseloadItem.of(e) for e in page],
-        next_cursor=PERSON_CURSOR.encode((page[-1].person.person_id,)) if more else None,
+    page, next_cursor = next_page(
+        entries, limit, lambda last: PERSON_CURSOR.encode((last.person.person_id,))
     )
+    return Page[CaseloadItem](items=[CaseloadItem.of(e) for e in page], next_cursor=next_cursor)
 
 
 @router.get(

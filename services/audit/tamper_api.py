@@ -20,7 +20,7 @@ from contracts.events import ChainSubject, TamperDifference, Text
 from contracts.vocabulary import Role
 from servicekit.app import runtime_from
 from servicekit.auth import CurrentActor, require_role
-from servicekit.pagination import Cursor, CursorCodec, Limit, Page
+from servicekit.pagination import Cursor, CursorCodec, Limit, Page, next_page
 from services.audit import tamper
 
 FINDING_READERS = (Role.AUDITOR, Role.OPERATIONS)
@@ -87,9 +87,8 @@ async def list_tamper_findings(
         after=FINDING_CURSOR.decode(cursor),
         limit=limit + 1,
     )
-    page, more = found[:limit], len(found) > limit
-    next_cursor = (
-        FINDING_CURSOR.encode((page[-1].detected_at, page[-1].finding_id)) if more else None
+    page, next_cursor = next_page(
+        found, limit, lambda last: FINDING_CURSOR.encode((last.detected_at, last.finding_id))
     )
     return Page[TamperFindingOut](
         items=[TamperFindingOut.of(f) for f in page], next_cursor=next_cursor

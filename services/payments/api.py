@@ -24,10 +24,7 @@ from servicekit.auth import CurrentActor, require_role
 from servicekit.bulk import (
     ConversionIn,
     ConversionOut,
-    Row,
-    convert_rows,
-    merge_refused,
-    validated_rows,
+    convert_valid_rows,
 )
 from servicekit.pagination import Cursor, Limit, Page
 from servicekit.runtime import ServiceRuntime
@@ -335,38 +332,39 @@ async def convert_deployments(
     body: ConversionIn, actor: CurrentActor, runtime: Runtime
 ) -> ConversionOut:
     require_role(actor, *ARRANGERS)
-    rows: list[Row] = []
-    valid, refused = validated_rows(body.rows, schemas.DeploymentConversionRow)
-    for raw, row in valid:
 
-        async def apply(
-            uow: PaymentsUnitOfWork, row: schemas.DeploymentConversionRow = row
-        ) -> dict[str, Any]:
-            arrangement = row.arrangement
-            dep = await handlers.convert_deployment(
-                uow=uow,
-                policies=runtime.policies,
-                actor=actor,
-                person_id=row.person_id,
-                plan_id=row.plan_id,
-                parts=schemas.part_requests(arrangement.parts),
-                frequency=arrangement.frequency,
-                first_due_on=arrangement.first_due_on,
-                assessed_max_weekly_contribution_pence=(
-                    arrangement.assessed_max_weekly_contribution_pence
-                ),
-                signed_on=row.signed_on,
-                arrears_reason=row.arrears_reason or arrangement.arrears_reason,
-            )
-            return {
-                "person_id": dep.person_id,
-                "deployment_id": str(dep.deployment_id),
-                "status": dep.status.value,
-            }
+    async def arrange_and_sign(
+        uow: PaymentsUnitOfWork, row: schemas.DeploymentConversionRow
+    ) -> dict[str, Any]:
+        arrangement = row.arrangement
+        dep = await handlers.convert_deployment(
+            uow=uow,
+            policies=runtime.policies,
+            actor=actor,
+            person_id=row.person_id,
+            plan_id=row.plan_id,
+            parts=schemas.part_requests(arrangement.parts),
+            frequency=arrangement.frequency,
+            first_due_on=arrangement.first_due_on,
+            assessed_max_weekly_contribution_pence=(
+                arrangement.assessed_max_weekly_contribution_pence
+            ),
+            signed_on=row.signed_on,
+            arrears_reason=row.arrears_reason or arrangement.arrears_reason,
+        )
+        return {
+            "person_id": dep.person_id,
+            "deployment_id": str(dep.deployment_id),
+            "status": dep.status.value,
+        }
 
-        rows.append(Row(ref=row.ref, content=raw, apply=apply))
-    out = await convert_rows(runtime, scope=f"conversion deployments {actor.council}", rows=rows)
-    return merge_refused(out, refused)
+    return await convert_valid_rows(
+        runtime,
+        scope=f"conversion deployments {actor.council}",
+        raw_rows=body.rows,
+        model=schemas.DeploymentConversionRow,
+        apply=arrange_and_sign,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -10,7 +10,7 @@ refused as stale.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -88,18 +88,27 @@ deployments = sa.Table(
 sa.Index("ix_deployments_council_person", deployments.c.council, deployments.c.person_id)
 sa.Index("ix_deployments_council_status", deployments.c.council, deployments.c.status)
 
+
+def _deployment_child_columns() -> tuple[sa.Column[Any], sa.Column[Any]]:
+    """The deployment a child row belongs to and its place among its siblings: how
+    DeploymentRepository reads each child table back, in order."""
+    return (
+        sa.Column(
+            "deployment_id",
+            sa.String(_ID),
+            sa.ForeignKey("deployments.deployment_id"),
+            nullable=False,
+            index=True,
+        ),
+        sa.Column("position", sa.Integer, nullable=False),
+    )
+
+
 schedules = sa.Table(
     "schedules",
     metadata,
     sa.Column("schedule_id", sa.String(_ID), primary_key=True),
-    sa.Column(
-        "deployment_id",
-        sa.String(_ID),
-        sa.ForeignKey("deployments.deployment_id"),
-        nullable=False,
-        index=True,
-    ),
-    sa.Column("position", sa.Integer, nullable=False),
+    *_deployment_child_columns(),
     sa.Column("option", sa.String(32), nullable=False),
     sa.Column("frequency", sa.String(16), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
@@ -139,14 +148,7 @@ monitoring_returns = sa.Table(
     "monitoring_returns",
     metadata,
     sa.Column("return_id", sa.String(_ID), primary_key=True),
-    sa.Column(
-        "deployment_id",
-        sa.String(_ID),
-        sa.ForeignKey("deployments.deployment_id"),
-        nullable=False,
-        index=True,
-    ),
-    sa.Column("position", sa.Integer, nullable=False),
+    *_deployment_child_columns(),
     sa.Column("option", sa.String(32), nullable=False),
     sa.Column("period_start", sa.Date, nullable=False),
     sa.Column("period_end", sa.Date, nullable=False),
@@ -161,14 +163,7 @@ unspent_checks = sa.Table(
     "unspent_checks",
     metadata,
     sa.Column("check_id", sa.String(_ID), primary_key=True),
-    sa.Column(
-        "deployment_id",
-        sa.String(_ID),
-        sa.ForeignKey("deployments.deployment_id"),
-        nullable=False,
-        index=True,
-    ),
-    sa.Column("position", sa.Integer, nullable=False),
+    *_deployment_child_columns(),
     sa.Column("as_of", sa.Date, nullable=False),
     sa.Column("balance_pence", sa.BigInteger, nullable=False),
     sa.Column("rule", sa.String(32), nullable=False),
@@ -402,20 +397,10 @@ class DeploymentRepository:
             return None
         dep = _deployment_from_row(row)
         key = str(deployment_id)
-        schedule_rows = (
-            await self._session.execute(
-                sa.select(schedules)
-                .where(schedules.c.deployment_id == key)
-                .order_by(schedules.c.position)
-            )
-        ).all()
-        instalment_rows = (
-            await self._session.execute(
-                sa.select(instalments)
-                .where(instalments.c.deployment_id == key)
-                .order_by(instalments.c.schedule_id, instalments.c.number)
-            )
-        ).all()
+        schedule_rows = await self._rows_of(schedules, key, schedules.c.position)
+        instalment_rows = await self._rows_of(
+            instalments, key, instalments.c.schedule_id, instalments.c.number
+        )
         by_schedule: dict[str, list[Instalment]] = {}
         for r in instalment_rows:
             by_schedule.setdefault(r.schedule_id, []).append(
@@ -445,13 +430,7 @@ class DeploymentRepository:
             )
             for s in schedule_rows
         ]
-        return_rows = (
-            await self._session.execute(
-                sa.select(monitoring_returns)
-                .where(monitoring_returns.c.deployment_id == key)
-                .order_by(monitoring_returns.c.position)
-            )
-        ).all()
+        return_rows = await self._rows_of(monitoring_returns, key, monitoring_returns.c.position)
         dep.returns = [
             MonitoringReturn(
                 return_id=UUID(r.return_id),
@@ -472,13 +451,7 @@ class DeploymentRepository:
             )
             for r in return_rows
         ]
-        check_rows = (
-            await self._session.execute(
-                sa.select(unspent_checks)
-                .where(unspent_checks.c.deployment_id == key)
-                .order_by(unspent_checks.c.position)
-            )
-        ).all()
+        check_rows = await self._rows_of(unspent_checks, key, unspent_checks.c.position)
         dep.unspent_checks = [
             UnspentCheck(
                 check_id=UUID(c.check_id),
@@ -496,6 +469,16 @@ class DeploymentRepository:
         ]
         self._seen[dep.deployment_id] = _snapshot(dep)
         return self._track(dep)
+
+    async def _rows_of(
+        self, table: sa.Table, key: str, *order: sa.ColumnElement[Any]
+    ) -> Sequence[sa.Row[Any]]:
+        """The rows a deployment holds in one of its child tables, in their order."""
+        return (
+            await self._session.execute(
+                sa.select(table).where(table.c.deployment_id == key).order_by(*order)
+            )
+        ).all()
 
     async def plan_seen(self, plan_id: UUID, plan_version: int) -> bool:
         """True when this plan version (or a later one) already has a deployment."""

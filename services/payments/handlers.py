@@ -26,6 +26,7 @@ from rules.receipts import ReturnItem
 from servicekit import clock
 from servicekit.auth import Actor
 from servicekit.bulk import Pending
+from servicekit.caller import asks_for_another_person, may_see, person_listed
 from servicekit.csvfile import FileRefused, Rejection, read_rows
 from servicekit.policies import policy_for
 from services.payments.arrears_approval import ArrearsDecision
@@ -79,9 +80,7 @@ async def _save_releases(uow: PaymentsUnitOfWork, dep: Deployment) -> None:
 async def _visible(uow: PaymentsUnitOfWork, actor: Actor, deployment_id: UUID) -> Deployment:
     """Another council's deployment, or for a person someone else's, is not found."""
     dep = await uow.deployments.get(deployment_id)
-    if dep is None or dep.council != actor.council:
-        raise DeploymentNotFound(deployment_id)
-    if actor.is_citizen and actor.person_id != dep.person_id:
+    if dep is None or not may_see(actor, dep.council, dep.person_id):
         raise DeploymentNotFound(deployment_id)
     return dep
 
@@ -144,14 +143,12 @@ async def list_deployments(
     limit: int,
 ) -> list[tuple[int, Deployment]]:
     """A page of the council's deployments; a person sees only their own."""
-    if actor.is_citizen:
-        if person_id is not None and person_id != actor.person_id:
-            return []
-        person_id = actor.person_id
+    if asks_for_another_person(actor, person_id):
+        return []
     async with uow:
         return await uow.deployments.page(
             council=actor.council,
-            person_id=person_id,
+            person_id=person_listed(actor, person_id),
             status=status,
             after_seq=after_seq,
             limit=limit,

@@ -11,30 +11,32 @@ from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, HTTPException, Query
 
-from contracts.vocabulary import CITIZEN_ROLES, PRACTITIONER_ROLES, Role
 from servicekit import clock
-from servicekit.app import create_service_app, runtime_from
+from servicekit.app import create_service_app
 from servicekit.auth import CurrentActor, require_role
 from servicekit.bulk import (
     ConversionIn,
     ConversionOut,
     Pending,
-    Row,
-    convert_rows,
-    merge_refused,
-    validated_rows,
+    convert_valid_rows,
 )
 from servicekit.dates import RecordDate
-from servicekit.pagination import Cursor, Limit, Page
-from servicekit.problems import problem
+from servicekit.pagination import Cursor, Limit, Page, next_page
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
 from services.planning import consumer, handlers
 from services.planning.db import PlanningUnitOfWork, metadata
 from services.planning.domain import ChecksFailed, PlanStatus, ReviewStatus
+from services.planning.routing import (
+    PLAN_WRITERS,
+    PRACTITIONERS,
+    REVIEW_CLOCK,
+    Runtime,
+    checks_failed,
+    uow_of,
+)
 from services.planning.schemas import (
     PLAN_CURSOR,
     REVIEW_CURSOR,
@@ -55,7 +57,7 @@ from services.planning.schemas import (
     SignOffIn,
     VersionIn,
     approval_out,
-    checks_out,
+    plan_checks_out,
     plan_content,
     plan_out,
     plan_summary,
@@ -67,20 +69,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 router = APIRouter(prefix="/v1", tags=["planning"])
 
-Runtime = Annotated[ServiceRuntime[Any], Depends(runtime_from)]
-
-PLAN_WRITERS = (*sorted(PRACTITIONER_ROLES), *sorted(CITIZEN_ROLES))
-PRACTITIONERS = tuple(sorted(PRACTITIONER_ROLES))
-REVIEW_CLOCK = (Role.TEAM_MANAGER, Role.OPERATIONS)
-
-
-# --- mapping ------------------------------------------------------------------------------
-
-
-def _uow(runtime: ServiceRuntime[Any]) -> PlanningUnitOfWork:
-    uow: PlanningUnitOfWork = runtime.uow()
-    return uow
-
 
 # --- plans --------------------------------------------------------------------------------
 
@@ -91,7 +79,7 @@ async def create_plan(body: PlanIn, actor: CurrentActor, runtime: Runtime) -> Pl
     if actor.is_citizen and actor.person_id != body.person_id:
         raise HTTPException(404, "not found")
     view = await handlers.create_plan(
-        uow=_uow(runtime),
+        uow=uow_of(runtime),
         policies=runtime.policies,
         actor=actor,
         person_id=body.person_id,
@@ -107,7 +95,7 @@ async def amend_plan(
 ) -> PlanOut:
     require_role(actor, *PLAN_WRITERS)
     view = await handlers.amend_plan(
-        uow=_uow(runtime),
+        uow=uow_of(runtime),
         policies=runtime.policies,
         actor=actor,
         plan_id=plan_id,
@@ -122,7 +110,7 @@ async def amend_plan(
 @router.get("/plans/{plan_id}", response_model=PlanOut, summary="A plan, costed and checked")
 async def get_plan(plan_id: UUID, actor: CurrentActor, runtime: Runtime) -> PlanOut:
     view = await handlers.get_plan(
-        uow=_uow(runtime), policies=runtime.policies, actor=actor, plan_id=plan_id
+        uow=uow_of(runtime), policies=runtime.policies, actor=actor, plan_id=plan_id
     )
     return plan_out(view)
 
@@ -130,14 +118,9 @@ async def get_plan(plan_id: UUID, actor: CurrentActor, runtime: Runtime) -> Plan
 @router.get("/plans/{plan_id}/checks", response_model=ChecksOut, summary="The sign-off checks")
 async def get_plan_checks(plan_id: UUID, actor: CurrentActor, runtime: Runtime) -> ChecksOut:
     view = await handlers.get_plan(
-        uow=_uow(runtime), policies=runtime.policies, actor=actor, plan_id=plan_id
+        uow=uow_of(runtime), policies=runtime.policies, actor=actor, plan_id=plan_id
     )
-    return ChecksOut(
-        plan_id=view.plan.plan_id,
-        version=view.plan.version,
-        passed=all(c.passed for c in view.checks),
-        checks=checks_out(view.checks),
-    )
+    return plan_checks_out(view)
 
 
 @router.get("/plans", response_model=Page[PlanSummaryOut], summary="The council's plans")
@@ -150,18 +133,16 @@ async def list_plans(
     cursor: Cursor = None,
 ) -> Page[PlanSummaryOut]:
     found = await handlers.list_plans(
-        uow=_uow(runtime),
+        uow=uow_of(runtime),
         actor=actor,
         person_id=person_id,
         status=status,
         after=PLAN_CURSOR.decode(cursor),
         limit=limit + 1,
     )
-    page = found[:limit]
-    next_cursor = None
-    if len(found) > limit:
-        last = page[-1]
-        next_cursor = PLAN_CURSOR.encode((last.created_at, last.plan_id))
+    page, next_cursor = next_page(
+        found, limit, lambda last: PLAN_CURSOR.encode((last.created_at, last.plan_id))
+    )
     return Page[PlanSummaryOut](
         items=[PlanSummaryOut(**plan_summary(p)) for p in page], next_cursor=next_cursor
     )
@@ -173,7 +154,7 @@ async def submit_plan(
 ) -> PlanOut:
     require_role(actor, *PLAN_WRITERS)
     view = await handlers.submit_plan(
-        uow=_uow(runtime),
+        uow=uow_of(runtime),
         policies=runtime.policies,
         actor=actor,
         plan_id=plan_id,
@@ -189,7 +170,7 @@ async def sign_off_plan(
     require_role(actor, *PRACTITIONERS)  # before the plan is read: a 403 says nothing of it
     body = body or SignOffIn()
     view, _ = await handlers.sign_off_plan(
-        uow=_uow(runtime),
+        uow=uow_of(runtime),
         policies=runtime.policies,
         actor=actor,
         plan_id=plan_id,
@@ -206,7 +187,7 @@ async def return_plan(
 ) -> PlanOut:
     require_role(actor, *PRACTITIONERS)
     view = await handlers.return_plan(
-        uow=_uow(runtime),
+        uow=uow_of(runtime),
         policies=runtime.policies,
         actor=actor,
         plan_id=plan_id,
@@ -222,7 +203,7 @@ async def approvals(
 ) -> ApprovalsPage:
     require_role(actor, *PRACTITIONERS)
     items, last_time, last_id = await handlers.approvals_queue(
-        uow=_uow(runtime),
+        uow=uow_of(runtime),
         policies=runtime.policies,
         actor=actor,
         after=PLAN_CURSOR.decode(cursor),
@@ -254,7 +235,7 @@ async def list_reviews(
     cursor: Cursor = None,
 ) -> Page[ReviewOut]:
     found = await handlers.list_reviews(
-        uow=_uow(runtime),
+        uow=uow_of(runtime),
         actor=actor,
         person_id=person_id,
         due_on_or_before=due_before,
@@ -262,11 +243,9 @@ async def list_reviews(
         after=REVIEW_CURSOR.decode(cursor),
         limit=limit + 1,
     )
-    page = found[:limit]
-    next_cursor = None
-    if len(found) > limit:
-        last = page[-1]
-        next_cursor = REVIEW_CURSOR.encode((last.due_on, last.review_id))
+    page, next_cursor = next_page(
+        found, limit, lambda last: REVIEW_CURSOR.encode((last.due_on, last.review_id))
+    )
     return Page[ReviewOut](items=[review_out(r) for r in page], next_cursor=next_cursor)
 
 
@@ -274,7 +253,7 @@ async def list_reviews(
 async def schedule_review(body: ReviewIn, actor: CurrentActor, runtime: Runtime) -> ReviewOut:
     require_role(actor, *PRACTITIONERS)
     review = await handlers.schedule_review(
-        uow=_uow(runtime),
+        uow=uow_of(runtime),
         actor=actor,
         plan_id=body.plan_id,
         due_on=body.due_on,
@@ -287,14 +266,14 @@ async def schedule_review(body: ReviewIn, actor: CurrentActor, runtime: Runtime)
 async def run_due_reviews(body: RunDueIn, actor: CurrentActor, runtime: Runtime) -> RunDueOut:
     require_role(actor, *REVIEW_CLOCK)
     announced, more = await handlers.run_due_reviews(
-        uow=_uow(runtime), actor=actor, as_of=body.as_of
+        uow=uow_of(runtime), actor=actor, as_of=body.as_of
     )
     return RunDueOut(items=[review_out(r) for r in announced], more_due=more)
 
 
 @router.get("/reviews/{review_id}", response_model=ReviewOut, summary="One review")
 async def get_review(review_id: UUID, actor: CurrentActor, runtime: Runtime) -> ReviewOut:
-    review = await handlers.get_review(uow=_uow(runtime), actor=actor, review_id=review_id)
+    review = await handlers.get_review(uow=uow_of(runtime), actor=actor, review_id=review_id)
     return review_out(review)
 
 
@@ -308,7 +287,7 @@ async def complete_review(
 ) -> CompletedReviewOut:
     require_role(actor, *PRACTITIONERS)
     review, following = await handlers.complete_review(
-        uow=_uow(runtime),
+        uow=uow_of(runtime),
         policies=runtime.policies,
         actor=actor,
         review_id=review_id,
@@ -318,21 +297,6 @@ async def complete_review(
         expected_version=body.expected_version,
     )
     return CompletedReviewOut(review=review_out(review), next_review=review_out(following))
-
-
-# --- the app ------------------------------------------------------------------------------
-
-
-async def _checks_failed(_: Request, err: Exception) -> JSONResponse:
-    assert isinstance(err, ChecksFailed)
-    return problem(
-        err.status_code,
-        type(err).__name__,
-        str(err),
-        extensions={
-            "failures": [{"check": c.name.value, "reason": c.reason} for c in err.failures]
-        },
-    )
 
 
 # --- bulk conversion ------------------------------------------------------------------------
@@ -354,53 +318,57 @@ async def _checks_failed(_: Request, err: Exception) -> JSONResponse:
 )
 async def convert_plans(body: ConversionIn, actor: CurrentActor, runtime: Runtime) -> ConversionOut:
     require_role(actor, *PRACTITIONERS)
-    rows: list[Row] = []
-    valid, refused = validated_rows(body.rows, PlanConversionRow)
-    for raw, row in valid:
 
-        async def apply(uow: PlanningUnitOfWork, row: PlanConversionRow = row) -> dict[str, Any]:
-            budget = await uow.budgets.get(row.plan.budget_id)
-            # Another council's budget is as if it did not exist: telling it apart from one
-            # not yet arrived would say that the other council holds it.
-            if budget is None or budget.council != actor.council:
-                raise Pending("planning has not learnt of this budget yet")
-            if await uow.assessments.get(budget.assessment_id) is None:
-                raise Pending("the validated assessment behind the budget has not reached planning")
-            drafted = await handlers.create_plan(
-                uow=uow,
-                policies=runtime.policies,
-                actor=actor,
-                person_id=row.plan.person_id,
-                budget_id=row.plan.budget_id,
-                content=plan_content(row.plan),
-            )
-            plan_id = drafted.plan.plan_id
-            await handlers.submit_plan(
-                uow=uow,
-                policies=runtime.policies,
-                actor=actor,
-                plan_id=plan_id,
-                expected_version=None,
-            )
-            signed, review = await handlers.sign_off_plan(
-                uow=uow,
-                policies=runtime.policies,
-                actor=actor,
-                plan_id=plan_id,
-                on=row.sign_off_on or clock.today(),
-                expected_version=None,
-            )
-            return {
-                "person_id": signed.plan.person_id,
-                "plan_id": str(plan_id),
-                "budget_id": str(row.plan.budget_id),
-                "weekly_pence": signed.costing.weekly_pence,
-                "review_id": str(review.review_id),
-            }
+    async def write_and_sign_off(uow: PlanningUnitOfWork, row: PlanConversionRow) -> dict[str, Any]:
+        budget = await uow.budgets.get(row.plan.budget_id)
+        # Another council's budget is as if it did not exist: telling it apart from one
+        # not yet arrived would say that the other council holds it.
+        if budget is None or budget.council != actor.council:
+            raise Pending("planning has not learnt of this budget yet")
+        if await uow.assessments.get(budget.assessment_id) is None:
+            raise Pending("the validated assessment behind the budget has not reached planning")
+        drafted = await handlers.create_plan(
+            uow=uow,
+            policies=runtime.policies,
+            actor=actor,
+            person_id=row.plan.person_id,
+            budget_id=row.plan.budget_id,
+            content=plan_content(row.plan),
+        )
+        plan_id = drafted.plan.plan_id
+        await handlers.submit_plan(
+            uow=uow,
+            policies=runtime.policies,
+            actor=actor,
+            plan_id=plan_id,
+            expected_version=None,
+        )
+        signed, review = await handlers.sign_off_plan(
+            uow=uow,
+            policies=runtime.policies,
+            actor=actor,
+            plan_id=plan_id,
+            on=row.sign_off_on or clock.today(),
+            expected_version=None,
+        )
+        return {
+            "person_id": signed.plan.person_id,
+            "plan_id": str(plan_id),
+            "budget_id": str(row.plan.budget_id),
+            "weekly_pence": signed.costing.weekly_pence,
+            "review_id": str(review.review_id),
+        }
 
-        rows.append(Row(ref=row.ref, content=raw, apply=apply))
-    out = await convert_rows(runtime, scope=f"conversion plans {actor.council}", rows=rows)
-    return merge_refused(out, refused)
+    return await convert_valid_rows(
+        runtime,
+        scope=f"conversion plans {actor.council}",
+        raw_rows=body.rows,
+        model=PlanConversionRow,
+        apply=write_and_sign_off,
+    )
+
+
+# --- the app ------------------------------------------------------------------------------
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -419,5 +387,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "and reviews.",
         routers=[router, subject_access_router("planning")],
     )
-    app.add_exception_handler(ChecksFailed, _checks_failed)
+    app.add_exception_handler(ChecksFailed, checks_failed)
     return app

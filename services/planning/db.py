@@ -19,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.events import ProviderKind, ReviewKind, ReviewOutcome
 from contracts.money import Frequency
 from contracts.vocabulary import Role
-from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables, save_versioned
+from servicekit.db import (
+    UtcDateTime,
+    VersionedWithHistory,
+    adopted_policies_table,
+    messaging_tables,
+    save_versioned,
+)
 from servicekit.uow import UnitOfWork
 from services.planning.domain import (
     HistoryEntry,
@@ -372,71 +378,54 @@ def _plan_values(plan: Plan) -> dict[str, Any]:
     }
 
 
+def _history_rows(plan: Plan) -> list[dict[str, Any]]:
+    return [
+        {
+            "plan_id": plan.plan_id,
+            "seq": seq,
+            "at": entry.at,
+            "action": entry.action,
+            "actor": entry.actor[:200],
+            "plan_version": entry.plan_version,
+            "version": entry.version,
+            "detail": entry.detail,
+        }
+        for seq, entry in enumerate(plan.history, start=1)
+    ]
+
+
 class PlanRepository:
     def __init__(self, session: AsyncSession, track: Callable[[Plan], Plan]) -> None:
         self.session = session
         self._track = track
-        self._loaded: dict[UUID, tuple[int, int]] = {}  # plan_id -> (version, history length)
+        self._rows = VersionedWithHistory[Plan](
+            session,
+            plans,
+            plan_history,
+            what="plan",
+            key=lambda plan: plan.plan_id,
+            values=_plan_values,
+            history_rows=_history_rows,
+        )
 
     async def get(self, plan_id: UUID) -> Plan | None:
-        row = (
-            await self.session.execute(sa.select(plans).where(plans.c.plan_id == plan_id))
-        ).first()
-        if row is None:
+        loaded = await self._rows.load(plan_id)
+        if loaded is None:
             return None
-        entries = (
-            await self.session.execute(
-                sa.select(plan_history)
-                .where(plan_history.c.plan_id == plan_id)
-                .order_by(plan_history.c.seq)
-            )
-        ).all()
+        row, entries = loaded
         history = [
             HistoryEntry(_utc(e.at), e.action, e.actor, e.plan_version, e.version, dict(e.detail))
             for e in entries
         ]
-        self._loaded[plan_id] = (row.version, len(history))
         return self._track(_plan_from_row(row, history))
 
     async def add(self, plan: Plan) -> None:
-        await self.session.execute(
-            plans.insert().values(plan_id=plan.plan_id, **_plan_values(plan))
-        )
-        await self._write_history(plan, 0)
-        self._loaded[plan.plan_id] = (plan.version, len(plan.history))
+        await self._rows.add(plan)
         self._track(plan)
 
     async def save(self, plan: Plan) -> None:
         """Write a loaded plan back, refusing if someone else changed it meanwhile."""
-        loaded_version, saved_history = self._loaded[plan.plan_id]
-        await save_versioned(
-            self.session,
-            plans,
-            key=plans.c.plan_id == plan.plan_id,
-            expected_version=loaded_version,
-            values=_plan_values(plan),
-            what=f"plan {plan.plan_id}",
-        )
-        await self._write_history(plan, saved_history)
-        self._loaded[plan.plan_id] = (plan.version, len(plan.history))
-
-    async def _write_history(self, plan: Plan, start: int) -> None:
-        rows = [
-            {
-                "plan_id": plan.plan_id,
-                "seq": index + 1,
-                "at": entry.at,
-                "action": entry.action,
-                "actor": entry.actor[:200],
-                "plan_version": entry.plan_version,
-                "version": entry.version,
-                "detail": entry.detail,
-            }
-            for index, entry in enumerate(plan.history)
-            if index >= start
-        ]
-        if rows:
-            await self.session.execute(plan_history.insert(), rows)
+        await self._rows.save(plan)
 
     async def list(
         self,

@@ -19,6 +19,7 @@ from rules import authority
 from rules.authority import Sitting, may_sign_off
 from servicekit import clock
 from servicekit.auth import Actor
+from servicekit.caller import asks_for_another_person, may_see, person_listed
 from servicekit.policies import policy_for
 from services.planning.db import PlanningUnitOfWork
 from services.planning.domain import (
@@ -55,22 +56,16 @@ def _questionnaire(
     return policy_for(policies, council).questionnaire
 
 
-def _visible(actor: Actor, council: str, person_id: str) -> bool:
-    if actor.council != council:
-        return False
-    return not (actor.is_citizen and actor.person_id != person_id)
-
-
 async def _load_plan(uow: PlanningUnitOfWork, plan_id: UUID, actor: Actor) -> Plan:
     plan = await uow.plans.get(plan_id)
-    if plan is None or not _visible(actor, plan.council, plan.person_id):
+    if plan is None or not may_see(actor, plan.council, plan.person_id):
         raise PlanNotFound(plan_id)
     return plan
 
 
 async def _load_review(uow: PlanningUnitOfWork, review_id: UUID, actor: Actor) -> Review:
     review = await uow.reviews.get(review_id)
-    if review is None or not _visible(actor, review.council, review.person_id):
+    if review is None or not may_see(actor, review.council, review.person_id):
         raise ReviewNotFound(review_id)
     return review
 
@@ -254,13 +249,15 @@ async def list_plans(
     limit: int,
 ) -> list[Plan]:
     """One page of the council's plans (a person sees only their own)."""
-    if actor.is_citizen:
-        if person_id is not None and person_id != actor.person_id:
-            return []
-        person_id = actor.person_id
+    if asks_for_another_person(actor, person_id):
+        return []
     async with uow:
         return await uow.plans.list(
-            council=actor.council, person_id=person_id, status=status, after=after, limit=limit
+            council=actor.council,
+            person_id=person_listed(actor, person_id),
+            status=status,
+            after=after,
+            limit=limit,
         )
 
 
@@ -489,14 +486,12 @@ async def list_reviews(
     limit: int,
 ) -> list[Review]:
     """One page of the council's reviews by due date (a person sees only their own)."""
-    if actor.is_citizen:
-        if person_id is not None and person_id != actor.person_id:
-            return []
-        person_id = actor.person_id
+    if asks_for_another_person(actor, person_id):
+        return []
     async with uow:
         return await uow.reviews.list(
             council=actor.council,
-            person_id=person_id,
+            person_id=person_listed(actor, person_id),
             due_on_or_before=due_on_or_before,
             status=status,
             after=after,

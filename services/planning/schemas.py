@@ -368,6 +368,15 @@ def checks_out(checks: list[Check]) -> list[CheckOut]:
     return [CheckOut(check=c.name.value, passed=c.passed, reason=c.reason) for c in checks]
 
 
+def plan_checks_out(view: PlanView) -> ChecksOut:
+    return ChecksOut(
+        plan_id=view.plan.plan_id,
+        version=view.plan.version,
+        passed=all(c.passed for c in view.checks),
+        checks=checks_out(view.checks),
+    )
+
+
 def plan_out(view: PlanView) -> PlanOut:
     plan, costing, budget = view.plan, view.costing, view.budget
     lines = []
