@@ -4,6 +4,7 @@ a request body size limit, and an OpenAPI document that describes the error answ
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import re
 import time
@@ -11,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -41,6 +43,7 @@ from servicekit.problems import (
     validation_problem,
 )
 from servicekit.runtime import ServiceRuntime
+from servicekit.settings import ServiceSettings
 from servicekit.tracing import configure_tracing
 
 log = structlog.get_logger(__name__)
@@ -76,6 +79,43 @@ number the database cannot store is refused with 422 naming the field, never a 5
 class ReadyOut(BaseModel):
     status: str
     checks: dict[str, bool]
+
+
+def service_app(
+    settings: ServiceSettings,
+    *,
+    metadata: sa.MetaData,
+    unit_of_work: type[Any],
+    consumers: Callable[[ServiceRuntime[Any]], None],
+    title: str,
+    description: str,
+    routers: list[APIRouter],
+    upload_paths: frozenset[str] = frozenset(),
+    personal_data_paths: frozenset[str] = frozenset(),
+) -> FastAPI:
+    """A service's app from its parts: its runtime (tables, unit of work, the migrations
+    beside them), its consumers registered on it, and its routes (create_service_app)."""
+    runtime: ServiceRuntime[Any] = ServiceRuntime(
+        settings=settings,
+        metadata=metadata,
+        migrations_dir=migrations_beside(unit_of_work),
+        unit_of_work=unit_of_work,
+    )
+    consumers(runtime)
+    return create_service_app(
+        runtime=runtime,
+        title=title,
+        description=description,
+        routers=routers,
+        upload_paths=upload_paths,
+        personal_data_paths=personal_data_paths,
+    )
+
+
+def migrations_beside(unit_of_work: type[Any]) -> Path:
+    """A service's Alembic migrations: the `migrations` folder of the package that holds
+    its unit of work."""
+    return Path(inspect.getfile(unit_of_work)).parent / "migrations"
 
 
 def create_service_app(

@@ -55,6 +55,7 @@ from servicekit.testing import (
     runtime_of,
 )
 from services.assessment.api import IDENTITIES_PATH
+from services.assessment.financial import FINANCIAL_ASSESSMENT_PATH
 from whatif.generate import outgoing
 
 OWN, OTHER = "lancashire", "council_a"
@@ -1025,7 +1026,10 @@ def test_the_security_doc_shows_the_rights_the_matrix_checks() -> None:
 
 
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
-ANSWERS_NEVER_KEPT = {("assessment", IDENTITIES_PATH)}
+ANSWERS_NEVER_KEPT = {
+    ("assessment", IDENTITIES_PATH),
+    ("assessment", FINANCIAL_ASSESSMENT_PATH),
+}
 """Routes whose answers hold personal data: a retry runs them again (servicekit.app)."""
 
 

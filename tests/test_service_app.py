@@ -17,10 +17,17 @@ import pytest
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI
 
-from servicekit.app import MAX_BODY_BYTES, SCOPE_LENGTH, _fits, create_service_app, runtime_from
+from servicekit.app import (
+    MAX_BODY_BYTES,
+    SCOPE_LENGTH,
+    _fits,
+    create_service_app,
+    migrations_beside,
+    runtime_from,
+)
 from servicekit.runtime import ServiceRuntime
 from servicekit.testing import Tokens, running, runtime_of
-from services.payments.api import MIGRATIONS, create_app
+from services.payments.api import create_app
 from services.payments.db import PaymentsUnitOfWork, metadata
 from services.payments.settings import Settings
 
@@ -133,7 +140,7 @@ async def guarded(
     runtime: ServiceRuntime[Any] = ServiceRuntime(
         settings=Settings(data_dir=data_dir, policies_dir=policies_dir),
         metadata=metadata,
-        migrations_dir=MIGRATIONS,
+        migrations_dir=migrations_beside(PaymentsUnitOfWork),
         unit_of_work=PaymentsUnitOfWork,
     )
     app = create_service_app(runtime=runtime, title="t", description="t", routers=[router])

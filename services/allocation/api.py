@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, FastAPI
 
 from contracts.vocabulary import PRACTITIONER_ROLES, STAFF_ROLES, Role
-from servicekit.app import create_service_app, runtime_from
+from servicekit.app import runtime_from, service_app
 from servicekit.auth import CurrentActor, require_role
 from servicekit.bulk import (
     ConversionIn,
@@ -42,8 +41,6 @@ from services.allocation.schemas import (
     shown_to,
 )
 from services.allocation.settings import Settings
-
-MIGRATIONS = Path(__file__).parent / "migrations"
 
 router = APIRouter(prefix="/v1", tags=["allocation"])
 
@@ -224,16 +221,11 @@ async def convert_budget_agreements(
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    runtime: ServiceRuntime[Any] = ServiceRuntime(
-        settings=settings,
+    return service_app(
+        settings or Settings(),
         metadata=metadata,
-        migrations_dir=MIGRATIONS,
         unit_of_work=AllocationUnitOfWork,
-    )
-    consumer.register(runtime)
-    return create_service_app(
-        runtime=runtime,
+        consumers=consumer.register,
         title="PB Journey: allocation",
         description="The resource allocation system: indicative and final budgets, "
         "with explanations.",

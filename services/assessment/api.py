@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -11,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from contracts.vocabulary import CITIZEN_ROLES, PRACTITIONER_ROLES, Role
-from servicekit.app import create_service_app, runtime_from
+from servicekit.app import runtime_from, service_app
 from servicekit.auth import CurrentActor, require_role
 from servicekit.bulk import (
     ConversionIn,
@@ -47,8 +46,6 @@ from services.assessment.schemas import (
     validation_in,
 )
 from services.assessment.settings import Settings
-
-MIGRATIONS = Path(__file__).parent / "migrations"
 
 # Checked before any record is read, so a refusal for the role says nothing about the id.
 ASSESSMENT_WRITERS = (*sorted(CITIZEN_ROLES), *sorted(PRACTITIONER_ROLES))
@@ -333,15 +330,11 @@ async def convert_assessments(
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = ServiceRuntime(
-        settings=settings,
+    app = service_app(
+        settings,
         metadata=metadata,
-        migrations_dir=MIGRATIONS,
         unit_of_work=AssessmentUnitOfWork,
-    )
-    consumer.register(runtime)
-    app = create_service_app(
-        runtime=runtime,
+        consumers=consumer.register,
         title="PB Journey: assessment",
         description=(
             "Self-assessment questionnaires, practitioner validation and return for changes; "

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Response
@@ -34,7 +33,7 @@ from fastapi import Path as PathParam
 
 from contracts.vocabulary import Role
 from servicekit import clock
-from servicekit.app import create_service_app
+from servicekit.app import create_service_app, migrations_beside
 from servicekit.auth import CurrentActor, require_role
 from servicekit.pagination import Cursor, Limit, Page, next_page
 from servicekit.policies import policy_for
@@ -82,7 +81,7 @@ from services.audit.schemas import (
 )
 from services.audit.settings import Settings
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = migrations_beside(AuditUnitOfWork)
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 

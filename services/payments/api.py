@@ -10,7 +10,6 @@ own person_id; a role that may not act answers 403 (docs/api.md).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +18,7 @@ from fastapi import APIRouter, FastAPI
 from contracts.policy import Policy
 from contracts.vocabulary import Role
 from servicekit import clock
-from servicekit.app import create_service_app
+from servicekit.app import service_app
 from servicekit.auth import CurrentActor, require_role
 from servicekit.bulk import (
     ConversionIn,
@@ -46,8 +45,6 @@ from services.payments.routing import (
     uow_of,
 )
 from services.payments.settings import Settings
-
-MIGRATIONS = Path(__file__).parent / "migrations"
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 
@@ -368,16 +365,11 @@ async def convert_deployments(
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    runtime = ServiceRuntime(
-        settings=settings,
+    return service_app(
+        settings or Settings(),
         metadata=metadata,
-        migrations_dir=MIGRATIONS,
         unit_of_work=PaymentsUnitOfWork,
-    )
-    consumer.register(runtime)
-    return create_service_app(
-        runtime=runtime,
+        consumers=consumer.register,
         title="PB Journey: payments",
         description="Deployment of the budget, payment schedules, releases, monitoring "
         "and finance export.",

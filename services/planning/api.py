@@ -7,14 +7,13 @@ change records the caller. Conventions: docs/api.md.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query
 
 from servicekit import clock
-from servicekit.app import create_service_app
+from servicekit.app import service_app
 from servicekit.auth import CurrentActor, require_role
 from servicekit.bulk import (
     ConversionIn,
@@ -24,7 +23,6 @@ from servicekit.bulk import (
 )
 from servicekit.dates import RecordDate
 from servicekit.pagination import Cursor, Limit, Page, next_page
-from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
 from services.planning import consumer, handlers
 from services.planning.db import PlanningUnitOfWork, metadata
@@ -64,8 +62,6 @@ from services.planning.schemas import (
     review_out,
 )
 from services.planning.settings import Settings
-
-MIGRATIONS = Path(__file__).parent / "migrations"
 
 router = APIRouter(prefix="/v1", tags=["planning"])
 
@@ -372,16 +368,11 @@ async def convert_plans(body: ConversionIn, actor: CurrentActor, runtime: Runtim
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    runtime = ServiceRuntime(
-        settings=settings,
+    app = service_app(
+        settings or Settings(),
         metadata=metadata,
-        migrations_dir=MIGRATIONS,
         unit_of_work=PlanningUnitOfWork,
-    )
-    consumer.register(runtime)
-    app = create_service_app(
-        runtime=runtime,
+        consumers=consumer.register,
         title="PB Journey: planning",
         description="Support plans against an issued budget, sign-off by approval limit, "
         "and reviews.",
