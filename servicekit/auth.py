@@ -10,7 +10,6 @@ a restart. docs/security.md describes the threat model.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,29 +48,6 @@ token that lives for years is a password that can never be changed."""
 
 CLOCK_LEEWAY_SECONDS = 60
 """How far the identity provider's clock may run ahead of the service's (iat, nbf)."""
-
-
-@dataclass(frozen=True)
-class Actor:
-    """The caller as every state change records them."""
-
-    user_id: str
-    role: Role
-    council: str
-    person_id: str | None = None
-
-    @property
-    def is_citizen(self) -> bool:
-        return self.role in CITIZEN_ROLES
-
-    def as_record(self) -> str:
-        return f"{self.role.value}:{self.user_id}"
-
-    def as_caller(self) -> Caller:
-        """The caller as the services' domains know them."""
-        return Caller(
-            record=self.as_record(), role=self.role, council=self.council, person_id=self.person_id
-        )
 
 
 def ensure_dev_keys(data_dir: Path) -> tuple[Path, Path]:
@@ -155,7 +131,7 @@ class TokenVerifier:
         self._audience = audience
         self._councils = councils
         self._max_lifetime = max_lifetime_seconds
-        self._verified: dict[str, tuple[Actor, float, object]] = {}
+        self._verified: dict[str, tuple[Caller, float, object]] = {}
 
     def _key_for(self, token: str) -> Any:
         return self._public_key
@@ -166,7 +142,7 @@ class TokenVerifier:
         key: object = self._public_key
         return key
 
-    def verified(self, token: str) -> Actor | None:
+    def verified(self, token: str) -> Caller | None:
         """The caller of a token already checked and still good, else None (call verify)."""
         entry = self._verified.get(token)
         if entry is None:
@@ -177,7 +153,7 @@ class TokenVerifier:
         self._verified.pop(token, None)
         return None
 
-    def _remember(self, token: str, actor: Actor, expires_at: float, keys: object | None) -> None:
+    def _remember(self, token: str, actor: Caller, expires_at: float, keys: object | None) -> None:
         if keys is None:
             return
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:
@@ -185,7 +161,7 @@ class TokenVerifier:
             self._verified.pop(next(iter(self._verified), ""), None)
         self._verified[token] = (actor, expires_at, keys)
 
-    def verify(self, token: str) -> Actor:
+    def verify(self, token: str) -> Caller:
         """The caller a token names, or Unauthenticated (TokenExpired) saying why not.
 
         Real time, not servicekit.clock: a token's life is the identity provider's
@@ -213,7 +189,7 @@ class TokenVerifier:
         self._remember(token, actor, float(claims["exp"]), keys)
         return actor
 
-    def _actor(self, claims: dict[str, Any]) -> Actor:
+    def _actor(self, claims: dict[str, Any]) -> Caller:
         now = time.time()
         exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf", 0)
         if not all(_is_number(value) for value in (exp, iat, nbf)):
@@ -242,7 +218,7 @@ class TokenVerifier:
             raise Unauthenticated("the token's person_id is not a person id")
         if Role(role) in CITIZEN_ROLES and not person_id:
             raise Unauthenticated("a person's token must name their person_id")
-        return Actor(user_id=sub, role=Role(role), council=council, person_id=person_id)
+        return Caller.of(user_id=sub, role=Role(role), council=council, person_id=person_id)
 
 
 KNOWN_ROLES = frozenset(role.value for role in Role)
@@ -349,7 +325,7 @@ _bearer = HTTPBearer(auto_error=False, description="A JWT from the council's IdP
 async def current_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Actor:
+) -> Caller:
     """The verified caller; every event the request emits records them as its actor."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("a bearer token is required")
@@ -364,23 +340,23 @@ async def current_actor(
     return actor
 
 
-CurrentActor = Annotated[Actor, Depends(current_actor)]
+CurrentActor = Annotated[Caller, Depends(current_actor)]
 
 
-def require_role(actor: Actor, *roles: Role) -> None:
+def require_role(actor: Caller, *roles: Role) -> None:
     """403 unless the actor holds one of the roles."""
     if actor.role not in roles:
         allowed = ", ".join(r.value for r in roles)
         raise Forbidden(f"a {actor.role.value} may not do this; needs one of: {allowed}")
 
 
-def require_same_council(actor: Actor, council: str) -> None:
+def require_same_council(actor: Caller, council: str) -> None:
     """Another council's record answers 404, so its ids leak nothing."""
     if actor.council != council:
         raise NotFound("not found")
 
 
-def require_can_see_person(actor: Actor, council: str, person_id: str) -> None:
+def require_can_see_person(actor: Caller, council: str, person_id: str) -> None:
     """Staff see their council's people; a person or representative only themselves."""
     require_same_council(actor, council)
     if actor.is_citizen and actor.person_id != person_id:

@@ -1,8 +1,9 @@
 """Who is acting, as every service's domain needs to know it.
 
-Built from the bearer token (`Actor.as_caller()`) for a person or member of staff, or
-directly for the service itself acting on an event (a review completed by someone else,
-recorded under their name). `record` is what state changes and events store as "who".
+The one caller type: servicekit.auth builds it from a verified bearer token (`Caller.of`)
+for a person or member of staff; a service builds it directly when it acts on an event for
+someone (a review completed by someone else, recorded under their name). `record` is what
+state changes and events store as "who".
 """
 
 from __future__ import annotations
@@ -22,6 +23,21 @@ class Caller:
     person_id: str | None = None
     """The person a citizen's token speaks for (their own id, or the one they represent)."""
 
+    @classmethod
+    def of(cls, *, user_id: str, role: Role, council: str, person_id: str | None = None) -> Caller:
+        """The caller a token names: its subject in its role, of its council."""
+        return cls(
+            record=f"{role.value}:{user_id}", role=role, council=council, person_id=person_id
+        )
+
+    @property
+    def user_id(self) -> str:
+        """The token's subject (what `record` holds after the role)."""
+        return self.record.partition(":")[2]
+
+    def as_record(self) -> str:
+        return self.record
+
     @property
     def is_citizen(self) -> bool:
         return self.role in CITIZEN_ROLES
@@ -32,7 +48,7 @@ class Caller:
 
 
 class Someone(Protocol):
-    """Anyone acting (a Caller, or servicekit.auth's Actor): their role and, for a person or
+    """Anyone acting (a Caller, or a test's stand-in): their role and, for a person or
     representative, whose records they speak for."""
 
     @property

@@ -25,7 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.vocabulary import Role
 from servicekit.app import runtime_from
-from servicekit.auth import Actor, CurrentActor
+from servicekit.auth import CurrentActor
+from servicekit.caller import Caller
 from servicekit.errors import Forbidden, NotFound
 from servicekit.runtime import ServiceRuntime
 
@@ -33,7 +34,7 @@ MESSAGING_TABLES = frozenset({"outbox", "inbox", "idempotency_keys"})
 PersonIdPath = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 
 
-def ensure_may_see_subject_access(actor: Actor, person_id: str) -> None:
+def ensure_may_see_subject_access(actor: Caller, person_id: str) -> None:
     """403 for staff other than operations; 404 for a person asking about someone else."""
     if actor.is_citizen:
         if actor.person_id != person_id:

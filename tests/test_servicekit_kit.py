@@ -15,8 +15,7 @@ from contracts.events import AssessmentReturned, Event
 from contracts.policy import PolicyBook
 from contracts.vocabulary import Role
 from servicekit import clock
-from servicekit.auth import Actor
-from servicekit.caller import asks_for_another_person, may_see, person_listed
+from servicekit.caller import Caller, asks_for_another_person, may_see, person_listed
 from servicekit.clock import SettableClock
 from servicekit.db import Database, VersionedWithHistory, messaging_tables, save_versioned
 from servicekit.errors import InvalidCursor, StaleVersion, UnknownCouncil, require_version
@@ -108,8 +107,10 @@ async def outbox_reasons(database: Database) -> list[str]:
 
 
 def test_a_caller_from_a_token_records_role_and_user_and_keeps_council_and_person():
-    actor = Actor(user_id="rep-1", role=Role.REPRESENTATIVE, council="lancashire", person_id="p-1")
-    caller = actor.as_caller()
+    caller = Caller.of(
+        user_id="rep-1", role=Role.REPRESENTATIVE, council="lancashire", person_id="p-1"
+    )
+    assert caller.user_id == "rep-1"
     assert caller.record == "representative:rep-1"
     assert (caller.council, caller.person_id) == ("lancashire", "p-1")
     assert caller.is_citizen and not caller.is_practitioner
@@ -166,8 +167,8 @@ async def test_a_saved_aggregate_someone_else_saved_meanwhile_is_refused(databas
 
 
 def test_a_person_lists_only_their_own_records_and_staff_whoever_they_name():
-    person = Actor(user_id="u-1", role=Role.PERSON, council="lancashire", person_id="p-1")
-    care_manager = Actor(user_id="cm-1", role=Role.CARE_MANAGER, council="lancashire")
+    person = Caller.of(user_id="u-1", role=Role.PERSON, council="lancashire", person_id="p-1")
+    care_manager = Caller.of(user_id="cm-1", role=Role.CARE_MANAGER, council="lancashire")
     assert asks_for_another_person(person, "p-2")
     assert not asks_for_another_person(person, "p-1") and not asks_for_another_person(person, None)
     assert person_listed(person, None) == "p-1"
@@ -176,8 +177,10 @@ def test_a_person_lists_only_their_own_records_and_staff_whoever_they_name():
 
 
 def test_a_record_is_seen_by_its_councils_staff_and_its_own_person_only():
-    person = Actor(user_id="u-1", role=Role.REPRESENTATIVE, council="lancashire", person_id="p-1")
-    care_manager = Actor(user_id="cm-1", role=Role.CARE_MANAGER, council="lancashire")
+    person = Caller.of(
+        user_id="u-1", role=Role.REPRESENTATIVE, council="lancashire", person_id="p-1"
+    )
+    care_manager = Caller.of(user_id="cm-1", role=Role.CARE_MANAGER, council="lancashire")
     assert may_see(person, "lancashire", "p-1") and not may_see(person, "lancashire", "p-2")
     assert may_see(care_manager, "lancashire", "p-2")
     assert not may_see(care_manager, "council-b", "p-2")

@@ -137,7 +137,7 @@ async def agree_budget(
         uow=runtime.uow(),
         policies=runtime.policies,
         budget_id=budget_id,
-        by=actor.as_caller(),
+        by=actor,
         ceiling_exception_reason=body.ceiling_exception_reason,
         expected_version=body.expected_version,
         panel_sitting=body.panel_sitting,
@@ -158,7 +158,7 @@ async def revise_budget(
         uow=runtime.uow(),
         policies=runtime.policies,
         budget_id=budget_id,
-        by=actor.as_caller(),
+        by=actor,
         reason=body.reason,
         additional_weekly_pence=body.additional_weekly_pence,
         carer_support_weekly_pence=body.carer_support_weekly_pence,
@@ -198,7 +198,7 @@ async def convert_budget_agreements(
             uow=uow,
             policies=runtime.policies,
             budget_id=found.budget_id,
-            by=actor.as_caller(),
+            by=actor,
             ceiling_exception_reason=(
                 row.ceiling_exception_reason if found.current.above_ceiling else None
             ),

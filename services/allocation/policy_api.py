@@ -147,7 +147,7 @@ async def adopt_policy(
         policies=runtime.policies,
         document=body.policy,
         effective_from=body.effective_from,
-        by=actor.as_caller(),
+        by=actor,
     )
     runtime.learn_policy(adoption.row.policy)
     in_force = policy_for(runtime.policies, actor.council)
@@ -188,7 +188,7 @@ async def revise_budgets(
     batch = await handlers.revise_budgets_for_policy(
         uow=runtime.uow(),
         policies=runtime.policies,
-        by=actor.as_caller(),
+        by=actor,
         expected_policy_version=body.expected_policy_version,
         after=budgets_after(body.cursor),
         limit=body.limit,

@@ -13,8 +13,8 @@ from contracts.events import BudgetStage, ExplanationLine, OtherFunding, OtherFu
 from contracts.vocabulary import ClientGroup, Role
 from rules.authority import Sitting
 from servicekit.app import RequestPence
-from servicekit.auth import Actor
 from servicekit.bulk import ConversionRef
+from servicekit.caller import Caller
 from servicekit.pagination import CursorCodec
 from services.allocation.domain import (
     Budget,
@@ -240,7 +240,7 @@ class ExplanationOut(BaseModel):
     summary: str
 
 
-def shown_to(actor: Actor, budget: Budget) -> tuple[BudgetStatus, list[Revision]]:
+def shown_to(actor: Caller, budget: Budget) -> tuple[BudgetStatus, list[Revision]]:
     """Staff of the council see every revision; a person only what they have been told.
 
     Agreement in principle comes before the person is told (seed 003 ch.2 §iv), so a
@@ -258,7 +258,7 @@ def shown_to(actor: Actor, budget: Budget) -> tuple[BudgetStatus, list[Revision]
     return BudgetStatus(issued[-1].state.value), issued
 
 
-def budget_out(actor: Actor, budget: Budget) -> BudgetOut:
+def budget_out(actor: Caller, budget: Budget) -> BudgetOut:
     budget_status, revisions = shown_to(actor, budget)
     shown = [RevisionOut.of(rev) for rev in revisions]
     return BudgetOut(
@@ -274,7 +274,7 @@ def budget_out(actor: Actor, budget: Budget) -> BudgetOut:
     )
 
 
-def budget_summary(actor: Actor, budget: Budget) -> BudgetSummary:
+def budget_summary(actor: Caller, budget: Budget) -> BudgetSummary:
     budget_status, revisions = shown_to(actor, budget)
     rev = revisions[-1]
     return BudgetSummary(

@@ -68,9 +68,7 @@ Runtime = Annotated[ServiceRuntime[AssessmentUnitOfWork], Depends(runtime_from)]
 async def get_questionnaire(
     council: CouncilSlug, actor: CurrentActor, runtime: Runtime
 ) -> QuestionnaireOut:
-    policy = handlers.policy_in_force(
-        policies=runtime.policies, caller=actor.as_caller(), council=council
-    )
+    policy = handlers.policy_in_force(policies=runtime.policies, caller=actor, council=council)
     return QuestionnaireOut.of(policy)
 
 
@@ -87,7 +85,7 @@ async def start_assessment(
     assessment = await handlers.start_assessment(
         uow=runtime.uow(),
         policies=runtime.policies,
-        caller=actor.as_caller(),
+        caller=actor,
         command=start_command(body),
         personal_details=body.personal_details.to_domain() if body.personal_details else None,
         keys=privacy.keys,
@@ -107,7 +105,7 @@ async def put_answers(
     assessment = await handlers.answer_assessment(
         uow=runtime.uow(),
         policies=runtime.policies,
-        caller=actor.as_caller(),
+        caller=actor,
         assessment_id=assessment_id,
         answers=answers_in(body),
         expected_version=body.expected_version,
@@ -130,7 +128,7 @@ async def submit_assessment(
     assessment = await handlers.submit_assessment(
         uow=runtime.uow(),
         policies=runtime.policies,
-        caller=actor.as_caller(),
+        caller=actor,
         assessment_id=assessment_id,
         expected_version=body.expected_version if body else None,
     )
@@ -149,7 +147,7 @@ async def validate_assessment(
     assessment = await handlers.validate_assessment(
         uow=runtime.uow(),
         policies=runtime.policies,
-        caller=actor.as_caller(),
+        caller=actor,
         assessment_id=assessment_id,
         command=validation_in(body),
         expected_version=body.expected_version,
@@ -168,7 +166,7 @@ async def return_assessment(
     require_role(actor, *VALIDATORS)
     assessment = await handlers.return_assessment(
         uow=runtime.uow(),
-        caller=actor.as_caller(),
+        caller=actor,
         assessment_id=assessment_id,
         reasons=body.reasons,
         expected_version=body.expected_version,
@@ -185,7 +183,7 @@ async def get_assessment(
     assessment_id: UUID, actor: CurrentActor, runtime: Runtime
 ) -> AssessmentOut:
     assessment = await handlers.get_assessment(
-        uow=runtime.uow(), caller=actor.as_caller(), assessment_id=assessment_id
+        uow=runtime.uow(), caller=actor, assessment_id=assessment_id
     )
     return assessment_out(assessment)
 
@@ -205,7 +203,7 @@ async def list_assessments(
 ) -> Page[AssessmentSummary]:
     items = await handlers.list_assessments(
         uow=runtime.uow(),
-        caller=actor.as_caller(),
+        caller=actor,
         person_id=person_id,
         status=status,
         limit=limit + 1,
@@ -240,7 +238,7 @@ async def post_people_import(
     report = await handlers.import_people(
         uow=runtime.uow(),
         policies=runtime.policies,
-        caller=actor.as_caller(),
+        caller=actor,
         content=await csv_body(request),
         keys=privacy.keys,
     )
@@ -275,7 +273,7 @@ async def convert_assessments(
     body: ConversionIn, actor: CurrentActor, runtime: Runtime, privacy: Privacy
 ) -> ConversionOut:
     require_role(actor, *sorted(PRACTITIONER_ROLES))
-    caller = actor.as_caller()
+    caller = actor
 
     async def assess_and_validate(
         uow: AssessmentUnitOfWork, row: AssessmentConversionRow

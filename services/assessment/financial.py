@@ -133,7 +133,7 @@ async def determine_eligibility(
     event = await handlers.determine_eligibility(
         uow=runtime.uow(),
         policies=runtime.policies,
-        caller=actor.as_caller(),
+        caller=actor,
         assessment_id=assessment_id,
         needs_from_impairment_or_illness=body.needs_from_impairment_or_illness,
         outcomes=outcomes,
@@ -277,7 +277,7 @@ async def record_financial_assessment(
     event = await handlers.assess_finances(
         uow=runtime.uow(),
         policies=runtime.policies,
-        caller=actor.as_caller(),
+        caller=actor,
         assessment_id=assessment_id,
         command=body.to_command(),
     )

@@ -70,7 +70,7 @@ async def correct_personal_details(
     record = await handlers.correct_personal_details(
         uow=runtime.uow(),
         keys=privacy.keys,
-        caller=actor.as_caller(),
+        caller=actor,
         person_id=person_id,
         details=body.to_domain(),
     )
@@ -87,7 +87,7 @@ async def subject_access(
 ) -> SubjectAccessOut:
     ensure_may_see_subject_access(actor, person_id)
     held = await handlers.personal_data_held(
-        uow=runtime.uow(), keys=privacy.keys, caller=actor.as_caller(), person_id=person_id
+        uow=runtime.uow(), keys=privacy.keys, caller=actor, person_id=person_id
     )
     async with runtime.database.sessions() as session:
         tables = await holdings(
@@ -120,7 +120,7 @@ async def identities(
     body: IdentitiesIn, actor: CurrentActor, runtime: Runtime, privacy: Privacy
 ) -> IdentitiesOut:
     found = await handlers.identities_for_return(
-        uow=runtime.uow(), keys=privacy.keys, caller=actor.as_caller(), person_ids=body.person_ids
+        uow=runtime.uow(), keys=privacy.keys, caller=actor, person_ids=body.person_ids
     )
     log.info("identities_opened_for_return", people=len(found), actor=actor.as_record())
     return IdentitiesOut(items=[IdentityOut.of(person_id, details) for person_id, details in found])
@@ -138,7 +138,7 @@ async def erase_personal_data(
     event = await handlers.erase_personal_data(
         uow=runtime.uow(),
         policies=runtime.policies,
-        caller=actor.as_caller(),
+        caller=actor,
         person_id=person_id,
         today=privacy.today(),
     )

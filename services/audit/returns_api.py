@@ -10,7 +10,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from contracts.vocabulary import STAFF_ROLES, Role
 from servicekit import clock
 from servicekit.app import runtime_from
-from servicekit.auth import Actor, CurrentActor, require_role
+from servicekit.auth import CurrentActor, require_role
+from servicekit.caller import Caller
 from servicekit.runtime import ServiceRuntime
 from services.audit import handlers
 from services.audit.domain import GroupBy
@@ -25,7 +26,7 @@ RETURN_READERS = (Role.AUDITOR, Role.OPERATIONS, Role.TEAM_MANAGER)
 
 
 async def _cld(
-    actor: Actor, runtime: ServiceRuntime[Any], quarter: str, la_code: str | None
+    actor: Caller, runtime: ServiceRuntime[Any], quarter: str, la_code: str | None
 ) -> handlers.CldReturn:
     try:
         period = Quarter.parse(quarter)

@@ -9,7 +9,8 @@ from fastapi import Depends, Request, Response
 
 from contracts.vocabulary import CITIZEN_ROLES, STAFF_ROLES, Role
 from servicekit.app import runtime_from
-from servicekit.auth import Actor, require_role
+from servicekit.auth import require_role
+from servicekit.caller import Caller
 from servicekit.runtime import ServiceRuntime
 from services.audit import handlers
 from services.audit.db import AuditUnitOfWork
@@ -39,7 +40,7 @@ CHAIN_AUDITORS = (Role.AUDITOR, Role.OPERATIONS)
 CASELOAD_READERS = tuple(sorted(STAFF_ROLES))
 
 
-async def authorise_person(uow: AuditUnitOfWork, actor: Actor, person_id: str) -> None:
+async def authorise_person(uow: AuditUnitOfWork, actor: Caller, person_id: str) -> None:
     """Staff of the person's council, or the person themselves; anyone else: 404.
 
     Call it inside the read's own `uow.batch()`: one session and transaction for the

@@ -1,7 +1,7 @@
 """Payments use cases: each opens the unit of work, loads, lets the domain decide, commits.
 
 State and the events it causes are written in one transaction (servicekit.uow); nothing
-is published from here. Every state change records the actor (Actor.as_record()).
+is published from here. Every state change records the actor (Caller.as_record()).
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from contracts.events import (
 from contracts.policy import Policy, PolicyBook
 from rules.receipts import ReturnItem
 from servicekit import clock
-from servicekit.auth import Actor
 from servicekit.bulk import Pending
-from servicekit.caller import asks_for_another_person, may_see, person_listed
+from servicekit.caller import Caller, asks_for_another_person, may_see, person_listed
 from servicekit.csvfile import FileRefused, Rejection, read_rows
 from servicekit.policies import policy_for
 from services.payments.arrears_approval import ArrearsDecision
@@ -77,7 +76,7 @@ async def _save_releases(uow: PaymentsUnitOfWork, dep: Deployment) -> None:
     await uow.ledger.append_to_feed([e for e in dep.events if isinstance(e, PaymentReleased)])
 
 
-async def _visible(uow: PaymentsUnitOfWork, actor: Actor, deployment_id: UUID) -> Deployment:
+async def _visible(uow: PaymentsUnitOfWork, actor: Caller, deployment_id: UUID) -> Deployment:
     """Another council's deployment, or for a person someone else's, is not found."""
     dep = await uow.deployments.get(deployment_id)
     if dep is None or not may_see(actor, dep.council, dep.person_id):
@@ -116,7 +115,7 @@ async def open_deployment_for_plan(
 
 
 async def get_deployment(
-    *, uow: PaymentsUnitOfWork, actor: Actor, deployment_id: UUID
+    *, uow: PaymentsUnitOfWork, actor: Caller, deployment_id: UUID
 ) -> Deployment:
     """One deployment with its schedules, returns and checks, if the actor may see it."""
     async with uow:
@@ -124,7 +123,7 @@ async def get_deployment(
 
 
 async def get_statement(
-    *, uow: PaymentsUnitOfWork, actor: Actor, deployment_id: UUID
+    *, uow: PaymentsUnitOfWork, actor: Caller, deployment_id: UUID
 ) -> tuple[Deployment, list[AccountStatement]]:
     """A deployment's managed accounts, net of payments finance reported failed."""
     async with uow:
@@ -136,7 +135,7 @@ async def get_statement(
 async def list_deployments(
     *,
     uow: PaymentsUnitOfWork,
-    actor: Actor,
+    actor: Caller,
     person_id: str | None,
     status: Status | None,
     after_seq: int | None,
@@ -159,7 +158,7 @@ async def arrange_deployment(
     *,
     uow: PaymentsUnitOfWork,
     policies: PolicyBook,
-    actor: Actor,
+    actor: Caller,
     deployment_id: UUID,
     parts: Sequence[PartRequest],
     frequency: PaymentFrequency,
@@ -196,7 +195,7 @@ async def sign_agreement(
     *,
     uow: PaymentsUnitOfWork,
     policies: PolicyBook,
-    actor: Actor,
+    actor: Caller,
     deployment_id: UUID,
     signed_on: date | None,
     expected_version: int | None,
@@ -245,7 +244,7 @@ async def convert_deployment(
     *,
     uow: PaymentsUnitOfWork,
     policies: PolicyBook,
-    actor: Actor,
+    actor: Caller,
     person_id: str,
     plan_id: UUID,
     parts: Sequence[PartRequest],
@@ -295,7 +294,7 @@ def _released(dep: Deployment, items: list[Instalment]) -> list[ReleasedPayment]
 
 
 async def release_due(
-    *, uow: PaymentsUnitOfWork, actor: Actor, as_of: date | None
+    *, uow: PaymentsUnitOfWork, actor: Caller, as_of: date | None
 ) -> list[ReleasedPayment]:
     """Release every due instalment of the council's signed, unsuspended deployments.
 
@@ -318,7 +317,7 @@ async def release_due(
 async def release_for_deployment(
     *,
     uow: PaymentsUnitOfWork,
-    actor: Actor,
+    actor: Caller,
     deployment_id: UUID,
     as_of: date | None,
     expected_version: int | None,
@@ -342,7 +341,7 @@ async def release_for_deployment(
 async def suspend_payments(
     *,
     uow: PaymentsUnitOfWork,
-    actor: Actor,
+    actor: Caller,
     deployment_id: UUID,
     reason: str,
     expected_version: int | None,
@@ -359,7 +358,7 @@ async def suspend_payments(
 async def resume_payments(
     *,
     uow: PaymentsUnitOfWork,
-    actor: Actor,
+    actor: Caller,
     deployment_id: UUID,
     reason: str,
     expected_version: int | None,
@@ -380,7 +379,7 @@ async def submit_return(
     *,
     uow: PaymentsUnitOfWork,
     policies: PolicyBook,
-    actor: Actor,
+    actor: Caller,
     deployment_id: UUID,
     period_start: date,
     period_end: date,
@@ -412,7 +411,7 @@ async def check_unspent(
     *,
     uow: PaymentsUnitOfWork,
     policies: PolicyBook,
-    actor: Actor,
+    actor: Caller,
     deployment_id: UUID,
     as_of: date,
     balance_pence: int | None,
@@ -439,7 +438,9 @@ async def check_unspent(
 # --- finance export ------------------------------------------------------------------------
 
 
-async def create_export_batch(*, uow: PaymentsUnitOfWork, actor: Actor, up_to: date) -> ExportBatch:
+async def create_export_batch(
+    *, uow: PaymentsUnitOfWork, actor: Caller, up_to: date
+) -> ExportBatch:
     """Put every released payment up to a date that is in no batch yet into a new batch."""
     async with uow:
         waiting = await uow.exports.waiting(actor.council, up_to)
@@ -456,7 +457,7 @@ async def create_export_batch(*, uow: PaymentsUnitOfWork, actor: Actor, up_to: d
 
 
 async def list_export_batches(
-    *, uow: PaymentsUnitOfWork, actor: Actor, after_seq: int | None, limit: int
+    *, uow: PaymentsUnitOfWork, actor: Caller, after_seq: int | None, limit: int
 ) -> list[tuple[int, ExportBatch]]:
     """A page of the council's export batches, oldest first."""
     async with uow:
@@ -464,7 +465,7 @@ async def list_export_batches(
 
 
 async def export_batch_csv(
-    *, uow: PaymentsUnitOfWork, actor: Actor, batch_id: UUID
+    *, uow: PaymentsUnitOfWork, actor: Caller, batch_id: UUID
 ) -> tuple[ExportBatch, str]:
     """A batch and its CSV; the same batch gives byte-identical CSV every time."""
     async with uow:
@@ -493,7 +494,7 @@ class ConfirmationReport:
 
 
 async def import_confirmations(
-    *, uow: PaymentsUnitOfWork, actor: Actor, content: bytes
+    *, uow: PaymentsUnitOfWork, actor: Caller, content: bytes
 ) -> ConfirmationReport:
     """Match the finance system's paid/failed file against released payments, all or nothing.
 
@@ -550,7 +551,7 @@ CONFIRMATION_ATTEMPTS = 3
 
 async def _record_confirmations(
     uow: PaymentsUnitOfWork,
-    actor: Actor,
+    actor: Caller,
     row_count: int,
     lines: list[ConfirmationLine],
     rejected: list[Rejection],
@@ -616,7 +617,7 @@ def _outcome_event(
 async def list_payments_by_outcome(
     *,
     uow: PaymentsUnitOfWork,
-    actor: Actor,
+    actor: Caller,
     outcome: Outcome,
     person_id: str | None,
     after_seq: int | None,
@@ -636,7 +637,7 @@ async def list_payments_by_outcome(
 
 
 async def payment_feed(
-    *, uow: PaymentsUnitOfWork, actor: Actor, after_seq: int, limit: int
+    *, uow: PaymentsUnitOfWork, actor: Caller, after_seq: int, limit: int
 ) -> list[Any]:
     """Released payments after a feed position, in the order they were released."""
     async with uow:

@@ -18,8 +18,7 @@ from contracts.vocabulary import Role
 from rules import authority
 from rules.authority import Sitting, may_sign_off
 from servicekit import clock
-from servicekit.auth import Actor
-from servicekit.caller import asks_for_another_person, may_see, person_listed
+from servicekit.caller import Caller, asks_for_another_person, may_see, person_listed
 from servicekit.policies import policy_for
 from services.planning.db import PlanningUnitOfWork
 from services.planning.domain import (
@@ -56,14 +55,14 @@ def _questionnaire(
     return policy_for(policies, council).questionnaire
 
 
-async def _load_plan(uow: PlanningUnitOfWork, plan_id: UUID, actor: Actor) -> Plan:
+async def _load_plan(uow: PlanningUnitOfWork, plan_id: UUID, actor: Caller) -> Plan:
     plan = await uow.plans.get(plan_id)
     if plan is None or not may_see(actor, plan.council, plan.person_id):
         raise PlanNotFound(plan_id)
     return plan
 
 
-async def _load_review(uow: PlanningUnitOfWork, review_id: UUID, actor: Actor) -> Review:
+async def _load_review(uow: PlanningUnitOfWork, review_id: UUID, actor: Caller) -> Review:
     review = await uow.reviews.get(review_id)
     if review is None or not may_see(actor, review.council, review.person_id):
         raise ReviewNotFound(review_id)
@@ -173,7 +172,7 @@ async def create_plan(
     *,
     uow: PlanningUnitOfWork,
     policies: PolicyBook,
-    actor: Actor,
+    actor: Caller,
     person_id: str,
     budget_id: UUID,
     content: PlanContent,
@@ -201,7 +200,7 @@ async def amend_plan(
     *,
     uow: PlanningUnitOfWork,
     policies: PolicyBook,
-    actor: Actor,
+    actor: Caller,
     plan_id: UUID,
     person_id: str,
     budget_id: UUID,
@@ -231,7 +230,7 @@ async def amend_plan(
 
 
 async def get_plan(
-    *, uow: PlanningUnitOfWork, policies: PolicyBook, actor: Actor, plan_id: UUID
+    *, uow: PlanningUnitOfWork, policies: PolicyBook, actor: Caller, plan_id: UUID
 ) -> PlanView:
     """A plan with its costing, live checks and history."""
     async with uow:
@@ -242,7 +241,7 @@ async def get_plan(
 async def list_plans(
     *,
     uow: PlanningUnitOfWork,
-    actor: Actor,
+    actor: Caller,
     person_id: str | None,
     status: PlanStatus | None,
     after: tuple[datetime, UUID] | None,
@@ -265,7 +264,7 @@ async def submit_plan(
     *,
     uow: PlanningUnitOfWork,
     policies: PolicyBook,
-    actor: Actor,
+    actor: Caller,
     plan_id: UUID,
     expected_version: int | None,
 ) -> PlanView:
@@ -287,7 +286,7 @@ async def return_plan(
     *,
     uow: PlanningUnitOfWork,
     policies: PolicyBook,
-    actor: Actor,
+    actor: Caller,
     plan_id: UUID,
     reasons: list[str],
     expected_version: int | None,
@@ -296,7 +295,7 @@ async def return_plan(
     async with uow:
         plan = await _load_plan(uow, plan_id, actor)
         plan.return_to_author(
-            reasons=reasons, by=actor.as_caller(), at=clock.now(), expected_version=expected_version
+            reasons=reasons, by=actor, at=clock.now(), expected_version=expected_version
         )
         await uow.plans.save(plan)
         view = await _view(uow, policies, plan)
@@ -308,7 +307,7 @@ async def sign_off_plan(
     *,
     uow: PlanningUnitOfWork,
     policies: PolicyBook,
-    actor: Actor,
+    actor: Caller,
     plan_id: UUID,
     on: date,
     expected_version: int | None,
@@ -321,7 +320,7 @@ async def sign_off_plan(
         checks, budget = await _checks(uow, policies, plan)
         review = plan.sign_off(
             client_group=await _client_group(uow, budget),
-            approver=actor.as_caller(),
+            approver=actor,
             policy=policy,
             checks=checks,
             budget=budget,
@@ -351,7 +350,7 @@ async def approvals_queue(
     *,
     uow: PlanningUnitOfWork,
     policies: PolicyBook,
-    actor: Actor,
+    actor: Caller,
     after: tuple[datetime, UUID] | None,
     limit: int,
 ) -> tuple[list[ApprovalItem], datetime | None, UUID | None]:
@@ -390,7 +389,7 @@ async def approvals_queue(
 async def schedule_review(
     *,
     uow: PlanningUnitOfWork,
-    actor: Actor,
+    actor: Caller,
     plan_id: UUID,
     due_on: date,
     reason: str,
@@ -416,7 +415,7 @@ async def schedule_review(
 
 
 async def run_due_reviews(
-    *, uow: PlanningUnitOfWork, actor: Actor, as_of: date
+    *, uow: PlanningUnitOfWork, actor: Caller, as_of: date
 ) -> tuple[list[Review], bool]:
     """Announce, once each, the council's scheduled reviews due on or before a date."""
     async with uow:
@@ -438,7 +437,7 @@ async def complete_review(
     *,
     uow: PlanningUnitOfWork,
     policies: PolicyBook,
-    actor: Actor,
+    actor: Caller,
     review_id: UUID,
     outcome: ReviewOutcome,
     completed_on: date,
@@ -469,7 +468,7 @@ async def complete_review(
         return review, following
 
 
-async def get_review(*, uow: PlanningUnitOfWork, actor: Actor, review_id: UUID) -> Review:
+async def get_review(*, uow: PlanningUnitOfWork, actor: Caller, review_id: UUID) -> Review:
     """One review."""
     async with uow:
         return await _load_review(uow, review_id, actor)
@@ -478,7 +477,7 @@ async def get_review(*, uow: PlanningUnitOfWork, actor: Actor, review_id: UUID) 
 async def list_reviews(
     *,
     uow: PlanningUnitOfWork,
-    actor: Actor,
+    actor: Caller,
     person_id: str | None,
     due_on_or_before: date | None,
     status: ReviewStatus | None,

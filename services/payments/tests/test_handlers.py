@@ -18,7 +18,7 @@ from contracts import events as ev
 from contracts.policy import PolicyBook
 from contracts.vocabulary import Role
 from servicekit import clock
-from servicekit.auth import Actor
+from servicekit.caller import Caller
 from servicekit.clock import SettableClock
 from servicekit.testing import POLICIES_DIR
 from services.payments.errors import (
@@ -62,8 +62,8 @@ def uow(today: SettableClock) -> FakePaymentsUnitOfWork:
     return FakePaymentsUnitOfWork()
 
 
-def actor(role: str, council: str = "lancashire") -> Actor:
-    return Actor(user_id=f"{role}-1", role=Role(role), council=council)
+def actor(role: str, council: str = "lancashire") -> Caller:
+    return Caller.of(user_id=f"{role}-1", role=Role(role), council=council)
 
 
 async def opened(uow: FakePaymentsUnitOfWork, council: str = "lancashire") -> UUID:

@@ -18,7 +18,7 @@ from contracts.events import BudgetIssued, PlanSignedOff, PlanSubmitted, ReviewS
 from contracts.policy import PolicyBook
 from contracts.vocabulary import ClientGroup, Role
 from rules.authority import Sitting
-from servicekit.auth import Actor
+from servicekit.caller import Caller
 from servicekit.errors import StaleVersion
 from servicekit.testing import POLICIES_DIR
 from services.planning.domain import (
@@ -50,8 +50,8 @@ def uow() -> FakePlanningUnitOfWork:
     return FakePlanningUnitOfWork()
 
 
-def actor(role: str, council: str = "lancashire") -> Actor:
-    return Actor(user_id=f"{role}-1", role=Role(role), council=council)
+def actor(role: str, council: str = "lancashire") -> Caller:
+    return Caller.of(user_id=f"{role}-1", role=Role(role), council=council)
 
 
 async def budget_for(
