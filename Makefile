@@ -33,7 +33,7 @@ test: install  ## every test; Kafka/PostgreSQL suites are skipped with a reason 
 SOAK_STEPS ?= 50000
 
 soak: install  ## the journey model for SOAK_STEPS steps (make test runs 2,000)
-	PBJ_MODEL_STEPS=$(SOAK_STEPS) $(BIN)/pytest -p no:xdist -q tests/test_journey_model.py
+	PBJ_MODEL_STEPS=$(SOAK_STEPS) PBJ_MODEL_SHARDS=2 $(BIN)/pytest -n 2 -q tests/test_journey_model.py
 
 lint: install
 	$(BIN)/ruff check .

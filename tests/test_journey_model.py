@@ -29,7 +29,8 @@ A refusal is any 4xx; a violation is a 2xx where the model says refuse, or a 5xx
 failure prints the shortest sequence of calls Hypothesis found (the rules are named after
 the calls). docs/invariants.md lists which rule or check proves each invariant.
 
-Steps: PBJ_MODEL_STEPS (default 2,000; `make soak` runs 50,000). PBJ_MODEL_INVARIANTS
+Steps: PBJ_MODEL_STEPS (default 2,000; `make soak` runs 50,000 in PBJ_MODEL_SHARDS=2 runs of
+their own seeds, side by side). PBJ_MODEL_INVARIANTS
 checks only some families (e.g. `money,dates`), to chase one kind of failure at a time.
 """
 
@@ -81,6 +82,7 @@ FAMILIES = (
 CHECKED = {f.strip() for f in os.environ.get("PBJ_MODEL_INVARIANTS", ",".join(FAMILIES)).split(",")}
 STEPS = int(os.environ.get("PBJ_MODEL_STEPS", "2000"))
 STEPS_PER_RUN = 50
+SHARDS = int(os.environ.get("PBJ_MODEL_SHARDS", "1"))
 
 FILE_POLICIES = PolicyBook.from_directory(POLICIES_DIR)
 COUNCILS = ("lancashire", "council_a", "council_b", "council_c", "council_d", "council_e")
@@ -1026,8 +1028,17 @@ class JourneyModel(RuleBasedStateMachine):
             who = staff(council, as_role, earlier.identity.user)
         if who == earlier.identity:
             return
+        # If this identity already succeeded with this key here, the answer is its own.
+        answered_before = any(
+            c.identity == who
+            and c.key == earlier.key
+            and (c.service, c.method, c.path) == (earlier.service, earlier.method, earlier.path)
+            and c.status < 300
+            for c in self.journey.calls
+        )
         r = self.call(earlier.service, earlier.method, earlier.path, who, earlier.body, earlier.key)
-        if r.status_code < 300 and r.headers.get("Idempotent-Replayed") == "true":
+        replayed = r.status_code < 300 and r.headers.get("Idempotent-Replayed") == "true"
+        if replayed and not answered_before:
             violation(
                 "idempotency",
                 f"{who} sent {earlier.method} {earlier.service}{earlier.path} with the "
@@ -1248,12 +1259,20 @@ async def _start_and_stop(data_dir: Path) -> None:
     await journey.close()
 
 
-def test_the_journey_keeps_its_invariants(migrated: Path) -> None:
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_the_journey_keeps_its_invariants(migrated: Path, shard: int) -> None:
+    """STEPS in all, split over SHARDS runs with seeds of their own (`make soak` runs two
+    side by side on two cores)."""
     JourneyModel.template = migrated
+    model = (
+        JourneyModel
+        if shard == 0
+        else seed(20261123 + shard)(type(f"JourneyModelShard{shard}", (JourneyModel,), {}))
+    )
     run_state_machine_as_test(
-        JourneyModel,
+        model,
         settings=settings(
-            max_examples=max(1, STEPS // STEPS_PER_RUN),
+            max_examples=max(1, STEPS // SHARDS // STEPS_PER_RUN),
             stateful_step_count=STEPS_PER_RUN,
             deadline=None,
             database=None,
