@@ -16,8 +16,9 @@ this test's own reading of the seeds' rules, and what the model saw succeed):
   mental health: the panel only; Council B above £300 a week: not the ordinary sitting);
 - dates: no agreement signed in the future or before its plan's sign-off; no arrears
   without a reason;
-- record: tampering with a stored audit row never vanishes in a replay; the budget as
-  known at an instant is what the record held then, to the microsecond;
+- record: tampering with a stored audit row never vanishes in a replay;
+- history: the budget as known at an instant is what the record held then, to the
+  microsecond;
 - isolation: a person id used by two councils never shows one council's records to the
   other, and the owner can always read its own;
 - idempotency: an Idempotency-Key never replays one identity's answer to another;
@@ -74,6 +75,7 @@ FAMILIES = (
     "authority",
     "dates",
     "record",
+    "history",
     "isolation",
     "idempotency",
     "errors",
@@ -497,7 +499,7 @@ class JourneyModel(RuleBasedStateMachine):
             return  # the history is under a tamper finding: refused, not served altered
         if r.status_code != 200:
             violation(
-                "record",
+                "history",
                 f"{p}'s budget as of the instant {instant} answered {r.status_code}: "
                 f"{r.text[:200]}",
             )
@@ -506,7 +508,7 @@ class JourneyModel(RuleBasedStateMachine):
         served = None if current is None else current["weekly_pence"]
         if served != expected:
             violation(
-                "record",
+                "history",
                 f"{p}'s budget as of {instant} is {served}p a week; the record then held "
                 f"{expected}p",
             )
