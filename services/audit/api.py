@@ -24,9 +24,10 @@ Wire models and their mappers: schemas.py.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi import Path as PathParam
@@ -35,6 +36,7 @@ from contracts.vocabulary import Role
 from servicekit import clock
 from servicekit.app import create_service_app, migrations_beside
 from servicekit.auth import CurrentActor, require_role
+from servicekit.caller import Caller
 from servicekit.pagination import Cursor, Limit, Page, next_page
 from servicekit.policies import policy_for
 from servicekit.runtime import ServiceRuntime
@@ -255,10 +257,7 @@ async def kpi_ni130(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> KpiOut:
-    require_role(actor, *KPI_READERS)
-    day = as_of or clock.today()
-    result = await handlers.kpi_ni130(uow=runtime.uow(), council=actor.council, by=by, as_of=day)
-    return kpi_page("ni130", actor.council, by, day, result, limit, cursor)
+    return await _kpi("ni130", handlers.kpi_ni130, actor, runtime, by, as_of, limit, cursor)
 
 
 @router.get(
@@ -275,12 +274,26 @@ async def kpi_lancashire(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> KpiOut:
+    return await _kpi(
+        "lancashire", handlers.kpi_lancashire, actor, runtime, by, as_of, limit, cursor
+    )
+
+
+async def _kpi(
+    name: str,
+    measure: Callable[..., Awaitable[Any]],
+    actor: Caller,
+    runtime: ServiceRuntime[Any],
+    by: GroupBy,
+    as_of: date | None,
+    limit: int,
+    cursor: str | None,
+) -> KpiOut:
+    """One KPI for the caller's council, grouped and paged, as of a day (default today)."""
     require_role(actor, *KPI_READERS)
     day = as_of or clock.today()
-    result = await handlers.kpi_lancashire(
-        uow=runtime.uow(), council=actor.council, by=by, as_of=day
-    )
-    return kpi_page("lancashire", actor.council, by, day, result, limit, cursor)
+    result = await measure(uow=runtime.uow(), council=actor.council, by=by, as_of=day)
+    return kpi_page(name, actor.council, by, day, result, limit, cursor)
 
 
 @router.post(

@@ -332,6 +332,17 @@ def _sqlite_converter(column: sa.Column[Any]) -> Any:
     return None
 
 
+async def row_of_person(
+    session: AsyncSession, table: sa.Table, council: str, person_id: str
+) -> sa.Row[Any] | None:
+    """The one row a table keeps per person, keyed by (council, person_id) (ADR 16)."""
+    return (
+        await session.execute(
+            sa.select(table).where(table.c.council == council, table.c.person_id == person_id)
+        )
+    ).first()
+
+
 CONSISTENT_READ_TRIES = 3
 """How often a chain and its head are read again while appends land between the reads."""
 
@@ -343,13 +354,7 @@ class EventStore:
         self._session = session
 
     async def head(self, council: str, person_id: str) -> ChainHead | None:
-        row = (
-            await self._session.execute(
-                sa.select(audit_heads).where(
-                    audit_heads.c.council == council, audit_heads.c.person_id == person_id
-                )
-            )
-        ).first()
+        row = await row_of_person(self._session, audit_heads, council, person_id)
         if row is None:
             return None
         return ChainHead(row.person_id, row.council, row.last_seq, row.last_hash)
@@ -652,13 +657,7 @@ class Projections:
         self._session = session
 
     async def person(self, council: str, person_id: str) -> PersonInputs | None:
-        row = (
-            await self._session.execute(
-                sa.select(audit_people).where(
-                    audit_people.c.council == council, audit_people.c.person_id == person_id
-                )
-            )
-        ).first()
+        row = await row_of_person(self._session, audit_people, council, person_id)
         return None if row is None else _inputs(row)
 
     async def save_person(self, inputs: PersonInputs, *, existed: bool) -> None:

@@ -10,6 +10,7 @@ own person_id; a role that may not act answers 403 (docs/api.md).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +26,7 @@ from servicekit.bulk import (
     ConversionOut,
     convert_valid_rows,
 )
+from servicekit.caller import Caller
 from servicekit.pagination import Cursor, Limit, Page
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
@@ -212,15 +214,7 @@ async def post_release_due(
 async def post_suspend(
     deployment_id: UUID, body: schemas.HoldIn, actor: CurrentActor, runtime: Runtime
 ) -> schemas.DeploymentOut:
-    require_role(actor, *HOLDERS)
-    dep = await handlers.suspend_payments(
-        uow=uow_of(runtime),
-        actor=actor,
-        deployment_id=deployment_id,
-        reason=body.reason,
-        expected_version=body.expected_version,
-    )
-    return _deployment_out(dep, runtime)
+    return await _hold(handlers.suspend_payments, deployment_id, body, actor, runtime)
 
 
 @router.post(
@@ -231,8 +225,19 @@ async def post_suspend(
 async def post_resume(
     deployment_id: UUID, body: schemas.HoldIn, actor: CurrentActor, runtime: Runtime
 ) -> schemas.DeploymentOut:
+    return await _hold(handlers.resume_payments, deployment_id, body, actor, runtime)
+
+
+async def _hold(
+    change: Callable[..., Awaitable[Deployment]],
+    deployment_id: UUID,
+    body: schemas.HoldIn,
+    actor: Caller,
+    runtime: ServiceRuntime[Any],
+) -> schemas.DeploymentOut:
+    """Put on or lift a hold: the same people, the same reason and version check."""
     require_role(actor, *HOLDERS)
-    dep = await handlers.resume_payments(
+    dep = await change(
         uow=uow_of(runtime),
         actor=actor,
         deployment_id=deployment_id,

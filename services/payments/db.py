@@ -493,29 +493,23 @@ class DeploymentRepository:
         return row is not None
 
     async def live_for_person(self, council: str, person_id: str) -> list[Deployment]:
-        ids = (
-            await self._session.execute(
-                sa.select(deployments.c.deployment_id)
-                .where(
-                    deployments.c.council == council,
-                    deployments.c.person_id == person_id,
-                    deployments.c.status != Status.SUPERSEDED.value,
-                )
-                .order_by(deployments.c.seq)
-            )
-        ).scalars()
-        found = [await self.get(UUID(i)) for i in list(ids)]
-        return [d for d in found if d is not None]
+        return await self._of_person(council, person_id, superseded=False)
 
     async def superseded_for_person(self, council: str, person_id: str) -> list[Deployment]:
         """The person's deployments already replaced by a revised plan's, oldest first."""
+        return await self._of_person(council, person_id, superseded=True)
+
+    async def _of_person(
+        self, council: str, person_id: str, *, superseded: bool
+    ) -> list[Deployment]:
+        is_superseded = deployments.c.status == Status.SUPERSEDED.value
         ids = (
             await self._session.execute(
                 sa.select(deployments.c.deployment_id)
                 .where(
                     deployments.c.council == council,
                     deployments.c.person_id == person_id,
-                    deployments.c.status == Status.SUPERSEDED.value,
+                    is_superseded if superseded else ~is_superseded,
                 )
                 .order_by(deployments.c.seq)
             )
