@@ -117,3 +117,9 @@ RECORD_DATE = DateInRange(earliest=EARLIEST_RECORD, latest_years_ahead=5)
 
 RecordDate = Annotated[date, RECORD_DATE]
 """A request field holding such a date (docs/api.md, Dates)."""
+
+DECISION_DATE = DateInRange(earliest=EARLIEST_RECORD)
+"""The day a decision was taken (a plan's sign-off): 2000 to today, never ahead, so a
+decision is never judged under a policy not yet in force."""
+
+DecisionDate = Annotated[date, DECISION_DATE]

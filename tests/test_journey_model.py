@@ -633,6 +633,11 @@ class JourneyModel(RuleBasedStateMachine):
                     f"{role.value} signed off {p}'s plan of {p.plan_weekly}p a week "
                     f"({p.client_group}){at}; {candidates[0].policy_version} does not allow it",
                 )
+            if signed_on > self.today:
+                violation(
+                    "dates",
+                    f"{p}'s plan was signed off dated {signed_on}, after today ({self.today})",
+                )
             assert p.plan_id is not None
             p.plans_signed_on[p.plan_id] = signed_on
             p.plan_id = None

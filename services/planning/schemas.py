@@ -13,7 +13,7 @@ from contracts.money import Frequency, Pence
 from contracts.vocabulary import Role
 from rules.authority import Sitting
 from servicekit.bulk import ConversionRef
-from servicekit.dates import RecordDate
+from servicekit.dates import DecisionDate, RecordDate
 from servicekit.pagination import CursorCodec
 from services.planning.domain import (
     Check,
@@ -113,7 +113,9 @@ class VersionIn(_In):
 
 class SignOffIn(_In):
     expected_version: Version | None = None
-    on: RecordDate | None = Field(default=None, description="Sign-off date; default today (UTC).")
+    on: DecisionDate | None = Field(
+        default=None, description="Sign-off date, not after today; default today (UTC)."
+    )
     panel_sitting: Sitting | None = Field(
         None,
         description="Where the council's panel sits separately above a weekly amount "
@@ -541,6 +543,6 @@ class PlanConversionRow(_In):
 
     ref: ConversionRef
     plan: PlanIn
-    sign_off_on: RecordDate | None = Field(
+    sign_off_on: DecisionDate | None = Field(
         default=None, description="Sign-off date; default today."
     )

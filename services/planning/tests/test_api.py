@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from contracts.events import (
     Scale,
 )
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy, Role
+from servicekit import clock
 from servicekit.testing import Tokens, deliver, outbox_events_of, running, runtime_of
 from services.planning.api import create_app
 from services.planning.settings import Settings
@@ -512,6 +513,24 @@ async def test_in_council_c_every_mental_health_plan_goes_to_the_panel(service: 
     assert await outbox_events_of(service.app, PlanSignedOff) == []
     assert (await sign_off(service, older_plan, "team_manager", "council_c")).status_code == 200
     assert (await sign_off(service, mental_plan, "panel", "council_c")).status_code == 200
+
+
+async def test_a_sign_off_dated_after_today_is_refused_and_the_plan_stays_submitted(
+    service: Service,
+) -> None:
+    """A decision is dated the day it was taken: a sign-off dated ahead would be judged under
+    a policy not yet in force."""
+    budget = await budget_for(service, "p-1", 25_000)
+    plan_id = await submitted(service, plan_body(budget))
+    tomorrow = (clock.today() + timedelta(days=1)).isoformat()
+    r = await sign_off(service, plan_id, "team_manager", on=tomorrow)
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert problem["error"] == "InvalidInput" and "YYYY-MM-DD" in r.text
+    assert [e["field"] for e in problem["errors"]] == ["body.on"]
+    assert (
+        await service.client.get(f"/v1/plans/{plan_id}", headers=service.as_("team_manager"))
+    ).json()["status"] == "submitted"
 
 
 async def test_only_a_submitted_plan_can_be_signed_off(service: Service) -> None:
