@@ -12,14 +12,15 @@ from datetime import date, timedelta
 
 from contracts import events as ev
 from contracts.policy import Policy
-from servicekit.dates import EARLIEST_RECORD, DateInRange
+from servicekit.dates import DECISION_DATE, EARLIEST_RECORD, DateInRange
 from services.payments.errors import DateOutOfRange, ReleaseDateInFuture
 
 FIRST_DUE = DateInRange(earliest_days_back=365, latest_days_ahead=730)
 """first_due_on: a first payment may be dated back up to a year (arrears, which need
 approval) and forward up to two years."""
-UP_TO_TODAY = DateInRange(earliest=EARLIEST_RECORD)
-"""signed_on and a release's as_of: no payment or agreement predates personal budgets."""
+UP_TO_TODAY = DECISION_DATE
+"""signed_on and a release's as_of: dated the day it was done (2000 to today), as a plan's
+sign-off is."""
 RECORD = DateInRange(earliest=EARLIEST_RECORD, latest_days_ahead=366)
 """A return's period, an unspent check's date and an export's up_to: at most a year on."""
 
