@@ -201,7 +201,10 @@ class ChargeLine(_Part):
     source: str | None = None
 
 
-class FinancialAssessmentCompleted(Event):
+# Superseded by FinancialAssessmentCompleted (v2), which adds the children and premiums the
+# Minimum Income Guarantee counted. Kept unchanged (its docstring is in its published
+# schema), so that records published as v1 stay readable: contracts.registry upcasts them.
+class FinancialAssessmentCompletedV1(Event):
     """A financial assessment under the Care and Support (Charging and Assessment of
     Resources) Regulations 2014: every figure and the weekly charge, or that it was
     deferred or refused (then no charge is set)."""
@@ -235,6 +238,29 @@ class FinancialAssessmentCompleted(Event):
     reason: Text | None = None
     assessed_by: ShortText
     policy_version: str
+
+
+class FinancialAssessmentCompleted(FinancialAssessmentCompletedV1):
+    """A financial assessment under the Care and Support (Charging and Assessment of
+    Resources) Regulations 2014: every figure and the weekly charge, or that it was
+    deferred or refused (then no charge is set). v2 also records the children and premiums
+    the Minimum Income Guarantee counted, so that with the capital, income, housing costs
+    and disability-related expenditure it already carries, the charge can be recalculated
+    under other figures (the policy what-if)."""
+
+    type: ClassVar[str] = "pb.assessment.financial-assessment-completed.v2"
+    mig_children: int | None = Field(
+        None,
+        ge=0,
+        description="Dependent children the Minimum Income Guarantee counted; none when the "
+        "assessment set no guarantee (light touch, deferred, refused) or was published as v1.",
+    )
+    mig_premiums: list[ShortText] | None = Field(
+        None,
+        max_length=20,
+        description="The premiums (policy names) the Minimum Income Guarantee counted; none "
+        "as for mig_children.",
+    )
 
 
 # --- personal data (docs/privacy.md, ADR 0011) ---------------------------------------------

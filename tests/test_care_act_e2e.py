@@ -80,7 +80,7 @@ def test_eligibility_and_the_financial_assessment_reach_the_persons_audit_histor
 
         wanted = {
             "pb.assessment.eligibility-determined.v1",
-            "pb.assessment.financial-assessment-completed.v1",
+            "pb.assessment.financial-assessment-completed.v2",
         }
         deadline = time.monotonic() + 60
         while not wanted <= set(history_types(client, urls["audit"], auditor)):
