@@ -258,6 +258,15 @@ CODE_LISTS: dict[str, CodeList] = {
 value from its list. `to_confirm` names what still has to be checked and where."""
 
 
+def specification_to_confirm() -> list[str]:
+    """What is still to be checked against the published specification, field by field."""
+    return [f"fields: {FIELDS_TO_CONFIRM}"] + [
+        f"{name}: {code_list.to_confirm}"
+        for name, code_list in CODE_LISTS.items()
+        if code_list.to_confirm
+    ]
+
+
 KNOWN_LA_CODES = {"lancashire": "888"}
 """The three-digit CASSR code each council submits under. Councils A-E of seed 004 are
 anonymised: their code is given with the request (la_code)."""

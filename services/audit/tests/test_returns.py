@@ -167,6 +167,7 @@ async def test_the_cld_extract_for_a_quarter_validates_against_the_layout(
     body = report.json()
     assert body["valid"] is True and body["rows"] == 5
     assert body["specification"].endswith("Release 2")
+    assert any(note.startswith("Client_Funding_Status: ") for note in body["to_confirm"])
     assert body["events_by_type"] == {"Assessment": 3, "Service": 1, "Review": 1}
 
 
