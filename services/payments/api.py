@@ -385,4 +385,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             subject_access_router("payments"),
         ],
         upload_paths=frozenset({finance_api.CONFIRMATIONS_PATH}),
+        personal_data_paths=statement_api.PERSONAL_DATA_PATHS,
     )

@@ -141,7 +141,9 @@ async def apply_financial_assessment(
     for dep in await uow.deployments.live_for_person(charge.council, charge.person_id):
         changed = recalculate(dep, charge, deployment_policy(policies, dep), recorded_by)
         await _save(uow, dep)
-        if changed:
+        # A deployment paying until a revised plan's takes over is not the person's budget
+        # any more: the statement follows the revised plan's.
+        if changed and dep.successor_id is None:
             await issue_statement_if_due(uow, dep, applies_from=charge.applies_from, charge=charge)
     return charge
 

@@ -18,6 +18,14 @@ from services.payments.routing import SEQ_CURSOR, VIEWERS, Runtime, uow_of
 
 router = APIRouter(prefix="/v1", tags=["budget statements"])
 
+PERSONAL_DATA_PATHS = frozenset(
+    {
+        "/v1/budget-statements/{statement_id}/challenges",
+        "/v1/statement-challenges/{challenge_id}/answer",
+    }
+)
+"""Their answers repeat the person's own words about their needs: never kept for a replay."""
+
 CHALLENGERS = (Role.PERSON, Role.REPRESENTATIVE)
 # A challenge is answered by someone senior to the worker who set the budget up.
 ANSWERERS = (Role.TEAM_MANAGER, Role.PANEL)
