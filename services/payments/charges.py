@@ -52,10 +52,8 @@ class AssessedCharge:
     policy_version: str
 
     @classmethod
-    def from_event(cls, event: ev.FinancialAssessmentCompleted) -> AssessedCharge | None:
-        """The charge an assessment sets; None for a deferral, which keeps the one before."""
-        if not rule.sets_a_charge(event.outcome):
-            return None
+    def from_event(cls, event: ev.FinancialAssessmentCompleted) -> AssessedCharge:
+        """What an assessment set, kept whatever its outcome (a deferral sets nothing)."""
         return cls(
             financial_assessment_id=event.financial_assessment_id,
             council=event.council,
@@ -66,6 +64,11 @@ class AssessedCharge:
             applies_from=event.assessed_on,
             policy_version=event.policy_version,
         )
+
+    @property
+    def sets_a_charge(self) -> bool:
+        """A deferral keeps the charge in force before it."""
+        return rule.sets_a_charge(self.outcome)
 
     def max_weekly_for(self, gross_annual_pence: int) -> int:
         """The assessed maximum weekly contribution towards a budget of this cost."""
@@ -90,10 +93,12 @@ def recalculate(dep: Deployment, charge: AssessedCharge, policy: Policy, actor: 
     assessed = charge.max_weekly_for(dep.gross_annual_pence)
     contribution = contribution_annual(dep.gross_annual_pence, policy.contribution, assessed)
     previous = dep.contribution_annual_pence or 0
-    dep.assessed_max_weekly_contribution_pence = assessed
     if contribution == previous:
-        dep.touch(actor)
+        if assessed != dep.assessed_max_weekly_contribution_pence:
+            dep.assessed_max_weekly_contribution_pence = assessed
+            dep.touch(actor)
         return False
+    dep.assessed_max_weekly_contribution_pence = assessed
     net = dep.gross_annual_pence - contribution
     nets = split_by_amount(net, [p.annual_pence for p in dep.parts])
     dep.parts = [

@@ -406,7 +406,7 @@ assessed_charges = sa.Table(
     sa.Column("policy_version", sa.String(100), nullable=False),
     sa.Column("recorded_at", UtcDateTime(), nullable=False),
 )
-"""The charge each financial assessment set (a deferred one sets none and is not kept)."""
+"""What each financial assessment set; a deferred one is kept but sets no charge."""
 sa.Index(
     "ix_assessed_charges_council_person", assessed_charges.c.council, assessed_charges.c.person_id
 )
@@ -1163,7 +1163,8 @@ class StatementRepository:
     async def charge_in_force(
         self, council: str, person_id: str, on: date
     ) -> AssessedCharge | None:
-        """The latest charge applying on a day: the latest day, then the latest recorded."""
+        """The latest charge applying on a day (a deferral sets none): the latest day, then
+        the latest recorded."""
         row = (
             await self._session.execute(
                 sa.select(assessed_charges)
@@ -1171,6 +1172,7 @@ class StatementRepository:
                     assessed_charges.c.council == council,
                     assessed_charges.c.person_id == person_id,
                     assessed_charges.c.applies_from <= on,
+                    assessed_charges.c.outcome != FinancialAssessmentOutcome.DEFERRED.value,
                 )
                 .order_by(assessed_charges.c.applies_from.desc(), assessed_charges.c.seq.desc())
                 .limit(1)

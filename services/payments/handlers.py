@@ -132,11 +132,12 @@ async def apply_financial_assessment(
     """Keep the charge a financial assessment set and recalculate the person's arranged
     deployments from the day it applies, in the consumer's open unit of work.
 
-    A deferred assessment keeps the charge before it (nothing changes); an assessment seen
-    before changes nothing either. A changed contribution issues a budget statement.
+    A deferred assessment is kept but keeps the charge before it in force (nothing
+    changes); an assessment seen before changes nothing either. A changed contribution
+    issues a budget statement.
     """
     charge = AssessedCharge.from_event(assessment)
-    if charge is None or not await uow.statements.add_charge(charge):
+    if not await uow.statements.add_charge(charge) or not charge.sets_a_charge:
         return None
     for dep in await uow.deployments.live_for_person(charge.council, charge.person_id):
         changed = recalculate(dep, charge, deployment_policy(policies, dep), recorded_by)

@@ -115,7 +115,9 @@ class FakeStatementRepository(InMemoryStore):
         mine = [
             (c.applies_from, n, c)
             for n, c in enumerate(self.charges)
-            if (c.council, c.person_id) == (council, person_id) and c.applies_from <= on
+            if (c.council, c.person_id) == (council, person_id)
+            and c.applies_from <= on
+            and c.sets_a_charge
         ]
         return max(mine, key=lambda t: (t[0], t[1]))[2] if mine else None
 

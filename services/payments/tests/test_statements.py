@@ -163,6 +163,9 @@ async def test_a_deferred_assessment_keeps_the_charge_before_it(
     await deliver(app, financial_assessment(ev.FinancialAssessmentOutcome.DEFERRED))
     assert await outbox_events_of(app, ev.ContributionRecalculated) == []
     assert len(await outbox_events_of(app, ev.BudgetStatementIssued)) == 1
+    # a revised plan's deployment arranged after the deferral still takes £89.85
+    revised = await arranged_on_the_charge(app, client, tokens)
+    assert revised["contribution_annual_pence"] == 8_985 * 52
 
 
 async def test_a_refusal_means_the_full_cost_within_council_cs_75_percent_share(
