@@ -699,6 +699,93 @@ class DeploymentSuperseded(Event):
     cancelled_pence: Pence
 
 
+class ContributionRecalculated(Event):
+    """A financial assessment changed what the person pays towards a deployment.
+
+    The charge it set (or, when the person refused, the full cost) is the assessed maximum
+    of the council's contribution rule from `applies_from`. Released money is never
+    touched: the scheduled instalments due from `applies_from` are cancelled and new ones
+    pay the new net annual for the rest of the plan year (`rescheduled_pence`).
+    """
+
+    type: ClassVar[str] = "pb.payments.contribution-recalculated.v1"
+    service: ClassVar[str] = "payments"
+    deployment_id: UUID
+    financial_assessment_id: UUID
+    charge_outcome: FinancialAssessmentOutcome
+    assessed_max_weekly_contribution_pence: Pence
+    applies_from: date
+    previous_contribution_annual_pence: Pence
+    contribution_annual_pence: Pence
+    net_annual_pence: Pence
+    cancelled_instalments: int = Field(ge=0)
+    cancelled_pence: Pence
+    rescheduled_pence: Pence
+    policy_version: str
+
+
+class BudgetStatementIssued(Event):
+    """The personal budget statement (Care Act 2014 s.26): the cost of meeting the
+    person's needs, what the person pays and what the council pays, in plain words.
+
+    Issued whenever one of the three figures changes, never otherwise.
+    """
+
+    type: ClassVar[str] = "pb.payments.budget-statement-issued.v1"
+    service: ClassVar[str] = "payments"
+    statement_id: UUID
+    deployment_id: UUID
+    issued_on: date
+    applies_from: date
+    total_annual_pence: Pence
+    person_pays_annual_pence: Pence
+    council_pays_annual_pence: Pence
+    total_weekly_pence: Pence
+    person_pays_weekly_pence: Pence
+    council_pays_weekly_pence: Pence
+    charge_outcome: FinancialAssessmentOutcome | None = Field(
+        description="The outcome of the financial assessment the person's part comes from; "
+        "none when it was a figure given with the arrangement."
+    )
+    financial_assessment_id: UUID | None
+    text: Text = Field(description="The statement in plain words, as the person reads it.")
+    policy_version: str
+
+
+class ChallengeOutcome(StrEnum):
+    UPHELD = "upheld"
+    NOT_UPHELD = "not_upheld"
+
+
+class BudgetStatementChallenged(Event):
+    """The person says the budget in a statement is not enough to meet their needs."""
+
+    type: ClassVar[str] = "pb.payments.budget-statement-challenged.v1"
+    service: ClassVar[str] = "payments"
+    challenge_id: UUID
+    statement_id: UUID
+    deployment_id: UUID
+    reason: Text
+    challenged_on: date
+    challenged_by: ShortText
+
+
+class StatementChallengeAnswered(Event):
+    """A team manager's answer to a challenge: upheld (a review of the person's needs
+    and budget is asked for) or not upheld, with the reasons in words."""
+
+    type: ClassVar[str] = "pb.payments.statement-challenge-answered.v1"
+    service: ClassVar[str] = "payments"
+    challenge_id: UUID
+    statement_id: UUID
+    outcome: ChallengeOutcome
+    response: Text
+    review_requested: bool
+    answered_on: date
+    answered_by: ShortText
+    answered_by_role: Role
+
+
 class ReturnSubmitted(Event):
     """A monitoring return: what was spent from one account over a period (seed 004 §6.6)."""
 

@@ -624,6 +624,39 @@ async def deployments_to_convert(s: Service, council: str, person_id: str) -> Ta
     return {"json": {"rows": [row]}}
 
 
+async def statement_of(s: Service, council: str, person_id: str) -> str:
+    """The person's personal budget statement, issued when their deployment is arranged."""
+    await deployment_of(s, council, person_id, "arranged")
+    url = f"/v1/people/{person_id}/budget-statements"
+    return str((await s.ok("GET", url, Role.FINANCE, council))["items"][0]["statement_id"])
+
+
+async def statements_held(s: Service, council: str, person_id: str) -> Target:
+    await statement_of(s, council, person_id)
+    return {"person_id": person_id}
+
+
+async def a_statement(s: Service, council: str, person_id: str) -> Target:
+    return {
+        "statement_id": await statement_of(s, council, person_id),
+        "json": {"reason": "Nothing is left for the evening visits I need"},
+    }
+
+
+async def a_challenge(s: Service, council: str, person_id: str) -> Target:
+    statement_id = await statement_of(s, council, person_id)
+    r = await s.client.post(
+        f"/v1/budget-statements/{statement_id}/challenges",
+        json={"reason": "Nothing is left for the evening visits I need"},
+        headers=s.headers(Role.PERSON, council, person_id),
+    )
+    assert r.status_code == 201, r.text
+    return {
+        "challenge_id": r.json()["challenge_id"],
+        "json": {"outcome": "not_upheld", "response": "The evening visits are in the plan"},
+    }
+
+
 # every service
 
 
@@ -752,6 +785,9 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("payments", "POST", "/v1/payments/confirmations"): Recipe(confirmations, payment_unknown),
     ("payments", "GET", "/v1/payments"): Recipe(failed_payments),
     ("payments", "POST", "/v1/conversions/deployments"): bulk(deployments_to_convert),
+    ("payments", "GET", "/v1/people/{person_id}/budget-statements"): Recipe(statements_held),
+    ("payments", "POST", "/v1/budget-statements/{statement_id}/challenges"): Recipe(a_statement),
+    ("payments", "POST", "/v1/statement-challenges/{challenge_id}/answer"): Recipe(a_challenge),
     # audit
     ("audit", "GET", "/v1/people/{person_id}/history"): Recipe(person_history),
     ("audit", "GET", "/v1/people/{person_id}/budget"): Recipe(person_history),

@@ -584,6 +584,76 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
         ),
     ),
     (
+        121,
+        lambda: ev.ContributionRecalculated(
+            **BASE,
+            deployment_id=DEPLOYMENT,
+            financial_assessment_id=uid("financial-assessment"),
+            charge_outcome=ev.FinancialAssessmentOutcome.ASSESSED,
+            assessed_max_weekly_contribution_pence=8_985,
+            applies_from=(START + timedelta(days=126)).date(),
+            previous_contribution_annual_pence=0,
+            contribution_annual_pence=8_985 * 52,
+            net_annual_pence=ANNUAL - 8_985 * 52,
+            cancelled_instalments=34,
+            cancelled_pence=821_100,
+            rescheduled_pence=515_610,
+            policy_version=POLICY,
+        ),
+    ),
+    (
+        122,
+        lambda: ev.BudgetStatementIssued(
+            **BASE,
+            statement_id=uid("statement-1"),
+            deployment_id=DEPLOYMENT,
+            issued_on=(START + timedelta(days=122)).date(),
+            applies_from=(START + timedelta(days=126)).date(),
+            total_annual_pence=ANNUAL,
+            person_pays_annual_pence=8_985 * 52,
+            council_pays_annual_pence=ANNUAL - 8_985 * 52,
+            total_weekly_pence=WEEKLY,
+            person_pays_weekly_pence=8_985,
+            council_pays_weekly_pence=WEEKLY - 8_985,
+            charge_outcome=ev.FinancialAssessmentOutcome.ASSESSED,
+            financial_assessment_id=uid("financial-assessment"),
+            text=(
+                "Your personal budget from 12 May 2025. The cost of meeting your eligible "
+                "needs is £241.50 a week (£12,558.00 a year). You pay £89.85 a week "
+                "(£4,672.20 a year), as your financial assessment worked out. The council "
+                "pays £151.65 a week (£7,885.80 a year). If you think this budget is not "
+                "enough to meet your needs, you can challenge it."
+            ),
+            policy_version=POLICY,
+        ),
+    ),
+    (
+        123,
+        lambda: ev.BudgetStatementChallenged(
+            **BASE,
+            challenge_id=uid("challenge-1"),
+            statement_id=uid("statement-1"),
+            deployment_id=DEPLOYMENT,
+            reason="The budget leaves nothing for the evening visits I need since March",
+            challenged_on=(START + timedelta(days=123)).date(),
+            challenged_by="person:golden-p-001",
+        ),
+    ),
+    (
+        124,
+        lambda: ev.StatementChallengeAnswered(
+            **BASE,
+            challenge_id=uid("challenge-1"),
+            statement_id=uid("statement-1"),
+            outcome=ev.ChallengeOutcome.UPHELD,
+            response="Evening needs were not assessed; a review is booked for next week",
+            review_requested=True,
+            answered_on=(START + timedelta(days=124)).date(),
+            answered_by="team_manager:tm-1",
+            answered_by_role=Role.TEAM_MANAGER,
+        ),
+    ),
+    (
         200,
         lambda: ev.DeploymentSuperseded(
             **BASE,
