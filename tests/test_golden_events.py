@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator, ValidationError
 
 from contracts import generate
 from contracts.envelope import Envelope, InvalidEvent, decode
-from contracts.events import ReviewScheduled, ReviewScheduledV1
+from contracts.events import ReviewScheduled, ReviewScheduledV1, ReviewScheduledV2
 from contracts.golden import make_golden
 from contracts.registry import (
     BY_TYPE,
@@ -41,7 +41,8 @@ from services.audit.domain import (
 )
 
 V1 = ReviewScheduledV1.type
-V2 = ReviewScheduled.type
+V2 = ReviewScheduledV2.type
+V3 = ReviewScheduled.type
 GOLDEN = sorted(make_golden.GOLDEN_DIR.glob("pb.*.json"))
 
 
@@ -105,13 +106,19 @@ def test_every_golden_event_decodes_to_the_current_version_of_its_event(path: Pa
 
 def test_a_v1_review_scheduled_upcasts_to_v2_with_an_unknown_scheduler() -> None:
     body = body_of(make_golden.golden_file(V1))
-    assert UPCASTERS[V1][0] == V2 and V1 not in BY_TYPE and BY_TYPE[V2] is ReviewScheduled
+    assert UPCASTERS[V1][0] == V2 and UPCASTERS[V2][0] == V3
+    assert V1 not in BY_TYPE and V2 not in BY_TYPE and BY_TYPE[V3] is ReviewScheduled
     envelope = decode(value_of(body))
-    assert isinstance(envelope.event, ReviewScheduled) and envelope.type == V2
+    assert isinstance(envelope.event, ReviewScheduled) and envelope.type == V3
     assert envelope.event.scheduled_by == V1_SCHEDULED_BY == "unknown (v1 event)"
     assert isinstance(envelope.as_published, ReviewScheduledV1)
     v1_fields = envelope.as_published.model_dump()
-    assert envelope.event.model_dump() == {**v1_fields, "scheduled_by": V1_SCHEDULED_BY}
+    v3_only = {"trigger": None, "happened_on": None, "deployment_id": None, "policy_version": None}
+    assert envelope.event.model_dump() == {
+        **v1_fields,
+        "scheduled_by": V1_SCHEDULED_BY,
+        **v3_only,
+    }
     cls, data = upcast(V1, body["data"])
     assert cls is ReviewScheduled and data["scheduled_by"] == V1_SCHEDULED_BY
 
@@ -179,6 +186,7 @@ def test_a_mixed_v1_v2_history_rebuilds_as_the_all_v2_history_does() -> None:
     history = budget_history(person, mixed_chain, date(2026, 12, 31))
     assert [(r.kind, r.status) for r in history.reviews] == [
         ("first", "completed"),
+        ("direct_payment", "due"),
         ("annual", "scheduled"),
     ]
 
@@ -199,7 +207,7 @@ def test_audit_hashes_a_v1_event_as_published_so_old_chains_replay_byte_for_byte
 
 
 def test_a_history_filter_by_short_name_finds_both_versions() -> None:
-    assert types_matching("review-scheduled") == {V1, V2}
+    assert types_matching("review-scheduled") == {V1, V2, V3}
     assert types_matching(V1) == {V1}
 
 
@@ -209,7 +217,8 @@ def test_decoding_a_golden_envelope_gives_back_the_envelope_that_made_it() -> No
         if envelope.type in BY_TYPE:
             assert decoded == envelope
         else:
-            assert decoded.as_published == envelope.event and decoded.type == V2
+            assert decoded.as_published == envelope.event
+            assert decoded.type == BY_TYPE[upcast(envelope.type, {})[0].type].type
             assert decoded == Envelope(
                 event=decoded.event,
                 id=envelope.id,
@@ -263,5 +272,5 @@ async def test_the_audit_service_answers_a_mixed_history_as_it_answers_an_all_v2
     assert mixed["verify"]["ok"] and v2["verify"]["ok"]
     assert mixed["budget"] == v2["budget"]
     assert mixed["timeline"] == v2["timeline"]
-    assert [item["type"] for item in mixed["reviews"]["items"]] == [V1, V2]  # as published
-    assert [item["type"] for item in v2["reviews"]["items"]] == [V2, V2]
+    assert [item["type"] for item in mixed["reviews"]["items"]] == [V1, V3, V2]  # as published
+    assert [item["type"] for item in v2["reviews"]["items"]] == [V3, V3, V3]

@@ -416,17 +416,18 @@ async def test_sign_off_emits_the_plan_and_schedules_the_first_review(service: S
     assert signed.first_review_on == date(2010, 6, 14)
     [scheduled] = await outbox_events_of(service.app, ReviewScheduled)
     assert (scheduled.kind, scheduled.due_on) == ("first", date(2010, 6, 14))
-    assert scheduled.type == "pb.planning.review-scheduled.v2"
+    assert scheduled.type == "pb.planning.review-scheduled.v3"
     assert scheduled.scheduled_by == "team_manager:team_manager-1"  # who signed it off
 
 
-async def test_council_e_first_review_is_after_three_months(service: Service) -> None:
-    # seed 004 Council E: "reviews, after three months and then annually"
+async def test_council_e_first_review_is_after_eight_weeks(service: Service) -> None:
+    # seed 004 Council E: "reviews, after three months and then annually"; the Care and
+    # Support Statutory Guidance (para. 13.32): 6-8 weeks, so 56 days
     budget = await budget_for(service, "p-1", 25_000, council="council_e")
     plan_id = await submitted(service, plan_body(budget), "council_e")
     assert (await sign_off(service, plan_id, "team_manager", "council_e")).status_code == 200
     [signed] = await outbox_events_of(service.app, PlanSignedOff)
-    assert signed.first_review_on == date(2010, 8, 2)
+    assert signed.first_review_on == date(2010, 6, 28)
 
 
 @pytest.mark.parametrize(
