@@ -10,6 +10,7 @@ Regulations 2014, reg. 7(1)(a): a direct payment reviewed at least once within t
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from rules.reviews import (
     next_review_on,
     unscheduled_review_on,
 )
-from servicekit.testing import POLICIES_DIR
+from servicekit.testing import POLICIES_DIR, Tokens, running
 
 BOOK = PolicyBook.from_directory(POLICIES_DIR)
 COUNCILS = BOOK.councils
@@ -196,3 +197,18 @@ def test_a_policy_adopted_before_these_figures_keeps_its_document() -> None:
     assert unscheduled_review_on(date(2025, 9, 1), "carer_stopped", older.reviews) == date(
         2025, 9, 1
     )
+
+
+async def test_an_adoption_outside_the_regulations_is_refused_naming_the_rule(
+    data_dir: Path, policies_dir: Path, tokens: Tokens
+) -> None:
+    from services.allocation.api import create_app
+    from services.allocation.settings import Settings
+    from services.allocation.tests.test_policies_api import adopt, proposal
+
+    document = proposal()
+    document["reviews"]["direct_payment"]["first_within_months"] = 9
+    async with running(create_app(Settings(data_dir=data_dir, policies_dir=policies_dir))) as c:
+        refused = await adopt(c, tokens, document)
+    assert refused.status_code == 422, refused.text
+    assert "reg. 7(1)(a), require a review within the first 6 months" in refused.text
