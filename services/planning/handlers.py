@@ -298,11 +298,20 @@ every type listed."""
 async def record_surplus_found(
     *, envelope: Envelope, uow: PlanningUnitOfWork, policies: PolicyBook
 ) -> Review | None:
-    """A surplus on a deployment brings the plan's review forward (seed 003 step 7)."""
+    """A surplus on a deployment brings the plan's review forward (seed 003 step 7), once
+    while that review is open."""
     found = SURPLUS_FINDINGS[type(envelope.event)](envelope.event, envelope)
     deployment = await uow.deployments.get(found.deployment_id)
     if deployment is None or deployment.council != envelope.event.council:
         return None  # set up before planning followed deployments: its plan is not known
+    open_reviews = await uow.reviews.open_of_kind(
+        council=deployment.council, person_id=deployment.person_id, kind=ReviewKind.UNSCHEDULED
+    )
+    if any(
+        r.trigger is ReviewTrigger.SURPLUS_FOUND and r.deployment_id == deployment.deployment_id
+        for r in open_reviews
+    ):
+        return None  # the surplus is already to be reviewed: a later check adds nothing
     plan = await uow.plans.get(deployment.plan_id)
     if plan is None or plan.signed_off is None:
         return None

@@ -297,6 +297,10 @@ async def test_a_surplus_payments_found_books_an_unscheduled_review(
     )
     found_at = datetime(2010, 12, 1, 9, 0, tzinfo=UTC)
     await apply(uow, record_surplus_found, Envelope(event=clawback, time=found_at))
+    # A later check finds the surplus again before the review: still one review.
+    again = clawback.model_copy(update={"clawback_id": uuid.uuid4()})
+    later = datetime(2010, 12, 8, 9, 0, tzinfo=UTC)
+    assert await apply(uow, record_surplus_found, Envelope(event=again, time=later)) is None
     [scheduled] = booked(uow, ReviewKind.UNSCHEDULED)
     assert scheduled.trigger is ReviewTrigger.SURPLUS_FOUND
     assert (scheduled.happened_on, scheduled.due_on) == (date(2010, 12, 1), date(2010, 12, 29))
