@@ -20,6 +20,7 @@ from contracts.events import (
     DeploymentPart,
     DeploymentSetUp,
     DeploymentSwitched,
+    ReviewDue,
     ReviewKind,
     ReviewOutcome,
     ReviewScheduled,
@@ -34,6 +35,7 @@ from services.planning.handlers import (
     record_deployment_set_up,
     record_deployment_switched,
     record_surplus_found,
+    run_due_reviews,
 )
 from services.planning.tests.fakes import FakePlanningUnitOfWork
 from services.planning.tests.test_handlers import (
@@ -164,6 +166,22 @@ async def test_then_a_direct_payment_is_reviewed_within_twelve_months_of_the_las
         )
     assert (following.kind, following.due_on) == (ReviewKind.DIRECT_PAYMENT, date(2012, 2, 20))
     assert following.deployment_id == first.deployment_id
+
+
+async def test_a_direct_payments_review_is_announced_due_on_its_day(
+    uow: FakePlanningUnitOfWork,
+) -> None:
+    plan_id = await signed_off_plan(uow)
+    await apply(uow, record_deployment_set_up, set_up(plan_id, DeploymentOption.DIRECT_PAYMENT))
+    operations = actor("operations")
+    early, _ = await run_due_reviews(uow=uow, actor=operations, as_of=date(2011, 2, 27))
+    assert [r.kind for r in early] == [ReviewKind.FIRST]  # the plan's, six weeks on
+    announced, _ = await run_due_reviews(uow=uow, actor=operations, as_of=date(2011, 2, 28))
+    assert [(r.kind, r.due_on) for r in announced] == [
+        (ReviewKind.DIRECT_PAYMENT, date(2011, 2, 28))
+    ]
+    [_, due] = uow.events(ReviewDue)
+    assert due.type == "pb.planning.review-due.v2" and due.kind is ReviewKind.DIRECT_PAYMENT
 
 
 async def test_a_budget_held_another_way_books_no_direct_payment_review(
