@@ -470,10 +470,37 @@ class PlanSignedOff(Event):
     policy_version: str
 
 
-class ReviewKind(StrEnum):
+class ReviewKindV1(StrEnum):
     FIRST = "first"
     ANNUAL = "annual"
     UNSCHEDULED = "unscheduled"
+
+
+# The kinds as review-scheduled v1 and v2 and review-due v1 published them, kept unchanged
+# so that those schemas stay as published (ReviewKind below adds a kind). The schemas name
+# the enum by its class name: ReviewKind, as when they were published.
+ReviewKindV1.__name__ = ReviewKindV1.__qualname__ = "ReviewKind"
+
+
+class ReviewKind(StrEnum):
+    """Which review: of the support plan (first, annual, unscheduled on an event in the
+    person's life) or of the making of direct payments (Care and Support (Direct Payments)
+    Regulations 2014, reg. 7)."""
+
+    FIRST = "first"
+    ANNUAL = "annual"
+    UNSCHEDULED = "unscheduled"
+    DIRECT_PAYMENT = "direct_payment"
+
+
+class ReviewTrigger(StrEnum):
+    """What brought an unscheduled review forward: a change in the person's circumstances
+    a case worker recorded, or a surplus payments found on a direct payment."""
+
+    CARER_STOPPED = "carer_stopped"
+    HOSPITAL_ADMISSION = "hospital_admission"
+    SURPLUS_FOUND = "surplus_found"
+    OTHER = "other"
 
 
 class ReviewOutcome(StrEnum):
@@ -490,15 +517,33 @@ class ReviewScheduledV1(Event):
     service: ClassVar[str] = "planning"
     review_id: UUID
     plan_id: UUID
-    kind: ReviewKind
+    kind: ReviewKindV1
     due_on: date
     reason: str | None = None
 
 
-class ReviewScheduled(Event):
+class ReviewScheduledV2(Event):
     """A review of a signed-off plan booked for a date, and who booked it (v2)."""
 
     type: ClassVar[str] = "pb.planning.review-scheduled.v2"
+    service: ClassVar[str] = "planning"
+    review_id: UUID
+    plan_id: UUID
+    kind: ReviewKindV1
+    due_on: date
+    reason: str | None = None
+    scheduled_by: ShortText = Field(
+        description='Who booked the review: the actor as role:user-id, or "system" when '
+        'no person did; "unknown (v1 event)" for a review published as v1.'
+    )
+
+
+class ReviewScheduled(Event):
+    """A review booked for a date: of the support plan, or of the making of direct
+    payments; what brought an unscheduled one forward, and the policy its date came from
+    (v3)."""
+
+    type: ClassVar[str] = "pb.planning.review-scheduled.v3"
     service: ClassVar[str] = "planning"
     review_id: UUID
     plan_id: UUID
@@ -509,10 +554,36 @@ class ReviewScheduled(Event):
         description='Who booked the review: the actor as role:user-id, or "system" when '
         'no person did; "unknown (v1 event)" for a review published as v1.'
     )
+    trigger: ReviewTrigger | None = Field(
+        None, description="What brought an unscheduled review forward; none for the others."
+    )
+    happened_on: date | None = Field(
+        None, description="The day the change of circumstances or the surplus was found."
+    )
+    deployment_id: UUID | None = Field(
+        None, description="The deployment a direct-payment or surplus review looks at."
+    )
+    policy_version: str | None = Field(
+        None,
+        description="The council policy the due date was worked out under; none where a "
+        "person chose the date, and in reviews published before v3.",
+    )
+
+
+# Superseded by ReviewDue (v2), whose kind may be direct_payment. Kept as published.
+class ReviewDueV1(Event):
+    type: ClassVar[str] = "pb.planning.review-due.v1"
+    service: ClassVar[str] = "planning"
+    review_id: UUID
+    plan_id: UUID
+    kind: ReviewKindV1
+    due_on: date
 
 
 class ReviewDue(Event):
-    type: ClassVar[str] = "pb.planning.review-due.v1"
+    """A booked review's day has come (v2: a direct-payment review is one kind)."""
+
+    type: ClassVar[str] = "pb.planning.review-due.v2"
     service: ClassVar[str] = "planning"
     review_id: UUID
     plan_id: UUID

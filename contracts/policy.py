@@ -179,11 +179,111 @@ class Monitoring(_Strict):
         return [t.name for t in self.audit_tiers if t.from_annual_pence <= annual_pence][-1]
 
 
-class Reviews(_Strict):
-    """First review, then at least annually (seed 004 §6.7, Councils D and E)."""
+FIRST_REVIEW_DAYS_GUIDANCE = (42, 56)
+"""A light-touch first review 6 to 8 weeks after the plan and personal budget are signed
+off (Care and Support Statutory Guidance, para. 13.32)."""
+PLAN_REVIEW_MONTHS_AT_MOST = 12
+"""A plan is reviewed no later than every 12 months (Care and Support Statutory Guidance,
+para. 13.32)."""
+DIRECT_PAYMENT_FIRST_REVIEW_MONTHS_AT_MOST = 6
+DIRECT_PAYMENT_REVIEW_MONTHS_AT_MOST = 12
+"""The making of direct payments is reviewed at least once within the first 6 months of
+the direct payment being made and at intervals not exceeding 12 months thereafter (Care
+and Support (Direct Payments) Regulations 2014, reg. 7(1)(a))."""
 
-    first_after_days: Annotated[int, Field(strict=True, ge=1, le=366)]
-    then_every_months: Annotated[int, Field(strict=True, ge=1, le=12)]
+
+class DirectPaymentReviews(_Strict):
+    """When the making of direct payments is reviewed (Care and Support (Direct Payments)
+    Regulations 2014, reg. 7(1)(a)): the first within `first_within_months` of the first
+    payment, then every `then_every_months`; the regulation's limits are the most a
+    policy may say."""
+
+    first_within_months: Annotated[int, Field(strict=True, ge=1)]
+    then_every_months: Annotated[int, Field(strict=True, ge=1)]
+    source: str = Field(min_length=1)
+    applies_from: date
+
+    @model_validator(mode="after")
+    def _within_the_regulations(self) -> Self:
+        if self.first_within_months > DIRECT_PAYMENT_FIRST_REVIEW_MONTHS_AT_MOST:
+            raise ValueError(
+                f"reviews.direct_payment.first_within_months is {self.first_within_months}: "
+                "the Care and Support (Direct Payments) Regulations 2014, reg. 7(1)(a), require "
+                f"a review within the first {DIRECT_PAYMENT_FIRST_REVIEW_MONTHS_AT_MOST} "
+                "months of the first direct payment"
+            )
+        if self.then_every_months > DIRECT_PAYMENT_REVIEW_MONTHS_AT_MOST:
+            raise ValueError(
+                f"reviews.direct_payment.then_every_months is {self.then_every_months}: the "
+                "Care and Support (Direct Payments) Regulations 2014, reg. 7(1)(a), require "
+                f"reviews at intervals not exceeding {DIRECT_PAYMENT_REVIEW_MONTHS_AT_MOST} "
+                "months"
+            )
+        return self
+
+
+class UnscheduledReviews(_Strict):
+    """How soon an unscheduled review is due after an event in the person's life (a carer
+    stops, a hospital admission, a surplus found): days by trigger. The law sets no figure
+    (Care Act 2014, s.27: plans are kept under review and reviewed on a reasonable
+    request); these are the council's, with their source."""
+
+    within_days: dict[Slug, Annotated[int, Field(strict=True, ge=0, le=366)]] = Field(
+        min_length=1,
+        description="Trigger (carer_stopped, hospital_admission, surplus_found, other) -> "
+        "days after the day it happened that the review is due.",
+    )
+    source: str = Field(min_length=1)
+    applies_from: date
+    to_confirm: str | None = Field(
+        None, description="Set while the figures have not been checked against their source."
+    )
+
+    @model_validator(mode="after")
+    def _every_trigger_has_a_figure(self) -> Self:
+        missing = sorted(set(UNSCHEDULED_TRIGGERS) - set(self.within_days))
+        if missing:
+            raise ValueError(f"reviews.unscheduled.within_days has no figure for {missing}")
+        return self
+
+
+UNSCHEDULED_TRIGGERS = ("carer_stopped", "hospital_admission", "surplus_found", "other")
+"""Every trigger an unscheduled review has (contracts.events.ReviewTrigger)."""
+
+
+class Reviews(_Strict):
+    """The support plan's first review, then at least every 12 months (seed 004 §6.7,
+    Councils D and E; Care and Support Statutory Guidance, para. 13.32); direct payments'
+    reviews (reg. 7 of the Direct Payments Regulations 2014); unscheduled reviews."""
+
+    first_after_days: Annotated[int, Field(strict=True, ge=1)]
+    then_every_months: Annotated[int, Field(strict=True, ge=1)]
+    source: str | None = Field(None, description="Where the plan's review schedule comes from.")
+    direct_payment: DirectPaymentReviews | None = Field(
+        None,
+        description="None in policies before it: the regulation's own limits (6, then 12 "
+        "months) apply.",
+    )
+    unscheduled: UnscheduledReviews | None = Field(
+        None, description="None in policies before it: an unscheduled review is due at once."
+    )
+
+    @model_validator(mode="after")
+    def _within_the_guidance(self) -> Self:
+        low, high = FIRST_REVIEW_DAYS_GUIDANCE
+        if not low <= self.first_after_days <= high:
+            raise ValueError(
+                f"reviews.first_after_days is {self.first_after_days}: the Care and Support "
+                "Statutory Guidance (para. 13.32) expects the first review 6 to 8 weeks "
+                f"({low} to {high} days) after the plan is signed off"
+            )
+        if self.then_every_months > PLAN_REVIEW_MONTHS_AT_MOST:
+            raise ValueError(
+                f"reviews.then_every_months is {self.then_every_months}: the Care and Support "
+                "Statutory Guidance (para. 13.32) expects a plan to be reviewed no later than "
+                f"every {PLAN_REVIEW_MONTHS_AT_MOST} months"
+            )
+        return self
 
 
 class Planning(_Strict):
@@ -306,6 +406,7 @@ class Policy(_Strict):
 # and the fingerprint, it was adopted with.
 _LATER_APPROVAL_FIELDS = ("panel_only_client_groups",)
 _LATER_SECTIONS = ("eligibility", "charging")
+_LATER_REVIEW_FIELDS = ("source", "direct_payment", "unscheduled")
 
 
 def policy_document(policy: Policy) -> dict[str, Any]:
@@ -318,6 +419,10 @@ def policy_document(policy: Policy) -> dict[str, Any]:
     for name in _LATER_SECTIONS:
         if document.get(name) is None:
             document.pop(name, None)
+    reviews = document["reviews"]
+    for name in _LATER_REVIEW_FIELDS:
+        if reviews.get(name) is None:
+            reviews.pop(name, None)
     return document
 
 

@@ -55,6 +55,8 @@ EVENT_CLASSES: tuple[type[ev.Event], ...] = (
 
 SUPERSEDED_CLASSES: tuple[type[ev.Event], ...] = (
     ev.ReviewScheduledV1,
+    ev.ReviewScheduledV2,
+    ev.ReviewDueV1,
     ev.FinancialAssessmentCompletedV1,
 )
 """Older published versions: never produced again, read only through UPCASTERS."""
@@ -93,6 +95,12 @@ def review_scheduled_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "scheduled_by": V1_SCHEDULED_BY}
 
 
+def with_more_review_kinds(data: dict[str, Any]) -> dict[str, Any]:
+    """review-scheduled v3 and review-due v2 only add kinds (and, for v3, optional fields
+    left empty): every older record is already valid as the newer version."""
+    return dict(data)
+
+
 def financial_assessment_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     """v1 did not record the children and premiums the guarantee counted: none (unknown)."""
     return {**data, "mig_children": None, "mig_premiums": None}
@@ -101,7 +109,9 @@ def financial_assessment_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 # Older type -> (newer type, function turning old data into new data). A consumer reading
 # an old event walks this chain until it reaches a type it has a class for.
 UPCASTERS: dict[str, tuple[str, UpcastFn]] = {
-    ev.ReviewScheduledV1.type: (ev.ReviewScheduled.type, review_scheduled_v1_to_v2),
+    ev.ReviewScheduledV1.type: (ev.ReviewScheduledV2.type, review_scheduled_v1_to_v2),
+    ev.ReviewScheduledV2.type: (ev.ReviewScheduled.type, with_more_review_kinds),
+    ev.ReviewDueV1.type: (ev.ReviewDue.type, with_more_review_kinds),
     ev.FinancialAssessmentCompletedV1.type: (
         ev.FinancialAssessmentCompleted.type,
         financial_assessment_v1_to_v2,

@@ -158,6 +158,7 @@ RIGHTS: tuple[Right, ...] = (
     R("planning", "GET", "/v1/reviews", ANYONE, Scope.LIST),
     R("planning", "POST", "/v1/reviews", PRACTITIONERS, Scope.NEW),
     R("planning", "POST", "/v1/reviews/run-due", roles(TM, OPS), Scope.COUNCIL_WIDE),
+    R("planning", "POST", "/v1/changes-of-circumstances", PRACTITIONERS, Scope.NEW),
     R("planning", "GET", "/v1/reviews/{review_id}", ANYONE, Scope.RECORD),
     R("planning", "POST", "/v1/reviews/{review_id}/complete", PRACTITIONERS, Scope.RECORD),
     R("planning", "GET", "/v1/people/{person_id}/subject-access", SUBJECT_ACCESS, Scope.PERSON),

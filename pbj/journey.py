@@ -346,9 +346,16 @@ async def walk_journey(
         )
         events = _expect(response, 200, "read the audit history")["items"]
         types = {e["type"] for e in events}
-        return events if "pb.payments.payment-released.v1" in types else None
+        # Planning books the direct payment's review when it learns of the deployment: wait
+        # for it too, so the history counted here is the whole journey's.
+        reviewed = any(e["data"].get("kind") == "direct_payment" for e in events)
+        return events if "pb.payments.payment-released.v1" in types and reviewed else None
 
-    history = await _eventually("the audit history to show the payment", history_complete, timeout)
+    history = await _eventually(
+        "the audit history to show the payment and the direct payment's review",
+        history_complete,
+        timeout,
+    )
     result.audit_events = len(history)
     result.stage = "complete"
     return result

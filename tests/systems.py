@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from pbj.processes import REPO_ROOT, SERVICES, Supervisor, postgres_database_urls
+from pbj.processes import PORTAL, REPO_ROOT, SERVICES, Supervisor, postgres_database_urls
 from testkit.chaos.processes import free_ports
 
 __all__ = ["ENGINES", "admin", "free_ports", "run_pbj", "supervised_system"]
@@ -41,22 +41,24 @@ async def admin(admin_url: str, *statements: str) -> None:
 
 
 def supervised_system(
-    name: str, run_prefix: str, ready_timeout: float = 120
+    name: str, run_prefix: str, ready_timeout: float = 120, *, with_portal: bool = False
 ) -> Callable[..., Iterator[Supervisor]]:
     """A module-scoped `system` fixture, once per engine in ENGINES.
 
     On Kafka each run gets its own namespace (topics and groups) and its own five
     databases, all named after `run_prefix` and a random suffix, so runs never see each
-    other's events; the databases are dropped afterwards.
+    other's events; the databases are dropped afterwards. `with_portal`: the portal runs
+    too, over the same services.
     """
 
     @pytest.fixture(scope="module", params=ENGINES)
     def system(
         request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     ) -> Iterator[Supervisor]:
+        names = [*SERVICES, PORTAL] if with_portal else list(SERVICES)
         supervisor = Supervisor(
             data_dir=tmp_path_factory.mktemp(name),
-            ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True)),
+            ports=dict(zip(names, free_ports(len(names)), strict=True)),
         )
         run_id = f"{run_prefix}{uuid.uuid4().hex[:10]}"
         admin_url = None

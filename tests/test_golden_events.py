@@ -24,6 +24,7 @@ from contracts.events import (
     FinancialAssessmentCompletedV1,
     ReviewScheduled,
     ReviewScheduledV1,
+    ReviewScheduledV2,
 )
 from contracts.golden import make_golden
 from contracts.registry import (
@@ -46,7 +47,8 @@ from services.audit.domain import (
 )
 
 V1 = ReviewScheduledV1.type
-V2 = ReviewScheduled.type
+V2 = ReviewScheduledV2.type
+V3 = ReviewScheduled.type
 GOLDEN = sorted(make_golden.GOLDEN_DIR.glob("pb.*.json"))
 
 
@@ -124,13 +126,19 @@ def test_a_v1_financial_assessment_upcasts_to_v2_with_its_guarantee_breakdown_un
 
 def test_a_v1_review_scheduled_upcasts_to_v2_with_an_unknown_scheduler() -> None:
     body = body_of(make_golden.golden_file(V1))
-    assert UPCASTERS[V1][0] == V2 and V1 not in BY_TYPE and BY_TYPE[V2] is ReviewScheduled
+    assert UPCASTERS[V1][0] == V2 and UPCASTERS[V2][0] == V3
+    assert V1 not in BY_TYPE and V2 not in BY_TYPE and BY_TYPE[V3] is ReviewScheduled
     envelope = decode(value_of(body))
-    assert isinstance(envelope.event, ReviewScheduled) and envelope.type == V2
+    assert isinstance(envelope.event, ReviewScheduled) and envelope.type == V3
     assert envelope.event.scheduled_by == V1_SCHEDULED_BY == "unknown (v1 event)"
     assert isinstance(envelope.as_published, ReviewScheduledV1)
     v1_fields = envelope.as_published.model_dump()
-    assert envelope.event.model_dump() == {**v1_fields, "scheduled_by": V1_SCHEDULED_BY}
+    v3_only = {"trigger": None, "happened_on": None, "deployment_id": None, "policy_version": None}
+    assert envelope.event.model_dump() == {
+        **v1_fields,
+        "scheduled_by": V1_SCHEDULED_BY,
+        **v3_only,
+    }
     cls, data = upcast(V1, body["data"])
     assert cls is ReviewScheduled and data["scheduled_by"] == V1_SCHEDULED_BY
 
@@ -198,6 +206,7 @@ def test_a_mixed_v1_v2_history_rebuilds_as_the_all_v2_history_does() -> None:
     history = budget_history(person, mixed_chain, date(2026, 12, 31))
     assert [(r.kind, r.status) for r in history.reviews] == [
         ("first", "completed"),
+        ("direct_payment", "due"),
         ("annual", "scheduled"),
     ]
 
@@ -218,7 +227,7 @@ def test_audit_hashes_a_v1_event_as_published_so_old_chains_replay_byte_for_byte
 
 
 def test_a_history_filter_by_short_name_finds_both_versions() -> None:
-    assert types_matching("review-scheduled") == {V1, V2}
+    assert types_matching("review-scheduled") == {V1, V2, V3}
     assert types_matching(V1) == {V1}
 
 
@@ -283,5 +292,5 @@ async def test_the_audit_service_answers_a_mixed_history_as_it_answers_an_all_v2
     assert mixed["verify"]["ok"] and v2["verify"]["ok"]
     assert mixed["budget"] == v2["budget"]
     assert mixed["timeline"] == v2["timeline"]
-    assert [item["type"] for item in mixed["reviews"]["items"]] == [V1, V2]  # as published
-    assert [item["type"] for item in v2["reviews"]["items"]] == [V2, V2]
+    assert [item["type"] for item in mixed["reviews"]["items"]] == [V1, V3, V2]  # as published
+    assert [item["type"] for item in v2["reviews"]["items"]] == [V3, V3, V3]

@@ -459,6 +459,12 @@ async def new_review(s: Service, council: str, person_id: str) -> Target:
     return {"json": due}
 
 
+async def new_change_of_circumstances(s: Service, council: str, person_id: str) -> Target:
+    plan_id, _ = await plan_in(s, council, person_id, "signed-off")
+    change = {"plan_id": plan_id, "change": "carer_stopped", "happened_on": START.isoformat()}
+    return {"json": change}
+
+
 async def plans_to_convert(s: Service, council: str, person_id: str) -> Target:
     converted = f"{person_id}-converted"
     budget_id = await issued_budget(s, council, converted)
@@ -762,6 +768,7 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("planning", "POST", "/v1/plans/{plan_id}/return"): a_plan("submitted", lambda p, b: {"reasons": ["Cost the evenings too"]}),
     ("planning", "POST", "/v1/reviews"): Recipe(new_review),
     ("planning", "POST", "/v1/reviews/run-due"): council_wide({"as_of": "2010-12-31"}),
+    ("planning", "POST", "/v1/changes-of-circumstances"): Recipe(new_change_of_circumstances),
     ("planning", "GET", "/v1/reviews/{review_id}"): a_review(),
     ("planning", "GET", "/v1/people/{person_id}/subject-access"): Recipe(held_on),
     ("planning", "POST", "/v1/reviews/{review_id}/complete"): a_review({"outcome": "no_change", "completed_on": "2010-06-01"}),

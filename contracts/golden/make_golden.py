@@ -57,6 +57,9 @@ BUDGET = uid("budget")
 PLAN = uid("plan")
 FIRST_REVIEW = uid("first-review")
 ANNUAL_REVIEW = uid("annual-review")
+DIRECT_PAYMENT_REVIEW = uid("direct-payment-review")
+DIRECT_PAYMENT_REVIEW_DAY = 217
+"""Six months after the direct payment was set up (day 36): 11 February to 11 August."""
 DEPLOYMENT = uid("deployment")
 NEW_DEPLOYMENT = uid("deployment-2")
 SCHEDULE = uid("schedule")
@@ -392,7 +395,7 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
             **BASE,
             review_id=FIRST_REVIEW,
             plan_id=PLAN,
-            kind=ev.ReviewKind.FIRST,
+            kind=ev.ReviewKindV1.FIRST,
             due_on=(START + timedelta(days=33 + 42)).date(),
             reason="first review after sign-off",
         ),
@@ -408,6 +411,22 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
             contribution_annual_pence=52_000,
             net_annual_pence=ANNUAL - 52_000,
             audit_tier="light_touch_annual",
+            policy_version=POLICY,
+        ),
+    ),
+    (
+        36,
+        # Planning learnt of the direct payment: its review within the first six months
+        # (Care and Support (Direct Payments) Regulations 2014, reg. 7), published as v3.
+        lambda: ev.ReviewScheduled(
+            **BASE,
+            review_id=DIRECT_PAYMENT_REVIEW,
+            plan_id=PLAN,
+            kind=ev.ReviewKind.DIRECT_PAYMENT,
+            due_on=(START + timedelta(days=DIRECT_PAYMENT_REVIEW_DAY)).date(),
+            reason="review of the direct payment within 6 months of its start",
+            scheduled_by="system",
+            deployment_id=DEPLOYMENT,
             policy_version=POLICY,
         ),
     ),
@@ -521,11 +540,11 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
     ),
     (
         75,
-        lambda: ev.ReviewDue(
+        lambda: ev.ReviewDueV1(
             **BASE,
             review_id=FIRST_REVIEW,
             plan_id=PLAN,
-            kind=ev.ReviewKind.FIRST,
+            kind=ev.ReviewKindV1.FIRST,
             due_on=(START + timedelta(days=75)).date(),
         ),
     ),
@@ -544,11 +563,11 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
     (
         77,
         # The next review, published as v2 after planning moved on: who booked it is known.
-        lambda: ev.ReviewScheduled(
+        lambda: ev.ReviewScheduledV2(
             **BASE,
             review_id=ANNUAL_REVIEW,
             plan_id=PLAN,
-            kind=ev.ReviewKind.ANNUAL,
+            kind=ev.ReviewKindV1.ANNUAL,
             due_on=(START + timedelta(days=77 + 365)).date(),
             reason=None,
             scheduled_by="care_manager:cm-4",
@@ -663,6 +682,16 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
             effective_from=(START + timedelta(days=210)).date(),
             cancelled_instalments=3,
             cancelled_pence=277_800,
+        ),
+    ),
+    (
+        DIRECT_PAYMENT_REVIEW_DAY,
+        lambda: ev.ReviewDue(
+            **BASE,
+            review_id=DIRECT_PAYMENT_REVIEW,
+            plan_id=PLAN,
+            kind=ev.ReviewKind.DIRECT_PAYMENT,
+            due_on=(START + timedelta(days=DIRECT_PAYMENT_REVIEW_DAY)).date(),
         ),
     ),
     (

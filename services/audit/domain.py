@@ -980,6 +980,20 @@ def timeline_entry(stored: StoredEvent, event: ev.Event) -> TimelineEntry:
             f"{event.signed_off_by_role.value}: {format_pounds(event.weekly_pence)} a week; "
             f"first review by {event.first_review_on.isoformat()}"
         )
+    elif (
+        isinstance(event, ev.ReviewScheduled | ev.ReviewDue)
+        and event.kind is ev.ReviewKind.DIRECT_PAYMENT
+    ):
+        ref, on = str(event.review_id), event.due_on
+        verb = "scheduled for" if isinstance(event, ev.ReviewScheduled) else "due on"
+        text = f"Direct payment review {verb} {event.due_on.isoformat()}"
+    elif isinstance(event, ev.ReviewScheduled) and event.trigger is not None:
+        ref, on = str(event.review_id), event.due_on
+        happened = f" on {event.happened_on.isoformat()}" if event.happened_on else ""
+        text = (
+            f"Unscheduled review scheduled for {event.due_on.isoformat()} after "
+            f"{event.trigger.value.replace('_', ' ')}{happened}"
+        )
     elif isinstance(event, ev.ReviewScheduled | ev.ReviewDue):
         ref, on = str(event.review_id), event.due_on
         verb = "scheduled for" if isinstance(event, ev.ReviewScheduled) else "due on"

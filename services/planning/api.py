@@ -12,6 +12,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query
 
+from contracts.events import ReviewTrigger
 from servicekit import clock
 from servicekit.app import service_app
 from servicekit.auth import CurrentActor, require_role
@@ -39,6 +40,7 @@ from services.planning.schemas import (
     PLAN_CURSOR,
     REVIEW_CURSOR,
     ApprovalsPage,
+    ChangeOfCircumstancesIn,
     ChecksOut,
     CompletedReviewOut,
     CompleteReviewIn,
@@ -254,6 +256,34 @@ async def schedule_review(body: ReviewIn, actor: CurrentActor, runtime: Runtime)
         plan_id=body.plan_id,
         due_on=body.due_on,
         reason=body.reason,
+    )
+    return review_out(review)
+
+
+@router.post(
+    "/changes-of-circumstances",
+    status_code=201,
+    response_model=ReviewOut,
+    summary="Record a change of circumstances: an unscheduled review, due by the policy",
+    description=(
+        "A carer stopped, a hospital admission, or another change (say what): books an "
+        "unscheduled review of the signed-off plan, due the council's "
+        "`reviews.unscheduled.within_days` for that change after the day it happened "
+        "(ReviewScheduled, kind unscheduled, with the trigger and the day)."
+    ),
+)
+async def record_change_of_circumstances(
+    body: ChangeOfCircumstancesIn, actor: CurrentActor, runtime: Runtime
+) -> ReviewOut:
+    require_role(actor, *PRACTITIONERS)
+    review = await handlers.record_change_of_circumstances(
+        uow=uow_of(runtime),
+        policies=runtime.policies,
+        actor=actor,
+        plan_id=body.plan_id,
+        change=ReviewTrigger(body.change.value),
+        happened_on=body.happened_on,
+        details=body.details,
     )
     return review_out(review)
 

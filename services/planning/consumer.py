@@ -1,4 +1,6 @@
-"""Events planning applies: validated assessments and issued budgets, each exactly once.
+"""Events planning applies, each exactly once: validated assessments and issued budgets
+(to write and check plans); deployments set up or switched to a direct payment, and
+surpluses found on them (to book their reviews).
 
 The consumer opens the unit of work and adds the inbox row before calling a handler, and
 commits after it, so a redelivered event changes nothing (servicekit.consumer).
@@ -9,10 +11,23 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.envelope import Envelope
-from contracts.events import AssessmentValidated, BudgetIssued
+from contracts.events import (
+    AssessmentValidated,
+    BudgetIssued,
+    DeploymentSetUp,
+    DeploymentSwitched,
+    Event,
+)
 from contracts.registry import topic_for
 from servicekit.runtime import ServiceRuntime
 from services.planning import handlers
+
+REVIEWED_FROM_PAYMENTS: tuple[type[Event], ...] = (
+    DeploymentSetUp,
+    DeploymentSwitched,
+    *handlers.SURPLUS_FINDINGS,
+)
+"""Payments' events that book a review: a direct payment starting, and each surplus."""
 
 
 async def on_assessment_validated(envelope: Envelope, uow: Any) -> None:
@@ -24,11 +39,34 @@ async def on_budget_issued(envelope: Envelope, uow: Any) -> None:
 
 
 def register(runtime: ServiceRuntime[Any]) -> None:
-    """Subscribe planning to the assessment and allocation topics."""
+    """Subscribe planning to the assessment and allocation topics, and to payments'."""
     runtime.add_consumer(
         topics=[topic_for(AssessmentValidated), topic_for(BudgetIssued)],
         handlers={
             AssessmentValidated: on_assessment_validated,
             BudgetIssued: on_budget_issued,
+        },
+    )
+
+    async def on_deployment_set_up(envelope: Envelope, uow: Any) -> None:
+        await handlers.record_deployment_set_up(
+            envelope=envelope, uow=uow, policies=runtime.policies
+        )
+
+    async def on_deployment_switched(envelope: Envelope, uow: Any) -> None:
+        await handlers.record_deployment_switched(
+            envelope=envelope, uow=uow, policies=runtime.policies
+        )
+
+    async def on_surplus_found(envelope: Envelope, uow: Any) -> None:
+        await handlers.record_surplus_found(envelope=envelope, uow=uow, policies=runtime.policies)
+
+    runtime.add_consumer(
+        name=f"{runtime.name}-reviews",
+        topics=sorted({topic_for(cls) for cls in REVIEWED_FROM_PAYMENTS}),
+        handlers={
+            DeploymentSetUp: on_deployment_set_up,
+            DeploymentSwitched: on_deployment_switched,
+            **{finding: on_surplus_found for finding in handlers.SURPLUS_FINDINGS},
         },
     )

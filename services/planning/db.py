@@ -16,7 +16,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.events import ProviderKind, ReviewKind, ReviewOutcome
+from contracts.events import ProviderKind, ReviewKind, ReviewOutcome, ReviewTrigger
 from contracts.money import Frequency
 from contracts.vocabulary import Role
 from servicekit.db import (
@@ -31,6 +31,7 @@ from services.planning.domain import (
     HistoryEntry,
     KnownAssessment,
     KnownBudget,
+    KnownDeployment,
     KnownRisk,
     Plan,
     PlanContent,
@@ -141,9 +142,24 @@ reviews = sa.Table(
     sa.Column("completed_on", sa.Date, nullable=True),
     sa.Column("notes", sa.Text, nullable=False),
     sa.Column("completed_by", ACTOR, nullable=True),
+    sa.Column("trigger", sa.String(32), nullable=True),
+    sa.Column("happened_on", sa.Date, nullable=True),
+    sa.Column("deployment_id", sa.Uuid, nullable=True),
+    sa.Column("policy_version", sa.String(100), nullable=True),
 )
 sa.Index("reviews_by_due", reviews.c.council, reviews.c.status, reviews.c.due_on)
 sa.Index("reviews_by_person", reviews.c.council, reviews.c.person_id, reviews.c.due_on)
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("deployment_id", sa.Uuid, primary_key=True),
+    sa.Column("plan_id", sa.Uuid, nullable=False),
+    sa.Column("person_id", PERSON, nullable=False),
+    sa.Column("council", COUNCIL, nullable=False),
+    sa.Column("direct_payment", sa.Boolean, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
 
 
 def _utc(value: Any) -> Any:
@@ -473,6 +489,10 @@ def _review_from_row(row: Any) -> Review:
         completed_on=row.completed_on,
         notes=row.notes,
         completed_by=row.completed_by,
+        trigger=None if row.trigger is None else ReviewTrigger(row.trigger),
+        happened_on=row.happened_on,
+        deployment_id=row.deployment_id,
+        policy_version=row.policy_version,
     )
 
 
@@ -494,6 +514,10 @@ def _review_values(review: Review) -> dict[str, Any]:
         "completed_on": review.completed_on,
         "notes": review.notes,
         "completed_by": None if review.completed_by is None else review.completed_by[:200],
+        "trigger": None if review.trigger is None else review.trigger.value,
+        "happened_on": review.happened_on,
+        "deployment_id": review.deployment_id,
+        "policy_version": review.policy_version,
     }
 
 
@@ -551,6 +575,20 @@ class ReviewRepository:
             self._track(review)
         return found
 
+    async def open_of_kind(self, *, council: str, person_id: str, kind: ReviewKind) -> list[Review]:
+        """The person's reviews of a kind not yet completed."""
+        rows = (
+            await self.session.execute(
+                sa.select(reviews).where(
+                    reviews.c.council == council,
+                    reviews.c.person_id == person_id,
+                    reviews.c.kind == kind.value,
+                    reviews.c.status != ReviewStatus.COMPLETED.value,
+                )
+            )
+        ).all()
+        return [_review_from_row(row) for row in rows]
+
     async def list(
         self,
         *,
@@ -580,14 +618,57 @@ class ReviewRepository:
         return [_review_from_row(row) for row in (await self.session.execute(query)).all()]
 
 
+class DeploymentRepository:
+    """What planning knows of each deployment: its plan and whether it holds a direct
+    payment (the latest of DeploymentSetUp and DeploymentSwitched)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, deployment_id: UUID) -> KnownDeployment | None:
+        row = (
+            await self.session.execute(
+                sa.select(deployments).where(deployments.c.deployment_id == deployment_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        return KnownDeployment(
+            deployment_id=row.deployment_id,
+            plan_id=row.plan_id,
+            person_id=row.person_id,
+            council=row.council,
+            direct_payment=row.direct_payment,
+        )
+
+    async def put(self, deployment: KnownDeployment, *, at: datetime) -> None:
+        values = {
+            "plan_id": deployment.plan_id,
+            "person_id": deployment.person_id,
+            "council": deployment.council,
+            "direct_payment": deployment.direct_payment,
+            "updated_at": at,
+        }
+        where = deployments.c.deployment_id == deployment.deployment_id
+        exists = await self.session.execute(sa.select(deployments.c.deployment_id).where(where))
+        if exists.first() is None:
+            await self.session.execute(
+                deployments.insert().values(deployment_id=deployment.deployment_id, **values)
+            )
+        else:
+            await self.session.execute(deployments.update().where(where).values(**values))
+
+
 class PlanningUnitOfWork(UnitOfWork):
     assessments: AssessmentRepository
     budgets: BudgetRepository
+    deployments: DeploymentRepository
     plans: PlanRepository
     reviews: ReviewRepository
 
     def _open(self) -> None:
         self.assessments = AssessmentRepository(self.session)
         self.budgets = BudgetRepository(self.session)
+        self.deployments = DeploymentRepository(self.session)
         self.plans = PlanRepository(self.session, self.track)
         self.reviews = ReviewRepository(self.session, self.track)

@@ -27,6 +27,7 @@ from contracts.events import (
     ReviewKind,
     ReviewOutcome,
     ReviewScheduled,
+    ReviewTrigger,
 )
 from contracts.money import (
     Frequency,
@@ -34,7 +35,7 @@ from contracts.money import (
     div_round_half_up,
     format_pounds,
 )
-from contracts.policy import Policy, Questionnaire
+from contracts.policy import Policy, Questionnaire, Reviews
 from contracts.vocabulary import Role
 from rules import reviews as review_dates
 from rules.authority import Decision, Refusal, Sitting, may_sign_off
@@ -323,6 +324,18 @@ class KnownAssessment:
     policy_version: str
 
 
+@dataclass(frozen=True)
+class KnownDeployment:
+    """How a signed-off plan's budget is held, from DeploymentSetUp and DeploymentSwitched:
+    enough to find the plan a direct payment or a surplus belongs to."""
+
+    deployment_id: UUID
+    plan_id: UUID
+    person_id: str
+    council: str
+    direct_payment: bool
+
+
 # --- checks -------------------------------------------------------------------------------
 # --- reviews ------------------------------------------------------------------------------
 
@@ -343,6 +356,10 @@ class Review:
     scheduled_by: str
     created_at: datetime
     reason: str | None = None
+    trigger: ReviewTrigger | None = None
+    happened_on: date | None = None
+    deployment_id: UUID | None = None
+    policy_version: str | None = None
     status: ReviewStatus = ReviewStatus.SCHEDULED
     version: int = 1
     announced_at: datetime | None = None
@@ -364,6 +381,10 @@ class Review:
         at: datetime,
         reason: str | None = None,
         review_id: UUID | None = None,
+        trigger: ReviewTrigger | None = None,
+        happened_on: date | None = None,
+        deployment_id: UUID | None = None,
+        policy_version: str | None = None,
     ) -> Review:
         review = cls(
             review_id=review_id or uuid.uuid4(),
@@ -375,6 +396,10 @@ class Review:
             scheduled_by=by,
             created_at=at,
             reason=reason,
+            trigger=trigger,
+            happened_on=happened_on,
+            deployment_id=deployment_id,
+            policy_version=policy_version,
         )
         review.events.append(
             ReviewScheduled(
@@ -386,9 +411,71 @@ class Review:
                 due_on=due_on,
                 reason=reason,
                 scheduled_by=by[:200] or SYSTEM_ACTOR,
+                trigger=trigger,
+                happened_on=happened_on,
+                deployment_id=deployment_id,
+                policy_version=policy_version,
             )
         )
         return review
+
+    @classmethod
+    def of_direct_payment(
+        cls,
+        *,
+        plan: Plan,
+        deployment_id: UUID,
+        starts_on: date,
+        reviews: Reviews,
+        policy_version: str,
+        at: datetime,
+    ) -> Review:
+        """The first review of a direct payment starting on `starts_on` (Care and Support
+        (Direct Payments) Regulations 2014, reg. 7: within its first 6 months)."""
+        due_on = review_dates.first_direct_payment_review_on(starts_on, reviews)
+        return cls.schedule(
+            plan=plan,
+            kind=ReviewKind.DIRECT_PAYMENT,
+            due_on=due_on,
+            by=SYSTEM_ACTOR,
+            at=at,
+            reason=f"first review of the direct payment that started on {starts_on.isoformat()}",
+            deployment_id=deployment_id,
+            policy_version=policy_version,
+        )
+
+    @classmethod
+    def on_change(
+        cls,
+        *,
+        plan: Plan,
+        trigger: ReviewTrigger,
+        happened_on: date,
+        reason: str,
+        by: str,
+        reviews: Reviews,
+        policy_version: str,
+        at: datetime,
+        deployment_id: UUID | None = None,
+    ) -> Review:
+        """An unscheduled review brought forward by an event in the person's life, due by
+        the policy's days for that kind of event (seed 003 step 7)."""
+        if plan.signed_off is None:
+            raise IllegalStateChange(
+                f"plan {plan.plan_id} has never been signed off, so there is nothing to review"
+            )
+        return cls.schedule(
+            plan=plan,
+            kind=ReviewKind.UNSCHEDULED,
+            due_on=review_dates.unscheduled_review_on(happened_on, trigger.value, reviews),
+            by=by,
+            at=at,
+            reason=reason,
+            trigger=trigger,
+            happened_on=happened_on,
+            deployment_id=deployment_id,
+            policy_version=policy_version,
+        )
 
     def check_version(self, expected: int | None) -> None:
         errors.require_version(f"review {self.review_id}", expected, self.version)
@@ -421,11 +508,14 @@ class Review:
         notes: str,
         by: str,
         plan: Plan,
-        then_every_months: int,
+        reviews: Reviews,
+        policy_version: str,
         at: datetime,
         expected_version: int | None = None,
     ) -> Review:
-        """Record the outcome and schedule the next review `then_every_months` later.
+        """Record the outcome and schedule the next review: of a direct payment, the
+        policy's direct-payment interval later (reg. 7: at most 12 months); of the plan,
+        the next annual one `then_every_months` later.
 
         ``revise_plan`` reopens the signed-off plan as a new draft version so it can be
         amended and signed off again; ``reassess`` and ``no_change`` only record the outcome.
@@ -455,13 +545,26 @@ class Review:
         )
         if outcome is ReviewOutcome.REVISE_PLAN:
             plan.reopen_for_revision(by=by, at=at, review_id=self.review_id)
+        reason = f"next review after the {outcome.value} review of {completed_on.isoformat()}"
+        if self.kind is ReviewKind.DIRECT_PAYMENT:
+            return Review.schedule(
+                plan=plan,
+                kind=ReviewKind.DIRECT_PAYMENT,
+                due_on=review_dates.next_direct_payment_review_on(completed_on, reviews),
+                by=by,
+                at=at,
+                reason=reason,
+                deployment_id=self.deployment_id,
+                policy_version=policy_version,
+            )
         return Review.schedule(
             plan=plan,
             kind=ReviewKind.ANNUAL,
-            due_on=review_dates.next_review_on(completed_on, then_every_months),
+            due_on=review_dates.next_review_on(completed_on, reviews.then_every_months),
             by=by,
             at=at,
-            reason=f"next review after the {outcome.value} review of {completed_on.isoformat()}",
+            reason=reason,
+            policy_version=policy_version,
         )
 
 

@@ -7,12 +7,26 @@ record, or for a person someone else's, is "not found", so ids leak nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
 
 from contracts.envelope import Envelope
-from contracts.events import AssessmentValidated, BudgetIssued, ReviewKind, ReviewOutcome
+from contracts.events import (
+    AssessmentValidated,
+    BudgetIssued,
+    ClawbackRaised,
+    DeploymentOption,
+    DeploymentPart,
+    DeploymentSetUp,
+    DeploymentSwitched,
+    Event,
+    ReviewKind,
+    ReviewOutcome,
+    ReviewTrigger,
+)
+from contracts.money import format_pounds
 from contracts.policy import Policy, PolicyBook, Questionnaire
 from contracts.vocabulary import Role
 from rules import authority
@@ -22,6 +36,7 @@ from servicekit.caller import Caller, asks_for_another_person, may_see, person_l
 from servicekit.policies import policy_for
 from services.planning.db import PlanningUnitOfWork
 from services.planning.domain import (
+    SYSTEM_ACTOR,
     BudgetNotKnown,
     Check,
     Costing,
@@ -29,6 +44,7 @@ from services.planning.domain import (
     InvalidPlan,
     KnownAssessment,
     KnownBudget,
+    KnownDeployment,
     KnownRisk,
     Plan,
     PlanContent,
@@ -163,6 +179,156 @@ async def record_budget_issued(*, envelope: Envelope, uow: PlanningUnitOfWork) -
         ),
         at=clock.now(),
     )
+
+
+# --- events from payments: direct payments and surpluses ----------------------------------
+
+
+def _holds_a_direct_payment(parts: list[DeploymentPart]) -> bool:
+    return any(part.option is DeploymentOption.DIRECT_PAYMENT for part in parts)
+
+
+async def _schedule_direct_payment_review(
+    uow: PlanningUnitOfWork,
+    policies: PolicyBook,
+    deployment: KnownDeployment,
+    starts_on: date,
+) -> Review | None:
+    """Book the first review of a direct payment, unless one is already open for the
+    person (a revised plan's new deployment, or a switch back, continues the cycle)."""
+    open_reviews = await uow.reviews.open_of_kind(
+        council=deployment.council, person_id=deployment.person_id, kind=ReviewKind.DIRECT_PAYMENT
+    )
+    if open_reviews:
+        return None
+    plan = await uow.plans.get(deployment.plan_id)
+    if plan is None or plan.council != deployment.council:
+        return None  # not a plan planning wrote: nothing of ours to review
+    policy = policy_for(policies, deployment.council, on=starts_on)
+    review = Review.of_direct_payment(
+        plan=plan,
+        deployment_id=deployment.deployment_id,
+        starts_on=starts_on,
+        reviews=policy.reviews,
+        policy_version=policy.policy_version,
+        at=clock.now(),
+    )
+    await uow.reviews.add(review)
+    return review
+
+
+async def record_deployment_set_up(
+    *, envelope: Envelope, uow: PlanningUnitOfWork, policies: PolicyBook
+) -> Review | None:
+    """Keep the deployment; one holding a direct payment books its first review within
+    the policy's months of the day it was set up (no payment is made before that day)."""
+    event = envelope.event
+    assert isinstance(event, DeploymentSetUp)
+    deployment = KnownDeployment(
+        deployment_id=event.deployment_id,
+        plan_id=event.plan_id,
+        person_id=event.person_id,
+        council=event.council,
+        direct_payment=_holds_a_direct_payment(event.parts),
+    )
+    await uow.deployments.put(deployment, at=clock.now())
+    if not deployment.direct_payment:
+        return None
+    return await _schedule_direct_payment_review(
+        uow, policies, deployment, starts_on=envelope.time.date()
+    )
+
+
+async def record_deployment_switched(
+    *, envelope: Envelope, uow: PlanningUnitOfWork, policies: PolicyBook
+) -> Review | None:
+    """A switch to a direct payment books its first review, counted from the later of the
+    switch's effective date and the day it was recorded (the first payment is neither)."""
+    event = envelope.event
+    assert isinstance(event, DeploymentSwitched)
+    known = await uow.deployments.get(event.deployment_id)
+    if known is None or known.council != event.council:
+        return None  # set up before planning followed deployments: its plan is not known
+    now_direct = _holds_a_direct_payment(event.parts)
+    was_direct = _holds_a_direct_payment(event.previous_parts)
+    deployment = KnownDeployment(
+        deployment_id=known.deployment_id,
+        plan_id=known.plan_id,
+        person_id=known.person_id,
+        council=known.council,
+        direct_payment=now_direct,
+    )
+    await uow.deployments.put(deployment, at=clock.now())
+    if not now_direct or was_direct:
+        return None
+    starts_on = max(event.effective_from, envelope.time.date())
+    return await _schedule_direct_payment_review(uow, policies, deployment, starts_on=starts_on)
+
+
+@dataclass(frozen=True)
+class SurplusFound:
+    """A surplus payments found on a deployment: what an unscheduled review needs of it."""
+
+    deployment_id: UUID
+    found_on: date
+    reason: str
+
+
+def _clawback_surplus(event: Event, envelope: Envelope) -> SurplusFound:
+    assert isinstance(event, ClawbackRaised)
+    return SurplusFound(
+        deployment_id=event.deployment_id,
+        found_on=envelope.time.date(),
+        reason=(
+            f"a surplus was found: an unspent balance of "
+            f"{format_pounds(event.unspent_balance_pence)}, "
+            f"{format_pounds(event.amount_pence)} of it above what the council allows"
+        ),
+    )
+
+
+SURPLUS_FINDINGS: dict[type[Event], Callable[[Event, Envelope], SurplusFound]] = {
+    ClawbackRaised: _clawback_surplus,
+}
+"""Each payments event that reports a surplus, and how to read it. Another finding (a
+prepaid card account's surplus, say) is one more line here; the consumer subscribes to
+every type listed."""
+
+
+async def record_surplus_found(
+    *, envelope: Envelope, uow: PlanningUnitOfWork, policies: PolicyBook
+) -> Review | None:
+    """A surplus on a deployment brings the plan's review forward (seed 003 step 7), once
+    while that review is open."""
+    found = SURPLUS_FINDINGS[type(envelope.event)](envelope.event, envelope)
+    deployment = await uow.deployments.get(found.deployment_id)
+    if deployment is None or deployment.council != envelope.event.council:
+        return None  # set up before planning followed deployments: its plan is not known
+    open_reviews = await uow.reviews.open_of_kind(
+        council=deployment.council, person_id=deployment.person_id, kind=ReviewKind.UNSCHEDULED
+    )
+    if any(
+        r.trigger is ReviewTrigger.SURPLUS_FOUND and r.deployment_id == deployment.deployment_id
+        for r in open_reviews
+    ):
+        return None  # the surplus is already to be reviewed: a later check adds nothing
+    plan = await uow.plans.get(deployment.plan_id)
+    if plan is None or plan.signed_off is None:
+        return None
+    policy = policy_for(policies, plan.council, on=found.found_on)
+    review = Review.on_change(
+        plan=plan,
+        trigger=ReviewTrigger.SURPLUS_FOUND,
+        happened_on=found.found_on,
+        reason=found.reason,
+        by=SYSTEM_ACTOR,
+        reviews=policy.reviews,
+        policy_version=policy.policy_version,
+        at=clock.now(),
+        deployment_id=deployment.deployment_id,
+    )
+    await uow.reviews.add(review)
+    return review
 
 
 # --- plans --------------------------------------------------------------------------------
@@ -414,6 +580,37 @@ async def schedule_review(
         return review
 
 
+async def record_change_of_circumstances(
+    *,
+    uow: PlanningUnitOfWork,
+    policies: PolicyBook,
+    actor: Caller,
+    plan_id: UUID,
+    change: ReviewTrigger,
+    happened_on: date,
+    details: str | None,
+) -> Review:
+    """A change in the person's circumstances (a carer stops, a hospital admission, …)
+    books an unscheduled review, due by the policy's days for that change."""
+    async with uow:
+        plan = await _load_plan(uow, plan_id, actor)
+        policy = policy_for(policies, plan.council, on=happened_on)
+        what = change.value.replace("_", " ")
+        review = Review.on_change(
+            plan=plan,
+            trigger=change,
+            happened_on=happened_on,
+            reason=f"{what} on {happened_on.isoformat()}" + (f": {details}" if details else ""),
+            by=actor.as_record(),
+            reviews=policy.reviews,
+            policy_version=policy.policy_version,
+            at=clock.now(),
+        )
+        await uow.reviews.add(review)
+        await uow.commit()
+        return review
+
+
 async def run_due_reviews(
     *, uow: PlanningUnitOfWork, actor: Caller, as_of: date
 ) -> tuple[list[Review], bool]:
@@ -457,7 +654,8 @@ async def complete_review(
             notes=notes,
             by=actor.as_record(),
             plan=plan,
-            then_every_months=policy.reviews.then_every_months,
+            reviews=policy.reviews,
+            policy_version=policy.policy_version,
             at=clock.now(),
         )
         await uow.reviews.save(review)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import Annotated, Any, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contracts.events import PersonId, ProviderKind, ReviewKind, ReviewOutcome
+from contracts.events import PersonId, ProviderKind, ReviewKind, ReviewOutcome, ReviewTrigger
 from contracts.money import Frequency, Pence
 from contracts.vocabulary import Role
 from rules.authority import Sitting
 from servicekit.bulk import ConversionRef
-from servicekit.dates import DecisionDate, RecordDate
+from servicekit.dates import DateInRange, DecisionDate, RecordDate
 from servicekit.pagination import CursorCodec
 from services.planning.domain import (
     Check,
@@ -134,6 +135,36 @@ class ReviewIn(_In):
     plan_id: UUID
     due_on: RecordDate
     reason: Text
+
+
+CHANGE_DATE = DateInRange(earliest_years_back=1)
+"""The day a change of circumstances happened: within the year up to today, never ahead
+(a change is recorded once it has happened; one older than a year is a reassessment's)."""
+
+
+class Change(StrEnum):
+    """The changes of circumstances a case worker records (a surplus comes from payments)."""
+
+    CARER_STOPPED = ReviewTrigger.CARER_STOPPED.value
+    HOSPITAL_ADMISSION = ReviewTrigger.HOSPITAL_ADMISSION.value
+    OTHER = ReviewTrigger.OTHER.value
+
+
+class ChangeOfCircumstancesIn(_In):
+    plan_id: UUID
+    change: Change
+    happened_on: Annotated[date, CHANGE_DATE] = Field(
+        description="The day it happened: " + CHANGE_DATE.describe() + "."
+    )
+    details: Text | None = Field(
+        None, description="What happened, in a few words; required for `other`."
+    )
+
+    @model_validator(mode="after")
+    def _other_says_what(self) -> Self:
+        if self.change is Change.OTHER and not (self.details and self.details.strip()):
+            raise ValueError("details: say what changed when the change is `other`")
+        return self
 
 
 class RunDueIn(_In):
@@ -313,6 +344,16 @@ class ReviewOut(BaseModel):
     completed_on: date | None
     notes: str
     completed_by: str | None
+    trigger: ReviewTrigger | None = Field(
+        description="What brought an unscheduled review forward; none for the others."
+    )
+    happened_on: date | None = Field(description="The day that change happened.")
+    deployment_id: UUID | None = Field(
+        description="The deployment a direct-payment or surplus review looks at."
+    )
+    policy_version: str | None = Field(
+        description="The policy the due date was worked out under; none where a person chose it."
+    )
 
 
 class RunDueOut(BaseModel):
@@ -535,6 +576,10 @@ def review_out(review: Review) -> ReviewOut:
         completed_on=review.completed_on,
         notes=review.notes,
         completed_by=review.completed_by,
+        trigger=review.trigger,
+        happened_on=review.happened_on,
+        deployment_id=review.deployment_id,
+        policy_version=review.policy_version,
     )
 
 

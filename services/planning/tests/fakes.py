@@ -1,15 +1,17 @@
-"""Planning's unit of work over dicts: its four repositories' interfaces, no database."""
+"""Planning's unit of work over dicts: its five repositories' interfaces, no database."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from uuid import UUID
 
+from contracts.events import ReviewKind
 from servicekit.testing import InMemoryRepository, InMemoryStore, InMemoryUnitOfWork
 from services.planning.db import PlanningUnitOfWork
 from services.planning.domain import (
     KnownAssessment,
     KnownBudget,
+    KnownDeployment,
     Plan,
     PlanStatus,
     Review,
@@ -43,6 +45,18 @@ class FakeBudgetRepository(InMemoryStore):
             return False
         self.rows[budget.budget_id] = budget
         return True
+
+
+class FakeDeploymentRepository(InMemoryStore):
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        super().__init__(uow)
+        self.rows: dict[UUID, KnownDeployment] = {}
+
+    async def get(self, deployment_id: UUID) -> KnownDeployment | None:
+        return self.rows.get(deployment_id)
+
+    async def put(self, deployment: KnownDeployment, *, at: datetime) -> None:
+        self.rows[deployment.deployment_id] = deployment
 
 
 class FakePlanRepository(InMemoryRepository[Plan]):
@@ -91,6 +105,16 @@ class FakeReviewRepository(InMemoryRepository[Review]):
 
         return sorted(self.find(wanted), key=lambda r: (r.due_on, r.review_id))[:limit]
 
+    async def open_of_kind(self, *, council: str, person_id: str, kind: ReviewKind) -> list[Review]:
+        def wanted(r: Review) -> bool:
+            return (r.council, r.person_id, r.kind) == (
+                council,
+                person_id,
+                kind,
+            ) and r.status is not ReviewStatus.COMPLETED
+
+        return self.find(wanted)
+
     async def list(
         self,
         *,
@@ -118,5 +142,6 @@ class FakePlanningUnitOfWork(InMemoryUnitOfWork, PlanningUnitOfWork):
         super().__init__()
         self.assessments = FakeAssessmentRepository(self)
         self.budgets = FakeBudgetRepository(self)
+        self.deployments = FakeDeploymentRepository(self)
         self.plans = FakePlanRepository(self, key=lambda p: p.plan_id, what="plan")
         self.reviews = FakeReviewRepository(self, key=lambda r: r.review_id, what="review")

@@ -18,6 +18,9 @@ from contracts.events import (
     AssessmentValidated,
     BudgetIssued,
     BudgetStage,
+    DeploymentOption,
+    DeploymentPart,
+    DeploymentSetUp,
     PlanReturned,
     PlanSignedOff,
     PlanSubmitted,
@@ -28,6 +31,7 @@ from contracts.events import (
     Scale,
 )
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy, Role
+from rules.reviews import add_months
 from servicekit import clock
 from servicekit.testing import Tokens, deliver, outbox_events_of, running, runtime_of
 from services.planning.api import create_app
@@ -416,17 +420,18 @@ async def test_sign_off_emits_the_plan_and_schedules_the_first_review(service: S
     assert signed.first_review_on == date(2010, 6, 14)
     [scheduled] = await outbox_events_of(service.app, ReviewScheduled)
     assert (scheduled.kind, scheduled.due_on) == ("first", date(2010, 6, 14))
-    assert scheduled.type == "pb.planning.review-scheduled.v2"
+    assert scheduled.type == "pb.planning.review-scheduled.v3"
     assert scheduled.scheduled_by == "team_manager:team_manager-1"  # who signed it off
 
 
-async def test_council_e_first_review_is_after_three_months(service: Service) -> None:
-    # seed 004 Council E: "reviews, after three months and then annually"
+async def test_council_e_first_review_is_after_eight_weeks(service: Service) -> None:
+    # seed 004 Council E: "reviews, after three months and then annually"; the Care and
+    # Support Statutory Guidance (para. 13.32): 6-8 weeks, so 56 days
     budget = await budget_for(service, "p-1", 25_000, council="council_e")
     plan_id = await submitted(service, plan_body(budget), "council_e")
     assert (await sign_off(service, plan_id, "team_manager", "council_e")).status_code == 200
     [signed] = await outbox_events_of(service.app, PlanSignedOff)
-    assert signed.first_review_on == date(2010, 8, 2)
+    assert signed.first_review_on == date(2010, 6, 28)
 
 
 @pytest.mark.parametrize(
@@ -868,3 +873,106 @@ async def test_a_conversion_row_naming_another_councils_budget_is_pending_like_a
     assert theirs_row["detail"] == unknown_row["detail"]
     assert await plans_of(service) == []
     assert await plans_of(service, "council_a") == []
+
+
+# --- changes of circumstances and direct payments -------------------------------------------
+
+
+async def change(service: Service, role: str = "care_manager", **body: Any) -> httpx.Response:
+    return await service.client.post(
+        "/v1/changes-of-circumstances", json=body, headers=service.as_(role)
+    )
+
+
+async def test_a_hospital_admission_books_an_unscheduled_review_by_the_policys_days(
+    service: Service,
+) -> None:
+    # seed 003 step 7: "events in people's lives can dictate unscheduled reviews"
+    plan_id = await signed_off(service)
+    happened = clock.today() - timedelta(days=3)
+    r = await change(
+        service, plan_id=plan_id, change="hospital_admission", happened_on=happened.isoformat()
+    )
+    assert r.status_code == 201, r.text
+    review = r.json()
+    assert (review["kind"], review["trigger"]) == ("unscheduled", "hospital_admission")
+    # Lancashire's reviews.unscheduled.within_days: 14 days after a hospital admission
+    assert review["due_on"] == (happened + timedelta(days=14)).isoformat()
+    assert review["policy_version"] == "lancashire/2009.1"
+    [scheduled] = [e for e in await outbox_events_of(service.app, ReviewScheduled) if e.trigger]
+    assert (scheduled.happened_on, scheduled.scheduled_by) == (
+        happened,
+        "care_manager:care_manager-1",
+    )
+
+
+async def test_another_change_must_say_what_changed(service: Service) -> None:
+    plan_id = await signed_off(service)
+    today = clock.today().isoformat()
+    r = await change(service, plan_id=plan_id, change="other", happened_on=today)
+    assert r.status_code == 422 and "say what changed" in r.json()["detail"]
+    r = await change(
+        service, plan_id=plan_id, change="other", happened_on=today, details="Moved house"
+    )
+    assert r.status_code == 201 and r.json()["reason"].endswith(": Moved house")
+
+
+@pytest.mark.parametrize(
+    "happened_on",
+    [
+        "tomorrow",  # ahead: it has not happened yet
+        "2001-01-01",  # older than a year: a reassessment's, not a change to record now
+        "yesterday",  # not a date
+    ],
+)
+async def test_a_change_is_dated_within_the_year_up_to_today(
+    service: Service, happened_on: str
+) -> None:
+    if happened_on == "tomorrow":
+        happened_on = (clock.today() + timedelta(days=1)).isoformat()
+    plan_id = await signed_off(service)
+    r = await change(service, plan_id=plan_id, change="carer_stopped", happened_on=happened_on)
+    assert r.status_code == 422
+    assert "YYYY-MM-DD" in r.text
+
+
+async def test_a_surplus_is_not_a_change_a_case_worker_records(service: Service) -> None:
+    plan_id = await signed_off(service)
+    today = clock.today().isoformat()
+    r = await change(service, plan_id=plan_id, change="surplus_found", happened_on=today)
+    assert r.status_code == 422
+
+
+async def test_finance_may_not_record_a_change_of_circumstances(service: Service) -> None:
+    plan_id = await signed_off(service)
+    today = clock.today().isoformat()
+    r = await change(service, "finance", plan_id=plan_id, change="carer_stopped", happened_on=today)
+    assert r.status_code == 403
+
+
+async def test_a_direct_payment_set_up_in_payments_books_its_review_in_planning(
+    service: Service,
+) -> None:
+    plan_id = await signed_off(service)
+    setup = DeploymentSetUp(
+        person_id="p-1",
+        council="lancashire",
+        deployment_id=uuid.uuid4(),
+        plan_id=uuid.UUID(plan_id),
+        parts=[DeploymentPart(option=DeploymentOption.DIRECT_PAYMENT, annual_pence=1_040_000)],
+        gross_annual_pence=1_040_000,
+        contribution_annual_pence=0,
+        net_annual_pence=1_040_000,
+        audit_tier="light_touch",
+        policy_version="lancashire/2009.1",
+    )
+    envelope = Envelope(event=setup)
+    await deliver(service.app, envelope)
+    await deliver(service.app, envelope)  # redelivered: applied once
+    listed = await service.client.get(
+        "/v1/reviews?person_id=p-1", headers=service.as_("care_manager")
+    )
+    direct = [r for r in listed.json()["items"] if r["kind"] == "direct_payment"]
+    # Reg. 7(1)(a): within the first 6 months of the direct payment
+    assert [r["due_on"] for r in direct] == [add_months(envelope.time.date(), 6).isoformat()]
+    assert direct[0]["deployment_id"] == str(setup.deployment_id)

@@ -532,11 +532,12 @@ def test_a_review_no_person_booked_is_scheduled_by_the_system() -> None:
     assert isinstance(scheduled, ReviewScheduled) and scheduled.scheduled_by == SYSTEM_ACTOR
 
 
-def test_council_e_reviews_first_after_three_months() -> None:
-    # seed 004 Council E: "reviews, after three months and then annually" (91 days)
+def test_council_e_reviews_first_after_eight_weeks() -> None:
+    # seed 004 Council E: "reviews, after three months and then annually"; the Care and
+    # Support Statutory Guidance (para. 13.32) expects 6-8 weeks: 56 days
     plan = submitted_plan(20_000, "council_e")
     review = sign_off(plan, Role.TEAM_MANAGER, COUNCIL_E, on=date(2010, 5, 3))
-    assert review.due_on == date(2010, 8, 2)
+    assert review.due_on == date(2010, 6, 28)
 
 
 def test_signed_off_lines_carry_the_fee_as_a_line_of_its_own() -> None:
@@ -595,7 +596,8 @@ def test_completing_a_review_schedules_the_next_annual_one() -> None:
         notes="All well",
         by="care_manager:cm-1",
         plan=plan,
-        then_every_months=12,
+        reviews=LANCASHIRE.reviews,
+        policy_version=LANCASHIRE.policy_version,
         at=AT,
     )
     assert isinstance(review.events[0], ReviewCompleted)
@@ -612,7 +614,8 @@ def test_a_review_that_revises_the_plan_reopens_it_as_a_new_draft_version() -> N
         notes="More help",
         by="care_manager:cm-1",
         plan=plan,
-        then_every_months=12,
+        reviews=LANCASHIRE.reviews,
+        policy_version=LANCASHIRE.policy_version,
         at=AT,
     )
     assert (plan.status, plan.plan_version) == (PlanStatus.DRAFT, 2)
@@ -627,7 +630,8 @@ def test_a_review_that_asks_for_reassessment_only_records_it() -> None:
         notes="",
         by="care_manager:cm-1",
         plan=plan,
-        then_every_months=12,
+        reviews=LANCASHIRE.reviews,
+        policy_version=LANCASHIRE.policy_version,
         at=AT,
     )
     assert (plan.status, plan.plan_version) == (PlanStatus.SIGNED_OFF, 1)
@@ -642,7 +646,8 @@ def test_a_completed_review_cannot_be_completed_again() -> None:
         notes="",
         by="care_manager:cm-1",
         plan=plan,
-        then_every_months=12,
+        reviews=LANCASHIRE.reviews,
+        policy_version=LANCASHIRE.policy_version,
         at=AT,
     )
     with pytest.raises(IllegalStateChange):
@@ -652,6 +657,7 @@ def test_a_completed_review_cannot_be_completed_again() -> None:
             notes="",
             by="care_manager:cm-1",
             plan=plan,
-            then_every_months=12,
+            reviews=LANCASHIRE.reviews,
+            policy_version=LANCASHIRE.policy_version,
             at=AT,
         )
