@@ -136,6 +136,24 @@ async def transport_floor(log_url: str, records: list[Any], rate: float) -> dict
     return c.summary_ms([received[k] - t for k, t in sent.items() if k in received])
 
 
+async def group_settled(group: str, members: int, timeout: float = 120) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=c.KAFKA_BOOTSTRAP)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            (described,) = await admin.describe_consumer_groups([group])
+            (state,) = described.to_object()["groups"]
+            if state["state"] == "Stable" and len(state["members"]) == members:
+                return
+            await asyncio.sleep(0.5)
+        raise TimeoutError(f"consumer group {group} not stable with {members} members")
+    finally:
+        await admin.close()
+
+
 def bench_engine(
     engine: str, rate: float, seconds: float, seed: int, instances: int = 1
 ) -> dict[str, Any]:
@@ -152,6 +170,10 @@ def bench_engine(
             # More instances in the same consumer group: the topic's partitions are shared.
             names.append(system.supervisor.start_instance("allocation", port))
         system.supervisor.wait_ready(timeout=120, names=names)
+        if engine == "kafka":
+            # Measure the group as it runs, not its rebalance: wait until every instance
+            # is a member and the group is stable.
+            asyncio.run(group_settled(f"{system.namespace}.allocation", instances))
         pids = [system.pid(name) for name in names]
         c.console.print(
             f"[bold]{engine}[/]: {len(records):,} assessments at {rate:.0f}/s, "
@@ -242,6 +264,8 @@ def main() -> None:
                 "bench_hop",
                 *("--rates", args.rates, "--seconds", str(args.seconds)),
                 *("--engines", args.engines, "--seed", str(args.seed)),
+                # One instance: code before start_instance() cannot run more.
+                *("--instances", "1"),
             )
             before = {"ref": args.before, "commit": commit, "runs": before["runs"]}
         c.console.print("[bold]after[/]: this tree ...")
