@@ -10,13 +10,16 @@ By default at 500/s (the target's rate) and at 50/s (a rate allocation keeps up 
 this machine, so the hop is measured without a queue in front of it).
 
 Kafka (allocation on PostgreSQL) and the embedded log (allocation on SQLite) side by
-side. Targets on Kafka: p50 < 25 ms, p99 < 100 ms. If allocation cannot keep up with the
-rate the latencies grow with the queue; the table also gives the rate it sustained.
+side; on Kafka once per --instances count (two allocation processes in one consumer
+group share the topic's partitions and one database). Targets on Kafka: p50 < 25 ms,
+p99 < 100 ms. If allocation cannot keep up with the rate the latencies grow with the
+queue; the table also gives the rate it sustained.
 With --before REF the same runs are made first on the code at that git ref (today's
 bench/ over it), and the table shows both. Prints a table and writes
 bench/results/hop.json. Run it with
 
     .venv/bin/python bench/bench_hop.py [--rates 500,50] [--seconds 10] [--engines embedded,kafka]
+        [--instances 1,2]
     .venv/bin/python bench/bench_hop.py --engines embedded --before main
     .venv/bin/python bench/bench_hop.py --smoke
 """
@@ -133,7 +136,27 @@ async def transport_floor(log_url: str, records: list[Any], rate: float) -> dict
     return c.summary_ms([received[k] - t for k, t in sent.items() if k in received])
 
 
-def bench_engine(engine: str, rate: float, seconds: float, seed: int) -> dict[str, Any]:
+async def group_settled(group: str, members: int, timeout: float = 120) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=c.KAFKA_BOOTSTRAP)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            (described,) = await admin.describe_consumer_groups([group])
+            (state,) = described.to_object()["groups"]
+            if state["state"] == "Stable" and len(state["members"]) == members:
+                return
+            await asyncio.sleep(0.5)
+        raise TimeoutError(f"consumer group {group} not stable with {members} members")
+    finally:
+        await admin.close()
+
+
+def bench_engine(
+    engine: str, rate: float, seconds: float, seed: int, instances: int = 1
+) -> dict[str, Any]:
     records = assessments(int(rate * seconds), seed)
     floor_records = [
         type(r)(FLOOR_TOPIC, r.key, r.value, r.headers) for r in assessments(len(records), seed + 2)
@@ -142,9 +165,21 @@ def bench_engine(engine: str, rate: float, seconds: float, seed: int) -> dict[st
         c.console.print(f"[bold]{engine}[/]: the log alone (floor) ...")
         floor = asyncio.run(transport_floor(system.log_url(), floor_records, rate))
         db_url = system.database_url("allocation")
-        allocation_pid = system.pid("allocation")
-        c.console.print(f"[bold]{engine}[/]: {len(records):,} assessments at {rate:.0f}/s ...")
-        cpu_before = c.cpu_seconds(allocation_pid)
+        names = ["allocation"]
+        for port in c.free_ports(instances - 1):
+            # More instances in the same consumer group: the topic's partitions are shared.
+            names.append(system.supervisor.start_instance("allocation", port))
+        system.supervisor.wait_ready(timeout=120, names=names)
+        if engine == "kafka":
+            # Measure the group as it runs, not its rebalance: wait until every instance
+            # is a member and the group is stable.
+            asyncio.run(group_settled(f"{system.namespace}.allocation", instances))
+        pids = [system.pid(name) for name in names]
+        c.console.print(
+            f"[bold]{engine}[/]: {len(records):,} assessments at {rate:.0f}/s, "
+            f"{instances} allocation instance(s) ..."
+        )
+        cpu_before = sum(c.cpu_seconds(pid) for pid in pids)
         sent = asyncio.run(
             drive(
                 system.log_url(),
@@ -162,7 +197,8 @@ def bench_engine(engine: str, rate: float, seconds: float, seed: int) -> dict[st
             0.5,
         )
         rows = asyncio.run(budget_rows(db_url))
-        cpu_ms_per_event = (c.cpu_seconds(allocation_pid) - cpu_before) * 1000 / len(records)
+        cpu_spent = sum(c.cpu_seconds(pid) for pid in pids) - cpu_before
+        cpu_ms_per_event = cpu_spent * 1000 / len(records)
     latencies = [
         max(0.0, created.timestamp() - sent[person]) for person, created in rows if person in sent
     ]
@@ -171,6 +207,7 @@ def bench_engine(engine: str, rate: float, seconds: float, seed: int) -> dict[st
     summary = c.summary_ms(latencies)
     return {
         "store": "SQLite" if engine == "embedded" else "PostgreSQL",
+        "instances": instances,
         "sent": len(records),
         "budgets": len(latencies),
         "offered_rate": round(len(records) / send_seconds, 1),
@@ -204,6 +241,12 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=10, help="per run")
     parser.add_argument("--engines", default="embedded,kafka")
+    parser.add_argument(
+        "--instances",
+        default="1,2",
+        help="allocation instances sharing the topic on Kafka, one run each (the embedded "
+        "log runs one: its services are one process each)",
+    )
     parser.add_argument("--seed", type=int, default=2009)
     parser.add_argument("--before", help="a git ref to measure side by side (e.g. main)")
     parser.add_argument("--smoke", action="store_true", help="a tiny run that takes seconds")
@@ -221,11 +264,21 @@ def main() -> None:
                 "bench_hop",
                 *("--rates", args.rates, "--seconds", str(args.seconds)),
                 *("--engines", args.engines, "--seed", str(args.seed)),
+                # One instance: code before start_instance() cannot run more.
+                *("--instances", "1"),
             )
             before = {"ref": args.before, "commit": commit, "runs": before["runs"]}
         c.console.print("[bold]after[/]: this tree ...")
+    counts = [int(n) for n in args.instances.split(",")]
+    variants = [
+        (f"{e} x{n}" if e == "kafka" else e, e, n)
+        for e in engines
+        for n in (counts if e == "kafka" else [1])
+    ]
     runs = {
-        f"{rate:g}": {e: bench_engine(e, rate, args.seconds, args.seed) for e in engines}
+        f"{rate:g}": {
+            label: bench_engine(e, rate, args.seconds, args.seed, n) for label, e, n in variants
+        }
         for rate in rates
     }
     compared = [("before", before["runs"]), ("after", runs)] if before else [("", runs)]
@@ -249,7 +302,7 @@ def main() -> None:
             (
                 code,
                 rate,
-                f"{e} + {r['store']}",
+                f"{label} + {r['store']}",
                 r["budgets"],
                 r["sustained_rate"],
                 r["p50_ms"],
@@ -260,9 +313,10 @@ def main() -> None:
                 r["ratio_p50_to_floor"],
             )
             for rate in runs
-            for e in engines
+            for label, e, n in variants
             for code, measured in compared
-            for r in [measured[rate][e]]
+            # Runs of code before --instances existed are keyed by engine alone.
+            if (r := measured[rate].get(label) or (measured[rate].get(e) if n == 1 else None))
         ],
     )
     c.write_result(

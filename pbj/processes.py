@@ -48,6 +48,11 @@ def service_urls(ports: dict[str, int] | None = None, host: str = "127.0.0.1") -
     }
 
 
+def service_of_instance(name: str) -> str:
+    """The service an instance runs: "allocation@2" and "allocation" are allocation."""
+    return name.split("@", 1)[0]
+
+
 @dataclass
 class Supervisor:
     """The five services on one machine, each its own uvicorn process, and the portal.
@@ -93,7 +98,7 @@ class Supervisor:
         )
         if name == PORTAL:
             for service, port in self.ports.items():
-                if service != PORTAL:
+                if service != PORTAL and service == service_of_instance(service):
                     env[f"PORTAL_{service.upper()}_URL"] = f"http://127.0.0.1:{port}"
         if self.event_log_url:
             env[f"{prefix}_EVENT_LOG_URL"] = self.event_log_url
@@ -110,33 +115,48 @@ class Supervisor:
             record_trust(self.data_dir, None)
         else:
             self._ensure_identity()
+        for name in names or list(self.ports):
+            self._spawn(name, service_of_instance(name))
+
+    def start_instance(self, service: str, port: int) -> str:
+        """Another instance of a running service: its own process and port, the same
+        database, log and consumer group, so the instances share the topics' partitions.
+        Returns the name it runs under ("allocation@2"), for urls(), kill() and stop()."""
+        count = sum(1 for name in self.processes if service_of_instance(name) == service)
+        name = f"{service}@{count + 1}"
+        self.ports[name] = port
+        self._spawn(name, service)
+        return name
+
+    def _spawn(self, name: str, service: str) -> None:
         log_dir = self.log_dir or self.data_dir / "logs"
         log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for name in names or list(self.ports):
-            # Owner-only whatever the caller's umask: a log names people by their ids.
-            log_fd = os.open(log_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            log_file = os.fdopen(log_fd, "ab")
-            self.processes[name] = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    f"services.{name}.api:create_app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.ports[name]),
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=REPO_ROOT,
-                env=self.env_for(name),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-            log_file.close()
+        # Owner-only whatever the caller's umask: a log names people by their ids.
+        log_fd = os.open(log_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log_file = os.fdopen(log_fd, "ab")
+        env = self.env_for(service)
+        env[f"{service.upper()}_PORT"] = str(self.ports[name])
+        self.processes[name] = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                f"services.{service}.api:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.ports[name]),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        log_file.close()
 
     @property
     def log_url(self) -> str:

@@ -262,7 +262,14 @@ def alembic_config(migrations_dir: Path) -> Config:
     return config
 
 
+_MIGRATION_LOCK = 0x70626A6D  # any fixed number: advisory locks are per database
+
+
 def _upgrade_to_head(connection: Connection, migrations_dir: Path) -> None:
+    if connection.dialect.name == "postgresql":
+        # Instances of one service started together share the database: the first
+        # migrates, the others wait here and then find the schema at head.
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
     config = alembic_config(migrations_dir)
     config.attributes["connection"] = connection
     command.upgrade(config, "head")

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import zlib
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.db import Database
 from servicekit.eventlog import EventLog, OutgoingRecord
@@ -23,6 +25,24 @@ from servicekit.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
 log = structlog.get_logger(__name__)
 
 _IDLE_RECHECK_SECONDS = 1.0
+_PEER_PUBLISHING_RECHECK_SECONDS = 0.02
+
+
+async def publisher_lock(session: AsyncSession, service: str, dialect: str) -> bool:
+    """Take, for this transaction, the right to publish the service's outbox.
+
+    Several instances of a service share one PostgreSQL database (and so one outbox).
+    Two relays would each publish the same rows: consumers' inboxes drop the second
+    copy, but every event would cross the log twice. So one relay publishes at a time;
+    the others look again every few milliseconds and take over when it stops. SQLite
+    has one process per database, so there is nothing to share.
+    """
+    if dialect != "postgresql":
+        return True
+    key = zlib.crc32(f"outbox:{service}".encode())
+    return bool(await session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(key))))
+
+
 _MAX_BACKOFF_SECONDS = 5.0
 
 
@@ -55,8 +75,15 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished rows; returns how many went out."""
+        return await self._publish_batch() or 0
+
+    async def _publish_batch(self) -> int | None:
+        """Publish one batch; None when another instance of the service is publishing."""
         table = self._outbox
         async with self._database.sessions() as session:
+            dialect = self._database.engine.dialect.name
+            if not await publisher_lock(session, self._service, dialect):
+                return None
             rows = (
                 await session.execute(
                     sa.select(table.c.seq, table.c.topic, table.c.key, table.c.value)
@@ -110,7 +137,7 @@ class OutboxRelay:
         backoff = 0.1
         while not self._stopping:
             try:
-                published = await self.publish_pending()
+                published = await self._publish_batch()
                 self.healthy = True
                 backoff = 0.1
             except asyncio.CancelledError:
@@ -120,6 +147,9 @@ class OutboxRelay:
                 log.warning("outbox_publish_failed", service=self._service, error=str(err))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+                continue
+            if published is None:  # another instance publishes; take over if it stops
+                await asyncio.sleep(_PEER_PUBLISHING_RECHECK_SECONDS)
                 continue
             if published:
                 continue

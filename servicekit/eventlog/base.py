@@ -43,7 +43,12 @@ class Consumer(Protocol):
         ...
 
     async def commit(self, records: Sequence[Record]) -> None:
-        """Record that these records (and all before them in their partitions) are done."""
+        """Record that these records (and all before them in their partitions) are done.
+
+        It may return before the log has stored the offsets (Kafka's round trip overlaps
+        the caller's next poll); the next commit, poll, seek or close waits for it, and a
+        failure is raised by the next commit, poll or seek. Callers commit only after their
+        own transaction, so a lost offset commit means records delivered again, never lost."""
         ...
 
     async def seek_to_beginning(self) -> None: ...

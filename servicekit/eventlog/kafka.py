@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 
+import structlog
 from aiokafka import (  # type: ignore[import-untyped]
     AIOKafkaConsumer,
     AIOKafkaProducer,
@@ -20,12 +21,16 @@ from aiokafka import (  # type: ignore[import-untyped]
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 from aiokafka.errors import (  # type: ignore[import-untyped]
+    CommitFailedError,
+    IllegalStateError,
     KafkaTimeoutError,
     TopicAlreadyExistsError,
     for_code,
 )
 
 from servicekit.eventlog.base import Consumer, OutgoingRecord, Record
+
+log = structlog.get_logger(__name__)
 
 DEFAULT_PARTITIONS = 6
 # aiokafka retries a batch for as long as the partition's leader is known, which while the
@@ -174,6 +179,7 @@ class KafkaConsumer:
         self._topics = [prefix + topic for topic in topics]
         self._consumer: AIOKafkaConsumer | None = None
         self._listener = _AssignmentListener()
+        self._commit_in_flight: asyncio.Task[None] | None = None
 
     async def _started(self) -> AIOKafkaConsumer:
         # Built on first use: aiokafka needs a running loop, and EventConsumer builds its
@@ -198,12 +204,14 @@ class KafkaConsumer:
         return self._consumer
 
     async def _assigned(self) -> tuple[AIOKafkaConsumer, set[TopicPartition]]:
+        await self.finish_commit()
         # A seek before the group has assigned partitions would silently move nothing.
         consumer = await self._started()
         await asyncio.wait_for(self._listener.assigned.wait(), _ASSIGNMENT_TIMEOUT_SECONDS)
         return consumer, set(consumer.assignment())
 
     async def poll(self, max_records: int = 500, timeout_ms: int = 1000) -> list[Record]:
+        self._raise_if_commit_failed()
         consumer = await self._started()
         batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         return [
@@ -228,8 +236,41 @@ class KafkaConsumer:
             slot = TopicPartition(self._prefix + record.topic, record.partition)
             highest[slot] = max(highest.get(slot, -1), record.offset)
         consumer = await self._started()
+        # The broker's answer takes a round trip. The caller has already committed its own
+        # transaction, so nothing is lost if this offset commit is late or fails (the
+        # records come again and the inbox drops them): it runs while the caller fetches
+        # and applies the next records. Commits stay in order (each waits for the one
+        # before it), and a failed one is raised by the next commit, poll or close.
+        await self.finish_commit()
         # Explicit offsets: only what the caller has applied, not whatever was fetched.
-        await consumer.commit({slot: offset + 1 for slot, offset in highest.items()})
+        self._commit_in_flight = asyncio.create_task(
+            self._commit_offsets(consumer, {slot: offset + 1 for slot, offset in highest.items()})
+        )
+
+    async def _commit_offsets(
+        self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]
+    ) -> None:
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as err:
+            # The group moved these partitions to another member while they were being
+            # applied (another instance started or stopped). That member reads them again
+            # from the last committed offset and its inbox drops what was applied here.
+            # Failing would make this member leave and rejoin the group, which moves the
+            # partitions again: every member's commits would fail in turn.
+            log.info("offsets_not_committed_after_rebalance", group=self._group_id, error=str(err))
+
+    async def finish_commit(self) -> None:
+        """Wait for the offset commit in flight, if any; raise its error."""
+        in_flight, self._commit_in_flight = self._commit_in_flight, None
+        if in_flight is not None:
+            await in_flight
+
+    def _raise_if_commit_failed(self) -> None:
+        in_flight = self._commit_in_flight
+        if in_flight is not None and in_flight.done():
+            self._commit_in_flight = None
+            in_flight.result()
 
     async def seek_to_beginning(self) -> None:
         consumer, partitions = await self._assigned()
@@ -256,6 +297,11 @@ class KafkaConsumer:
         }
 
     async def close(self) -> None:
-        if self._consumer is not None:
-            consumer, self._consumer = self._consumer, None
-            await consumer.stop()
+        try:
+            await self.finish_commit()
+        except Exception as err:  # the records come again and the inbox drops them
+            log.warning("offset_commit_failed_at_close", group=self._group_id, error=str(err))
+        finally:
+            if self._consumer is not None:
+                consumer, self._consumer = self._consumer, None
+                await consumer.stop()
