@@ -97,6 +97,10 @@ class NoticePeriodNotOver(PaymentsError, Conflict):
     """The person still has time to respond to the notice."""
 
 
+class NoNoticePeriod(PaymentsError, Conflict):
+    """The council's policy sets no period to respond, so no notice can say when it ends."""
+
+
 class AlreadyRecouped(PaymentsError, Conflict):
     """A notice's money is recouped once."""
 
@@ -539,7 +543,7 @@ class CardAccount:
         assert surplus is not None
         period = policy.monitoring.recoup_notice
         if period is None:
-            raise NoRecoupNotice(
+            raise NoNoticePeriod(
                 f"policy {policy.policy_version} sets no period to respond to a recoup notice"
             )
         notice = RecoupNotice(
