@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.portal import views
+from services.portal import cards, views
 from services.portal.deps import Api, User, back_to, render
 
 router = APIRouter()
@@ -25,5 +25,6 @@ async def my_budget(request: Request, user: User, api: Api) -> Response:
             "chart": views.budget_chart(case),
             "chart_rows": views.chart_table(case),
             "next_review": views.next_review(case),
+            "card_accounts": await cards.accounts_of(api, user, user.person_id),
         },
     )

@@ -78,6 +78,32 @@ async def import_confirmations(request: Request, user: Staff, api: Api, form: Fo
     return back_to("/finance")
 
 
+@router.post("/finance/card-file")
+async def import_card_file(request: Request, user: Staff, api: Api, form: Form) -> Response:
+    content = await uploaded(request, form)
+    if content is None:
+        return back_to("/finance#card-file")
+    try:
+        report = await api.upload_csv(
+            "payments", "/v1/card-accounts/transactions", user.token, content
+        )
+    except ServiceError as err:
+        flash(request, err.message)
+        return back_to("/finance#card-file")
+    if not report.accepted:
+        context = await finance_context(request, user, api)
+        return render(request, "finance.html", {**context, "card_report": report}, status_code=422)
+    flash(
+        request,
+        f"Card file imported: {report.lines} row(s); {report.count('transactions')} new "
+        f"transaction(s), {report.count('balances')} balance(s), "
+        f"{report.count('unchanged')} already recorded, "
+        f"{report.count('surpluses_flagged')} surplus(es) flagged.",
+        "success",
+    )
+    return back_to("/finance")
+
+
 @router.post("/finance/exports")
 async def create_export(request: Request, user: Staff, api: Api, form: Form) -> Response:
     try:
