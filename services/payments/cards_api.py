@@ -170,5 +170,6 @@ async def post_recoup(
         account_id=account_id,
         notice_id=body.notice_id,
         amount_pence=body.amount_pence,
+        today=getattr(runtime.settings, "recoup_today", None),
     )
     return schemas.card_account_out(account)

@@ -4,7 +4,8 @@ An account is one versioned row: its running figures and its surpluses, notices,
 responses and recoups as JSON (a handful each over an account's life). Every transaction
 and every reported balance is a row of its own, unique by the provider's transaction id
 (and by account and day for balances) within a council, which is what makes a re-import
-record nothing twice, even from two imports running at once.
+record nothing twice, even from two imports running at once. Every table names the person,
+so a subject access request finds their transactions too (servicekit/subject_access.py).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def card_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("council", sa.String(64), nullable=False),
         sa.Column("transaction_id", sa.String(64), nullable=False),
+        sa.Column("person_id", sa.String(64), nullable=False),
         sa.Column("account_id", sa.String(_ID), nullable=False, index=True),
         sa.Column("account_reference", sa.String(64), nullable=False),
         sa.Column("posted_on", sa.Date, nullable=False),
@@ -73,6 +75,7 @@ def card_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("council", sa.String(64), nullable=False),
         sa.Column("account_reference", sa.String(64), nullable=False),
+        sa.Column("person_id", sa.String(64), nullable=False),
         sa.Column("account_id", sa.String(_ID), nullable=False),
         sa.Column("balance_on", sa.Date, nullable=False),
         sa.Column("balance_pence", sa.BigInteger, nullable=False),
@@ -304,6 +307,7 @@ class CardRepository:
         now = clock.now()
         common = {
             "council": account.council,
+            "person_id": account.person_id,
             "account_reference": account.account_reference,
             "account_id": str(account.account_id),
             "import_id": str(import_id),

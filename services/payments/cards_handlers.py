@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 from uuid import UUID, uuid4
 
 from sqlalchemy.exc import IntegrityError
@@ -323,15 +324,19 @@ async def recoup_card_funds(
     account_id: UUID,
     notice_id: UUID | None,
     amount_pence: int,
+    today: date | None = None,
 ) -> tuple[CardAccount, Recoup]:
-    """Take money back once the notice's period is over; emits CardFundsRecouped."""
+    """Take money back once the notice's period is over; emits CardFundsRecouped.
+
+    `today`: the day to judge the period by, for a rehearsal (Settings.recoup_today);
+    the service's clock otherwise."""
     async with uow:
         account = await _visible(uow, actor, account_id)
         done = account.recoup(
             notice_id=notice_id,
             amount_pence=amount_pence,
             actor=actor.as_record(),
-            today=clock.today(),
+            today=today or clock.today(),
         )
         await uow.cards.save(account)
         await uow.commit()
