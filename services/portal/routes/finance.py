@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.portal import finance
+from services.portal import cards, finance
 from services.portal.clients import ServiceError, Services
 from services.portal.deps import (
     Api,
@@ -43,6 +43,7 @@ async def finance_context(request: Request, user: SignedIn, api: Services) -> di
         "may_read": batches is not None,
         "failed": None if failed is None else failed.get("items", []),
         "may_confirm": user.role in finance.CONFIRMATION_ROLES,
+        "may_import_cards": user.role in cards.CARD_FILE_ROLES,
         "available": available,
         "expected": expected,
     }

@@ -37,6 +37,7 @@ async def person_page(request: Request, person_id: str, user: Staff, api: Api) -
             "payment_frequencies": views.PAYMENT_FREQUENCIES,
             "card_accounts": await cards.accounts_of(api, user, person_id),
             "recoup_roles": {r.value for r in cards.RECOUP_ROLES},
+            "response_roles": {r.value for r in cards.RESPONSE_ROLES},
         },
     )
 
