@@ -201,7 +201,10 @@ class ChargeLine(_Part):
     source: str | None = None
 
 
-class FinancialAssessmentCompleted(Event):
+# Superseded by FinancialAssessmentCompleted (v2), which adds the children and premiums the
+# Minimum Income Guarantee counted. Kept unchanged (its docstring is in its published
+# schema), so that records published as v1 stay readable: contracts.registry upcasts them.
+class FinancialAssessmentCompletedV1(Event):
     """A financial assessment under the Care and Support (Charging and Assessment of
     Resources) Regulations 2014: every figure and the weekly charge, or that it was
     deferred or refused (then no charge is set)."""
@@ -235,6 +238,29 @@ class FinancialAssessmentCompleted(Event):
     reason: Text | None = None
     assessed_by: ShortText
     policy_version: str
+
+
+class FinancialAssessmentCompleted(FinancialAssessmentCompletedV1):
+    """A financial assessment under the Care and Support (Charging and Assessment of
+    Resources) Regulations 2014: every figure and the weekly charge, or that it was
+    deferred or refused (then no charge is set). v2 also records the children and premiums
+    the Minimum Income Guarantee counted, so that with the capital, income, housing costs
+    and disability-related expenditure it already carries, the charge can be recalculated
+    under other figures (the policy what-if)."""
+
+    type: ClassVar[str] = "pb.assessment.financial-assessment-completed.v2"
+    mig_children: int | None = Field(
+        None,
+        ge=0,
+        description="Dependent children the Minimum Income Guarantee counted; none when the "
+        "assessment set no guarantee (light touch, deferred, refused) or was published as v1.",
+    )
+    mig_premiums: list[ShortText] | None = Field(
+        None,
+        max_length=20,
+        description="The premiums (policy names) the Minimum Income Guarantee counted; none "
+        "as for mig_children.",
+    )
 
 
 # --- personal data (docs/privacy.md, ADR 0011) ---------------------------------------------
@@ -671,6 +697,93 @@ class DeploymentSuperseded(Event):
     effective_from: date | None = None
     cancelled_instalments: int = Field(ge=0)
     cancelled_pence: Pence
+
+
+class ContributionRecalculated(Event):
+    """A financial assessment changed what the person pays towards a deployment.
+
+    The charge it set (or, when the person refused, the full cost) is the assessed maximum
+    of the council's contribution rule from `applies_from`. Released money is never
+    touched: the scheduled instalments due from `applies_from` are cancelled and new ones
+    pay the new net annual for the rest of the plan year (`rescheduled_pence`).
+    """
+
+    type: ClassVar[str] = "pb.payments.contribution-recalculated.v1"
+    service: ClassVar[str] = "payments"
+    deployment_id: UUID
+    financial_assessment_id: UUID
+    charge_outcome: FinancialAssessmentOutcome
+    assessed_max_weekly_contribution_pence: Pence
+    applies_from: date
+    previous_contribution_annual_pence: Pence
+    contribution_annual_pence: Pence
+    net_annual_pence: Pence
+    cancelled_instalments: int = Field(ge=0)
+    cancelled_pence: Pence
+    rescheduled_pence: Pence
+    policy_version: str
+
+
+class BudgetStatementIssued(Event):
+    """The personal budget statement (Care Act 2014 s.26): the cost of meeting the
+    person's needs, what the person pays and what the council pays, in plain words.
+
+    Issued whenever one of the three figures changes, never otherwise.
+    """
+
+    type: ClassVar[str] = "pb.payments.budget-statement-issued.v1"
+    service: ClassVar[str] = "payments"
+    statement_id: UUID
+    deployment_id: UUID
+    issued_on: date
+    applies_from: date
+    total_annual_pence: Pence
+    person_pays_annual_pence: Pence
+    council_pays_annual_pence: Pence
+    total_weekly_pence: Pence
+    person_pays_weekly_pence: Pence
+    council_pays_weekly_pence: Pence
+    charge_outcome: FinancialAssessmentOutcome | None = Field(
+        description="The outcome of the financial assessment the person's part comes from; "
+        "none when it was a figure given with the arrangement."
+    )
+    financial_assessment_id: UUID | None
+    text: Text = Field(description="The statement in plain words, as the person reads it.")
+    policy_version: str
+
+
+class ChallengeOutcome(StrEnum):
+    UPHELD = "upheld"
+    NOT_UPHELD = "not_upheld"
+
+
+class BudgetStatementChallenged(Event):
+    """The person says the budget in a statement is not enough to meet their needs."""
+
+    type: ClassVar[str] = "pb.payments.budget-statement-challenged.v1"
+    service: ClassVar[str] = "payments"
+    challenge_id: UUID
+    statement_id: UUID
+    deployment_id: UUID
+    reason: Text
+    challenged_on: date
+    challenged_by: ShortText
+
+
+class StatementChallengeAnswered(Event):
+    """A team manager's answer to a challenge: upheld (a review of the person's needs
+    and budget is asked for) or not upheld, with the reasons in words."""
+
+    type: ClassVar[str] = "pb.payments.statement-challenge-answered.v1"
+    service: ClassVar[str] = "payments"
+    challenge_id: UUID
+    statement_id: UUID
+    outcome: ChallengeOutcome
+    response: Text
+    review_requested: bool
+    answered_on: date
+    answered_by: ShortText
+    answered_by_role: Role
 
 
 class ReturnSubmitted(Event):

@@ -47,6 +47,10 @@ EVENT_CLASSES: tuple[type[ev.Event], ...] = (
     ev.RecoupNoticeSent,
     ev.RecoupResponseRecorded,
     ev.CardFundsRecouped,
+    ev.ContributionRecalculated,
+    ev.BudgetStatementIssued,
+    ev.BudgetStatementChallenged,
+    ev.StatementChallengeAnswered,
     ev.OperatorActionRecorded,
     ev.TamperDetected,
     ev.TamperAcknowledged,
@@ -54,7 +58,10 @@ EVENT_CLASSES: tuple[type[ev.Event], ...] = (
 
 """The current version of every event: what producers publish and consumers handle."""
 
-SUPERSEDED_CLASSES: tuple[type[ev.Event], ...] = (ev.ReviewScheduledV1,)
+SUPERSEDED_CLASSES: tuple[type[ev.Event], ...] = (
+    ev.ReviewScheduledV1,
+    ev.FinancialAssessmentCompletedV1,
+)
 """Older published versions: never produced again, read only through UPCASTERS."""
 
 BY_TYPE: dict[str, type[ev.Event]] = {cls.type: cls for cls in EVENT_CLASSES}
@@ -91,10 +98,19 @@ def review_scheduled_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "scheduled_by": V1_SCHEDULED_BY}
 
 
+def financial_assessment_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 did not record the children and premiums the guarantee counted: none (unknown)."""
+    return {**data, "mig_children": None, "mig_premiums": None}
+
+
 # Older type -> (newer type, function turning old data into new data). A consumer reading
 # an old event walks this chain until it reaches a type it has a class for.
 UPCASTERS: dict[str, tuple[str, UpcastFn]] = {
     ev.ReviewScheduledV1.type: (ev.ReviewScheduled.type, review_scheduled_v1_to_v2),
+    ev.FinancialAssessmentCompletedV1.type: (
+        ev.FinancialAssessmentCompleted.type,
+        financial_assessment_v1_to_v2,
+    ),
 }
 
 PRODUCING_SERVICES = ("assessment", "allocation", "planning", "payments", "audit", "operations")

@@ -56,6 +56,7 @@ from servicekit.testing import (
 )
 from services.assessment.api import IDENTITIES_PATH
 from services.assessment.financial import FINANCIAL_ASSESSMENT_PATH
+from services.payments.statement_api import PERSONAL_DATA_PATHS as STATEMENT_PERSONAL_DATA_PATHS
 from whatif.generate import outgoing
 
 OWN, OTHER = "lancashire", "council_a"
@@ -697,6 +698,39 @@ NOTICE_OVER = TODAY + timedelta(days=60)
 """Past every council's period to respond (policies/*.yaml monitoring.recoup_notice)."""
 
 
+async def statement_of(s: Service, council: str, person_id: str) -> str:
+    """The person's personal budget statement, issued when their deployment is arranged."""
+    await deployment_of(s, council, person_id, "arranged")
+    url = f"/v1/people/{person_id}/budget-statements"
+    return str((await s.ok("GET", url, Role.FINANCE, council))["items"][0]["statement_id"])
+
+
+async def statements_held(s: Service, council: str, person_id: str) -> Target:
+    await statement_of(s, council, person_id)
+    return {"person_id": person_id}
+
+
+async def a_statement(s: Service, council: str, person_id: str) -> Target:
+    return {
+        "statement_id": await statement_of(s, council, person_id),
+        "json": {"reason": "Nothing is left for the evening visits I need"},
+    }
+
+
+async def a_challenge(s: Service, council: str, person_id: str) -> Target:
+    statement_id = await statement_of(s, council, person_id)
+    r = await s.client.post(
+        f"/v1/budget-statements/{statement_id}/challenges",
+        json={"reason": "Nothing is left for the evening visits I need"},
+        headers=s.headers(Role.PERSON, council, person_id),
+    )
+    assert r.status_code == 201, r.text
+    return {
+        "challenge_id": r.json()["challenge_id"],
+        "json": {"outcome": "not_upheld", "response": "The evening visits are in the plan"},
+    }
+
+
 # every service
 
 
@@ -831,6 +865,9 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("payments", "POST", "/v1/card-accounts/{account_id}/recoup-notices"): a_card_account({"amount_pence": 100, "reason": "Money built up beyond the plan"}),
     ("payments", "POST", "/v1/card-accounts/{account_id}/recoup-notices/{notice_id}/responses"): a_card_account({"response": "agrees"}, notice=True),
     ("payments", "POST", "/v1/card-accounts/{account_id}/recoups"): replace(a_card_account({"amount_pence": 100}, notice=True), today=NOTICE_OVER),
+    ("payments", "GET", "/v1/people/{person_id}/budget-statements"): Recipe(statements_held),
+    ("payments", "POST", "/v1/budget-statements/{statement_id}/challenges"): Recipe(a_statement),
+    ("payments", "POST", "/v1/statement-challenges/{challenge_id}/answer"): Recipe(a_challenge),
     # audit
     ("audit", "GET", "/v1/people/{person_id}/history"): Recipe(person_history),
     ("audit", "GET", "/v1/people/{person_id}/budget"): Recipe(person_history),
@@ -1108,6 +1145,7 @@ MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 ANSWERS_NEVER_KEPT = {
     ("assessment", IDENTITIES_PATH),
     ("assessment", FINANCIAL_ASSESSMENT_PATH),
+    *(("payments", path) for path in STATEMENT_PERSONAL_DATA_PATHS),
 }
 """Routes whose answers hold personal data: a retry runs them again (servicekit.app)."""
 

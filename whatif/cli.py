@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from contracts.money import format_pounds
 from contracts.policy import PolicyBook, PolicyError
 from whatif.cohort import DEFAULT_LOG_URL
 from whatif.compare import Comparison, share
@@ -144,6 +145,20 @@ def run(
     )
     if c.excluded:
         console.print(f"{len(c.excluded):,} people could not be compared (see the reports).")
+    charges = c.charging
+    if charges.modelled and (charges.people or charges.not_compared):
+        console.print(
+            f"Weekly charges: {charges.pays_more:,} of {len(charges.people):,} people with a "
+            f"financial assessment would pay more, {charges.pays_less:,} less, "
+            f"{charges.same:,} the same; {format_pounds(charges.weekly_now_total)} a week now, "
+            f"{format_pounds(charges.weekly_proposed_total)} proposed"
+            + (
+                f" ({len(charges.not_compared):,} could not be worked out again)."
+                if charges.not_compared
+                else "."
+            ),
+            highlight=False,
+        )
     for kind, path in result.written.items():
         console.print(f"Wrote {kind.upper()}: {path}", highlight=False)
 

@@ -3,7 +3,8 @@
 `fold(envelopes)` is pure: give it envelopes in log order and it returns one `Person` per
 (council, person id) with the latest `AssessmentValidated` (the RAS inputs and the fields an
 equality impact assessment groups by), the latest `BudgetIssued`, the latest
-`PlanSignedOff` and the latest `DeploymentSetUp`. "Latest" is log order: one person's events
+`PlanSignedOff`, the latest `DeploymentSetUp` and the latest financial assessment carried out
+(`FinancialAssessmentCompleted`; a deferred one is not). "Latest" is log order: one person's events
 on one topic share a partition (the record key is the person id), so the log keeps them in
 the order they happened.
 
@@ -38,6 +39,7 @@ from contracts.registry import UPCASTERS, topic_for
 from contracts.vocabulary import AgeBand, ClientGroup
 from rules.ras import BudgetInputs, FundingStream
 from servicekit.eventlog import open_event_log
+from whatif.charging import Finances
 from whatif.errors import EventLogNotFound
 
 DEFAULT_LOG_URL = "sqlite:///var/eventlog.db"
@@ -51,6 +53,7 @@ WANTED: tuple[type[ev.Event], ...] = (
     ev.BudgetIssued,
     ev.PlanSignedOff,
     ev.DeploymentSetUp,
+    ev.FinancialAssessmentCompleted,
 )
 TOPICS: tuple[str, ...] = tuple(dict.fromkeys(topic_for(cls) for cls in WANTED))
 
@@ -159,6 +162,7 @@ class Person:
     budget: Issued | None = None
     plan: SignedOff | None = None
     deployment: Deployed | None = None
+    finances: Finances | None = None
 
 
 # --- the fold -------------------------------------------------------------------------------
@@ -227,6 +231,10 @@ def apply(cohort: Cohort, envelope: Envelope, *, council: str | None = None) -> 
             contribution_annual_pence=event.contribution_annual_pence,
             policy_version=event.policy_version,
         )
+    elif isinstance(event, ev.FinancialAssessmentCompleted) and (
+        event.outcome is not ev.FinancialAssessmentOutcome.DEFERRED
+    ):
+        person.finances = Finances.of(event)
 
 
 def fold(envelopes: Iterable[Envelope], *, council: str | None = None) -> Cohort:

@@ -34,6 +34,7 @@ from contracts.vocabulary import AgeBand, ClientGroup, Role
 from rules.authority import who_may_agree
 from rules.contribution import contribution_annual
 from rules.ras import Calculation, InputsRefused, calculate_budget
+from whatif.charging import ChargingComparison, charging_changes, compare_charges
 from whatif.cohort import Person
 from whatif.diff import PolicyChange, policy_changes, words
 from whatif.errors import DifferentCouncil
@@ -393,6 +394,8 @@ class Comparison:
     plan_weekly_total: int
     plan_people: int
     findings: list[str] = field(default_factory=list)
+    charging: ChargingComparison = field(default_factory=ChargingComparison)
+    """Who would pay more or less a week under the proposal's charging figures."""
 
 
 def check_same_council(current: Policy, proposed: Policy) -> None:
@@ -410,6 +413,7 @@ def compare(
 ) -> Comparison:
     """Everyone's budget under both policies, with the totals a council decides on."""
     check_same_council(current, proposed)
+    people = list(people)
     impacts: list[PersonImpact] = []
     excluded: list[Excluded] = []
     for person in people:
@@ -469,7 +473,7 @@ def compare(
         most_affected=heapq.nsmallest(
             top, impacts, key=lambda p: (-abs(p.change_weekly), p.person_id)
         ),
-        changes=policy_changes(current, proposed),
+        changes=[*policy_changes(current, proposed), *charging_changes(current, proposed)],
         approver_moves=sorted(
             ((a, b, n) for (a, b), n in moves.items()), key=lambda m: (-m[2], m[0], m[1])
         ),
@@ -479,6 +483,9 @@ def compare(
         plan_people=plan_people,
     )
     comparison.findings = equality_findings(comparison)
+    comparison.charging = compare_charges(
+        [(p.person_id, p.finances) for p in people if p.finances is not None], current, proposed
+    )
     return comparison
 
 

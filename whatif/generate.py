@@ -2,8 +2,10 @@
 
 Every person gets an `AssessmentValidated`; most get an indicative `BudgetIssued` computed
 by allocation's own RAS, and most of those a `PlanSignedOff`, the final `BudgetIssued` at
-the plan's cost and a `DeploymentSetUp` charged by payments' own contribution rule, as the
-services would publish them. The same seed gives the same cohort, ids and all.
+the plan's cost and a `DeploymentSetUp` charged by payments' own contribution rule, and,
+where the policy has the Care Act's charging figures, a `FinancialAssessmentCompleted`
+worked out by the rulebook's financial assessment, as the services would publish them. The
+same seed gives the same cohort, ids and all.
 
 The mix is plausible, not real: about half older people (the largest client group in adult
 social care), needs that cluster by client group (personal care for older people,
@@ -30,6 +32,7 @@ from contracts.money import WEEKS_PER_YEAR, Frequency, apply_basis_points
 from contracts.policy import ContributionKind, Policy
 from contracts.registry import ALL_TOPICS
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy, Role
+from rules import charging as charging_rules
 from rules.audit_tiers import audit_tier
 from rules.authority import lowest_sign_off_role
 from rules.contribution import contribution_annual
@@ -274,6 +277,120 @@ def person_events(
     return out
 
 
+def finances_events(policy: Policy, deployed: list[Envelope], age_band: AgeBand) -> list[Envelope]:
+    """A full financial assessment for someone whose support is deployed, as assessment
+    publishes it, worked out by the rulebook under the policy's charging figures.
+
+    Savings are spread so that about half are at or below the lower capital limit, a third
+    between the limits and the rest at or above the upper; income is a state pension at
+    pension age, otherwise Employment and Support Allowance. The assessment is dated when
+    the policy's figures apply (a reassessment at the uprating, for a cohort older than
+    them). Drawn from a generator of its own, so the rest of the cohort stays as it was.
+    Nothing when the policy has no charging figures or lacks the kinds used.
+    """
+    charging = policy.charging
+    assessed = deployed[0].event
+    if charging is None or not isinstance(assessed, ev.AssessmentValidated):
+        return []
+    rng = random.Random(f"finances-{assessed.person_id}")
+    older = age_band is not AgeBand.AGE_18_64
+    circumstance = "single_pension_credit_age" if older else "single_25_to_pension_credit_age"
+    kind = "state_pension" if older else "employment_and_support_allowance"
+    figure = charging.minimum_income_guarantee.get(circumstance)
+    if (
+        figure is None
+        or kind not in charging.income_kinds
+        or "savings" not in charging.capital_kinds
+    ):
+        return []
+    limits = charging.capital
+    draw = rng.random()
+    if draw < 0.5:
+        savings = rng.randrange(0, limits.lower_limit.pence + 1)
+    elif draw < 0.83:
+        savings = rng.randrange(limits.lower_limit.pence + 1, limits.upper_limit.pence)
+    else:
+        savings = rng.randrange(limits.upper_limit.pence, 3 * limits.upper_limit.pence)
+    income = rng.randrange(16_000, 30_000) if older else rng.randrange(9_000, 20_000)
+    plan = deployed[2].event
+    cost = plan.weekly_pence if isinstance(plan, ev.PlanSignedOff) else 0
+    dre = (
+        (charging_rules.Expenditure("Extra heating", rng.randrange(300, 1_500)),)
+        if rng.random() < 0.5
+        else ()
+    )
+    housing = rng.randrange(500, 3_000) if rng.random() < 0.3 else 0
+    used = (limits.upper_limit, limits.lower_limit, limits.tariff_band)
+    on = max(deployed[-1].time.date(), figure.applies_from, *(f.applies_from for f in used))
+    on = max(on, limits.tariff_per_band_weekly.applies_from)
+    result = charging_rules.assess(
+        charging_rules.FinancialCircumstances(
+            cost_of_support_weekly_pence=cost,
+            capital=(charging_rules.Amount("savings", savings),),
+            income_weekly=(charging_rules.Amount(kind, income),),
+            mig_circumstance=circumstance,
+            children=0,
+            premiums=(),
+            housing_costs_weekly_pence=housing,
+            disability_related_expenditure=dre,
+        ),
+        charging,
+        on,
+    )
+    event = ev.FinancialAssessmentCompleted(
+        person_id=assessed.person_id,
+        council=assessed.council,
+        financial_assessment_id=_uuid(rng),
+        assessment_id=assessed.assessment_id,
+        outcome=(
+            ev.FinancialAssessmentOutcome.FULL_COST_PAYER
+            if result.full_cost_payer
+            else ev.FinancialAssessmentOutcome.ASSESSED
+        ),
+        assessed_on=on,
+        cost_of_support_weekly_pence=cost,
+        capital=[
+            ev.AssessedAmount(kind=a.kind, pence=a.pence, counted=a.counted) for a in result.capital
+        ],
+        capital_counted_pence=result.capital_counted_pence,
+        tariff_income_weekly_pence=result.tariff_income_weekly_pence,
+        income_weekly=[
+            ev.AssessedAmount(kind=a.kind, pence=a.pence, counted=a.counted)
+            for a in result.income_weekly
+        ],
+        income_counted_weekly_pence=result.income_counted_weekly_pence,
+        mig_circumstance=circumstance,
+        mig_children=0,
+        mig_premiums=[],
+        minimum_income_guarantee_weekly_pence=result.minimum_income_guarantee_weekly_pence,
+        housing_costs_weekly_pence=housing,
+        disability_related_expenditure=[
+            ev.ExpenditureItem(description=i.description, weekly_pence=i.weekly_pence) for i in dre
+        ],
+        disability_related_expenditure_weekly_pence=(
+            result.disability_related_expenditure_weekly_pence
+        ),
+        weekly_charge_pence=result.weekly_charge_pence,
+        lines=[
+            ev.ChargeLine(label=line.label, weekly_pence=line.weekly_pence, source=line.source)
+            for line in result.lines
+        ],
+        figures_to_confirm=list(result.figures_to_confirm),
+        assessed_by=f"finance:fo-{rng.randrange(1, 30):02d}",
+        policy_version=policy.policy_version,
+    )
+    when = datetime.combine(on, deployed[-1].time.timetz())
+    return [
+        Envelope(
+            event=event,
+            id=str(_uuid(rng)),
+            time=max(when, deployed[-1].time),
+            correlation_id=str(assessed.assessment_id),
+            causation_id=deployed[-1].id,
+        )
+    ]
+
+
 def _level(rng: random.Random, numbers: list[int], need: float, emphasis: float) -> int:
     raw = need * (len(numbers) - 1) + emphasis + rng.gauss(0, 0.7)
     index = min(len(numbers) - 1, max(0, round(raw)))
@@ -324,7 +441,7 @@ def random_person_events(
             rng.randrange(8_500, 10_001) if rng.random() < 0.93 else rng.randrange(10_001, 11_500)
         )
         assessed_max = rng.choice([0, rng.randrange(10, 150) * 100, None, None])
-    return person_events(
+    events = person_events(
         policy,
         f"p{index:07d}",
         client_group=group,
@@ -342,6 +459,9 @@ def random_person_events(
         rng=rng,
         at=START + timedelta(minutes=index * 7),
     )
+    if any(isinstance(e.event, ev.DeploymentSetUp) for e in events):
+        events += finances_events(policy, events, band)
+    return events
 
 
 def generate_cohort(policy: Policy, people: int, seed: int = 2009) -> Iterator[Envelope]:

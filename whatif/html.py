@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from html import escape
 
-from contracts.money import div_round_half_up, format_pounds
+from contracts.money import WEEKS_PER_YEAR, div_round_half_up, format_pounds
+from whatif.charging import ChargingComparison
 from whatif.compare import (
     Bucket,
     Comparison,
@@ -323,6 +324,68 @@ def contribution_note(c: Comparison) -> str:
 # --- the page -------------------------------------------------------------------------------
 
 
+CHARGES_LISTED = 200
+
+
+def charges_section(c: ChargingComparison) -> str:
+    """Who would pay more or less a week under the proposal's charging figures."""
+    out = [
+        '<section aria-labelledby="charges"><h2 id="charges">Weekly charges</h2>',
+    ]
+    if not c.modelled:
+        out.append(
+            "<p>Not modelled: the policy in force or the proposal has no financial "
+            "assessment figures.</p></section>"
+        )
+        return "".join(out)
+    out.append(
+        f"<p>Of {len(c.people):,} people with a financial assessment, "
+        f"{c.pays_more:,} would pay more a week, {c.pays_less:,} less and {c.same:,} the "
+        f"same. Together they pay {e(format_pounds(c.weekly_now_total))} a week now and "
+        f"would pay {e(format_pounds(c.weekly_proposed_total))} "
+        f"({e(signed(c.change_weekly_total))} a week, "
+        f"{e(signed(c.change_weekly_total * WEEKS_PER_YEAR))} a year).</p>"
+    )
+    if c.not_compared:
+        out.append(
+            f"<p>{len(c.not_compared):,} people's charges could not be worked out again "
+            "(the JSON and CSV give each reason).</p>"
+        )
+    changed = c.changed
+    if changed:
+        shown = changed[:CHARGES_LISTED]
+        more = len(changed) - len(shown)
+        caption = "Each person whose weekly charge would change, the largest change first"
+        if more:
+            caption += f" (the first {len(shown):,}; {more:,} more in the CSV)"
+        out.append(
+            _table(
+                caption,
+                [
+                    ("Person", False),
+                    ("Charge a week now", True),
+                    ("Proposed", True),
+                    ("Change", True),
+                    ("Tariff income now", True),
+                    ("Proposed", True),
+                ],
+                [
+                    [
+                        (e(p.person_id), ""),
+                        _money(p.now.weekly_charge_pence),
+                        _money(p.proposed.weekly_charge_pence),
+                        _change(p.change_weekly),
+                        _money(p.now.tariff_income_weekly_pence),
+                        _money(p.proposed.tariff_income_weekly_pence),
+                    ]
+                    for p in shown
+                ],
+            )
+        )
+    out.append("</section>")
+    return "".join(out)
+
+
 def render_html(c: Comparison, info: RunInfo) -> str:
     t = c.total
     cur, new = c.current, c.proposed
@@ -373,6 +436,7 @@ def render_html(c: Comparison, info: RunInfo) -> str:
         '<li><a href="#cost">Cost by client group, age band and team</a></li>'
         '<li><a href="#equality">Equality impact</a></li>'
         '<li><a href="#approvals">Ceilings, plans and approvals</a></li>'
+        '<li><a href="#charges">Weekly charges</a></li>'
         '<li><a href="#most-affected">The people most affected</a></li>'
         '<li><a href="#method">How these figures were worked out</a></li></ol></nav>'
     )
@@ -480,6 +544,8 @@ def render_html(c: Comparison, info: RunInfo) -> str:
             )
         )
     body.append("</section>")
+
+    body.append(charges_section(c.charging))
 
     body.append(
         '<section aria-labelledby="most-affected"><h2 id="most-affected">The '

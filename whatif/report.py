@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from contracts.policy import Policy
 from servicekit.csvexport import Cell, CsvExport
+from whatif.charging import ChargeImpact, ChargingComparison
 from whatif.compare import Comparison, PersonImpact
 from whatif.errors import WhatIfError
 
@@ -35,6 +36,14 @@ ASSUMPTIONS = (
     "support plan were costed at the budget. The means test caps it; where a person's current "
     "deployment charges less than the rule's share, that charge is taken as their means-test "
     "cap, otherwise the rule's maximum is reported, which overstates what people pay.",
+    "Weekly charge: each person's latest financial assessment (capital, income, the Minimum "
+    "Income Guarantee's circumstance, children and premiums, housing costs, disability-related "
+    "expenditure, the cost of the support) worked out again by the rulebook's financial "
+    "assessment under each policy's charging figures, as if each policy's figures were in "
+    "force; a light-touch charge does not depend on them. Deferred or refused assessments, "
+    "ones recorded before assessments carried the guarantee's children and premiums, and "
+    "full-cost payers without an income assessment who would fall below a new upper limit "
+    "are not compared (the reason is given).",
     "Equality: the events hold client group and age band only (never a date of birth, sex, "
     "ethnicity or other protected characteristics); an equality impact assessment needs those "
     "from other sources.",
@@ -139,7 +148,62 @@ PERSON_COLUMNS = (
     "contribution_annual_now_pence",
     "contribution_annual_proposed_pence",
 )  # the keys of person_row, in order
-CSV_COLUMNS = (*PERSON_COLUMNS, "compared", "not_compared_reason")
+CHARGE_COLUMNS = (
+    "charge_weekly_now_pence",
+    "charge_weekly_proposed_pence",
+    "charge_change_weekly_pence",
+    "charge_change",
+    "charge_not_compared_reason",
+)
+"""The weekly charge under each policy, for people with a financial assessment."""
+CSV_COLUMNS = (*PERSON_COLUMNS, "compared", "not_compared_reason", *CHARGE_COLUMNS)
+
+
+def charge_row(p: ChargeImpact) -> dict[str, Any]:
+    return {
+        "person_id": p.person_id,
+        "financial_assessment": p.outcome.value,
+        "assessed_on": p.assessed_on.isoformat(),
+        "charge_weekly_recorded_pence": p.recorded_weekly_pence,
+        "charge_weekly_now_pence": p.now.weekly_charge_pence,
+        "charge_weekly_proposed_pence": p.proposed.weekly_charge_pence,
+        "charge_change_weekly_pence": p.change_weekly,
+        "charge_change": p.change.value,
+        "full_cost_payer_now": p.now.full_cost_payer,
+        "full_cost_payer_proposed": p.proposed.full_cost_payer,
+        "tariff_income_weekly_now_pence": p.now.tariff_income_weekly_pence,
+        "tariff_income_weekly_proposed_pence": p.proposed.tariff_income_weekly_pence,
+        "minimum_income_guarantee_weekly_now_pence": p.now.minimum_income_guarantee_weekly_pence,
+        "minimum_income_guarantee_weekly_proposed_pence": (
+            p.proposed.minimum_income_guarantee_weekly_pence
+        ),
+    }
+
+
+def charging_summary(c: ChargingComparison) -> dict[str, Any]:
+    """Who would pay more or less a week: counts, totals and each person (money in pence)."""
+    return {
+        "modelled": c.modelled,
+        "people_compared": len(c.people),
+        "pays_more": c.pays_more,
+        "pays_less": c.pays_less,
+        "same": c.same,
+        "weekly_now_total_pence": c.weekly_now_total,
+        "weekly_proposed_total_pence": c.weekly_proposed_total,
+        "change_weekly_total_pence": c.change_weekly_total,
+        "people": [charge_row(p) for p in c.people],
+        "not_compared": [{"person_id": n.person_id, "reason": n.reason} for n in c.not_compared],
+    }
+
+
+def _charge_cells(
+    person_id: str, charges: dict[str, ChargeImpact], refused: dict[str, str]
+) -> list[Cell]:
+    impact = charges.get(person_id)
+    if impact is not None:
+        row = charge_row(impact)
+        return [*(_cell(row[k]) for k in CHARGE_COLUMNS[:-1]), ""]
+    return [None, None, None, None, refused.get(person_id, "")]
 
 
 def summary(c: Comparison, info: RunInfo) -> dict[str, Any]:
@@ -190,6 +254,7 @@ def summary(c: Comparison, info: RunInfo) -> dict[str, Any]:
             "by_client_group": [_eia(row.as_dict()) for row in c.by_client_group],
             "by_age_band": [_eia(row.as_dict()) for row in c.by_age_band],
         },
+        "charging": charging_summary(c.charging),
         "not_compared": {
             "by_reason": dict(sorted(Counter(e.reason for e in c.excluded).items())),
             "people": [
@@ -228,9 +293,18 @@ def write_csv_to(c: Comparison, out: TextIO) -> None:
     """One row per person (compared or not) into an open text stream."""
     export = CsvExport(out)
     export.row(CSV_COLUMNS)
+    charges = {p.person_id: p for p in c.charging.people}
+    refused = {n.person_id: n.reason for n in c.charging.not_compared}
     for p in c.people:
         row = person_row(p)
-        export.row([*(_cell(row[k]) for k in PERSON_COLUMNS), "yes", ""])
+        export.row(
+            [
+                *(_cell(row[k]) for k in PERSON_COLUMNS),
+                "yes",
+                "",
+                *_charge_cells(p.person_id, charges, refused),
+            ]
+        )
     for e in c.excluded:
         row = {
             "person_id": e.person_id,
@@ -238,7 +312,14 @@ def write_csv_to(c: Comparison, out: TextIO) -> None:
             "team": e.team,
             "age_band": e.age_band.value if e.age_band else None,
         }
-        export.row([*(_cell(row.get(k)) for k in PERSON_COLUMNS), "no", e.reason])
+        export.row(
+            [
+                *(_cell(row.get(k)) for k in PERSON_COLUMNS),
+                "no",
+                e.reason,
+                *_charge_cells(e.person_id, charges, refused),
+            ]
+        )
 
 
 def write_csv(c: Comparison, path: Path) -> None:

@@ -203,7 +203,8 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
     ),
     (
         11,
-        lambda: ev.FinancialAssessmentCompleted(
+        # As assessment published it before v2: no children or premiums recorded.
+        lambda: ev.FinancialAssessmentCompletedV1(
             **BASE,
             financial_assessment_id=uid("financial-assessment"),
             assessment_id=ASSESSMENT,
@@ -247,6 +248,57 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
             ],
             figures_to_confirm=[],
             assessed_by="finance:fo-2",
+            policy_version=POLICY,
+        ),
+    ),
+    (
+        11,
+        lambda: ev.FinancialAssessmentCompleted(
+            **BASE,
+            financial_assessment_id=uid("financial-assessment-v2"),
+            assessment_id=ASSESSMENT,
+            outcome=ev.FinancialAssessmentOutcome.ASSESSED,
+            assessed_on=(START + timedelta(days=11)).date(),
+            cost_of_support_weekly_pence=WEEKLY,
+            capital=[
+                ev.AssessedAmount(kind="savings", pence=1_800_000, counted=True),
+                ev.AssessedAmount(kind="main_home", pence=16_500_000, counted=False),
+            ],
+            capital_counted_pence=1_800_000,
+            tariff_income_weekly_pence=1_500,  # £3,750 above £14,250: 15 bands of £250
+            income_weekly=[
+                ev.AssessedAmount(
+                    kind="employment_and_support_allowance", pence=12_960, counted=True
+                ),
+                ev.AssessedAmount(kind="pip_daily_living", pence=7_390, counted=True),
+                ev.AssessedAmount(kind="pip_mobility", pence=2_910, counted=False),
+            ],
+            income_counted_weekly_pence=20_350,
+            mig_circumstance="single_25_to_pension_credit_age",
+            minimum_income_guarantee_weekly_pence=10_365,
+            housing_costs_weekly_pence=1_250,
+            disability_related_expenditure=[
+                ev.ExpenditureItem(description="Extra heating", weekly_pence=800),
+                ev.ExpenditureItem(description="Community alarm", weekly_pence=450),
+            ],
+            disability_related_expenditure_weekly_pence=1_250,
+            weekly_charge_pence=8_985,
+            lines=[
+                ev.ChargeLine(label="Income we count", weekly_pence=20_350),
+                ev.ChargeLine(label="Tariff income on capital of £18,000.00", weekly_pence=1_500),
+                ev.ChargeLine(
+                    label="Less the Minimum Income Guarantee you keep", weekly_pence=-10_365
+                ),
+                ev.ChargeLine(label="Less your housing costs", weekly_pence=-1_250),
+                ev.ChargeLine(
+                    label="Less your disability-related expenditure", weekly_pence=-1_250
+                ),
+                ev.ChargeLine(label="Your weekly charge", weekly_pence=8_985),
+            ],
+            figures_to_confirm=[],
+            assessed_by="finance:fo-2",
+            mig_children=0,
+            mig_premiums=[],
             policy_version=POLICY,
         ),
     ),
@@ -603,6 +655,76 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
             cancelled_pence=833_400,
             released_pence=370_400,
             remaining_net_pence=833_400,
+        ),
+    ),
+    (
+        121,
+        lambda: ev.ContributionRecalculated(
+            **BASE,
+            deployment_id=DEPLOYMENT,
+            financial_assessment_id=uid("financial-assessment"),
+            charge_outcome=ev.FinancialAssessmentOutcome.ASSESSED,
+            assessed_max_weekly_contribution_pence=8_985,
+            applies_from=(START + timedelta(days=126)).date(),
+            previous_contribution_annual_pence=0,
+            contribution_annual_pence=8_985 * 52,
+            net_annual_pence=ANNUAL - 8_985 * 52,
+            cancelled_instalments=34,
+            cancelled_pence=821_100,
+            rescheduled_pence=515_610,
+            policy_version=POLICY,
+        ),
+    ),
+    (
+        122,
+        lambda: ev.BudgetStatementIssued(
+            **BASE,
+            statement_id=uid("statement-1"),
+            deployment_id=DEPLOYMENT,
+            issued_on=(START + timedelta(days=122)).date(),
+            applies_from=(START + timedelta(days=126)).date(),
+            total_annual_pence=ANNUAL,
+            person_pays_annual_pence=8_985 * 52,
+            council_pays_annual_pence=ANNUAL - 8_985 * 52,
+            total_weekly_pence=WEEKLY,
+            person_pays_weekly_pence=8_985,
+            council_pays_weekly_pence=WEEKLY - 8_985,
+            charge_outcome=ev.FinancialAssessmentOutcome.ASSESSED,
+            financial_assessment_id=uid("financial-assessment"),
+            text=(
+                "Your personal budget from 12 May 2025. The cost of meeting your eligible "
+                "needs is £241.50 a week (£12,558.00 a year). You pay £89.85 a week "
+                "(£4,672.20 a year), as your financial assessment worked out. The council "
+                "pays £151.65 a week (£7,885.80 a year). If you think this budget is not "
+                "enough to meet your needs, you can challenge it."
+            ),
+            policy_version=POLICY,
+        ),
+    ),
+    (
+        123,
+        lambda: ev.BudgetStatementChallenged(
+            **BASE,
+            challenge_id=uid("challenge-1"),
+            statement_id=uid("statement-1"),
+            deployment_id=DEPLOYMENT,
+            reason="The budget leaves nothing for the evening visits I need since March",
+            challenged_on=(START + timedelta(days=123)).date(),
+            challenged_by="person:golden-p-001",
+        ),
+    ),
+    (
+        124,
+        lambda: ev.StatementChallengeAnswered(
+            **BASE,
+            challenge_id=uid("challenge-1"),
+            statement_id=uid("statement-1"),
+            outcome=ev.ChallengeOutcome.UPHELD,
+            response="Evening needs were not assessed; a review is booked for next week",
+            review_requested=True,
+            answered_on=(START + timedelta(days=124)).date(),
+            answered_by="team_manager:tm-1",
+            answered_by_role=Role.TEAM_MANAGER,
         ),
     ),
     (

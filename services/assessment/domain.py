@@ -975,6 +975,8 @@ def financial_assessment_event(
             "income_weekly": _amounts(result.income_weekly),
             "income_counted_weekly_pence": result.income_counted_weekly_pence,
             "mig_circumstance": command.mig_circumstance,
+            "mig_children": command.children,
+            "mig_premiums": list(command.premiums),
             "minimum_income_guarantee_weekly_pence": result.minimum_income_guarantee_weekly_pence,
             "housing_costs_weekly_pence": result.housing_costs_weekly_pence,
             "disability_related_expenditure": [

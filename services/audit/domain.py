@@ -1045,6 +1045,32 @@ def timeline_entry(stored: StoredEvent, event: ev.Event) -> TimelineEntry:
             f"Payments replaced by a revised plan's: {event.cancelled_instalments} "
             f"instalment(s) of {format_pounds(event.cancelled_pence)} cancelled"
         )
+    elif isinstance(event, ev.ContributionRecalculated):
+        ref, amount, on = (
+            str(event.deployment_id),
+            event.contribution_annual_pence,
+            event.applies_from,
+        )
+        text = (
+            f"Contribution recalculated from {event.applies_from.isoformat()} after a "
+            f"financial assessment ({event.charge_outcome.value.replace('_', ' ')}): "
+            f"{format_pounds(event.contribution_annual_pence)} a year, was "
+            f"{format_pounds(event.previous_contribution_annual_pence)}"
+        )
+    elif isinstance(event, ev.BudgetStatementIssued):
+        ref, amount, on = str(event.statement_id), event.total_weekly_pence, event.applies_from
+        text = (
+            f"Personal budget statement issued: {format_pounds(event.total_weekly_pence)} a "
+            f"week, the person pays {format_pounds(event.person_pays_weekly_pence)}, the "
+            f"council {format_pounds(event.council_pays_weekly_pence)}"
+        )
+    elif isinstance(event, ev.BudgetStatementChallenged):
+        ref, on = str(event.challenge_id), event.challenged_on
+        text = f"Budget statement challenged by {event.challenged_by}: {event.reason}"
+    elif isinstance(event, ev.StatementChallengeAnswered):
+        ref, on = str(event.challenge_id), event.answered_on
+        verdict = "upheld, review requested" if event.review_requested else "not upheld"
+        text = f"Statement challenge {verdict} by {event.answered_by_role.value}: {event.response}"
     elif isinstance(event, ev.ReturnSubmitted):
         ref, amount, on = str(event.return_id), event.spent_pence, event.period_end
         text = (

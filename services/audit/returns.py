@@ -2,11 +2,15 @@
 quarter, its validator, and NI130 / the Lancashire measure as CSV (docs/returns.md).
 
 Pure: no I/O. The CLD layout is the Adult Social Care Client Level Data specification,
-Release 1 (mandatory from 1 April 2023; NHS England, collected by NHS Arden & GEM CSU for
-DHSC): one row per event (request, assessment, service, review) of a person the council
-supports, 55 fields in the published order. Fields the journey's events cannot support
-are left blank, which the collection allows ("where you are unable to complete a field
-leave it blank"); docs/returns.md says where each populated field comes from.
+Release 2 (NHS England, collected by NHS Arden & GEM CSU for DHSC; it replaced Release 1,
+mandatory from 1 April 2023): one row per event (request, assessment, service, review) of
+a person the council supports, in the published order. Release 2 keeps Release 1's
+submitted fields and renames code values (event outcomes, service types); the financial
+assessment is an assessment event of its own and the person's client funding status
+comes from the latest one. Fields the journey's events cannot support are left blank,
+which the collection allows ("where you are unable to complete a field leave it blank");
+docs/returns.md says where each populated field comes from and which code values are
+still to be confirmed against the published specification.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from contracts.vocabulary import ClientGroup
 from servicekit.csvexport import Cell, csv_text
 from servicekit.dates import RECORD_DATE
 
-CLD_SPECIFICATION = "Adult Social Care Client Level Data specification, Release 1"
+CLD_SPECIFICATION = "Adult Social Care Client Level Data specification, Release 2"
 
 CLD_FIELDS: tuple[str, ...] = (
     "LA_Code",
@@ -78,8 +82,16 @@ CLD_FIELDS: tuple[str, ...] = (
     "Cost_Frequency_Unit_Type",
     "Planned_Units_Per_Week",
 )
-"""The submitted fields of Release 1, in the specification's order (the Der_* fields are
-derived by NHS England after submission and are not part of a council's file)."""
+"""The submitted fields, in the specification's order (the Der_* fields are derived by NHS
+England after submission and are not part of a council's file). Release 2's national
+processing (DHSC's published CLD pipeline, which maps Release 1 submissions onto Release 2)
+reads the same field names as Release 1."""
+
+FIELDS_TO_CONFIRM = (
+    "that Release 2 adds no submitted field to Release 1's list: the field list of the "
+    "'Adult Social Care Client Level Data: Release 2 specification' (NHS England / NHS "
+    "Arden & GEM CSU, ASC CLD page)"
+)
 
 MANDATORY = (
     "LA_Code",
@@ -100,68 +112,160 @@ DATE_FIELDS = (
     "Event_End_Date",
 )
 
-CODE_LISTS: dict[str, frozenset[str]] = {
-    "Event_Type": frozenset({"Request", "Assessment", "Service", "Review"}),
-    "Client_Type": frozenset({"Service User", "Carer"}),
-    "Primary_Support_Reason": frozenset(
-        {
-            "Physical Support: Access & mobility only",
-            "Physical Support: Personal care support",
-            "Sensory Support: Support for visual impairment",
-            "Sensory Support: Support for hearing impairment",
-            "Sensory Support: Support for dual impairment",
-            "Support with Memory & Cognition",
-            "Learning Disability Support",
-            "Mental Health Support",
-            "Social Support: Substance misuse support",
-            "Social Support: Asylum seeker support",
-            "Social Support: Support for Social Isolation/Other",
-        }
+_DHSC_R2 = (
+    "DHSC's CLD main-table methodology, 'Data cleaning, mapping and deriving new fields' "
+    "(github.com/DataS-DHSC/ASC-CLD-LA-Dashboard, Main_tables/docs/methodology/"
+    "3-data-cleaning.md): the Release 2 values submissions are mapped to"
+)
+_R1_GUIDANCE = "NHS England, CLD Guidance, Release 1 (February 2023), the field's defined list"
+_R2_SPEC = "the Release 2 specification's defined list (NHS Arden & GEM CSU, ASC CLD page)"
+
+
+@dataclass(frozen=True)
+class CodeList:
+    """A coded field's defined list, where it was read, and what is still to check."""
+
+    values: frozenset[str]
+    source: str
+    to_confirm: str | None = None
+
+
+CODE_LISTS: dict[str, CodeList] = {
+    "Event_Type": CodeList(frozenset({"Request", "Assessment", "Service", "Review"}), _DHSC_R2),
+    "Client_Type": CodeList(
+        frozenset({"Service User", "Carer", "Carer known by association"}),
+        _R1_GUIDANCE,
+        to_confirm=f"unchanged in Release 2: {_R2_SPEC}",
     ),
-    "Event_Outcome": frozenset(
-        {
-            "Progress to reablement/ST-Max",
-            "Progress to assessment",
-            "Progress to re-assessment / unplanned review",
-            "Progress to financial assessment",
-            "Progress to support planning / services",
-            "No change in package",
-            "Provision of service",
-            "Progress to end of life care",
-            "Admitted to hospital",
-            "NFA - Moved to another LA",
-            "NFA - 100% NHS funded care",
-            "NFA - Self-funded client (inc. 12wk disregard)",
-            "NFA - Information & advice / signposting only",
-            "NFA - Support declined",
-            "NFA - Deceased",
-            "Service ended as planned",
-            "NFA - Support ended: other reason",
-            "NFA - No services offered: other reason",
-            "NFA- Other",
-        }
+    "Primary_Support_Reason": CodeList(
+        frozenset(
+            {
+                "Physical Support: Access & mobility only",
+                "Physical Support: Personal care support",
+                "Sensory Support: Support for visual impairment",
+                "Sensory Support: Support for hearing impairment",
+                "Sensory Support: Support for dual impairment",
+                "Support with Memory & Cognition",
+                "Learning Disability Support",
+                "Mental Health Support",
+                "Social Support: Substance misuse support",
+                "Social Support: Asylum seeker support",
+                "Social Support: Support for Social Isolation/Other",
+                "Social Support: Support to Carer",
+            }
+        ),
+        _R1_GUIDANCE,
+        to_confirm=f"Release 2's wording of the two values this extract fills: {_R2_SPEC}",
     ),
-    "Eligible_Needs_Identified": frozenset({"Yes", "No"}),
-    "Service_Type": frozenset(
-        {
-            "Long Term Support: Nursing Care",
-            "Long Term Support: Residential Care",
-            "Long Term Support: Community",
-            "Long Term Support: Prison",
-            "Short Term Support: ST-Max",
-            "Short Term Support: Ongoing Low Level",
-            "Short Term Support: Other Short Term",
-            "Carer Support: Direct to Carer",
-        }
+    "Event_Outcome": CodeList(
+        frozenset(
+            {
+                "Progress to reablement/ST-Max",
+                "Progress to assessment, review or reassessment",
+                "Progress to support planning or services",
+                "Continuation of support or services",
+                "Admitted to hospital",
+                "NFA: Responsibility moved to another local authority",
+                "NFA: Referral to NHS services or NHS funded social care",
+                "NFA: Self-funded client or under 12wk disregard",
+                "NFA: Information and advice or signposting",
+                "NFA: Referral to other service within the local authority",
+                "NFA: Support declined",
+                "NFA: Deceased",
+                "NFA: Support ended as planned",
+                "NFA: Support ended for other reason",
+                "NFA: No services offered for other reason",
+                "NFA: Other",
+            }
+        ),
+        _DHSC_R2,
     ),
-    "Service_Component": frozenset({"Direct Payment"}),
-    "Delivery_Mechanism": frozenset(
-        {"Direct Payment", "CASSR Managed Personal Budget", "CASSR Commissioned support"}
+    "Assessment_Type": CodeList(
+        frozenset({"Long Term Assessment", "Short Term Assessment", "Financial Assessment"}),
+        _R1_GUIDANCE,
+        to_confirm=(
+            "Release 2's wording, and whether it splits 'Financial Assessment' into the "
+            f"guidance's three kinds of financial assessment or review: {_R2_SPEC}"
+        ),
     ),
-    "Review_Reason": frozenset({"Planned", "Unplanned"}),
-    "Cost_Frequency_Unit_Type": frozenset({"Weekly"}),
+    "Eligible_Needs_Identified": CodeList(frozenset({"Yes", "No"}), _R1_GUIDANCE),
+    "Service_Type": CodeList(
+        frozenset(
+            {
+                "Long term support: Nursing care",
+                "Long term support: Residential care",
+                "Long term support: Community",
+                "Long term support: Prison",
+                "Short term support: ST-Max",
+                "Short term support: Ongoing low level",
+                "Short term support: Other short term",
+                "Unpaid carer support: Direct to unpaid carer",
+                "Unpaid carer support: Support involving the person cared-for",
+            }
+        ),
+        _DHSC_R2,
+    ),
+    "Service_Component": CodeList(
+        frozenset({"Direct Payment"}),
+        _R1_GUIDANCE,
+        to_confirm=(
+            "the one value this extract fills ('Direct Payment') is unchanged in "
+            f"Release 2: {_R2_SPEC}"
+        ),
+    ),
+    "Delivery_Mechanism": CodeList(
+        frozenset(
+            {
+                "Direct Payment",
+                "CASSR Managed Personal Budget",
+                "CASSR Commissioned Support",
+                "Self-Funder Metering Only",
+            }
+        ),
+        _R1_GUIDANCE,
+        to_confirm=f"unchanged in Release 2: {_R2_SPEC}",
+    ),
+    "Client_Funding_Status": CodeList(
+        frozenset(
+            {
+                "Fully Social Care Funded",
+                "Joint Client and Social Care Funded",
+                "18(3) (full cost client)",
+                "Self-funder - Metering Only",
+                "Joint Health and Social Care Funded",
+                "Fully Health Funded",
+                "Unknown - Individual Level",
+            }
+        ),
+        _R1_GUIDANCE,
+        to_confirm=f"unchanged in Release 2: {_R2_SPEC}",
+    ),
+    "Review_Reason": CodeList(
+        frozenset({"Planned", "Unplanned", "Review of short term support"}),
+        _DHSC_R2,
+        to_confirm=(
+            "the full Release 2 wording of the planned and unplanned values (DHSC's pipeline "
+            f"matches them by prefix): {_R2_SPEC}"
+        ),
+    ),
+    "Cost_Frequency_Unit_Type": CodeList(
+        frozenset({"Weekly"}),
+        _R1_GUIDANCE,
+        to_confirm=f"only the value this extract fills is listed: {_R2_SPEC}",
+    ),
 }
-"""The code lists of the coded fields this extract fills; a filled field must hold one."""
+"""The defined lists of the coded fields this extract fills; a filled field must hold a
+value from its list. `to_confirm` names what still has to be checked and where."""
+
+
+def specification_to_confirm() -> list[str]:
+    """What is still to be checked against the published specification, field by field."""
+    return [f"fields: {FIELDS_TO_CONFIRM}"] + [
+        f"{name}: {code_list.to_confirm}"
+        for name, code_list in CODE_LISTS.items()
+        if code_list.to_confirm
+    ]
+
 
 KNOWN_LA_CODES = {"lancashire": "888"}
 """The three-digit CASSR code each council submits under. Councils A-E of seed 004 are
@@ -225,6 +329,8 @@ class _Assessment:
     reference: UUID
     started: date
     validated: date | None = None
+    eligible: bool | None = None
+    """The eligibility determination's result, where one was recorded."""
 
 
 @dataclass
@@ -246,6 +352,19 @@ class _Person:
     assessments: list[_Assessment] = field(default_factory=list)
     services: list[_Service] = field(default_factory=list)
     reviews: list[ev.ReviewCompleted] = field(default_factory=list)
+    financial_assessments: list[ev.FinancialAssessmentCompleted] = field(default_factory=list)
+
+    def funding_status(self, on: date) -> str:
+        """The client funding status from the latest financial assessment carried out by
+        `on` (a deferred one has not been, so it changes nothing)."""
+        done = [
+            f
+            for f in self.financial_assessments
+            if f.assessed_on <= on and f.outcome is not ev.FinancialAssessmentOutcome.DEFERRED
+        ]
+        if not done:
+            return UNKNOWN_FUNDING
+        return funding_status_of(max(done, key=lambda f: f.assessed_on))
 
 
 _PRIMARY_SUPPORT_REASON = {
@@ -255,6 +374,36 @@ _PRIMARY_SUPPORT_REASON = {
 """Only where a client group names the support reason itself; older people and physical
 disability are groups of people, not reasons (blank), and carers have none."""
 
+UNKNOWN_FUNDING = "Unknown - Individual Level"
+"""The guidance's value for a person whose funding status has not (yet) been assessed."""
+
+
+def funding_status_of(assessment: ev.FinancialAssessmentCompleted) -> str:
+    """Client_Funding_Status as the CLD guidance sets it from a financial assessment.
+
+    The guidance: capital above the upper limit, `18(3) (full cost client)`; between the
+    limits, `Joint Client and Social Care Funded`; below the lower limit, `Fully Social
+    Care Funded`; not yet assessed, `Unknown - Individual Level`. Capital lies between the
+    limits exactly when the assessment found tariff income. A light-touch assessment on
+    significant resources means the full cost; one on benefits showing no contribution,
+    none; a nominal charge says nothing of capital (unknown), nor does a deferred or
+    refused assessment.
+    """
+    outcome = assessment.outcome
+    if outcome is ev.FinancialAssessmentOutcome.FULL_COST_PAYER:
+        return "18(3) (full cost client)"
+    if outcome is ev.FinancialAssessmentOutcome.ASSESSED:
+        if assessment.tariff_income_weekly_pence > 0:
+            return "Joint Client and Social Care Funded"
+        return "Fully Social Care Funded"
+    if outcome is ev.FinancialAssessmentOutcome.LIGHT_TOUCH:
+        if assessment.light_touch_basis is ev.LightTouchBasis.SIGNIFICANT_RESOURCES:
+            return "18(3) (full cost client)"
+        if assessment.light_touch_basis is ev.LightTouchBasis.BENEFITS_SHOW_NO_CONTRIBUTION:
+            return "Fully Social Care Funded"
+    return UNKNOWN_FUNDING
+
+
 _DELIVERY = {
     ev.DeploymentOption.DIRECT_PAYMENT: "Direct Payment",
     ev.DeploymentOption.COUNCIL_MANAGED: "CASSR Managed Personal Budget",
@@ -263,10 +412,15 @@ _DELIVERY = {
 }
 
 _REVIEW_OUTCOME = {
-    ev.ReviewOutcome.NO_CHANGE: "No change in package",
-    ev.ReviewOutcome.REVISE_PLAN: "Progress to support planning / services",
-    ev.ReviewOutcome.REASSESS: "Progress to re-assessment / unplanned review",
+    ev.ReviewOutcome.NO_CHANGE: "Continuation of support or services",
+    ev.ReviewOutcome.REVISE_PLAN: "Progress to support planning or services",
+    ev.ReviewOutcome.REASSESS: "Progress to assessment, review or reassessment",
 }
+_TO_SERVICES = "Progress to support planning or services"
+_COMMUNITY = "Long term support: Community"
+_CARE_ASSESSMENT = "Long Term Assessment"
+"""The guidance: an assessment that determines eligibility under the Care Act."""
+_FINANCIAL_ASSESSMENT = "Financial Assessment"
 
 
 def _fold(person_id: str, history: Iterable[TimedEvent]) -> _Person:
@@ -281,6 +435,11 @@ def _fold(person_id: str, history: Iterable[TimedEvent]) -> _Person:
         elif isinstance(event, ev.AssessmentValidated):
             if event.assessment_id in assessments:
                 assessments[event.assessment_id].validated = day
+        elif isinstance(event, ev.EligibilityDetermined):
+            if event.assessment_id in assessments:
+                assessments[event.assessment_id].eligible = event.eligible
+        elif isinstance(event, ev.FinancialAssessmentCompleted):
+            person.financial_assessments.append(event)
         elif isinstance(event, ev.PaymentScheduled):
             services[event.schedule_id] = _Service(
                 reference=event.schedule_id,
@@ -342,6 +501,10 @@ def cld_rows(
             "LA_Person_Unique_Identifier": person.person_id,
             "Client_Type": "Carer" if group is ClientGroup.CARERS else "Service User",
             "Primary_Support_Reason": _PRIMARY_SUPPORT_REASON.get(group, ""),
+            # The guidance asks it of service users only, as their most recent status.
+            "Client_Funding_Status": (
+                "" if group is ClientGroup.CARERS else person.funding_status(quarter.end)
+            ),
         }
 
         def row(about: dict[str, str] = about_person, **values: str) -> dict[str, str]:
@@ -351,14 +514,34 @@ def cld_rows(
             if not _overlaps(a.started, a.validated, quarter):
                 continue
             done = a.validated is not None and a.validated <= quarter.end
+            # Validation is the determination the RAS budgets from; a recorded eligibility
+            # determination says which way it went.
+            eligible = done and a.eligible is not False
             rows.append(
                 row(
                     Event_Type="Assessment",
                     Event_Reference=str(a.reference),
                     Event_Start_Date=a.started.isoformat(),
                     Event_End_Date=a.validated.isoformat() if done and a.validated else "",
-                    Event_Outcome="Progress to support planning / services" if done else "",
-                    Eligible_Needs_Identified="Yes" if done else "",
+                    Event_Outcome=_TO_SERVICES if eligible else "",
+                    Assessment_Type=_CARE_ASSESSMENT,
+                    Eligible_Needs_Identified=("Yes" if eligible else "No") if done else "",
+                )
+            )
+        for f in person.financial_assessments:
+            if f.outcome is ev.FinancialAssessmentOutcome.DEFERRED:
+                continue  # not carried out yet: nothing to report until it is
+            if not quarter.start <= f.assessed_on <= quarter.end:
+                continue
+            rows.append(
+                row(
+                    Event_Type="Assessment",
+                    Event_Reference=str(f.financial_assessment_id),
+                    Event_Start_Date=f.assessed_on.isoformat(),
+                    Event_End_Date=f.assessed_on.isoformat(),
+                    Assessment_Type=_FINANCIAL_ASSESSMENT,
+                    # The status this assessment set, which a later one may have changed.
+                    Client_Funding_Status=funding_status_of(f),
                 )
             )
         for s in person.services:
@@ -372,7 +555,7 @@ def cld_rows(
                     Event_Reference=str(s.reference),
                     Event_Start_Date=s.start.isoformat(),
                     Event_End_Date=s.end.isoformat() if ended and s.end else "",
-                    Service_Type="Long Term Support: Community",
+                    Service_Type=_COMMUNITY,
                     Service_Component=(
                         "Direct Payment" if s.option is ev.DeploymentOption.DIRECT_PAYMENT else ""
                     ),
@@ -443,8 +626,8 @@ def validate_cld(rows: Sequence[dict[str, str]], quarter: Quarter) -> list[Viola
                     dates[name] = date.fromisoformat(row[name])
                 except ValueError:
                     bad(name, "a date as YYYY-MM-DD")
-        for name, allowed in CODE_LISTS.items():
-            if row[name] and row[name] not in allowed:
+        for name, code_list in CODE_LISTS.items():
+            if row[name] and row[name] not in code_list.values:
                 bad(name, f"{row[name]!r} is not in the code list")
         if row["LA_Code"] and not _LA_CODE.match(row["LA_Code"]):
             bad("LA_Code", "three digits (the CASSR code)")
@@ -470,6 +653,24 @@ def validate_cld(rows: Sequence[dict[str, str]], quarter: Quarter) -> list[Viola
             bad("Service_Type", "mandatory for a service event")
         if row["Event_Type"] == "Review" and not row["Event_Outcome"]:
             bad("Event_Outcome", "mandatory for a completed review")
+        if row["Event_Type"] == "Assessment" and not row["Assessment_Type"]:
+            bad("Assessment_Type", "mandatory for an assessment event")
+        financial = row["Assessment_Type"] == _FINANCIAL_ASSESSMENT
+        if financial and row["Event_Type"] != "Assessment":
+            bad("Assessment_Type", "only an assessment event has an assessment type")
+        if financial and not row["Event_End_Date"]:
+            bad("Event_End_Date", "mandatory for a financial assessment (its date)")
+        if row["Event_Outcome"] and row["Event_Type"] == "Assessment" and financial:
+            bad("Event_Outcome", "none for a financial assessment (the funding status says it)")
+        funded_event = row["Event_Type"] in ("Service", "Review") or financial
+        user = row["Client_Type"] == "Service User"
+        if user and funded_event and not row["Client_Funding_Status"]:
+            bad(
+                "Client_Funding_Status",
+                "mandatory for a service user's service, review or financial assessment",
+            )
+        if row["Delivery_Mechanism"] == "Direct Payment" and row["Service_Type"].endswith("Prison"):
+            bad("Delivery_Mechanism", "no direct payment in a prison setting")
         key = (row["LA_Person_Unique_Identifier"], row["Event_Type"], row["Event_Reference"])
         if key in seen:
             bad("Event_Reference", "one row per event of a person")

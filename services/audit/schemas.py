@@ -26,7 +26,7 @@ from services.audit.domain import (
     StoredEvent,
     as_utc,
 )
-from services.audit.returns import CLD_SPECIFICATION
+from services.audit.returns import CLD_SPECIFICATION, specification_to_confirm
 
 SEQ_CURSOR = CursorCodec[tuple[int]](("seq", int))
 """A person's history and timeline are read in chain order (seq)."""
@@ -603,6 +603,10 @@ class CldViolationOut(BaseModel):
 
 class CldReportOut(BaseModel):
     specification: str
+    to_confirm: list[str] = Field(
+        description="What is still to be checked against the published specification: "
+        "fields and code lists whose Release 2 values could not be confirmed."
+    )
     quarter: str
     reporting_period_start: date
     reporting_period_end: date
@@ -619,6 +623,7 @@ class CldReportOut(BaseModel):
             counts[row["Event_Type"]] = counts.get(row["Event_Type"], 0) + 1
         return cls(
             specification=CLD_SPECIFICATION,
+            to_confirm=specification_to_confirm(),
             quarter=str(cld.quarter),
             reporting_period_start=cld.quarter.start,
             reporting_period_end=cld.quarter.end,

@@ -1,4 +1,6 @@
-"""Events in: PlanSignedOff (topic pb.planning) opens a deployment for the plan.
+"""Events in: PlanSignedOff (topic pb.planning) opens a deployment for the plan;
+FinancialAssessmentCompleted (topic pb.assessment) sets the charge the person's
+deployments take and recalculates them from the day it applies.
 
 The consumer's unit of work already holds the inbox row for the event, so a redelivered
 event is recognised and changes nothing; a plan version seen before under another event
@@ -12,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.envelope import Envelope
-from contracts.events import PlanSignedOff
+from contracts.events import FinancialAssessmentCompleted, PlanSignedOff
 from contracts.registry import topic_for
 from servicekit.errors import StaleVersion
 from servicekit.runtime import ServiceRuntime
@@ -25,7 +27,7 @@ class RetryLater(RuntimeError):
 
 
 def register(runtime: ServiceRuntime[Any]) -> None:
-    """Add the payments consumer of signed-off plans to the runtime."""
+    """Add the payments consumer of signed-off plans and financial assessments."""
 
     async def plan_signed_off(envelope: Envelope, uow: PaymentsUnitOfWork) -> None:
         assert isinstance(envelope.event, PlanSignedOff)
@@ -39,7 +41,22 @@ def register(runtime: ServiceRuntime[Any]) -> None:
         except StaleVersion as err:
             raise RetryLater(str(err)) from err
 
+    async def financial_assessment_completed(envelope: Envelope, uow: PaymentsUnitOfWork) -> None:
+        assert isinstance(envelope.event, FinancialAssessmentCompleted)
+        try:
+            await handlers.apply_financial_assessment(
+                assessment=envelope.event,
+                uow=uow,
+                policies=runtime.policies,
+                recorded_by=f"event:{envelope.type}:{envelope.id}"[:200],
+            )
+        except StaleVersion as err:
+            raise RetryLater(str(err)) from err
+
     runtime.add_consumer(
-        topics=[topic_for(PlanSignedOff)],
-        handlers={PlanSignedOff: plan_signed_off},
+        topics=[topic_for(PlanSignedOff), topic_for(FinancialAssessmentCompleted)],
+        handlers={
+            PlanSignedOff: plan_signed_off,
+            FinancialAssessmentCompleted: financial_assessment_completed,
+        },
     )

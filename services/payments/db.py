@@ -19,15 +19,23 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.events import DeploymentOption, PaymentReleased
+from contracts.events import (
+    ChallengeOutcome,
+    DeploymentOption,
+    FinancialAssessmentOutcome,
+    PaymentReleased,
+)
 from contracts.money import Frequency
 from contracts.policy import UnspentRule
+from contracts.vocabulary import Role
 from rules.receipts import ReturnItem
+from rules.statement import BudgetFigures
 from servicekit import clock
 from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables, save_versioned
 from servicekit.errors import StaleVersion
 from servicekit.uow import UnitOfWork
 from services.payments.cards_db import CardRepository, card_tables
+from services.payments.charges import AssessedCharge
 from services.payments.domain import Deployment
 from services.payments.errors import ConcurrentExport
 from services.payments.export import ExportBatch, ExportRow
@@ -41,6 +49,11 @@ from services.payments.schedules import (
     PaymentFrequency,
     Schedule,
     ScheduleKind,
+)
+from services.payments.statements import (
+    BudgetStatement,
+    ChallengeAlreadyAnswered,
+    StatementChallenge,
 )
 
 metadata = sa.MetaData()
@@ -379,6 +392,73 @@ def _snapshot(dep: Deployment) -> _Snapshot:
         return_ids={r.return_id for r in dep.returns},
         check_ids={c.check_id for c in dep.unspent_checks},
     )
+
+
+assessed_charges = sa.Table(
+    "assessed_charges",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("financial_assessment_id", sa.String(_ID), nullable=False, unique=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("full_cost", sa.Boolean, nullable=False),
+    sa.Column("weekly_charge_pence", sa.BigInteger, nullable=True),
+    sa.Column("applies_from", sa.Date, nullable=False),
+    sa.Column("policy_version", sa.String(100), nullable=False),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
+)
+"""What each financial assessment set; a deferred one is kept but sets no charge."""
+sa.Index(
+    "ix_assessed_charges_council_person", assessed_charges.c.council, assessed_charges.c.person_id
+)
+
+budget_statements = sa.Table(
+    "budget_statements",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("statement_id", sa.String(_ID), nullable=False, unique=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("deployment_id", sa.String(_ID), nullable=False),
+    sa.Column("issued_on", sa.Date, nullable=False),
+    sa.Column("applies_from", sa.Date, nullable=False),
+    sa.Column("total_annual_pence", sa.BigInteger, nullable=False),
+    sa.Column("person_pays_annual_pence", sa.BigInteger, nullable=False),
+    sa.Column("charge_outcome", sa.String(32), nullable=True),
+    sa.Column("financial_assessment_id", sa.String(_ID), nullable=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("policy_version", sa.String(100), nullable=False),
+)
+sa.Index(
+    "ix_budget_statements_council_person",
+    budget_statements.c.council,
+    budget_statements.c.person_id,
+)
+
+statement_challenges = sa.Table(
+    "statement_challenges",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("challenge_id", sa.String(_ID), nullable=False, unique=True),
+    sa.Column("statement_id", sa.String(_ID), nullable=False, index=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("deployment_id", sa.String(_ID), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("challenged_on", sa.Date, nullable=False),
+    sa.Column("challenged_by", sa.String(_ACTOR), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=True),
+    sa.Column("response", sa.Text, nullable=True),
+    sa.Column("answered_on", sa.Date, nullable=True),
+    sa.Column("answered_by", sa.String(_ACTOR), nullable=True),
+    sa.Column("answered_by_role", sa.String(32), nullable=True),
+)
+sa.Index(
+    "ix_statement_challenges_council_outcome",
+    statement_challenges.c.council,
+    statement_challenges.c.outcome,
+)
 
 
 class DeploymentRepository:
@@ -999,11 +1079,249 @@ def _payment_view(row: Any, seq: int | None = None) -> PaymentView:
     )
 
 
+def _charge_from_row(row: Any) -> AssessedCharge:
+    return AssessedCharge(
+        financial_assessment_id=UUID(row.financial_assessment_id),
+        council=row.council,
+        person_id=row.person_id,
+        outcome=FinancialAssessmentOutcome(row.outcome),
+        full_cost=row.full_cost,
+        weekly_charge_pence=row.weekly_charge_pence,
+        applies_from=row.applies_from,
+        policy_version=row.policy_version,
+    )
+
+
+def _statement_from_row(row: Any) -> BudgetStatement:
+    return BudgetStatement(
+        statement_id=UUID(row.statement_id),
+        council=row.council,
+        person_id=row.person_id,
+        deployment_id=UUID(row.deployment_id),
+        issued_on=row.issued_on,
+        applies_from=row.applies_from,
+        figures=BudgetFigures(row.total_annual_pence, row.person_pays_annual_pence),
+        charge_outcome=(
+            FinancialAssessmentOutcome(row.charge_outcome) if row.charge_outcome else None
+        ),
+        financial_assessment_id=_uuid(row.financial_assessment_id),
+        text=row.text,
+        policy_version=row.policy_version,
+    )
+
+
+def _challenge_from_row(row: Any) -> StatementChallenge:
+    return StatementChallenge(
+        challenge_id=UUID(row.challenge_id),
+        statement_id=UUID(row.statement_id),
+        council=row.council,
+        person_id=row.person_id,
+        deployment_id=UUID(row.deployment_id),
+        reason=row.reason,
+        challenged_on=row.challenged_on,
+        challenged_by=row.challenged_by,
+        outcome=ChallengeOutcome(row.outcome) if row.outcome else None,
+        response=row.response,
+        answered_on=row.answered_on,
+        answered_by=row.answered_by,
+        answered_by_role=Role(row.answered_by_role) if row.answered_by_role else None,
+    )
+
+
+class StatementRepository:
+    """Assessed charges, personal budget statements and the challenges to them."""
+
+    def __init__(self, session: AsyncSession, track: Callable[[Any], Any]) -> None:
+        self._session = session
+        self._track = track
+
+    async def add_charge(self, charge: AssessedCharge) -> bool:
+        """Keep a charge; False when this assessment's charge is already kept."""
+        seen = (
+            await self._session.execute(
+                sa.select(assessed_charges.c.seq).where(
+                    assessed_charges.c.financial_assessment_id
+                    == str(charge.financial_assessment_id)
+                )
+            )
+        ).first()
+        if seen is not None:
+            return False
+        await self._session.execute(
+            assessed_charges.insert().values(
+                financial_assessment_id=str(charge.financial_assessment_id),
+                council=charge.council,
+                person_id=charge.person_id,
+                outcome=charge.outcome.value,
+                full_cost=charge.full_cost,
+                weekly_charge_pence=charge.weekly_charge_pence,
+                applies_from=charge.applies_from,
+                policy_version=charge.policy_version,
+                recorded_at=clock.now(),
+            )
+        )
+        return True
+
+    async def charge_in_force(
+        self, council: str, person_id: str, on: date
+    ) -> AssessedCharge | None:
+        """The latest charge applying on a day (a deferral sets none): the latest day, then
+        the latest recorded."""
+        row = (
+            await self._session.execute(
+                sa.select(assessed_charges)
+                .where(
+                    assessed_charges.c.council == council,
+                    assessed_charges.c.person_id == person_id,
+                    assessed_charges.c.applies_from <= on,
+                    assessed_charges.c.outcome != FinancialAssessmentOutcome.DEFERRED.value,
+                )
+                .order_by(assessed_charges.c.applies_from.desc(), assessed_charges.c.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        return _charge_from_row(row) if row is not None else None
+
+    async def add_statement(self, statement: BudgetStatement) -> None:
+        f = statement.figures
+        await self._session.execute(
+            budget_statements.insert().values(
+                statement_id=str(statement.statement_id),
+                council=statement.council,
+                person_id=statement.person_id,
+                deployment_id=str(statement.deployment_id),
+                issued_on=statement.issued_on,
+                applies_from=statement.applies_from,
+                total_annual_pence=f.total_annual_pence,
+                person_pays_annual_pence=f.person_pays_annual_pence,
+                charge_outcome=statement.charge_outcome.value if statement.charge_outcome else None,
+                financial_assessment_id=_str(statement.financial_assessment_id),
+                text=statement.text,
+                policy_version=statement.policy_version,
+            )
+        )
+        self._track(statement)
+
+    async def latest_statement(self, council: str, person_id: str) -> BudgetStatement | None:
+        row = (
+            await self._session.execute(
+                sa.select(budget_statements)
+                .where(
+                    budget_statements.c.council == council,
+                    budget_statements.c.person_id == person_id,
+                )
+                .order_by(budget_statements.c.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        return _statement_from_row(row) if row is not None else None
+
+    async def statements_of(self, council: str, person_id: str) -> list[BudgetStatement]:
+        """A person's statements, the newest first."""
+        rows = (
+            await self._session.execute(
+                sa.select(budget_statements)
+                .where(
+                    budget_statements.c.council == council,
+                    budget_statements.c.person_id == person_id,
+                )
+                .order_by(budget_statements.c.seq.desc())
+            )
+        ).all()
+        return [_statement_from_row(r) for r in rows]
+
+    async def get_statement(self, statement_id: UUID) -> BudgetStatement | None:
+        row = (
+            await self._session.execute(
+                sa.select(budget_statements).where(
+                    budget_statements.c.statement_id == str(statement_id)
+                )
+            )
+        ).first()
+        return _statement_from_row(row) if row is not None else None
+
+    async def add_challenge(self, challenge: StatementChallenge) -> None:
+        await self._session.execute(
+            statement_challenges.insert().values(
+                challenge_id=str(challenge.challenge_id),
+                statement_id=str(challenge.statement_id),
+                council=challenge.council,
+                person_id=challenge.person_id,
+                deployment_id=str(challenge.deployment_id),
+                reason=challenge.reason,
+                challenged_on=challenge.challenged_on,
+                challenged_by=challenge.challenged_by,
+            )
+        )
+        self._track(challenge)
+
+    async def get_challenge(self, challenge_id: UUID) -> StatementChallenge | None:
+        row = (
+            await self._session.execute(
+                sa.select(statement_challenges).where(
+                    statement_challenges.c.challenge_id == str(challenge_id)
+                )
+            )
+        ).first()
+        return _challenge_from_row(row) if row is not None else None
+
+    async def save_answer(self, challenge: StatementChallenge) -> None:
+        """Write a challenge's answer; a second answer meanwhile is refused as stale."""
+        assert challenge.outcome is not None and challenge.answered_by_role is not None
+        result = await self._session.execute(
+            statement_challenges.update()
+            .where(
+                statement_challenges.c.challenge_id == str(challenge.challenge_id),
+                statement_challenges.c.outcome.is_(None),
+            )
+            .values(
+                outcome=challenge.outcome.value,
+                response=challenge.response,
+                answered_on=challenge.answered_on,
+                answered_by=challenge.answered_by,
+                answered_by_role=challenge.answered_by_role.value,
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ChallengeAlreadyAnswered(
+                f"challenge {challenge.challenge_id} was answered meanwhile"
+            )
+        self._track(challenge)
+
+    async def challenges_of(self, council: str, person_id: str) -> list[StatementChallenge]:
+        rows = (
+            await self._session.execute(
+                sa.select(statement_challenges)
+                .where(
+                    statement_challenges.c.council == council,
+                    statement_challenges.c.person_id == person_id,
+                )
+                .order_by(statement_challenges.c.seq)
+            )
+        ).all()
+        return [_challenge_from_row(r) for r in rows]
+
+    async def challenges_page(
+        self, *, council: str, open_only: bool, after_seq: int | None, limit: int
+    ) -> list[tuple[int, StatementChallenge]]:
+        """A council's challenges, the oldest first: the team manager's queue."""
+        query = sa.select(statement_challenges).where(statement_challenges.c.council == council)
+        if open_only:
+            query = query.where(statement_challenges.c.outcome.is_(None))
+        if after_seq is not None:
+            query = query.where(statement_challenges.c.seq > after_seq)
+        rows = (
+            await self._session.execute(query.order_by(statement_challenges.c.seq).limit(limit))
+        ).all()
+        return [(r.seq, _challenge_from_row(r)) for r in rows]
+
+
 class PaymentsUnitOfWork(UnitOfWork):
     deployments: DeploymentRepository
     exports: ExportRepository
     ledger: LedgerRepository
     cards: CardRepository
+    statements: StatementRepository
 
     def _open(self) -> None:
         self.deployments = DeploymentRepository(self.session, self.track)
@@ -1012,3 +1330,4 @@ class PaymentsUnitOfWork(UnitOfWork):
         self.cards = CardRepository(
             self.session, (card_accounts, card_transactions, card_balances), self.track
         )
+        self.statements = StatementRepository(self.session, self.track)

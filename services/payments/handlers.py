@@ -15,7 +15,9 @@ from uuid import UUID
 from sqlalchemy.exc import IntegrityError
 
 from contracts.events import (
+    ChallengeOutcome,
     DeploymentOption,
+    FinancialAssessmentCompleted,
     PaymentConfirmed,
     PaymentFailed,
     PaymentReleased,
@@ -23,12 +25,14 @@ from contracts.events import (
 )
 from contracts.policy import Policy, PolicyBook
 from rules.receipts import ReturnItem
+from rules.statement import BudgetFigures
 from servicekit import clock
 from servicekit.bulk import Pending
 from servicekit.caller import Caller, asks_for_another_person, may_see, person_listed
 from servicekit.csvfile import FileRefused, Rejection, read_rows
 from servicekit.policies import policy_for
 from services.payments.arrears_approval import ArrearsDecision
+from services.payments.charges import AssessedCharge, recalculate
 from services.payments.db import PaymentsUnitOfWork, PaymentView
 from services.payments.domain import Deployment
 from services.payments.errors import BatchNotFound, DeploymentNotFound
@@ -55,6 +59,13 @@ from services.payments.reconciliation import (
     parse_line,
 )
 from services.payments.schedules import Instalment, PartRequest, PaymentFrequency
+from services.payments.statements import (
+    BudgetStatement,
+    ChallengeNotFound,
+    PersonHasNoStatement,
+    StatementChallenge,
+    StatementNotFound,
+)
 
 
 def deployment_policy(policies: PolicyBook, dep: Deployment) -> Policy:
@@ -109,6 +120,61 @@ async def open_deployment_for_plan(
             other.await_successor(dep, actor=recorded_by)
     await _save(uow, dep, *live)
     return dep
+
+
+async def apply_financial_assessment(
+    *,
+    assessment: FinancialAssessmentCompleted,
+    uow: PaymentsUnitOfWork,
+    policies: PolicyBook,
+    recorded_by: str,
+) -> AssessedCharge | None:
+    """Keep the charge a financial assessment set and recalculate the person's arranged
+    deployments from the day it applies, in the consumer's open unit of work.
+
+    A deferred assessment is kept but keeps the charge before it in force (nothing
+    changes); an assessment seen before changes nothing either. A changed contribution
+    issues a budget statement.
+    """
+    charge = AssessedCharge.from_event(assessment)
+    if not await uow.statements.add_charge(charge) or not charge.sets_a_charge:
+        return None
+    for dep in await uow.deployments.live_for_person(charge.council, charge.person_id):
+        changed = recalculate(dep, charge, deployment_policy(policies, dep), recorded_by)
+        await _save(uow, dep)
+        # A deployment paying until a revised plan's takes over is not the person's budget
+        # any more: the statement follows the revised plan's.
+        if changed and dep.successor_id is None:
+            await issue_statement_if_due(uow, dep, applies_from=charge.applies_from, charge=charge)
+    return charge
+
+
+async def issue_statement_if_due(
+    uow: PaymentsUnitOfWork,
+    dep: Deployment,
+    *,
+    applies_from: date,
+    charge: AssessedCharge | None,
+) -> BudgetStatement | None:
+    """Issue the person's budget statement when its cost, their part or the council's
+    changed since the last one (rules/statement.py)."""
+    if dep.contribution_annual_pence is None:
+        return None
+    statement = BudgetStatement.due(
+        await uow.statements.latest_statement(dep.council, dep.person_id),
+        council=dep.council,
+        person_id=dep.person_id,
+        deployment_id=dep.deployment_id,
+        figures=BudgetFigures(dep.gross_annual_pence, dep.contribution_annual_pence),
+        issued_on=clock.today(),
+        applies_from=applies_from,
+        charge_outcome=charge.outcome if charge is not None else None,
+        financial_assessment_id=charge.financial_assessment_id if charge is not None else None,
+        policy_version=dep.policy_version,
+    )
+    if statement is not None:
+        await uow.statements.add_statement(statement)
+    return statement
 
 
 # --- deployments ---------------------------------------------------------------------------
@@ -174,11 +240,19 @@ async def arrange_deployment(
     today = clock.today()
     async with uow:
         dep = await _visible(uow, actor, deployment_id)
+        charge = None
+        if assessed_max_weekly_contribution_pence is None:
+            charge = await uow.statements.charge_in_force(dep.council, dep.person_id, today)
+        starts_on = first_due_on or today
         dep.arrange(
             parts=parts,
             frequency=frequency,
-            first_due_on=first_due_on or today,
-            assessed_max_weekly_contribution_pence=assessed_max_weekly_contribution_pence,
+            first_due_on=starts_on,
+            assessed_max_weekly_contribution_pence=(
+                charge.max_weekly_for(dep.gross_annual_pence)
+                if charge is not None
+                else assessed_max_weekly_contribution_pence
+            ),
             policy=deployment_policy(policies, dep),
             actor=actor.as_record(),
             today=today,
@@ -187,6 +261,7 @@ async def arrange_deployment(
             expected_version=expected_version,
         )
         await _save(uow, dep)
+        await issue_statement_if_due(uow, dep, applies_from=starts_on, charge=charge)
         await uow.commit()
         return dep
 
@@ -642,3 +717,74 @@ async def payment_feed(
     """Released payments after a feed position, in the order they were released."""
     async with uow:
         return await uow.ledger.feed_page(council=actor.council, after_seq=after_seq, limit=limit)
+
+
+# --- personal budget statements and challenges ------------------------------------------------
+
+
+async def statements_of_person(
+    *, uow: PaymentsUnitOfWork, actor: Caller, person_id: str
+) -> tuple[list[BudgetStatement], list[StatementChallenge]]:
+    """A person's budget statements (the newest first) and their challenges; a person with
+    none, another council's or for a person someone else's, is not found."""
+    if not may_see(actor, actor.council, person_id):
+        raise PersonHasNoStatement(person_id)
+    async with uow:
+        statements = await uow.statements.statements_of(actor.council, person_id)
+        if not statements:
+            raise PersonHasNoStatement(person_id)
+        return statements, await uow.statements.challenges_of(actor.council, person_id)
+
+
+async def challenge_statement(
+    *, uow: PaymentsUnitOfWork, actor: Caller, statement_id: UUID, reason: str
+) -> StatementChallenge:
+    """The person challenges the sufficiency of their statement in force; emits
+    BudgetStatementChallenged."""
+    async with uow:
+        statement = await uow.statements.get_statement(statement_id)
+        if statement is None or not may_see(actor, statement.council, statement.person_id):
+            raise StatementNotFound(statement_id)
+        latest = await uow.statements.latest_statement(statement.council, statement.person_id)
+        assert latest is not None
+        challenge = statement.challenge(
+            reason=reason, by=actor.as_record(), on=clock.today(), latest=latest
+        )
+        await uow.statements.add_challenge(challenge)
+        await uow.commit()
+        return challenge
+
+
+async def list_challenges(
+    *, uow: PaymentsUnitOfWork, actor: Caller, open_only: bool, after_seq: int | None, limit: int
+) -> list[tuple[int, StatementChallenge]]:
+    """The council's challenges to budget statements, the oldest first."""
+    async with uow:
+        return await uow.statements.challenges_page(
+            council=actor.council, open_only=open_only, after_seq=after_seq, limit=limit
+        )
+
+
+async def answer_challenge(
+    *,
+    uow: PaymentsUnitOfWork,
+    actor: Caller,
+    challenge_id: UUID,
+    outcome: ChallengeOutcome,
+    response: str,
+) -> StatementChallenge:
+    """Record the answer to a challenge; emits StatementChallengeAnswered."""
+    async with uow:
+        challenge = await uow.statements.get_challenge(challenge_id)
+        if challenge is None or challenge.council != actor.council:
+            raise ChallengeNotFound(challenge_id)
+        challenge.answer(
+            outcome=outcome,
+            response=response,
+            by=actor.as_record(),
+            role=actor.role,
+            on=clock.today(),
+        )
+        await uow.statements.save_answer(challenge)
+        await uow.commit()
+        return challenge

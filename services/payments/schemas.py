@@ -12,9 +12,14 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from contracts.events import DeploymentOption, RecoupResponse
+from contracts.events import (
+    ChallengeOutcome,
+    DeploymentOption,
+    FinancialAssessmentOutcome,
+    RecoupResponse,
+)
 from contracts.money import Frequency, Pence, SignedPence
 from contracts.policy import Policy, UnspentRule
 from rules.receipts import ReturnItem
@@ -42,6 +47,7 @@ from services.payments.schedules import (
     PaymentFrequency,
     ScheduleKind,
 )
+from services.payments.statements import BudgetStatement, StatementChallenge
 
 ExpectedVersion = Annotated[
     int | None, Field(default=None, ge=1, description="409 if the deployment has moved on.")
@@ -772,3 +778,114 @@ def card_account_out(account: CardAccount) -> CardAccountOut:
         ],
         recoups=[RecoupOut.model_validate(r, from_attributes=True) for r in account.recoups],
     )
+
+
+# --- personal budget statements and challenges ------------------------------------------------
+
+
+Words = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class ChallengeIn(_Request):
+    reason: Words = Field(
+        description="Why the budget is not enough to meet the person's needs, in their words."
+    )
+
+
+class ChallengeAnswerIn(_Request):
+    outcome: ChallengeOutcome = Field(
+        description="upheld: a review of the needs and budget is asked for; not_upheld: the "
+        "response gives the reasons."
+    )
+    response: Words
+
+
+class ChallengeOut(BaseModel):
+    challenge_id: UUID
+    statement_id: UUID
+    person_id: str
+    deployment_id: UUID
+    reason: str
+    challenged_on: date
+    challenged_by: str
+    status: str = Field(description="open, or answered")
+    outcome: ChallengeOutcome | None
+    response: str | None
+    review_requested: bool
+    answered_on: date | None
+    answered_by: str | None
+    answered_by_role: str | None
+
+
+class BudgetStatementOut(BaseModel):
+    statement_id: UUID
+    deployment_id: UUID
+    issued_on: date
+    applies_from: date
+    total_annual_pence: Pence
+    person_pays_annual_pence: Pence
+    council_pays_annual_pence: Pence
+    total_weekly_pence: Pence
+    person_pays_weekly_pence: Pence
+    council_pays_weekly_pence: Pence
+    charge_outcome: FinancialAssessmentOutcome | None
+    financial_assessment_id: UUID | None
+    text: str
+    policy_version: str
+    in_force: bool = Field(description="The latest statement: the one a challenge is made to.")
+    challenges: list[ChallengeOut]
+
+
+class BudgetStatementsOut(BaseModel):
+    person_id: str
+    items: list[BudgetStatementOut] = Field(description="The newest first.")
+
+
+def challenge_out(c: StatementChallenge) -> ChallengeOut:
+    return ChallengeOut(
+        challenge_id=c.challenge_id,
+        statement_id=c.statement_id,
+        person_id=c.person_id,
+        deployment_id=c.deployment_id,
+        reason=c.reason,
+        challenged_on=c.challenged_on,
+        challenged_by=c.challenged_by,
+        status="open" if c.open else "answered",
+        outcome=c.outcome,
+        response=c.response,
+        review_requested=c.review_requested,
+        answered_on=c.answered_on,
+        answered_by=c.answered_by,
+        answered_by_role=c.answered_by_role.value if c.answered_by_role else None,
+    )
+
+
+def statements_out(
+    person_id: str, statements: list[BudgetStatement], challenges: list[StatementChallenge]
+) -> BudgetStatementsOut:
+    items = []
+    for index, s in enumerate(statements):
+        f = s.figures
+        items.append(
+            BudgetStatementOut(
+                statement_id=s.statement_id,
+                deployment_id=s.deployment_id,
+                issued_on=s.issued_on,
+                applies_from=s.applies_from,
+                total_annual_pence=f.total_annual_pence,
+                person_pays_annual_pence=f.person_pays_annual_pence,
+                council_pays_annual_pence=f.council_pays_annual_pence,
+                total_weekly_pence=f.total_weekly_pence,
+                person_pays_weekly_pence=f.person_pays_weekly_pence,
+                council_pays_weekly_pence=f.council_pays_weekly_pence,
+                charge_outcome=s.charge_outcome,
+                financial_assessment_id=s.financial_assessment_id,
+                text=s.text,
+                policy_version=s.policy_version,
+                in_force=index == 0,
+                challenges=[
+                    challenge_out(c) for c in challenges if c.statement_id == s.statement_id
+                ],
+            )
+        )
+    return BudgetStatementsOut(person_id=person_id, items=items)

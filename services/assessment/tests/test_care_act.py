@@ -214,6 +214,8 @@ async def test_twenty_thousand_pounds_of_savings_add_23_pounds_a_week(
     assert event.weekly_charge_pence == out["weekly_charge_pence"]
     assert event.assessed_by == "finance:fo-1"
     assert event.figures_to_confirm  # the MIG still to be checked against the 2025 rates
+    # What the guarantee counted, so the what-if can recalculate it under other figures.
+    assert (event.mig_children, event.mig_premiums) == (0, [])
 
 
 @pytest.mark.parametrize(("capital", "tariff"), [(1_425_000, 0), (1_425_001, 100)])
@@ -378,7 +380,7 @@ async def test_the_audit_keeps_both_in_the_persons_history(
     assert r.status_code == 200, r.text
     types = [item["type"] for item in r.json()["items"]]
     assert "pb.assessment.eligibility-determined.v1" in types
-    assert "pb.assessment.financial-assessment-completed.v1" in types
+    assert "pb.assessment.financial-assessment-completed.v2" in types
     summaries = [item["summary"] for item in timeline.json()["items"]]
     charge = 23_000 + 2_300 - mig()
     assert any("not eligible" in line for line in summaries)  # no outcomes were named

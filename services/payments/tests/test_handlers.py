@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -30,6 +30,7 @@ from services.payments.errors import (
     SignedInFuture,
 )
 from services.payments.handlers import (
+    apply_financial_assessment,
     arrange_deployment,
     open_deployment_for_plan,
     release_due,
@@ -235,3 +236,59 @@ async def test_another_councils_staff_cannot_find_the_deployment_to_release_it(
         )
     assert await release_due(uow=uow, actor=actor("finance", "council_a"), as_of=None) == []
     assert uow.events(ev.PaymentReleased) == []
+
+
+# --- the assessed charge (docs/charging.md, "The charge in payments") --------------------------
+
+
+def assessed_charge(
+    council: str, weekly_charge_pence: int | None, outcome: ev.FinancialAssessmentOutcome
+) -> ev.FinancialAssessmentCompleted:
+    return ev.FinancialAssessmentCompleted(
+        person_id="p-1",
+        council=council,
+        financial_assessment_id=uuid4(),
+        assessment_id=uuid4(),
+        outcome=outcome,
+        assessed_on=SIGNED_ON,
+        cost_of_support_weekly_pence=None,
+        capital=[],
+        capital_counted_pence=0,
+        tariff_income_weekly_pence=0,
+        income_weekly=[],
+        income_counted_weekly_pence=0,
+        mig_circumstance=None,
+        minimum_income_guarantee_weekly_pence=0,
+        housing_costs_weekly_pence=0,
+        disability_related_expenditure=[],
+        disability_related_expenditure_weekly_pence=0,
+        weekly_charge_pence=weekly_charge_pence,
+        lines=[],
+        figures_to_confirm=[],
+        reason="Recorded for the test",
+        assessed_by="finance:fin-1",
+        policy_version=f"{council}/2010.1",
+    )
+
+
+async def test_council_c_takes_three_quarters_of_the_plan_from_a_full_cost_payer(
+    uow: FakePaymentsUnitOfWork,
+) -> None:
+    deployment_id = await arranged(uow, "council_c")
+    await agree(uow, deployment_id, council="council_c")
+    full_cost = assessed_charge(
+        "council_c", WEEKLY_200 // 52, ev.FinancialAssessmentOutcome.FULL_COST_PAYER
+    )
+    for _ in range(2):  # the same assessment twice changes nothing the second time
+        async with uow:
+            await apply_financial_assessment(
+                assessment=full_cost, uow=uow, policies=POLICIES, recorded_by="payments"
+            )
+            await uow.commit()
+    async with uow:
+        dep = await uow.deployments.get(deployment_id)
+    assert dep is not None and dep.contribution_annual_pence == WEEKLY_200 * 3 // 4
+    [recalculated] = uow.events(ev.ContributionRecalculated)
+    assert recalculated.cancelled_instalments == 52
+    issued = uow.events(ev.BudgetStatementIssued)
+    assert [s.person_pays_weekly_pence for s in issued] == [0, 15_000]

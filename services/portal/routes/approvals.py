@@ -1,4 +1,5 @@
-"""Approvals: plans and budgets within the user's limit, and what to refer up and to whom."""
+"""Approvals: plans and budgets within the user's limit, what to refer up and to whom, and
+the challenges to personal budget statements a team manager (or the panel) answers."""
 
 from __future__ import annotations
 
@@ -9,14 +10,25 @@ from fastapi.responses import HTMLResponse, Response
 
 from rules.authority import Act
 from services.portal import permissions
-from services.portal.deps import Api, Staff, optional, policy_for, render
+from services.portal.clients import ServiceError
+from services.portal.deps import (
+    Api,
+    Form,
+    Staff,
+    back_to,
+    field,
+    flash,
+    optional,
+    policy_for,
+    render,
+)
 
 router = APIRouter()
 
 
 @router.get("/approvals", response_class=HTMLResponse)
 async def approvals(request: Request, user: Staff, api: Api) -> Response:
-    plans, budgets = await asyncio.gather(
+    plans, budgets, challenges = await asyncio.gather(
         optional(api.get("planning", "/v1/approvals", user.token)),
         optional(
             api.get(
@@ -26,6 +38,7 @@ async def approvals(request: Request, user: Staff, api: Api) -> Response:
                 {"status": "awaiting_agreement", "limit": 200},
             )
         ),
+        optional(api.get("payments", "/v1/statement-challenges", user.token, {"limit": 200})),
     )
     policy = policy_for(request, user.council)
     waiting = (budgets or {}).get("items", [])
@@ -53,5 +66,24 @@ async def approvals(request: Request, user: Staff, api: Api) -> Response:
             ],
             "limits": permissions.limits(policy, user.role),
             "sitting_above": permissions.separate_sitting_above(policy),
+            "challenges": None if challenges is None else challenges.get("items", []),
         },
     )
+
+
+@router.post("/statement-challenges/{challenge_id}/answer")
+async def answer_challenge(
+    request: Request, challenge_id: str, user: Staff, api: Api, form: Form
+) -> Response:
+    try:
+        await api.post(
+            "payments",
+            f"/v1/statement-challenges/{challenge_id}/answer",
+            user.token,
+            {"outcome": field(form, "outcome"), "response": field(form, "response")},
+        )
+    except ServiceError as err:
+        flash(request, err.message)
+        return back_to("/approvals#challenges")
+    flash(request, "Your answer is recorded and the person will see it.", "success")
+    return back_to("/approvals#challenges")

@@ -19,10 +19,10 @@ async def arrange(
     request: Request, deployment_id: str, user: Staff, api: Api, form: Form
 ) -> Response:
     here = f"/people/{quote(field(form, 'person_id'))}"
+    given = field(form, "assessed_max_weekly_contribution")
     try:
-        contribution = pence_from_pounds(
-            field(form, "assessed_max_weekly_contribution"), "Weekly contribution"
-        )
+        # Left blank, payments takes the charge of the person's latest financial assessment.
+        contribution = pence_from_pounds(given, "Weekly contribution") if given else None
     except BadAmount as err:
         flash(request, str(err))
         return back_to(here)

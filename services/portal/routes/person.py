@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.portal import cards, permissions, views
+from services.portal import cards, permissions, statements, views
 from services.portal.clients import ServiceError
 from services.portal.deps import Api, Form, Staff, back_to, field, flash, policy_for, render
 
@@ -38,8 +38,18 @@ async def person_page(request: Request, person_id: str, user: Staff, api: Api) -
             "card_accounts": await cards.accounts_of(api, user, person_id),
             "recoup_roles": {r.value for r in cards.RECOUP_ROLES},
             "response_roles": {r.value for r in cards.RESPONSE_ROLES},
+            "statements": await statements.statements_of(api, user, person_id),
+            "statement_files": f"/people/{quote(person_id)}/statements",
         },
     )
+
+
+@router.get("/people/{person_id}/statements/{statement_id}.txt")
+async def statement_file(person_id: str, statement_id: str, user: Staff, api: Api) -> Response:
+    found = statements.find(await statements.statements_of(api, user, person_id), statement_id)
+    if found is None:
+        return back_to(f"/people/{quote(person_id)}")
+    return statements.statement_file(person_id, found)
 
 
 @router.post("/budgets/{budget_id}/agree")

@@ -1,7 +1,7 @@
 """prepaid card accounts: the provider's transactions and balances, surpluses and recoups
 
 Revision ID: c4d7e2a9b315
-Revises: 9a3f6c1d2e7b
+Revises: c4e1b7a92d35
 Create Date: 2026-12-06 19:40:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c4d7e2a9b315"
-down_revision: str | None = "9a3f6c1d2e7b"
+down_revision: str | None = "c4e1b7a92d35"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
