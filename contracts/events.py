@@ -874,6 +874,114 @@ class ReturnSubmitted(Event):
     recorded_by: ShortText
 
 
+# --- prepaid card accounts (docs/integrations.md, the card provider's file) ---------------
+
+CardCategory = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9_]{0,63}$",
+        description="The card provider's merchant category, lower case words joined by _.",
+    ),
+]
+AccountReference = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_/-]{0,63}$",
+        description="The card provider's reference for the account; never a card number.",
+    ),
+]
+
+
+class CategorySpend(_Part):
+    category: CardCategory
+    spent_pence: Pence
+
+
+class CardTransactionsImported(Event):
+    """What one card provider file added to one account: a summary, not each transaction.
+
+    The transactions stay in payments' store (a council's monthly file holds tens of
+    thousands); the history keeps what a decision about the account rests on.
+    """
+
+    type: ClassVar[str] = "pb.payments.card-transactions-imported.v1"
+    service: ClassVar[str] = "payments"
+    import_id: UUID
+    account_id: UUID
+    account_reference: AccountReference
+    transactions: int = Field(ge=0, description="New transactions; ones seen before not counted.")
+    spent_pence: Pence
+    paid_in_pence: Pence
+    spent_by_category: list[CategorySpend]
+    balance_pence: Pence | None = Field(description="The newest balance the file reported.")
+    balance_on: date | None
+    recorded_by: ShortText
+
+
+class CardSurplusFlagged(Event):
+    """A card balance above what the council's unspent-funds rule lets the person keep."""
+
+    type: ClassVar[str] = "pb.payments.card-surplus-flagged.v1"
+    service: ClassVar[str] = "payments"
+    surplus_id: UUID
+    account_id: UUID
+    deployment_id: UUID
+    balance_pence: Pence
+    balance_on: date
+    allowance_pence: Pence
+    surplus_pence: Pence
+    rule: ShortText
+    policy_version: ShortText
+
+
+class RecoupNoticeSent(Event):
+    """The written notice before a surplus is recouped: amount, reason, time to respond."""
+
+    type: ClassVar[str] = "pb.payments.recoup-notice-sent.v1"
+    service: ClassVar[str] = "payments"
+    notice_id: UUID
+    account_id: UUID
+    surplus_id: UUID
+    amount_pence: Pence
+    reason: Text
+    sent_on: date
+    respond_by: date
+    respond_within_days: int = Field(ge=1)
+    policy_version: ShortText
+    sent_by: ShortText
+
+
+class RecoupResponse(StrEnum):
+    AGREES = "agrees"
+    DISAGREES = "disagrees"
+
+
+class RecoupResponseRecorded(Event):
+    """The person's answer to a recoup notice, from them or recorded by a case worker."""
+
+    type: ClassVar[str] = "pb.payments.recoup-response-recorded.v1"
+    service: ClassVar[str] = "payments"
+    notice_id: UUID
+    account_id: UUID
+    response: RecoupResponse
+    comments: Text | None
+    responded_on: date
+    recorded_by: ShortText
+
+
+class CardFundsRecouped(Event):
+    """Money taken back from a card account after its notice period ended."""
+
+    type: ClassVar[str] = "pb.payments.card-funds-recouped.v1"
+    service: ClassVar[str] = "payments"
+    recoup_id: UUID
+    notice_id: UUID
+    account_id: UUID
+    amount_pence: Pence
+    recouped_on: date
+    recorded_by: ShortText
+
+
 # --- operations ---------------------------------------------------------------------------
 
 OPERATIONS_SUBJECT_PREFIX = "operations:"

@@ -154,6 +154,17 @@ class UnspentRule(StrEnum):
     HOLD_OR_CLAWBACK = "hold_or_clawback"
 
 
+class RecoupNotice(_Strict):
+    """How long a person has to answer a written notice before a surplus is recouped."""
+
+    respond_within_days: Annotated[int, Field(strict=True, ge=1, le=366)]
+    source: str = Field(min_length=1)
+    applies_from: date
+    to_confirm: str | None = Field(
+        None, description="Set while the period has not been checked with the council."
+    )
+
+
 class Monitoring(_Strict):
     audit_tiers: list[AuditTier] = Field(min_length=1)
     receipts_required_from_pence: Pence = Field(
@@ -162,6 +173,11 @@ class Monitoring(_Strict):
     returns_every_months: Annotated[int, Field(strict=True, ge=1, le=12)] | None = None
     unspent_rule: UnspentRule
     unspent_weeks_allowed: Annotated[int, Field(strict=True, ge=0)] | None = None
+    recoup_notice: RecoupNotice | None = Field(
+        None,
+        description="The notice before a card account's surplus is recouped; none in "
+        "policies before card accounts were monitored (no recoup without it).",
+    )
     assumed: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -407,6 +423,7 @@ class Policy(_Strict):
 _LATER_APPROVAL_FIELDS = ("panel_only_client_groups",)
 _LATER_SECTIONS = ("eligibility", "charging")
 _LATER_REVIEW_FIELDS = ("source", "direct_payment", "unscheduled")
+_LATER_MONITORING_FIELDS = ("recoup_notice",)
 
 
 def policy_document(policy: Policy) -> dict[str, Any]:
@@ -423,6 +440,9 @@ def policy_document(policy: Policy) -> dict[str, Any]:
     for name in _LATER_REVIEW_FIELDS:
         if reviews.get(name) is None:
             reviews.pop(name, None)
+    for name in _LATER_MONITORING_FIELDS:
+        if document["monitoring"].get(name) is None:
+            document["monitoring"].pop(name, None)
     return document
 
 

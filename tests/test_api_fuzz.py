@@ -311,7 +311,29 @@ async def seed_payments(h: Harness) -> None:
     await h.ok("POST", "/v1/payments/release-due", Role.FINANCE, json=as_of)
     up_to = {"up_to": start.isoformat()}
     batch = await h.ok("POST", "/v1/exports/payments", Role.FINANCE, json=up_to)
-    h.ids = {"deployment_id": deployments, "batch_id": [batch["batch_id"]]}
+    card_file = (
+        "account_reference,person_id,row_type,transaction_id,posted_on,amount_pence,"
+        f"merchant_category\nPPC-2,p-2,transaction,TX-2,{start},-1500,groceries\n"
+        f"PPC-2,p-2,balance,,{start},90000,\n"
+    )
+    imported = await h.client.post(
+        "/v1/card-accounts/transactions",
+        headers={**h.as_(Role.FINANCE), "Content-Type": "text/csv"},
+        content=card_file.encode(),
+    )
+    assert imported.status_code == 200, imported.text
+    accounts = await h.ok("GET", "/v1/card-accounts", Role.FINANCE)
+    account_id = accounts["items"][0]["account_id"]
+    notice = {"amount_pence": 100, "reason": "Money built up beyond the plan"}
+    noticed = await h.ok(
+        "POST", f"/v1/card-accounts/{account_id}/recoup-notices", Role.FINANCE, json=notice
+    )
+    h.ids = {
+        "deployment_id": deployments,
+        "batch_id": [batch["batch_id"]],
+        "account_id": [account_id],
+        "notice_id": [noticed["notices"][0]["notice_id"]],
+    }
 
 
 async def seed_audit(h: Harness) -> None:

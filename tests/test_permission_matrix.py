@@ -56,6 +56,7 @@ from servicekit.testing import (
 )
 from services.assessment.api import IDENTITIES_PATH
 from services.assessment.financial import FINANCIAL_ASSESSMENT_PATH
+from services.payments.statement_api import PERSONAL_DATA_PATHS as STATEMENT_PERSONAL_DATA_PATHS
 from whatif.generate import outgoing
 
 OWN, OTHER = "lancashire", "council_a"
@@ -630,6 +631,79 @@ async def deployments_to_convert(s: Service, council: str, person_id: str) -> Ta
     return {"json": {"rows": [row]}}
 
 
+CARD_HEADER = (
+    "account_reference,person_id,row_type,transaction_id,posted_on,amount_pence,merchant_category"
+)
+
+
+def card_file(person_id: str) -> str:
+    """A card account holding £5,000: above what any council lets a person keep on £200 a
+    week (Council A: 10 weeks, £2,000; hold_or_clawback councils: nothing)."""
+    return (
+        f"{CARD_HEADER}\n"
+        f"PPC-{person_id},{person_id},transaction,TX-{person_id},{START},-1500,groceries\n"
+        f"PPC-{person_id},{person_id},balance,,{START},500000,\n"
+    )
+
+
+async def card_file_for(s: Service, council: str, person_id: str) -> Target:
+    await deployment_of(s, council, person_id, "agreed")
+    return {"csv": card_file(person_id)}
+
+
+def person_unknown(answer: httpx.Response) -> bool:
+    """A card file row naming another council's person: refused as nobody paid here."""
+    if answer.status_code != 422:
+        return False
+    rejected = answer.json().get("rejected", [])
+    return {r["column"] for r in rejected} == {"person_id"} and all(
+        "no direct payment" in r["reason"] for r in rejected
+    )
+
+
+async def card_account_of(s: Service, council: str, person_id: str, *, notice: bool) -> Target:
+    """The person's card account with a surplus flagged (and a notice sent), seeded on
+    TODAY whatever day the route's cells run on."""
+    with clock.using(SettableClock(datetime.combine(TODAY, time(10), UTC))):
+        await deployment_of(s, council, person_id, "agreed")
+        headers = {**s.headers(Role.FINANCE, council), "Content-Type": "text/csv"}
+        content = card_file(person_id).encode("utf-8")
+        r = await s.client.post("/v1/card-accounts/transactions", headers=headers, content=content)
+        assert r.status_code == 200, r.text
+        page = await s.ok("GET", f"/v1/card-accounts?person_id={person_id}", Role.FINANCE, council)
+        account_id = page["items"][0]["account_id"]
+        out: Target = {"account_id": account_id}
+        if notice:
+            sent = await s.ok(
+                "POST",
+                f"/v1/card-accounts/{account_id}/recoup-notices",
+                Role.FINANCE,
+                council,
+                json={"amount_pence": 100, "reason": "Money built up beyond the plan"},
+            )
+            out["notice_id"] = sent["notices"][-1]["notice_id"]
+    return out
+
+
+def a_card_account(body: Any = None, *, notice: bool = False) -> Recipe:
+    async def target(s: Service, council: str, person_id: str) -> Target:
+        out = await card_account_of(s, council, person_id, notice=notice)
+        if body is not None:
+            out["json"] = body
+        return out
+
+    return Recipe(target)
+
+
+async def card_accounts_listed(s: Service, council: str, person_id: str) -> Target:
+    await card_account_of(s, council, f"{person_id}-cards", notice=False)
+    return {}
+
+
+NOTICE_OVER = TODAY + timedelta(days=60)
+"""Past every council's period to respond (policies/*.yaml monitoring.recoup_notice)."""
+
+
 async def statement_of(s: Service, council: str, person_id: str) -> str:
     """The person's personal budget statement, issued when their deployment is arranged."""
     await deployment_of(s, council, person_id, "arranged")
@@ -792,6 +866,12 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("payments", "POST", "/v1/payments/confirmations"): Recipe(confirmations, payment_unknown),
     ("payments", "GET", "/v1/payments"): Recipe(failed_payments),
     ("payments", "POST", "/v1/conversions/deployments"): bulk(deployments_to_convert),
+    ("payments", "POST", "/v1/card-accounts/transactions"): Recipe(card_file_for, person_unknown),
+    ("payments", "GET", "/v1/card-accounts"): Recipe(card_accounts_listed),
+    ("payments", "GET", "/v1/card-accounts/{account_id}"): a_card_account(),
+    ("payments", "POST", "/v1/card-accounts/{account_id}/recoup-notices"): a_card_account({"amount_pence": 100, "reason": "Money built up beyond the plan"}),
+    ("payments", "POST", "/v1/card-accounts/{account_id}/recoup-notices/{notice_id}/responses"): a_card_account({"response": "agrees"}, notice=True),
+    ("payments", "POST", "/v1/card-accounts/{account_id}/recoups"): replace(a_card_account({"amount_pence": 100}, notice=True), today=NOTICE_OVER),
     ("payments", "GET", "/v1/people/{person_id}/budget-statements"): Recipe(statements_held),
     ("payments", "POST", "/v1/budget-statements/{statement_id}/challenges"): Recipe(a_statement),
     ("payments", "POST", "/v1/statement-challenges/{challenge_id}/answer"): Recipe(a_challenge),
@@ -1072,6 +1152,7 @@ MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 ANSWERS_NEVER_KEPT = {
     ("assessment", IDENTITIES_PATH),
     ("assessment", FINANCIAL_ASSESSMENT_PATH),
+    *(("payments", path) for path in STATEMENT_PERSONAL_DATA_PATHS),
 }
 """Routes whose answers hold personal data: a retry runs them again (servicekit.app)."""
 

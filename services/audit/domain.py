@@ -1092,6 +1092,37 @@ def timeline_entry(stored: StoredEvent, event: ev.Event) -> TimelineEntry:
             f"{event.period_end.isoformat()}: {format_pounds(event.spent_pence)} spent, "
             f"{format_pounds(event.balance_pence)} left"
         )
+    elif isinstance(event, ev.CardTransactionsImported):
+        ref, amount, on = str(event.account_id), event.spent_pence, event.balance_on
+        balance = (
+            f", balance {format_pounds(event.balance_pence)}"
+            if event.balance_pence is not None
+            else ""
+        )
+        text = (
+            f"Card account {event.account_reference}: {event.transactions} transaction(s) "
+            f"imported, {format_pounds(event.spent_pence)} spent{balance}"
+        )
+    elif isinstance(event, ev.CardSurplusFlagged):
+        ref, amount, on = str(event.surplus_id), event.surplus_pence, event.balance_on
+        text = (
+            f"Card surplus of {format_pounds(event.surplus_pence)} flagged: balance "
+            f"{format_pounds(event.balance_pence)} above the "
+            f"{format_pounds(event.allowance_pence)} the person may keep ({event.rule})"
+        )
+    elif isinstance(event, ev.RecoupNoticeSent):
+        ref, amount, on = str(event.notice_id), event.amount_pence, event.sent_on
+        text = (
+            f"Written notice to recoup {format_pounds(event.amount_pence)} sent; "
+            f"response by {event.respond_by.isoformat()}: {event.reason}"
+        )
+    elif isinstance(event, ev.RecoupResponseRecorded):
+        ref, on = str(event.notice_id), event.responded_on
+        said = f": {event.comments}" if event.comments else ""
+        text = f"Response to the recoup notice: {event.response.value}{said}"
+    elif isinstance(event, ev.CardFundsRecouped):
+        ref, amount, on = str(event.recoup_id), event.amount_pence, event.recouped_on
+        text = f"{format_pounds(event.amount_pence)} recouped from the card account"
     elif isinstance(event, ev.PersonalDetailsRecorded):
         ref = str(event.details_id)
         text = (

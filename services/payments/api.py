@@ -30,7 +30,7 @@ from servicekit.caller import Caller
 from servicekit.pagination import Cursor, Limit, Page
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
-from services.payments import consumer, finance_api, handlers, schemas, statement_api
+from services.payments import cards_api, consumer, finance_api, handlers, schemas, statement_api
 from services.payments.db import PaymentsUnitOfWork, metadata
 from services.payments.domain import Deployment
 from services.payments.lifecycle import Status
@@ -381,9 +381,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[
             router,
             finance_api.router,
+            cards_api.router,
             statement_api.router,
             subject_access_router("payments"),
         ],
-        upload_paths=frozenset({finance_api.CONFIRMATIONS_PATH}),
+        upload_paths=frozenset({finance_api.CONFIRMATIONS_PATH, cards_api.CARD_FILE_PATH}),
         personal_data_paths=statement_api.PERSONAL_DATA_PATHS,
     )

@@ -34,6 +34,7 @@ from servicekit import clock
 from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables, save_versioned
 from servicekit.errors import StaleVersion
 from servicekit.uow import UnitOfWork
+from services.payments.cards_db import CardRepository, card_tables
 from services.payments.charges import AssessedCharge
 from services.payments.domain import Deployment
 from services.payments.errors import ConcurrentExport
@@ -58,6 +59,7 @@ from services.payments.statements import (
 metadata = sa.MetaData()
 outbox, inbox, idempotency_keys = messaging_tables(metadata)
 adopted_policies = adopted_policies_table(metadata)
+card_accounts, card_transactions, card_balances = card_tables(metadata)
 
 _ID = 36
 _ACTOR = 200
@@ -1318,10 +1320,14 @@ class PaymentsUnitOfWork(UnitOfWork):
     deployments: DeploymentRepository
     exports: ExportRepository
     ledger: LedgerRepository
+    cards: CardRepository
     statements: StatementRepository
 
     def _open(self) -> None:
         self.deployments = DeploymentRepository(self.session, self.track)
         self.exports = ExportRepository(self.session)
         self.ledger = LedgerRepository(self.session)
+        self.cards = CardRepository(
+            self.session, (card_accounts, card_transactions, card_balances), self.track
+        )
         self.statements = StatementRepository(self.session, self.track)

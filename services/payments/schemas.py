@@ -14,13 +14,20 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from contracts.events import ChallengeOutcome, DeploymentOption, FinancialAssessmentOutcome
+from contracts.events import (
+    ChallengeOutcome,
+    DeploymentOption,
+    FinancialAssessmentOutcome,
+    RecoupResponse,
+)
 from contracts.money import Frequency, Pence, SignedPence
 from contracts.policy import Policy, UnspentRule
 from rules.receipts import ReturnItem
 from servicekit.app import RequestPence
 from servicekit.bulk import ConversionRef
 from servicekit.csvfile import ImportReportOut
+from services.payments.cards import CardAccount
+from services.payments.cards_handlers import CardImportReport
 from services.payments.db import PaymentView
 from services.payments.domain import Deployment
 from services.payments.export import ExportBatch
@@ -646,6 +653,130 @@ def feed_item_out(row: Any, position: str) -> FeedItemOut:
         released_on=row.released_on,
         amount_pence=row.amount_pence,
         status=row.outcome or "released",
+    )
+
+
+# --- prepaid card accounts -----------------------------------------------------------------
+
+
+class CardImportReportOut(ImportReportOut):
+    accounts: int = Field(description="Accounts the file added something to.")
+    transactions: int = Field(description="New transactions recorded.")
+    balances: int = Field(description="New balances recorded.")
+    unchanged: int = Field(description="Rows already recorded exactly so: not counted twice.")
+    surpluses_flagged: int
+
+
+class RecoupNoticeIn(_Request):
+    amount_pence: RequestPence = Field(description="More than 0, at most the surplus flagged.")
+    reason: Reason = Field(description="Why, in words the person reads in the notice.")
+
+
+class RecoupResponseIn(_Request):
+    response: RecoupResponse
+    comments: Reason | None = None
+
+
+class RecoupIn(_Request):
+    amount_pence: RequestPence = Field(description="At most the amount the notice named.")
+    notice_id: UUID | None = Field(default=None, description="Default: the latest notice.")
+
+
+class CategorySpendOut(BaseModel):
+    category: str
+    spent_pence: Pence
+
+
+class SurplusOut(BaseModel):
+    surplus_id: UUID
+    deployment_id: UUID
+    balance_pence: Pence
+    balance_on: date
+    allowance_pence: Pence
+    surplus_pence: Pence
+    rule: str
+    policy_version: str
+
+
+class RecoupNoticeOut(BaseModel):
+    notice_id: UUID
+    surplus_id: UUID
+    amount_pence: Pence
+    reason: str
+    sent_on: date
+    respond_by: date = Field(description="The last day to respond; a recoup comes after it.")
+    respond_within_days: int
+    policy_version: str
+    sent_by: str
+
+
+class RecoupResponseOut(BaseModel):
+    notice_id: UUID
+    response: RecoupResponse
+    comments: str | None
+    responded_on: date
+    recorded_by: str
+
+
+class RecoupOut(BaseModel):
+    recoup_id: UUID
+    notice_id: UUID
+    amount_pence: Pence
+    recouped_on: date
+    recorded_by: str
+
+
+class CardAccountOut(BaseModel):
+    account_id: UUID
+    person_id: str
+    account_reference: str
+    version: int
+    balance_pence: Pence | None
+    balance_on: date | None
+    paid_in_pence: Pence
+    spent_pence: Pence
+    spent_by_category: list[CategorySpendOut]
+    transactions: int
+    surpluses: list[SurplusOut]
+    notices: list[RecoupNoticeOut]
+    responses: list[RecoupResponseOut]
+    recoups: list[RecoupOut]
+
+
+def card_import_report_out(report: CardImportReport) -> CardImportReportOut:
+    return CardImportReportOut(
+        accepted=report.accepted,
+        lines=report.lines,
+        rejected=report.rejected,
+        accounts=report.accounts,
+        transactions=report.transactions,
+        balances=report.balances,
+        unchanged=report.unchanged,
+        surpluses_flagged=report.surpluses_flagged,
+    )
+
+
+def card_account_out(account: CardAccount) -> CardAccountOut:
+    return CardAccountOut(
+        account_id=account.account_id,
+        person_id=account.person_id,
+        account_reference=account.account_reference,
+        version=account.version,
+        balance_pence=account.balance_pence,
+        balance_on=account.balance_on,
+        paid_in_pence=account.paid_in_pence,
+        spent_pence=account.spent_pence,
+        spent_by_category=[
+            CategorySpendOut(category=c, spent_pence=p)
+            for c, p in sorted(account.spent_by_category.items(), key=lambda cp: (-cp[1], cp[0]))
+        ],
+        transactions=account.transactions,
+        surpluses=[SurplusOut.model_validate(s, from_attributes=True) for s in account.surpluses],
+        notices=[RecoupNoticeOut.model_validate(n, from_attributes=True) for n in account.notices],
+        responses=[
+            RecoupResponseOut.model_validate(r, from_attributes=True) for r in account.responses
+        ],
+        recoups=[RecoupOut.model_validate(r, from_attributes=True) for r in account.recoups],
     )
 
 

@@ -28,6 +28,7 @@ from services.portal.formatting import long_date, money, plain, words
 from services.portal.routes import (
     approvals,
     assessments,
+    cards,
     caseload,
     citizen,
     finance,
@@ -52,6 +53,7 @@ ROUTERS = (
     person,
     plans,
     payments,
+    cards,
     approvals,
     reviews,
     finance,

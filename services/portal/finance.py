@@ -58,6 +58,15 @@ FEATURES = (
         "/v1/payments/confirmations",
     ),
     Feature(
+        "card_file_import",
+        "Prepaid card transactions and balances",
+        "Upload the card provider's file: each card account's transactions and balance; "
+        "a balance above what the council lets a person keep is flagged as a surplus.",
+        "payments",
+        "post",
+        "/v1/card-accounts/transactions",
+    ),
+    Feature(
         "failed_payments",
         "Failed payments",
         "Payments the finance system reported failed, with its reason.",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.portal import statements, views
+from services.portal import cards, statements, views
 from services.portal.clients import ServiceError
 from services.portal.deps import Api, Form, User, back_to, field, flash, render
 
@@ -27,6 +27,7 @@ async def my_budget(request: Request, user: User, api: Api) -> Response:
             "chart": views.budget_chart(case),
             "chart_rows": views.chart_table(case),
             "next_review": views.next_review(case),
+            "card_accounts": await cards.accounts_of(api, user, user.person_id),
             "statements": await statements.statements_of(api, user, user.person_id),
             "statement_files": "/me/statements",
         },

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.portal import finance
+from services.portal import cards, finance
 from services.portal.clients import ServiceError, Services
 from services.portal.deps import (
     Api,
@@ -43,6 +43,7 @@ async def finance_context(request: Request, user: SignedIn, api: Services) -> di
         "may_read": batches is not None,
         "failed": None if failed is None else failed.get("items", []),
         "may_confirm": user.role in finance.CONFIRMATION_ROLES,
+        "may_import_cards": user.role in cards.CARD_FILE_ROLES,
         "available": available,
         "expected": expected,
     }
@@ -73,6 +74,32 @@ async def import_confirmations(request: Request, user: Staff, api: Api, form: Fo
         f"Confirmation file imported: {report.lines} line(s); "
         f"{report.count('recorded_paid')} paid, {report.count('recorded_failed')} failed, "
         f"{report.count('unchanged')} already recorded.",
+        "success",
+    )
+    return back_to("/finance")
+
+
+@router.post("/finance/card-file")
+async def import_card_file(request: Request, user: Staff, api: Api, form: Form) -> Response:
+    content = await uploaded(request, form)
+    if content is None:
+        return back_to("/finance#card-file")
+    try:
+        report = await api.upload_csv(
+            "payments", "/v1/card-accounts/transactions", user.token, content
+        )
+    except ServiceError as err:
+        flash(request, err.message)
+        return back_to("/finance#card-file")
+    if not report.accepted:
+        context = await finance_context(request, user, api)
+        return render(request, "finance.html", {**context, "card_report": report}, status_code=422)
+    flash(
+        request,
+        f"Card file imported: {report.lines} row(s); {report.count('transactions')} new "
+        f"transaction(s), {report.count('balances')} balance(s), "
+        f"{report.count('unchanged')} already recorded, "
+        f"{report.count('surpluses_flagged')} surplus(es) flagged.",
         "success",
     )
     return back_to("/finance")

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.portal import permissions, statements, views
+from services.portal import cards, permissions, statements, views
 from services.portal.clients import ServiceError
 from services.portal.deps import Api, Form, Staff, back_to, field, flash, policy_for, render
 
@@ -35,6 +35,9 @@ async def person_page(request: Request, person_id: str, user: Staff, api: Api) -
             "plan_sitting": permissions.sign_off_sitting(policy, user, case),
             "options": views.DEPLOYMENT_OPTIONS,
             "payment_frequencies": views.PAYMENT_FREQUENCIES,
+            "card_accounts": await cards.accounts_of(api, user, person_id),
+            "recoup_roles": {r.value for r in cards.RECOUP_ROLES},
+            "response_roles": {r.value for r in cards.RESPONSE_ROLES},
             "statements": await statements.statements_of(api, user, person_id),
             "statement_files": f"/people/{quote(person_id)}/statements",
         },
