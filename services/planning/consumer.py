@@ -1,6 +1,6 @@
 """Events planning applies, each exactly once: validated assessments and issued budgets
-(to write and check plans); deployments set up or switched to a direct payment, and
-surpluses found on them (to book their reviews).
+(to write and check plans); deployments set up or switched to a direct payment, surpluses
+found on them and upheld challenges to the budget statement (to book their reviews).
 
 The consumer opens the unit of work and adds the inbox row before calling a handler, and
 commits after it, so a redelivered event changes nothing (servicekit.consumer).
@@ -17,6 +17,7 @@ from contracts.events import (
     DeploymentSetUp,
     DeploymentSwitched,
     Event,
+    StatementChallengeAnswered,
 )
 from contracts.registry import topic_for
 from servicekit.runtime import ServiceRuntime
@@ -25,9 +26,11 @@ from services.planning import handlers
 REVIEWED_FROM_PAYMENTS: tuple[type[Event], ...] = (
     DeploymentSetUp,
     DeploymentSwitched,
+    StatementChallengeAnswered,
     *handlers.SURPLUS_FINDINGS,
 )
-"""Payments' events that book a review: a direct payment starting, and each surplus."""
+"""Payments' events that book a review: a direct payment starting, an upheld challenge to
+the personal budget statement, and each surplus."""
 
 
 async def on_assessment_validated(envelope: Envelope, uow: Any) -> None:
@@ -58,6 +61,11 @@ def register(runtime: ServiceRuntime[Any]) -> None:
             envelope=envelope, uow=uow, policies=runtime.policies
         )
 
+    async def on_statement_challenge_answered(envelope: Envelope, uow: Any) -> None:
+        await handlers.record_statement_challenge_answered(
+            envelope=envelope, uow=uow, policies=runtime.policies
+        )
+
     async def on_surplus_found(envelope: Envelope, uow: Any) -> None:
         await handlers.record_surplus_found(envelope=envelope, uow=uow, policies=runtime.policies)
 
@@ -67,6 +75,7 @@ def register(runtime: ServiceRuntime[Any]) -> None:
         handlers={
             DeploymentSetUp: on_deployment_set_up,
             DeploymentSwitched: on_deployment_switched,
+            StatementChallengeAnswered: on_statement_challenge_answered,
             **{finding: on_surplus_found for finding in handlers.SURPLUS_FINDINGS},
         },
     )

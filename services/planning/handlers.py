@@ -16,6 +16,7 @@ from contracts.envelope import Envelope
 from contracts.events import (
     AssessmentValidated,
     BudgetIssued,
+    CardSurplusFlagged,
     ClawbackRaised,
     DeploymentOption,
     DeploymentPart,
@@ -25,6 +26,7 @@ from contracts.events import (
     ReviewKind,
     ReviewOutcome,
     ReviewTrigger,
+    StatementChallengeAnswered,
 )
 from contracts.money import format_pounds
 from contracts.policy import Policy, PolicyBook, Questionnaire
@@ -287,12 +289,67 @@ def _clawback_surplus(event: Event, envelope: Envelope) -> SurplusFound:
     )
 
 
+def _card_surplus(event: Event, envelope: Envelope) -> SurplusFound:
+    assert isinstance(event, CardSurplusFlagged)
+    return SurplusFound(
+        deployment_id=event.deployment_id,
+        found_on=event.balance_on,
+        reason=(
+            f"a surplus was found on the payment card: a balance of "
+            f"{format_pounds(event.balance_pence)}, {format_pounds(event.surplus_pence)} of it "
+            f"above what the council allows"
+        ),
+    )
+
+
 SURPLUS_FINDINGS: dict[type[Event], Callable[[Event, Envelope], SurplusFound]] = {
     ClawbackRaised: _clawback_surplus,
+    CardSurplusFlagged: _card_surplus,
 }
-"""Each payments event that reports a surplus, and how to read it. Another finding (a
-prepaid card account's surplus, say) is one more line here; the consumer subscribes to
-every type listed."""
+"""Each payments event that reports a surplus, and how to read it; the consumer
+subscribes to every type listed."""
+
+
+async def record_statement_challenge_answered(
+    *, envelope: Envelope, uow: PlanningUnitOfWork, policies: PolicyBook
+) -> Review | None:
+    """An upheld challenge to the personal budget statement asks for a review of the
+    person's needs and budget (docs/charging.md): an unscheduled review of their latest
+    signed-off plan, due by the policy's days for any other change."""
+    event = envelope.event
+    assert isinstance(event, StatementChallengeAnswered)
+    if not event.review_requested:
+        return None
+    signed_off = await uow.plans.list(
+        council=event.council,
+        person_id=event.person_id,
+        status=PlanStatus.SIGNED_OFF,
+        after=None,
+        limit=_PLANS_OF_ONE_PERSON,
+    )
+    if not signed_off:
+        return None  # nothing signed off to review: the challenge is answered in payments
+    plan = signed_off[-1]
+    policy = policy_for(policies, plan.council, on=event.answered_on)
+    review = Review.on_change(
+        plan=plan,
+        trigger=ReviewTrigger.OTHER,
+        happened_on=event.answered_on,
+        reason=(
+            "the person's challenge to their personal budget statement was upheld: "
+            f"{event.response}"
+        ),
+        by=f"{event.answered_by_role.value}:{event.answered_by}",
+        reviews=policy.reviews,
+        policy_version=policy.policy_version,
+        at=clock.now(),
+    )
+    await uow.reviews.add(review)
+    return review
+
+
+_PLANS_OF_ONE_PERSON = 1_000
+"""More plans than one person ever has (each revision is a plan)."""
 
 
 async def record_surplus_found(

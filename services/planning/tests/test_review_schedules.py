@@ -15,6 +15,8 @@ import pytest
 
 from contracts.envelope import Envelope
 from contracts.events import (
+    CardSurplusFlagged,
+    ChallengeOutcome,
     ClawbackRaised,
     DeploymentOption,
     DeploymentPart,
@@ -25,6 +27,7 @@ from contracts.events import (
     ReviewOutcome,
     ReviewScheduled,
     ReviewTrigger,
+    StatementChallengeAnswered,
 )
 from servicekit import clock
 from servicekit.clock import SettableClock
@@ -34,6 +37,7 @@ from services.planning.handlers import (
     record_change_of_circumstances,
     record_deployment_set_up,
     record_deployment_switched,
+    record_statement_challenge_answered,
     record_surplus_found,
     run_due_reviews,
 )
@@ -341,3 +345,80 @@ async def test_a_surplus_on_a_deployment_planning_never_saw_books_nothing(
     )
     assert await apply(uow, record_surplus_found, Envelope(event=clawback)) is None
     assert uow.events(ReviewScheduled) == []
+
+
+async def test_a_surplus_on_a_payment_card_books_an_unscheduled_review(
+    uow: FakePlanningUnitOfWork,
+) -> None:
+    plan_id = await signed_off_plan(uow)
+    setup = set_up(plan_id, DeploymentOption.DIRECT_PAYMENT)
+    await apply(uow, record_deployment_set_up, setup)
+    assert isinstance(setup.event, DeploymentSetUp)
+    flagged = CardSurplusFlagged(
+        person_id="p-1",
+        council="lancashire",
+        surplus_id=uuid.uuid4(),
+        account_id=uuid.uuid4(),
+        deployment_id=setup.event.deployment_id,
+        balance_pence=250_000,
+        balance_on=date(2010, 11, 30),
+        allowance_pence=200_000,
+        surplus_pence=50_000,
+        rule="above_contingency",
+        policy_version="lancashire/2009.1",
+    )
+    found_at = datetime(2010, 12, 1, 9, 0, tzinfo=UTC)
+    await apply(uow, record_surplus_found, Envelope(event=flagged, time=found_at))
+    [scheduled] = booked(uow, ReviewKind.UNSCHEDULED)
+    assert scheduled.trigger is ReviewTrigger.SURPLUS_FOUND
+    assert scheduled.happened_on == date(2010, 11, 30)
+    assert scheduled.reason is not None and "payment card" in scheduled.reason
+    assert "£500.00" in scheduled.reason
+
+
+# --- a challenge to the personal budget statement ---------------------------------------------
+
+
+def answered(outcome: ChallengeOutcome, person_id: str = "p-1") -> Envelope:
+    return Envelope(
+        event=StatementChallengeAnswered(
+            person_id=person_id,
+            council="lancashire",
+            challenge_id=uuid.uuid4(),
+            statement_id=uuid.uuid4(),
+            outcome=outcome,
+            response="The evening visits were left out of the plan's cost",
+            review_requested=outcome is ChallengeOutcome.UPHELD,
+            answered_on=date(2010, 12, 1),
+            answered_by="tm-1",
+            answered_by_role="team_manager",
+        ),
+        time=datetime(2010, 12, 1, 9, 0, tzinfo=UTC),
+    )
+
+
+async def test_an_upheld_challenge_to_the_statement_books_a_review_of_the_signed_off_plan(
+    uow: FakePlanningUnitOfWork,
+) -> None:
+    plan_id = await signed_off_plan(uow)
+    upheld = answered(ChallengeOutcome.UPHELD)
+    review = await apply(uow, record_statement_challenge_answered, upheld)
+    assert review is not None and review.plan_id == plan_id
+    [scheduled] = booked(uow, ReviewKind.UNSCHEDULED)
+    assert scheduled.trigger is ReviewTrigger.OTHER
+    assert scheduled.happened_on == date(2010, 12, 1)
+    assert scheduled.due_on > scheduled.happened_on
+    assert scheduled.scheduled_by == "team_manager:tm-1"
+    assert scheduled.reason is not None and "challenge" in scheduled.reason
+    assert "evening visits" in scheduled.reason
+
+
+async def test_a_challenge_not_upheld_or_without_a_signed_off_plan_books_nothing(
+    uow: FakePlanningUnitOfWork,
+) -> None:
+    await signed_off_plan(uow)
+    refused = answered(ChallengeOutcome.NOT_UPHELD)
+    assert await apply(uow, record_statement_challenge_answered, refused) is None
+    elsewhere = answered(ChallengeOutcome.UPHELD, person_id="p-2")
+    assert await apply(uow, record_statement_challenge_answered, elsewhere) is None
+    assert booked(uow, ReviewKind.UNSCHEDULED) == []
