@@ -177,8 +177,34 @@ def test_a_financial_assessment_sets_the_contribution_a_statement_and_its_challe
             return lines if any("Budget statement challenged" in s for s in lines) else None
 
         summaries = wait_for("the challenge in the audit timeline", in_timeline)
-    assert any(s.startswith("Contribution recalculated") for s in summaries)
-    assert any("Personal budget statement issued" in s and "£10.00" in s for s in summaries)
+        assert any(s.startswith("Contribution recalculated") for s in summaries)
+        assert any("Personal budget statement issued" in s and "£10.00" in s for s in summaries)
+
+        # The team manager upholds it: planning books a review of the person's plan.
+        upheld = client.post(
+            f"{urls['payments']}/v1/statement-challenges/"
+            f"{challenged.json()['challenge_id']}/answer",
+            headers=team_manager,
+            json={"outcome": "upheld", "response": "The evening visits were not costed"},
+        )
+        assert upheld.status_code == 200, upheld.text
+
+        def review_booked() -> dict[str, Any] | None:
+            r = client.get(
+                f"{urls['planning']}/v1/reviews", params={"person_id": person}, headers=team_manager
+            )
+            return next(
+                (
+                    item
+                    for item in r.json()["items"]
+                    if item["kind"] == "unscheduled" and "evening visits" in (item["reason"] or "")
+                ),
+                None,
+            )
+
+        review = wait_for("planning books the review the upheld challenge asks for", review_booked)
+    assert review["trigger"] == "other"
+    assert review["plan_id"] == str(journey.plan_id)
 
 
 async def _walk(urls: dict[str, str], staff: Staff, policy: Policy) -> JourneyResult:
