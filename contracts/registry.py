@@ -49,7 +49,11 @@ EVENT_CLASSES: tuple[type[ev.Event], ...] = (
 
 """The current version of every event: what producers publish and consumers handle."""
 
-SUPERSEDED_CLASSES: tuple[type[ev.Event], ...] = (ev.ReviewScheduledV1,)
+SUPERSEDED_CLASSES: tuple[type[ev.Event], ...] = (
+    ev.ReviewScheduledV1,
+    ev.AssessmentValidatedV1,
+    ev.FinancialAssessmentCompletedV1,
+)
 """Older published versions: never produced again, read only through UPCASTERS."""
 
 BY_TYPE: dict[str, type[ev.Event]] = {cls.type: cls for cls in EVENT_CLASSES}
@@ -86,10 +90,25 @@ def review_scheduled_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "scheduled_by": V1_SCHEDULED_BY}
 
 
+def assessment_validated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 was validated before eligibility was required: v2 leaves `eligibility` empty."""
+    return dict(data)
+
+
+def financial_assessment_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 charge applied from the day it was assessed, and restated nothing."""
+    return {**data, "applies_from": data["assessed_on"]}
+
+
 # Older type -> (newer type, function turning old data into new data). A consumer reading
 # an old event walks this chain until it reaches a type it has a class for.
 UPCASTERS: dict[str, tuple[str, UpcastFn]] = {
     ev.ReviewScheduledV1.type: (ev.ReviewScheduled.type, review_scheduled_v1_to_v2),
+    ev.AssessmentValidatedV1.type: (ev.AssessmentValidated.type, assessment_validated_v1_to_v2),
+    ev.FinancialAssessmentCompletedV1.type: (
+        ev.FinancialAssessmentCompleted.type,
+        financial_assessment_v1_to_v2,
+    ),
 }
 
 PRODUCING_SERVICES = ("assessment", "allocation", "planning", "payments", "audit", "operations")

@@ -134,7 +134,8 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
     ),
     (
         9,
-        lambda: ev.AssessmentValidated(
+        # Validated before eligibility was required (v1).
+        lambda: ev.AssessmentValidatedV1(
             **BASE,
             **assessment_fields(),
             domain_levels={**LEVELS, "staying_safe": 5},
@@ -202,7 +203,97 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
         ),
     ),
     (
+        10,
+        lambda: ev.AssessmentValidated(
+            **BASE,
+            **assessment_fields(),
+            domain_levels={**LEVELS, "staying_safe": 5},
+            adjustments=[
+                ev.LevelAdjustment(
+                    domain="staying_safe",
+                    original_level=4,
+                    validated_level=5,
+                    reason="Practitioner saw more risk at night than the person ticked",
+                )
+            ],
+            significant_informal_support=True,
+            needs_24_7=False,
+            carer_support_weekly_pence=4_000,
+            other_funding=[
+                ev.OtherFunding(
+                    source=ev.OtherFundingSource.INDEPENDENT_LIVING_FUND, weekly_pence=2_500
+                )
+            ],
+            outcomes=["Live in my own flat", "Go to the allotment twice a week"],
+            risks=[
+                ev.Risk(
+                    risk_id="r-1",
+                    description="Forgets to take medication in the evening",
+                    flagged=True,
+                    persons_view="I want to manage it myself with a reminder",
+                    practitioners_view="A prompt from the PA is enough",
+                )
+            ],
+            validated_by="care_manager:cm-4",
+            policy_version=POLICY,
+            eligibility=ev.EligibilityBasis(
+                basis=ev.ValidationBasis.ELIGIBLE,
+                determination_id=uid("eligibility"),
+                determined_eligible=True,
+            ),
+        ),
+    ),
+    (
         11,
+        lambda: ev.FinancialAssessmentCompletedV1(
+            **BASE,
+            financial_assessment_id=uid("financial-assessment"),
+            assessment_id=ASSESSMENT,
+            outcome=ev.FinancialAssessmentOutcome.ASSESSED,
+            assessed_on=(START + timedelta(days=11)).date(),
+            cost_of_support_weekly_pence=WEEKLY,
+            capital=[
+                ev.AssessedAmount(kind="savings", pence=1_800_000, counted=True),
+                ev.AssessedAmount(kind="main_home", pence=16_500_000, counted=False),
+            ],
+            capital_counted_pence=1_800_000,
+            tariff_income_weekly_pence=1_500,  # £3,750 above £14,250: 15 bands of £250
+            income_weekly=[
+                ev.AssessedAmount(
+                    kind="employment_and_support_allowance", pence=12_960, counted=True
+                ),
+                ev.AssessedAmount(kind="pip_daily_living", pence=7_390, counted=True),
+                ev.AssessedAmount(kind="pip_mobility", pence=2_910, counted=False),
+            ],
+            income_counted_weekly_pence=20_350,
+            mig_circumstance="single_25_to_pension_credit_age",
+            minimum_income_guarantee_weekly_pence=10_365,
+            housing_costs_weekly_pence=1_250,
+            disability_related_expenditure=[
+                ev.ExpenditureItem(description="Extra heating", weekly_pence=800),
+                ev.ExpenditureItem(description="Community alarm", weekly_pence=450),
+            ],
+            disability_related_expenditure_weekly_pence=1_250,
+            weekly_charge_pence=8_985,
+            lines=[
+                ev.ChargeLine(label="Income we count", weekly_pence=20_350),
+                ev.ChargeLine(label="Tariff income on capital of £18,000.00", weekly_pence=1_500),
+                ev.ChargeLine(
+                    label="Less the Minimum Income Guarantee you keep", weekly_pence=-10_365
+                ),
+                ev.ChargeLine(label="Less your housing costs", weekly_pence=-1_250),
+                ev.ChargeLine(
+                    label="Less your disability-related expenditure", weekly_pence=-1_250
+                ),
+                ev.ChargeLine(label="Your weekly charge", weekly_pence=8_985),
+            ],
+            figures_to_confirm=[],
+            assessed_by="finance:fo-2",
+            policy_version=POLICY,
+        ),
+    ),
+    (
+        12,
         lambda: ev.FinancialAssessmentCompleted(
             **BASE,
             financial_assessment_id=uid("financial-assessment"),
@@ -248,6 +339,8 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
             figures_to_confirm=[],
             assessed_by="finance:fo-2",
             policy_version=POLICY,
+            applies_from=(START + timedelta(days=11)).date(),
+            uprating_of=None,
         ),
     ),
     (

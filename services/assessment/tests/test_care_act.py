@@ -378,7 +378,7 @@ async def test_the_audit_keeps_both_in_the_persons_history(
     assert r.status_code == 200, r.text
     types = [item["type"] for item in r.json()["items"]]
     assert "pb.assessment.eligibility-determined.v1" in types
-    assert "pb.assessment.financial-assessment-completed.v1" in types
+    assert "pb.assessment.financial-assessment-completed.v2" in types
     summaries = [item["summary"] for item in timeline.json()["items"]]
     charge = 23_000 + 2_300 - mig()
     assert any("not eligible" in line for line in summaries)  # no outcomes were named
