@@ -782,8 +782,68 @@ async def assess_finances(
         document = finances_document(command) if command.path is FinancialPath.FULL else None
         await _keep_financial_record(uow, _need(keys), event, document)
         uow.emit(event)
+        if document is not None:
+            await _restate_under_adopted_versions(
+                uow, _need(keys), policies, assessment, document, event, policy
+            )
         await uow.commit()
     return event
+
+
+async def _restate_under_adopted_versions(
+    uow: AssessmentUnitOfWork,
+    keys: MasterKey,
+    policies: PolicyBook,
+    assessment: Assessment,
+    document: dict[str, Any],
+    event: FinancialAssessmentCompleted,
+    used: Policy,
+) -> None:
+    """An uprating adopted already but not yet in force (April's, adopted in March) restates
+    an assessment made meanwhile from its date, as it did those made before its adoption."""
+    for later in policies.versions(assessment.council):
+        if later.effective_from <= event.assessed_on or not charging_changed(used, later):
+            continue
+        restated = _uprating_event(
+            assessment, document, later, later.effective_from, event.financial_assessment_id
+        )
+        if restated is None:
+            return
+        await _keep_financial_record(uow, keys, restated, document)
+        uow.emit(restated)
+        event, used = restated, later
+
+
+def _uprating_event(
+    assessment: Assessment,
+    document: dict[str, Any],
+    policy: Policy,
+    on: date,
+    restating: UUID,
+) -> FinancialAssessmentCompleted | None:
+    """The assessment again under a policy's charging figures, from `on`; None (and a log
+    line) when its inputs do not fit them, so nobody is charged on a guess."""
+    if policy.charging is None:
+        return None
+    try:
+        return financial_assessment_event(
+            assessment=assessment,
+            financial_assessment_id=uuid.uuid4(),
+            command=finances_from_document(document),
+            figures=policy.charging,
+            caller=Caller(record=UPRATING, role=Role.FINANCE, council=policy.council),
+            on=on,
+            policy=policy,
+            uprating_of=restating,
+        )
+    except ChargingInputRefused as err:  # e.g. the circumstance has no MIG any more
+        log.warning(
+            "uprating_refused",
+            council=policy.council,
+            financial_assessment_id=str(restating),
+            error=str(err),
+        )
+        return None
 
 
 async def _keep_financial_record(
@@ -848,10 +908,8 @@ async def uprate_charges(
     Runs in the consumer's unit of work, which commits it with the inbox row.
     """
     policy = adopted_policy(adopted.policy, adopted.effective_from)
-    figures = policy.charging
-    if figures is None:
+    if policy.charging is None:
         return []
-    system = Caller(record=UPRATING, role=Role.FINANCE, council=policy.council)
     uprated: list[FinancialAssessmentCompleted] = []
     for record in await uow.finances.latest_per_person(policy.council):
         if record.sealed_inputs is None or record.key_id is None:
@@ -868,24 +926,8 @@ async def uprate_charges(
             associated_data(record.council, record.person_id, str(record.financial_assessment_id)),
         )
         on = max(policy.effective_from, record.applies_from)
-        try:
-            event = financial_assessment_event(
-                assessment=assessment,
-                financial_assessment_id=uuid.uuid4(),
-                command=finances_from_document(document),
-                figures=figures,
-                caller=system,
-                on=on,
-                policy=policy,
-                uprating_of=record.financial_assessment_id,
-            )
-        except ChargingInputRefused as err:  # e.g. the circumstance has no MIG any more
-            log.warning(
-                "uprating_refused",
-                council=record.council,
-                financial_assessment_id=str(record.financial_assessment_id),
-                error=str(err),
-            )
+        event = _uprating_event(assessment, document, policy, on, record.financial_assessment_id)
+        if event is None:
             continue
         await _keep_financial_record(uow, keys, event, document)
         uow.emit(event)

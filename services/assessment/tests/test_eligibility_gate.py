@@ -196,3 +196,15 @@ async def test_urgent_need_goes_ahead_with_its_reason_in_the_event_and_the_audit
     assert validated["data"]["eligibility"]["basis"] == "urgent_need"
     summaries = [item["summary"] for item in timeline.json()["items"]]
     assert any("basis: urgent need" in line and why in line for line in summaries), summaries
+
+
+async def test_a_converted_client_goes_ahead_as_converted_from_the_legacy_system(
+    client: httpx.AsyncClient, app: FastAPI, care_manager: dict[str, str]
+) -> None:
+    row = {"ref": "conv-1", "start": start_body(), "answers": answers_body(), "validation": {}}
+    r = await client.post("/v1/conversions/assessments", json={"rows": [row]}, headers=care_manager)
+    assert r.status_code == 200 and r.json()["rows"][0]["outcome"] == "done", r.text
+    [event] = await outbox_events_of(app, AssessmentValidated)
+    assert event.eligibility is not None
+    assert event.eligibility.basis is ValidationBasis.CONVERTED_FROM_LEGACY_SYSTEM
+    assert event.eligibility.explanation is not None and "conv-1" in event.eligibility.explanation

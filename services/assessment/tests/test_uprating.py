@@ -186,3 +186,21 @@ async def test_after_erasure_nothing_is_left_to_recalculate(
         assert r.status_code == 200, r.text
         await deliver(app, uprated_policy())
         assert len(await outbox_events_of(app, FinancialAssessmentCompleted)) == 1
+
+
+async def test_an_assessment_made_after_the_uprating_is_adopted_is_restated_from_its_date(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    care_manager: dict[str, str],
+    finance: dict[str, str],
+) -> None:
+    # April's figures adopted early (today is June 2025): nobody to restate yet.
+    await deliver(app, uprated_policy())
+    assert await outbox_events_of(app, FinancialAssessmentCompleted) == []
+    made = await assessed(client, care_manager, finance, "P1")
+    assert made["weekly_charge_pence"] == 23_000 + 2_300 - mig()  # today's figures
+    original, uprated = await outbox_events_of(app, FinancialAssessmentCompleted)
+    assert str(original.financial_assessment_id) == made["financial_assessment_id"]
+    assert uprated.uprating_of == original.financial_assessment_id
+    assert (uprated.applies_from, uprated.policy_version) == (APRIL, "lancashire/2026.1")
+    assert uprated.weekly_charge_pence == made["weekly_charge_pence"] - RAISE
