@@ -92,11 +92,11 @@ SHARDS = int(os.environ.get("PBJ_MODEL_SHARDS", "1"))
 FILE_POLICIES = PolicyBook.from_directory(POLICIES_DIR)
 COUNCILS = ("lancashire", "council_a", "council_b", "council_c", "council_d", "council_e")
 PERSON_IDS = ("P1", "P2", "P3")
+"""Few ids, so the same id turns up in more than one council."""
 ELIGIBILITY_CASES = ("eligible", "eligible", "eligible", "urgent_need", "not_eligible", "none")
 GATE_REFUSALS = {"not_eligible": "NeedsNotEligible", "none": "NoEligibilityDetermination"}
 """What validating answers when the needs were not found eligible and no reason was given."""
 NOT_ELIGIBLE_NEEDS = {**ELIGIBLE_NEEDS, "outcomes": ELIGIBLE_NEEDS["outcomes"][:1]}
-"""Few ids, so the same id turns up in more than one council."""
 STAFF_USERS = ("ann", "raj")
 """Few user names, so one user acts in more than one role."""
 PRACTITIONERS = (Role.CARE_MANAGER, Role.TEAM_MANAGER, Role.PANEL)
