@@ -24,10 +24,19 @@ from contracts.vocabulary import Role
 from servicekit import clock
 from servicekit.clock import SettableClock
 from servicekit.policies import adopted_policy, adoption_event
-from servicekit.testing import POLICIES_DIR, Tokens, deliver, outbox_events_of, running
+from servicekit.testing import (
+    POLICIES_DIR,
+    Tokens,
+    deliver,
+    outbox_events,
+    outbox_events_of,
+    running,
+)
 from services.assessment.api import create_app
 from services.assessment.settings import Settings
 from services.assessment.tests.test_care_act import an_assessment, full, mig
+from services.audit.api import create_app as create_audit_app
+from services.audit.settings import Settings as AuditSettings
 
 TODAY = datetime(2025, 6, 2, 10, tzinfo=UTC)
 APRIL = date(2026, 4, 6)
@@ -204,3 +213,27 @@ async def test_an_assessment_made_after_the_uprating_is_adopted_is_restated_from
     assert uprated.uprating_of == original.financial_assessment_id
     assert (uprated.applies_from, uprated.policy_version) == (APRIL, "lancashire/2026.1")
     assert uprated.weekly_charge_pence == made["weekly_charge_pence"] - RAISE
+
+
+async def test_the_audit_timeline_shows_the_uprated_charge_and_its_date(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    care_manager: dict[str, str],
+    finance: dict[str, str],
+    tokens: Tokens,
+    data_dir: Path,
+    policies_dir: Path,
+) -> None:
+    first = await assessed(client, care_manager, finance, "P1")
+    await deliver(app, uprated_policy())
+    audit = create_audit_app(AuditSettings(data_dir=data_dir, policies_dir=policies_dir))
+    async with running(audit) as audit_client:
+        for envelope in await outbox_events(app):
+            await deliver(audit, envelope)
+        auditor = tokens.headers(Role.AUDITOR, "lancashire")
+        timeline = await audit_client.get("/v1/people/P1/timeline", headers=auditor)
+    uprated = (first["weekly_charge_pence"] - RAISE) / 100
+    summaries = [item["summary"] for item in timeline.json()["items"]]
+    assert f"Charge uprated under lancashire/2026.1 from 2026-04-06: £{uprated:.2f} a week" in (
+        summaries
+    ), summaries
