@@ -51,7 +51,7 @@ client = test_api.client
 service_clock = test_api.service_clock
 
 PERSON = "p-model"
-STEPS = 40
+STEPS = 32
 Outcome = ev.FinancialAssessmentOutcome
 # Mostly a charge the council still pays part of, so that money keeps moving after it.
 OUTCOMES = [*[Outcome.ASSESSED] * 4, *list(Outcome)]
