@@ -9,8 +9,9 @@ repeatedly found councils at fault for doing it without warning, so here:
   person keep (`rules.clawback.unspent_allowance`: Council A 10 weeks of the net direct
   payment), never less than nothing.
 - **A notice first**: a written notice names the amount (more than nothing and never more
-  than the surplus flagged), the reason, and the last day to respond: the day it is sent
-  plus the council's `monitoring.recoup_notice.respond_within_days`.
+  than the surplus flagged less what earlier notices for it recouped), the reason, and
+  the last day to respond: the day it is sent plus the council's
+  `monitoring.recoup_notice.respond_within_days`.
 - **The recoup** is refused without a notice, refused until the last day to respond has
   passed (on that day the person may still answer), refused above the amount the notice
   named or above what the account holds, and happens once per notice.
@@ -60,13 +61,19 @@ def respond_by(sent_on: date, respond_within_days: int) -> date:
     return sent_on + timedelta(days=respond_within_days)
 
 
-def notice_refusal(*, surplus_flagged_pence: int, amount_pence: int) -> NoticeRefusal | None:
-    """Why a notice for this amount may not be sent; None when it may."""
-    if surplus_flagged_pence <= 0:
+def notice_refusal(
+    *, surplus_flagged_pence: int, amount_pence: int, recouped_from_surplus_pence: int = 0
+) -> NoticeRefusal | None:
+    """Why a notice for this amount may not be sent; None when it may.
+
+    What was recouped under earlier notices for the same surplus is gone from it: a
+    surplus is taken back once in all, never twice over by notice after notice."""
+    surplus_left = surplus_flagged_pence - recouped_from_surplus_pence
+    if surplus_left <= 0:
         return NoticeRefusal.NO_SURPLUS
     if amount_pence <= 0:
         return NoticeRefusal.NOT_POSITIVE
-    if amount_pence > surplus_flagged_pence:
+    if amount_pence > surplus_left:
         return NoticeRefusal.ABOVE_SURPLUS
     return None
 

@@ -73,6 +73,22 @@ def test_a_notice_asks_for_no_more_than_the_surplus_flagged():
     )
 
 
+def test_a_surplus_is_recouped_once_in_all_not_again_by_a_second_notice():
+    """Found by the card model: a second notice for the same surplus asked for all of it."""
+    assert notice_refusal(
+        surplus_flagged_pence=60_000, amount_pence=60_000, recouped_from_surplus_pence=45_000
+    ) is (NoticeRefusal.ABOVE_SURPLUS)
+    assert (
+        notice_refusal(
+            surplus_flagged_pence=60_000, amount_pence=15_000, recouped_from_surplus_pence=45_000
+        )
+        is None
+    )
+    assert notice_refusal(
+        surplus_flagged_pence=60_000, amount_pence=1, recouped_from_surplus_pence=60_000
+    ) is (NoticeRefusal.NO_SURPLUS)
+
+
 def test_a_notice_is_acted_on_once_and_not_above_what_the_account_holds():
     after = SENT + timedelta(days=29)
     done = Notice(amount_pence=500, sent_on=SENT, respond_by=respond_by(SENT, 28), recouped=True)

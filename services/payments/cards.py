@@ -435,6 +435,11 @@ class CardAccount:
     def recoup_of(self, notice_id: UUID) -> Recoup | None:
         return next((r for r in self.recoups if r.notice_id == notice_id), None)
 
+    def recouped_from(self, surplus_id: UUID) -> int:
+        """What recoups under any notice for this surplus took back."""
+        noticed = {n.notice_id for n in self.notices if n.surplus_id == surplus_id}
+        return sum(r.amount_pence for r in self.recoups if r.notice_id in noticed)
+
     def notice(self, notice_id: UUID) -> RecoupNotice:
         for notice in self.notices:
             if notice.notice_id == notice_id:
@@ -530,15 +535,18 @@ class CardAccount:
                 f"the notice sent on {open_notice.sent_on} for "
                 f"{open_notice.amount_pence} pence has not been acted on yet"
             )
+        flagged = surplus.surplus_pence if surplus else 0
+        recouped = self.recouped_from(surplus.surplus_id) if surplus else 0
         refusal = notice_refusal(
-            surplus_flagged_pence=surplus.surplus_pence if surplus else 0,
+            surplus_flagged_pence=flagged,
             amount_pence=amount_pence,
+            recouped_from_surplus_pence=recouped,
         )
         if refusal is not None:
-            flagged = surplus.surplus_pence if surplus else 0
             raise _REFUSALS[refusal.value](
                 f"{refusal.value}: a notice may ask for more than 0 and at most the surplus "
-                f"flagged ({flagged} pence); {amount_pence} pence asked"
+                f"flagged ({flagged} pence) less what was recouped from it ({recouped} pence): "
+                f"{flagged - recouped} pence; {amount_pence} pence asked"
             )
         assert surplus is not None
         period = policy.monitoring.recoup_notice

@@ -282,3 +282,28 @@ async def test_another_councils_finance_cannot_see_or_recoup_the_account(
         headers=tokens.headers("finance", "lancashire"),
     )
     assert r.status_code == 404
+
+
+async def test_a_surplus_recouped_once_cannot_be_noticed_and_recouped_again(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    """Found by the card model: a second notice for the same flagged surplus took the
+    person's balance below the 10 weeks they may keep."""
+    await card_person(app, client, tokens)
+    await upload(client, tokens, FIRST_FILE)
+    account_id = (await the_account(client, tokens))["account_id"]
+    assert (await notice(client, tokens, account_id, 30_000)).status_code == 201
+    today_is(TODAY + timedelta(days=29))
+    assert (await recoup(client, tokens, account_id, 30_000)).status_code == 201
+
+    again = await notice(client, tokens, account_id, 42_500)
+    assert (again.status_code, again.json()["error"]) == (422, "NoticeAboveSurplus")
+    assert "12500 pence" in again.json()["detail"]
+    rest = await notice(client, tokens, account_id, 12_500)
+    assert rest.status_code == 201, rest.text
+    today_is(TODAY + timedelta(days=58))
+    assert (await recoup(client, tokens, account_id, 12_500)).status_code == 201
+    account = await the_account(client, tokens)
+    assert account["balance_pence"] == 200_000  # what the person may keep, untouched
+    nothing_left = await notice(client, tokens, account_id, 1)
+    assert (nothing_left.status_code, nothing_left.json()["error"]) == (409, "NoSurplus")
