@@ -62,6 +62,18 @@ OURS = "pbj embedded log"
 THEIRS = "eventsourcing SQLite"
 
 
+class Phase:
+    """Wall time and this process's CPU time (every thread) over a phase of a run."""
+
+    def __enter__(self) -> Phase:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+
 def settings_of(path: Path) -> dict[str, Any]:
     """The settings a file was written with that bear on speed and durability."""
     conn = sqlite3.connect(path)
@@ -82,24 +94,24 @@ async def ours(log_class: Any, path: Path, records: list[Any], batch: int) -> di
     await log.start()
     await log.ensure_topics(list(ALL_TOPICS))
     synchronous = await log._run(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0])
-    started = time.perf_counter()
-    for first in range(0, len(records), batch):
-        await log.publish(records[first : first + batch])
-    append = time.perf_counter() - started
+    with Phase() as append:
+        for first in range(0, len(records), batch):
+            await log.publish(records[first : first + batch])
     consumer = log.consumer("peer-replay", list(ALL_TOPICS))
-    started = time.perf_counter()
     read = 0
-    while read < len(records):
-        page = await consumer.poll(max_records=REPLAY_PAGE, timeout_ms=1000)
-        if not page:
-            break
-        read += len(page)
-    replay = time.perf_counter() - started
+    with Phase() as replay:
+        while read < len(records):
+            page = await consumer.poll(max_records=REPLAY_PAGE, timeout_ms=1000)
+            if not page:
+                break
+            read += len(page)
     await consumer.close()
     await log.close()
     return {
-        "append_seconds": append,
-        "replay_seconds": replay,
+        "append_seconds": append.wall,
+        "replay_seconds": replay.wall,
+        "append_cpu_seconds": append.cpu,
+        "replay_cpu_seconds": replay.cpu,
         "read": read,
         "synchronous": synchronous,
     }
@@ -130,24 +142,24 @@ def theirs(path: Path, records: list[Any], batch: int) -> dict[str, Any]:
         versions[record.key] = version
         return StoredEvent(record.key, version, record.topic, record.value)
 
-    started = time.perf_counter()
-    for first in range(0, len(records), batch):
-        recorder.insert_events([stored(r) for r in records[first : first + batch]])
-    append = time.perf_counter() - started
-    started = time.perf_counter()
+    with Phase() as append:
+        for first in range(0, len(records), batch):
+            recorder.insert_events([stored(r) for r in records[first : first + batch]])
     read = 0
     position = 1
-    while read < len(records):
-        page = recorder.select_notifications(position, REPLAY_PAGE)
-        if not page:
-            break
-        read += len(page)
-        position = page[-1].id + 1
-    replay = time.perf_counter() - started
+    with Phase() as replay:
+        while read < len(records):
+            page = recorder.select_notifications(position, REPLAY_PAGE)
+            if not page:
+                break
+            read += len(page)
+            position = page[-1].id + 1
     datastore.close()
     return {
-        "append_seconds": append,
-        "replay_seconds": replay,
+        "append_seconds": append.wall,
+        "replay_seconds": replay.wall,
+        "append_cpu_seconds": append.cpu,
+        "replay_cpu_seconds": replay.cpu,
         "read": read,
         "synchronous": synchronous,
     }
@@ -240,6 +252,12 @@ def main() -> None:
         results[name] = {
             "append_events_per_second": round(statistics.median(appends)),
             "replay_events_per_second": round(statistics.median(replays)),
+            "append_cpu_us_per_event": round(
+                statistics.median(1e6 * r["append_cpu_seconds"] / args.events for r in runs), 2
+            ),
+            "replay_cpu_us_per_event": round(
+                statistics.median(1e6 * r["replay_cpu_seconds"] / r["read"] for r in runs), 2
+            ),
             "read": min(r["read"] for r in runs),
             "settings": runs[0]["settings"],
             "rounds": [
@@ -267,27 +285,43 @@ def main() -> None:
         for r in rounds
     ]
     rows: list[tuple[str, ...]] = [
-        (name, f"{r['append_events_per_second']:,}", f"{r['replay_events_per_second']:,}")
+        (
+            name,
+            f"{r['append_events_per_second']:,}",
+            f"{r['replay_events_per_second']:,}",
+            f"{r['append_cpu_us_per_event']:.1f}",
+            f"{r['replay_cpu_us_per_event']:.1f}",
+        )
         for name, r in results.items()
     ]
-    rows.append((f"{OURS} / {THEIRS}", f"{ratios['append']:.2f}", f"{ratios['replay']:.2f}"))
+    rows.append(
+        (f"{OURS} / {THEIRS}", f"{ratios['append']:.2f}", f"{ratios['replay']:.2f}", "", "")
+    )
     rows.append(
         (
             "  range over rounds",
             f"{min(r['append'] for r in per_round):.2f}-{max(r['append'] for r in per_round):.2f}",
             f"{min(r['replay'] for r in per_round):.2f}-{max(r['replay'] for r in per_round):.2f}",
+            "",
+            "",
         )
     )
     if args.before:
         before = ratios_of(before_name)
         rows.append(
-            (f"{before_name} / {THEIRS}", f"{before['append']:.2f}", f"{before['replay']:.2f}")
+            (
+                f"{before_name} / {THEIRS}",
+                f"{before['append']:.2f}",
+                f"{before['replay']:.2f}",
+                "",
+                "",
+            )
         )
     settings = {name: r["settings"] for name, r in results.items()}
     c.show(
         f"Append {args.events:,} events (batches of {args.batch}) and replay them: events/s, "
         f"median of {args.rounds} rounds",
-        ["store", "append", "replay"],
+        ["store", "append", "replay", "append CPU µs/event", "replay CPU µs/event"],
         rows,
     )
     c.console.print(f"settings: {settings}")

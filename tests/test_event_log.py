@@ -274,3 +274,23 @@ async def test_append_times_never_go_back_even_when_the_clock_does(
     assert second.timestamp_ms == first.timestamp_ms
     assert [r.value for r in again] == [b"first", b"second"]
     assert starts[("pb.t", partition_for("P1", 4))] == 0
+
+
+async def test_a_producer_keeps_the_wal_short_without_checkpointing_inside_its_appends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    async def wal_after_appending(path: Path) -> int:
+        log = EmbeddedEventLog(path)
+        await log.start()
+        for batch in range(100):
+            await log.publish([OutgoingRecord("pb.t", f"P{batch}", b"x" * 20_000)])
+            await asyncio.sleep(0.01)  # a pause between commands: the checkpoint runs
+        size = path.with_name(path.name + "-wal").stat().st_size
+        await log.close()
+        return size
+
+    monkeypatch.setattr(embedded, "_CHECKPOINT_BYTES", 10**12)  # never
+    unchecked = await wal_after_appending(tmp_path / "unchecked.db")
+    monkeypatch.setattr(embedded, "_CHECKPOINT_BYTES", 64 * 1024)
+    checked = await wal_after_appending(tmp_path / "checked.db")
+    assert checked < unchecked / 2, f"WAL {checked:,} bytes; {unchecked:,} never checkpointed"
