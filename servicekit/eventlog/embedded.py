@@ -23,7 +23,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -245,6 +245,17 @@ def _index_layout_1(conn: sqlite3.Connection) -> None:
     )
     conn.execute("DROP INDEX IF EXISTS records_by_time")
     conn.execute("DROP INDEX IF EXISTS records_by_offset")  # made by _copy_into_positions
+
+
+@contextlib.contextmanager
+def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """Several reads that must agree: without it an append committed between two of
+    them (by another process) could fall in neither, and a consumer would pass over it."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
 
 
 def _partition_ends(conn: sqlite3.Connection, topics: Sequence[str]) -> dict[tuple[str, int], int]:
@@ -484,16 +495,17 @@ class EmbeddedConsumer:
                 for partition in range(int(count)):
                     positions[(topic, partition)] = 0
             found: dict[tuple[str, int], int | None] = {}
-            for topic, partition, next_offset, next_position in conn.execute(
-                "SELECT topic, partition, next_offset, next_position FROM group_offsets "
-                "WHERE group_id = ?",
-                (self._group_id,),
-            ):
-                if (topic, partition) in positions:
-                    positions[(topic, partition)] = int(next_offset)
-                    found[(topic, partition)] = next_position
-            ends = _partition_ends(conn, self._topics) if self._topics else {}
-            end = scan_from = _end_position(conn)
+            with _snapshot(conn):  # offsets, ends and the end position as of one moment
+                for topic, partition, next_offset, next_position in conn.execute(
+                    "SELECT topic, partition, next_offset, next_position FROM group_offsets "
+                    "WHERE group_id = ?",
+                    (self._group_id,),
+                ):
+                    if (topic, partition) in positions:
+                        positions[(topic, partition)] = int(next_offset)
+                        found[(topic, partition)] = next_position
+                ends = _partition_ends(conn, self._topics) if self._topics else {}
+                end = scan_from = _end_position(conn)
             for slot, offset in positions.items():
                 if offset >= ends.get(slot, 0):
                     continue  # nothing unread in this partition yet
@@ -595,6 +607,12 @@ class EmbeddedConsumer:
     async def seek_to_time(self, timestamp_ms: int) -> dict[tuple[str, int], int]:
         def seek(conn: sqlite3.Connection) -> dict[tuple[str, int], int]:
             positions = self._load_positions(conn)
+            with _snapshot(conn):
+                return seek_in(conn, positions)
+
+        def seek_in(
+            conn: sqlite3.Connection, positions: dict[tuple[str, int], int]
+        ) -> dict[tuple[str, int], int]:
             ends = _partition_ends(conn, self._topics) if self._topics else {}
             row = conn.execute(
                 "SELECT first_position FROM append_times WHERE timestamp_ms >= ? "
