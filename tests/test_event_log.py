@@ -176,3 +176,121 @@ async def test_the_listener_of_a_killed_process_is_forgotten_by_the_next_append(
     await log.publish([OutgoingRecord("pb.t", "P1", b"hello")])
     await log.close()
     assert listeners_of(path, "pb.t") == []
+
+
+# A log file as the code before layout 2 (ADR 0001) wrote it: records keyed by (topic,
+# partition, offset), a time index, group offsets without positions. The oldest files
+# kept records WITHOUT ROWID.
+_LAYOUT_1 = """
+CREATE TABLE topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL);
+CREATE TABLE records (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
+    key TEXT NOT NULL, value BLOB NOT NULL, headers TEXT NOT NULL,
+    timestamp_ms INTEGER NOT NULL, PRIMARY KEY (topic, partition, "offset")
+){without_rowid};
+CREATE INDEX records_by_time ON records (topic, partition, timestamp_ms);
+CREATE TABLE group_offsets (
+    group_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL, PRIMARY KEY (group_id, topic, partition)
+) WITHOUT ROWID;
+"""
+
+
+def write_layout_1(path: Path, *, without_rowid: bool) -> list[tuple[str, int, int, bytes]]:
+    """Six records of two people on pb.t, appended a second apart; group "g" has read
+    the first of each partition. Returns (topic, partition, offset, value) in append order."""
+    written = []
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            _LAYOUT_1.format(without_rowid=" WITHOUT ROWID" if without_rowid else "")
+        )
+        conn.execute("INSERT INTO topics VALUES ('pb.t', 4)")
+        offsets: dict[int, int] = {}
+        for i in range(6):
+            key = f"P{i % 2}"
+            partition = partition_for(key, 4)
+            offset = offsets.get(partition, 0)
+            offsets[partition] = offset + 1
+            value = f"{key}-{i}".encode()
+            conn.execute(
+                "INSERT INTO records VALUES ('pb.t', ?, ?, ?, ?, '{}', ?)",
+                (partition, offset, key, value, 1_000_000 + 1000 * i),
+            )
+            written.append(("pb.t", partition, offset, value))
+        conn.executemany(
+            "INSERT INTO group_offsets VALUES ('g', 'pb.t', ?, 1)", [(p,) for p in offsets]
+        )
+    return written
+
+
+@pytest.mark.parametrize("without_rowid", [False, True], ids=["rowid", "without-rowid"])
+async def test_a_log_file_of_the_earlier_layout_opens_with_its_records_and_offsets(
+    tmp_path: Path, without_rowid: bool
+):
+    path = tmp_path / "old.db"
+    written = write_layout_1(path, without_rowid=without_rowid)
+    log = EmbeddedEventLog(path)
+    await log.start()
+    await log.publish([OutgoingRecord("pb.t", "P0", b"P0-new")])
+
+    fresh = log.consumer("fresh", ["pb.t"])
+    everything = await drain(fresh, expect=7)
+    resumed = log.consumer("g", ["pb.t"])
+    unread = await drain(resumed, expect=5)
+    since = log.consumer("since", ["pb.t"])
+    starts = await since.seek_to_time(1_000_000 + 4000)  # the records of i = 4 and 5
+    from_time = await drain(since, expect=3)
+    for consumer in (fresh, resumed, since):
+        await consumer.close()
+    await log.close()
+
+    def cells(records: list[Record]) -> list[tuple[str, int, int, bytes]]:
+        return [(r.topic, r.partition, r.offset, r.value) for r in records]
+
+    p0 = partition_for("P0", 4)
+    new = ("pb.t", p0, 3, b"P0-new")  # the next offset of P0's partition
+    assert cells(everything) == [*written, new]  # without rowid: in the order of their times
+    assert sorted(cells(unread)) == sorted(c for c in [*written, new] if c[2] >= 1)
+    assert sorted(cells(from_time)) == sorted([written[4], written[5], new])
+    assert starts == {("pb.t", p): 2 for p in {p for _, p, _, _ in written}} | {
+        ("pb.t", p): 0 for p in range(4) if p not in {c[1] for c in written}
+    }
+
+
+async def test_append_times_never_go_back_even_when_the_clock_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    log = EmbeddedEventLog(tmp_path / "log.db")
+    await log.start()
+    await log.publish([OutgoingRecord("pb.t", "P1", b"first")])
+    monkeypatch.setattr(embedded.time, "time", lambda: 1_000.0)  # back to 1970
+    await log.publish([OutgoingRecord("pb.t", "P1", b"second")])
+    consumer = log.consumer("g", ["pb.t"])
+    first, second = await drain(consumer, expect=2)
+    starts = await consumer.seek_to_time(first.timestamp_ms)
+    again = await drain(consumer, expect=2)
+    await consumer.close()
+    await log.close()
+    assert second.timestamp_ms == first.timestamp_ms
+    assert [r.value for r in again] == [b"first", b"second"]
+    assert starts[("pb.t", partition_for("P1", 4))] == 0
+
+
+async def test_a_producer_keeps_the_wal_short_without_checkpointing_inside_its_appends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    async def wal_after_appending(path: Path) -> int:
+        log = EmbeddedEventLog(path)
+        await log.start()
+        for batch in range(100):
+            await log.publish([OutgoingRecord("pb.t", f"P{batch}", b"x" * 20_000)])
+            await asyncio.sleep(0.01)  # a pause between commands: the checkpoint runs
+        size = path.with_name(path.name + "-wal").stat().st_size
+        await log.close()
+        return size
+
+    monkeypatch.setattr(embedded, "_CHECKPOINT_BYTES", 10**12)  # never
+    unchecked = await wal_after_appending(tmp_path / "unchecked.db")
+    monkeypatch.setattr(embedded, "_CHECKPOINT_BYTES", 64 * 1024)
+    checked = await wal_after_appending(tmp_path / "checked.db")
+    assert checked < unchecked / 2, f"WAL {checked:,} bytes; {unchecked:,} never checkpointed"

@@ -7,19 +7,25 @@ A consumer with nothing to read sleeps until a producer that appended to one of 
 topics wakes it (servicekit.eventlog.wakeup, ADR 0020), and looks on its own once a
 second in case a wake-up was lost; `PRAGMA data_version`, which changes whenever another
 connection commits, lets that look skip the reads when nothing was committed.
+
+Records are stored in append order under a log-wide `position` (ADR 0001, layout 2): an
+append writes its rows at the end of one b-tree and touches no index, and a consumer reads
+every partition it owns with one range scan per poll. Where each partition ends lives in the
+small `partition_ends` table, and when each append happened in `append_times`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from servicekit.eventlog.base import Consumer, OutgoingRecord, Record, partition_for
 from servicekit.eventlog.wakeup import LISTENERS_SCHEMA, LISTENING, Listener, Waker
@@ -32,67 +38,290 @@ _SAFETY_POLL_SECONDS = 1.0
 (a producer in another network namespace, say) is ever found this late."""
 _IDLE_TICK_SECONDS = 0.005
 """Where wake-ups do not exist (not Linux), consumers look this often instead."""
-# Records are ~2 KB (a whole CloudEvent), so `records` is an ordinary rowid table, not
-# WITHOUT ROWID: SQLite advises WITHOUT ROWID only for rows well under 1/20 of a page, and
-# with 2 KB rows inside the primary-key b-tree every append moved and split leaf pages.
-# Appends now go to the end of the rowid b-tree and the key index holds only the key
-# (bench/bench_peer.py: docs/performance.md has the before/after). A log file created
-# before this keeps its WITHOUT ROWID table (CREATE ... IF NOT EXISTS), which reads and
-# writes with the same statements.
-_HEADER_CACHE_SIZE = 64
+_PAGE_SIZE = 16_384
+"""Records are whole CloudEvents of 1-3 KB: on 4 KiB pages a third of every page was
+left empty and each append wrote a page per record; 16 KiB pages hold five to ten records
+(bench/bench_peer.py; ADR 0001). Only a new file takes it: an existing one keeps its own."""
+_CACHE_SIZE = 64
+_CHECKPOINT_BYTES = 1000 * _PAGE_SIZE
+"""About as much as SQLite's own automatic checkpoint lets the WAL grow (1,000 pages)."""
+LAYOUT_VERSION = 2
+"""`PRAGMA user_version` of a file in the layout below; older files are migrated on open."""
 
-_SCHEMA = (
-    """
-CREATE TABLE IF NOT EXISTS topics (
-    name TEXT PRIMARY KEY,
-    partitions INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS records (
-    topic TEXT NOT NULL,
-    partition INTEGER NOT NULL,
-    "offset" INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    value BLOB NOT NULL,
-    headers TEXT NOT NULL,
-    timestamp_ms INTEGER NOT NULL,
-    PRIMARY KEY (topic, partition, "offset")
-);
-CREATE INDEX IF NOT EXISTS records_by_time ON records (topic, partition, timestamp_ms);
-CREATE TABLE IF NOT EXISTS group_offsets (
-    group_id TEXT NOT NULL,
-    topic TEXT NOT NULL,
-    partition INTEGER NOT NULL,
-    next_offset INTEGER NOT NULL,
-    PRIMARY KEY (group_id, topic, partition)
-) WITHOUT ROWID;
-"""
-    + LISTENERS_SCHEMA
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS topics (
+        name TEXT PRIMARY KEY,
+        partitions INTEGER NOT NULL
+    )""",
+    # No index besides the position: every append goes to the end of this b-tree, and
+    # nothing else is written per record. A consumer scans by position and keeps the
+    # records of its own partitions; offsets are dense per partition and grow with the
+    # position, both assigned under the write lock.
+    """CREATE TABLE IF NOT EXISTS records (
+        position INTEGER PRIMARY KEY,
+        topic TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        "offset" INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB NOT NULL,
+        headers TEXT NOT NULL,
+        timestamp_ms INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS partition_ends (
+        topic TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        next_offset INTEGER NOT NULL,
+        PRIMARY KEY (topic, partition)
+    ) WITHOUT ROWID""",
+    # Append times never go backwards (each append takes the later of the clock and the
+    # last append's time), so the first position at or after a time is one lookup here.
+    """CREATE TABLE IF NOT EXISTS append_times (
+        timestamp_ms INTEGER PRIMARY KEY,
+        first_position INTEGER NOT NULL
+    )""",
+    # next_position: where the group's next record in the partition can be found at the
+    # earliest; NULL when unknown (then a consumer scans from the start once).
+    """CREATE TABLE IF NOT EXISTS group_offsets (
+        group_id TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        next_offset INTEGER NOT NULL,
+        next_position INTEGER,
+        PRIMARY KEY (group_id, topic, partition)
+    ) WITHOUT ROWID""",
+    LISTENERS_SCHEMA,
+]
+_INSERT_RECORDS = (
+    'INSERT INTO records (rowid, topic, partition, "offset", key, value, headers, '
+    "timestamp_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SET_PARTITION_END = (
+    "INSERT INTO partition_ends (topic, partition, next_offset) VALUES (?, ?, ?) "
+    "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset"
 )
 
 
-def _encode_headers(headers: dict[str, bytes]) -> str:
-    if not headers:
-        return "{}"
-    return json.dumps({k: v.decode("utf-8") for k, v in headers.items()})
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _encoded_headers(items: tuple[tuple[str, bytes], ...]) -> str:
+    # Nearly every record carries the same one header: encode each distinct set once.
+    return json.dumps({k: v.decode("utf-8") for k, v in items}) if items else "{}"
 
 
-@functools.lru_cache(maxsize=_HEADER_CACHE_SIZE)
-def _parsed_headers(text: str) -> tuple[tuple[str, bytes], ...]:
-    # Nearly every record carries the same one header: parse each distinct text once.
-    return tuple((k, v.encode("utf-8")) for k, v in json.loads(text).items())
+_parsed_headers: dict[str, dict[str, bytes]] = {}
+"""Each distinct headers text parsed once (nearly every record carries the same one)."""
 
 
-def _decode_headers(text: str) -> dict[str, bytes]:
-    return dict(_parsed_headers(text))  # a fresh dict per record: callers may change it
+def _headers_of(text: str) -> dict[str, bytes]:
+    parsed = _parsed_headers.get(text)
+    if parsed is None:
+        parsed = {k: v.encode("utf-8") for k, v in json.loads(text).items()}
+        if len(_parsed_headers) < _CACHE_SIZE:
+            _parsed_headers[text] = parsed
+    return parsed.copy()  # a fresh dict per record: callers may change it
+
+
+_new_record = Record.__new__
+_set_attribute = object.__setattr__
+
+
+def _record(
+    position: int,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: str,
+    value: bytes,
+    headers: str,
+    timestamp_ms: int,
+) -> Record:
+    # A frozen dataclass's __init__ sets each field through object.__setattr__, which
+    # cost more than the read itself; giving the object its attribute dict at once makes
+    # the same Record (equal, hashable, printable) at a third of the cost. The position
+    # rides along outside the fields (not compared, not shown) for commit().
+    record = _new_record(Record)
+    _set_attribute(
+        record,
+        "__dict__",
+        {
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "key": key,
+            "value": value,
+            "timestamp_ms": timestamp_ms,
+            "headers": _headers_of(headers),
+            "_log_position": position,
+        },
+    )
+    return record
+
+
+def _position_of(record: Record) -> int | None:
+    position: Any = record.__dict__.get("_log_position")
+    return position if isinstance(position, int) else None
 
 
 def _connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA page_size={_PAGE_SIZE}")  # before the first table; else ignored
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
+    _prepare(conn)
     return conn
+
+
+def _layout_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _prepare(conn: sqlite3.Connection) -> None:
+    """Create the tables, or bring a file written before this layout up to it, in place."""
+    if _layout_version(conn) >= LAYOUT_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")  # another process may be doing the same right now
+    try:
+        if _layout_version(conn) < LAYOUT_VERSION:
+            old = conn.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'records'"
+            ).fetchone()
+            without_rowid = old is not None and "WITHOUT ROWID" in str(old[0]).upper()
+            if without_rowid:
+                conn.execute("ALTER TABLE records RENAME TO records_before_layout_2")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(group_offsets)")}
+            if "next_position" not in columns:
+                conn.execute("ALTER TABLE group_offsets ADD COLUMN next_position INTEGER")
+            if without_rowid:
+                _copy_into_positions(conn)
+            if old is not None:
+                _index_layout_1(conn)
+            conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _copy_into_positions(conn: sqlite3.Connection) -> None:
+    """The oldest files kept records WITHOUT ROWID, in no append order: copy them into
+    positions in the order of their times, each partition's records in offset order
+    whatever the clock did (a time earlier than the one before it counts as that one)."""
+    conn.execute(
+        'INSERT INTO records (topic, partition, "offset", key, value, headers, timestamp_ms) '
+        'SELECT topic, partition, "offset", key, value, headers, timestamp_ms FROM ('
+        "SELECT *, MAX(timestamp_ms) OVER (PARTITION BY topic, partition "
+        'ORDER BY "offset") AS not_before FROM records_before_layout_2'
+        ') ORDER BY not_before, topic, partition, "offset"'
+    )
+    conn.execute("DROP TABLE records_before_layout_2")
+    # For _index_layout_1's lookups only; it drops the index again.
+    conn.execute('CREATE UNIQUE INDEX records_by_offset ON records (topic, partition, "offset")')
+
+
+def _index_layout_1(conn: sqlite3.Connection) -> None:
+    """Fill the tables a layout-1 file lacks. Its records stay where they are: their rowid,
+    in append order, is their position. Its primary key, (topic, partition, offset), stays
+    (SQLite cannot drop it) and answers the lookups here; the time index answers the
+    times, then goes."""
+    conn.execute(
+        'INSERT INTO partition_ends SELECT topic, partition, MAX("offset") + 1 FROM records '
+        "GROUP BY topic, partition"
+    )
+    firsts = conn.execute(
+        "SELECT MIN(rowid), timestamp_ms FROM records GROUP BY timestamp_ms ORDER BY 1"
+    ).fetchall()
+    times: list[tuple[int, int]] = []
+    for first, timestamp_ms in firsts:  # a clock that stepped back joins the time before
+        if not times or timestamp_ms > times[-1][0]:
+            times.append((timestamp_ms, first))
+    conn.executemany("INSERT INTO append_times VALUES (?, ?)", times)
+    conn.execute(
+        "UPDATE group_offsets SET next_position = 1 + (SELECT r.rowid FROM records r "
+        "WHERE r.topic = group_offsets.topic AND r.partition = group_offsets.partition "
+        'AND r."offset" = group_offsets.next_offset - 1) WHERE next_offset > 0'
+    )
+    conn.execute("DROP INDEX IF EXISTS records_by_time")
+    conn.execute("DROP INDEX IF EXISTS records_by_offset")  # made by _copy_into_positions
+
+
+@contextlib.contextmanager
+def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """Several reads that must agree: without it an append committed between two of
+    them (by another process) could fall in neither, and a consumer would pass over it."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
+def _partition_ends(conn: sqlite3.Connection, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+    marks = ", ".join("?" * len(topics))
+    return {
+        (topic, int(partition)): int(next_offset)
+        for topic, partition, next_offset in conn.execute(
+            f"SELECT topic, partition, next_offset FROM partition_ends WHERE topic IN ({marks})",
+            list(topics),
+        )
+    }
+
+
+def _end_position(conn: sqlite3.Connection) -> int:
+    last = conn.execute("SELECT MAX(rowid) FROM records").fetchone()[0]
+    return 1 if last is None else int(last) + 1
+
+
+class _Checkpointer:
+    """Copies the WAL into the database file on a thread of its own.
+
+    SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold, so
+    one append in every few hundred waited for the copy and its fsync: half of appending
+    was spent there, at the speed of the disk. The producer's connection turns it off
+    and hands the same work, at the same threshold, to this thread; a PASSIVE checkpoint
+    runs beside appends and reads. Durability is what it was: a commit is in the WAL
+    before publish returns, and the WAL is synced as often."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._due = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._pending_bytes = 0
+
+    def appended(self, size: int) -> None:
+        self._pending_bytes += size
+        if self._pending_bytes < _CHECKPOINT_BYTES:
+            return
+        self._pending_bytes = 0
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._work, name="eventlog-checkpoint", daemon=True
+            )
+            self._thread.start()
+        self._due.set()
+
+    def _work(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            while True:
+                self._due.wait()
+                self._due.clear()
+                if self._stopping:
+                    return
+                with contextlib.suppress(sqlite3.Error):  # the next one will do it
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._stopping = True
+        self._due.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
 
 class EmbeddedEventLog:
@@ -105,17 +334,23 @@ class EmbeddedEventLog:
         self._lock = threading.Lock()
         self._topic_partitions: dict[str, int] = {}
         self._waker = Waker()
+        self._checkpointer = _Checkpointer(path)
 
     async def start(self) -> None:
+        def connect() -> sqlite3.Connection:
+            conn = _connect(self.path)
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's thread does it
+            return conn
+
         if self._conn is None:
-            self._conn = await asyncio.to_thread(_connect, self.path)
-            await self._run(lambda c: c.executescript(_SCHEMA))
+            self._conn = await asyncio.to_thread(connect)
 
     async def close(self) -> None:
         # Under the lock: a worker thread orphaned by a cancelled call may still be using
         # the connection, and closing it underneath that thread crashes the process.
         def close_locked() -> None:
             with self._lock:
+                self._checkpointer.close()
                 conn, self._conn = self._conn, None
                 if conn is not None:
                     conn.close()
@@ -160,44 +395,48 @@ class EmbeddedEventLog:
             return
 
         def append(conn: sqlite3.Connection) -> None:
-            now_ms = int(time.time() * 1000)
             conn.execute("BEGIN IMMEDIATE")
             try:
-                next_offsets: dict[tuple[str, int], int] = {}
+                topics = list(dict.fromkeys(r.topic for r in records))
+                counts = {t: self._partitions_of(conn, t) for t in topics}
+                ends = _partition_ends(conn, topics)
+                last_position, last_ms = conn.execute(
+                    "SELECT (SELECT MAX(rowid) FROM records), "
+                    "(SELECT MAX(timestamp_ms) FROM append_times)"
+                ).fetchone()
+                now_ms = max(int(time.time() * 1000), last_ms or 0)
+                first = position = (last_position or 0) + 1
+                touched: set[tuple[str, int]] = set()
                 rows = []
                 for record in records:
-                    partition = partition_for(record.key, self._partitions_of(conn, record.topic))
+                    partition = partition_for(record.key, counts[record.topic])
                     slot = (record.topic, partition)
-                    if slot not in next_offsets:
-                        row = conn.execute(
-                            'SELECT MAX("offset") FROM records WHERE topic = ? AND partition = ?',
-                            slot,
-                        ).fetchone()
-                        next_offsets[slot] = 0 if row[0] is None else int(row[0]) + 1
-                    offset = next_offsets[slot]
-                    next_offsets[slot] = offset + 1
+                    offset = ends.get(slot, 0)
+                    ends[slot] = offset + 1
+                    touched.add(slot)
                     rows.append(
                         (
+                            position,
                             record.topic,
                             partition,
                             offset,
                             record.key,
                             record.value,
-                            _encode_headers(record.headers),
+                            _encoded_headers(tuple(record.headers.items())),
                             now_ms,
                         )
                     )
-                conn.executemany(
-                    'INSERT INTO records (topic, partition, "offset", key, value, headers, '
-                    "timestamp_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-                listeners = self._waker.listeners_of(conn, (r.topic for r in records))
+                    position += 1
+                conn.executemany(_INSERT_RECORDS, rows)
+                conn.executemany(_SET_PARTITION_END, [(*s, ends[s]) for s in touched])
+                conn.execute("INSERT OR IGNORE INTO append_times VALUES (?, ?)", (now_ms, first))
+                listeners = self._waker.listeners_of(conn, topics)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             self._waker.forget(conn, self._waker.wake(listeners))
+            self._checkpointer.appended(sum(len(row[5]) + len(row[4]) for row in rows))
 
         await self._run(append)
 
@@ -216,14 +455,23 @@ class EmbeddedConsumer:
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._positions: dict[tuple[str, int], int] | None = None
+        self._scan_from = 0
+        """The position the next read starts at: no unread record of ours lies before it."""
+        self._check_until = 0
+        """Below this position a record may be one the group has read already (its offset
+        is then below the partition's); from it on, every record is new."""
         self._data_version: int | None = None
         self._caught_up = False
         self._listener: Listener | None = None
+        marks = ", ".join("?" * len(topics))
+        self._select = (
+            'SELECT rowid, topic, partition, "offset", key, value, headers, timestamp_ms '
+            f"FROM records WHERE rowid >= ? AND topic IN ({marks}) ORDER BY rowid LIMIT ?"
+        )
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = _connect(self._path)
-            self._conn.executescript(_SCHEMA)
         return self._conn
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -246,13 +494,25 @@ class EmbeddedConsumer:
                 ).fetchone()
                 for partition in range(int(count)):
                     positions[(topic, partition)] = 0
-            for topic, partition, next_offset in conn.execute(
-                "SELECT topic, partition, next_offset FROM group_offsets WHERE group_id = ?",
-                (self._group_id,),
-            ):
-                if (topic, partition) in positions:
-                    positions[(topic, partition)] = int(next_offset)
-            self._positions = positions
+            found: dict[tuple[str, int], int | None] = {}
+            with _snapshot(conn):  # offsets, ends and the end position as of one moment
+                for topic, partition, next_offset, next_position in conn.execute(
+                    "SELECT topic, partition, next_offset, next_position FROM group_offsets "
+                    "WHERE group_id = ?",
+                    (self._group_id,),
+                ):
+                    if (topic, partition) in positions:
+                        positions[(topic, partition)] = int(next_offset)
+                        found[(topic, partition)] = next_position
+                ends = _partition_ends(conn, self._topics) if self._topics else {}
+                end = scan_from = _end_position(conn)
+            for slot, offset in positions.items():
+                if offset >= ends.get(slot, 0):
+                    continue  # nothing unread in this partition yet
+                known = found.get(slot) if offset > 0 else None
+                scan_from = min(scan_from, 0 if known is None else int(known))
+            self._positions, self._scan_from = positions, scan_from
+            self._check_until = end if any(positions.values()) else 0
         return self._positions
 
     def _fetch(self, conn: sqlite3.Connection, max_records: int) -> list[Record]:
@@ -263,31 +523,35 @@ class EmbeddedConsumer:
         if self._caught_up and version == self._data_version:
             return []
         self._data_version = version
-        batch: list[Record] = []
-        per_partition = max(1, max_records // max(1, len(positions)))
-        for (topic, partition), position in positions.items():
-            rows = conn.execute(
-                'SELECT "offset", key, value, headers, timestamp_ms FROM records '
-                'WHERE topic = ? AND partition = ? AND "offset" >= ? ORDER BY "offset" LIMIT ?',
-                (topic, partition, position, per_partition),
-            ).fetchall()
-            for offset, key, value, headers, timestamp_ms in rows:
-                batch.append(
-                    Record(
-                        topic=topic,
-                        partition=partition,
-                        offset=int(offset),
-                        key=key,
-                        value=bytes(value),
-                        timestamp_ms=int(timestamp_ms),
-                        headers=_decode_headers(headers),
-                    )
-                )
+        limit = max(1, max_records)
+        while True:
+            rows = conn.execute(self._select, (self._scan_from, *self._topics, limit)).fetchall()
+            if rows and rows[0][0] >= self._check_until:
+                batch = [_record(*row) for row in rows]  # the common case: all of them new
+            else:
+                batch = self._unread(rows, positions)
             if rows:
-                positions[(topic, partition)] = int(rows[-1][0]) + 1
+                self._scan_from = rows[-1][0] + 1
+            if batch or len(rows) < limit:
+                break
         # A full page may leave more behind; only an empty pass proves we are caught up.
         self._caught_up = not batch
         return batch
+
+    def _unread(
+        self, rows: list[tuple[Any, ...]], positions: dict[tuple[str, int], int]
+    ) -> list[Record]:
+        unread = []
+        for row in rows:
+            position, topic, partition, offset = row[:4]
+            slot = (topic, partition)
+            if position < self._check_until:
+                expected = positions.get(slot)
+                if expected is None or offset < expected:
+                    continue  # read and committed before this consumer's position
+            positions[slot] = offset + 1
+            unread.append(_record(*row))
+        return unread
 
     async def poll(self, max_records: int = 500, timeout_ms: int = 1000) -> list[Record]:
         deadline = time.monotonic() + timeout_ms / 1000
@@ -306,17 +570,26 @@ class EmbeddedConsumer:
     async def commit(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        highest: dict[tuple[str, int], int] = {}
+        highest: dict[tuple[str, int], Record] = {}
         for record in records:
             slot = (record.topic, record.partition)
-            highest[slot] = max(highest.get(slot, -1), record.offset)
+            if slot not in highest or record.offset > highest[slot].offset:
+                highest[slot] = record
+
+        def next_position(record: Record) -> int | None:
+            position = _position_of(record)
+            return None if position is None else position + 1
 
         def save(conn: sqlite3.Connection) -> None:
             conn.executemany(
-                "INSERT INTO group_offsets (group_id, topic, partition, next_offset) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (group_id, topic, partition) "
-                "DO UPDATE SET next_offset = excluded.next_offset",
-                [(self._group_id, t, p, o + 1) for (t, p), o in highest.items()],
+                "INSERT INTO group_offsets (group_id, topic, partition, next_offset, "
+                "next_position) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (group_id, topic, partition) DO UPDATE SET "
+                "next_offset = excluded.next_offset, next_position = excluded.next_position",
+                [
+                    (self._group_id, t, p, r.offset + 1, next_position(r))
+                    for (t, p), r in highest.items()
+                ],
             )
 
         await self._run(save)
@@ -326,6 +599,7 @@ class EmbeddedConsumer:
             positions = self._load_positions(conn)
             for slot in positions:
                 positions[slot] = 0
+            self._scan_from = self._check_until = 0
             self._caught_up = False
 
         await self._run(rewind)
@@ -333,20 +607,35 @@ class EmbeddedConsumer:
     async def seek_to_time(self, timestamp_ms: int) -> dict[tuple[str, int], int]:
         def seek(conn: sqlite3.Connection) -> dict[tuple[str, int], int]:
             positions = self._load_positions(conn)
-            for topic, partition in positions:
-                row = conn.execute(
-                    'SELECT MIN("offset") FROM records WHERE topic = ? AND partition = ? '
-                    "AND timestamp_ms >= ?",
-                    (topic, partition, timestamp_ms),
-                ).fetchone()
-                if row[0] is not None:
-                    positions[(topic, partition)] = int(row[0])
-                else:
-                    end = conn.execute(
-                        'SELECT MAX("offset") FROM records WHERE topic = ? AND partition = ?',
-                        (topic, partition),
-                    ).fetchone()[0]
-                    positions[(topic, partition)] = 0 if end is None else int(end) + 1
+            with _snapshot(conn):
+                return seek_in(conn, positions)
+
+        def seek_in(
+            conn: sqlite3.Connection, positions: dict[tuple[str, int], int]
+        ) -> dict[tuple[str, int], int]:
+            ends = _partition_ends(conn, self._topics) if self._topics else {}
+            row = conn.execute(
+                "SELECT first_position FROM append_times WHERE timestamp_ms >= ? "
+                "ORDER BY timestamp_ms LIMIT 1",
+                (timestamp_ms,),
+            ).fetchone()
+            firsts: dict[tuple[str, int], int] = {}
+            if row is None:
+                self._scan_from = _end_position(conn)
+            else:
+                self._scan_from = int(row[0])
+                marks = ", ".join("?" * len(self._topics))
+                firsts = {
+                    (topic, int(partition)): int(first)
+                    for topic, partition, first in conn.execute(
+                        'SELECT topic, partition, MIN("offset") FROM records '
+                        f"WHERE rowid >= ? AND topic IN ({marks}) GROUP BY topic, partition",
+                        (self._scan_from, *self._topics),
+                    )
+                }
+            for slot in positions:
+                positions[slot] = firsts.get(slot, ends.get(slot, 0))
+            self._check_until = self._scan_from  # every record from there on is unread
             self._caught_up = False
             return dict(positions)
 
@@ -354,14 +643,8 @@ class EmbeddedConsumer:
 
     async def end_offsets(self) -> dict[tuple[str, int], int]:
         def ends(conn: sqlite3.Connection) -> dict[tuple[str, int], int]:
-            result = {}
-            for topic, partition in self._load_positions(conn):
-                end = conn.execute(
-                    'SELECT MAX("offset") FROM records WHERE topic = ? AND partition = ?',
-                    (topic, partition),
-                ).fetchone()[0]
-                result[(topic, partition)] = 0 if end is None else int(end) + 1
-            return result
+            known = _partition_ends(conn, self._topics) if self._topics else {}
+            return {slot: known.get(slot, 0) for slot in self._load_positions(conn)}
 
         return await self._run(ends)
 
