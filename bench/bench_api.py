@@ -23,7 +23,12 @@ per request (from /proc/PID/stat over the row) says which of them bounded it.
 Prints two tables and writes bench/results/api.json. Run it with
 
     .venv/bin/python bench/bench_api.py [--clients 50,200] [--seconds 10] [--engines embedded]
-        [--rate 1] [--client raw|httpx]
+        [--rate 1] [--client raw|httpx] [--kinds read,write] [--before REF]
+
+With --before REF the same rows are measured first on the code at that git ref (its own
+bare app, its own services), then on this tree, and both are shown side by side: compare
+each run's server CPU per request and its ratio to its own bare route, not raw latencies
+across the two runs (the machine's load moves between them).
     .venv/bin/python bench/bench_api.py --smoke
 """
 
@@ -408,10 +413,11 @@ def run_matrix(
     *,
     rate: float,
     client: str,
+    kinds: list[str],
 ) -> dict[str, dict[str, Any]]:
     """{"closed": {"read@50": row, ...}, "open": {...}}: every row of one system."""
     out: dict[str, dict[str, Any]] = {mode: {} for mode in MODES}
-    keys = [(kind, mode, count) for kind in targets for mode in MODES for count in clients]
+    keys = [(kind, mode, count) for kind in kinds for mode in MODES for count in clients]
     specs = [
         {**targets[kind], "mode": mode, "clients": n, "seconds": seconds, "rate": rate}
         | {"client": client}
@@ -428,29 +434,35 @@ def run_matrix(
     return out
 
 
-def table_rows(
-    bare: dict[str, Any], services: dict[str, dict[str, Any]], ratios: dict[str, dict[str, float]]
-) -> list[tuple[Any, ...]]:
-    def row(name: str, r: dict[str, Any], vs_bare: str) -> tuple[Any, ...]:
+def table_rows(code: str, document: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows of one run (its closed-loop document, or its "open_loop" part): each bare
+    row, then each engine's row of the same kind and count with its ratios to that bare
+    row. Runs written before the p99 ratio existed show it blank."""
+
+    def row(name: str, r: dict[str, Any], vs_bare: str, p99_vs_bare: str) -> tuple[Any, ...]:
         return (
+            code,
             name,
             r.get("offered_per_second", "as fast as answered"),
             r["requests_per_second"],
             r["p50_ms"],
             r["p99_ms"],
             vs_bare,
+            p99_vs_bare,
             r.get("server_cpu_ms_per_request", ""),
             r["load_cpu_ms_per_request"],
             sum(r["errors"].values()),
         )
 
     rows = []
-    for key, b in bare.items():
-        rows.append(row(f"bare {key}", b, "1.00"))
-        for engine, results in services.items():
+    for key, b in document["bare"].items():
+        rows.append(row(f"bare {key}", b, "1.00", "1.00"))
+        for engine, results in document["services"].items():
             r = results[key]
+            ratio = document["ratio_to_bare"][engine][key]
+            p99 = document.get("p99_ratio_to_bare", {}).get(engine, {}).get(key)
             name = f"{engine} {r['endpoint'].split()[0]} {key}"
-            rows.append(row(name, r, f"{ratios[engine][key]:.2f}"))
+            rows.append(row(name, r, f"{ratio:.2f}", "" if p99 is None else f"{p99:.1f}"))
     return rows
 
 
@@ -468,6 +480,8 @@ def main() -> None:
         default="raw",
         help="closed loop's client: raw asyncio streams, or httpx to see what it costs",
     )
+    parser.add_argument("--kinds", default="read,write", help="which rows: read, write or both")
+    parser.add_argument("--before", help="a git ref to measure side by side (e.g. main)")
     parser.add_argument("--smoke", action="store_true", help="a tiny run that takes seconds")
     parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -478,7 +492,22 @@ def main() -> None:
         args.clients, args.seconds = "2", 0.3
     clients = [int(x) for x in args.clients.split(",")]
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    matrix = {"rate": args.rate, "client": args.client}
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    matrix = {"rate": args.rate, "client": args.client, "kinds": kinds}
+    before: dict[str, Any] | None = None
+    if args.before:
+        with c.code_at(args.before) as (tree, commit):
+            c.console.print(f"[bold]before[/]: {args.before} ({commit[:10]}) ...")
+            measured = c.run_script_at(
+                tree,
+                "bench_api",
+                *("--clients", args.clients, "--seconds", str(args.seconds)),
+                *("--engines", args.engines, "--rate", str(args.rate)),
+                *("--client", args.client, "--kinds", args.kinds),
+                *(["--smoke"] if args.smoke else []),
+            )
+            before = {"ref": args.before, "commit": commit, **measured}
+        c.console.print("[bold]after[/]: this tree ...")
     with c.bare_app() as (url, pid):
         c.console.print("[bold]bare FastAPI[/] ...")
         bare = run_matrix(bare_targets(url, pid), clients, args.seconds, **matrix)
@@ -501,13 +530,43 @@ def main() -> None:
         }
         for mode in MODES
     }
+    p99_ratios = {
+        mode: {
+            engine: {
+                key: c.ratio(r["p99_ms"], bare[mode][key]["p99_ms"])
+                for key, r in results[mode].items()
+            }
+            for engine, results in services.items()
+        }
+        for mode in MODES
+    }
+    document = {
+        "smoke": args.smoke,
+        "clients": clients,
+        "seconds": args.seconds,
+        "load_client": args.client,
+        "bare": bare["closed"],
+        "services": {engine: r["closed"] for engine, r in services.items()},
+        "ratio_to_bare": ratios["closed"],
+        "p99_ratio_to_bare": p99_ratios["closed"],
+        "open_loop": {
+            "per_user_per_second": args.rate,
+            "bare": bare["open"],
+            "services": {engine: r["open"] for engine, r in services.items()},
+            "ratio_to_bare": ratios["open"],
+            "p99_ratio_to_bare": p99_ratios["open"],
+        },
+    }
+    compared = [("before", before), ("after", document)] if before else [("", document)]
     columns = [
+        "code",
         "endpoint@clients",
         "offered req/s",
         "req/s",
         "p50 ms",
         "p99 ms",
         "req/s vs bare",
+        "p99 vs bare",
         "server CPU ms/req",
         "load CPU ms/req",
         "errors",
@@ -516,32 +575,15 @@ def main() -> None:
         f"API under load, CLOSED loop (saturation: each client sends again as soon as "
         f"answered; {args.seconds:.0f}s per row, {args.client} client in a second process)",
         columns,
-        table_rows(bare["closed"], {e: r["closed"] for e, r in services.items()}, ratios["closed"]),
+        [row for code, doc in compared for row in table_rows(code, doc)],
     )
     c.show(
         f"API under load, OPEN loop (each user sends {args.rate:g} request/s on a fixed "
         f"schedule, latency from when it was due; {args.seconds:.0f}s per row)",
         columns,
-        table_rows(bare["open"], {e: r["open"] for e, r in services.items()}, ratios["open"]),
+        [row for code, doc in compared for row in table_rows(code, doc["open_loop"])],
     )
-    c.write_result(
-        "api",
-        {
-            "smoke": args.smoke,
-            "clients": clients,
-            "seconds": args.seconds,
-            "load_client": args.client,
-            "bare": bare["closed"],
-            "services": {engine: r["closed"] for engine, r in services.items()},
-            "ratio_to_bare": ratios["closed"],
-            "open_loop": {
-                "per_user_per_second": args.rate,
-                "bare": bare["open"],
-                "services": {engine: r["open"] for engine, r in services.items()},
-                "ratio_to_bare": ratios["open"],
-            },
-        },
-    )
+    c.write_result("api", {**document, "before": before})
 
 
 if __name__ == "__main__":

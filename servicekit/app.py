@@ -695,6 +695,15 @@ def _fits(text: str, length: int) -> str:
 
 
 def runtime_from(request: Request) -> ServiceRuntime[Any]:
-    """FastAPI dependency: the runtime of the app serving this request."""
+    """The runtime of the app serving this request. As a dependency, take `request_runtime`."""
     runtime: ServiceRuntime[Any] = request.app.state.runtime
     return runtime
+
+
+async def request_runtime(request: Request) -> ServiceRuntime[Any]:
+    """FastAPI dependency: the runtime of the app serving this request.
+
+    `async` although it awaits nothing: FastAPI runs a plain `def` dependency in a worker
+    thread, a hop that cost about 0.5 ms of CPU per request, more than a whole request to a
+    bare FastAPI route."""
+    return runtime_from(request)

@@ -63,6 +63,7 @@ class UnitOfWork:
         self.committed = False
         self._in_batch = False
         self._batch_wrote_events = False
+        self._read_only = False
 
     def _open(self) -> None:
         """Hook for subclasses: create repositories on self.session."""
@@ -112,6 +113,21 @@ class UnitOfWork:
             if self._batch_wrote_events and self._on_commit is not None:
                 self._on_commit()
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Self]:
+        """For a request that only reads: its repositories on one session, nothing
+        collected, nothing written, no commit; the session is closed (its transaction, if
+        a statement began one, rolled back) on the way out. Emitting or committing inside
+        is a defect and raises."""
+        async with self:
+            self._in_batch = True  # so a use case's own `async with uow:` joins the read
+            self._read_only = True
+            try:
+                yield self
+            finally:
+                self._in_batch = False
+                self._read_only = False
+
     def track(self, aggregate: Aggregate) -> Aggregate:
         """Repositories call this for every aggregate they load or add; its new events are
         collected from then on."""
@@ -133,6 +149,8 @@ class UnitOfWork:
         return self._emit(event)
 
     def _emit(self, event: Event) -> Envelope:
+        if self._read_only:
+            raise RuntimeError("a unit of work opened for reading cannot emit events")
         traceparent, tracestate = current_trace_headers()
         envelope = Envelope(
             event=event,
@@ -189,6 +207,8 @@ class UnitOfWork:
         )
 
     async def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a unit of work opened for reading cannot commit")
         self.collect_new_events()
         if self._pending:
             now = datetime.now(UTC)

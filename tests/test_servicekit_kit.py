@@ -298,3 +298,16 @@ async def test_a_rolled_back_unit_of_work_writes_none_of_its_aggregates_events(d
     async with uow:
         uow.track(Case("p-1")).return_for("never")
     assert await outbox_reasons(database) == []
+
+
+async def test_a_unit_of_work_opened_for_reading_writes_nothing_and_refuses_to_commit(database):
+    uow = unit_of_work(database)
+    async with uow.reading(), uow:  # a use case inside joins the read
+        uow.track(Case("p-1")).return_for("never")
+        with pytest.raises(RuntimeError, match="reading"):
+            await uow.commit()
+    assert await outbox_reasons(database) == []
+    async with uow:  # the same unit of work writes again once the read is over
+        uow.track(Case("p-1")).return_for("later")
+        await uow.commit()
+    assert ["later" in row for row in await outbox_reasons(database)] == [True]

@@ -107,7 +107,7 @@ async def person_history(
     cursor: Cursor = None,
 ) -> Response:
     uow = runtime.uow()
-    async with uow.batch():
+    async with uow.reading():
         await authorise_person(uow, actor, person_id)
         await tamper.refuse_unverified(uow, actor.council, person_id)
         rows, more = await handlers.history_page(
@@ -141,7 +141,7 @@ async def person_budget(
     known = asof.known_at_of(as_of, known_at)
     in_force = asof.parse_day("in_force_on", in_force_on) if in_force_on is not None else None
     uow = runtime.uow()
-    async with uow.batch():
+    async with uow.reading():
         await authorise_person(uow, actor, person_id)
         await tamper.refuse_unverified(uow, actor.council, person_id)
         history = await handlers.budget_as_of(
@@ -169,7 +169,7 @@ async def person_timeline(
     cursor: Cursor = None,
 ) -> Page[TimelineItem]:
     uow = runtime.uow()
-    async with uow.batch():
+    async with uow.reading():
         await authorise_person(uow, actor, person_id)
         rows, more = await handlers.timeline_page(
             uow=uow,
@@ -195,7 +195,7 @@ async def verify_person(
     runtime: Runtime,
 ) -> ChainReportOut:
     uow = runtime.uow()
-    async with uow.batch():
+    async with uow.reading():
         await authorise_person(uow, actor, person_id)
         report = await handlers.verify_person(uow=uow, council=actor.council, person_id=person_id)
     return ChainReportOut.of(report)
