@@ -1183,22 +1183,33 @@ def apply_to_inputs(
 
 def project_event(
     inputs: PersonInputs | None, stored: StoredEvent, event: ev.Event
-) -> tuple[PersonInputs, TimelineEntry]:
-    """What one appended event does to the projections: the one fold every path shares
-    (the live consumer, a replay's batches, a rebuild from the store), so they agree."""
-    return apply_to_inputs(inputs, stored, event), timeline_entry(stored, event)
+) -> PersonInputs:
+    """What one appended event does to the stored projection: the one fold every path shares
+    (the live consumer, a replay's batches, a rebuild from the store), so they agree. The
+    timeline is not stored: `timeline_entry` renders a line when it is read (ADR 24)."""
+    return apply_to_inputs(inputs, stored, event)
 
 
 def project_person(
     stored: Iterable[StoredEvent],
 ) -> tuple[PersonInputs | None, list[TimelineEntry]]:
-    """The projections of one person rebuilt from their whole chain, in seq order."""
+    """One person's KPI inputs folded from their whole chain, and their timeline as it
+    reads, both in seq order."""
     inputs: PersonInputs | None = None
     entries: list[TimelineEntry] = []
     for row in sorted(stored, key=lambda r: r.seq):
-        inputs, entry = project_event(inputs, row, event_of(row))
-        entries.append(entry)
+        event = event_of(row)
+        inputs = project_event(inputs, row, event)
+        entries.append(timeline_entry(row, event))
     return inputs, entries
+
+
+def inputs_of_chain(stored: Iterable[StoredEvent]) -> PersonInputs | None:
+    """One person's KPI inputs folded from their whole chain, in seq order."""
+    inputs: PersonInputs | None = None
+    for row in sorted(stored, key=lambda r: r.seq):
+        inputs = project_event(inputs, row, event_of(row))
+    return inputs
 
 
 class CaseloadStage(StrEnum):

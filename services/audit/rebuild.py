@@ -33,11 +33,10 @@ from services.audit.domain import (
     EventFacts,
     PersonInputs,
     StoredEvent,
-    TimelineEntry,
     facts_from,
+    inputs_of_chain,
     link,
     project_event,
-    project_person,
     verify_chain,
 )
 from services.audit.tamper import Evidence
@@ -63,7 +62,7 @@ class ChainFolder:
     """Appends decoded events to their people's chains and projections, a batch at a time.
 
     The same steps as the live consumer's `record_event`, in the same order per person, so
-    the chains, heads, KPI inputs and timeline come out identical: only the round trips
+    the chains, heads and KPI inputs come out identical: only the round trips
     differ (per batch, not per event).
     """
 
@@ -86,20 +85,19 @@ class ChainFolder:
         batch_people = list(dict.fromkeys(facts.person_id for facts, _ in items))
         unknown = [person_id for person_id in batch_people if person_id not in self._heads]
         if unknown:
-            heads = await uow.store.heads_of(self._council, unknown)
-            inputs = await uow.projections.people_by_id(self._council, unknown)
+            stored_heads = await uow.store.heads_of(self._council, unknown)
+            stored_inputs = await uow.projections.people_by_id(self._council, unknown)
             for person_id in unknown:
-                self._heads[person_id] = heads.get(person_id)
-                self._inputs[person_id] = inputs.get(person_id)
+                self._heads[person_id] = stored_heads.get(person_id)
+                self._inputs[person_id] = stored_inputs.get(person_id)
         links: list[StoredEvent] = []
-        entries: list[TimelineEntry] = []
+        heads, inputs = self._heads, self._inputs
         for facts, event in items:
             person_id = facts.person_id
-            stored = link(facts, self._heads[person_id])
-            self._heads[person_id] = stored.head()
-            self._inputs[person_id], entry = project_event(self._inputs[person_id], stored, event)
+            stored = link(facts, heads[person_id])
+            heads[person_id] = stored.head()
+            inputs[person_id] = project_event(inputs[person_id], stored, event)
             links.append(stored)
-            entries.append(entry)
         await uow.store.put_links(links)
         await uow.store.put_heads(
             self._council, [h for p in batch_people if (h := self._heads[p]) is not None]
@@ -107,7 +105,6 @@ class ChainFolder:
         await uow.projections.put_people(
             self._council, [i for p in batch_people if (i := self._inputs[p]) is not None]
         )
-        await uow.projections.add_timeline_in_bulk(entries)
         applied = [stored.event_id for stored in links]
         if self._remark:
             await uow.forget_applied(self._consumer, applied)
@@ -152,7 +149,6 @@ async def survey_and_reproject(
                 consumer_name, [row.event_id for rows in chains.values() for row in rows]
             )
         inputs_rows: list[PersonInputs] = []
-        entries: list[TimelineEntry] = []
         applied: list[str] = []
         broken: list[str] = []
         for person_id in part:
@@ -170,13 +166,11 @@ async def survey_and_reproject(
                     survey.kept[person_id] = rows[-1].seq
                     survey.kept_events += len(rows)
                     applied.extend(row.event_id for row in rows)
-            inputs, person_entries = project_person(rows)
+            inputs = inputs_of_chain(rows)
             if inputs is not None:
                 inputs_rows.append(inputs)
-            entries.extend(person_entries)
         await uow.store.drop_people(council, broken)
         await uow.projections.put_people(council, inputs_rows)
-        await uow.projections.add_timeline_in_bulk(entries)
         await uow.mark_all_applied_in_bulk(consumer_name, applied)
     return survey
 
