@@ -32,12 +32,12 @@ sa.Date, timestamps with time zone (SQLite hands them back naive; they are UTC).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -301,15 +301,13 @@ class DriverRows:
         connection = await self._session.connection()
         names = [column.name for column in table.columns]
         if connection.dialect.name == "sqlite":
-            convert = [_sqlite_converter(column) for column in table.columns]
-            if any(convert):
-                rows = [
-                    tuple(
-                        value if to is None or value is None else to(value)
-                        for value, to in zip(row, convert, strict=True)
-                    )
-                    for row in rows
-                ]
+            converted = [
+                (place, to)
+                for place, column in enumerate(table.columns)
+                if (to := _sqlite_converter(column)) is not None
+            ]
+            if converted:
+                rows = [_converted(row, converted) for row in rows]
             quoted = ", ".join(f'"{name}"' for name in names)
             marks = ", ".join("?" * len(names))
             await connection.exec_driver_sql(
@@ -321,6 +319,16 @@ class DriverRows:
         if not driver.is_in_transaction():  # COPY must not run outside the unit of work
             await connection.execute(sa.text("SELECT 1"))
         await driver.copy_records_to_table(table.name, records=rows, columns=names)
+
+
+def _converted(row: tuple[Any, ...], converted: list[tuple[int, Any]]) -> tuple[Any, ...]:
+    """The row with the values of the columns SQLite stores as text converted."""
+    values = list(row)
+    for place, to in converted:
+        value = values[place]
+        if value is not None:
+            values[place] = to(value)
+    return tuple(values)
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -913,14 +921,14 @@ def _plain(value: Any) -> Any:
 async def digest(session: AsyncSession, council: str) -> tuple[str, dict[str, int]]:
     """sha256 over a canonical dump of the council's store and projections, in a fixed order.
 
-    Each row is one line: the sorted-key compact JSON of its columns (times as UTC ISO
-    strings with microseconds, dates as ISO dates, bytes as hex). The rows are streamed in
-    primary-key order in chunks, read as plain tuples (a replay of a million events digests
-    a few million rows, so no per-row mapping is built).
+    Each row is one line: the sorted-key compact JSON of its columns as UTF-8 (times as
+    UTC ISO strings with microseconds, dates as ISO dates, bytes as hex), written by
+    msgspec. The rows are streamed in primary-key order in chunks, read as plain tuples (a
+    replay of a million events digests a few million rows, so no per-row mapping is built).
     """
     hasher = hashlib.sha256()
     counts: dict[str, int] = {}
-    encode = json.JSONEncoder(separators=(",", ":")).encode  # keys come already sorted
+    encode_lines = _DIGEST_ENCODER.encode_lines  # keys come already sorted
     for table in DIGEST_TABLES:
         names = sorted(column.name for column in table.columns)
         columns = [table.c[name] for name in names]
@@ -936,20 +944,27 @@ async def digest(session: AsyncSession, council: str) -> tuple[str, dict[str, in
         count = 0
         hasher.update(f"table {table.name}\n".encode())
         async for rows in result.partitions(DIGEST_CHUNK):
-            lines = []
-            for row in rows:
-                values = [
-                    _plain(value) if convert and value is not None else value
-                    for value, convert in zip(row, plain, strict=True)
-                ]
-                lines.append(encode(dict(zip(names, values, strict=True))))
-            hasher.update(("\n".join(lines) + "\n").encode())
+            lines = [
+                dict(
+                    zip(
+                        names,
+                        [
+                            _plain(value) if convert and value is not None else value
+                            for value, convert in zip(row, plain, strict=True)
+                        ],
+                        strict=True,
+                    )
+                )
+                for row in rows
+            ]
+            hasher.update(encode_lines(lines))
             count += len(lines)
         counts[table.name] = count
     return hasher.hexdigest(), counts
 
 
 DIGEST_CHUNK = 5_000
+_DIGEST_ENCODER = msgspec.json.Encoder()
 
 
 def _needs_plain(column: sa.Column[Any]) -> bool:
