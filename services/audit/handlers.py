@@ -362,8 +362,9 @@ class ReplayService:
 
     async def _run(self, progress: ReplayProgress) -> None:
         try:
-            async with self.gate:
-                await self._rebuild(progress)
+            with rebuild.collector_spares_the_replay():
+                async with self.gate:
+                    await self._rebuild(progress)
             async with self._runtime.uow() as uow:
                 digest, _ = await db.digest(uow.session, progress.council)
             outcome = {
