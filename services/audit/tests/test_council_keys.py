@@ -18,11 +18,24 @@ from alembic import command
 from fastapi import FastAPI
 
 from contracts.envelope import Envelope
+from contracts.registry import PUBLISHED_BY_TYPE
 from servicekit.db import Database, alembic_config
 from servicekit.testing import Tokens, deliver, running
 from services.audit.api import MIGRATIONS, create_app
-from services.audit.db import _event_row, _sqlite_time, audit_events, audit_heads
-from services.audit.domain import chain, facts_from, project_person
+from services.audit.db import (
+    REVIEWS_COMPLETED,
+    _event_row,
+    _sqlite_time,
+    audit_events,
+    audit_heads,
+)
+from services.audit.domain import (
+    REVIEW_COMPLETED,
+    chain,
+    facts_from,
+    project_person,
+    short_name,
+)
 from services.audit.settings import Settings
 from services.audit.tests.journey import Journey, at
 from services.audit.tests.test_api import eventually, log_ready, publish, sql
@@ -356,3 +369,10 @@ async def test_the_lean_store_migration_keeps_every_event_and_renders_the_timeli
         ]
         assert (await client.get("/v1/verify", headers=auditor)).json()["ok"]
         assert councils_of(await history(client, auditor)) == [LANCASHIRE] * len(links)
+
+
+def test_the_reviews_index_holds_every_published_version_of_review_completed_and_no_other():
+    prefix = str(REVIEWS_COMPLETED).split("'")[1].removesuffix("%")
+    for event_type in PUBLISHED_BY_TYPE:
+        is_review = short_name(event_type) == REVIEW_COMPLETED
+        assert event_type.startswith(prefix) == is_review, event_type

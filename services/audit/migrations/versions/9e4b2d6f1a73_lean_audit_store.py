@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+REVIEWS_COMPLETED = sa.text("type LIKE 'pb.planning.review-completed.%'")
+
 revision: str = "9e4b2d6f1a73"
 down_revision: str | None = "5d0c7a1e9b42"
 branch_labels: str | Sequence[str] | None = None
@@ -25,11 +27,20 @@ def upgrade() -> None:
     op.drop_index("audit_timeline_by_kind", table_name="audit_timeline")
     op.drop_table("audit_timeline")
     op.drop_index("audit_events_by_person_time", table_name="audit_events")
+    # The Lancashire measure's completed reviews, read from the events now.
+    op.create_index(
+        "audit_events_reviews_completed",
+        "audit_events",
+        ["council", "person_id", "seq"],
+        sqlite_where=REVIEWS_COMPLETED,
+        postgresql_where=REVIEWS_COMPLETED,
+    )
 
 
 def downgrade() -> None:
     # The older code reads a stored timeline: the table comes back empty, and the older
     # code's replay (`pbj replay`) writes its lines from the store again.
+    op.drop_index("audit_events_reviews_completed", table_name="audit_events")
     op.create_index("audit_events_by_person_time", "audit_events", ["council", "person_id", "time"])
     op.create_table(
         "audit_timeline",
