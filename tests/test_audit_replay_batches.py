@@ -130,7 +130,7 @@ async def test_batched_replays_rebuild_the_live_digest(
 
     # From a time: the projections are rebuilt from the store a few people at a time.
     await sql(app, "DELETE FROM audit_people WHERE person_id IN ('p-0', 'p-4')")
-    await sql(app, "UPDATE audit_timeline SET summary = 'wrong' WHERE person_id = 'p-2'")
+    await sql(app, "UPDATE audit_people SET team = 'wrong' WHERE person_id = 'p-2'")
     assert (await digest(http, tokens))["digest"] != live["digest"]
     status = await run_replay(http, tokens, {"since": "2000-01-01T00:00:00"})
     assert status["appended"] == 0
@@ -152,7 +152,7 @@ async def test_the_batch_fold_builds_what_the_live_consumer_builds_one_event_at_
     live = await digest(http, tokens)
     assert live["rows"]["audit_events"] == len(events)
     live_rows = await stored_rows(app)
-    for table in ("audit_events", "audit_heads", "audit_people", "audit_timeline", "inbox"):
+    for table in ("audit_events", "audit_heads", "audit_people", "inbox"):
         await sql(app, f"DELETE FROM {table}")
 
     runtime = runtime_of(app)
@@ -173,10 +173,7 @@ async def test_the_batch_fold_builds_what_the_live_consumer_builds_one_event_at_
 
 async def stored_rows(app: FastAPI) -> dict[str, list[Any]]:
     """Every row of the store and projections, and the inbox's event ids, as stored."""
-    rows = {
-        table: await sql(app, f"SELECT * FROM {table} ORDER BY person_id, seq")
-        for table in ("audit_events", "audit_timeline")
-    }
+    rows = {"audit_events": await sql(app, "SELECT * FROM audit_events ORDER BY person_id, seq")}
     for table in ("audit_heads", "audit_people"):
         rows[table] = await sql(app, f"SELECT * FROM {table} ORDER BY person_id")
     rows["inbox"] = await sql(app, "SELECT consumer, event_id FROM inbox ORDER BY event_id")
@@ -201,7 +198,7 @@ async def test_a_councils_batched_replay_leaves_the_other_councils_records_as_th
     assert live["council_a"]["rows"]["audit_heads"] == PEOPLE
 
     # Both councils' projections are damaged; Council A's replay rebuilds Council A's alone.
-    await sql(app, "UPDATE audit_timeline SET summary = 'wrong'")
+    await sql(app, "UPDATE audit_people SET team = 'wrong'")
     await sql(app, "DELETE FROM audit_people WHERE person_id = 'p-0'")
     status = await replayed(http, tokens, "council_a")
     assert (status["status"], status["council"]) == ("done", "council_a"), status

@@ -1,17 +1,22 @@
 """Audit's tables, its repositories, and its unit of work.
 
 The store (append-only, hash-chained):
-- `audit_events`: one row per event per person, primary key (council, person_id, seq), plus
-  an index on (council, person_id, time). A person is the pair (council, person_id): two
-  councils may use the same person id, and each has a chain of its own (ADR 16). Code
+- `audit_events`: one row per event per person, appended in order; its primary key
+  (council, person_id, seq) is the one per-person index (a read by time filters a
+  person's rows found through it), and event_id is unique. A person is the pair (council,
+  person_id): two councils may use the same person id, and each has a chain of its own
+  (ADR 16). Code
   only ever INSERTs here; the one exception is an operations replay from the beginning,
   which rebuilds the chain from the log (see handlers.Replays).
 - `audit_heads`: each person's last link (seq and hash); the append takes it with a
   compare-and-set on last_seq, and verification checks the chain ends where the head says.
 
-The projections (derived, dropped and rebuilt by a replay):
+The projection (derived, dropped and rebuilt by a replay):
 - `audit_people`: the KPI inputs per person.
-- `audit_timeline`: the person's budget timeline, one line per event.
+
+The budget timeline is not stored: each line is rendered from its stored event when it is
+read (`domain.timeline_entry`, ADR 24), so appending an event writes one row to
+`audit_events` and updates the person's head and KPI inputs, nothing more.
 
 Every table is keyed by council first; every query names the council.
 
@@ -27,11 +32,12 @@ sa.Date, timestamps with time zone (SQLite hands them back naive; they are UTC).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,7 +55,9 @@ from services.audit.domain import (
     StoredEvent,
     TimelineEntry,
     as_utc,
+    event_of,
     link,
+    timeline_entry,
 )
 
 metadata = sa.MetaData()
@@ -72,11 +80,17 @@ audit_events = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     sa.PrimaryKeyConstraint("council", "person_id", "seq"),
 )
+REVIEWS_COMPLETED = sa.text("type LIKE 'pb.planning.review-completed.%'")
+"""Every published version of ReviewCompleted (the Lancashire measure reads them all). A
+literal, not a parameter: a partial index serves only a query naming its own condition."""
+# A few events per person are reviews: this partial index costs an insert only for them.
 sa.Index(
-    "audit_events_by_person_time",
+    "audit_events_reviews_completed",
     audit_events.c.council,
     audit_events.c.person_id,
-    audit_events.c.time,
+    audit_events.c.seq,
+    sqlite_where=REVIEWS_COMPLETED,
+    postgresql_where=REVIEWS_COMPLETED,
 )
 
 audit_heads = sa.Table(
@@ -108,21 +122,6 @@ audit_people = sa.Table(
     sa.PrimaryKeyConstraint("council", "person_id"),
 )
 
-audit_timeline = sa.Table(
-    "audit_timeline",
-    metadata,
-    sa.Column("person_id", sa.String(64), nullable=False),
-    sa.Column("council", sa.String(64), nullable=False),
-    sa.Column("seq", sa.Integer, nullable=False, autoincrement=False),
-    sa.Column("time", UtcDateTime(), nullable=False),
-    sa.Column("kind", sa.String(64), nullable=False),
-    sa.Column("ref_id", sa.String(64), nullable=True),
-    sa.Column("amount_pence", sa.BigInteger, nullable=True),
-    sa.Column("on_date", sa.Date, nullable=True),
-    sa.Column("summary", sa.String(300), nullable=False),
-    sa.PrimaryKeyConstraint("council", "person_id", "seq"),
-)
-sa.Index("audit_timeline_by_kind", audit_timeline.c.kind, audit_timeline.c.on_date)
 
 audit_replays = sa.Table(
     "audit_replays",
@@ -218,7 +217,7 @@ audit_quarantine = sa.Table(
 )
 
 STORE_TABLES = (audit_events, audit_heads)
-PROJECTION_TABLES = (audit_people, audit_timeline)
+PROJECTION_TABLES = (audit_people,)
 DIGEST_TABLES = (*STORE_TABLES, *PROJECTION_TABLES)
 
 
@@ -239,6 +238,9 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else as_utc(value)
 
 
+_EVENT = tuple(column.name for column in audit_events.columns)
+
+
 def _stored(row: Any) -> StoredEvent:
     return StoredEvent(
         person_id=row.person_id,
@@ -254,6 +256,17 @@ def _stored(row: Any) -> StoredEvent:
         prev_hash=row.prev_hash,
         hash=row.hash,
     )
+
+
+def _stored_from(values: Any, *, prefix: str) -> StoredEvent:
+    """A stored event from a joined row whose event columns carry a prefix."""
+    row = {name: values[f"{prefix}{name}"] for name in _EVENT}
+    return _stored(SimpleNamespace(**row))
+
+
+def _timeline_line(stored: StoredEvent) -> TimelineEntry:
+    """The budget timeline's line of a stored event, rendered as it is read."""
+    return timeline_entry(stored, event_of(stored))
 
 
 def _event_row(stored: StoredEvent) -> dict[str, Any]:
@@ -293,15 +306,13 @@ class DriverRows:
         connection = await self._session.connection()
         names = [column.name for column in table.columns]
         if connection.dialect.name == "sqlite":
-            convert = [_sqlite_converter(column) for column in table.columns]
-            if any(convert):
-                rows = [
-                    tuple(
-                        value if to is None or value is None else to(value)
-                        for value, to in zip(row, convert, strict=True)
-                    )
-                    for row in rows
-                ]
+            converted = [
+                (place, to)
+                for place, column in enumerate(table.columns)
+                if (to := _sqlite_converter(column)) is not None
+            ]
+            if converted:
+                rows = [_converted(row, converted) for row in rows]
             quoted = ", ".join(f'"{name}"' for name in names)
             marks = ", ".join("?" * len(names))
             await connection.exec_driver_sql(
@@ -313,6 +324,16 @@ class DriverRows:
         if not driver.is_in_transaction():  # COPY must not run outside the unit of work
             await connection.execute(sa.text("SELECT 1"))
         await driver.copy_records_to_table(table.name, records=rows, columns=names)
+
+
+def _converted(row: tuple[Any, ...], converted: list[tuple[int, Any]]) -> tuple[Any, ...]:
+    """The row with the values of the columns SQLite stores as text converted."""
+    values = list(row)
+    for place, to in converted:
+        value = values[place]
+        if value is not None:
+            values[place] = to(value)
+    return tuple(values)
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -636,22 +657,9 @@ def _inputs_row(inputs: PersonInputs) -> dict[str, Any]:
     }
 
 
-def _timeline_row(entry: TimelineEntry) -> dict[str, Any]:
-    return {
-        "person_id": entry.person_id,
-        "council": entry.council,
-        "seq": entry.seq,
-        "time": entry.time,
-        "kind": entry.kind,
-        "ref_id": entry.ref_id,
-        "amount_pence": entry.amount_pence,
-        "on_date": entry.on_date,
-        "summary": entry.summary,
-    }
-
-
 class Projections:
-    """The KPI inputs and the budget timeline: derived from the store, droppable."""
+    """The KPI inputs (derived from the store, droppable) and the reads that join them, or
+    the budget timeline rendered from the stored events, to the store."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -720,32 +728,6 @@ class Projections:
             ],
         )
 
-    async def add_timeline(self, entries: Iterable[TimelineEntry]) -> None:
-        """A few lines (the live consumer's): one INSERT, no driver round trips for COPY."""
-        rows = [_timeline_row(e) for e in entries]
-        if rows:
-            await self._session.execute(audit_timeline.insert(), rows)
-
-    async def add_timeline_in_bulk(self, entries: Iterable[TimelineEntry]) -> None:
-        """Many lines (a replay's) in one driver call."""
-        await DriverRows(self._session).insert(
-            audit_timeline,
-            [
-                (
-                    e.person_id,
-                    e.council,
-                    e.seq,
-                    e.time,
-                    e.kind,
-                    e.ref_id,
-                    e.amount_pence,
-                    e.on_date,
-                    e.summary,
-                )
-                for e in entries
-            ],
-        )
-
     async def clear(self, council: str) -> None:
         for table in PROJECTION_TABLES:
             await self._session.execute(table.delete().where(table.c.council == council))
@@ -771,20 +753,21 @@ class Projections:
         """A page of the council's people by person id, with each one's latest timeline line."""
         people = audit_people.c
         latest_seq = (
-            sa.select(audit_timeline.c.person_id, sa.func.max(audit_timeline.c.seq).label("seq"))
-            .where(audit_timeline.c.council == council)
-            .group_by(audit_timeline.c.person_id)
+            sa.select(audit_events.c.person_id, sa.func.max(audit_events.c.seq).label("seq"))
+            .where(audit_events.c.council == council)
+            .group_by(audit_events.c.person_id)
             .subquery()
         )
+        latest = audit_events.alias("latest")
         query = (
-            sa.select(audit_people, audit_timeline.c.kind, audit_timeline.c.summary)
+            sa.select(audit_people, *(latest.c[name].label(f"latest_{name}") for name in _EVENT))
             .outerjoin(latest_seq, latest_seq.c.person_id == people.person_id)
             .outerjoin(
-                audit_timeline,
+                latest,
                 sa.and_(
-                    audit_timeline.c.council == people.council,
-                    audit_timeline.c.person_id == people.person_id,
-                    audit_timeline.c.seq == latest_seq.c.seq,
+                    latest.c.council == people.council,
+                    latest.c.person_id == people.person_id,
+                    latest.c.seq == latest_seq.c.seq,
                 ),
             )
             .where(people.council == council)
@@ -801,51 +784,48 @@ class Projections:
         if after_person_id is not None:
             query = query.where(people.person_id > after_person_id)
         rows = await self._session.execute(query.order_by(people.person_id).limit(limit))
-        return [
-            CaseloadEntry(person=_inputs(row), latest_kind=row.kind, latest_summary=row.summary)
-            for row in rows
-        ]
+        found = []
+        for row in rows:
+            latest_line = None
+            if row.latest_seq is not None:
+                latest_line = _timeline_line(_stored_from(row._mapping, prefix="latest_"))
+            found.append(
+                CaseloadEntry(
+                    person=_inputs(row),
+                    latest_kind=latest_line.kind if latest_line else None,
+                    latest_summary=latest_line.summary if latest_line else None,
+                )
+            )
+        return found
 
     async def reviews_completed(self, council: str) -> dict[str, list[tuple[date, datetime]]]:
         """Each person's completed reviews: (completed_on, when audit received it)."""
         rows = await self._session.execute(
-            sa.select(audit_timeline.c.person_id, audit_timeline.c.on_date, audit_timeline.c.time)
-            .where(audit_timeline.c.council == council, audit_timeline.c.kind == REVIEW_COMPLETED)
-            .order_by(audit_timeline.c.person_id, audit_timeline.c.seq)
+            sa.select(audit_events)
+            .where(audit_events.c.council == council, REVIEWS_COMPLETED)
+            .order_by(audit_events.c.person_id, audit_events.c.seq)
         )
         found: dict[str, list[tuple[date, datetime]]] = {}
-        for person_id, on_date, received in rows:
-            if on_date is not None:
-                found.setdefault(person_id, []).append((on_date, as_utc(received)))
+        for row in rows:
+            line = _timeline_line(_stored(row))
+            if line.kind == REVIEW_COMPLETED and line.on_date is not None:
+                found.setdefault(line.person_id, []).append((line.on_date, line.time))
         return found
 
     async def timeline(
         self, council: str, person_id: str, *, after_seq: int, limit: int
     ) -> list[TimelineEntry]:
         rows = await self._session.execute(
-            sa.select(audit_timeline)
+            sa.select(audit_events)
             .where(
-                audit_timeline.c.council == council,
-                audit_timeline.c.person_id == person_id,
-                audit_timeline.c.seq > after_seq,
+                audit_events.c.council == council,
+                audit_events.c.person_id == person_id,
+                audit_events.c.seq > after_seq,
             )
-            .order_by(audit_timeline.c.seq)
+            .order_by(audit_events.c.seq)
             .limit(limit)
         )
-        return [
-            TimelineEntry(
-                person_id=row.person_id,
-                council=row.council,
-                seq=row.seq,
-                time=as_utc(row.time),
-                kind=row.kind,
-                ref_id=row.ref_id,
-                amount_pence=row.amount_pence,
-                on_date=row.on_date,
-                summary=row.summary,
-            )
-            for row in rows
-        ]
+        return [_timeline_line(_stored(row)) for row in rows]
 
 
 class Replays:
@@ -943,14 +923,14 @@ def _plain(value: Any) -> Any:
 async def digest(session: AsyncSession, council: str) -> tuple[str, dict[str, int]]:
     """sha256 over a canonical dump of the council's store and projections, in a fixed order.
 
-    Each row is one line: the sorted-key compact JSON of its columns (times as UTC ISO
-    strings with microseconds, dates as ISO dates, bytes as hex). The rows are streamed in
-    primary-key order in chunks, read as plain tuples (a replay of a million events digests
-    a few million rows, so no per-row mapping is built).
+    Each row is one line: the sorted-key compact JSON of its columns as UTF-8 (times as
+    UTC ISO strings with microseconds, dates as ISO dates, bytes as hex), written by
+    msgspec. The rows are streamed in primary-key order in chunks, read as plain tuples (a
+    replay of a million events digests a few million rows, so no per-row mapping is built).
     """
     hasher = hashlib.sha256()
     counts: dict[str, int] = {}
-    encode = json.JSONEncoder(separators=(",", ":")).encode  # keys come already sorted
+    encode_lines = _DIGEST_ENCODER.encode_lines  # keys come already sorted
     for table in DIGEST_TABLES:
         names = sorted(column.name for column in table.columns)
         columns = [table.c[name] for name in names]
@@ -966,20 +946,27 @@ async def digest(session: AsyncSession, council: str) -> tuple[str, dict[str, in
         count = 0
         hasher.update(f"table {table.name}\n".encode())
         async for rows in result.partitions(DIGEST_CHUNK):
-            lines = []
-            for row in rows:
-                values = [
-                    _plain(value) if convert and value is not None else value
-                    for value, convert in zip(row, plain, strict=True)
-                ]
-                lines.append(encode(dict(zip(names, values, strict=True))))
-            hasher.update(("\n".join(lines) + "\n").encode())
+            lines = [
+                dict(
+                    zip(
+                        names,
+                        [
+                            _plain(value) if convert and value is not None else value
+                            for value, convert in zip(row, plain, strict=True)
+                        ],
+                        strict=True,
+                    )
+                )
+                for row in rows
+            ]
+            hasher.update(encode_lines(lines))
             count += len(lines)
         counts[table.name] = count
     return hasher.hexdigest(), counts
 
 
 DIGEST_CHUNK = 5_000
+_DIGEST_ENCODER = msgspec.json.Encoder()
 
 
 def _needs_plain(column: sa.Column[Any]) -> bool:

@@ -33,11 +33,10 @@ from services.audit.domain import (
     EventFacts,
     PersonInputs,
     StoredEvent,
-    TimelineEntry,
     facts_from,
+    inputs_of_chain,
     link,
     project_event,
-    project_person,
     verify_chain,
 )
 from services.audit.tamper import Evidence
@@ -63,7 +62,7 @@ class ChainFolder:
     """Appends decoded events to their people's chains and projections, a batch at a time.
 
     The same steps as the live consumer's `record_event`, in the same order per person, so
-    the chains, heads, KPI inputs and timeline come out identical: only the round trips
+    the chains, heads and KPI inputs come out identical: only the round trips
     differ (per batch, not per event).
     """
 
@@ -80,26 +79,32 @@ class ChainFolder:
         self._inputs: dict[str, PersonInputs | None] = {}
 
     async def append(self, items: Sequence[Decoded]) -> list[StoredEvent]:
+        # The fold makes a link, a head and KPI inputs per event and keeps them, with every
+        # cached person's, until the batch is written: the cyclic collector's passes over
+        # them cost as much as the fold (py-spy), and none of them is in a cycle.
+        with cyclic_collector_paused(freeze=True):
+            return await self._append(items)
+
+    async def _append(self, items: Sequence[Decoded]) -> list[StoredEvent]:
         if not items:
             return []
         uow = self._uow
         batch_people = list(dict.fromkeys(facts.person_id for facts, _ in items))
         unknown = [person_id for person_id in batch_people if person_id not in self._heads]
         if unknown:
-            heads = await uow.store.heads_of(self._council, unknown)
-            inputs = await uow.projections.people_by_id(self._council, unknown)
+            stored_heads = await uow.store.heads_of(self._council, unknown)
+            stored_inputs = await uow.projections.people_by_id(self._council, unknown)
             for person_id in unknown:
-                self._heads[person_id] = heads.get(person_id)
-                self._inputs[person_id] = inputs.get(person_id)
+                self._heads[person_id] = stored_heads.get(person_id)
+                self._inputs[person_id] = stored_inputs.get(person_id)
         links: list[StoredEvent] = []
-        entries: list[TimelineEntry] = []
+        heads, inputs = self._heads, self._inputs
         for facts, event in items:
             person_id = facts.person_id
-            stored = link(facts, self._heads[person_id])
-            self._heads[person_id] = stored.head()
-            self._inputs[person_id], entry = project_event(self._inputs[person_id], stored, event)
+            stored = link(facts, heads[person_id])
+            heads[person_id] = stored.head()
+            inputs[person_id] = project_event(inputs[person_id], stored, event)
             links.append(stored)
-            entries.append(entry)
         await uow.store.put_links(links)
         await uow.store.put_heads(
             self._council, [h for p in batch_people if (h := self._heads[p]) is not None]
@@ -107,7 +112,6 @@ class ChainFolder:
         await uow.projections.put_people(
             self._council, [i for p in batch_people if (i := self._inputs[p]) is not None]
         )
-        await uow.projections.add_timeline_in_bulk(entries)
         applied = [stored.event_id for stored in links]
         if self._remark:
             await uow.forget_applied(self._consumer, applied)
@@ -152,7 +156,6 @@ async def survey_and_reproject(
                 consumer_name, [row.event_id for rows in chains.values() for row in rows]
             )
         inputs_rows: list[PersonInputs] = []
-        entries: list[TimelineEntry] = []
         applied: list[str] = []
         broken: list[str] = []
         for person_id in part:
@@ -170,13 +173,11 @@ async def survey_and_reproject(
                     survey.kept[person_id] = rows[-1].seq
                     survey.kept_events += len(rows)
                     applied.extend(row.event_id for row in rows)
-            inputs, person_entries = project_person(rows)
+            inputs = inputs_of_chain(rows)
             if inputs is not None:
                 inputs_rows.append(inputs)
-            entries.extend(person_entries)
         await uow.store.drop_people(council, broken)
         await uow.projections.put_people(council, inputs_rows)
-        await uow.projections.add_timeline_in_bulk(entries)
         await uow.mark_all_applied_in_bulk(consumer_name, applied)
     return survey
 
@@ -186,14 +187,20 @@ class LogStalled(RuntimeError):
 
 
 @contextlib.contextmanager
-def cyclic_collector_paused() -> Iterator[None]:
+def cyclic_collector_paused(*, freeze: bool = False) -> Iterator[None]:
     """Python's cyclic garbage collector paused while a batch is read and decoded.
 
     A batch's decoded events (~20 objects each, LOG_BATCH of them) live until the batch
     is written, and each pass of the collector walks all of them again: that cost as much
     as decoding itself (bench_decode.py, events kept: ~48 against ~22 µs an event). They
     hold no reference cycles, so reference counting frees them as before; the collector
-    resumes after the batch.
+    resumes after the batch. A batch's reading and the previous batch's fold may overlap:
+    whichever paused first resumes the collector, so it never stays paused.
+
+    `freeze` (a replay, inside `collector_spares_the_replay`): what survives the batch
+    (the cache of heads and KPI inputs, the next batch's events) is frozen before the
+    collector resumes. Otherwise its first pass after the pause walks all of it, and later
+    passes walk the growing cache again: 14 % of a replay's samples (py-spy).
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -201,7 +208,20 @@ def cyclic_collector_paused() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            if freeze:
+                gc.freeze()
             gc.enable()
+
+
+@contextlib.contextmanager
+def collector_spares_the_replay() -> Iterator[None]:
+    """A replay's frozen objects (cyclic_collector_paused) handed back to the collector
+    when it ends, however it ends: from then on every object is collected as before. The
+    frozen ones hold no cycles, so reference counting frees them meanwhile."""
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 async def read_log(
@@ -229,7 +249,7 @@ async def read_log(
     while not all(reached.get(slot, 0) >= end for slot, end in ends.items() if end > 0):
         records = await consumer.poll(max_records=LOG_BATCH, timeout_ms=500)
         batch: dict[str, Decoded] = {}
-        with cyclic_collector_paused():
+        with cyclic_collector_paused(freeze=True):
             for number, record in enumerate(records, 1):
                 if number % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # the previous batch's writes go on meanwhile

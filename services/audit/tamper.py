@@ -45,7 +45,6 @@ from services.audit.db import (
     audit_people,
     audit_quarantine,
     audit_tamper_findings,
-    audit_timeline,
     inbox,
 )
 from services.audit.domain import (
@@ -417,10 +416,11 @@ async def forget_people(
 ) -> None:
     """These people of the council: their projection rows, and the inbox rows of their
     events, before their chains are rebuilt inside a replay."""
-    for table in (audit_people, audit_timeline):
-        await uow.session.execute(
-            table.delete().where(table.c.council == council, table.c.person_id.in_(list(people)))
+    await uow.session.execute(
+        audit_people.delete().where(
+            audit_people.c.council == council, audit_people.c.person_id.in_(list(people))
         )
+    )
     ids = sorted(event_ids)
     for start in range(0, len(ids), IN_LIST_MAX):
         await uow.session.execute(

@@ -7,7 +7,7 @@ own (rebuild.py, `db.digest`), so it is tested on real databases (test_tamper.py
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from servicekit.testing import InMemoryStore, InMemoryUnitOfWork
@@ -18,7 +18,9 @@ from services.audit.domain import (
     PersonInputs,
     StoredEvent,
     TimelineEntry,
+    event_of,
     link,
+    timeline_entry,
 )
 
 Person = tuple[str, str]  # (council, person_id)
@@ -86,10 +88,11 @@ class FakeEventStore(InMemoryStore):
 
 
 class FakeProjections(InMemoryStore):
+    """The KPI inputs; the timeline rendered from the fake store's events as it is read."""
+
     def __init__(self, uow: InMemoryUnitOfWork) -> None:
         super().__init__(uow)
         self.people: dict[Person, PersonInputs] = {}
-        self.timelines: dict[Person, list[TimelineEntry]] = {}
 
     async def person(self, council: str, person_id: str) -> PersonInputs | None:
         return self.people.get((council, person_id))
@@ -102,10 +105,6 @@ class FakeProjections(InMemoryStore):
     ) -> dict[str, PersonInputs]:
         return {p: self.people[(council, p)] for p in person_ids if (council, p) in self.people}
 
-    async def add_timeline(self, entries: Iterable[TimelineEntry]) -> None:
-        for entry in entries:
-            self.timelines.setdefault((entry.council, entry.person_id), []).append(entry)
-
     async def people_of(self, council: str) -> list[PersonInputs]:
         return sorted(
             (i for (c, _), i in self.people.items() if c == council), key=lambda i: i.person_id
@@ -114,8 +113,10 @@ class FakeProjections(InMemoryStore):
     async def timeline(
         self, council: str, person_id: str, *, after_seq: int, limit: int
     ) -> list[TimelineEntry]:
-        entries = sorted(self.timelines.get((council, person_id), []), key=lambda e: e.seq)
-        return [e for e in entries if e.seq > after_seq][:limit]
+        uow = self._uow
+        assert isinstance(uow, FakeAuditUnitOfWork)  # the store is read through the uow,
+        chain = await uow.store.chain_of(council, person_id)  # never copied with this one
+        return [timeline_entry(e, event_of(e)) for e in chain if e.seq > after_seq][:limit]
 
 
 class FakeAuditUnitOfWork(InMemoryUnitOfWork, AuditUnitOfWork):

@@ -18,11 +18,24 @@ from alembic import command
 from fastapi import FastAPI
 
 from contracts.envelope import Envelope
+from contracts.registry import PUBLISHED_BY_TYPE
 from servicekit.db import Database, alembic_config
 from servicekit.testing import Tokens, deliver, running
 from services.audit.api import MIGRATIONS, create_app
-from services.audit.db import _event_row, _sqlite_time
-from services.audit.domain import chain, facts_from
+from services.audit.db import (
+    REVIEWS_COMPLETED,
+    _event_row,
+    _sqlite_time,
+    audit_events,
+    audit_heads,
+)
+from services.audit.domain import (
+    REVIEW_COMPLETED,
+    chain,
+    facts_from,
+    project_person,
+    short_name,
+)
 from services.audit.settings import Settings
 from services.audit.tests.journey import Journey, at
 from services.audit.tests.test_api import eventually, log_ready, publish, sql
@@ -142,9 +155,8 @@ async def test_a_citizen_of_another_council_naming_a_lancashire_person_reads_not
         "audit_events",
         "audit_heads",
         "audit_people",
-        "audit_timeline",
     }
-    assert len(held["tables"]["audit_timeline"]) == 1
+    assert len(held["tables"]["audit_events"]) == 1
 
     lancashire_p = tokens.headers("person", LANCASHIRE, person_id="LANC1")
     assert councils_of(await history(client, lancashire_p, "LANC1")) == [LANCASHIRE] * 10
@@ -200,18 +212,17 @@ async def test_a_replay_rebuilds_the_callers_council_only(
         "audit_events": 2,
         "audit_heads": 1,
         "audit_people": 1,
-        "audit_timeline": 2,
     }
 
     # Council A's projections are damaged; Council A's operations rebuild Council A's alone.
-    await sql(app, "UPDATE audit_timeline SET summary = 'wrong' WHERE person_id = 'P1'")
+    await sql(app, "UPDATE audit_people SET team = 'wrong' WHERE person_id = 'P1'")
     status = await replayed(client, tokens, COUNCIL_A)
     assert status["status"] == "done", status
     assert (status["council"], status["appended"], status["changed_people"]) == (COUNCIL_A, 0, 0)
     assert status["digest"] == live[COUNCIL_A]["digest"]
     rebuilt_a = await digest_of(client, tokens, COUNCIL_A)
     assert (rebuilt_a["digest"], rebuilt_a["version"]) == (live[COUNCIL_A]["digest"], 1)
-    # Lancashire's lines were left as they were: still wrong, and its version unchanged.
+    # Lancashire's row was left as it was: still wrong, and its version unchanged.
     untouched = await digest_of(client, tokens, LANCASHIRE)
     assert untouched["digest"] != live[LANCASHIRE]["digest"] and untouched["version"] == 0
 
@@ -238,6 +249,7 @@ async def test_operations_of_a_council_the_deployment_does_not_serve_cannot_repl
 
 
 PREVIOUS_REVISION = "c739e992347e"  # the store keyed by person_id alone
+REKEYED_REVISION = "4d7e1c0b9a26"  # keyed by council, the timeline still stored
 
 
 async def test_the_migration_keeps_each_rows_council_and_a_replay_splits_a_shared_id(
@@ -275,15 +287,17 @@ async def test_the_migration_keeps_each_rows_council_and_a_replay_splits_a_share
                 "'assessment-started', NULL, NULL, NULL, 'Assessment started')"
             )
         )
+    async with database.engine.begin() as conn:
+        await conn.run_sync(_upgrade_to, REKEYED_REVISION)
+        timeline = (await conn.execute(sa.text("SELECT council FROM audit_timeline"))).all()
+    assert timeline == [(COUNCIL_A,)]  # the line took its event's council
     await database.migrate(MIGRATIONS)
     async with database.engine.connect() as conn:
         events = (
             await conn.execute(sa.text("SELECT council, seq FROM audit_events ORDER BY seq"))
         ).all()
-        timeline = (await conn.execute(sa.text("SELECT council FROM audit_timeline"))).all()
     await database.dispose()
     assert events == [(s.council, s.seq) for s in links]  # every row kept its council
-    assert timeline == [(COUNCIL_A,)]  # the line took its event's council
 
     app = create_app(Settings(data_dir=data_dir, policies_dir=policies_dir))
     async with running(app) as client:
@@ -309,3 +323,56 @@ def _upgrade_to(connection: sa.Connection, revision: str) -> None:
     config = alembic_config(MIGRATIONS)
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
+
+
+TIMELINE_STORED_REVISION = "5d0c7a1e9b42"  # the last revision that stored the timeline
+
+
+async def test_the_lean_store_migration_keeps_every_event_and_renders_the_timeline_it_stored(
+    data_dir: Path, policies_dir: Path, tokens: Tokens
+) -> None:
+    links = chain([facts_from(e) for e in Journey("P1", LANCASHIRE).full()])
+    inputs, lines = project_person(links)
+    assert inputs is not None
+    database = Database(f"sqlite+aiosqlite:///{data_dir}/audit.db")
+    async with database.engine.begin() as conn:
+        await conn.run_sync(_upgrade_to, TIMELINE_STORED_REVISION)
+        for stored in links:
+            await conn.execute(audit_events.insert().values(**_event_row(stored)))
+        last = links[-1]
+        await conn.execute(
+            audit_heads.insert().values(
+                person_id="P1", council=LANCASHIRE, last_seq=last.seq, last_hash=last.hash
+            )
+        )
+        await conn.execute(
+            sa.text(
+                "INSERT INTO audit_timeline VALUES (:person_id, :council, :seq, :time, :kind, "
+                ":ref_id, :amount_pence, :on_date, :summary)"
+            ),
+            [{**line.__dict__, "time": _sqlite_time(line.time)} for line in lines],
+        )
+    await database.migrate(MIGRATIONS)
+    async with database.engine.connect() as conn:
+        tables = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+        kept = (await conn.execute(sa.select(audit_events.c.hash))).scalars().all()
+    await database.dispose()
+    assert "audit_timeline" not in tables
+    assert sorted(kept) == sorted(stored.hash for stored in links)
+
+    app = create_app(Settings(data_dir=data_dir, policies_dir=policies_dir))
+    async with running(app) as client:
+        auditor = tokens.headers("auditor", LANCASHIRE)
+        page = await client.get("/v1/people/P1/timeline?limit=100", headers=auditor)
+        assert [(i["seq"], i["kind"], i["summary"]) for i in page.json()["items"]] == [
+            (line.seq, line.kind, line.summary) for line in lines
+        ]
+        assert (await client.get("/v1/verify", headers=auditor)).json()["ok"]
+        assert councils_of(await history(client, auditor)) == [LANCASHIRE] * len(links)
+
+
+def test_the_reviews_index_holds_every_published_version_of_review_completed_and_no_other():
+    prefix = str(REVIEWS_COMPLETED).split("'")[1].removesuffix("%")
+    for event_type in PUBLISHED_BY_TYPE:
+        is_review = short_name(event_type) == REVIEW_COMPLETED
+        assert event_type.startswith(prefix) == is_review, event_type
