@@ -8,6 +8,7 @@ commits after it, so a redelivered event changes nothing (servicekit.consumer).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from contracts.envelope import Envelope
@@ -20,6 +21,7 @@ from contracts.events import (
     StatementChallengeAnswered,
 )
 from contracts.registry import topic_for
+from servicekit.consumer import Applying
 from servicekit.runtime import ServiceRuntime
 from services.planning import handlers
 
@@ -41,6 +43,17 @@ async def on_budget_issued(envelope: Envelope, uow: Any) -> None:
     await handlers.record_budget_issued(envelope=envelope, uow=uow)
 
 
+async def on_assessments_validated(
+    envelopes: Sequence[Envelope], uow: Any, applying: Applying
+) -> None:
+    # Nothing is emitted, so nothing needs each event's own span or causation.
+    await handlers.record_assessments_validated(envelopes=envelopes, uow=uow)
+
+
+async def on_budgets_issued(envelopes: Sequence[Envelope], uow: Any, applying: Applying) -> None:
+    await handlers.record_budgets_issued(envelopes=envelopes, uow=uow)
+
+
 def register(runtime: ServiceRuntime[Any]) -> None:
     """Subscribe planning to the assessment and allocation topics, and to payments'."""
     runtime.add_consumer(
@@ -48,6 +61,10 @@ def register(runtime: ServiceRuntime[Any]) -> None:
         handlers={
             AssessmentValidated: on_assessment_validated,
             BudgetIssued: on_budget_issued,
+        },
+        batch_handlers={
+            AssessmentValidated: on_assessments_validated,
+            BudgetIssued: on_budgets_issued,
         },
     )
 
