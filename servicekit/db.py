@@ -128,6 +128,10 @@ class VersionedWithHistory(Generic[Aggregate]):
         self._remember(key, version=row.version, history_length=len(entries))
         return row, list(entries)
 
+    def remember(self, key: Any, *, version: int, history_length: int) -> None:
+        """Note an aggregate loaded by the repository's own query, for a later `save`."""
+        self._remember(key, version=version, history_length=history_length)
+
     def _remember(self, key: Any, *, version: int, history_length: int) -> None:
         self._loaded[key] = (version, history_length)
 

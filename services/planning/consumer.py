@@ -73,6 +73,13 @@ def register(runtime: ServiceRuntime[Any]) -> None:
             envelope=envelope, uow=uow, policies=runtime.policies
         )
 
+    async def on_deployments_set_up(
+        envelopes: Sequence[Envelope], uow: Any, applying: Applying
+    ) -> None:
+        await handlers.record_deployments_set_up(
+            envelopes=envelopes, uow=uow, policies=runtime.policies, applying=applying
+        )
+
     async def on_deployment_switched(envelope: Envelope, uow: Any) -> None:
         await handlers.record_deployment_switched(
             envelope=envelope, uow=uow, policies=runtime.policies
@@ -95,4 +102,5 @@ def register(runtime: ServiceRuntime[Any]) -> None:
             StatementChallengeAnswered: on_statement_challenge_answered,
             **{finding: on_surplus_found for finding in handlers.SURPLUS_FINDINGS},
         },
+        batch_handlers={DeploymentSetUp: on_deployments_set_up},
     )

@@ -553,6 +553,36 @@ class PlanRepository:
         for plan in new_plans:
             self._track(plan)
 
+    async def get_many(self, plan_ids: Iterable[UUID]) -> dict[UUID, Plan]:
+        """The plans among these ids, with their history: two queries."""
+        wanted = list(set(plan_ids))
+        if not wanted:
+            return {}
+        rows = (
+            await self.session.execute(sa.select(plans).where(plans.c.plan_id.in_(wanted)))
+        ).all()
+        entries = (
+            await self.session.execute(
+                sa.select(plan_history)
+                .where(plan_history.c.plan_id.in_([row.plan_id for row in rows]))
+                .order_by(plan_history.c.plan_id, plan_history.c.seq)
+            )
+        ).all()
+        history: dict[UUID, list[HistoryEntry]] = {}
+        for e in entries:
+            history.setdefault(e.plan_id, []).append(
+                HistoryEntry(
+                    _utc(e.at), e.action, e.actor, e.plan_version, e.version, dict(e.detail)
+                )
+            )
+        found: dict[UUID, Plan] = {}
+        for row in rows:
+            self._rows.remember(
+                row.plan_id, version=row.version, history_length=len(history.get(row.plan_id, []))
+            )
+            found[row.plan_id] = self._track(_plan_from_row(row, history.get(row.plan_id, [])))
+        return found
+
     async def save(self, plan: Plan) -> None:
         """Write a loaded plan back, refusing if someone else changed it meanwhile."""
         await self._rows.save(plan)
@@ -701,6 +731,23 @@ class ReviewRepository:
             self._track(review)
         return found
 
+    async def people_with_open(
+        self, *, council: str, person_ids: Iterable[str], kind: ReviewKind
+    ) -> set[str]:
+        """Which of these people have a review of this kind not yet completed: one query."""
+        wanted = list(set(person_ids))
+        if not wanted:
+            return set()
+        rows = await self.session.execute(
+            sa.select(reviews.c.person_id).where(
+                reviews.c.council == council,
+                reviews.c.person_id.in_(wanted),
+                reviews.c.kind == kind.value,
+                reviews.c.status != ReviewStatus.COMPLETED.value,
+            )
+        )
+        return set(rows.scalars())
+
     async def open_of_kind(self, *, council: str, person_id: str, kind: ReviewKind) -> list[Review]:
         """The person's reviews of a kind not yet completed."""
         rows = (
@@ -768,21 +815,51 @@ class DeploymentRepository:
         )
 
     async def put(self, deployment: KnownDeployment, *, at: datetime) -> None:
-        values = {
-            "plan_id": deployment.plan_id,
-            "person_id": deployment.person_id,
-            "council": deployment.council,
-            "direct_payment": deployment.direct_payment,
-            "updated_at": at,
-        }
-        where = deployments.c.deployment_id == deployment.deployment_id
-        exists = await self.session.execute(sa.select(deployments.c.deployment_id).where(where))
-        if exists.first() is None:
+        await self.put_all([deployment], at=at)
+
+    async def put_all(self, known: Sequence[KnownDeployment], *, at: datetime) -> None:
+        """`put` for many, in order (the later of the same deployment wins), with one query
+        and one statement per kind of write."""
+        latest = {deployment.deployment_id: deployment for deployment in known}
+        if not latest:
+            return
+        stored = set(
+            (
+                await self.session.execute(
+                    sa.select(deployments.c.deployment_id).where(
+                        deployments.c.deployment_id.in_(list(latest))
+                    )
+                )
+            ).scalars()
+        )
+        new = [_deployment_values(d, at) for key, d in latest.items() if key not in stored]
+        if new:
+            await self.session.execute(deployments.insert(), new)
+        changed = [_deployment_values(d, at) for key, d in latest.items() if key in stored]
+        if changed:
             await self.session.execute(
-                deployments.insert().values(deployment_id=deployment.deployment_id, **values)
+                deployments.update()
+                .where(
+                    deployments.c.deployment_id
+                    == _bound(deployments, ["deployment_id"])["deployment_id"]
+                )
+                .values(_bound(deployments, _DEPLOYMENT_COLUMNS)),
+                [{f"b_{key}": value for key, value in row.items()} for row in changed],
             )
-        else:
-            await self.session.execute(deployments.update().where(where).values(**values))
+
+
+_DEPLOYMENT_COLUMNS = ("plan_id", "person_id", "council", "direct_payment", "updated_at")
+
+
+def _deployment_values(deployment: KnownDeployment, at: datetime) -> dict[str, Any]:
+    return {
+        "deployment_id": deployment.deployment_id,
+        "plan_id": deployment.plan_id,
+        "person_id": deployment.person_id,
+        "council": deployment.council,
+        "direct_payment": deployment.direct_payment,
+        "updated_at": at,
+    }
 
 
 class PlanningUnitOfWork(UnitOfWork):

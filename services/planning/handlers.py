@@ -8,6 +8,7 @@ record, or for a person someone else's, is "not found", so ids leak nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
@@ -273,6 +274,72 @@ async def record_deployment_set_up(
     return await _schedule_direct_payment_review(
         uow, policies, deployment, starts_on=envelope.time.date()
     )
+
+
+def _known_deployment(envelope: Envelope) -> KnownDeployment:
+    event = envelope.event
+    assert isinstance(event, DeploymentSetUp)
+    return KnownDeployment(
+        deployment_id=event.deployment_id,
+        plan_id=event.plan_id,
+        person_id=event.person_id,
+        council=event.council,
+        direct_payment=_holds_a_direct_payment(event.parts),
+    )
+
+
+async def record_deployments_set_up(
+    *,
+    envelopes: Sequence[Envelope],
+    uow: PlanningUnitOfWork,
+    policies: PolicyBook,
+    applying: Callable[[Envelope], AbstractContextManager[None]],
+) -> list[Review]:
+    """`record_deployment_set_up` for many events in log order, reading the deployments,
+    the people's open direct-payment reviews and the plans once for all of them: a person
+    whose first direct payment books a review earlier in the batch gets no second one, as
+    one after another. Each review is booked in its own event's span and causation."""
+    known = [_known_deployment(envelope) for envelope in envelopes]
+    direct = [deployment for deployment in known if deployment.direct_payment]
+    people: dict[str, set[str]] = {}
+    for deployment in direct:
+        people.setdefault(deployment.council, set()).add(deployment.person_id)
+    reviewed: set[tuple[str, str]] = set()
+    for council, person_ids in people.items():
+        open_ones = await uow.reviews.people_with_open(
+            council=council, person_ids=person_ids, kind=ReviewKind.DIRECT_PAYMENT
+        )
+        reviewed.update((council, person_id) for person_id in open_ones)
+    signed = await uow.plans.get_many(deployment.plan_id for deployment in direct)
+    booked: list[Review] = []
+    for envelope, deployment in zip(envelopes, known, strict=True):
+        if not deployment.direct_payment:
+            continue
+        with applying(envelope):
+            person = (deployment.council, deployment.person_id)
+            if person in reviewed:
+                continue
+            plan = signed.get(deployment.plan_id)
+            if plan is None or plan.council != deployment.council:
+                continue  # not a plan planning wrote: nothing of ours to review
+            starts_on = envelope.time.date()
+            policy = policy_for(policies, deployment.council, on=starts_on)
+            review = Review.of_direct_payment(
+                plan=plan,
+                deployment_id=deployment.deployment_id,
+                starts_on=starts_on,
+                reviews=policy.reviews,
+                policy_version=policy.policy_version,
+                at=clock.now(),
+            )
+            reviewed.add(person)
+            booked.append(review)
+            uow.track(review)
+            uow.collect_new_events()  # recorded in this event's span and causation
+    await uow.deployments.put_all(known, at=clock.now())
+    await uow.reviews.add_all(booked)
+    await uow.commit()
+    return booked
 
 
 async def record_deployment_switched(

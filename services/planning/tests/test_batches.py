@@ -7,17 +7,20 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID, uuid4, uuid5
 
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
 from contracts.envelope import Envelope
-from contracts.events import Event
+from contracts.events import DeploymentOption, DeploymentPart, DeploymentSetUp, Event
 from servicekit import clock
 from servicekit.clock import SettableClock
 from servicekit.testing import Tokens, deliver, deliver_all, outbox_events, running, runtime_of
 from services.planning.api import create_app
+from services.planning.domain import KnownBudget, Plan, PlanContent
+from services.planning.schemas import PlanIn, plan_content
 from services.planning.settings import Settings
 from services.planning.tests.test_api import (
     SIGN_OFF_DAY,
@@ -31,6 +34,8 @@ from services.planning.tests.test_api import (
 )
 
 AT = datetime(2010, 5, 4, 9, 30, tzinfo=UTC)
+DIRECT = DeploymentOption.DIRECT_PAYMENT
+MANAGED = DeploymentOption.COUNCIL_MANAGED
 
 TABLES = ("assessments", "budgets", "deployments", "plans", "plan_history", "reviews")
 
@@ -133,6 +138,117 @@ def _without_ids(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_ids(item) for item in value]
     return value
+
+
+async def _signed_off_plan(
+    app: FastAPI, person_id: str, plan_id: UUID, content: PlanContent
+) -> None:
+    """A plan in planning's store, under a known id and with the content given."""
+    budget = KnownBudget(
+        budget_id=uuid5(plan_id, "budget"),
+        assessment_id=uuid5(plan_id, "assessment"),
+        person_id=person_id,
+        council="lancashire",
+        stage="final",
+        revision=1,
+        weekly_pence=20_000,
+        annual_pence=1_040_000,
+        policy_version="lancashire/2009.1",
+    )
+    plan = Plan.draft(
+        person_id=person_id,
+        council="lancashire",
+        budget=budget,
+        content=content,
+        fee_basis_points=0,
+        by="care_manager:cm-1",
+        at=AT,
+        plan_id=plan_id,
+    )
+    uow = runtime_of(app).uow()
+    async with uow:
+        await uow.plans.add(plan)
+        await uow.commit()
+
+
+def plan_body_for(person_id: str, budget_id: UUID) -> dict[str, Any]:
+    return {
+        "person_id": person_id,
+        "budget_id": str(budget_id),
+        "outcomes": ["Live in my own flat"],
+        "lines": [a_line()],
+        "contingency_weekly_pence": 0,
+        "risk_mitigations": [],
+    }
+
+
+def set_up(person_id: str, plan_id: UUID, n: int, *options: DeploymentOption) -> DeploymentSetUp:
+    return DeploymentSetUp(
+        person_id=person_id,
+        council="lancashire",
+        deployment_id=uuid5(plan_id, f"deployment {n}"),
+        plan_id=plan_id,
+        parts=[DeploymentPart(option=option, annual_pence=520_000) for option in options],
+        gross_annual_pence=1_040_000,
+        contribution_annual_pence=0,
+        net_annual_pence=1_040_000,
+        audit_tier="light_touch",
+        policy_version="lancashire/2009.1",
+    )
+
+
+async def test_deployments_set_up_in_a_batch_book_the_reviews_one_at_a_time_books(
+    two_services: tuple[FastAPI, FastAPI],
+) -> None:
+    one_by_one, batched = two_services
+    known, new, managed = uuid4(), uuid4(), uuid4()
+    people = [("p-known", known), ("p-new", new), ("p-managed", managed)]
+    contents = {
+        plan_id: plan_content(
+            PlanIn.model_validate(plan_body_for(person_id, uuid5(plan_id, "budget")))
+        )
+        for person_id, plan_id in people
+    }
+    for app in two_services:
+        for person_id, plan_id in people:
+            await _signed_off_plan(app, person_id, plan_id, contents[plan_id])
+        # p-known's direct payment already has its first review booked.
+        await deliver(app, Envelope(event=set_up("p-known", known, 0, DIRECT)))
+    poll: list[Event] = [
+        set_up("p-known", known, 1, DIRECT),  # a review is open: none booked
+        set_up("p-new", new, 1, DIRECT),  # books the first review...
+        set_up("p-new", new, 2, DIRECT, MANAGED),  # ...which this one then finds open
+        set_up("p-managed", managed, 1, MANAGED),  # no direct payment: no review
+        set_up("p-stranger", uuid4(), 1, DIRECT),  # a plan planning did not write
+        set_up("p-managed", managed, 1, DIRECT),  # the same deployment switched in place
+    ]
+    envelopes: list[Event | Envelope] = [Envelope(event=event) for event in poll]
+    for envelope in envelopes:
+        await deliver(one_by_one, envelope)
+    only_in_batches(batched)
+    await deliver_all(batched, envelopes)
+
+    alone, together = await _state(one_by_one), await _state(batched)
+    assert _without_review_ids(together) == _without_review_ids(alone)
+    assert _told_without_ids(await outbox_events(batched)) == _told_without_ids(
+        await outbox_events(one_by_one)
+    )
+    booked = [r for r in together["reviews"] if r["kind"] == "direct_payment"]
+    assert sorted(r["person_id"] for r in booked) == ["p-known", "p-managed", "p-new"]
+
+
+def _without_review_ids(state: dict[str, list[dict[str, Any]]]) -> Any:
+    return {
+        name: sorted(({k: v for k, v in row.items() if k != "review_id"} for row in rows), key=repr)
+        for name, rows in state.items()
+    }
+
+
+def _told_without_ids(envelopes: list[Envelope]) -> list[tuple[str, Any]]:
+    return [
+        (e.type, {k: v for k, v in e.event.model_dump(mode="json").items() if k != "review_id"})
+        for e in envelopes
+    ]
 
 
 def _event_as_told(envelope: Envelope) -> tuple[str, Any]:
