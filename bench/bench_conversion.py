@@ -54,7 +54,15 @@ class LeanClient(httpx.AsyncClient):
         if str(url).endswith("/history") and "/v1/people/" in str(url):
             return httpx.Response(
                 200,
-                json={"items": [{"type": "pb.payments.payment-released.v1"}]},
+                json={
+                    "items": [
+                        {"type": "pb.payments.payment-released.v1", "data": {}},
+                        {
+                            "type": "pb.planning.review-scheduled.v3",
+                            "data": {"kind": "direct_payment"},
+                        },
+                    ]
+                },
                 request=httpx.Request("GET", url),
             )
         return await super().get(url, *args, **kwargs)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -44,9 +45,10 @@ FLOOR_TOPIC = "bench.hop-floor"  # no service reads it
 
 
 def assessments(count: int, seed: int) -> list[Any]:
+    """`count` AssessmentValidated records, one per person (the hop's clock is per person)."""
     out = []
-    for record in c.synth_records(count * 6, seed):
-        if record.topic == "pb.assessment":
+    for record in c.synth_records(count * 8, seed):
+        if json.loads(record.value)["type"].startswith("pb.assessment.assessment-validated."):
             out.append(record)
             if len(out) == count:
                 return out

@@ -110,7 +110,40 @@ class Risk(_Part):
     practitioners_view: str | None = None
 
 
-class AssessmentValidated(Event):
+class ValidationBasis(StrEnum):
+    """Why an assessment could be validated, and so budgeted (docs/charging.md)."""
+
+    ELIGIBLE = "eligible"
+    """The latest eligibility determination found the needs eligible."""
+    URGENT_NEED = "urgent_need"
+    """Care Act 2014 s.19(3): needs met urgently, before or without a determination."""
+    CONVERTED_FROM_LEGACY_SYSTEM = "converted_from_legacy_system"
+    """A person already receiving support, brought over from the council's old system."""
+    DETERMINATION_PENDING_REVIEW = "determination_pending_review"
+    """A determination is being reviewed; support goes ahead meanwhile."""
+    NO_CRITERIA_IN_FORCE = "no_criteria_in_force"
+    """The council's policy had no Care Act eligibility criteria in force that day (before
+    1 April 2015): there was nothing to determine."""
+
+
+class EligibilityBasis(_Part):
+    """What the validation rested on: an eligible determination, or a recorded reason."""
+
+    basis: ValidationBasis
+    determination_id: UUID | None = Field(
+        None, description="The latest eligibility determination, when there was one."
+    )
+    determined_eligible: bool | None = Field(
+        None, description="What that determination found; none when there was none."
+    )
+    explanation: Text | None = Field(
+        None, description="Why it went ahead without an eligible determination, in words."
+    )
+
+
+# Superseded by AssessmentValidated (v2), which says what the validation rested on. Kept
+# unchanged so that records published as v1 stay readable: contracts.registry upcasts them.
+class AssessmentValidatedV1(Event):
     type: ClassVar[str] = "pb.assessment.assessment-validated.v1"
     service: ClassVar[str] = "assessment"
     assessment_id: UUID
@@ -133,6 +166,39 @@ class AssessmentValidated(Event):
     risks: list[Risk]
     validated_by: ShortText
     policy_version: str
+
+
+class AssessmentValidated(Event):
+    """A practitioner validated the assessment: the levels the budget is calculated from,
+    and what the validation rested on (v2)."""
+
+    type: ClassVar[str] = "pb.assessment.assessment-validated.v2"
+    service: ClassVar[str] = "assessment"
+    assessment_id: UUID
+    client_group: ClientGroup
+    completed_by: CompletedBy
+    team: ShortText
+    key_worker_id: ShortText
+    age_band: AgeBand
+    community_based: bool
+    domain_levels: dict[str, int] = Field(description="Domain key -> validated level.")
+    adjustments: list[LevelAdjustment]
+    significant_informal_support: bool
+    needs_24_7: bool
+    carer_support_weekly_pence: Pence = Field(
+        description="Support the carer has agreed to go on giving, valued weekly; it reduces "
+        "the money, never the points (carer-neutral, seed 004 Council C)."
+    )
+    other_funding: list[OtherFunding]
+    outcomes: list[Text]
+    risks: list[Risk]
+    validated_by: ShortText
+    policy_version: str
+    eligibility: EligibilityBasis | None = Field(
+        None,
+        description="An eligible determination, or the recorded reason to go ahead without "
+        "one; none only on an assessment validated before this was required (v1).",
+    )
 
 
 # --- Care Act eligibility and the financial assessment (docs/charging.md) ------------------
@@ -202,8 +268,9 @@ class ChargeLine(_Part):
 
 
 # Superseded by FinancialAssessmentCompleted (v2), which adds the children and premiums the
-# Minimum Income Guarantee counted. Kept unchanged (its docstring is in its published
-# schema), so that records published as v1 stay readable: contracts.registry upcasts them.
+# Minimum Income Guarantee counted, from when the charge applies and whether it restates an
+# earlier one. Kept unchanged (its docstring is in its published schema), so that records
+# published as v1 stay readable: contracts.registry upcasts them.
 class FinancialAssessmentCompletedV1(Event):
     """A financial assessment under the Care and Support (Charging and Assessment of
     Resources) Regulations 2014: every figure and the weekly charge, or that it was
@@ -242,11 +309,12 @@ class FinancialAssessmentCompletedV1(Event):
 
 class FinancialAssessmentCompleted(FinancialAssessmentCompletedV1):
     """A financial assessment under the Care and Support (Charging and Assessment of
-    Resources) Regulations 2014: every figure and the weekly charge, or that it was
-    deferred or refused (then no charge is set). v2 also records the children and premiums
-    the Minimum Income Guarantee counted, so that with the capital, income, housing costs
-    and disability-related expenditure it already carries, the charge can be recalculated
-    under other figures (the policy what-if)."""
+    Resources) Regulations 2014: every figure and the weekly charge from a date, or that it
+    was deferred or refused (then no charge is set). v2 also records the children and
+    premiums the Minimum Income Guarantee counted, so that with the capital, income,
+    housing costs and disability-related expenditure it already carries, the charge can be
+    recalculated under other figures (the policy what-if); and an uprating restates an
+    earlier assessment under a newly adopted policy's figures."""
 
     type: ClassVar[str] = "pb.assessment.financial-assessment-completed.v2"
     mig_children: int | None = Field(
@@ -260,6 +328,16 @@ class FinancialAssessmentCompleted(FinancialAssessmentCompletedV1):
         max_length=20,
         description="The premiums (policy names) the Minimum Income Guarantee counted; none "
         "as for mig_children.",
+    )
+    applies_from: date | None = Field(
+        None,
+        description="The day the charge applies from: the assessment's day, or an uprated "
+        "policy's effective date; none means assessed_on (v1).",
+    )
+    uprating_of: UUID | None = Field(
+        None,
+        description="Set on an uprating: the financial assessment this one restates under "
+        "the figures of policy_version, from applies_from. The earlier one stays as it was.",
     )
 
 

@@ -62,6 +62,7 @@ SUPERSEDED_CLASSES: tuple[type[ev.Event], ...] = (
     ev.ReviewScheduledV1,
     ev.ReviewScheduledV2,
     ev.ReviewDueV1,
+    ev.AssessmentValidatedV1,
     ev.FinancialAssessmentCompletedV1,
 )
 """Older published versions: never produced again, read only through UPCASTERS."""
@@ -106,9 +107,20 @@ def with_more_review_kinds(data: dict[str, Any]) -> dict[str, Any]:
     return dict(data)
 
 
+def assessment_validated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 was validated before eligibility was required: v2 leaves `eligibility` empty."""
+    return dict(data)
+
+
 def financial_assessment_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """v1 did not record the children and premiums the guarantee counted: none (unknown)."""
-    return {**data, "mig_children": None, "mig_premiums": None}
+    """v1 did not record the children and premiums the guarantee counted (none: unknown);
+    its charge applied from the day it was assessed, and restated nothing."""
+    return {
+        **data,
+        "mig_children": None,
+        "mig_premiums": None,
+        "applies_from": data["assessed_on"],
+    }
 
 
 # Older type -> (newer type, function turning old data into new data). A consumer reading
@@ -117,6 +129,7 @@ UPCASTERS: dict[str, tuple[str, UpcastFn]] = {
     ev.ReviewScheduledV1.type: (ev.ReviewScheduledV2.type, review_scheduled_v1_to_v2),
     ev.ReviewScheduledV2.type: (ev.ReviewScheduled.type, with_more_review_kinds),
     ev.ReviewDueV1.type: (ev.ReviewDue.type, with_more_review_kinds),
+    ev.AssessmentValidatedV1.type: (ev.AssessmentValidated.type, assessment_validated_v1_to_v2),
     ev.FinancialAssessmentCompletedV1.type: (
         ev.FinancialAssessmentCompleted.type,
         financial_assessment_v1_to_v2,

@@ -24,6 +24,17 @@ from rules.authority import lowest_sign_off_role, who_may_agree
 
 DEFAULT_TIMEOUT = 30.0
 
+ELIGIBLE_NEEDS: dict[str, Any] = {
+    "needs_from_impairment_or_illness": True,
+    "outcomes": [
+        {"outcome": "managing_and_maintaining_nutrition", "difficulties": ["only_with_assistance"]},
+        {"outcome": "using_the_home_safely", "difficulties": ["endangers_health_or_safety"]},
+    ],
+    "significant_impact_on_wellbeing": True,
+}
+"""A determination that finds the needs eligible (two outcomes of reg. 2(2), a significant
+impact on wellbeing): a budget is calculated only for eligible needs."""
+
 T = TypeVar("T")
 
 
@@ -165,6 +176,15 @@ async def walk_journey(
         ),
         200,
         "submit the self-assessment",
+    )
+    _expect(
+        await client.post(
+            f"{urls['assessment']}/v1/assessments/{assessment_id}/eligibility",
+            json=ELIGIBLE_NEEDS,
+            headers=care_manager,
+        ),
+        201,
+        "determine eligibility",
     )
     _expect(
         await client.post(

@@ -1,23 +1,34 @@
 """The Care Act steps end to end: an eligibility determination and a financial assessment
 made over HTTP reach the audit through the event log, in the person's history and
-timeline; the assessed charge reaches payments, which recalculates the contribution and
-issues the personal budget statement the person challenges. The five services run as real
-processes, on SQLite and the embedded log, and on PostgreSQL and Kafka (docs/charging.md)."""
+timeline; a budget only for eligible needs (or an urgent one, with its reason); a policy
+adopted with a higher Minimum Income Guarantee restating the charge from its date; and the
+assessed charge reaching payments, which recalculates the contribution and issues the
+personal budget statement the person challenges. The five services run as real processes,
+on SQLite and the embedded log, and on PostgreSQL and Kafka (docs/charging.md)."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
-from contracts.policy import Policy
+from contracts.policy import Policy, load_policy, policy_document
 from contracts.vocabulary import Role
 from pbj.idp import mint_for
-from pbj.journey import JourneyResult, Staff, load_policies, walk_journey
+from pbj.journey import (
+    ELIGIBLE_NEEDS,
+    JourneyResult,
+    Staff,
+    demo_answers,
+    load_policies,
+    walk_journey,
+)
 from pbj.processes import Supervisor
 from servicekit.testing import POLICIES_DIR
 from tests.systems import supervised_system
@@ -29,9 +40,25 @@ pytestmark = pytest.mark.e2e
 system = supervised_system("careact", "careact")
 
 
-def history_types(client: httpx.Client, audit: str, auditor: dict[str, str]) -> list[str]:
-    r = client.get(f"{audit}/v1/people/CA1/history", headers=auditor)
-    return [item["type"] for item in r.json()["items"]] if r.status_code == 200 else []
+def history_types(
+    client: httpx.Client, audit: str, auditor: dict[str, str], person: str = "CA1"
+) -> list[str]:
+    return [item["type"] for item in history(client, audit, auditor, person)]
+
+
+def history(
+    client: httpx.Client, audit: str, auditor: dict[str, str], person: str
+) -> list[dict[str, Any]]:
+    r = client.get(f"{audit}/v1/people/{person}/history", headers=auditor)
+    return list(r.json()["items"]) if r.status_code == 200 else []
+
+
+def eventually(what: str, check: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+    return found
 
 
 def test_eligibility_and_the_financial_assessment_reach_the_persons_audit_history(
@@ -210,3 +237,110 @@ def test_a_financial_assessment_sets_the_contribution_a_statement_and_its_challe
 async def _walk(urls: dict[str, str], staff: Staff, policy: Policy) -> JourneyResult:
     async with httpx.AsyncClient(timeout=30) as client:
         return await walk_journey(client, urls, staff, policy)
+
+
+def test_a_budget_only_for_eligible_needs_and_an_uprating_restates_the_charge(
+    system: Supervisor,
+) -> None:
+    urls = system.urls()
+    staff = Staff(system.data_dir, "lancashire")
+    care_manager, finance, auditor, operations = (
+        staff(Role.CARE_MANAGER),
+        staff(Role.FINANCE),
+        staff(Role.AUDITOR),
+        staff(Role.OPERATIONS),
+    )
+    lancashire = load_policy(POLICIES_DIR / "lancashire.yaml")
+    with httpx.Client(timeout=30) as client:
+        started = client.post(
+            f"{urls['assessment']}/v1/assessments",
+            headers=care_manager,
+            json={
+                "person_id": "CA2",
+                "client_group": "older_people",
+                "completed_by": "practitioner",
+                "team": "North",
+                "key_worker_id": "kw-1",
+                "age_band": "75-84",
+            },
+        )
+        assert started.status_code == 201, started.text
+        url = f"{urls['assessment']}/v1/assessments/{started.json()['assessment_id']}"
+        answers = {
+            "domains": demo_answers(lancashire, 3),
+            "significant_informal_support": False,
+            "needs_24_7": False,
+        }
+        assert client.put(f"{url}/answers", headers=care_manager, json=answers).is_success
+        assert client.post(f"{url}/submit", headers=care_manager, json={}).is_success
+
+        # Needs found not eligible: no validation, so no budget.
+        one_outcome = {**ELIGIBLE_NEEDS, "outcomes": ELIGIBLE_NEEDS["outcomes"][:1]}
+        assert (
+            client.post(f"{url}/eligibility", headers=care_manager, json=one_outcome).json()[
+                "eligible"
+            ]
+            is False
+        )
+        refused = client.post(f"{url}/validate", headers=care_manager, json={})
+        assert refused.status_code == 409 and refused.json()["error"] == "NeedsNotEligible"
+
+        # An urgent need goes ahead, and says why.
+        why = "Carer taken into hospital; support cannot wait for a reassessment"
+        urgent = {"going_ahead_without_eligibility": {"reason": "urgent_need", "explanation": why}}
+        validated = client.post(f"{url}/validate", headers=care_manager, json=urgent)
+        assert validated.status_code == 200, validated.text
+        budgets = f"{urls['allocation']}/v1/budgets"
+        eventually(
+            "the budget",
+            lambda: client.get(budgets, params={"person_id": "CA2"}, headers=care_manager).json()[
+                "items"
+            ],
+        )
+        [seen] = eventually(
+            "the validation in the audit",
+            lambda: [
+                item
+                for item in history(client, urls["audit"], auditor, "CA2")
+                if item["type"] == "pb.assessment.assessment-validated.v2"
+            ],
+        )
+        assert seen["data"]["eligibility"]["basis"] == "urgent_need"
+        assert seen["data"]["eligibility"]["explanation"] == why
+
+        # The financial assessment, then a policy with a higher MIG from today.
+        body: dict[str, Any] = {
+            "path": "full",
+            "cost_of_support_weekly_pence": 46_500,
+            "capital": [{"kind": "savings", "pence": 2_000_000}],
+            "income_weekly": [{"kind": "state_pension", "weekly_pence": 23_000}],
+            "mig_circumstance": "single_pension_credit_age",
+        }
+        assessed = client.post(f"{url}/financial-assessment", headers=finance, json=body)
+        assert assessed.status_code == 201, assessed.text
+        today = datetime.now(UTC).date()
+        document = copy.deepcopy(policy_document(lancashire))
+        figure = document["charging"]["minimum_income_guarantee"]["single_pension_credit_age"]
+        figure.update(pence=figure["pence"] + 2_000, applies_from=today.isoformat())
+        document["version"] = "2090.1"
+        adopted = client.post(
+            f"{urls['allocation']}/v1/policies",
+            headers=operations,
+            json={"policy": document, "effective_from": today.isoformat()},
+        )
+        assert adopted.status_code == 201, adopted.text
+
+        def restated() -> list[dict[str, Any]]:
+            return [
+                item["data"]
+                for item in history(client, urls["audit"], auditor, "CA2")
+                if item["type"] == "pb.assessment.financial-assessment-completed.v2"
+                and item["data"].get("uprating_of")
+            ]
+
+        [uprated] = eventually("the uprated charge in the audit", restated)
+    original = assessed.json()
+    assert uprated["uprating_of"] == original["financial_assessment_id"]
+    assert uprated["weekly_charge_pence"] == original["weekly_charge_pence"] - 2_000
+    assert uprated["applies_from"] == today.isoformat()
+    assert uprated["policy_version"] == "lancashire/2090.1"

@@ -28,6 +28,7 @@ from contracts import cld
 from contracts import events as ev
 from contracts.policy import PolicyBook, load_policy, policy_document
 from contracts.vocabulary import Role
+from pbj.journey import ELIGIBLE_NEEDS
 from servicekit.csvexport import FORMULA_START, csv_text
 from servicekit.testing import POLICIES_DIR, Tokens, deliver, running
 from services.allocation.api import create_app as allocation_app
@@ -99,10 +100,11 @@ async def plant(client: httpx.AsyncClient, headers: dict[str, str], person: str,
     for method, path, body in (
         ("PUT", "/answers", answers),
         ("POST", "/submit", None),
+        ("POST", "/eligibility", ELIGIBLE_NEEDS),
         ("POST", "/validate", {"adjustments": [], "risks": []}),
     ):
         r = await client.request(method, url + path, json=body, headers=headers)
-        assert r.status_code == 200, f"{path}: {r.text}"
+        assert r.is_success, f"{path}: {r.text}"
     return True
 
 

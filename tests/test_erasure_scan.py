@@ -33,6 +33,7 @@ import pytest
 
 from contracts.policy import load_policy, policy_document
 from contracts.vocabulary import Role
+from pbj.journey import ELIGIBLE_NEEDS
 from servicekit.testing import POLICIES_DIR, Tokens, running
 
 SERVICES = ("assessment", "allocation", "planning", "payments", "audit")
@@ -141,6 +142,7 @@ async def start_with_details(d: Deployment, person_id: str, details: dict[str, s
     }
     await d.ok("assessment", "PUT", f"{url}/answers", Role.CARE_MANAGER, json=answers)
     await d.ok("assessment", "POST", f"{url}/submit", Role.CARE_MANAGER)
+    await d.ok("assessment", "POST", f"{url}/eligibility", Role.CARE_MANAGER, json=ELIGIBLE_NEEDS)
     validation = {"adjustments": [], "risks": []}
     await d.ok("assessment", "POST", f"{url}/validate", Role.CARE_MANAGER, json=validation)
 

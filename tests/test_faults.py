@@ -55,7 +55,7 @@ BUDGET_ISSUED = "pb.allocation.budget-issued.v1"
 # The journey causes each of these once per person: a second copy is an event applied twice.
 # (BudgetIssued comes twice, the indicative budget and the final one after sign-off.)
 ONCE_PER_PERSON = (
-    "pb.assessment.assessment-validated.v1",
+    "pb.assessment.assessment-validated.v2",
     "pb.planning.plan-signed-off.v1",
     "pb.payments.deployment-set-up.v1",
     "pb.payments.agreement-signed.v1",

@@ -24,6 +24,8 @@ this test's own reading of the seeds' rules, and what the model saw succeed):
 - idempotency: an Idempotency-Key never replays one identity's answer to another;
 - operations: redelivering an event with the operator command changes nothing;
 - errors: every refusal is RFC 9457 problem details with our error code;
+- eligibility: an assessment whose needs were not found eligible, with no recorded reason
+  to go ahead, is refused validation and gets no budget;
 - and no call answers 5xx.
 
 A refusal is any 4xx; a violation is a 2xx where the model says refuse, or a 5xx. A
@@ -64,13 +66,14 @@ from hypothesis.stateful import (
 from contracts.policy import Policy, PolicyBook, policy_document
 from contracts.vocabulary import Role
 from pbj import log_operations
-from pbj.journey import demo_answers
+from pbj.journey import ELIGIBLE_NEEDS, demo_answers
 from servicekit import clock
 from servicekit.clock import SettableClock
 from servicekit.testing import POLICIES_DIR
 from tests.journey_harness import Identity, Journey, citizen, iso, staff
 
 FAMILIES = (
+    "eligibility",
     "money",
     "authority",
     "dates",
@@ -90,6 +93,10 @@ FILE_POLICIES = PolicyBook.from_directory(POLICIES_DIR)
 COUNCILS = ("lancashire", "council_a", "council_b", "council_c", "council_d", "council_e")
 PERSON_IDS = ("P1", "P2", "P3")
 """Few ids, so the same id turns up in more than one council."""
+ELIGIBILITY_CASES = ("eligible", "eligible", "eligible", "urgent_need", "not_eligible", "none")
+GATE_REFUSALS = {"not_eligible": "NeedsNotEligible", "none": "NoEligibilityDetermination"}
+"""What validating answers when the needs were not found eligible and no reason was given."""
+NOT_ELIGIBLE_NEEDS = {**ELIGIBLE_NEEDS, "outcomes": ELIGIBLE_NEEDS["outcomes"][:1]}
 STAFF_USERS = ("ann", "raj")
 """Few user names, so one user acts in more than one role."""
 PRACTITIONERS = (Role.CARE_MANAGER, Role.TEAM_MANAGER, Role.PANEL)
@@ -371,11 +378,21 @@ class JourneyModel(RuleBasedStateMachine):
         # them (Council C's mental health budgets go to the panel whatever the amount).
         answers=st.one_of(st.sampled_from((0, 1)), st.integers(0, 12)),
         informal_support=st.booleans(),
+        # Mostly eligible; sometimes needs found not eligible, none determined, or urgent.
+        eligibility=st.sampled_from(ELIGIBILITY_CASES),
     )
     def assess_person(
-        self, council: str, person_id: str, group: int, answers: int, informal_support: bool
+        self,
+        council: str,
+        person_id: str,
+        group: int,
+        answers: int,
+        informal_support: bool,
+        eligibility: str = "eligible",
     ) -> Any:
-        """POST /v1/assessments, PUT answers, submit, validate; then read the budget."""
+        """POST /v1/assessments, PUT answers, submit, determine eligibility, validate; then
+        read the budget. Needs not found eligible, without a recorded reason, are refused
+        validation and get no budget."""
         if (council, person_id) in self.model:
             return multiple()
         policy = self.in_force(council, self.today)
@@ -414,11 +431,27 @@ class JourneyModel(RuleBasedStateMachine):
                 },
             ),
             ("POST", f"/v1/assessments/{aid}/submit", {}),
-            ("POST", f"/v1/assessments/{aid}/validate", {"adjustments": [], "risks": []}),
         ]
+        if eligibility != "none":
+            found = ELIGIBLE_NEEDS if eligibility != "not_eligible" else NOT_ELIGIBLE_NEEDS
+            steps.append(("POST", f"/v1/assessments/{aid}/eligibility", found))
         for method, path, body in steps:
             if self.call("assessment", method, path, cm, body).status_code >= 300:
                 return multiple()
+        validation: dict[str, Any] = {"adjustments": [], "risks": []}
+        if eligibility == "urgent_need":
+            validation["going_ahead_without_eligibility"] = {
+                "reason": "urgent_need",
+                "explanation": "Carer taken into hospital; support cannot wait",
+            }
+        validated = self.call(
+            "assessment", "POST", f"/v1/assessments/{aid}/validate", cm, validation
+        )
+        if eligibility in GATE_REFUSALS:
+            self._check_refused_validation(council, person_id, validated, eligibility)
+            return multiple()
+        if validated.status_code >= 300:
+            return multiple()
         self.settle()
         issued_at = clock.now()
         person = Person(council, person_id, client_group)
@@ -434,6 +467,26 @@ class JourneyModel(RuleBasedStateMachine):
             if holder.person_id == person_id:
                 self._read_history_as(holder, holder.council, as_person=False)
         return person.key
+
+    def _check_refused_validation(
+        self, council: str, person_id: str, validated: Any, eligibility: str
+    ) -> None:
+        """A budget is calculated only for eligible needs (docs/charging.md)."""
+        if (
+            validated.status_code != 409
+            or validated.json().get("error") != GATE_REFUSALS[eligibility]
+        ):
+            violation(
+                "eligibility",
+                f"validating {council}/{person_id} with {eligibility} answered "
+                f"{validated.status_code}, not 409 {GATE_REFUSALS[eligibility]}: "
+                f"{validated.text[:200]}",
+            )
+        self.settle()
+        cm = staff(council, Role.CARE_MANAGER)
+        listed = self.call("allocation", "GET", f"/v1/budgets?person_id={person_id}", cm)
+        if listed.json().get("items"):
+            violation("eligibility", f"{council}/{person_id} got a budget without eligible needs")
 
     def _learn_budget(
         self, person: Person, budget: dict[str, Any], issued_at: datetime | None = None

@@ -193,6 +193,13 @@ def test_a_case_worker_takes_a_person_from_assessment_to_a_released_payment(page
     expect_message(page, "Answers saved")
     page.get_by_role("button", name="Submit for validation").click()
     expect_message(page, "Submitted for validation")
+    # A budget is calculated only for eligible needs: the determination comes first.
+    page.get_by_label("The needs arise from a physical or mental impairment").check()
+    page.get_by_label("Managing and maintaining nutrition").select_option("only_with_assistance")
+    page.get_by_label("Using the home safely").select_option("endangers_health_or_safety")
+    page.get_by_label("There is, or is likely to be, a significant impact").check()
+    page.get_by_role("button", name="Record the eligibility determination").click()
+    expect_message(page, "The needs meet the eligibility criteria")
     personal_care = page.get_by_label("Validated level").nth(4)
     personal_care.select_option(index=3)
     page.get_by_label("Reason, if you changed it").nth(4).fill("Needs help to wash every day")

@@ -137,7 +137,8 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
     ),
     (
         9,
-        lambda: ev.AssessmentValidated(
+        # Validated before eligibility was required (v1).
+        lambda: ev.AssessmentValidatedV1(
             **BASE,
             **assessment_fields(),
             domain_levels={**LEVELS, "staying_safe": 5},
@@ -202,6 +203,47 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
             determined_by="care_manager:cm-4",
             determined_on=(START + timedelta(days=10)).date(),
             policy_version=POLICY,
+        ),
+    ),
+    (
+        10,
+        lambda: ev.AssessmentValidated(
+            **BASE,
+            **assessment_fields(),
+            domain_levels={**LEVELS, "staying_safe": 5},
+            adjustments=[
+                ev.LevelAdjustment(
+                    domain="staying_safe",
+                    original_level=4,
+                    validated_level=5,
+                    reason="Practitioner saw more risk at night than the person ticked",
+                )
+            ],
+            significant_informal_support=True,
+            needs_24_7=False,
+            carer_support_weekly_pence=4_000,
+            other_funding=[
+                ev.OtherFunding(
+                    source=ev.OtherFundingSource.INDEPENDENT_LIVING_FUND, weekly_pence=2_500
+                )
+            ],
+            outcomes=["Live in my own flat", "Go to the allotment twice a week"],
+            risks=[
+                ev.Risk(
+                    risk_id="r-1",
+                    description="Forgets to take medication in the evening",
+                    flagged=True,
+                    persons_view="I want to manage it myself with a reminder",
+                    practitioners_view="A prompt from the PA is enough",
+                )
+            ],
+            validated_by="care_manager:cm-4",
+            policy_version=POLICY,
+            eligibility=ev.EligibilityBasis(
+                basis=ev.ValidationBasis.ELIGIBLE,
+                determination_id=uid("eligibility"),
+                determined_eligible=True,
+            ),
         ),
     ),
     (
@@ -303,6 +345,8 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
             mig_children=0,
             mig_premiums=[],
             policy_version=POLICY,
+            applies_from=(START + timedelta(days=11)).date(),
+            uprating_of=None,
         ),
     ),
     (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -9,7 +10,9 @@ import structlog
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
+from contracts.events import ValidationBasis
 from contracts.vocabulary import CITIZEN_ROLES, PRACTITIONER_ROLES, Role
+from rules.eligibility import GoingAhead
 from servicekit.app import runtime_from, service_app
 from servicekit.auth import CurrentActor, require_role
 from servicekit.bulk import (
@@ -308,7 +311,14 @@ async def convert_assessments(
             policies=runtime.policies,
             caller=caller,
             assessment_id=started.assessment_id,
-            command=validation_in(row.validation),
+            command=replace(
+                validation_in(row.validation),
+                going_ahead=GoingAhead(
+                    ValidationBasis.CONVERTED_FROM_LEGACY_SYSTEM,
+                    f"Already supported; converted from the council's previous system "
+                    f"(conversion row {row.ref})",
+                ),
+            ),
             expected_version=None,
         )
         return {

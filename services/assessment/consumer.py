@@ -9,6 +9,10 @@ PolicyAdopted and OperatorActionRecorded are no contact with anyone. servicekit'
 follows PolicyAdopted for every service whose database has the adopted_policies table
 (ADR 10). Audit's tamper findings are about the record, not contacts with the
 person either.
+
+PolicyAdopted does one thing here: a policy whose charging figures differ from those a
+person's latest financial assessment used restates that person's charge from its date
+(the April uprating, docs/charging.md).
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from contracts.events import (
     TamperAcknowledged,
     TamperDetected,
 )
-from contracts.registry import ALL_TOPICS, EVENT_CLASSES
+from contracts.registry import ALL_TOPICS, EVENT_CLASSES, topic_for
 from servicekit.consumer import Handler
 from servicekit.runtime import ServiceRuntime
 from services.assessment import handlers
 from services.assessment.db import AssessmentUnitOfWork
+from services.assessment.settings import Settings
 
 CONTACT_CONSUMER = "assessment-last-contact"
+UPRATING_CONSUMER = "assessment-uprating"
 
 
 async def on_any_event(envelope: Envelope, uow: AssessmentUnitOfWork) -> None:
@@ -39,7 +45,8 @@ async def on_any_event(envelope: Envelope, uow: AssessmentUnitOfWork) -> None:
 
 
 def register(runtime: ServiceRuntime[AssessmentUnitOfWork]) -> None:
-    """Consume every topic for the last contact; the erasure itself is no contact."""
+    """Consume every topic for the last contact (the erasure itself is no contact), and
+    policy adoptions for the uprating of charges."""
     contact_events: dict[type, Handler] = {
         event_cls: on_any_event
         for event_cls in EVENT_CLASSES
@@ -53,3 +60,18 @@ def register(runtime: ServiceRuntime[AssessmentUnitOfWork]) -> None:
         )
     }
     runtime.add_consumer(topics=list(ALL_TOPICS), handlers=contact_events, name=CONTACT_CONSUMER)
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    keys = settings.master_key()
+
+    async def on_policy_adopted(envelope: Envelope, uow: AssessmentUnitOfWork) -> None:
+        assert isinstance(envelope.event, PolicyAdopted)
+        await handlers.uprate_charges(
+            uow=uow, keys=keys, policies=runtime.policies, adopted=envelope.event
+        )
+
+    runtime.add_consumer(
+        topics=[topic_for(PolicyAdopted)],
+        handlers={PolicyAdopted: on_policy_adopted},
+        name=UPRATING_CONSUMER,
+    )

@@ -16,8 +16,9 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from contracts.events import OtherFundingSource
+from contracts.events import EligibilityBasis, OtherFundingSource
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy
+from rules.eligibility import DeterminationOnRecord
 from servicekit.db import (
     UtcDateTime,
     VersionedWithHistory,
@@ -38,7 +39,12 @@ from services.assessment.domain import (
     Status,
     Validation,
 )
-from services.assessment.personal import PersonKey, SealedRecord
+from services.assessment.personal import (
+    FINANCIAL_RECORD_FIELDS,
+    FinancialRecord,
+    PersonKey,
+    SealedRecord,
+)
 
 metadata = sa.MetaData()
 outbox, inbox, idempotency_keys = messaging_tables(metadata)
@@ -77,6 +83,9 @@ assessments = sa.Table(
     sa.Column("validated_risks", sa.JSON, nullable=True),
     sa.Column("validated_by", sa.String(200), nullable=True),
     sa.Column("validated_at", UtcDateTime(), nullable=True),
+    # What the validation rested on (rules.eligibility.validation_basis); empty on those
+    # validated before it was required.
+    sa.Column("validated_eligibility", sa.JSON, nullable=True),
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
@@ -88,6 +97,25 @@ sa.Index(
     assessments.c.assessment_id,
 )
 sa.Index("assessments_by_person", assessments.c.council, assessments.c.person_id)
+
+eligibility_determinations = sa.Table(
+    "eligibility_determinations",
+    metadata,
+    # Orders determinations recorded in the same instant: the later one is the latest.
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("determination_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("assessment_id", sa.Uuid, sa.ForeignKey("assessments.assessment_id"), nullable=False),
+    sa.Column("eligible", sa.Boolean, nullable=False),
+    sa.Column("determined_on", sa.Date, nullable=False),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
+)
+"""Each determination's decision, for the gate before validation; the determination
+itself (outcomes, reasons) is the EligibilityDetermined event the audit keeps."""
+sa.Index(
+    "eligibility_determinations_by_assessment",
+    eligibility_determinations.c.assessment_id,
+    eligibility_determinations.c.seq,
+)
 
 legacy_people = sa.Table(
     "legacy_people",
@@ -148,6 +176,26 @@ personal_details = sa.Table(
     sa.Column("recorded_by", sa.String(200), nullable=False),
 )
 sa.Index("personal_details_by_person", personal_details.c.council, personal_details.c.person_id)
+
+financial_inputs = sa.Table(
+    "financial_inputs",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("financial_assessment_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("assessment_id", sa.Uuid, nullable=False),
+    sa.Column("policy_version", sa.String(100), nullable=False),
+    sa.Column("applies_from", sa.Date, nullable=False),
+    # What a full assessment was told, sealed under the person's data key like their
+    # details (an erasure deletes the row and the key); none for the other paths.
+    sa.Column("key_id", sa.String(36), nullable=True),
+    sa.Column("sealed_inputs", sa.Text, nullable=True),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
+)
+"""Each financial assessment recorded, newest last per person: what an uprating
+recalculates from (docs/charging.md)."""
+sa.Index("financial_inputs_by_person", financial_inputs.c.council, financial_inputs.c.person_id)
 
 person_activity = sa.Table(
     "person_activity",
@@ -240,6 +288,9 @@ def _row_values(a: Assessment) -> dict[str, Any]:
         "validated_risks": [_risk_to_json(r) for r in v.risks] if v else None,
         "validated_by": v.validated_by if v else None,
         "validated_at": v.validated_at if v else None,
+        "validated_eligibility": (
+            v.eligibility.model_dump(mode="json") if v and v.eligibility else None
+        ),
         "created_by": a.created_by,
         "created_at": a.created_at,
         "updated_at": a.updated_at,
@@ -264,6 +315,11 @@ def _validation_from_row(row: Mapping[Any, Any]) -> Validation | None:
         risks=tuple(_risk_from_json(r) for r in row["validated_risks"]),
         validated_by=row["validated_by"],
         validated_at=_utc(row["validated_at"]),
+        eligibility=(
+            EligibilityBasis.model_validate(row["validated_eligibility"])
+            if row["validated_eligibility"]
+            else None
+        ),
     )
 
 
@@ -348,7 +404,35 @@ class AssessmentRepository:
             for h in history_rows
         ]
         assessment = _assessment_from_row(row._mapping, history)
+        assessment.eligibility = await self.latest_determination(assessment_id)
         return self._track(assessment)
+
+    async def latest_determination(self, assessment_id: UUID) -> DeterminationOnRecord | None:
+        d = eligibility_determinations.c
+        row = (
+            await self._session.execute(
+                sa.select(d.determination_id, d.eligible, d.determined_on)
+                .where(d.assessment_id == assessment_id)
+                .order_by(d.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        if row is None:
+            return None
+        return DeterminationOnRecord(row.determination_id, bool(row.eligible), row.determined_on)
+
+    async def add_determination(
+        self, assessment_id: UUID, determination: DeterminationOnRecord, recorded_at: datetime
+    ) -> None:
+        await self._session.execute(
+            eligibility_determinations.insert().values(
+                determination_id=determination.determination_id,
+                assessment_id=assessment_id,
+                eligible=determination.eligible,
+                determined_on=determination.determined_on,
+                recorded_at=recorded_at,
+            )
+        )
 
     async def add(self, assessment: Assessment) -> None:
         await self._rows.add(assessment)
@@ -461,6 +545,11 @@ class PeopleRepository:
             )
         )
         await self._session.execute(
+            financial_inputs.delete().where(
+                financial_inputs.c.council == council, financial_inputs.c.person_id == person_id
+            )
+        )
+        await self._session.execute(
             person_keys.update()
             .where(person_keys.c.council == council, person_keys.c.person_id == person_id)
             .values(wrapped_key=None, erased_at=at, erased_by=by)
@@ -480,7 +569,9 @@ class PeopleRepository:
             if engine.dialect.name == "sqlite":
                 await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             else:
-                await autocommit.exec_driver_sql("VACUUM person_keys, personal_details")
+                await autocommit.exec_driver_sql(
+                    "VACUUM person_keys, personal_details, financial_inputs"
+                )
 
     async def touch(self, council: str, person_id: str, at: datetime) -> None:
         """Remember the latest event time seen for the person (events may come out of order)."""
@@ -515,6 +606,38 @@ class PeopleRepository:
         times = [(await self._session.execute(query)).scalar_one_or_none() for query in candidates]
         found = [_utc(t) for t in times if t is not None]
         return max(found) if found else None
+
+
+class FinancialInputsRepository:
+    """Each person's financial assessments in the order recorded, with sealed inputs."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, record: FinancialRecord) -> None:
+        await self._session.execute(financial_inputs.insert().values(**asdict(record)))
+
+    async def latest_per_person(self, council: str) -> list[FinancialRecord]:
+        """The newest financial assessment of each of the council's people."""
+        f = financial_inputs.c
+        newest = (
+            sa.select(sa.func.max(f.seq))
+            .where(f.council == council)
+            .group_by(f.person_id)
+            .scalar_subquery()
+        )
+        rows = (
+            (
+                await self._session.execute(
+                    sa.select(*(financial_inputs.c[name] for name in FINANCIAL_RECORD_FIELDS))
+                    .where(f.seq.in_(newest))
+                    .order_by(f.person_id)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        return [FinancialRecord(**row) for row in rows]
 
 
 class LegacyPeopleRepository:
@@ -560,9 +683,11 @@ class LegacyPeopleRepository:
 class AssessmentUnitOfWork(UnitOfWork):
     assessments: AssessmentRepository
     people: PeopleRepository
+    finances: FinancialInputsRepository
     legacy_people: LegacyPeopleRepository
 
     def _open(self) -> None:
         self.assessments = AssessmentRepository(self.session, self.track)
         self.people = PeopleRepository(self.session)
+        self.finances = FinancialInputsRepository(self.session)
         self.legacy_people = LegacyPeopleRepository(self.session)

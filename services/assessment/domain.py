@@ -30,6 +30,7 @@ from contracts.events import (
     AssessmentSubmitted,
     AssessmentValidated,
     ChargeLine,
+    EligibilityBasis,
     EligibilityDetermined,
     Event,
     ExpenditureItem,
@@ -49,8 +50,8 @@ from contracts.vocabulary import (
     CompletedBy,
     EligibilityOutcome,
 )
-from rules import charging
-from rules.eligibility import Determination
+from rules import charging, eligibility
+from rules.eligibility import Determination, DeterminationOnRecord, GoingAhead
 from servicekit import errors
 from servicekit.caller import Caller, may_see
 
@@ -177,6 +178,25 @@ class NotAwaitingValidation(IllegalStatusChange):
     pass
 
 
+class NoEligibilityDetermination(IllegalStatusChange):
+    """Validated only for eligible needs: no determination yet, and no reason to go ahead."""
+
+
+class NeedsNotEligible(IllegalStatusChange):
+    """The latest determination found the needs not eligible, and no reason to go ahead."""
+
+
+class ExplanationRequired(AssessmentError, errors.Invalid):
+    """Going ahead without an eligible determination needs it explained in words."""
+
+
+_GATE_REFUSALS: dict[type[eligibility.NotYetValidatable], type[AssessmentError]] = {
+    eligibility.NoDetermination: NoEligibilityDetermination,
+    eligibility.NeedsNotEligible: NeedsNotEligible,
+    eligibility.ExplanationTooShort: ExplanationRequired,
+}
+
+
 # --- values -------------------------------------------------------------------------------
 
 
@@ -289,6 +309,8 @@ class Validation:
     risks: tuple[RiskRecord, ...]
     validated_by: str
     validated_at: datetime
+    eligibility: EligibilityBasis | None = None
+    """What the validation rested on; none only on one validated before it was required."""
 
 
 @dataclass(frozen=True)
@@ -310,6 +332,8 @@ class ValidateAssessment:
     other_funding: tuple[FundingLine, ...] | None = None
     significant_informal_support: bool | None = None
     needs_24_7: bool | None = None
+    going_ahead: GoingAhead | None = None
+    """A reason to validate without an eligible determination (urgent need, conversion)."""
 
 
 # --- rules --------------------------------------------------------------------------------
@@ -443,6 +467,8 @@ class Assessment:
     created_by: str
     answers: Answers
     validation: Validation | None = None
+    eligibility: DeterminationOnRecord | None = None
+    """The latest eligibility determination recorded for it, if any."""
     history: list[HistoryEntry] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
@@ -616,9 +642,15 @@ class Assessment:
         questionnaire: Questionnaire,
         caller: Caller,
         now: datetime,
+        eligibility_in_force: bool,
         expected_version: int | None = None,
     ) -> None:
-        """Submitted -> validated: levels confirmed or adjusted with reasons, risks viewed."""
+        """Submitted -> validated: levels confirmed or adjusted with reasons, risks viewed.
+
+        Only for needs found eligible, or with a recorded reason to go ahead (the rule is
+        rules.eligibility.validation_basis); `eligibility_in_force` says whether the
+        council's criteria apply today.
+        """
         ensure_practitioner(caller, "validate an assessment")
         self.ensure_visible_to(caller)
         self._ensure_version(expected_version)
@@ -627,6 +659,12 @@ class Assessment:
         risks = self._merged_risks(command.risks)
         _check_money("carer_support_weekly_pence", command.carer_support_weekly_pence)
         _check_funding(command.other_funding or ())
+        try:
+            basis = eligibility.validation_basis(
+                self.eligibility, command.going_ahead, in_force=eligibility_in_force
+            )
+        except eligibility.NotYetValidatable as err:
+            raise _GATE_REFUSALS[type(err)](str(err)) from err
 
         levels = dict(self.answers.domains)
         levels.update({a.domain: a.validated_level for a in adjustments})
@@ -654,6 +692,7 @@ class Assessment:
             risks=risks,
             validated_by=caller.record,
             validated_at=now,
+            eligibility=basis,
         )
         self.validation = validation
         self.status = Status.VALIDATED
@@ -751,6 +790,7 @@ class Assessment:
             ],
             validated_by=validation.validated_by,
             policy_version=self.policy_version,
+            eligibility=validation.eligibility,
         )
 
 
@@ -899,11 +939,13 @@ def financial_assessment_event(
     caller: Caller,
     on: date,
     policy: Policy,
+    uprating_of: UUID | None = None,
 ) -> FinancialAssessmentCompleted:
     """Assess the person's finances as the rules say, as the event the audit keeps.
 
     A deferred or refused assessment sets no charge and says why; a light-touch one sets
-    the charge its basis gives; a full one every figure, line by line.
+    the charge its basis gives; a full one every figure, line by line. The charge applies
+    from `on`; an uprating names the assessment it restates.
     """
     fields: dict[str, Any] = {
         "person_id": assessment.person_id,
@@ -928,6 +970,8 @@ def financial_assessment_event(
         "reason": command.reason,
         "assessed_by": caller.record,
         "policy_version": policy.policy_version,
+        "applies_from": on,
+        "uprating_of": uprating_of,
     }
     path = command.path
     if path in (FinancialPath.DEFERRED, FinancialPath.REFUSED):
@@ -1029,3 +1073,44 @@ def _light_touch(
         outcome=FinancialAssessmentOutcome.LIGHT_TOUCH,
         light_touch_basis=basis,
     )
+
+
+def finances_document(command: AssessFinances) -> dict[str, Any]:
+    """What a full assessment was told, as a document to seal and recalculate from."""
+    return {
+        "cost_of_support_weekly_pence": command.cost_of_support_weekly_pence,
+        "capital": [[a.kind, a.pence] for a in command.capital],
+        "income_weekly": [[a.kind, a.pence] for a in command.income_weekly],
+        "mig_circumstance": command.mig_circumstance,
+        "children": command.children,
+        "premiums": list(command.premiums),
+        "housing_costs_weekly_pence": command.housing_costs_weekly_pence,
+        "disability_related_expenditure": [
+            [e.description, e.weekly_pence] for e in command.disability_related_expenditure
+        ],
+    }
+
+
+def finances_from_document(document: Mapping[str, Any]) -> AssessFinances:
+    """The full assessment `finances_document` kept, to be assessed again."""
+    return AssessFinances(
+        path=FinancialPath.FULL,
+        cost_of_support_weekly_pence=document["cost_of_support_weekly_pence"],
+        capital=tuple(charging.Amount(kind, pence) for kind, pence in document["capital"]),
+        income_weekly=tuple(
+            charging.Amount(kind, pence) for kind, pence in document["income_weekly"]
+        ),
+        mig_circumstance=document["mig_circumstance"],
+        children=document["children"],
+        premiums=tuple(document["premiums"]),
+        housing_costs_weekly_pence=document["housing_costs_weekly_pence"],
+        disability_related_expenditure=tuple(
+            charging.Expenditure(description, pence)
+            for description, pence in document["disability_related_expenditure"]
+        ),
+    )
+
+
+def charging_changed(before: Policy | None, after: Policy) -> bool:
+    """Whether `after`'s charging figures differ from those an assessment used."""
+    return before is None or before.charging != after.charging

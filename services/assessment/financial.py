@@ -28,6 +28,7 @@ from servicekit.runtime import ServiceRuntime
 from services.assessment import handlers
 from services.assessment.db import AssessmentUnitOfWork
 from services.assessment.domain import AssessFinances, FinancialPath, OutcomeNamedTwice
+from services.assessment.personal_api import Privacy
 
 router = APIRouter(prefix="/v1", tags=["care act"])
 Runtime = Annotated[ServiceRuntime[AssessmentUnitOfWork], Depends(runtime_from)]
@@ -246,6 +247,8 @@ class FinancialAssessmentOut(BaseModel):
     reason: str | None
     assessed_by: str
     policy_version: str
+    applies_from: date | None
+    uprating_of: UUID | None
 
 
 def _financial_out(event: FinancialAssessmentCompleted) -> FinancialAssessmentOut:
@@ -271,7 +274,11 @@ FINANCIAL_ASSESSMENT_PATH = "/v1/assessments/{assessment_id}/financial-assessmen
     ),
 )
 async def record_financial_assessment(
-    assessment_id: UUID, body: FinancialAssessmentRequest, actor: CurrentActor, runtime: Runtime
+    assessment_id: UUID,
+    body: FinancialAssessmentRequest,
+    actor: CurrentActor,
+    runtime: Runtime,
+    privacy: Privacy,
 ) -> FinancialAssessmentOut:
     require_role(actor, *FINANCIAL_ASSESSORS)
     event = await handlers.assess_finances(
@@ -280,5 +287,6 @@ async def record_financial_assessment(
         caller=actor,
         assessment_id=assessment_id,
         command=body.to_command(),
+        keys=privacy.keys,
     )
     return _financial_out(event)

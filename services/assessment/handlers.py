@@ -10,8 +10,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
+import structlog
 from sqlalchemy.exc import IntegrityError
 
 from contracts.events import (
@@ -19,6 +21,7 @@ from contracts.events import (
     FinancialAssessmentCompleted,
     PersonalDataErased,
     PersonalDetailsRecorded,
+    PolicyAdopted,
 )
 from contracts.policy import Policy, PolicyBook, Questionnaire
 from contracts.vocabulary import AgeBand, CompletedBy, Difficulty, EligibilityOutcome, Role
@@ -26,13 +29,15 @@ from rules import eligibility
 from servicekit import clock
 from servicekit.caller import Caller, asks_for_another_person, person_listed
 from servicekit.csvfile import FileRefused, Rejection, read_rows
-from servicekit.policies import policy_for
+from servicekit.policies import adopted_policy, policy_for
 from services.assessment.db import AssessmentUnitOfWork
 from services.assessment.domain import (
     Answers,
     AssessFinances,
     Assessment,
     AssessmentNotFound,
+    ChargingInputRefused,
+    FinancialPath,
     NoChargingFigures,
     NoEligibilityCriteria,
     NotAllowed,
@@ -41,9 +46,12 @@ from services.assessment.domain import (
     StartAssessment,
     Status,
     ValidateAssessment,
+    charging_changed,
     eligibility_event,
     ensure_may_start,
     ensure_practitioner,
+    finances_document,
+    finances_from_document,
     financial_assessment_event,
     start,
 )
@@ -58,6 +66,7 @@ from services.assessment.imports import (
     parse_person,
 )
 from services.assessment.personal import (
+    FinancialRecord,
     NoPersonalDataHeld,
     PersonalDataAlreadyErased,
     PersonalDetails,
@@ -71,6 +80,8 @@ from services.assessment.personal import (
     resolve_age_band,
 )
 from services.assessment.sealing import MasterKey, new_data_key, seal, unseal
+
+log = structlog.get_logger(__name__)
 
 
 def policy_in_force(*, policies: PolicyBook, caller: Caller, council: str) -> Policy:
@@ -205,14 +216,21 @@ async def validate_assessment(
     command: ValidateAssessment,
     expected_version: int | None,
 ) -> Assessment:
-    """Validate a submitted assessment: confirm or adjust levels, record risk views."""
+    """Validate a submitted assessment: confirm or adjust levels, record risk views.
+
+    Only for eligible needs, or with a recorded reason to go ahead without an eligible
+    determination (the domain asks rules.eligibility.validation_basis).
+    """
     async with uow:
         assessment = await _load(uow, assessment_id, caller)
+        now = clock.now()
+        in_force = policy_for(policies, assessment.council, on=now.date()).eligibility
         assessment.validate(
             command,
             questionnaire=_questionnaire(policies, assessment),
             caller=caller,
-            now=clock.now(),
+            now=now,
+            eligibility_in_force=eligibility.criteria_in_force(in_force, now.date()),
             expected_version=expected_version,
         )
         await _save(uow, assessment)
@@ -722,6 +740,11 @@ async def determine_eligibility(
             on=on,
             policy=policy,
         )
+        await uow.assessments.add_determination(
+            assessment.assessment_id,
+            eligibility.DeterminationOnRecord(event.determination_id, event.eligible, on),
+            clock.now(),
+        )
         uow.emit(event)
         await uow.commit()
     return event
@@ -734,8 +757,13 @@ async def assess_finances(
     caller: Caller,
     assessment_id: UUID,
     command: AssessFinances,
+    keys: MasterKey | None = None,
 ) -> FinancialAssessmentCompleted:
-    """Record a financial assessment under the council's charging figures in force today."""
+    """Record a financial assessment under the council's charging figures in force today.
+
+    A full one's inputs are kept sealed under the person's data key, so an uprating can
+    recalculate it under a newly adopted policy's figures.
+    """
     on = clock.today()
     async with uow:
         assessment = await _load(uow, assessment_id, caller)
@@ -751,6 +779,164 @@ async def assess_finances(
             on=on,
             policy=policy,
         )
+        document = finances_document(command) if command.path is FinancialPath.FULL else None
+        await _keep_financial_record(uow, _need(keys), event, document)
         uow.emit(event)
+        if document is not None:
+            await _restate_under_adopted_versions(
+                uow, _need(keys), policies, assessment, document, event, policy
+            )
         await uow.commit()
     return event
+
+
+async def _restate_under_adopted_versions(
+    uow: AssessmentUnitOfWork,
+    keys: MasterKey,
+    policies: PolicyBook,
+    assessment: Assessment,
+    document: dict[str, Any],
+    event: FinancialAssessmentCompleted,
+    used: Policy,
+) -> None:
+    """An uprating adopted already but not yet in force (April's, adopted in March) restates
+    an assessment made meanwhile from its date, as it did those made before its adoption."""
+    for later in policies.versions(assessment.council):
+        if later.effective_from <= event.assessed_on or not charging_changed(used, later):
+            continue
+        restated = _uprating_event(
+            assessment, document, later, later.effective_from, event.financial_assessment_id
+        )
+        if restated is None:
+            return
+        await _keep_financial_record(uow, keys, restated, document)
+        uow.emit(restated)
+        event, used = restated, later
+
+
+def _uprating_event(
+    assessment: Assessment,
+    document: dict[str, Any],
+    policy: Policy,
+    on: date,
+    restating: UUID,
+) -> FinancialAssessmentCompleted | None:
+    """The assessment again under a policy's charging figures, from `on`; None (and a log
+    line) when its inputs do not fit them, so nobody is charged on a guess."""
+    if policy.charging is None:
+        return None
+    try:
+        return financial_assessment_event(
+            assessment=assessment,
+            financial_assessment_id=uuid.uuid4(),
+            command=finances_from_document(document),
+            figures=policy.charging,
+            caller=Caller(record=UPRATING, role=Role.FINANCE, council=policy.council),
+            on=on,
+            policy=policy,
+            uprating_of=restating,
+        )
+    except ChargingInputRefused as err:  # e.g. the circumstance has no MIG any more
+        log.warning(
+            "uprating_refused",
+            council=policy.council,
+            financial_assessment_id=str(restating),
+            error=str(err),
+        )
+        return None
+
+
+async def _keep_financial_record(
+    uow: AssessmentUnitOfWork,
+    keys: MasterKey,
+    event: FinancialAssessmentCompleted,
+    document: dict[str, Any] | None,
+) -> None:
+    """Keep the assessment for a later uprating, its inputs sealed under the person's key.
+
+    A person whose data was erased keeps no inputs: there is nothing to recalculate from.
+    """
+    council, person_id = event.council, event.person_id
+    key_id: str | None = None
+    sealed: str | None = None
+    record_id = str(event.financial_assessment_id)
+    if document is not None:
+        key = await uow.people.key(council, person_id)
+        if key is None:  # no personal details were given: the person's key starts here
+            key_id = str(uuid.uuid4())
+            key = PersonKey(
+                council=council,
+                person_id=person_id,
+                key_id=key_id,
+                wrapped_key=keys.wrap(new_data_key(), associated_data(council, person_id, key_id)),
+                created_at=clock.now(),
+            )
+            await uow.people.add_key(key)
+        if key.wrapped_key is not None:
+            key_id = key.key_id
+            sealed = seal(
+                _data_key(keys, key), document, associated_data(council, person_id, record_id)
+            )
+    await uow.finances.add(
+        FinancialRecord(
+            financial_assessment_id=event.financial_assessment_id,
+            council=council,
+            person_id=person_id,
+            assessment_id=event.assessment_id,
+            policy_version=event.policy_version,
+            applies_from=event.applies_from or event.assessed_on,
+            key_id=key_id,
+            sealed_inputs=sealed,
+            recorded_at=clock.now(),
+        )
+    )
+
+
+UPRATING = "system (uprating)"
+"""Who an uprating is recorded as assessed by: no person, the adopted policy's figures."""
+
+
+async def uprate_charges(
+    *, uow: AssessmentUnitOfWork, keys: MasterKey, policies: PolicyBook, adopted: PolicyAdopted
+) -> list[FinancialAssessmentCompleted]:
+    """Recalculate each person's latest full financial assessment under an adopted policy's
+    charging figures, from its effective date (or the assessment's own, if later).
+
+    Each restated charge is a new FinancialAssessmentCompleted naming the one it restates
+    (`uprating_of`); the earlier one stays as it was. People whose latest assessment
+    already used these figures, or was not a full one, or whose data was erased, are left.
+    Runs in the consumer's unit of work, which commits it with the inbox row.
+    """
+    policy = adopted_policy(adopted.policy, adopted.effective_from)
+    if policy.charging is None:
+        return []
+    uprated: list[FinancialAssessmentCompleted] = []
+    for record in await uow.finances.latest_per_person(policy.council):
+        if record.sealed_inputs is None or record.key_id is None:
+            continue
+        if not charging_changed(_known(policies, record.policy_version), policy):
+            continue
+        key = await uow.people.key(record.council, record.person_id)
+        assessment = await uow.assessments.get(record.assessment_id)
+        if key is None or key.wrapped_key is None or assessment is None:
+            continue
+        document = unseal(
+            _data_key(keys, key),
+            record.sealed_inputs,
+            associated_data(record.council, record.person_id, str(record.financial_assessment_id)),
+        )
+        on = max(policy.effective_from, record.applies_from)
+        event = _uprating_event(assessment, document, policy, on, record.financial_assessment_id)
+        if event is None:
+            continue
+        await _keep_financial_record(uow, keys, event, document)
+        uow.emit(event)
+        uprated.append(event)
+    return uprated
+
+
+def _known(policies: PolicyBook, policy_version: str) -> Policy | None:
+    try:
+        return policies.version(policy_version)
+    except KeyError:
+        return None

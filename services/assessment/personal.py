@@ -18,6 +18,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 from contracts.vocabulary import AgeBand
 from servicekit import errors
@@ -235,3 +236,23 @@ def ensure_retention_over(
 def associated_data(council: str, person_id: str, record_id: str) -> str:
     """What a sealed value or wrapped key is bound to."""
     return f"{council}:{person_id}:{record_id}"
+
+
+@dataclass(frozen=True)
+class FinancialRecord:
+    """A financial assessment as kept for a later uprating: its inputs sealed under the
+    person's data key (none for a light-touch, deferred or refused one, which an uprating
+    of the figures does not change)."""
+
+    financial_assessment_id: UUID
+    council: str
+    person_id: str
+    assessment_id: UUID
+    policy_version: str
+    applies_from: date
+    key_id: str | None
+    sealed_inputs: str | None
+    recorded_at: datetime
+
+
+FINANCIAL_RECORD_FIELDS = tuple(f.name for f in fields(FinancialRecord))

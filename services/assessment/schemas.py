@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from contracts.events import OtherFundingSource, PersonalDataErased, PersonId, ShortText, Text
+from contracts.events import (
+    EligibilityBasis,
+    OtherFundingSource,
+    PersonalDataErased,
+    PersonId,
+    ShortText,
+    Text,
+    ValidationBasis,
+)
 from contracts.money import Pence
 from contracts.policy import Policy
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy
+from rules.eligibility import MIN_EXPLANATION_CHARS, GoingAhead
 from servicekit.app import RequestPence
 from servicekit.bulk import ConversionRef
 from servicekit.csvfile import ImportReportOut
@@ -144,6 +154,26 @@ class PractitionersRiskIn(_Request):
     )
 
 
+class GoingAheadReason(StrEnum):
+    """The closed list of reasons to validate without an eligible determination."""
+
+    URGENT_NEED = ValidationBasis.URGENT_NEED.value
+    CONVERTED_FROM_LEGACY_SYSTEM = ValidationBasis.CONVERTED_FROM_LEGACY_SYSTEM.value
+    DETERMINATION_PENDING_REVIEW = ValidationBasis.DETERMINATION_PENDING_REVIEW.value
+
+
+class GoingAheadIn(_Request):
+    reason: GoingAheadReason = Field(
+        description="urgent_need: Care Act 2014 s.19(3), needs met before or without a "
+        "determination; converted_from_legacy_system: a person already supported, brought "
+        "over from the previous system; determination_pending_review: support goes ahead "
+        "while a determination is reviewed."
+    )
+    explanation: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
+        description=f"Why, in words (at least {MIN_EXPLANATION_CHARS} characters)."
+    )
+
+
 class ValidateRequest(_Request):
     adjustments: list[AdjustmentIn] = Field(default_factory=list, max_length=MAX_DOMAINS)
     risks: list[PractitionersRiskIn] = Field(default_factory=list, max_length=MAX_ITEMS)
@@ -151,6 +181,12 @@ class ValidateRequest(_Request):
     other_funding: list[FundingIn] | None = Field(None, max_length=20)
     significant_informal_support: StrictBool | None = None
     needs_24_7: StrictBool | None = None
+    going_ahead_without_eligibility: GoingAheadIn | None = Field(
+        None,
+        description="Needed only when the latest eligibility determination did not find the "
+        "needs eligible, or none was recorded: a budget is calculated only for eligible "
+        "needs, or for a reason recorded here.",
+    )
     expected_version: Version | None = None
 
 
@@ -244,6 +280,10 @@ class ValidationOut(BaseModel):
     other_funding: list[FundingOut]
     validated_by: str
     validated_at: datetime
+    eligibility: EligibilityBasis | None = Field(
+        description="What the validation rested on: an eligible determination or a recorded "
+        "reason; none on one validated before this was required."
+    )
 
 
 class HistoryOut(BaseModel):
@@ -269,6 +309,14 @@ class AssessmentSummary(BaseModel):
     updated_at: datetime
 
 
+class DeterminationOut(BaseModel):
+    """The latest eligibility determination: what the gate before validation reads."""
+
+    determination_id: UUID
+    eligible: bool
+    determined_on: date
+
+
 class AssessmentOut(AssessmentSummary):
     age_band: AgeBand
     community_based: bool
@@ -276,6 +324,10 @@ class AssessmentOut(AssessmentSummary):
     answers: AnswersOut
     risks: list[RiskOut]
     validation: ValidationOut | None
+    eligibility: DeterminationOut | None = Field(
+        description="The latest eligibility determination; validation needs it to have found "
+        "the needs eligible, or a reason to go ahead without (docs/charging.md)."
+    )
     return_reasons: list[str]
     history: list[HistoryOut]
 
@@ -327,6 +379,15 @@ def assessment_out(a: Assessment) -> AssessmentOut:
             )
             for r in a.risks
         ],
+        eligibility=(
+            DeterminationOut(
+                determination_id=a.eligibility.determination_id,
+                eligible=a.eligibility.eligible,
+                determined_on=a.eligibility.determined_on,
+            )
+            if a.eligibility
+            else None
+        ),
         validation=(
             ValidationOut(
                 domain_levels=dict(v.domain_levels),
@@ -345,6 +406,7 @@ def assessment_out(a: Assessment) -> AssessmentOut:
                 other_funding=funding_out(v.other_funding),
                 validated_by=v.validated_by,
                 validated_at=v.validated_at,
+                eligibility=v.eligibility,
             )
             if v
             else None
@@ -398,6 +460,11 @@ def validation_in(body: ValidateRequest) -> ValidateAssessment:
         other_funding=(None if body.other_funding is None else funding_in(body.other_funding)),
         significant_informal_support=body.significant_informal_support,
         needs_24_7=body.needs_24_7,
+        going_ahead=(
+            GoingAhead(ValidationBasis(g.reason.value), g.explanation)
+            if (g := body.going_ahead_without_eligibility)
+            else None
+        ),
     )
 
 

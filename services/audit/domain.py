@@ -940,6 +940,11 @@ def timeline_entry(stored: StoredEvent, event: ev.Event) -> TimelineEntry:
             f"Assessment validated by {event.validated_by} "
             f"({len(event.adjustments)} levels adjusted)"
         )
+        if event.eligibility is not None:
+            basis = event.eligibility
+            text += f"; basis: {basis.basis.value.replace('_', ' ')}"
+            if basis.explanation:
+                text += f" ({basis.explanation})"
     elif isinstance(event, ev.EligibilityDetermined):
         ref, on = str(event.determination_id), event.determined_on
         verdict = "eligible" if event.eligible else "not eligible"
@@ -957,6 +962,12 @@ def timeline_entry(stored: StoredEvent, event: ev.Event) -> TimelineEntry:
             else "no charge set"
         )
         text = f"Financial assessment ({outcome}) by {event.assessed_by}: {charge}"
+        if event.uprating_of is not None and event.applies_from is not None:
+            on = event.applies_from
+            text = (
+                f"Charge uprated under {event.policy_version} from "
+                f"{event.applies_from.isoformat()}: {charge}"
+            )
     elif isinstance(event, ev.BudgetIssued):
         ref, amount = str(event.budget_id), event.weekly_pence
         text = (

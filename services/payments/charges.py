@@ -61,7 +61,7 @@ class AssessedCharge:
             outcome=event.outcome,
             full_cost=rule.pays_full_cost(event.outcome, event.light_touch_basis),
             weekly_charge_pence=event.weekly_charge_pence,
-            applies_from=event.assessed_on,
+            applies_from=event.applies_from or event.assessed_on,
             policy_version=event.policy_version,
         )
 

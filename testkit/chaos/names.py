@@ -13,7 +13,7 @@ KAFKA_SH = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"
 
 STARTED = "pb.assessment.assessment-started.v1"
 SUBMITTED = "pb.assessment.assessment-submitted.v1"
-VALIDATED = "pb.assessment.assessment-validated.v1"
+VALIDATED = "pb.assessment.assessment-validated.v2"
 BUDGET_ISSUED = "pb.allocation.budget-issued.v1"
 PLAN_SUBMITTED = "pb.planning.plan-submitted.v1"
 SIGNED_OFF = "pb.planning.plan-signed-off.v1"

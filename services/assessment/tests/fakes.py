@@ -6,15 +6,32 @@ from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
+from rules.eligibility import DeterminationOnRecord
 from servicekit.testing import InMemoryRepository, InMemoryStore, InMemoryUnitOfWork
 from services.assessment.db import AssessmentUnitOfWork
 from services.assessment.domain import Assessment, Status
-from services.assessment.personal import PersonKey, SealedRecord
+from services.assessment.personal import FinancialRecord, PersonKey, SealedRecord
 
 
 class FakeAssessmentRepository(InMemoryRepository[Assessment]):
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        super().__init__(uow, key=lambda a: a.assessment_id, what="assessment")
+        self.determinations: dict[UUID, list[DeterminationOnRecord]] = {}
+
     async def get(self, assessment_id: UUID) -> Assessment | None:
-        return self.load(assessment_id)
+        assessment = self.load(assessment_id)
+        if assessment is not None:
+            assessment.eligibility = await self.latest_determination(assessment_id)
+        return assessment
+
+    async def latest_determination(self, assessment_id: UUID) -> DeterminationOnRecord | None:
+        found = self.determinations.get(assessment_id, [])
+        return found[-1] if found else None
+
+    async def add_determination(
+        self, assessment_id: UUID, determination: DeterminationOnRecord, recorded_at: datetime
+    ) -> None:
+        self.determinations.setdefault(assessment_id, []).append(determination)
 
     async def add(self, assessment: Assessment) -> None:
         self.insert(assessment)
@@ -92,10 +109,22 @@ class FakePeopleRepository(InMemoryStore):
         return max(times) if times else None
 
 
+class FakeFinancialInputs(InMemoryStore):
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        super().__init__(uow)
+        self.records: list[FinancialRecord] = []
+
+    async def add(self, record: FinancialRecord) -> None:
+        self.records.append(record)
+
+    async def latest_per_person(self, council: str) -> list[FinancialRecord]:
+        latest = {r.person_id: r for r in self.records if r.council == council}
+        return [latest[person_id] for person_id in sorted(latest)]
+
+
 class FakeAssessmentUnitOfWork(InMemoryUnitOfWork, AssessmentUnitOfWork):
     def __init__(self) -> None:
         super().__init__()
-        self.assessments = FakeAssessmentRepository(
-            self, key=lambda a: a.assessment_id, what="assessment"
-        )
+        self.assessments = FakeAssessmentRepository(self)
         self.people = FakePeopleRepository(self)
+        self.finances = FakeFinancialInputs(self)

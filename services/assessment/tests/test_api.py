@@ -112,6 +112,31 @@ async def submitted(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[
     return result
 
 
+async def found_eligible(
+    client: httpx.AsyncClient, assessment: dict[str, Any], headers: dict[str, str]
+) -> None:
+    """A practitioner records a determination finding the needs eligible (docs/charging.md)."""
+    r = await client.post(
+        f"/v1/assessments/{assessment['assessment_id']}/eligibility",
+        json={
+            "needs_from_impairment_or_illness": True,
+            "outcomes": [
+                {
+                    "outcome": "managing_and_maintaining_nutrition",
+                    "difficulties": ["only_with_assistance"],
+                },
+                {
+                    "outcome": "using_the_home_safely",
+                    "difficulties": ["endangers_health_or_safety"],
+                },
+            ],
+            "significant_impact_on_wellbeing": True,
+        },
+        headers=headers,
+    )
+    assert r.status_code == 201 and r.json()["eligible"], r.text
+
+
 async def row_counts(app: FastAPI) -> tuple[int, int, int]:
     """(assessments, history entries, outbox events): proof that nothing was half-written."""
     runtime = runtime_of(app)
@@ -421,6 +446,7 @@ async def test_a_practitioner_validates_adjusting_a_level_with_a_reason(
 ) -> None:
     # Seed 003 ch.5 §9: people "over-egg" the SRQ; the original answer stays on record.
     a = await submitted(client, person)
+    await found_eligible(client, a, care_manager)
     reason = "Goes out alone daily; needs someone nearby only in the evening"
     r = await client.post(
         f"/v1/assessments/{a['assessment_id']}/validate",
@@ -523,6 +549,7 @@ async def test_a_validated_assessment_cannot_be_answered_or_validated_again(
     client: httpx.AsyncClient, person: dict[str, str], care_manager: dict[str, str]
 ) -> None:
     a = await submitted(client, person)
+    await found_eligible(client, a, care_manager)
     url = f"/v1/assessments/{a['assessment_id']}"
     assert (await client.post(f"{url}/validate", json={}, headers=care_manager)).status_code == 200
     again = await client.post(f"{url}/validate", json={}, headers=care_manager)

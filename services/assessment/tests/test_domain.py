@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from uuid import UUID
 
 import pytest
 
@@ -13,9 +14,11 @@ from contracts.events import (
     AssessmentSubmitted,
     AssessmentValidated,
     OtherFundingSource,
+    ValidationBasis,
 )
 from contracts.policy import Policy, load_policy
 from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy, Role
+from rules.eligibility import DeterminationOnRecord, GoingAhead
 from servicekit.caller import Caller
 from servicekit.errors import StaleVersion
 from servicekit.testing import POLICIES_DIR
@@ -29,7 +32,9 @@ from services.assessment.domain import (
     DuplicateEntry,
     FundingLine,
     LevelChange,
+    NeedsNotEligible,
     NewRiskNeedsDescription,
+    NoEligibilityDetermination,
     NotAllowed,
     NotAwaitingSubmission,
     NotAwaitingValidation,
@@ -327,13 +332,64 @@ def test_a_draft_cannot_be_returned() -> None:
 # --- validating ---------------------------------------------------------------------------
 
 
+FOUND_ELIGIBLE = DeterminationOnRecord(UUID(int=1), eligible=True, determined_on=NOW.date())
+
+
 def validate(assessment: Assessment, **changes: object) -> None:
+    """Validate as a care manager, after a determination found the needs eligible."""
+    assessment.eligibility = assessment.eligibility or FOUND_ELIGIBLE
     assessment.validate(
         ValidateAssessment(**changes),  # type: ignore[arg-type]
         questionnaire=QUESTIONNAIRE,
         caller=CARE_MANAGER,
         now=NOW,
+        eligibility_in_force=True,
     )
+
+
+def test_needs_found_not_eligible_are_not_validated_without_a_reason() -> None:
+    assessment = submitted()
+    assessment.eligibility = DeterminationOnRecord(UUID(int=2), False, NOW.date())
+    with pytest.raises(NeedsNotEligible, match="urgent_need"):
+        assessment.validate(
+            ValidateAssessment(),
+            questionnaire=QUESTIONNAIRE,
+            caller=CARE_MANAGER,
+            now=NOW,
+            eligibility_in_force=True,
+        )
+    assert assessment.status is Status.SUBMITTED and assessment.events == []
+
+
+def test_no_determination_and_no_reason_is_refused() -> None:
+    assessment = submitted()
+    with pytest.raises(NoEligibilityDetermination, match="record the determination first"):
+        assessment.validate(
+            ValidateAssessment(),
+            questionnaire=QUESTIONNAIRE,
+            caller=CARE_MANAGER,
+            now=NOW,
+            eligibility_in_force=True,
+        )
+
+
+def test_urgent_need_goes_ahead_and_the_reason_travels_on_the_event() -> None:
+    assessment = submitted()
+    assessment.eligibility = DeterminationOnRecord(UUID(int=2), False, NOW.date())
+    urgent = GoingAhead(ValidationBasis.URGENT_NEED, "Discharged from hospital tonight")
+    assessment.validate(
+        ValidateAssessment(going_ahead=urgent),
+        questionnaire=QUESTIONNAIRE,
+        caller=CARE_MANAGER,
+        now=NOW,
+        eligibility_in_force=True,
+    )
+    [event] = assessment.events
+    assert isinstance(event, AssessmentValidated) and event.eligibility is not None
+    assert event.eligibility.basis is ValidationBasis.URGENT_NEED
+    assert event.eligibility.explanation == "Discharged from hospital tonight"
+    assert event.eligibility.determination_id == UUID(int=2)
+    assert event.eligibility.determined_eligible is False
 
 
 def test_a_draft_cannot_be_validated() -> None:
@@ -345,7 +401,11 @@ def test_only_a_practitioner_may_validate() -> None:
     assessment = submitted()
     with pytest.raises(NotAllowed):
         assessment.validate(
-            ValidateAssessment(), questionnaire=QUESTIONNAIRE, caller=PERSON, now=NOW
+            ValidateAssessment(),
+            questionnaire=QUESTIONNAIRE,
+            caller=PERSON,
+            now=NOW,
+            eligibility_in_force=True,
         )
     assert assessment.status is Status.SUBMITTED
 

@@ -18,7 +18,7 @@ from contracts.events import (
     AssessmentValidated,
 )
 from contracts.policy import PolicyBook
-from contracts.vocabulary import ClientGroup, Role
+from contracts.vocabulary import ClientGroup, Difficulty, EligibilityOutcome, Role
 from servicekit.caller import Caller
 from servicekit.testing import POLICIES_DIR
 from services.assessment.domain import (
@@ -33,6 +33,7 @@ from services.assessment.domain import (
 )
 from services.assessment.handlers import (
     answer_assessment,
+    determine_eligibility,
     get_assessment,
     return_assessment,
     start_assessment,
@@ -90,7 +91,24 @@ async def submitted(uow: FakeAssessmentUnitOfWork) -> UUID:
     return assessment_id
 
 
+async def found_eligible(uow: FakeAssessmentUnitOfWork, assessment_id: UUID) -> None:
+    """A care manager records a determination that finds the needs eligible."""
+    await determine_eligibility(
+        uow=uow,
+        policies=POLICIES,
+        caller=CARE_MANAGER,
+        assessment_id=assessment_id,
+        needs_from_impairment_or_illness=True,
+        outcomes={
+            EligibilityOutcome.NUTRITION: [Difficulty.ONLY_WITH_ASSISTANCE],
+            EligibilityOutcome.HOME_SAFELY: [Difficulty.ENDANGERS_HEALTH_OR_SAFETY],
+        },
+        significant_impact_on_wellbeing=True,
+    )
+
+
 async def validate(uow: FakeAssessmentUnitOfWork, assessment_id: UUID, caller: Caller) -> None:
+    await found_eligible(uow, assessment_id)
     await validate_assessment(
         uow=uow,
         policies=POLICIES,

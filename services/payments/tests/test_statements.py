@@ -39,6 +39,7 @@ def financial_assessment(
     *,
     weekly_charge_pence: int | None = 8_985,
     assessed_on: date = SIGNED_ON,
+    applies_from: date | None = None,
     council: str = "lancashire",
     person_id: str = "p-1",
 ) -> ev.FinancialAssessmentCompleted:
@@ -70,6 +71,7 @@ def financial_assessment(
         reason=None if charged else "Waiting for the pension statement",
         assessed_by="finance:fin-1",
         policy_version=f"{council}/2010.1",
+        applies_from=applies_from,
     )
 
 
@@ -153,6 +155,33 @@ async def test_a_new_assessment_recalculates_unreleased_instalments_and_leaves_r
     issued = await outbox_events_of(app, ev.BudgetStatementIssued)
     assert [s.person_pays_weekly_pence for s in issued] == [0, 5_000]
     assert issued[-1].applies_from == april
+
+
+async def test_an_uprating_adopted_ahead_changes_only_the_instalments_from_its_date(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    dep = await open_deployment(app, client, tokens, annual_pence=ANNUAL)
+    assert (await arrange(client, tokens, dep["deployment_id"])).status_code == 200
+    assert (await sign(client, tokens, dep["deployment_id"])).status_code == 200
+    today = START + timedelta(days=7)
+    today_is(today)
+    from_april = START + timedelta(days=28)  # the new figures' date, four weeks on
+    await deliver(
+        app,
+        financial_assessment(weekly_charge_pence=5_000, assessed_on=today, applies_from=from_april),
+    )
+    [recalculated] = await outbox_events_of(app, ev.ContributionRecalculated)
+    assert recalculated.applies_from == from_april
+    r = await client.get(
+        f"/v1/deployments/{dep['deployment_id']}/schedule",
+        headers=tokens.headers("finance"),
+        params={"limit": 200},
+    )
+    scheduled = [i for i in r.json()["items"] if i["status"] == "scheduled"]
+    before = {i["amount_pence"] for i in scheduled if i["due_on"] < from_april.isoformat()}
+    after = {i["amount_pence"] for i in scheduled if i["due_on"] >= from_april.isoformat()}
+    assert before == {WEEKLY}, "weeks before the uprating's date keep the old charge"
+    assert after == {WEEKLY - 5_000}
 
 
 async def test_a_deferred_assessment_keeps_the_charge_before_it(

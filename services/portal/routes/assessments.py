@@ -1,5 +1,6 @@
-"""Assessments: start one, record the person's answers, submit, and validate (a practitioner
-confirms or adjusts each level, with a reason for a change)."""
+"""Assessments: start one, record the person's answers, submit, determine eligibility, and
+validate (a practitioner confirms or adjusts each level, with a reason for a change). A
+budget is calculated only for eligible needs, or with a recorded reason to go ahead."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy
+from contracts.vocabulary import AgeBand, ClientGroup, CompletedBy, Difficulty, EligibilityOutcome
 from services.portal.clients import ServiceError
 from services.portal.deps import Api, Form, Staff, back_to, field, flash, render
 from services.portal.formatting import BadAmount, pence_from_pounds
@@ -66,8 +67,42 @@ async def assessment_page(request: Request, assessment_id: str, user: Staff, api
             "assessment": assessment,
             "questionnaire": questionnaire,
             "risk": assessment["risks"][0] if assessment["risks"] else None,
+            "outcomes": [(o.value, o.value.replace("_", " ")) for o in EligibilityOutcome],
+            "difficulties": [(d.value, d.value.replace("_", " ")) for d in Difficulty],
+            "going_ahead_reasons": GOING_AHEAD_REASONS,
         },
     )
+
+
+GOING_AHEAD_REASONS = [
+    ("urgent_need", "Urgent need (Care Act 2014 s.19(3))"),
+    ("converted_from_legacy_system", "Already supported: brought over from the old system"),
+    ("determination_pending_review", "The determination is being reviewed"),
+]
+"""Why a validation may go ahead without an eligible determination (docs/charging.md)."""
+
+
+@router.post("/assessments/{assessment_id}/eligibility")
+async def determine_eligibility(
+    request: Request, assessment_id: str, user: Staff, api: Api, form: Form
+) -> Response:
+    here = f"/assessments/{assessment_id}"
+    body = {
+        "needs_from_impairment_or_illness": form.get("needs_from_impairment") == "yes",
+        "outcomes": [
+            {"outcome": outcome.value, "difficulties": [difficulty]}
+            for outcome in EligibilityOutcome
+            if (difficulty := field(form, f"outcome_{outcome.value}"))
+        ],
+        "significant_impact_on_wellbeing": form.get("significant_impact") == "yes",
+    }
+    try:
+        answer = await api.post("assessment", f"/v1{here}/eligibility", user.token, body)
+    except ServiceError as err:
+        flash(request, err.message)
+        return back_to(here)
+    flash(request, "Eligibility recorded. " + " ".join(answer["reasons"]), "success")
+    return back_to(here)
 
 
 @router.post("/assessments/{assessment_id}/answers")
@@ -146,13 +181,14 @@ async def validate_assessment(
         }
         for risk in assessment["risks"]
     ]
+    body: dict[str, object] = {"adjustments": adjustments, "risks": risks}
+    if reason := field(form, "going_ahead_reason"):
+        body["going_ahead_without_eligibility"] = {
+            "reason": reason,
+            "explanation": field(form, "going_ahead_explanation"),
+        }
     try:
-        await api.post(
-            "assessment",
-            f"/v1{here}/validate",
-            user.token,
-            {"adjustments": adjustments, "risks": risks},
-        )
+        await api.post("assessment", f"/v1{here}/validate", user.token, body)
     except ServiceError as err:
         flash(request, err.message)
         return back_to(here)
