@@ -18,6 +18,12 @@ Prints a table and writes bench/results/conversion.json. Run it with
     .venv/bin/python bench/bench_conversion.py [--people 36252] [--engines kafka,embedded]
         [--batch 250] [--journey-people 50]
     .venv/bin/python bench/bench_conversion.py --smoke
+
+With --before REF the same run is made first on the code at that git ref (today's bench/
+over it, services started from that tree), and both are shown side by side: CPU ms per
+converted person for each service, and people/s.
+
+    .venv/bin/python bench/bench_conversion.py --people 1500 --engines kafka --before main
 """
 
 from __future__ import annotations
@@ -159,11 +165,26 @@ def main() -> None:
     parser.add_argument("--journey-people", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=16, help="for the journey path")
     parser.add_argument("--engines", default="kafka,embedded")
+    parser.add_argument("--before", help="a git ref to measure side by side (e.g. main)")
     parser.add_argument("--smoke", action="store_true", help="a tiny run that takes seconds")
     args = parser.parse_args()
     if args.smoke:
         args.people, args.journey_people, args.concurrency, args.batch = 3, 1, 1, 2
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    before: dict[str, Any] | None = None
+    if args.before:
+        with c.code_at(args.before) as (tree, commit):
+            c.console.print(f"[bold]before[/]: {args.before} ({commit[:10]}) ...")
+            document = c.run_script_at(
+                tree,
+                "bench_conversion",
+                *("--people", str(args.people), "--batch", str(args.batch)),
+                *("--journey-people", str(args.journey_people)),
+                *("--concurrency", str(args.concurrency), "--engines", args.engines),
+                *(["--smoke"] if args.smoke else []),
+            )
+            before = {"ref": args.before, "commit": commit, "engines": document["engines"]}
+        c.console.print("[bold]after[/]: this tree ...")
     results: dict[str, Any] = {}
     for engine in engines:
         with c.bench_system(engine, SERVICES) as system:
@@ -213,6 +234,8 @@ def main() -> None:
     )
     for e, r in results.items():
         c.console.print(f"{e}: CPU ms per person by process: {r['bulk']['cpu_ms_per_person']}")
+    if before is not None:
+        show_side_by_side(before, results)
     c.write_result(
         "conversion",
         {
@@ -221,7 +244,33 @@ def main() -> None:
             "batch": args.batch,
             "target_seconds_for_36252": TARGET_SECONDS,
             "engines": results,
+            "before": before,
         },
+    )
+
+
+def show_side_by_side(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """CPU ms per converted person for each process, and people/s, before and after."""
+    processes = [*SERVICES, "pbj convert"]
+    rows = []
+    for engine, now in after.items():
+        then = before["engines"].get(engine)
+        if then is None:
+            continue
+        old, new = then["bulk"], now["bulk"]
+        for name in [*processes, "total", "people/s"]:
+            if name == "total":
+                a, b = old["cpu_ms_per_person_total"], new["cpu_ms_per_person_total"]
+            elif name == "people/s":
+                a, b = old["people_per_second"], new["people_per_second"]
+            else:
+                a, b = old["cpu_ms_per_person"][name], new["cpu_ms_per_person"][name]
+            rows.append((engine, name, a, b, c.ratio(b, a)))
+    c.show(
+        f"Conversion before ({before['ref']}, {before['commit'][:10]}) and after, one run: "
+        "CPU ms per converted person by process, and people/s",
+        ["engine", "process", "before", "after", "after / before"],
+        rows,
     )
 
 

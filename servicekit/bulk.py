@@ -118,10 +118,24 @@ def _reason(err: BaseException) -> tuple[int, str]:
     return 422, str(err)
 
 
+BatchStep = Callable[[Any, Sequence[Row]], Awaitable[None]]
+"""A conversion's own step around its rows, inside the batch's transaction: `prepare`
+before the first row (to read what all the rows need with one query a table), `finish`
+after the last one (to write what the rows decided with one statement a table)."""
+
+
 async def convert_rows(
-    runtime: ServiceRuntime[Any], *, scope: str, rows: Sequence[Row]
+    runtime: ServiceRuntime[Any],
+    *,
+    scope: str,
+    rows: Sequence[Row],
+    prepare: BatchStep | None = None,
+    finish: BatchStep | None = None,
 ) -> ConversionOut:
-    """Apply each row once, all-or-nothing per row, in one transaction (see module doc)."""
+    """Apply each row once, all-or-nothing per row, in one transaction (see module doc).
+
+    With `prepare` and `finish` a conversion reads and writes its rows as a set; they run
+    again with each attempt, over the rows still to apply."""
     if len(rows) > MAX_ROWS:
         raise TooManyRows(f"rows: at most {MAX_ROWS} rows per request")
     refs = [row.ref for row in rows]
@@ -157,6 +171,8 @@ async def convert_rows(
         failed: tuple[Row, BaseException] | None = None
         try:
             async with uow.batch():
+                if prepare is not None:
+                    await prepare(uow, todo)
                 for row in todo:
                     try:
                         done[row.ref] = await row.apply(uow)
@@ -168,6 +184,8 @@ async def convert_rows(
                     except (DomainError, HTTPException) as err:
                         failed = (row, err)
                         raise
+                if finish is not None:
+                    await finish(uow, [row for row in todo if row.ref in done])
                 now = datetime.now(UTC)
                 if done:
                     await uow.session.execute(
@@ -217,11 +235,17 @@ async def convert_valid_rows(
     raw_rows: Sequence[Any],
     model: type[RowModel],
     apply: Callable[[Any, RowModel], Awaitable[dict[str, Any]]],
+    prepare: Callable[[Any, Sequence[RowModel]], Awaitable[None]] | None = None,
+    finish: Callable[[Any], Awaitable[None]] | None = None,
 ) -> ConversionOut:
     """A conversion route's whole work: each row checked against its model, the valid ones
-    applied with `apply(uow, row)` through convert_rows, the refused ones put back in place."""
+    applied with `apply(uow, row)` through convert_rows, the refused ones put back in place.
+
+    `prepare(uow, rows)` runs before the rows of each attempt, `finish(uow)` after them
+    (see convert_rows)."""
     valid, refused = validated_rows(raw_rows, model)
     rows: list[Row] = []
+    models: dict[str, RowModel] = {}
     for raw, row in valid:
 
         async def apply_row(uow: Any, row: RowModel = row) -> dict[str, Any]:
@@ -229,7 +253,24 @@ async def convert_valid_rows(
 
         # A row that validated carries its ref (a ConversionRef) exactly as it was sent.
         rows.append(Row(ref=raw["ref"], content=raw, apply=apply_row))
-    return merge_refused(await convert_rows(runtime, scope=scope, rows=rows), refused)
+        models[raw["ref"]] = row
+
+    async def prepare_rows(uow: Any, todo: Sequence[Row]) -> None:
+        assert prepare is not None
+        await prepare(uow, [models[row.ref] for row in todo])
+
+    async def finish_rows(uow: Any, done: Sequence[Row]) -> None:
+        assert finish is not None
+        await finish(uow)
+
+    converted = await convert_rows(
+        runtime,
+        scope=scope,
+        rows=rows,
+        prepare=None if prepare is None else prepare_rows,
+        finish=None if finish is None else finish_rows,
+    )
+    return merge_refused(converted, refused)
 
 
 def validated_rows(

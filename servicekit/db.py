@@ -128,6 +128,10 @@ class VersionedWithHistory(Generic[Aggregate]):
         self._remember(key, version=row.version, history_length=len(entries))
         return row, list(entries)
 
+    def remember(self, key: Any, *, version: int, history_length: int) -> None:
+        """Note an aggregate loaded by the repository's own query, for a later `save`."""
+        self._remember(key, version=version, history_length=history_length)
+
     def _remember(self, key: Any, *, version: int, history_length: int) -> None:
         self._loaded[key] = (version, history_length)
 
@@ -137,6 +141,20 @@ class VersionedWithHistory(Generic[Aggregate]):
         await self._session.execute(self._table.insert().values(values))
         await self._append(history, start=0)
         self._remember(key, version=aggregate.version, history_length=len(history))
+
+    async def add_all(self, aggregates: Sequence[Aggregate]) -> None:
+        """`add` for many: one insert for their rows, one for all their history."""
+        if not aggregates:
+            return
+        rows: list[Mapping[str, Any]] = []
+        histories: list[Mapping[str, Any]] = []
+        for aggregate in aggregates:
+            key, history = self._key(aggregate), self._history_rows(aggregate)
+            rows.append({self._key_column.name: key, **self._values(aggregate)})
+            histories.extend(history)
+            self._remember(key, version=aggregate.version, history_length=len(history))
+        await self._session.execute(self._table.insert(), rows)
+        await self._append(histories, start=0)
 
     async def save(self, aggregate: Aggregate) -> None:
         key, history = self._key(aggregate), self._history_rows(aggregate)

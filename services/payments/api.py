@@ -10,7 +10,7 @@ own person_id; a role that may not act answers 403 (docs/api.md).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -360,12 +360,18 @@ async def convert_deployments(
             "status": dep.status.value,
         }
 
+    async def read_deployments(
+        uow: PaymentsUnitOfWork, rows: Sequence[schemas.DeploymentConversionRow]
+    ) -> None:
+        await uow.deployments.prefetch_people(actor.council, [row.person_id for row in rows])
+
     return await convert_valid_rows(
         runtime,
         scope=f"conversion deployments {actor.council}",
         raw_rows=body.rows,
         model=schemas.DeploymentConversionRow,
         apply=arrange_and_sign,
+        prepare=read_deployments,
     )
 
 

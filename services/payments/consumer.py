@@ -11,11 +11,13 @@ the consumer retries the event with backoff instead of dead-lettering it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from contracts.envelope import Envelope
 from contracts.events import FinancialAssessmentCompleted, PlanSignedOff
 from contracts.registry import topic_for
+from servicekit.consumer import Applying
 from servicekit.errors import StaleVersion
 from servicekit.runtime import ServiceRuntime
 from services.payments import handlers
@@ -41,6 +43,17 @@ def register(runtime: ServiceRuntime[Any]) -> None:
         except StaleVersion as err:
             raise RetryLater(str(err)) from err
 
+    async def plans_signed_off(
+        envelopes: Sequence[Envelope], uow: PaymentsUnitOfWork, applying: Applying
+    ) -> None:
+        plans = []
+        for envelope in envelopes:
+            assert isinstance(envelope.event, PlanSignedOff)
+            recorded_by = f"event:{envelope.type}:{envelope.id}"[:200]
+            plans.append((envelope.event, recorded_by, applying(envelope)))
+        # A stale version fails the batch; the one-by-one pass then retries that event.
+        await handlers.open_deployments_for_plans(plans=plans, uow=uow, policies=runtime.policies)
+
     async def financial_assessment_completed(envelope: Envelope, uow: PaymentsUnitOfWork) -> None:
         assert isinstance(envelope.event, FinancialAssessmentCompleted)
         try:
@@ -59,4 +72,5 @@ def register(runtime: ServiceRuntime[Any]) -> None:
             PlanSignedOff: plan_signed_off,
             FinancialAssessmentCompleted: financial_assessment_completed,
         },
+        batch_handlers={PlanSignedOff: plans_signed_off},
     )

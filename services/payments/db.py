@@ -10,7 +10,7 @@ refused as stale.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -468,8 +468,62 @@ class DeploymentRepository:
         self._session = session
         self._track = track
         self._seen: dict[UUID, _Snapshot] = {}
+        # Deployments of the people read with `prefetch_people`, in creation order: this
+        # transaction holds every one of them, so they are answered from here.
+        self._held: dict[UUID, Deployment] = {}
+        self._people: set[tuple[str, str]] = set()
+
+    async def prefetch_people(self, council: str, person_ids: Iterable[str]) -> None:
+        """Read every deployment of these people, with one query a table; until the
+        transaction ends, `get` and the person's lists answer them from memory (as the
+        same objects the use cases changed and saved)."""
+        wanted = sorted(set(person_ids) - {p for c, p in self._people if c == council})
+        if not wanted:
+            return
+        rows = (
+            await self._session.execute(
+                sa.select(deployments)
+                .where(deployments.c.council == council, deployments.c.person_id.in_(wanted))
+                .order_by(deployments.c.seq)
+            )
+        ).all()
+        keys = [row.deployment_id for row in rows]
+        children: dict[str, dict[str, list[sa.Row[Any]]]] = {}
+        for name, table, order in (
+            ("schedules", schedules, (schedules.c.position,)),
+            ("instalments", instalments, (instalments.c.schedule_id, instalments.c.number)),
+            ("returns", monitoring_returns, (monitoring_returns.c.position,)),
+            ("checks", unspent_checks, (unspent_checks.c.position,)),
+        ):
+            found = (
+                (
+                    await self._session.execute(
+                        sa.select(table).where(table.c.deployment_id.in_(keys)).order_by(*order)
+                    )
+                ).all()
+                if keys
+                else []
+            )
+            for child in found:
+                children.setdefault(child.deployment_id, {}).setdefault(name, []).append(child)
+        for row in rows:
+            if UUID(row.deployment_id) in self._held:
+                continue
+            of = children.get(row.deployment_id, {})
+            dep = self._assemble(
+                row,
+                of.get("schedules", []),
+                of.get("instalments", []),
+                of.get("returns", []),
+                of.get("checks", []),
+            )
+            self._held[dep.deployment_id] = dep
+        self._people.update((council, person_id) for person_id in wanted)
 
     async def get(self, deployment_id: UUID) -> Deployment | None:
+        held = self._held.get(deployment_id)
+        if held is not None:
+            return held
         row = (
             await self._session.execute(
                 sa.select(deployments).where(deployments.c.deployment_id == str(deployment_id))
@@ -477,12 +531,25 @@ class DeploymentRepository:
         ).first()
         if row is None:
             return None
-        dep = _deployment_from_row(row)
         key = str(deployment_id)
-        schedule_rows = await self._rows_of(schedules, key, schedules.c.position)
-        instalment_rows = await self._rows_of(
-            instalments, key, instalments.c.schedule_id, instalments.c.number
+        return self._assemble(
+            row,
+            await self._rows_of(schedules, key, schedules.c.position),
+            await self._rows_of(instalments, key, instalments.c.schedule_id, instalments.c.number),
+            await self._rows_of(monitoring_returns, key, monitoring_returns.c.position),
+            await self._rows_of(unspent_checks, key, unspent_checks.c.position),
         )
+
+    def _assemble(
+        self,
+        row: Any,
+        schedule_rows: Sequence[Any],
+        instalment_rows: Sequence[Any],
+        return_rows: Sequence[Any],
+        check_rows: Sequence[Any],
+    ) -> Deployment:
+        """A whole deployment from its row and its child rows, each in their order."""
+        dep = _deployment_from_row(row)
         by_schedule: dict[str, list[Instalment]] = {}
         for r in instalment_rows:
             by_schedule.setdefault(r.schedule_id, []).append(
@@ -512,7 +579,6 @@ class DeploymentRepository:
             )
             for s in schedule_rows
         ]
-        return_rows = await self._rows_of(monitoring_returns, key, monitoring_returns.c.position)
         dep.returns = [
             MonitoringReturn(
                 return_id=UUID(r.return_id),
@@ -533,7 +599,6 @@ class DeploymentRepository:
             )
             for r in return_rows
         ]
-        check_rows = await self._rows_of(unspent_checks, key, unspent_checks.c.position)
         dep.unspent_checks = [
             UnspentCheck(
                 check_id=UUID(c.check_id),
@@ -562,6 +627,18 @@ class DeploymentRepository:
             )
         ).all()
 
+    async def latest_plan_versions(self, plan_ids: Iterable[UUID]) -> dict[UUID, int]:
+        """The latest version of each of these plans that has a deployment, with one query."""
+        wanted = sorted({str(plan_id) for plan_id in plan_ids})
+        if not wanted:
+            return {}
+        rows = await self._session.execute(
+            sa.select(deployments.c.plan_id, sa.func.max(deployments.c.plan_version))
+            .where(deployments.c.plan_id.in_(wanted))
+            .group_by(deployments.c.plan_id)
+        )
+        return {UUID(plan_id): version for plan_id, version in rows}
+
     async def plan_seen(self, plan_id: UUID, plan_version: int) -> bool:
         """True when this plan version (or a later one) already has a deployment."""
         row = (
@@ -584,6 +661,14 @@ class DeploymentRepository:
     async def _of_person(
         self, council: str, person_id: str, *, superseded: bool
     ) -> list[Deployment]:
+        if (council, person_id) in self._people:
+            return [
+                dep
+                for dep in self._held.values()
+                if dep.council == council
+                and dep.person_id == person_id
+                and (dep.status is Status.SUPERSEDED) == superseded
+            ]
         is_superseded = deployments.c.status == Status.SUPERSEDED.value
         ids = (
             await self._session.execute(
@@ -649,6 +734,8 @@ class DeploymentRepository:
             )
             snapshot = _Snapshot(dep.version, set(), {}, set(), set())
             self._track(dep)
+            if (dep.council, dep.person_id) in self._people:
+                self._held[dep.deployment_id] = dep
         elif dep.version != snapshot.version:
             await save_versioned(
                 self._session,

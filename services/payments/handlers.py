@@ -7,6 +7,7 @@ is published from here. Every state change records the actor (Caller.as_record()
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -111,6 +112,39 @@ async def open_deployment_for_plan(
     policy = policy_for(policies, plan.council, version=plan.policy_version)
     if await uow.deployments.plan_seen(plan.plan_id, plan.plan_version):
         return None
+    return await _open_deployment(plan=plan, uow=uow, policy=policy, recorded_by=recorded_by)
+
+
+async def open_deployments_for_plans(
+    *,
+    plans: Sequence[tuple[PlanSignedOff, str, AbstractContextManager[None]]],
+    uow: PaymentsUnitOfWork,
+    policies: PolicyBook,
+) -> None:
+    """`open_deployment_for_plan` for many signed-off plans in log order (each with who
+    records it and the context its events are recorded in), reading the plans seen and the
+    people's deployments once for all of them: a plan version seen earlier in the batch
+    changes nothing, as it would one after another."""
+    seen = await uow.deployments.latest_plan_versions(plan.plan_id for plan, _, _ in plans)
+    people: dict[str, set[str]] = {}
+    for plan, _, _ in plans:
+        people.setdefault(plan.council, set()).add(plan.person_id)
+    for council, person_ids in people.items():
+        await uow.deployments.prefetch_people(council, person_ids)
+    for plan, recorded_by, applying in plans:
+        with applying:
+            policy = policy_for(policies, plan.council, version=plan.policy_version)
+            if seen.get(plan.plan_id, 0) >= plan.plan_version:
+                continue
+            await _open_deployment(plan=plan, uow=uow, policy=policy, recorded_by=recorded_by)
+            seen[plan.plan_id] = max(seen.get(plan.plan_id, 0), plan.plan_version)
+            uow.collect_new_events()  # recorded in this event's span and causation
+    await uow.commit()
+
+
+async def _open_deployment(
+    *, plan: PlanSignedOff, uow: PaymentsUnitOfWork, policy: Policy, recorded_by: str
+) -> Deployment:
     live = await uow.deployments.live_for_person(plan.council, plan.person_id)
     dep = Deployment.for_signed_plan(plan, policy=policy, recorded_by=recorded_by)
     for other in live:

@@ -7,6 +7,7 @@ change records the caller. Conventions: docs/api.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -345,43 +346,31 @@ async def complete_review(
 async def convert_plans(body: ConversionIn, actor: CurrentActor, runtime: Runtime) -> ConversionOut:
     require_role(actor, *PRACTITIONERS)
 
+    sign_offs = handlers.PlanSignOffs(policies=runtime.policies, actor=actor)
+
+    async def read_budgets(uow: PlanningUnitOfWork, rows: Sequence[PlanConversionRow]) -> None:
+        await sign_offs.prepare(uow, [row.plan.budget_id for row in rows])
+
     async def write_and_sign_off(uow: PlanningUnitOfWork, row: PlanConversionRow) -> dict[str, Any]:
-        budget = await uow.budgets.get(row.plan.budget_id)
+        budget = sign_offs.budget(row.plan.budget_id)
         # Another council's budget is as if it did not exist: telling it apart from one
         # not yet arrived would say that the other council holds it.
         if budget is None or budget.council != actor.council:
             raise Pending("planning has not learnt of this budget yet")
-        if await uow.assessments.get(budget.assessment_id) is None:
+        if sign_offs.assessment(budget.assessment_id) is None:
             raise Pending("the validated assessment behind the budget has not reached planning")
-        drafted = await handlers.create_plan(
-            uow=uow,
-            policies=runtime.policies,
-            actor=actor,
+        plan, review = sign_offs.sign_off(
+            uow,
             person_id=row.plan.person_id,
             budget_id=row.plan.budget_id,
             content=plan_content(row.plan),
-        )
-        plan_id = drafted.plan.plan_id
-        await handlers.submit_plan(
-            uow=uow,
-            policies=runtime.policies,
-            actor=actor,
-            plan_id=plan_id,
-            expected_version=None,
-        )
-        signed, review = await handlers.sign_off_plan(
-            uow=uow,
-            policies=runtime.policies,
-            actor=actor,
-            plan_id=plan_id,
             on=row.sign_off_on or clock.today(),
-            expected_version=None,
         )
         return {
-            "person_id": signed.plan.person_id,
-            "plan_id": str(plan_id),
+            "person_id": plan.person_id,
+            "plan_id": str(plan.plan_id),
             "budget_id": str(row.plan.budget_id),
-            "weekly_pence": signed.costing.weekly_pence,
+            "weekly_pence": plan.costing.weekly_pence,
             "review_id": str(review.review_id),
         }
 
@@ -391,6 +380,8 @@ async def convert_plans(body: ConversionIn, actor: CurrentActor, runtime: Runtim
         raw_rows=body.rows,
         model=PlanConversionRow,
         apply=write_and_sign_off,
+        prepare=read_budgets,
+        finish=sign_offs.finish,
     )
 
 

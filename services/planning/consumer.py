@@ -8,6 +8,7 @@ commits after it, so a redelivered event changes nothing (servicekit.consumer).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from contracts.envelope import Envelope
@@ -20,6 +21,7 @@ from contracts.events import (
     StatementChallengeAnswered,
 )
 from contracts.registry import topic_for
+from servicekit.consumer import Applying
 from servicekit.runtime import ServiceRuntime
 from services.planning import handlers
 
@@ -41,6 +43,17 @@ async def on_budget_issued(envelope: Envelope, uow: Any) -> None:
     await handlers.record_budget_issued(envelope=envelope, uow=uow)
 
 
+async def on_assessments_validated(
+    envelopes: Sequence[Envelope], uow: Any, applying: Applying
+) -> None:
+    # Nothing is emitted, so nothing needs each event's own span or causation.
+    await handlers.record_assessments_validated(envelopes=envelopes, uow=uow)
+
+
+async def on_budgets_issued(envelopes: Sequence[Envelope], uow: Any, applying: Applying) -> None:
+    await handlers.record_budgets_issued(envelopes=envelopes, uow=uow)
+
+
 def register(runtime: ServiceRuntime[Any]) -> None:
     """Subscribe planning to the assessment and allocation topics, and to payments'."""
     runtime.add_consumer(
@@ -49,11 +62,22 @@ def register(runtime: ServiceRuntime[Any]) -> None:
             AssessmentValidated: on_assessment_validated,
             BudgetIssued: on_budget_issued,
         },
+        batch_handlers={
+            AssessmentValidated: on_assessments_validated,
+            BudgetIssued: on_budgets_issued,
+        },
     )
 
     async def on_deployment_set_up(envelope: Envelope, uow: Any) -> None:
         await handlers.record_deployment_set_up(
             envelope=envelope, uow=uow, policies=runtime.policies
+        )
+
+    async def on_deployments_set_up(
+        envelopes: Sequence[Envelope], uow: Any, applying: Applying
+    ) -> None:
+        await handlers.record_deployments_set_up(
+            envelopes=envelopes, uow=uow, policies=runtime.policies, applying=applying
         )
 
     async def on_deployment_switched(envelope: Envelope, uow: Any) -> None:
@@ -78,4 +102,5 @@ def register(runtime: ServiceRuntime[Any]) -> None:
             StatementChallengeAnswered: on_statement_challenge_answered,
             **{finding: on_surplus_found for finding in handlers.SURPLUS_FINDINGS},
         },
+        batch_handlers={DeploymentSetUp: on_deployments_set_up},
     )

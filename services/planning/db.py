@@ -8,7 +8,7 @@ changes cannot both win.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -245,6 +245,12 @@ def content_from_json(data: dict[str, Any]) -> PlanContent:
 # --- repositories -------------------------------------------------------------------------
 
 
+def _bound(table: sa.Table, columns: Iterable[str]) -> dict[str, sa.BindParameter[Any]]:
+    """Parameters for an update of many rows in one statement (`b_` + the column's name,
+    which SQLAlchemy keeps for the columns themselves), typed as the columns are."""
+    return {column: sa.bindparam(f"b_{column}", type_=table.c[column].type) for column in columns}
+
+
 class AssessmentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -255,40 +261,90 @@ class AssessmentRepository:
                 sa.select(assessments).where(assessments.c.assessment_id == assessment_id)
             )
         ).first()
-        if row is None:
-            return None
-        return KnownAssessment(
-            assessment_id=row.assessment_id,
-            person_id=row.person_id,
-            council=row.council,
-            client_group=row.client_group,
-            domain_levels={str(k): int(v) for k, v in row.domain_levels.items()},
-            risks=tuple(KnownRisk(**r) for r in row.risks),
-            policy_version=row.policy_version,
+        return None if row is None else _assessment_from_row(row)
+
+    async def get_many(self, assessment_ids: Iterable[UUID]) -> dict[UUID, KnownAssessment]:
+        """The known ones among these assessments, with one query."""
+        wanted = list(set(assessment_ids))
+        if not wanted:
+            return {}
+        rows = await self.session.execute(
+            sa.select(assessments).where(assessments.c.assessment_id.in_(wanted))
         )
+        return {row.assessment_id: _assessment_from_row(row) for row in rows}
 
     async def put(self, assessment: KnownAssessment, *, at: datetime) -> None:
         """Keep the newest validation of an assessment (a revalidation replaces it)."""
-        values = {
-            "person_id": assessment.person_id,
-            "council": assessment.council,
-            "client_group": assessment.client_group,
-            "domain_levels": dict(assessment.domain_levels),
-            "risks": [
-                {"risk_id": r.risk_id, "description": r.description, "flagged": r.flagged}
-                for r in assessment.risks
-            ],
-            "policy_version": assessment.policy_version,
-            "updated_at": at,
-        }
-        where = assessments.c.assessment_id == assessment.assessment_id
-        exists = await self.session.execute(sa.select(assessments.c.assessment_id).where(where))
-        if exists.first() is None:
+        await self.put_all([assessment], at=at)
+
+    async def put_all(self, validated: Sequence[KnownAssessment], *, at: datetime) -> None:
+        """`put` for many, in order (a later one of the same assessment replaces an earlier
+        one), with one query and one statement per kind of write."""
+        latest = {assessment.assessment_id: assessment for assessment in validated}
+        if not latest:
+            return
+        known = set(
+            (
+                await self.session.execute(
+                    sa.select(assessments.c.assessment_id).where(
+                        assessments.c.assessment_id.in_(list(latest))
+                    )
+                )
+            ).scalars()
+        )
+        new = [_assessment_values(a, at) for key, a in latest.items() if key not in known]
+        if new:
+            await self.session.execute(assessments.insert(), new)
+        changed = [_assessment_values(a, at) for key, a in latest.items() if key in known]
+        if changed:
             await self.session.execute(
-                assessments.insert().values(assessment_id=assessment.assessment_id, **values)
+                assessments.update()
+                .where(
+                    assessments.c.assessment_id
+                    == _bound(assessments, ["assessment_id"])["assessment_id"]
+                )
+                .values(_bound(assessments, _ASSESSMENT_COLUMNS)),
+                [{f"b_{key}": value for key, value in row.items()} for row in changed],
             )
-        else:
-            await self.session.execute(assessments.update().where(where).values(**values))
+
+
+_ASSESSMENT_COLUMNS = (
+    "person_id",
+    "council",
+    "client_group",
+    "domain_levels",
+    "risks",
+    "policy_version",
+    "updated_at",
+)
+
+
+def _assessment_from_row(row: Any) -> KnownAssessment:
+    return KnownAssessment(
+        assessment_id=row.assessment_id,
+        person_id=row.person_id,
+        council=row.council,
+        client_group=row.client_group,
+        domain_levels={str(k): int(v) for k, v in row.domain_levels.items()},
+        risks=tuple(KnownRisk(**r) for r in row.risks),
+        policy_version=row.policy_version,
+    )
+
+
+def _assessment_values(assessment: KnownAssessment, at: datetime) -> dict[str, Any]:
+    return {
+        "assessment_id": assessment.assessment_id,
+        "person_id": assessment.person_id,
+        "council": assessment.council,
+        "client_group": assessment.client_group,
+        "domain_levels": dict(assessment.domain_levels),
+        "risks": [
+            {"risk_id": r.risk_id, "description": r.description, "flagged": r.flagged}
+            for r in assessment.risks
+        ],
+        "policy_version": assessment.policy_version,
+        "updated_at": at,
+    }
 
 
 class BudgetRepository:
@@ -299,45 +355,97 @@ class BudgetRepository:
         row = (
             await self.session.execute(sa.select(budgets).where(budgets.c.budget_id == budget_id))
         ).first()
-        if row is None:
-            return None
-        return KnownBudget(
-            budget_id=row.budget_id,
-            assessment_id=row.assessment_id,
-            person_id=row.person_id,
-            council=row.council,
-            stage=row.stage,
-            revision=row.revision,
-            weekly_pence=row.weekly_pence,
-            annual_pence=row.annual_pence,
-            policy_version=row.policy_version,
-        )
+        return None if row is None else _budget_from_row(row)
+
+    async def get_many(self, budget_ids: Iterable[UUID]) -> dict[UUID, KnownBudget]:
+        """The known ones among these budgets, with one query."""
+        wanted = list(set(budget_ids))
+        if not wanted:
+            return {}
+        rows = await self.session.execute(sa.select(budgets).where(budgets.c.budget_id.in_(wanted)))
+        return {row.budget_id: _budget_from_row(row) for row in rows}
 
     async def put_if_newer(self, budget: KnownBudget, *, at: datetime) -> bool:
         """Keep the latest revision of a budget; an older revision arriving late is ignored."""
-        current = await self.get(budget.budget_id)
-        if current is not None and current.revision >= budget.revision:
-            return False
-        values = {
-            "assessment_id": budget.assessment_id,
-            "person_id": budget.person_id,
-            "council": budget.council,
-            "stage": budget.stage,
-            "revision": budget.revision,
-            "weekly_pence": budget.weekly_pence,
-            "annual_pence": budget.annual_pence,
-            "policy_version": budget.policy_version,
-            "updated_at": at,
+        return bool(await self.put_all_if_newer([budget], at=at))
+
+    async def put_all_if_newer(
+        self, issued: Sequence[KnownBudget], *, at: datetime
+    ) -> list[KnownBudget]:
+        """`put_if_newer` for many, in order, with one query and one statement per kind of
+        write; the ones kept, in order."""
+        if not issued:
+            return []
+        current = {
+            budget_id: budget.revision
+            for budget_id, budget in (
+                await self.get_many(budget.budget_id for budget in issued)
+            ).items()
         }
-        if current is None:
+        stored = set(current)
+        kept: list[KnownBudget] = []
+        latest: dict[UUID, KnownBudget] = {}
+        for budget in issued:
+            revision = current.get(budget.budget_id)
+            if revision is not None and revision >= budget.revision:
+                continue
+            current[budget.budget_id] = budget.revision
+            latest[budget.budget_id] = budget
+            kept.append(budget)
+        new = [_budget_values(b, at) for key, b in latest.items() if key not in stored]
+        if new:
+            await self.session.execute(budgets.insert(), new)
+        changed = [_budget_values(b, at) for key, b in latest.items() if key in stored]
+        if changed:
             await self.session.execute(
-                budgets.insert().values(budget_id=budget.budget_id, **values)
+                budgets.update()
+                .where(budgets.c.budget_id == _bound(budgets, ["budget_id"])["budget_id"])
+                .values(_bound(budgets, _BUDGET_COLUMNS)),
+                [{f"b_{key}": value for key, value in row.items()} for row in changed],
             )
-        else:
-            await self.session.execute(
-                budgets.update().where(budgets.c.budget_id == budget.budget_id).values(**values)
-            )
-        return True
+        return kept
+
+
+_BUDGET_COLUMNS = (
+    "assessment_id",
+    "person_id",
+    "council",
+    "stage",
+    "revision",
+    "weekly_pence",
+    "annual_pence",
+    "policy_version",
+    "updated_at",
+)
+
+
+def _budget_from_row(row: Any) -> KnownBudget:
+    return KnownBudget(
+        budget_id=row.budget_id,
+        assessment_id=row.assessment_id,
+        person_id=row.person_id,
+        council=row.council,
+        stage=row.stage,
+        revision=row.revision,
+        weekly_pence=row.weekly_pence,
+        annual_pence=row.annual_pence,
+        policy_version=row.policy_version,
+    )
+
+
+def _budget_values(budget: KnownBudget, at: datetime) -> dict[str, Any]:
+    return {
+        "budget_id": budget.budget_id,
+        "assessment_id": budget.assessment_id,
+        "person_id": budget.person_id,
+        "council": budget.council,
+        "stage": budget.stage,
+        "revision": budget.revision,
+        "weekly_pence": budget.weekly_pence,
+        "annual_pence": budget.annual_pence,
+        "policy_version": budget.policy_version,
+        "updated_at": at,
+    }
 
 
 def _plan_from_row(row: Any, history: list[HistoryEntry]) -> Plan:
@@ -438,6 +546,42 @@ class PlanRepository:
     async def add(self, plan: Plan) -> None:
         await self._rows.add(plan)
         self._track(plan)
+
+    async def add_all(self, new_plans: Sequence[Plan]) -> None:
+        """`add` for many: one insert for the plans, one for their history."""
+        await self._rows.add_all(new_plans)
+        for plan in new_plans:
+            self._track(plan)
+
+    async def get_many(self, plan_ids: Iterable[UUID]) -> dict[UUID, Plan]:
+        """The plans among these ids, with their history: two queries."""
+        wanted = list(set(plan_ids))
+        if not wanted:
+            return {}
+        rows = (
+            await self.session.execute(sa.select(plans).where(plans.c.plan_id.in_(wanted)))
+        ).all()
+        entries = (
+            await self.session.execute(
+                sa.select(plan_history)
+                .where(plan_history.c.plan_id.in_([row.plan_id for row in rows]))
+                .order_by(plan_history.c.plan_id, plan_history.c.seq)
+            )
+        ).all()
+        history: dict[UUID, list[HistoryEntry]] = {}
+        for e in entries:
+            history.setdefault(e.plan_id, []).append(
+                HistoryEntry(
+                    _utc(e.at), e.action, e.actor, e.plan_version, e.version, dict(e.detail)
+                )
+            )
+        found: dict[UUID, Plan] = {}
+        for row in rows:
+            self._rows.remember(
+                row.plan_id, version=row.version, history_length=len(history.get(row.plan_id, []))
+            )
+            found[row.plan_id] = self._track(_plan_from_row(row, history.get(row.plan_id, [])))
+        return found
 
     async def save(self, plan: Plan) -> None:
         """Write a loaded plan back, refusing if someone else changed it meanwhile."""
@@ -543,6 +687,18 @@ class ReviewRepository:
         self._loaded[review.review_id] = review.version
         self._track(review)
 
+    async def add_all(self, new_reviews: Sequence[Review]) -> None:
+        """`add` for many, with one insert."""
+        if not new_reviews:
+            return
+        await self.session.execute(
+            reviews.insert(),
+            [{"review_id": r.review_id, **_review_values(r)} for r in new_reviews],
+        )
+        for review in new_reviews:
+            self._loaded[review.review_id] = review.version
+            self._track(review)
+
     async def save(self, review: Review) -> None:
         loaded = self._loaded[review.review_id]
         await save_versioned(
@@ -574,6 +730,23 @@ class ReviewRepository:
             self._loaded[review.review_id] = review.version
             self._track(review)
         return found
+
+    async def people_with_open(
+        self, *, council: str, person_ids: Iterable[str], kind: ReviewKind
+    ) -> set[str]:
+        """Which of these people have a review of this kind not yet completed: one query."""
+        wanted = list(set(person_ids))
+        if not wanted:
+            return set()
+        rows = await self.session.execute(
+            sa.select(reviews.c.person_id).where(
+                reviews.c.council == council,
+                reviews.c.person_id.in_(wanted),
+                reviews.c.kind == kind.value,
+                reviews.c.status != ReviewStatus.COMPLETED.value,
+            )
+        )
+        return set(rows.scalars())
 
     async def open_of_kind(self, *, council: str, person_id: str, kind: ReviewKind) -> list[Review]:
         """The person's reviews of a kind not yet completed."""
@@ -642,21 +815,51 @@ class DeploymentRepository:
         )
 
     async def put(self, deployment: KnownDeployment, *, at: datetime) -> None:
-        values = {
-            "plan_id": deployment.plan_id,
-            "person_id": deployment.person_id,
-            "council": deployment.council,
-            "direct_payment": deployment.direct_payment,
-            "updated_at": at,
-        }
-        where = deployments.c.deployment_id == deployment.deployment_id
-        exists = await self.session.execute(sa.select(deployments.c.deployment_id).where(where))
-        if exists.first() is None:
+        await self.put_all([deployment], at=at)
+
+    async def put_all(self, known: Sequence[KnownDeployment], *, at: datetime) -> None:
+        """`put` for many, in order (the later of the same deployment wins), with one query
+        and one statement per kind of write."""
+        latest = {deployment.deployment_id: deployment for deployment in known}
+        if not latest:
+            return
+        stored = set(
+            (
+                await self.session.execute(
+                    sa.select(deployments.c.deployment_id).where(
+                        deployments.c.deployment_id.in_(list(latest))
+                    )
+                )
+            ).scalars()
+        )
+        new = [_deployment_values(d, at) for key, d in latest.items() if key not in stored]
+        if new:
+            await self.session.execute(deployments.insert(), new)
+        changed = [_deployment_values(d, at) for key, d in latest.items() if key in stored]
+        if changed:
             await self.session.execute(
-                deployments.insert().values(deployment_id=deployment.deployment_id, **values)
+                deployments.update()
+                .where(
+                    deployments.c.deployment_id
+                    == _bound(deployments, ["deployment_id"])["deployment_id"]
+                )
+                .values(_bound(deployments, _DEPLOYMENT_COLUMNS)),
+                [{f"b_{key}": value for key, value in row.items()} for row in changed],
             )
-        else:
-            await self.session.execute(deployments.update().where(where).values(**values))
+
+
+_DEPLOYMENT_COLUMNS = ("plan_id", "person_id", "council", "direct_payment", "updated_at")
+
+
+def _deployment_values(deployment: KnownDeployment, at: datetime) -> dict[str, Any]:
+    return {
+        "deployment_id": deployment.deployment_id,
+        "plan_id": deployment.plan_id,
+        "person_id": deployment.person_id,
+        "council": deployment.council,
+        "direct_payment": deployment.direct_payment,
+        "updated_at": at,
+    }
 
 
 class PlanningUnitOfWork(UnitOfWork):

@@ -7,7 +7,8 @@ record, or for a person someone else's, is "not found", so ids leak nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
@@ -111,7 +112,16 @@ async def _checks(
 ) -> tuple[list[Check], KnownBudget | None]:
     budget = await uow.budgets.get(plan.budget_id)
     assessment = None if budget is None else await uow.assessments.get(budget.assessment_id)
-    checks = run_checks(
+    return _checks_against(policies, plan, budget, assessment), budget
+
+
+def _checks_against(
+    policies: PolicyBook,
+    plan: Plan,
+    budget: KnownBudget | None,
+    assessment: KnownAssessment | None,
+) -> list[Check]:
+    return run_checks(
         person_id=plan.person_id,
         content=plan.content,
         costing=plan.costing,
@@ -119,7 +129,6 @@ async def _checks(
         assessment=assessment,
         questionnaire=_questionnaire(policies, plan.council, assessment),
     )
-    return checks, budget
 
 
 async def _client_group(uow: PlanningUnitOfWork, budget: KnownBudget | None) -> str | None:
@@ -135,8 +144,17 @@ async def _view(uow: PlanningUnitOfWork, policies: PolicyBook, plan: Plan) -> Pl
 async def _validate_content(
     uow: PlanningUnitOfWork, policies: PolicyBook, budget: KnownBudget, content: PlanContent
 ) -> Policy:
-    policy = policy_for(policies, budget.council)
     assessment = await uow.assessments.get(budget.assessment_id)
+    return _validated_against(policies, budget, assessment, content)
+
+
+def _validated_against(
+    policies: PolicyBook,
+    budget: KnownBudget,
+    assessment: KnownAssessment | None,
+    content: PlanContent,
+) -> Policy:
+    policy = policy_for(policies, budget.council)
     known_risks = None if assessment is None else [r.risk_id for r in assessment.risks]
     content.validate_against(_questionnaire(policies, budget.council, assessment), known_risks)
     return policy
@@ -145,42 +163,59 @@ async def _validate_content(
 # --- events from other services -----------------------------------------------------------
 
 
-async def record_assessment_validated(*, envelope: Envelope, uow: PlanningUnitOfWork) -> None:
-    """Keep an assessment's validated levels and risks (the consumer commits)."""
+def _known_assessment(envelope: Envelope) -> KnownAssessment:
     event = envelope.event
     assert isinstance(event, AssessmentValidated)
-    await uow.assessments.put(
-        KnownAssessment(
-            assessment_id=event.assessment_id,
-            person_id=event.person_id,
-            council=event.council,
-            client_group=event.client_group.value,
-            domain_levels=dict(event.domain_levels),
-            risks=tuple(KnownRisk(r.risk_id, r.description, r.flagged) for r in event.risks),
-            policy_version=event.policy_version,
-        ),
-        at=clock.now(),
+    return KnownAssessment(
+        assessment_id=event.assessment_id,
+        person_id=event.person_id,
+        council=event.council,
+        client_group=event.client_group.value,
+        domain_levels=dict(event.domain_levels),
+        risks=tuple(KnownRisk(r.risk_id, r.description, r.flagged) for r in event.risks),
+        policy_version=event.policy_version,
     )
+
+
+def _known_budget(envelope: Envelope) -> KnownBudget:
+    event = envelope.event
+    assert isinstance(event, BudgetIssued)
+    return KnownBudget(
+        budget_id=event.budget_id,
+        assessment_id=event.assessment_id,
+        person_id=event.person_id,
+        council=event.council,
+        stage=event.stage.value,
+        revision=event.revision,
+        weekly_pence=event.weekly_pence,
+        annual_pence=event.annual_pence,
+        policy_version=event.policy_version,
+    )
+
+
+async def record_assessment_validated(*, envelope: Envelope, uow: PlanningUnitOfWork) -> None:
+    """Keep an assessment's validated levels and risks (the consumer commits)."""
+    await uow.assessments.put(_known_assessment(envelope), at=clock.now())
+
+
+async def record_assessments_validated(
+    *, envelopes: Sequence[Envelope], uow: PlanningUnitOfWork
+) -> None:
+    """`record_assessment_validated` for many events in log order, with one read and one
+    write a kind: a revalidation later in the batch replaces the earlier one, as it would
+    one after another."""
+    await uow.assessments.put_all([_known_assessment(e) for e in envelopes], at=clock.now())
 
 
 async def record_budget_issued(*, envelope: Envelope, uow: PlanningUnitOfWork) -> None:
     """Keep the latest revision of a budget (the consumer commits)."""
-    event = envelope.event
-    assert isinstance(event, BudgetIssued)
-    await uow.budgets.put_if_newer(
-        KnownBudget(
-            budget_id=event.budget_id,
-            assessment_id=event.assessment_id,
-            person_id=event.person_id,
-            council=event.council,
-            stage=event.stage.value,
-            revision=event.revision,
-            weekly_pence=event.weekly_pence,
-            annual_pence=event.annual_pence,
-            policy_version=event.policy_version,
-        ),
-        at=clock.now(),
-    )
+    await uow.budgets.put_if_newer(_known_budget(envelope), at=clock.now())
+
+
+async def record_budgets_issued(*, envelopes: Sequence[Envelope], uow: PlanningUnitOfWork) -> None:
+    """`record_budget_issued` for many events in log order, with one read and one write a
+    kind: each budget keeps its latest revision, whatever order they came in."""
+    await uow.budgets.put_all_if_newer([_known_budget(e) for e in envelopes], at=clock.now())
 
 
 # --- events from payments: direct payments and surpluses ----------------------------------
@@ -239,6 +274,72 @@ async def record_deployment_set_up(
     return await _schedule_direct_payment_review(
         uow, policies, deployment, starts_on=envelope.time.date()
     )
+
+
+def _known_deployment(envelope: Envelope) -> KnownDeployment:
+    event = envelope.event
+    assert isinstance(event, DeploymentSetUp)
+    return KnownDeployment(
+        deployment_id=event.deployment_id,
+        plan_id=event.plan_id,
+        person_id=event.person_id,
+        council=event.council,
+        direct_payment=_holds_a_direct_payment(event.parts),
+    )
+
+
+async def record_deployments_set_up(
+    *,
+    envelopes: Sequence[Envelope],
+    uow: PlanningUnitOfWork,
+    policies: PolicyBook,
+    applying: Callable[[Envelope], AbstractContextManager[None]],
+) -> list[Review]:
+    """`record_deployment_set_up` for many events in log order, reading the deployments,
+    the people's open direct-payment reviews and the plans once for all of them: a person
+    whose first direct payment books a review earlier in the batch gets no second one, as
+    one after another. Each review is booked in its own event's span and causation."""
+    known = [_known_deployment(envelope) for envelope in envelopes]
+    direct = [deployment for deployment in known if deployment.direct_payment]
+    people: dict[str, set[str]] = {}
+    for deployment in direct:
+        people.setdefault(deployment.council, set()).add(deployment.person_id)
+    reviewed: set[tuple[str, str]] = set()
+    for council, person_ids in people.items():
+        open_ones = await uow.reviews.people_with_open(
+            council=council, person_ids=person_ids, kind=ReviewKind.DIRECT_PAYMENT
+        )
+        reviewed.update((council, person_id) for person_id in open_ones)
+    signed = await uow.plans.get_many(deployment.plan_id for deployment in direct)
+    booked: list[Review] = []
+    for envelope, deployment in zip(envelopes, known, strict=True):
+        if not deployment.direct_payment:
+            continue
+        with applying(envelope):
+            person = (deployment.council, deployment.person_id)
+            if person in reviewed:
+                continue
+            plan = signed.get(deployment.plan_id)
+            if plan is None or plan.council != deployment.council:
+                continue  # not a plan planning wrote: nothing of ours to review
+            starts_on = envelope.time.date()
+            policy = policy_for(policies, deployment.council, on=starts_on)
+            review = Review.of_direct_payment(
+                plan=plan,
+                deployment_id=deployment.deployment_id,
+                starts_on=starts_on,
+                reviews=policy.reviews,
+                policy_version=policy.policy_version,
+                at=clock.now(),
+            )
+            reviewed.add(person)
+            booked.append(review)
+            uow.track(review)
+            uow.collect_new_events()  # recorded in this event's span and causation
+    await uow.deployments.put_all(known, at=clock.now())
+    await uow.reviews.add_all(booked)
+    await uow.commit()
+    return booked
 
 
 async def record_deployment_switched(
@@ -559,6 +660,91 @@ async def sign_off_plan(
         view = await _view(uow, policies, plan)
         await uow.commit()
         return view, review
+
+
+class PlanSignOffs:
+    """Many plans written, submitted and signed off in one unit of work, each decided as
+    create_plan, submit_plan and sign_off_plan one after another would (the same checks,
+    authority and events, in the same order per plan), read and written as a set:
+    `prepare` reads the budgets and assessments of all of them with one query each,
+    `sign_off` decides one plan in memory, `finish` writes the plans, their history and
+    their first reviews with one insert each, and their events with one outbox insert.
+
+    `prepare` starts afresh, so the same object serves a batch applied again without a
+    refused row."""
+
+    def __init__(self, *, policies: PolicyBook, actor: Caller) -> None:
+        self._policies = policies
+        self._actor = actor
+        self._budgets: dict[UUID, KnownBudget] = {}
+        self._assessments: dict[UUID, KnownAssessment] = {}
+        self._signed: list[tuple[Plan, Review]] = []
+
+    async def prepare(self, uow: PlanningUnitOfWork, budget_ids: Sequence[UUID]) -> None:
+        self._signed = []
+        self._budgets = await uow.budgets.get_many(budget_ids)
+        self._assessments = await uow.assessments.get_many(
+            budget.assessment_id for budget in self._budgets.values()
+        )
+
+    def budget(self, budget_id: UUID) -> KnownBudget | None:
+        return self._budgets.get(budget_id)
+
+    def assessment(self, assessment_id: UUID) -> KnownAssessment | None:
+        return self._assessments.get(assessment_id)
+
+    def sign_off(
+        self,
+        uow: PlanningUnitOfWork,
+        *,
+        person_id: str,
+        budget_id: UUID,
+        content: PlanContent,
+        on: date,
+    ) -> tuple[Plan, Review]:
+        """Draft, submit and sign off one plan; nothing of it is kept if a rule refuses it."""
+        actor, policies = self._actor, self._policies
+        budget = self._budgets.get(budget_id)
+        if budget is None or budget.person_id != person_id or budget.council != actor.council:
+            raise BudgetNotKnown(budget_id, person_id)
+        assessment = self._assessments.get(budget.assessment_id)
+        policy = _validated_against(policies, budget, assessment, content)
+        plan = Plan.draft(
+            person_id=person_id,
+            council=actor.council,
+            budget=budget,
+            content=content,
+            fee_basis_points=policy.planning.provider_management_fee_basis_points,
+            by=actor.as_record(),
+            at=clock.now(),
+        )
+        checks = _checks_against(policies, plan, budget, assessment)
+        plan.submit(checks=checks, by=actor.as_record(), at=clock.now(), expected_version=None)
+        signing_policy = policy_for(policies, plan.council, on=on)
+        review = plan.sign_off(
+            client_group=None if assessment is None else assessment.client_group,
+            approver=actor,
+            policy=signing_policy,
+            # Submitting changed neither the content nor the budget: the same checks.
+            checks=checks,
+            budget=budget,
+            on=on,
+            first_review_after_days=signing_policy.reviews.first_after_days,
+            policy_version=signing_policy.policy_version,
+            at=clock.now(),
+            expected_version=None,
+        )
+        # Tracked in row order, so the outbox holds each plan's events, then its review's,
+        # plan after plan, as the use cases one after another would have written them.
+        uow.track(plan)
+        uow.track(review)
+        self._signed.append((plan, review))
+        return plan, review
+
+    async def finish(self, uow: PlanningUnitOfWork) -> None:
+        await uow.plans.add_all([plan for plan, _ in self._signed])
+        await uow.reviews.add_all([review for _, review in self._signed])
+        await uow.commit()
 
 
 @dataclass(frozen=True)
