@@ -237,6 +237,8 @@ class FinancialAssessmentOut(BaseModel):
     income_weekly: list[AmountOut]
     income_counted_weekly_pence: Pence
     mig_circumstance: str | None
+    mig_children: int | None
+    mig_premiums: list[str] | None
     minimum_income_guarantee_weekly_pence: Pence
     housing_costs_weekly_pence: Pence
     disability_related_expenditure: list[ExpenditureOut]
