@@ -320,6 +320,7 @@ def test_the_cli_and_every_report_say_whose_review_moves_and_when_recoups_could_
     html = (out / f"{stem}.html").read_text(encoding="utf-8")
     assert 'id="reviews"' in html and "2 would be brought forward" in html
     assert "2026-12-15" in html
+    assert "The first review of a plan would be 42 days after sign-off (now 56)." in html
 
 
 @pytest.mark.parametrize("kind", ["first", "direct_payment"])
