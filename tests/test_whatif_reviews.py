@@ -215,6 +215,48 @@ def test_a_longer_notice_period_moves_each_open_notices_earliest_recoup_later(
     assert recoups.in_words.startswith("Recoups could be made 14 days later after each notice")
 
 
+def surplus(person_id: str, pence: int = 80_000) -> Envelope:
+    event = ev.CardSurplusFlagged(
+        person_id=person_id,
+        council="lancashire",
+        surplus_id=uuid.uuid5(uuid.NAMESPACE_URL, f"surplus-{person_id}"),
+        account_id=uuid.uuid5(uuid.NAMESPACE_URL, f"account-{person_id}"),
+        deployment_id=uuid.uuid5(uuid.NAMESPACE_URL, f"deployment-{person_id}"),
+        balance_pence=500_000,
+        balance_on=SENT_ON,
+        allowance_pence=500_000 - pence,
+        surplus_pence=pence,
+        rule="weeks_of_payments",
+        policy_version="lancashire@2009.1",
+    )
+    return Envelope(event=event)
+
+
+def test_a_flagged_surplus_without_a_notice_counts_its_notice_from_the_day_of_the_run(
+    tmp_path: Path,
+) -> None:
+    current = policy(tmp_path, "now")
+    proposed = policy(tmp_path, "proposed", monitoring__recoup_notice__respond_within_days=14)
+    # p1's surplus has had its notice; p2's has not.
+    envelopes = [*with_plans(current, "p1", "p2"), surplus("p1"), notice("p1"), surplus("p2")]
+    run_on = date(2026, 12, 6)
+
+    recoups = compare(
+        fold(envelopes).council_people("lancashire"), current, proposed, on=run_on
+    ).recoups
+
+    assert [(n.person_id, n.notice_id is None, n.sent_on) for n in recoups.notices] == [
+        ("p1", False, SENT_ON),
+        ("p2", True, run_on),
+    ]
+    flagged = recoups.notices[1]
+    assert (flagged.amount_pence, flagged.now, flagged.proposed) == (
+        80_000,
+        date(2027, 1, 4),
+        date(2026, 12, 21),
+    )
+
+
 def test_with_no_open_notice_the_shift_is_said_from_the_figures_alone(tmp_path: Path) -> None:
     current = policy(tmp_path, "now")
     proposed = policy(tmp_path, "proposed", monitoring__recoup_notice__respond_within_days=21)
@@ -226,8 +268,8 @@ def test_with_no_open_notice_the_shift_is_said_from_the_figures_alone(tmp_path: 
     assert comparison.recoups.notices == []
     assert comparison.recoups.in_words == (
         "Recoups could be made 7 days earlier after each notice (21 days to respond instead "
-        "of 28); the cohort holds no open recoup notice, so this is worked out from the "
-        "figures alone."
+        "of 28); the cohort holds no open recoup notice or flagged surplus, so this is worked "
+        "out from the figures alone."
     )
     said = {c.item: c.words for c in comparison.changes}
     assert said["recoup_notice.respond_within_days"] == (

@@ -5,10 +5,10 @@
 equality impact assessment groups by), the latest `BudgetIssued`, the latest
 `PlanSignedOff`, the latest `DeploymentSetUp` and the latest financial assessment carried out
 (`FinancialAssessmentCompleted`; a deferred one is not), the signed-off plan's review history
-(`ReviewScheduled`, `ReviewCompleted`) and the recoup notices not yet acted on
-(`RecoupNoticeSent` less `CardFundsRecouped`). "Latest" is log order: one person's events
-on one topic share a partition (the record key is the person id), so the log keeps them in
-the order they happened.
+(`ReviewScheduled`, `ReviewCompleted`) and the surpluses flagged and recoup notices
+not yet acted on (`CardSurplusFlagged`, `RecoupNoticeSent` less `CardFundsRecouped`).
+"Latest" is log order: one person's events on one topic share a partition (the record key
+is the person id), so the log keeps them in the order they happened.
 
 `read_cohort(url)` feeds the fold from an event log. It is read-only: a throwaway consumer
 group that never commits, from the beginning up to the end offsets taken when it starts, and
@@ -59,6 +59,7 @@ WANTED: tuple[type[ev.Event], ...] = (
     ev.FinancialAssessmentCompleted,
     ev.ReviewScheduled,
     ev.ReviewCompleted,
+    ev.CardSurplusFlagged,
     ev.RecoupNoticeSent,
     ev.CardFundsRecouped,
 )
@@ -252,9 +253,16 @@ def apply(cohort: Cohort, envelope: Envelope, *, council: str | None = None) -> 
     elif isinstance(event, ev.ReviewCompleted):
         if person.reviews is not None and person.reviews.plan_id == str(event.plan_id):
             person.reviews.completed(event)
+    elif isinstance(event, ev.CardSurplusFlagged):
+        surplus_id = str(event.surplus_id)
+        person.open_notices[surplus_id] = OpenNotice(surplus_id, event.surplus_pence)
     elif isinstance(event, ev.RecoupNoticeSent):
+        # The notice takes the place of the flagged surplus it is for.
+        person.open_notices.pop(str(event.surplus_id), None)
         notice_id = str(event.notice_id)
-        person.open_notices[notice_id] = OpenNotice(notice_id, event.sent_on, event.amount_pence)
+        person.open_notices[notice_id] = OpenNotice(
+            str(event.surplus_id), event.amount_pence, notice_id, event.sent_on
+        )
     elif isinstance(event, ev.CardFundsRecouped):
         person.open_notices.pop(str(event.notice_id), None)
     elif isinstance(event, ev.FinancialAssessmentCompleted) and (

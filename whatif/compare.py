@@ -30,11 +30,12 @@ from datetime import date
 from enum import StrEnum
 
 from contracts.money import WEEKS_PER_YEAR, apply_basis_points, div_round_half_up, format_pounds
-from contracts.policy import Contribution, ContributionKind, Policy, today
+from contracts.policy import Contribution, ContributionKind, Policy
 from contracts.vocabulary import AgeBand, ClientGroup, Role
 from rules.authority import who_may_agree
 from rules.contribution import contribution_annual
 from rules.ras import Calculation, InputsRefused, calculate_budget
+from servicekit import clock
 from whatif.charging import ChargingComparison, charging_changes, compare_charges
 from whatif.cohort import Person
 from whatif.diff import PolicyChange, policy_changes, words
@@ -429,7 +430,8 @@ def compare(
     on: date | None = None,
 ) -> Comparison:
     """Everyone's budget under both policies, with the totals a council decides on; `on` is
-    the day reviews count as overdue from (today by default)."""
+    the day of the run (the clock's today by default): reviews before it are overdue, and a
+    flagged surplus's notice is counted as sent on it."""
     check_same_council(current, proposed)
     people = list(people)
     impacts: list[PersonImpact] = []
@@ -508,14 +510,18 @@ def compare(
     comparison.charging = compare_charges(
         [(p.person_id, p.finances) for p in people if p.finances is not None], current, proposed
     )
+    run_on = on or clock.today()
     comparison.reviews = compare_reviews(
         [(p.person_id, p.reviews) for p in people if p.reviews is not None],
         current,
         proposed,
-        on or today(),
+        run_on,
     )
     comparison.recoups = compare_recoups(
-        [(p.person_id, n) for p in people for n in p.open_notices.values()], current, proposed
+        [(p.person_id, n) for p in people for n in p.open_notices.values()],
+        current,
+        proposed,
+        run_on,
     )
     return comparison
 

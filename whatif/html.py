@@ -464,10 +464,11 @@ def reviews_section(c: ReviewsComparison, recoups: RecoupComparison) -> str:
     if recoups.notices:
         out.append(
             _table(
-                "The earliest day each open recoup notice could be acted on",
+                "The earliest day each open notice or flagged surplus could be recouped "
+                "(a surplus with no notice yet: as if it were sent on the day of the run)",
                 [
                     ("Person", False),
-                    ("Sent", False),
+                    ("Notice sent", False),
                     ("Amount", True),
                     ("Earliest now", False),
                     ("Proposed", False),
@@ -475,7 +476,12 @@ def reviews_section(c: ReviewsComparison, recoups: RecoupComparison) -> str:
                 [
                     [
                         (e(n.person_id), ""),
-                        (e(n.sent_on.isoformat()), ""),
+                        (
+                            e(n.sent_on.isoformat())
+                            if n.notice_id
+                            else f"none yet ({e(n.sent_on.isoformat())})",
+                            "",
+                        ),
                         _money(n.amount_pence),
                         (e(n.now.isoformat()), ""),
                         (e(n.proposed.isoformat()), ""),

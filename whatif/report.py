@@ -52,8 +52,9 @@ ASSUMPTIONS = (
     "each policy's review schedule. 'Newly overdue' means the proposed date is before the day of "
     "the run while the date now is not.",
     "Recoups: the earliest day each recoup notice not yet acted on could be acted on (the day "
-    "after the last day to respond) under each policy's notice period; with no open notice in "
-    "the cohort the change is given from the figures alone.",
+    "after the last day to respond) under each policy's notice period; a surplus flagged with "
+    "no notice yet is counted as if its notice were sent on the day of the run (notice_id "
+    "empty); with neither in the cohort the change is given from the figures alone.",
     "Equality: the events hold client group and age band only (never a date of birth, sex, "
     "ethnicity or other protected characteristics); an equality impact assessment needs those "
     "from other sources.",
@@ -231,6 +232,7 @@ def recoups_summary(c: RecoupComparison) -> dict[str, Any]:
         "notices": [
             {
                 "person_id": n.person_id,
+                "surplus_id": n.surplus_id,
                 "notice_id": n.notice_id,
                 "sent_on": n.sent_on.isoformat(),
                 "amount_pence": n.amount_pence,

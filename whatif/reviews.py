@@ -20,7 +20,8 @@ figures, so the difference is the figures' effect alone.
   (`contracts.policy.Reviews`), before anything is read.
 - **The earliest recoup**: the day after a notice's last day to respond, counting the
   policy's `respond_within_days` from the day it was sent; notices already acted on are left
-  out. Where the cohort holds no open notice, the change is given in words from the figures.
+  out. A surplus flagged with no notice yet is counted as if its notice were sent on the day
+  of the run. Where the cohort holds neither, the change is given in words from the figures.
 """
 
 from __future__ import annotations
@@ -73,11 +74,13 @@ class ReviewHistory:
 
 @dataclass(frozen=True, slots=True)
 class OpenNotice:
-    """A recoup notice sent and not yet acted on."""
+    """A recoup notice sent and not yet acted on, or a surplus flagged with no notice yet
+    (`notice_id` and `sent_on` None: the amount is the surplus)."""
 
-    notice_id: str
-    sent_on: date
+    surplus_id: str
     amount_pence: int
+    notice_id: str | None = None
+    sent_on: date | None = None
 
 
 # --- reviews --------------------------------------------------------------------------------
@@ -218,8 +221,10 @@ def compare_reviews(
 @dataclass(frozen=True, slots=True)
 class RecoupDay:
     person_id: str
-    notice_id: str
+    surplus_id: str
+    notice_id: str | None
     sent_on: date
+    """The day the notice was sent; for a surplus with no notice yet, the day of the run."""
     amount_pence: int
     now: date
     proposed: date
@@ -267,19 +272,23 @@ class RecoupComparison:
             change = f"Recoups could be made {abs(shift)} day{plural} {way} after each notice"
         periods = f" ({self.days_proposed} days to respond instead of {self.days_now})"
         if self.notices:
-            whose = f"; {len(self.notices):,} open notices in the cohort are listed."
+            whose = (
+                f"; {len(self.notices):,} open notices or flagged surpluses in the cohort are "
+                "listed."
+            )
         else:
             whose = (
-                "; the cohort holds no open recoup notice, so this is worked out from the "
-                "figures alone."
+                "; the cohort holds no open recoup notice or flagged surplus, so this is "
+                "worked out from the figures alone."
             )
         return change + (periods if shift else "") + whose
 
 
 def compare_recoups(
-    notices: list[tuple[str, OpenNotice]], current: Policy, proposed: Policy
+    notices: list[tuple[str, OpenNotice]], current: Policy, proposed: Policy, on: date
 ) -> RecoupComparison:
-    """Each open notice's earliest recoup day under both notice periods, by person id."""
+    """Each open notice's earliest recoup day under both notice periods, by person id; a
+    flagged surplus with no notice yet as if its notice were sent on `on`."""
     before, after = current.monitoring.recoup_notice, proposed.monitoring.recoup_notice
     result = RecoupComparison(
         days_now=before.respond_within_days if before else None,
@@ -287,15 +296,19 @@ def compare_recoups(
     )
     if result.days_now is None or result.days_proposed is None:
         return result
-    for person_id, notice in sorted(notices, key=lambda item: (item[0], item[1].sent_on)):
+    for person_id, notice in sorted(
+        notices, key=lambda item: (item[0], item[1].sent_on or on, item[1].surplus_id)
+    ):
+        sent_on = notice.sent_on or on
         result.notices.append(
             RecoupDay(
                 person_id=person_id,
+                surplus_id=notice.surplus_id,
                 notice_id=notice.notice_id,
-                sent_on=notice.sent_on,
+                sent_on=sent_on,
                 amount_pence=notice.amount_pence,
-                now=earliest_recoup_on(notice.sent_on, result.days_now),
-                proposed=earliest_recoup_on(notice.sent_on, result.days_proposed),
+                now=earliest_recoup_on(sent_on, result.days_now),
+                proposed=earliest_recoup_on(sent_on, result.days_proposed),
             )
         )
     return result
