@@ -28,6 +28,7 @@ from contracts.policy import Policy, load_policy
 from contracts.registry import ALL_TOPICS
 from contracts.vocabulary import ClientGroup
 from servicekit.eventlog.embedded import EmbeddedEventLog
+from servicekit.policies import InvalidPolicyDocument, parse_policy
 from whatif.cli import app
 from whatif.cohort import fold
 from whatif.compare import compare
@@ -193,6 +194,17 @@ def test_a_direct_payment_reviewed_every_7_months_at_first_is_refused_naming_the
     assert "Regulations 2014, reg. 7(1)(a)" in said and "first 6 months" in said
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_over_http_the_same_proposal_is_a_422_naming_the_regulation() -> None:
+    document = lancashire_with(reviews__direct_payment__first_within_months=7)
+
+    with pytest.raises(InvalidPolicyDocument) as refused:
+        parse_policy(document)
+
+    assert refused.value.status_code == 422
+    assert "reviews.direct_payment.first_within_months is 7" in str(refused.value)
+    assert "reg. 7(1)(a)" in str(refused.value)
 
 
 def test_a_longer_notice_period_moves_each_open_notices_earliest_recoup_later(
