@@ -127,6 +127,8 @@ def run(
             )
         )
     except PolicyError as err:
+        # An out-of-law figure (a review schedule beyond the guidance or the regulation) is
+        # refused here, with the field and the law it breaks, before the log is read.
         _fail(f"Bad policy file: {err}")
         return
     except WhatIfError as err:
@@ -159,6 +161,16 @@ def run(
             ),
             highlight=False,
         )
+    reviews = c.reviews
+    if reviews.reviews:
+        console.print(
+            f"Reviews: of {len(reviews.reviews):,} next reviews, {reviews.brought_forward:,} "
+            f"would be brought forward, {reviews.pushed_back:,} pushed back, "
+            f"{reviews.same:,} the same; {len(reviews.newly_overdue):,} would newly be overdue.",
+            highlight=False,
+        )
+    if c.recoups.modelled:
+        console.print(c.recoups.in_words, highlight=False)
     for kind, path in result.written.items():
         console.print(f"Wrote {kind.upper()}: {path}", highlight=False)
 

@@ -4,9 +4,11 @@
 (council, person id) with the latest `AssessmentValidated` (the RAS inputs and the fields an
 equality impact assessment groups by), the latest `BudgetIssued`, the latest
 `PlanSignedOff`, the latest `DeploymentSetUp` and the latest financial assessment carried out
-(`FinancialAssessmentCompleted`; a deferred one is not). "Latest" is log order: one person's events
-on one topic share a partition (the record key is the person id), so the log keeps them in
-the order they happened.
+(`FinancialAssessmentCompleted`; a deferred one is not), the signed-off plan's review history
+(`ReviewScheduled`, `ReviewCompleted`) and the surpluses flagged and recoup notices
+not yet acted on (`CardSurplusFlagged`, `RecoupNoticeSent` less `CardFundsRecouped`).
+"Latest" is log order: one person's events on one topic share a partition (the record key
+is the person id), so the log keeps them in the order they happened.
 
 `read_cohort(url)` feeds the fold from an event log. It is read-only: a throwaway consumer
 group that never commits, from the beginning up to the end offsets taken when it starts, and
@@ -41,6 +43,7 @@ from rules.ras import BudgetInputs, FundingStream
 from servicekit.eventlog import open_event_log
 from whatif.charging import Finances
 from whatif.errors import EventLogNotFound
+from whatif.reviews import OpenNotice, ReviewHistory
 
 DEFAULT_LOG_URL = "sqlite:///var/eventlog.db"
 GROUP_PREFIX = "whatif-readonly-"
@@ -54,6 +57,11 @@ WANTED: tuple[type[ev.Event], ...] = (
     ev.PlanSignedOff,
     ev.DeploymentSetUp,
     ev.FinancialAssessmentCompleted,
+    ev.ReviewScheduled,
+    ev.ReviewCompleted,
+    ev.CardSurplusFlagged,
+    ev.RecoupNoticeSent,
+    ev.CardFundsRecouped,
 )
 TOPICS: tuple[str, ...] = tuple(dict.fromkeys(topic_for(cls) for cls in WANTED))
 
@@ -163,6 +171,8 @@ class Person:
     plan: SignedOff | None = None
     deployment: Deployed | None = None
     finances: Finances | None = None
+    reviews: ReviewHistory | None = None
+    open_notices: dict[str, OpenNotice] = field(default_factory=dict)
 
 
 # --- the fold -------------------------------------------------------------------------------
@@ -225,12 +235,36 @@ def apply(cohort: Cohort, envelope: Envelope, *, council: str | None = None) -> 
             weekly_pence=event.weekly_pence,
             annual_pence=event.annual_pence,
         )
+        if person.reviews is None or person.reviews.plan_id != str(event.plan_id):
+            # A new version of the same plan keeps its review history; a new plan starts one.
+            person.reviews = ReviewHistory(str(event.plan_id), envelope.time.date())
     elif isinstance(event, ev.DeploymentSetUp):
         person.deployment = Deployed(
             gross_annual_pence=event.gross_annual_pence,
             contribution_annual_pence=event.contribution_annual_pence,
             policy_version=event.policy_version,
         )
+        direct = any(p.option is ev.DeploymentOption.DIRECT_PAYMENT for p in event.parts)
+        if direct and person.reviews is not None and person.reviews.plan_id == str(event.plan_id):
+            person.reviews.direct_payment_from = envelope.time.date()
+    elif isinstance(event, ev.ReviewScheduled):
+        if person.reviews is not None and person.reviews.plan_id == str(event.plan_id):
+            person.reviews.scheduled(event)
+    elif isinstance(event, ev.ReviewCompleted):
+        if person.reviews is not None and person.reviews.plan_id == str(event.plan_id):
+            person.reviews.completed(event)
+    elif isinstance(event, ev.CardSurplusFlagged):
+        surplus_id = str(event.surplus_id)
+        person.open_notices[surplus_id] = OpenNotice(surplus_id, event.surplus_pence)
+    elif isinstance(event, ev.RecoupNoticeSent):
+        # The notice takes the place of the flagged surplus it is for.
+        person.open_notices.pop(str(event.surplus_id), None)
+        notice_id = str(event.notice_id)
+        person.open_notices[notice_id] = OpenNotice(
+            str(event.surplus_id), event.amount_pence, notice_id, event.sent_on
+        )
+    elif isinstance(event, ev.CardFundsRecouped):
+        person.open_notices.pop(str(event.notice_id), None)
     elif isinstance(event, ev.FinancialAssessmentCompleted) and (
         event.outcome is not ev.FinancialAssessmentOutcome.DEFERRED
     ):

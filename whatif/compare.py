@@ -26,6 +26,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 
 from contracts.money import WEEKS_PER_YEAR, apply_basis_points, div_round_half_up, format_pounds
@@ -34,10 +35,18 @@ from contracts.vocabulary import AgeBand, ClientGroup, Role
 from rules.authority import who_may_agree
 from rules.contribution import contribution_annual
 from rules.ras import Calculation, InputsRefused, calculate_budget
+from servicekit import clock
 from whatif.charging import ChargingComparison, charging_changes, compare_charges
 from whatif.cohort import Person
 from whatif.diff import PolicyChange, policy_changes, words
 from whatif.errors import DifferentCouncil
+from whatif.reviews import (
+    RecoupComparison,
+    ReviewsComparison,
+    compare_recoups,
+    compare_reviews,
+    review_changes,
+)
 
 MOST_AFFECTED = 20
 
@@ -396,6 +405,10 @@ class Comparison:
     findings: list[str] = field(default_factory=list)
     charging: ChargingComparison = field(default_factory=ChargingComparison)
     """Who would pay more or less a week under the proposal's charging figures."""
+    reviews: ReviewsComparison = field(default_factory=ReviewsComparison)
+    """Whose next review would come sooner or later under the proposal's schedule."""
+    recoups: RecoupComparison = field(default_factory=RecoupComparison)
+    """When each open recoup notice could first be acted on under the proposal."""
 
 
 def check_same_council(current: Policy, proposed: Policy) -> None:
@@ -409,9 +422,16 @@ def _group_order(current: Policy, proposed: Policy, seen: Iterable[ClientGroup])
 
 
 def compare(
-    people: Iterable[Person], current: Policy, proposed: Policy, *, top: int = MOST_AFFECTED
+    people: Iterable[Person],
+    current: Policy,
+    proposed: Policy,
+    *,
+    top: int = MOST_AFFECTED,
+    on: date | None = None,
 ) -> Comparison:
-    """Everyone's budget under both policies, with the totals a council decides on."""
+    """Everyone's budget under both policies, with the totals a council decides on; `on` is
+    the day of the run (the clock's today by default): reviews before it are overdue, and a
+    flagged surplus's notice is counted as sent on it."""
     check_same_council(current, proposed)
     people = list(people)
     impacts: list[PersonImpact] = []
@@ -473,7 +493,11 @@ def compare(
         most_affected=heapq.nsmallest(
             top, impacts, key=lambda p: (-abs(p.change_weekly), p.person_id)
         ),
-        changes=[*policy_changes(current, proposed), *charging_changes(current, proposed)],
+        changes=[
+            *policy_changes(current, proposed),
+            *charging_changes(current, proposed),
+            *review_changes(current, proposed),
+        ],
         approver_moves=sorted(
             ((a, b, n) for (a, b), n in moves.items()), key=lambda m: (-m[2], m[0], m[1])
         ),
@@ -485,6 +509,19 @@ def compare(
     comparison.findings = equality_findings(comparison)
     comparison.charging = compare_charges(
         [(p.person_id, p.finances) for p in people if p.finances is not None], current, proposed
+    )
+    run_on = on or clock.today()
+    comparison.reviews = compare_reviews(
+        [(p.person_id, p.reviews) for p in people if p.reviews is not None],
+        current,
+        proposed,
+        run_on,
+    )
+    comparison.recoups = compare_recoups(
+        [(p.person_id, n) for p in people for n in p.open_notices.values()],
+        current,
+        proposed,
+        run_on,
     )
     return comparison
 

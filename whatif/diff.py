@@ -8,10 +8,10 @@ from typing import Any
 from contracts.money import div_round_half_up, format_pounds
 from contracts.policy import ApprovalLimit, ContributionKind, Policy
 
-# Policy sections that do not change anyone's budget or charge: named, not modelled.
+# Policy sections that do not change anyone's budget, charge, review date or recoup day:
+# named, not modelled.
 NOT_MODELLED = {
     "monitoring": "monitoring (audit tiers, receipts, returns, unspent money)",
-    "reviews": "review timing",
     "planning": "support planning (provider management fee)",
     "retention_years": "record retention",
 }
@@ -264,7 +264,12 @@ def policy_changes(current: Policy, proposed: Policy) -> list[PolicyChange]:
         )
     # Everything else, by name only
     for attr, label in NOT_MODELLED.items():
-        if getattr(current, attr) != getattr(proposed, attr):
+        before, after = getattr(current, attr), getattr(proposed, attr)
+        if attr == "monitoring":
+            # The recoup notice period is modelled (whatif.reviews); the rest is not.
+            before = before.model_copy(update={"recoup_notice": None})
+            after = after.model_copy(update={"recoup_notice": None})
+        if before != after:
             out.append(
                 PolicyChange(
                     "not modelled",

@@ -24,6 +24,7 @@ from whatif.compare import (
 )
 from whatif.diff import words
 from whatif.report import ASSUMPTIONS, RunInfo
+from whatif.reviews import RecoupComparison, ReviewsComparison
 
 INK = "#0b0c0c"
 GREY = "#505a5f"
@@ -386,6 +387,113 @@ def charges_section(c: ChargingComparison) -> str:
     return "".join(out)
 
 
+REVIEWS_LISTED = 200
+
+
+def _days(n: int) -> tuple[str, str]:
+    text = f"+{n:,}" if n > 0 else f"{MINUS}{-n:,}" if n < 0 else "0"
+    return e(text), "n"
+
+
+def reviews_section(c: ReviewsComparison, recoups: RecoupComparison) -> str:
+    """Whose next review would come sooner or later, and when recoups could be made."""
+    out = ['<section aria-labelledby="reviews"><h2 id="reviews">Reviews and recoups</h2>']
+    if c.reviews:
+        overdue = len(c.newly_overdue)
+        out.append(
+            f"<p>Of {len(c.reviews):,} next reviews for {c.people:,} people with a signed-off "
+            f"plan, {c.brought_forward:,} would be brought forward, {c.pushed_back:,} pushed "
+            f"back and {c.same:,} stay on the same day. "
+            + (
+                f"{overdue:,} would already be overdue under the proposal"
+                + (f" on {e(c.as_of.isoformat())}" if c.as_of else "")
+                + " though they are not now.</p>"
+                if overdue
+                else "None would become overdue.</p>"
+            )
+        )
+        out.append(
+            _table(
+                "Next reviews by kind (days moved: negative is sooner)",
+                [
+                    ("Kind", False),
+                    ("Reviews", True),
+                    ("Brought forward", True),
+                    ("Pushed back", True),
+                    ("Fewest days moved", True),
+                    ("Most days moved", True),
+                ],
+                [
+                    [(e(label(kind)), ""), _count(n), _count(a), _count(b), _days(lo), _days(hi)]
+                    for kind, n, a, b, lo, hi in c.by_kind()
+                ],
+            )
+        )
+        changed = c.changed
+        if changed:
+            shown = changed[:REVIEWS_LISTED]
+            more = len(changed) - len(shown)
+            caption = "Each review whose date would move, the largest move first"
+            if more:
+                caption += f" (the first {len(shown):,}; {more:,} more in the JSON)"
+            out.append(
+                _table(
+                    caption,
+                    [
+                        ("Person", False),
+                        ("Review", False),
+                        ("Due now", False),
+                        ("Proposed", False),
+                        ("Days", True),
+                    ],
+                    [
+                        [
+                            (e(r.person_id), ""),
+                            (e(r.kind), ""),
+                            (e(r.now.isoformat()), ""),
+                            (e(r.proposed.isoformat()), ""),
+                            _days(r.change_days),
+                        ]
+                        for r in shown
+                    ],
+                )
+            )
+    else:
+        out.append("<p>No one in the cohort has a signed-off plan to review.</p>")
+    out.append(f"<p>{e(recoups.in_words)}</p>")
+    if recoups.notices:
+        out.append(
+            _table(
+                "The earliest day each open notice or flagged surplus could be recouped "
+                "(a surplus with no notice yet: as if it were sent on the day of the run)",
+                [
+                    ("Person", False),
+                    ("Notice sent", False),
+                    ("Amount", True),
+                    ("Earliest now", False),
+                    ("Proposed", False),
+                ],
+                [
+                    [
+                        (e(n.person_id), ""),
+                        (
+                            e(n.sent_on.isoformat())
+                            if n.notice_id
+                            else f"none yet ({e(n.sent_on.isoformat())})",
+                            "",
+                        ),
+                        _money(n.amount_pence),
+                        (e(n.now.isoformat()), ""),
+                        (e(n.proposed.isoformat()), ""),
+                    ]
+                    for n in recoups.notices[:REVIEWS_LISTED]
+                ],
+            )
+        )
+    out.append("</section>")
+    return "".join(out)
+
+
 def render_html(c: Comparison, info: RunInfo) -> str:
     t = c.total
     cur, new = c.current, c.proposed
@@ -546,6 +654,7 @@ def render_html(c: Comparison, info: RunInfo) -> str:
     body.append("</section>")
 
     body.append(charges_section(c.charging))
+    body.append(reviews_section(c.reviews, c.recoups))
 
     body.append(
         '<section aria-labelledby="most-affected"><h2 id="most-affected">The '

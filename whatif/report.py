@@ -18,6 +18,7 @@ from servicekit.csvexport import Cell, CsvExport
 from whatif.charging import ChargeImpact, ChargingComparison
 from whatif.compare import Comparison, PersonImpact
 from whatif.errors import WhatIfError
+from whatif.reviews import RecoupComparison, ReviewDue, ReviewsComparison
 
 FORMATS = ("json", "csv", "html")
 
@@ -44,6 +45,16 @@ ASSUMPTIONS = (
     "ones recorded before assessments carried the guarantee's children and premiums, and "
     "full-cost payers without an income assessment who would fall below a new upper limit "
     "are not compared (the reason is given).",
+    "Reviews: each signed-off plan's next review (the first, counted from the day the sign-off "
+    "was recorded, or the next after the latest completed review), each direct payment's next "
+    "review (counted from the deployment's set-up or the latest completed direct payment "
+    "review) and each booked unscheduled review not yet completed, dated by the rulebook under "
+    "each policy's review schedule. 'Newly overdue' means the proposed date is before the day of "
+    "the run while the date now is not.",
+    "Recoups: the earliest day each recoup notice not yet acted on could be acted on (the day "
+    "after the last day to respond) under each policy's notice period; a surplus flagged with "
+    "no notice yet is counted as if its notice were sent on the day of the run (notice_id "
+    "empty); with neither in the cohort the change is given from the figures alone.",
     "Equality: the events hold client group and age band only (never a date of birth, sex, "
     "ethnicity or other protected characteristics); an equality impact assessment needs those "
     "from other sources.",
@@ -156,7 +167,89 @@ CHARGE_COLUMNS = (
     "charge_not_compared_reason",
 )
 """The weekly charge under each policy, for people with a financial assessment."""
-CSV_COLUMNS = (*PERSON_COLUMNS, "compared", "not_compared_reason", *CHARGE_COLUMNS)
+REVIEW_COLUMNS = (
+    "plan_review_kind",
+    "plan_review_due_now",
+    "plan_review_due_proposed",
+    "plan_review_change_days",
+)
+"""The next plan review under each policy, for people with a signed-off plan."""
+CSV_COLUMNS = (
+    *PERSON_COLUMNS,
+    "compared",
+    "not_compared_reason",
+    *CHARGE_COLUMNS,
+    *REVIEW_COLUMNS,
+)
+
+
+def review_row(r: ReviewDue) -> dict[str, Any]:
+    return {
+        "person_id": r.person_id,
+        "kind": r.kind,
+        "counted_from": r.counted_from.isoformat(),
+        "due_now": r.now.isoformat(),
+        "due_proposed": r.proposed.isoformat(),
+        "change_days": r.change_days,
+        "change": r.change.value,
+        "newly_overdue": r.newly_overdue,
+    }
+
+
+def reviews_summary(c: ReviewsComparison) -> dict[str, Any]:
+    """Whose next review would come sooner or later, by how many days, and who'd be late."""
+    return {
+        "as_of": c.as_of.isoformat() if c.as_of else None,
+        "people": c.people,
+        "reviews_compared": len(c.reviews),
+        "brought_forward": c.brought_forward,
+        "pushed_back": c.pushed_back,
+        "same": c.same,
+        "newly_overdue": len(c.newly_overdue),
+        "by_kind": [
+            {
+                "kind": kind,
+                "reviews": n,
+                "brought_forward": earlier,
+                "pushed_back": later,
+                "fewest_days_moved": low,
+                "most_days_moved": high,
+            }
+            for kind, n, earlier, later, low, high in c.by_kind()
+        ],
+        "reviews": [review_row(r) for r in c.reviews],
+    }
+
+
+def recoups_summary(c: RecoupComparison) -> dict[str, Any]:
+    """The notice periods, the shift in words and each open notice's earliest recoup day."""
+    return {
+        "modelled": c.modelled,
+        "respond_within_days_now": c.days_now,
+        "respond_within_days_proposed": c.days_proposed,
+        "shift_days": c.shift_days,
+        "words": c.in_words,
+        "notices": [
+            {
+                "person_id": n.person_id,
+                "surplus_id": n.surplus_id,
+                "notice_id": n.notice_id,
+                "sent_on": n.sent_on.isoformat(),
+                "amount_pence": n.amount_pence,
+                "earliest_recoup_now": n.now.isoformat(),
+                "earliest_recoup_proposed": n.proposed.isoformat(),
+                "change_days": n.change_days,
+            }
+            for n in c.notices
+        ],
+    }
+
+
+def _review_cells(person_id: str, plan_reviews: dict[str, ReviewDue]) -> list[Cell]:
+    r = plan_reviews.get(person_id)
+    if r is None:
+        return [None, None, None, None]
+    return [r.kind, r.now.isoformat(), r.proposed.isoformat(), r.change_days]
 
 
 def charge_row(p: ChargeImpact) -> dict[str, Any]:
@@ -255,6 +348,8 @@ def summary(c: Comparison, info: RunInfo) -> dict[str, Any]:
             "by_age_band": [_eia(row.as_dict()) for row in c.by_age_band],
         },
         "charging": charging_summary(c.charging),
+        "reviews": reviews_summary(c.reviews),
+        "recoups": recoups_summary(c.recoups),
         "not_compared": {
             "by_reason": dict(sorted(Counter(e.reason for e in c.excluded).items())),
             "people": [
@@ -295,6 +390,7 @@ def write_csv_to(c: Comparison, out: TextIO) -> None:
     export.row(CSV_COLUMNS)
     charges = {p.person_id: p for p in c.charging.people}
     refused = {n.person_id: n.reason for n in c.charging.not_compared}
+    plan_reviews = {r.person_id: r for r in c.reviews.reviews if r.kind in ("first", "annual")}
     for p in c.people:
         row = person_row(p)
         export.row(
@@ -303,6 +399,7 @@ def write_csv_to(c: Comparison, out: TextIO) -> None:
                 "yes",
                 "",
                 *_charge_cells(p.person_id, charges, refused),
+                *_review_cells(p.person_id, plan_reviews),
             ]
         )
     for e in c.excluded:
@@ -318,6 +415,7 @@ def write_csv_to(c: Comparison, out: TextIO) -> None:
                 "no",
                 e.reason,
                 *_charge_cells(e.person_id, charges, refused),
+                *_review_cells(e.person_id, plan_reviews),
             ]
         )
 
