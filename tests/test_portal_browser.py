@@ -315,9 +315,16 @@ def test_a_case_worker_takes_a_person_from_assessment_to_a_released_payment(page
     assert "Receiving payments" in row.inner_text()
     check_page(page, "11-caseload-north")
     page.goto("/reviews?weeks=60")
-    assert page.locator("tr", has_text=person_id).count() == 1
+    # The plan's first review, and the direct payment's that planning booked from payments.
+    due = page.locator("tr", has_text=person_id)
+    assert sorted(due.nth(i).locator("td").nth(1).inner_text() for i in range(due.count())) == [
+        "First review of the plan",
+        "Review of the direct payment",
+    ]
     check_page(page, "12-reviews-due")
-    review = page.locator("form", has_text=f"Record the review of {person_id}")
+    review = page.locator(
+        "form", has_text=f"Record the review of {person_id}: First review of the plan"
+    )
     review.get_by_label("Outcome").select_option("no_change")
     review.get_by_label("Notes").fill("Plan working well; PA visits as planned")
     review.get_by_role("button", name="Record the review").click()
