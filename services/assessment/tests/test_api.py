@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -23,10 +21,8 @@ from contracts.events import (
     Scale,
 )
 from contracts.vocabulary import ClientGroup, Role
-from servicekit.testing import Tokens, deliver, outbox_events, outbox_events_of, running, runtime_of
-from services.assessment.api import create_app
+from servicekit.testing import Tokens, deliver, outbox_events, outbox_events_of, runtime_of
 from services.assessment.db import assessment_history, assessments
-from services.assessment.settings import Settings
 
 # Seed 003 ch.2 Step 1 §ii: Lancashire's six domains; Staying Safe answered at its maximum.
 FULL_ANSWERS = {
@@ -40,25 +36,8 @@ FULL_ANSWERS = {
 
 
 @pytest.fixture
-def app(data_dir: Path, policies_dir: Path) -> FastAPI:
-    return create_app(Settings(data_dir=data_dir, policies_dir=policies_dir))
-
-
-@pytest.fixture
-async def client(app: FastAPI, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
-    # `tokens` first: it writes the development signing key the app checks tokens with.
-    async with running(app) as client:
-        yield client
-
-
-@pytest.fixture
 def person(tokens: Tokens) -> dict[str, str]:
     return tokens.headers(Role.PERSON, "lancashire", user_id="u-p123", person_id="P123")
-
-
-@pytest.fixture
-def care_manager(tokens: Tokens) -> dict[str, str]:
-    return tokens.headers(Role.CARE_MANAGER, "lancashire", user_id="cm-1")
 
 
 def start_body(**changes: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ tariff income £1 a week for every £250 or part of £250 between them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,6 @@ from servicekit.testing import (
     running,
     runtime_of,
 )
-from services.assessment.api import create_app
-from services.assessment.settings import Settings
 from services.audit.api import create_app as create_audit_app
 from services.audit.settings import Settings as AuditSettings
 
@@ -42,27 +40,6 @@ TODAY = datetime(2025, 6, 2, 10, tzinfo=UTC)
 def today() -> Iterator[None]:
     with clock.using(SettableClock(TODAY)):
         yield
-
-
-@pytest.fixture
-def app(data_dir: Path, policies_dir: Path) -> FastAPI:
-    return create_app(Settings(data_dir=data_dir, policies_dir=policies_dir))
-
-
-@pytest.fixture
-async def client(app: FastAPI, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(app) as client:
-        yield client
-
-
-@pytest.fixture
-def care_manager(tokens: Tokens) -> dict[str, str]:
-    return tokens.headers(Role.CARE_MANAGER, "lancashire", user_id="cm-1")
-
-
-@pytest.fixture
-def finance(tokens: Tokens) -> dict[str, str]:
-    return tokens.headers(Role.FINANCE, "lancashire", user_id="fo-1")
 
 
 async def an_assessment(

@@ -4,7 +4,7 @@ recorded reason to go ahead without one (Care Act 2014 s.19(3): urgent needs).""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,6 @@ from contracts.vocabulary import Role
 from servicekit import clock
 from servicekit.clock import SettableClock
 from servicekit.testing import Tokens, deliver, outbox_events, outbox_events_of, running
-from services.assessment.api import create_app
-from services.assessment.settings import Settings
 from services.assessment.tests.test_api import answers_body, start_body
 from services.audit.api import create_app as create_audit_app
 from services.audit.settings import Settings as AuditSettings
@@ -35,22 +33,6 @@ TWO_OUTCOMES = [
 def today() -> Iterator[None]:
     with clock.using(SettableClock(TODAY)):
         yield
-
-
-@pytest.fixture
-def app(data_dir: Path, policies_dir: Path) -> FastAPI:
-    return create_app(Settings(data_dir=data_dir, policies_dir=policies_dir))
-
-
-@pytest.fixture
-async def client(app: FastAPI, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(app) as client:
-        yield client
-
-
-@pytest.fixture
-def care_manager(tokens: Tokens) -> dict[str, str]:
-    return tokens.headers(Role.CARE_MANAGER, "lancashire", user_id="cm-1")
 
 
 async def submitted(client: httpx.AsyncClient, headers: dict[str, str]) -> str:

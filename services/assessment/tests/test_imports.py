@@ -4,7 +4,6 @@ details only ever stored or published sealed."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 
@@ -15,10 +14,8 @@ from fastapi import FastAPI
 from contracts.events import AssessmentStarted, PersonalDetailsRecorded
 from contracts.vocabulary import AgeBand, ClientGroup, Role
 from servicekit.csvfile import CsvRow
-from servicekit.testing import Tokens, outbox_events_of, running, runtime_of
-from services.assessment.api import create_app
+from servicekit.testing import Tokens, outbox_events_of, runtime_of
 from services.assessment.imports import age_band, nhs_number_is_valid, parse_person
-from services.assessment.settings import Settings
 
 HEADER = (
     "legacy_client_id,forename,surname,date_of_birth,nhs_number,postcode,"
@@ -32,17 +29,6 @@ GOOD = (
     + 'CF100236,"O\'Neill, Mary",Ashworth,1961-11-30,,LA1 1HX,mental_health,Lancaster MH,KW9,N\r\n'
 )
 PERSONAL = (b"Wolstenholme", b"Pilkington", b"Ashworth", b"9434765919", b"PR1 8XJ", b"1938-03-12")
-
-
-@pytest.fixture
-def app(data_dir: Path, policies_dir: Path) -> FastAPI:
-    return create_app(Settings(data_dir=data_dir, policies_dir=policies_dir))
-
-
-@pytest.fixture
-async def client(app: FastAPI, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(app) as client:
-        yield client
 
 
 async def upload(

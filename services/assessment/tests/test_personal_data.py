@@ -4,7 +4,6 @@ access, erased by destroying the person's data key once the retention period is 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,8 @@ from contracts.events import (
     Scale,
 )
 from contracts.vocabulary import ClientGroup, Role
-from servicekit.testing import Tokens, deliver, outbox_events, outbox_events_of, running, runtime_of
-from services.assessment.api import create_app
+from servicekit.testing import Tokens, deliver, outbox_events, outbox_events_of, runtime_of
 from services.assessment.db import person_keys
-from services.assessment.settings import Settings
 
 # A made-up person; 9434765919 is the NHS's own example of a valid NHS number.
 DETAILS = {
@@ -48,22 +45,6 @@ PLAINTEXT = [
     "BB7 2QX",
     "Ribblesdale",
 ]
-
-
-@pytest.fixture
-def app(data_dir: Path, policies_dir: Path) -> FastAPI:
-    return create_app(Settings(data_dir=data_dir, policies_dir=policies_dir))
-
-
-@pytest.fixture
-async def client(app: FastAPI, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(app) as client:
-        yield client
-
-
-@pytest.fixture
-def care_manager(tokens: Tokens) -> dict[str, str]:
-    return tokens.headers(Role.CARE_MANAGER, "lancashire", user_id="cm-1")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ for a single person of pension credit age, raised by £20 a week in the adopted 
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -47,27 +47,6 @@ RAISE = 2_000  # £20 a week more Minimum Income Guarantee
 def today() -> Iterator[None]:
     with clock.using(SettableClock(TODAY)):
         yield
-
-
-@pytest.fixture
-def app(data_dir: Path, policies_dir: Path) -> FastAPI:
-    return create_app(Settings(data_dir=data_dir, policies_dir=policies_dir))
-
-
-@pytest.fixture
-async def client(app: FastAPI, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(app) as client:
-        yield client
-
-
-@pytest.fixture
-def finance(tokens: Tokens) -> dict[str, str]:
-    return tokens.headers(Role.FINANCE, "lancashire", user_id="fo-1")
-
-
-@pytest.fixture
-def care_manager(tokens: Tokens) -> dict[str, str]:
-    return tokens.headers(Role.CARE_MANAGER, "lancashire", user_id="cm-1")
 
 
 def uprated_policy(*, version: str = "2026.1", raise_by: int = RAISE) -> PolicyAdopted:
