@@ -73,6 +73,47 @@ def adopted_document() -> dict[str, object]:
     return policy_document(load_policy(ADOPTED_POLICY))
 
 
+def financial_assessment_fields() -> dict[str, object]:
+    """One financial assessment's figures, as v1 published them and v2 repeats them."""
+    return dict(
+        assessment_id=ASSESSMENT,
+        outcome=ev.FinancialAssessmentOutcome.ASSESSED,
+        assessed_on=(START + timedelta(days=11)).date(),
+        cost_of_support_weekly_pence=WEEKLY,
+        capital=[
+            ev.AssessedAmount(kind="savings", pence=1_800_000, counted=True),
+            ev.AssessedAmount(kind="main_home", pence=16_500_000, counted=False),
+        ],
+        capital_counted_pence=1_800_000,
+        tariff_income_weekly_pence=1_500,  # £3,750 above £14,250: 15 bands of £250
+        income_weekly=[
+            ev.AssessedAmount(kind="employment_and_support_allowance", pence=12_960, counted=True),
+            ev.AssessedAmount(kind="pip_daily_living", pence=7_390, counted=True),
+            ev.AssessedAmount(kind="pip_mobility", pence=2_910, counted=False),
+        ],
+        income_counted_weekly_pence=20_350,
+        mig_circumstance="single_25_to_pension_credit_age",
+        minimum_income_guarantee_weekly_pence=10_365,
+        housing_costs_weekly_pence=1_250,
+        disability_related_expenditure=[
+            ev.ExpenditureItem(description="Extra heating", weekly_pence=800),
+            ev.ExpenditureItem(description="Community alarm", weekly_pence=450),
+        ],
+        disability_related_expenditure_weekly_pence=1_250,
+        weekly_charge_pence=8_985,
+        lines=[
+            ev.ChargeLine(label="Income we count", weekly_pence=20_350),
+            ev.ChargeLine(label="Tariff income on capital of £18,000.00", weekly_pence=1_500),
+            ev.ChargeLine(label="Less the Minimum Income Guarantee you keep", weekly_pence=-10_365),
+            ev.ChargeLine(label="Less your housing costs", weekly_pence=-1_250),
+            ev.ChargeLine(label="Less your disability-related expenditure", weekly_pence=-1_250),
+            ev.ChargeLine(label="Your weekly charge", weekly_pence=8_985),
+        ],
+        figures_to_confirm=[],
+        assessed_by="finance:fo-2",
+    )
+
+
 def assessment_fields() -> dict[str, object]:
     return {
         "assessment_id": ASSESSMENT,
@@ -252,47 +293,7 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
         lambda: ev.FinancialAssessmentCompletedV1(
             **BASE,
             financial_assessment_id=uid("financial-assessment"),
-            assessment_id=ASSESSMENT,
-            outcome=ev.FinancialAssessmentOutcome.ASSESSED,
-            assessed_on=(START + timedelta(days=11)).date(),
-            cost_of_support_weekly_pence=WEEKLY,
-            capital=[
-                ev.AssessedAmount(kind="savings", pence=1_800_000, counted=True),
-                ev.AssessedAmount(kind="main_home", pence=16_500_000, counted=False),
-            ],
-            capital_counted_pence=1_800_000,
-            tariff_income_weekly_pence=1_500,  # £3,750 above £14,250: 15 bands of £250
-            income_weekly=[
-                ev.AssessedAmount(
-                    kind="employment_and_support_allowance", pence=12_960, counted=True
-                ),
-                ev.AssessedAmount(kind="pip_daily_living", pence=7_390, counted=True),
-                ev.AssessedAmount(kind="pip_mobility", pence=2_910, counted=False),
-            ],
-            income_counted_weekly_pence=20_350,
-            mig_circumstance="single_25_to_pension_credit_age",
-            minimum_income_guarantee_weekly_pence=10_365,
-            housing_costs_weekly_pence=1_250,
-            disability_related_expenditure=[
-                ev.ExpenditureItem(description="Extra heating", weekly_pence=800),
-                ev.ExpenditureItem(description="Community alarm", weekly_pence=450),
-            ],
-            disability_related_expenditure_weekly_pence=1_250,
-            weekly_charge_pence=8_985,
-            lines=[
-                ev.ChargeLine(label="Income we count", weekly_pence=20_350),
-                ev.ChargeLine(label="Tariff income on capital of £18,000.00", weekly_pence=1_500),
-                ev.ChargeLine(
-                    label="Less the Minimum Income Guarantee you keep", weekly_pence=-10_365
-                ),
-                ev.ChargeLine(label="Less your housing costs", weekly_pence=-1_250),
-                ev.ChargeLine(
-                    label="Less your disability-related expenditure", weekly_pence=-1_250
-                ),
-                ev.ChargeLine(label="Your weekly charge", weekly_pence=8_985),
-            ],
-            figures_to_confirm=[],
-            assessed_by="finance:fo-2",
+            **financial_assessment_fields(),
             policy_version=POLICY,
         ),
     ),
@@ -301,47 +302,7 @@ JOURNEY: list[tuple[int, Callable[[], ev.Event]]] = [
         lambda: ev.FinancialAssessmentCompleted(
             **BASE,
             financial_assessment_id=uid("financial-assessment-v2"),
-            assessment_id=ASSESSMENT,
-            outcome=ev.FinancialAssessmentOutcome.ASSESSED,
-            assessed_on=(START + timedelta(days=11)).date(),
-            cost_of_support_weekly_pence=WEEKLY,
-            capital=[
-                ev.AssessedAmount(kind="savings", pence=1_800_000, counted=True),
-                ev.AssessedAmount(kind="main_home", pence=16_500_000, counted=False),
-            ],
-            capital_counted_pence=1_800_000,
-            tariff_income_weekly_pence=1_500,  # £3,750 above £14,250: 15 bands of £250
-            income_weekly=[
-                ev.AssessedAmount(
-                    kind="employment_and_support_allowance", pence=12_960, counted=True
-                ),
-                ev.AssessedAmount(kind="pip_daily_living", pence=7_390, counted=True),
-                ev.AssessedAmount(kind="pip_mobility", pence=2_910, counted=False),
-            ],
-            income_counted_weekly_pence=20_350,
-            mig_circumstance="single_25_to_pension_credit_age",
-            minimum_income_guarantee_weekly_pence=10_365,
-            housing_costs_weekly_pence=1_250,
-            disability_related_expenditure=[
-                ev.ExpenditureItem(description="Extra heating", weekly_pence=800),
-                ev.ExpenditureItem(description="Community alarm", weekly_pence=450),
-            ],
-            disability_related_expenditure_weekly_pence=1_250,
-            weekly_charge_pence=8_985,
-            lines=[
-                ev.ChargeLine(label="Income we count", weekly_pence=20_350),
-                ev.ChargeLine(label="Tariff income on capital of £18,000.00", weekly_pence=1_500),
-                ev.ChargeLine(
-                    label="Less the Minimum Income Guarantee you keep", weekly_pence=-10_365
-                ),
-                ev.ChargeLine(label="Less your housing costs", weekly_pence=-1_250),
-                ev.ChargeLine(
-                    label="Less your disability-related expenditure", weekly_pence=-1_250
-                ),
-                ev.ChargeLine(label="Your weekly charge", weekly_pence=8_985),
-            ],
-            figures_to_confirm=[],
-            assessed_by="finance:fo-2",
+            **financial_assessment_fields(),
             mig_children=0,
             mig_premiums=[],
             policy_version=POLICY,
