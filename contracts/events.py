@@ -168,32 +168,11 @@ class AssessmentValidatedV1(Event):
     policy_version: str
 
 
-class AssessmentValidated(Event):
+class AssessmentValidated(AssessmentValidatedV1):
     """A practitioner validated the assessment: the levels the budget is calculated from,
     and what the validation rested on (v2)."""
 
     type: ClassVar[str] = "pb.assessment.assessment-validated.v2"
-    service: ClassVar[str] = "assessment"
-    assessment_id: UUID
-    client_group: ClientGroup
-    completed_by: CompletedBy
-    team: ShortText
-    key_worker_id: ShortText
-    age_band: AgeBand
-    community_based: bool
-    domain_levels: dict[str, int] = Field(description="Domain key -> validated level.")
-    adjustments: list[LevelAdjustment]
-    significant_informal_support: bool
-    needs_24_7: bool
-    carer_support_weekly_pence: Pence = Field(
-        description="Support the carer has agreed to go on giving, valued weekly; it reduces "
-        "the money, never the points (carer-neutral, seed 004 Council C)."
-    )
-    other_funding: list[OtherFunding]
-    outcomes: list[Text]
-    risks: list[Risk]
-    validated_by: ShortText
-    policy_version: str
     eligibility: EligibilityBasis | None = Field(
         None,
         description="An eligible determination, or the recorded reason to go ahead without "
