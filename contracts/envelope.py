@@ -22,8 +22,8 @@ from cloudevents.core.v1.event import CloudEvent
 from pydantic import ValidationError
 
 from contracts.events import Event
-from contracts.registry import PUBLISHED_BY_TYPE, UnknownEventType, topic_for, upcast
-from contracts.structs import decode_event
+from contracts.registry import BY_TYPE, PUBLISHED_BY_TYPE, UnknownEventType, topic_for, upcast
+from contracts.structs import decode_dumped, decode_event
 
 _FORMAT = JSONFormat()
 SOURCE_PREFIX = "/pb-journey/"
@@ -261,6 +261,28 @@ def _fast_envelope(value: bytes) -> Envelope | None:
     """The envelope of a record msgspec can read and validate whole, or None (the models'
     path then decides). It accepts nothing the models' path refuses and builds the same
     envelope (tests/test_contracts.py)."""
+    read = _plain_record(value)
+    if read is None:
+        return None
+    record, moment, data = read
+    event = decode_event(record.type, data)
+    if event is None or record.subject != event.person_id:
+        return None
+    traceparent, tracestate = record.traceparent, record.tracestate
+    return Envelope(
+        event=event,
+        id=record.id,
+        time=moment,
+        correlation_id=record.correlationid or record.id,
+        causation_id=record.causationid,
+        actor=record.actor,
+        traceparent=traceparent if _well_formed(traceparent, _TRACEPARENT) else None,
+        tracestate=tracestate if _well_formed(tracestate, _TRACESTATE) else None,
+    )
+
+
+def _plain_record(value: bytes) -> tuple[_Record, datetime, msgspec.Raw] | None:
+    """A record in our producers' shape, its time (UTC) and its data left unparsed."""
     if not isinstance(value, bytes):
         return None
     try:
@@ -271,19 +293,56 @@ def _fast_envelope(value: bytes) -> Envelope | None:
     data = record.data
     if isinstance(data, msgspec.UnsetType) or bytes(memoryview(data)[:1]) != b"{":
         return None
-    event = decode_event(record.type, data)
-    if event is None or record.subject != event.person_id:
+    return record, moment.astimezone(UTC), data
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedRecord:
+    """A record as `decode` would read it, without its model (`decode_published`).
+
+    `data` is the event's DumpedStruct: the fields and values of `decode(value).event`
+    (same names; the defaults filled in), encoding to the JSON of its `model_dump`."""
+
+    id: str
+    type: str
+    source: str
+    time: datetime
+    subject: str
+    correlation_id: str
+    causation_id: str | None
+    actor: str | None
+    data: msgspec.Struct
+
+
+def decode_published(value: bytes) -> PublishedRecord | None:
+    """What `decode(value)` holds, for a record of a current event version in our
+    producers' shape; None for anything else, which the caller reads with `decode`.
+
+    Accepts exactly what `_fast_envelope` accepts and reads the same attributes, but
+    builds no model: for readers that hash and fold millions of events and never hand
+    them to a use case (the audit's replay, ADR 25). tests/test_contracts.py holds it to
+    `decode` over every golden and awkward record."""
+    read = _plain_record(value)
+    if read is None:
         return None
-    traceparent, tracestate = record.traceparent, record.tracestate
-    return Envelope(
-        event=event,
+    record, moment, data = read
+    event_cls = BY_TYPE.get(record.type)
+    published = decode_dumped(record.type, data)
+    if event_cls is None or published is None:
+        return None
+    person_id = getattr(published, "person_id", None)
+    if record.subject != person_id or not isinstance(person_id, str):
+        return None
+    return PublishedRecord(
         id=record.id,
-        time=moment.astimezone(UTC),
+        type=record.type,
+        source=SOURCE_PREFIX + event_cls.service,
+        time=moment,
+        subject=person_id,
         correlation_id=record.correlationid or record.id,
         causation_id=record.causationid,
         actor=record.actor,
-        traceparent=traceparent if _well_formed(traceparent, _TRACEPARENT) else None,
-        tracestate=tracestate if _well_formed(tracestate, _TRACESTATE) else None,
+        data=published,
     )
 
 

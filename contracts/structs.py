@@ -93,16 +93,17 @@ def _with_constraints(struct_type: Any, constraints: dict[str, Any]) -> Any:
     return Annotated[struct_type, msgspec.Meta(**constraints)]
 
 
-def _translate(annotation: Any) -> tuple[Any, ToModel | None]:
+def _translate(annotation: Any, *, dumped: bool = False) -> tuple[Any, ToModel | None]:
     """The msgspec type for a pydantic annotation, and how to turn its values into the
-    model's (None where they are the same)."""
+    model's (None where they are the same). `dumped`: a nested model's type is its
+    DumpedStruct (EventStruct.dumped_type)."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is Annotated:
-        inner, to_model = _translate(args[0])
+        inner, to_model = _translate(args[0], dumped=dumped)
         return _with_constraints(inner, _constraints(args[1:])), to_model
     if origin in (Union, types.UnionType):
-        translated = [_translate(arg) for arg in args]
+        translated = [_translate(arg, dumped=dumped) for arg in args]
         converters = [to_model for _, to_model in translated if to_model is not None]
         if converters and (len(args) != 2 or type(None) not in args):
             raise TypeError(f"no msgspec type for {annotation!r}")
@@ -112,13 +113,13 @@ def _translate(annotation: Any) -> tuple[Any, ToModel | None]:
         [to_model] = converters
         return union, lambda value: None if value is None else to_model(value)
     if origin is list:
-        item_type, item_to_model = _translate(args[0])
+        item_type, item_to_model = _translate(args[0], dumped=dumped)
         if item_to_model is None:
             return list[item_type], None  # type: ignore[valid-type]
         return list[item_type], lambda values: [item_to_model(v) for v in values]  # type: ignore[valid-type]
     if origin is dict:
-        key_type, key_to_model = _translate(args[0])
-        value_type, value_to_model = _translate(args[1])
+        key_type, key_to_model = _translate(args[0], dumped=dumped)
+        value_type, value_to_model = _translate(args[1], dumped=dumped)
         if key_to_model is not None or value_to_model is not None:
             raise TypeError(f"no msgspec type for {annotation!r}")
         return dict[key_type, value_type], None  # type: ignore[valid-type]
@@ -126,7 +127,7 @@ def _translate(annotation: Any) -> tuple[Any, ToModel | None]:
         return annotation, None
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         struct = struct_for(annotation)
-        return struct.struct_type, struct.to_model
+        return (struct.dumped_type if dumped else struct.struct_type), struct.to_model
     if isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
         return annotation, None
     if annotation in _PLAIN_TYPES:
@@ -180,6 +181,7 @@ class EventStruct:
         if model.__pydantic_post_init__ or model.__private_attributes__:
             raise TypeError(f"{model.__name__}: no msgspec path for post-init or private state")
         fields: list[tuple[str, Any, Any]] = []
+        dumped_fields: list[tuple[str, Any, Any]] = []
         converted: list[tuple[str, ToModel]] = []
         defaults: list[tuple[str, Any]] = []
         for name, info in model.model_fields.items():
@@ -187,10 +189,15 @@ class EventStruct:
                 raise TypeError(f"{model.__name__}.{name}: no msgspec field for {info!r}")
             struct_type, to_model = _translate(info.annotation)
             struct_type = _with_constraints(struct_type, _constraints(info.metadata))
+            dumped_type = _with_constraints(
+                _translate(info.annotation, dumped=True)[0], _constraints(info.metadata)
+            )
             if info.is_required():
                 fields.append((name, struct_type, msgspec.NODEFAULT))
+                dumped_fields.append((name, dumped_type, msgspec.NODEFAULT))
             else:  # UNSET when absent: the model counts only given fields as set
                 fields.append((name, struct_type | msgspec.UnsetType, msgspec.UNSET))
+                dumped_fields.append((name, dumped_type, info.default))
             if to_model is not None:
                 converted.append((name, to_model))
             if not info.is_required():
@@ -206,6 +213,17 @@ class EventStruct:
             module=__name__,
         )
         self._decoder = msgspec.json.Decoder(self.struct_type)
+        # The same fields and checks, with the model's defaults in place of UNSET: what
+        # `model_dump(mode="json")` writes, as a Struct that encodes to the same JSON.
+        self.dumped_type: type[msgspec.Struct] = msgspec.defstruct(
+            model.__name__,
+            dumped_fields,
+            kw_only=True,
+            forbid_unknown_fields=True,
+            frozen=True,
+            module=__name__,
+        )
+        self.dumped_decoder = msgspec.json.Decoder(self.dumped_type)
 
         self.to_model: Callable[[Any], BaseModel] = _builder(
             model, tuple(defaults), tuple(converted)
@@ -234,6 +252,23 @@ EVENT_STRUCTS: dict[str, EventStruct] = {
 }
 """The current version of each event type -> its Struct (older versions take the models'
 path: they are rare and must be upcast as dicts)."""
+
+
+def decode_dumped(event_type: str, data_json: bytes | msgspec.Raw) -> msgspec.Struct | None:
+    """The data of a current-version event as its DumpedStruct, if the Struct accepts it:
+    every field present (the model's default where the record leaves one out), so it
+    encodes to the JSON `model_dump(mode="json")` writes, and it reads like the model
+    (same attribute names and values). None when the type is not current or the Struct
+    refuses (the model then decides). For readers that only hash and fold events, such
+    as the audit's replay (ADR 25): building the model is most of what decoding costs."""
+    struct = EVENT_STRUCTS.get(event_type)
+    if struct is None:
+        return None
+    try:
+        decoded: msgspec.Struct = struct.dumped_decoder.decode(data_json)
+    except msgspec.DecodeError:
+        return None
+    return decoded
 
 
 def decode_event(event_type: str, data_json: bytes | msgspec.Raw) -> Event | None:

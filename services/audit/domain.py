@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -33,7 +34,7 @@ import msgspec
 from pydantic import ValidationError
 
 from contracts import events as ev
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, PublishedRecord
 from contracts.money import div_round_half_up, format_pounds
 from contracts.registry import BY_TYPE, PUBLISHED_BY_TYPE, UnknownEventType, upcast
 from servicekit.errors import Conflict, DomainError, Invalid, NotFound
@@ -127,7 +128,9 @@ class EventFacts:
     correlation_id: str
     causation_id: str | None
     policy_version: str | None
-    data: Mapping[str, Any]
+    data: Mapping[str, Any] | msgspec.Struct
+    """The event's data as published: a mapping, or (in a replay) its DumpedStruct, which
+    canonical JSON writes alike."""
     actor: str | None = None
     """Who made the change (the envelope's `actor`): chained, so it cannot be rewritten."""
 
@@ -197,6 +200,25 @@ def facts_from(envelope: Envelope) -> EventFacts:
     )
 
 
+def facts_of_published(published: PublishedRecord) -> EventFacts:
+    """`facts_from(decode(value))` for a record `decode_published` read: the same facts,
+    with the data as its DumpedStruct, which encodes to the same canonical JSON."""
+    data = published.data
+    return EventFacts(
+        event_id=published.id,
+        type=published.type,
+        source=published.source,
+        time=published.time,
+        person_id=published.subject,
+        council=typing.cast(ev.Event, data).council,
+        correlation_id=published.correlation_id,
+        causation_id=published.causation_id,
+        policy_version=getattr(data, "policy_version", None),
+        data=data,
+        actor=published.actor,
+    )
+
+
 _SORTED_COMPACT = msgspec.json.Encoder(order="sorted")
 
 
@@ -213,6 +235,9 @@ def canonical_json(document: Mapping[str, Any]) -> bytes:
     try:
         return _SORTED_COMPACT.encode(document)
     except (TypeError, ValueError, OverflowError):
+        data = document.get("data")
+        if isinstance(data, msgspec.Struct):  # a DumpedStruct as the mapping it stands for
+            document = {**document, "data": msgspec.to_builtins(data)}
         text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return text.encode("utf-8")
 
@@ -1230,9 +1255,13 @@ def _earliest(current: datetime | None, at: datetime) -> datetime:
 
 
 def apply_to_inputs(
-    inputs: PersonInputs | None, stored: StoredEvent, event: ev.Event
+    inputs: PersonInputs | None, stored: StoredEvent, event: EventData
 ) -> PersonInputs:
-    """The person's KPI inputs after one more event."""
+    """The person's KPI inputs after one more event.
+
+    Decided by the event's name, the same in every version of a type, and read by field
+    name: `event` is the current version's model, or (in a replay) its DumpedStruct,
+    whose fields have the same names and values (contracts.structs.decode_dumped)."""
     at = as_utc(stored.time)
     # The council is the chain's: a person's inputs never move to another council.
     current = inputs or PersonInputs(person_id=stored.person_id, council=stored.council)
@@ -1242,29 +1271,44 @@ def apply_to_inputs(
         "events": current.events + 1,
         "last_event_at": at if last is None or at > last else last,
     }
-    if isinstance(event, ev.AssessmentStarted | ev.AssessmentValidated):
+    kind = stored.name
+    if kind in _ASSESSED:
+        assessed = typing.cast(ev.AssessmentValidated, event)
         changes.update(
-            client_group=event.client_group.value,
-            team=event.team,
-            key_worker_id=event.key_worker_id,
-            community_based=event.community_based,
+            client_group=assessed.client_group.value,
+            team=assessed.team,
+            key_worker_id=assessed.key_worker_id,
+            community_based=assessed.community_based,
             assessed_at=_earliest(current.assessed_at, at),
         )
-    elif isinstance(event, ev.BudgetIssued):
+    elif kind == _BUDGET_ISSUED:
         changes["budget_issued_at"] = _earliest(current.budget_issued_at, at)
-    elif isinstance(event, ev.PlanSignedOff):
+    elif kind == _PLAN_SIGNED_OFF:
         changes["plan_signed_off_at"] = _earliest(current.plan_signed_off_at, at)
-    elif isinstance(event, ev.PaymentReleased):
+    elif kind == _PAYMENT_RELEASED:
         changes["payment_released_at"] = _earliest(current.payment_released_at, at)
-    elif isinstance(event, ev.ReviewCompleted):
+    elif kind == _REVIEW_COMPLETED:
+        completed_on = typing.cast(ev.ReviewCompleted, event).completed_on
         last_review = current.last_review_completed_on
-        if last_review is None or event.completed_on > last_review:
-            changes["last_review_completed_on"] = event.completed_on
+        if last_review is None or completed_on > last_review:
+            changes["last_review_completed_on"] = completed_on
     return replace(current, **changes)
 
 
+EventData = ev.Event | msgspec.Struct
+"""An event as the KPI fold reads it: its model, or its DumpedStruct (a replay)."""
+
+_ASSESSED = frozenset(
+    short_name(cls.type) for cls in (ev.AssessmentStarted, ev.AssessmentValidated)
+)
+_BUDGET_ISSUED = short_name(ev.BudgetIssued.type)
+_PLAN_SIGNED_OFF = short_name(ev.PlanSignedOff.type)
+_PAYMENT_RELEASED = short_name(ev.PaymentReleased.type)
+_REVIEW_COMPLETED = short_name(ev.ReviewCompleted.type)
+
+
 def project_event(
-    inputs: PersonInputs | None, stored: StoredEvent, event: ev.Event
+    inputs: PersonInputs | None, stored: StoredEvent, event: EventData
 ) -> PersonInputs:
     """What one appended event does to the stored projection: the one fold every path shares
     (the live consumer, a replay's batches, a rebuild from the store), so they agree. The

@@ -333,7 +333,7 @@ async def apply_finding_event(uow: AuditUnitOfWork, event: ev.Event, at: datetim
         )
 
 
-async def apply_finding_events(uow: AuditUnitOfWork, items: Sequence[tuple[Any, ev.Event]]) -> None:
+async def apply_finding_events(uow: AuditUnitOfWork, items: Sequence[tuple[Any, object]]) -> None:
     """The findings among a replay batch's (facts, event) pairs."""
     for facts, event in items:
         if isinstance(event, FINDING_EVENTS):
