@@ -927,38 +927,35 @@ async def digest(session: AsyncSession, council: str) -> tuple[str, dict[str, in
     UTC ISO strings with microseconds, dates as ISO dates, bytes as hex), written by
     msgspec. The rows are streamed in primary-key order in chunks, read as plain tuples (a
     replay of a million events digests a few million rows, so no per-row mapping is built).
+    On SQLite a stored time is already that ISO string but for its separator and offset,
+    so it is read as text, not parsed into a datetime and written back: the lines, and so
+    the digest, are the same on both engines (tests/test_audit_digest.py).
     """
     hasher = hashlib.sha256()
     counts: dict[str, int] = {}
-    encode_lines = _DIGEST_ENCODER.encode_lines  # keys come already sorted
+    encode_lines = _DIGEST_ENCODER.encode_lines
+    on_sqlite = (await session.connection()).dialect.name == "sqlite"
     for table in DIGEST_TABLES:
         names = sorted(column.name for column in table.columns)
         columns = [table.c[name] for name in names]
-        plain = [_needs_plain(column) for column in columns]
+        line = _DIGEST_LINES[table.name]  # a Struct whose fields are the sorted names
+        read_as, converters = _digest_reading(columns, on_sqlite=on_sqlite)
+        plain = [(place, to) for place, to in enumerate(converters) if to is not None]
         order = [column for column in table.primary_key.columns]
         # Audit's own findings chains are left out: see services/audit/tamper.py.
         findings_chains = table.c.person_id.startswith(TAMPER_SUBJECT_PREFIX)
         result = await session.stream(
-            sa.select(*columns)
+            sa.select(*read_as)
             .where(table.c.council == council, sa.not_(findings_chains))
             .order_by(*order)
         )
         count = 0
         hasher.update(f"table {table.name}\n".encode())
         async for rows in result.partitions(DIGEST_CHUNK):
-            lines = [
-                dict(
-                    zip(
-                        names,
-                        [
-                            _plain(value) if convert and value is not None else value
-                            for value, convert in zip(row, plain, strict=True)
-                        ],
-                        strict=True,
-                    )
-                )
-                for row in rows
-            ]
+            if plain:
+                lines = [line(*_plain_row(row, plain)) for row in rows]
+            else:
+                lines = [line(*row) for row in rows]
             hasher.update(encode_lines(lines))
             count += len(lines)
         counts[table.name] = count
@@ -967,6 +964,50 @@ async def digest(session: AsyncSession, council: str) -> tuple[str, dict[str, in
 
 DIGEST_CHUNK = 5_000
 _DIGEST_ENCODER = msgspec.json.Encoder()
+_DIGEST_LINES: dict[str, type[msgspec.Struct]] = {
+    table.name: msgspec.defstruct(
+        f"{table.name}_line", sorted(str(column.name) for column in table.columns)
+    )
+    for table in DIGEST_TABLES
+}
+"""One line of the digest per table: a Struct encodes its fields in their order, here the
+columns' sorted names, as the sorted-key JSON object the line is (no dict per row)."""
+
+
+def _digest_reading(
+    columns: Sequence[sa.Column[Any]], *, on_sqlite: bool
+) -> tuple[list[sa.ColumnElement[Any]], list[Any]]:
+    """What to select for each column, and how its value becomes the line's (None: as read)."""
+    read_as: list[sa.ColumnElement[Any]] = []
+    converters: list[Any] = []
+    for column in columns:
+        if on_sqlite and isinstance(column.type, UtcDateTime | sa.DateTime):
+            read_as.append(sa.type_coerce(column, sa.Text))
+            converters.append(_iso_of_sqlite_time)
+        elif on_sqlite and isinstance(column.type, sa.Date):
+            read_as.append(sa.type_coerce(column, sa.Text))  # stored as the ISO date
+            converters.append(None)
+        else:
+            read_as.append(column)
+            converters.append(_plain if _needs_plain(column) else None)
+    return read_as, converters
+
+
+def _iso_of_sqlite_time(stored: str) -> str:
+    """`_plain` of a time SQLite stores as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC, see
+    _sqlite_time); anything else is parsed as SQLAlchemy would have read it."""
+    if len(stored) == 26 and stored[10] == " " and stored[19] == ".":
+        return f"{stored[:10]}T{stored[11:]}+00:00"
+    return str(_plain(datetime.fromisoformat(stored)))
+
+
+def _plain_row(row: Sequence[Any], plain: list[tuple[int, Any]]) -> list[Any]:
+    values = list(row)
+    for place, to in plain:
+        value = values[place]
+        if value is not None:
+            values[place] = to(value)
+    return values
 
 
 def _needs_plain(column: sa.Column[Any]) -> bool:
