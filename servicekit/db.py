@@ -234,6 +234,42 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_read_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def create_read_engine(url: str) -> AsyncEngine:
+    """An engine for requests that only read (servicekit/reads.py).
+
+    Each statement is its own transaction (autocommit), so a connection holds none when it
+    goes back to the pool and is returned without a rollback: on SQLite that rollback was
+    one more trip to the driver's worker thread on every read, for nothing. The database
+    itself refuses writes on these connections (SQLite `query_only`, PostgreSQL read-only
+    transactions), so without the rollback a read still cannot keep anything. The write
+    engine keeps rolling back every connection it gets back.
+    """
+    read_only_engine = {
+        "isolation_level": "AUTOCOMMIT",
+        "skip_autocommit_rollback": True,
+        "pool_reset_on_return": None,
+    }
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, **read_only_engine)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_read_only)
+        return engine
+    return create_async_engine(
+        url,
+        **read_only_engine,
+        connect_args={"server_settings": {"default_transaction_read_only": "on"}},
+        pool_size=3,
+        max_overflow=2,
+        pool_pre_ping=True,
+    )
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite files get WAL and a busy timeout, their folder is created."""
     if url.startswith("sqlite"):
@@ -248,11 +284,17 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 class Database:
-    """A service's engine and session factory."""
+    """A service's engine and session factory, and the engine its reads use."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
+        # A second engine on an in-memory SQLite database would open a second, empty one.
+        self.read_engine = (
+            self.engine
+            if url.endswith(":memory:") or url.endswith("://")
+            else create_read_engine(url)
+        )
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
@@ -272,6 +314,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
 
 
 def alembic_config(migrations_dir: Path) -> Config:
