@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from servicekit.db import Database
+from servicekit.db import Database, UtcDateTime
+from servicekit.reads import ReadQuery
 
 
 async def _with_a_table(database: Database) -> Database:
@@ -112,3 +115,92 @@ async def test_a_write_left_unfinished_is_rolled_back_when_its_connection_goes_b
 
     assert driver_rollbacks == ["ROLLBACK"]
     assert await _notes(database) == ["kept"]
+
+
+# --- a read query on SQLite: one trip to the driver, the rows SQLAlchemy gives --------------
+
+_metadata = sa.MetaData()
+_records = sa.Table(
+    "records",
+    _metadata,
+    sa.Column("record_id", sa.String(36), primary_key=True),
+    sa.Column("at", UtcDateTime(), nullable=True),
+    sa.Column("flag", sa.Boolean, nullable=False),
+    sa.Column("document", sa.JSON, nullable=False),
+)
+_BY_ID = sa.select(
+    _records.c.record_id,
+    _records.c.at,
+    _records.c.flag,
+    _records.c.document,
+    sa.type_coerce(_records.c.document, sa.Text).label("document_text"),
+    _records.c.document["name"].as_string().label("name"),
+    _records.c.document["limit"].as_integer().label("limit"),
+).where(_records.c.record_id.in_(["a", "b", sa.bindparam("record_id")]))
+
+
+@pytest.fixture
+async def records(database: Database) -> Database:
+    async with database.engine.begin() as connection:
+        await connection.run_sync(_metadata.create_all)
+        await connection.execute(
+            _records.insert(),
+            [
+                {
+                    "record_id": "a",
+                    "at": datetime(2026, 12, 6, 22, 1, 2, 345_600, tzinfo=UTC),
+                    "flag": True,
+                    "document": {"name": 'é "quoted"', "limit": 12_000, "lines": [1, 2]},
+                },
+                {"record_id": "b", "at": None, "flag": False, "document": {"limit": None}},
+                {"record_id": "c", "at": None, "flag": False, "document": {}},
+            ],
+        )
+    return database
+
+
+async def test_a_read_query_gives_the_rows_sqlalchemy_gives(records: Database):
+    query = ReadQuery(_BY_ID.order_by(_records.c.record_id))
+    async with records.read_engine.connect() as connection:
+        ours = await query.all(connection, record_id="c")
+        theirs = (await connection.execute(query.statement, {"record_id": "c"})).all()
+
+    assert [tuple(row) for row in ours] == [tuple(row) for row in theirs]
+    assert [row.record_id for row in ours] == ["a", "b", "c"]
+    assert ours[0].at == datetime(2026, 12, 6, 22, 1, 2, 345_600, tzinfo=UTC)
+    assert (ours[0].flag, ours[0].name, ours[0].limit, ours[1].limit) == (
+        True,
+        'é "quoted"',
+        12_000,
+        None,
+    )
+
+
+async def test_on_sqlite_a_read_query_is_one_trip_to_the_drivers_thread(
+    records: Database, monkeypatch: pytest.MonkeyPatch
+):
+    import aiosqlite
+
+    if records.read_engine.dialect.driver != "aiosqlite":
+        pytest.skip("only aiosqlite runs statements on a thread of its own")
+    trips: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(fn, "__name__", "?"))
+        return await original(self, fn, *args, **kwargs)
+
+    query = ReadQuery(_BY_ID)
+    async with records.read_engine.connect() as connection:
+        await query.all(connection, record_id="c")  # the pool's first connection set itself up
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        assert len(await query.all(connection, record_id="c")) == 3
+
+    assert len(trips) == 1
+
+
+async def test_a_read_query_fails_as_sqlalchemy_fails(records: Database):
+    query = ReadQuery(sa.select(sa.table("no_such_table", sa.column("x"))))
+    with pytest.raises(sa.exc.DBAPIError, match="no_such_table"):
+        async with records.read_engine.connect() as connection:
+            await query.all(connection)

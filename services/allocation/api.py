@@ -20,7 +20,7 @@ from servicekit.bulk import (
 )
 from servicekit.caller import asks_for_another_person, person_listed
 from servicekit.pagination import Cursor, Limit, Page, next_page
-from servicekit.reads import read_only
+from servicekit.reads import ReadQuery, read_only
 from servicekit.runtime import ServiceRuntime
 from servicekit.subject_access import subject_access_router
 from services.allocation import consumer, handlers, policy_api
@@ -117,9 +117,8 @@ async def list_budgets(
 
 
 # A budget and every revision in one statement (the budget's columns repeated on each
-# revision's row): one round trip to the database instead of two. Built once; SQLAlchemy
-# caches its compiled form.
-BUDGET_WITH_REVISIONS = (
+# revision's row): one round trip to the database instead of two, compiled once.
+BUDGET_WITH_REVISIONS = ReadQuery(
     sa.select(
         budget_revisions,
         budgets.c.council.label("budget_council"),
@@ -137,7 +136,7 @@ BUDGET_WITH_REVISIONS = (
 # GET budget's rows: each revision with its inputs and explanation as the JSON text stored
 # (schemas.budget_json encodes them again without building models), the two figures of the
 # calculation it shows, and the budget's columns.
-BUDGET_AS_STORED = (
+BUDGET_AS_STORED = ReadQuery(
     sa.select(
         *(
             budget_revisions.c[name]
@@ -185,9 +184,7 @@ async def read_budget(runtime: ServiceRuntime[AllocationUnitOfWork], budget_id: 
     """One budget with all its revisions, read without a unit of work (the caller checks
     who may see it)."""
     async with read_only(runtime) as connection:
-        rows = (
-            await connection.execute(BUDGET_WITH_REVISIONS, {"budget_id": str(budget_id)})
-        ).all()
+        rows = await BUDGET_WITH_REVISIONS.all(connection, budget_id=str(budget_id))
     if not rows:
         raise BudgetNotFound(budget_id)
     first = rows[0]
@@ -209,7 +206,7 @@ async def get_budget(
     budget_id: UUID, actor: CurrentActor, runtime: Runtime
 ) -> Response | BudgetOut:
     async with read_only(runtime) as connection:
-        rows = (await connection.execute(BUDGET_AS_STORED, {"budget_id": str(budget_id)})).all()
+        rows = await BUDGET_AS_STORED.all(connection, budget_id=str(budget_id))
     if not rows:
         raise BudgetNotFound(budget_id)
     try:
