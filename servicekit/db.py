@@ -258,7 +258,7 @@ def create_read_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         # A fixed pool: under a burst, a read beyond it waits its turn for a connection
         # rather than open one of its own (a thread, the pragmas) to close again after one
-        # statement; with that churn, 200 clients saw most reads fast and a few wait seconds.
+        # statement.
         engine = create_async_engine(url, **read_only_engine, pool_size=10, max_overflow=0)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "connect", _sqlite_read_only)
