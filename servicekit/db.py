@@ -248,7 +248,9 @@ def create_read_engine(url: str) -> AsyncEngine:
     one more trip to the driver's worker thread on every read, for nothing. The database
     itself refuses writes on these connections (SQLite `query_only`, PostgreSQL read-only
     transactions), so without the rollback a read still cannot keep anything. The write
-    engine keeps rolling back every connection it gets back.
+    engine keeps rolling back every connection it gets back. With no transaction around
+    them, two statements of one read may see the database at two moments: a read that
+    needs them to agree makes them one statement, as GET budget does.
     """
     read_only_engine = {
         "isolation_level": "AUTOCOMMIT",
