@@ -147,6 +147,11 @@ class EventConsumer:
             for record in records:
                 await self.handle(record)
             return
+        await self._apply_in_batches(records)
+
+    async def _apply_in_batches(self, records: Sequence[Record]) -> None:
+        """handle_all's batches, for a subclass that wraps a whole poll instead (it must not
+        call handle() from here: the one-by-one fallback applies records itself)."""
         decoded: list[tuple[Record, Envelope, Handler]] = []
         for record in records:
             try:

@@ -27,6 +27,7 @@ from servicekit.db import compare_with_models
 from servicekit.eventlog import OutgoingRecord
 from servicekit.policies import adoption_event
 from servicekit.testing import POLICIES_DIR, Tokens, deliver, running, runtime_of
+from servicekit.testing import deliver_all as deliver_as_one_poll
 from services.audit import rebuild
 from services.audit.api import create_app
 from services.audit.db import metadata
@@ -876,6 +877,23 @@ async def test_the_live_consumer_waits_while_the_replay_gate_is_held(
         assert not pending.done()
     await pending
     assert len((await history(client, tokens, "p-1")).json()["items"]) == 1
+
+
+async def test_a_poll_waits_for_the_replay_gate_and_each_event_is_chained_once_in_order(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    replays: ReplayService = app.state.replays
+    journey = Journey("p-1").full()
+    async with replays.gate:
+        pending = asyncio.create_task(deliver_as_one_poll(app, [*journey, journey[0]]))
+        await asyncio.sleep(0.1)
+        assert not pending.done()
+    await pending
+    items = (await history(client, tokens, "p-1")).json()["items"]
+    assert [item["event_id"] for item in items] == [envelope.id for envelope in journey]
+    assert (await client.get("/v1/people/p-1/verify", headers=tokens.headers(*AUDITOR))).json()[
+        "ok"
+    ]
 
 
 @pytest.mark.parametrize(
