@@ -17,7 +17,7 @@ from typing import Any
 
 from contracts.envelope import Envelope
 from contracts.registry import ALL_TOPICS, EVENT_CLASSES
-from servicekit.consumer import EventConsumer, Handler
+from servicekit.consumer import Applying, EventConsumer, Handler
 from servicekit.eventlog import Record
 from servicekit.runtime import ServiceRuntime
 from services.audit import handlers, tamper
@@ -52,6 +52,17 @@ async def on_event(envelope: Envelope, uow: AuditUnitOfWork) -> None:
         await tamper.apply_finding_event(uow, envelope.event, envelope.time)
 
 
+async def on_events(
+    envelopes: Sequence[Envelope], uow: AuditUnitOfWork, applying: Applying
+) -> None:
+    """A batch's run of events, of any types: appended to their people's histories together."""
+    await handlers.record_events(envelopes=envelopes, uow=uow)
+    for envelope in envelopes:
+        if isinstance(envelope.event, tamper.FINDING_EVENTS):
+            with applying(envelope):
+                await tamper.apply_finding_event(uow, envelope.event, envelope.time)
+
+
 def register(
     runtime: ServiceRuntime[AuditUnitOfWork], *, gate: asyncio.Lock | None = None
 ) -> GatedConsumer:
@@ -63,6 +74,7 @@ def register(
         event_log=runtime.event_log,
         topics=list(ALL_TOPICS),
         handlers=handler_map,
+        batch_handlers={event_cls: on_events for event_cls in EVENT_CLASSES},
         unit_of_work=runtime.uow,
     )
     runtime.consumers.append(consumer)
