@@ -26,11 +26,11 @@ Fair by construction:
   page cache, after the other's garbage, or into a load spike). The table reports each
   rate's median over the rounds and the ratio of the medians; the JSON keeps every round.
 
-With --before REF our log as it was at that git ref (its servicekit/eventlog/embedded.py,
-loaded under another module name) runs as a third contestant in the same rounds, for a
-before/after measured side by side. Prints a table and writes bench/results/peer.json.
-PostgreSQL is not compared: the library's PostgreSQL recorder needs psycopg 3, which this
-project does not otherwise use. Run it with
+With --before REF our log as it was at that git ref (its servicekit/eventlog/embedded.py
+and the base.py and wakeup.py beside it, loaded under other module names) runs as a third
+contestant in the same rounds, for a before/after measured side by side. Prints a table
+and writes bench/results/peer.json. PostgreSQL is not compared: the library's PostgreSQL
+recorder needs psycopg 3, which this project does not otherwise use. Run it with
 
     .venv/bin/python bench/bench_peer.py [--events 100000] [--batch 100] [--rounds 5]
     .venv/bin/python bench/bench_peer.py --before main
@@ -166,23 +166,34 @@ def theirs(path: Path, records: list[Any], batch: int) -> dict[str, Any]:
 
 
 def log_class_at(ref: str) -> tuple[Any, str]:
-    """EmbeddedEventLog as it was at a git ref, loaded beside today's: (class, commit)."""
+    """EmbeddedEventLog as it was at a git ref, loaded beside today's: (class, commit).
+
+    Its siblings in servicekit/eventlog (the Record it builds, the wake-ups) come from the
+    same ref, so the contestant is that ref's log as a whole."""
     root = Path(__file__).resolve().parents[1]
     commit = subprocess.run(
         ["git", "rev-parse", ref], cwd=root, capture_output=True, text=True, check=True
     ).stdout.strip()
-    source = subprocess.run(
-        ["git", "show", f"{commit}:servicekit/eventlog/embedded.py"],
-        cwd=root,
-        capture_output=True,
-        check=True,
-    ).stdout
-    file = Path(tempfile.mkdtemp(prefix="pbj-peer-before-")) / "embedded_before.py"
-    file.write_bytes(source)
-    spec = importlib.util.spec_from_file_location("embedded_before", file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    directory = Path(tempfile.mkdtemp(prefix="pbj-peer-before-"))
+    module: Any = None
+    for name in ("base", "wakeup", "embedded"):
+        source = subprocess.run(
+            ["git", "show", f"{commit}:servicekit/eventlog/{name}.py"],
+            cwd=root,
+            capture_output=True,
+            check=True,
+        ).stdout
+        for sibling in ("base", "wakeup"):
+            source = source.replace(
+                f"servicekit.eventlog.{sibling} ".encode(), f"{sibling}_before ".encode()
+            )
+        file = directory / f"{name}_before.py"
+        file.write_bytes(source)
+        spec = importlib.util.spec_from_file_location(f"{name}_before", file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[f"{name}_before"] = module
+        spec.loader.exec_module(module)
     return module.EmbeddedEventLog, commit
 
 
