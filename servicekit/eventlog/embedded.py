@@ -107,58 +107,33 @@ def _encoded_headers(items: tuple[tuple[str, bytes], ...]) -> str:
     return json.dumps({k: v.decode("utf-8") for k, v in items}) if items else "{}"
 
 
-_parsed_headers: dict[str, dict[str, bytes]] = {}
-"""Each distinct headers text parsed once (nearly every record carries the same one)."""
+class _ParsedHeaders(dict[str, dict[str, bytes]]):
+    """Each distinct headers text parsed once (nearly every record carries the same one).
+    Only ever read through a copy: a record's headers are its own to change."""
 
-
-def _headers_of(text: str) -> dict[str, bytes]:
-    parsed = _parsed_headers.get(text)
-    if parsed is None:
+    def __missing__(self, text: str) -> dict[str, bytes]:
         parsed = {k: v.encode("utf-8") for k, v in json.loads(text).items()}
-        if len(_parsed_headers) < _CACHE_SIZE:
-            _parsed_headers[text] = parsed
-    return parsed.copy()  # a fresh dict per record: callers may change it
+        if len(self) < _CACHE_SIZE:
+            self[text] = parsed
+        return parsed
 
 
-_new_record = Record.__new__
-_set_attribute = object.__setattr__
+_parsed_headers = _ParsedHeaders()
+
+_COLUMNS = 'topic, partition, "offset", key, value, timestamp_ms, headers, rowid'
+"""A record's row, in the order of Record's fields, its position last."""
 
 
-def _record(
-    position: int,
-    topic: str,
-    partition: int,
-    offset: int,
-    key: str,
-    value: bytes,
-    headers: str,
-    timestamp_ms: int,
-) -> Record:
-    # A frozen dataclass's __init__ sets each field through object.__setattr__, which
-    # cost more than the read itself; giving the object its attribute dict at once makes
-    # the same Record (equal, hashable, printable) at a third of the cost. The position
-    # rides along outside the fields (not compared, not shown) for commit().
-    record = _new_record(Record)
-    _set_attribute(
-        record,
-        "__dict__",
-        {
-            "topic": topic,
-            "partition": partition,
-            "offset": offset,
-            "key": key,
-            "value": value,
-            "timestamp_ms": timestamp_ms,
-            "headers": _headers_of(headers),
-            "_log_position": position,
-        },
+def _records(rows: Sequence[tuple[Any, ...]]) -> list[Record]:
+    # One C-level pass per column instead of Python per row: building each record in a
+    # Python function cost as much again as SQLite reading the row (bench/bench_peer.py).
+    if not rows:
+        return []
+    topics, partitions, offsets, keys, values, times, headers, positions = zip(*rows, strict=True)
+    fresh_headers = map(dict, map(_parsed_headers.__getitem__, headers))
+    return list(
+        map(Record, topics, partitions, offsets, keys, values, times, fresh_headers, positions)
     )
-    return record
-
-
-def _position_of(record: Record) -> int | None:
-    position: Any = record.__dict__.get("_log_position")
-    return position if isinstance(position, int) else None
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -465,8 +440,8 @@ class EmbeddedConsumer:
         self._listener: Listener | None = None
         marks = ", ".join("?" * len(topics))
         self._select = (
-            'SELECT rowid, topic, partition, "offset", key, value, headers, timestamp_ms '
-            f"FROM records WHERE rowid >= ? AND topic IN ({marks}) ORDER BY rowid LIMIT ?"
+            f"SELECT {_COLUMNS} FROM records "
+            f"WHERE rowid >= ? AND topic IN ({marks}) ORDER BY rowid LIMIT ?"
         )
 
     def _connection(self) -> sqlite3.Connection:
@@ -526,12 +501,12 @@ class EmbeddedConsumer:
         limit = max(1, max_records)
         while True:
             rows = conn.execute(self._select, (self._scan_from, *self._topics, limit)).fetchall()
-            if rows and rows[0][0] >= self._check_until:
-                batch = [_record(*row) for row in rows]  # the common case: all of them new
+            if rows and rows[0][-1] >= self._check_until:
+                batch = _records(rows)  # the common case: all of them new
             else:
                 batch = self._unread(rows, positions)
             if rows:
-                self._scan_from = rows[-1][0] + 1
+                self._scan_from = rows[-1][-1] + 1
             if batch or len(rows) < limit:
                 break
         # A full page may leave more behind; only an empty pass proves we are caught up.
@@ -543,15 +518,15 @@ class EmbeddedConsumer:
     ) -> list[Record]:
         unread = []
         for row in rows:
-            position, topic, partition, offset = row[:4]
+            topic, partition, offset, position = row[0], row[1], row[2], row[-1]
             slot = (topic, partition)
             if position < self._check_until:
                 expected = positions.get(slot)
                 if expected is None or offset < expected:
                     continue  # read and committed before this consumer's position
             positions[slot] = offset + 1
-            unread.append(_record(*row))
-        return unread
+            unread.append(row)
+        return _records(unread)
 
     async def poll(self, max_records: int = 500, timeout_ms: int = 1000) -> list[Record]:
         deadline = time.monotonic() + timeout_ms / 1000
@@ -577,7 +552,7 @@ class EmbeddedConsumer:
                 highest[slot] = record
 
         def next_position(record: Record) -> int | None:
-            position = _position_of(record)
+            position = record._log_position
             return None if position is None else position + 1
 
         def save(conn: sqlite3.Connection) -> None:
