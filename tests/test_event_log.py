@@ -148,6 +148,24 @@ async def test_a_consumer_is_woken_only_for_the_topics_it_reads(tmp_path: Path):
     await log.close()
 
 
+async def test_a_consumer_reads_only_its_topics_also_once_the_log_holds_others(
+    tmp_path: Path,
+):
+    log = EmbeddedEventLog(tmp_path / "log.db")
+    await log.start()
+    await log.publish([OutgoingRecord("pb.a", "P1", b"a1"), OutgoingRecord("pb.b", "P1", b"b1")])
+    everything = log.consumer("all", ["pb.a", "pb.b"])  # every topic the log has, so far
+    only_a = log.consumer("a", ["pb.a"])
+    assert sorted(r.value for r in await drain(everything, expect=2)) == [b"a1", b"b1"]
+    await log.publish([OutgoingRecord("pb.new", "P1", b"n1"), OutgoingRecord("pb.a", "P1", b"a2")])
+    assert [r.value for r in await drain(everything, expect=1)] == [b"a2"]
+    assert [r.value for r in await drain(only_a, expect=2)] == [b"a1", b"a2"]
+    assert await everything.poll(timeout_ms=50) == await only_a.poll(timeout_ms=50) == []
+    await everything.close()
+    await only_a.close()
+    await log.close()
+
+
 async def test_the_listener_of_a_killed_process_is_forgotten_by_the_next_append(tmp_path: Path):
     path = tmp_path / "log.db"
     listen_then_hang = (

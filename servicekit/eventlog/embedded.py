@@ -438,10 +438,14 @@ class EmbeddedConsumer:
         self._data_version: int | None = None
         self._caught_up = False
         self._listener: Listener | None = None
-        marks = ", ".join("?" * len(topics))
+        # Every append registers its topic in `topics` in the same transaction, so when
+        # the log has no topic but ours (one subquery per read: the audit's consumer,
+        # reading everything), no record needs its topic looked up among ours.
+        marks = ", ".join(f"?{n}" for n in range(3, 3 + len(topics)))
         self._select = (
-            f"SELECT {_COLUMNS} FROM records "
-            f"WHERE rowid >= ? AND topic IN ({marks}) ORDER BY rowid LIMIT ?"
+            f"SELECT {_COLUMNS} FROM records WHERE rowid >= ?1 "
+            f"AND (NOT EXISTS (SELECT 1 FROM topics WHERE name NOT IN ({marks})) "
+            f"OR topic IN ({marks})) ORDER BY rowid LIMIT ?2"
         )
 
     def _connection(self) -> sqlite3.Connection:
@@ -500,7 +504,7 @@ class EmbeddedConsumer:
         self._data_version = version
         limit = max(1, max_records)
         while True:
-            rows = conn.execute(self._select, (self._scan_from, *self._topics, limit)).fetchall()
+            rows = conn.execute(self._select, (self._scan_from, limit, *self._topics)).fetchall()
             if rows and rows[0][-1] >= self._check_until:
                 batch = _records(rows)  # the common case: all of them new
             else:
