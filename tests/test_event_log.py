@@ -148,6 +148,26 @@ async def test_a_consumer_is_woken_only_for_the_topics_it_reads(tmp_path: Path):
     await log.close()
 
 
+async def test_each_record_keeps_its_own_headers_when_they_change_from_record_to_record(
+    tmp_path: Path,
+):
+    log = EmbeddedEventLog(tmp_path / "log.db")
+    await log.start()
+    usual = {"content-type": b"application/cloudevents+json"}
+    other = {"content-type": b"text/plain", "reason": "café".encode()}
+    sent = [usual, usual, other, usual, {}, {}, usual, other, other, usual]
+    await log.publish([OutgoingRecord("pb.t", "P1", b"%d" % i, h) for i, h in enumerate(sent)])
+    consumer = log.consumer("g", ["pb.t"])
+    read = []
+    for _ in range(5):  # pages of two: each page starts from the last one's headers
+        read += await consumer.poll(max_records=2, timeout_ms=100)
+    await consumer.close()
+    await log.close()
+    assert [dict(r.headers) for r in read] == sent
+    with pytest.raises(TypeError):
+        read[0].headers["content-type"] = b"changed"  # type: ignore[index]
+
+
 async def test_a_consumer_reads_only_its_topics_also_once_the_log_holds_others(
     tmp_path: Path,
 ):

@@ -8,7 +8,7 @@ The embedded SQLite log and the Kafka adapter both implement these two protocols
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -40,7 +40,8 @@ class Record(msgspec.Struct, frozen=True, gc=False):
     key: str
     value: bytes
     timestamp_ms: int
-    headers: dict[str, bytes] = msgspec.field(default_factory=dict)
+    headers: Mapping[str, bytes] = msgspec.field(default_factory=dict)
+    """Read-only: an embedded log gives every record with the same headers one mapping."""
     _log_position: int | None = None
     """Where an embedded log keeps the record (its commit() stores it); not part of the
     record's value: not compared, not shown."""

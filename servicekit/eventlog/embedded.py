@@ -23,8 +23,9 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from servicekit.eventlog.base import Consumer, OutgoingRecord, Record, partition_for
@@ -107,12 +108,12 @@ def _encoded_headers(items: tuple[tuple[str, bytes], ...]) -> str:
     return json.dumps({k: v.decode("utf-8") for k, v in items}) if items else "{}"
 
 
-class _ParsedHeaders(dict[str, dict[str, bytes]]):
-    """Each distinct headers text parsed once (nearly every record carries the same one).
-    Only ever read through a copy: a record's headers are its own to change."""
+class _ParsedHeaders(dict[str, Mapping[str, bytes]]):
+    """Each distinct headers text parsed once (nearly every record carries the same one),
+    read-only, so every record with that text shares it."""
 
-    def __missing__(self, text: str) -> dict[str, bytes]:
-        parsed = {k: v.encode("utf-8") for k, v in json.loads(text).items()}
+    def __missing__(self, text: str) -> Mapping[str, bytes]:
+        parsed = MappingProxyType({k: v.encode("utf-8") for k, v in json.loads(text).items()})
         if len(self) < _CACHE_SIZE:
             self[text] = parsed
         return parsed
@@ -120,20 +121,31 @@ class _ParsedHeaders(dict[str, dict[str, bytes]]):
 
 _parsed_headers = _ParsedHeaders()
 
-_COLUMNS = 'topic, partition, "offset", key, value, timestamp_ms, headers, rowid'
-"""A record's row, in the order of Record's fields, its position last."""
+
+class _HeadersOfPage(dict[str | None, Mapping[str, bytes]]):
+    """The headers of a page's rows: NULL stands for the usual text the read left out."""
+
+    def __init__(self, usual: str) -> None:
+        super().__init__({None: _parsed_headers[usual]})
+
+    def __missing__(self, text: str | None) -> Mapping[str, bytes]:
+        assert text is not None
+        return _parsed_headers[text]
 
 
-def _records(rows: Sequence[tuple[Any, ...]]) -> list[Record]:
+_COLUMNS = 'topic, partition, "offset", key, value, timestamp_ms, NULLIF(headers, ?3), rowid'
+"""A record's row, in the order of Record's fields, its position last. The headers come
+back NULL when they are the usual text (?3): no string made and looked up per record."""
+
+
+def _records(rows: Sequence[tuple[Any, ...]], usual_headers: str) -> list[Record]:
     # One C-level pass per column instead of Python per row: building each record in a
     # Python function cost as much again as SQLite reading the row (bench/bench_peer.py).
     if not rows:
         return []
-    topics, partitions, offsets, keys, values, times, headers, positions = zip(*rows, strict=True)
-    fresh_headers = map(dict, map(_parsed_headers.__getitem__, headers))
-    return list(
-        map(Record, topics, partitions, offsets, keys, values, times, fresh_headers, positions)
-    )
+    topics, partitions, offsets, keys, values, times, texts, positions = zip(*rows, strict=True)
+    headers = map(_HeadersOfPage(usual_headers).__getitem__, texts)
+    return list(map(Record, topics, partitions, offsets, keys, values, times, headers, positions))
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -438,10 +450,12 @@ class EmbeddedConsumer:
         self._data_version: int | None = None
         self._caught_up = False
         self._listener: Listener | None = None
+        self._usual_headers = "{}"
+        """The headers text the last record read had: a read leaves it out of its rows."""
         # Every append registers its topic in `topics` in the same transaction, so when
         # the log has no topic but ours (one subquery per read: the audit's consumer,
         # reading everything), no record needs its topic looked up among ours.
-        marks = ", ".join(f"?{n}" for n in range(3, 3 + len(topics)))
+        marks = ", ".join(f"?{n}" for n in range(4, 4 + len(topics)))
         self._select = (
             f"SELECT {_COLUMNS} FROM records WHERE rowid >= ?1 "
             f"AND (NOT EXISTS (SELECT 1 FROM topics WHERE name NOT IN ({marks})) "
@@ -504,13 +518,18 @@ class EmbeddedConsumer:
         self._data_version = version
         limit = max(1, max_records)
         while True:
-            rows = conn.execute(self._select, (self._scan_from, limit, *self._topics)).fetchall()
+            usual = self._usual_headers
+            rows = conn.execute(
+                self._select, (self._scan_from, limit, usual, *self._topics)
+            ).fetchall()
             if rows and rows[0][-1] >= self._check_until:
-                batch = _records(rows)  # the common case: all of them new
+                batch = _records(rows, usual)  # the common case: all of them new
             else:
-                batch = self._unread(rows, positions)
+                batch = self._unread(rows, positions, usual)
             if rows:
                 self._scan_from = rows[-1][-1] + 1
+                if rows[-1][6] is not None:  # the last record's headers are the usual now
+                    self._usual_headers = rows[-1][6]
             if batch or len(rows) < limit:
                 break
         # A full page may leave more behind; only an empty pass proves we are caught up.
@@ -518,7 +537,10 @@ class EmbeddedConsumer:
         return batch
 
     def _unread(
-        self, rows: list[tuple[Any, ...]], positions: dict[tuple[str, int], int]
+        self,
+        rows: list[tuple[Any, ...]],
+        positions: dict[tuple[str, int], int],
+        usual_headers: str,
     ) -> list[Record]:
         unread = []
         for row in rows:
@@ -530,7 +552,7 @@ class EmbeddedConsumer:
                     continue  # read and committed before this consumer's position
             positions[slot] = offset + 1
             unread.append(row)
-        return _records(unread)
+        return _records(unread, usual_headers)
 
     async def poll(self, max_records: int = 500, timeout_ms: int = 1000) -> list[Record]:
         deadline = time.monotonic() + timeout_ms / 1000
