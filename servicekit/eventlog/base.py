@@ -30,8 +30,8 @@ class Record(msgspec.Struct, frozen=True, gc=False):
     hundred thousand on a replay, and a Struct is built by one C call with no attribute
     dict, so a consumer can turn a page of rows into records without a line of Python per
     record (bench/bench_peer.py). Outside the cyclic collector (gc=False): a record holds
-    strings, bytes, ints and a headers dict of strings and bytes, so it can never be part
-    of a reference cycle, and tracking it only made the collector walk every record.
+    strings, bytes, ints and a mapping of strings to bytes, so it can never be part of a
+    reference cycle, and tracking it only made the collector walk every record.
     """
 
     topic: str
@@ -51,7 +51,7 @@ class Record(msgspec.Struct, frozen=True, gc=False):
             return NotImplemented
         return _fields_of(self) == _fields_of(other)
 
-    __hash__ = None  # type: ignore[assignment]  # headers are a dict: as a dataclass's
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as the dataclass was
 
     def __repr__(self) -> str:
         return f"Record({', '.join(f'{n}={getattr(self, n)!r}' for n in _SHOWN_FIELDS)})"

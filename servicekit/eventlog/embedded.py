@@ -527,9 +527,10 @@ class EmbeddedConsumer:
             else:
                 batch = self._unread(rows, positions, usual)
             if rows:
-                self._scan_from = rows[-1][-1] + 1
-                if rows[-1][6] is not None:  # the last record's headers are the usual now
-                    self._usual_headers = rows[-1][6]
+                *_, last_headers, last_position = rows[-1]
+                self._scan_from = last_position + 1
+                if last_headers is not None:  # the last record's headers are the usual now
+                    self._usual_headers = last_headers
             if batch or len(rows) < limit:
                 break
         # A full page may leave more behind; only an empty pass proves we are caught up.
