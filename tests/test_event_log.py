@@ -332,3 +332,26 @@ async def test_a_producer_keeps_the_wal_short_without_checkpointing_inside_its_a
     monkeypatch.setattr(embedded, "_CHECKPOINT_BYTES", 64 * 1024)
     checked = await wal_after_appending(tmp_path / "checked.db")
     assert checked < unchecked / 2, f"WAL {checked:,} bytes; {unchecked:,} never checkpointed"
+
+
+def frames_not_yet_copied(path: Path) -> int:
+    """WAL frames the database file lacks, from the WAL-index header (SQLite's file
+    format): mxFrame at byte 16, the checkpoint's nBackfill at byte 96."""
+    header = path.with_name(path.name + "-shm").read_bytes()[:100]
+    last_frame = int.from_bytes(header[16:20], sys.byteorder)
+    copied = int.from_bytes(header[96:100], sys.byteorder)
+    return last_frame - copied
+
+
+async def test_waiting_for_a_producer_returns_once_its_deferred_checkpoints_have_copied_the_wal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(embedded, "_CHECKPOINT_BYTES", 1)  # every append asks for one
+    path = tmp_path / "log.db"
+    log = EmbeddedEventLog(path)
+    await log.start()
+    for batch in range(20):
+        await log.publish([OutgoingRecord("pb.t", f"P{batch}", b"x" * 200_000)])
+    assert await asyncio.to_thread(log._checkpointer.wait_until_idle, 30)
+    assert frames_not_yet_copied(path) == 0
+    await log.close()

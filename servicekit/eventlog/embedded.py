@@ -277,6 +277,9 @@ class _Checkpointer:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._pending_bytes = 0
+        self._progress = threading.Condition()
+        self._asked = self._done = 0
+        """Checkpoints asked for and those run, counted, for wait_until_idle."""
 
     def appended(self, size: int) -> None:
         self._pending_bytes += size
@@ -288,7 +291,16 @@ class _Checkpointer:
                 target=self._work, name="eventlog-checkpoint", daemon=True
             )
             self._thread.start()
+        with self._progress:
+            self._asked += 1
         self._due.set()
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """Whether every checkpoint asked for so far has run, waiting up to the timeout:
+        for a measurement that must not charge the appends' deferred copy to what follows
+        (bench/bench_peer.py)."""
+        with self._progress:
+            return self._progress.wait_for(lambda: self._done >= self._asked, timeout)
 
     def _work(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -298,8 +310,13 @@ class _Checkpointer:
                 self._due.clear()
                 if self._stopping:
                     return
+                with self._progress:
+                    asked = self._asked
                 with contextlib.suppress(sqlite3.Error):  # the next one will do it
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                with self._progress:
+                    self._done = asked
+                    self._progress.notify_all()
         finally:
             conn.close()
 
