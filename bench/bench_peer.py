@@ -19,18 +19,22 @@ Fair by construction:
   leaves SQLite's default (FULL, an fsync of the WAL per commit), so its connections are
   given NORMAL too, and both files' settings are read back and reported. Left at FULL the
   peer's append rate follows the disk's fsync latency, which other work on the machine
-  moves by several times (the earlier 0.6x-2x swings). Same page size (4 KiB), same WAL
-  auto-checkpoint (1,000 pages), fresh files in the same directory for every round.
+  moves by several times (the earlier 0.6x-2x swings). Each file keeps its store's own
+  page size (ours 16 KiB, ADR 0001; the peer SQLite's 4 KiB), both printed; same WAL
+  auto-checkpoint threshold (1,000 pages); fresh files in the same directory every round.
+  Both replays start from a settled log: the peer checkpoints inside its appends, ours on
+  a thread of its own, whose last checkpoint the append phase waits for (an earlier log
+  without that wait may carry one into its replay).
 - Same conditions. --rounds rounds; each round runs every contestant once on fresh files,
   and the order rotates from round to round, so neither side always runs first (on a warm
   page cache, after the other's garbage, or into a load spike). The table reports each
   rate's median over the rounds and the ratio of the medians; the JSON keeps every round.
 
-With --before REF our log as it was at that git ref (its servicekit/eventlog/embedded.py,
-loaded under another module name) runs as a third contestant in the same rounds, for a
-before/after measured side by side. Prints a table and writes bench/results/peer.json.
-PostgreSQL is not compared: the library's PostgreSQL recorder needs psycopg 3, which this
-project does not otherwise use. Run it with
+With --before REF our log as it was at that git ref (its servicekit/eventlog/embedded.py
+and the base.py and wakeup.py beside it, loaded under other module names) runs as a third
+contestant in the same rounds, for a before/after measured side by side. Prints a table
+and writes bench/results/peer.json. PostgreSQL is not compared: the library's PostgreSQL
+recorder needs psycopg 3, which this project does not otherwise use. Run it with
 
     .venv/bin/python bench/bench_peer.py [--events 100000] [--batch 100] [--rounds 5]
     .venv/bin/python bench/bench_peer.py --before main
@@ -97,6 +101,11 @@ async def ours(log_class: Any, path: Path, records: list[Any], batch: int) -> di
     with Phase() as append:
         for first in range(0, len(records), batch):
             await log.publish(records[first : first + batch])
+        # The peer checkpoints inside its appends; ours defers that copy to a thread. Its
+        # last one is append work: waited for here, not left to run into the replay.
+        checkpointer = getattr(log, "_checkpointer", None)
+        if hasattr(checkpointer, "wait_until_idle"):
+            await asyncio.to_thread(checkpointer.wait_until_idle, 120)
     consumer = log.consumer("peer-replay", list(ALL_TOPICS))
     read = 0
     with Phase() as replay:
@@ -166,23 +175,34 @@ def theirs(path: Path, records: list[Any], batch: int) -> dict[str, Any]:
 
 
 def log_class_at(ref: str) -> tuple[Any, str]:
-    """EmbeddedEventLog as it was at a git ref, loaded beside today's: (class, commit)."""
+    """EmbeddedEventLog as it was at a git ref, loaded beside today's: (class, commit).
+
+    Its siblings in servicekit/eventlog (the Record it builds, the wake-ups) come from the
+    same ref, so the contestant is that ref's log as a whole."""
     root = Path(__file__).resolve().parents[1]
     commit = subprocess.run(
         ["git", "rev-parse", ref], cwd=root, capture_output=True, text=True, check=True
     ).stdout.strip()
-    source = subprocess.run(
-        ["git", "show", f"{commit}:servicekit/eventlog/embedded.py"],
-        cwd=root,
-        capture_output=True,
-        check=True,
-    ).stdout
-    file = Path(tempfile.mkdtemp(prefix="pbj-peer-before-")) / "embedded_before.py"
-    file.write_bytes(source)
-    spec = importlib.util.spec_from_file_location("embedded_before", file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    directory = Path(tempfile.mkdtemp(prefix="pbj-peer-before-"))
+    module: Any = None
+    for name in ("base", "wakeup", "embedded"):
+        source = subprocess.run(
+            ["git", "show", f"{commit}:servicekit/eventlog/{name}.py"],
+            cwd=root,
+            capture_output=True,
+            check=True,
+        ).stdout
+        for sibling in ("base", "wakeup"):
+            source = source.replace(
+                f"servicekit.eventlog.{sibling} ".encode(), f"{sibling}_before ".encode()
+            )
+        file = directory / f"{name}_before.py"
+        file.write_bytes(source)
+        spec = importlib.util.spec_from_file_location(f"{name}_before", file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[f"{name}_before"] = module
+        spec.loader.exec_module(module)
     return module.EmbeddedEventLog, commit
 
 

@@ -16,6 +16,11 @@ Prints a table and writes bench/results/replay.json. Run it with
     .venv/bin/python bench/bench_replay.py [--events 1000000] [--engines embedded,kafka]
     PBJ_BENCH_QUICK=1 .venv/bin/python bench/bench_replay.py   # 100,000 events
     .venv/bin/python bench/bench_replay.py --smoke
+    .venv/bin/python bench/bench_replay.py --events 100000 --engines embedded --before main
+
+With --before REF the same benchmark runs first on the code at that git ref (its audit
+service and log; today's script), then on this tree, and the table shows both with the
+ratio of their replay rates (after / before), each beside the floor of its own run.
 """
 
 from __future__ import annotations
@@ -220,6 +225,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2009)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per replay")
     parser.add_argument("--smoke", action="store_true", help="a tiny run that takes seconds")
+    parser.add_argument("--before", help="a git ref to measure side by side (e.g. main)")
     parser.add_argument("--floor", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor:
@@ -230,12 +236,26 @@ def main() -> None:
     if args.smoke:
         args.events = 300
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    before: dict[str, Any] | None = None
+    if args.before:
+        with c.code_at(args.before) as (tree, commit):
+            c.console.print(f"[bold]before[/]: {args.before} ({commit[:10]}) ...")
+            ran = c.run_script_at(
+                tree,
+                "bench_replay",
+                *("--events", str(args.events), "--engines", args.engines),
+                *("--seed", str(args.seed), "--timeout", str(args.timeout)),
+            )
+            before = {"ref": args.before, "commit": commit, "engines": ran["engines"]}
+        c.console.print("[bold]after[/]: this tree ...")
     results = {
         engine: bench_engine(engine, args.events, args.seed, args.timeout) for engine in engines
     }
+    compared = [("before", before["engines"]), ("after", results)] if before else [("", results)]
     c.show(
         f"Audit replay of {args.events:,} journey events (ratio = replay / floor, same run)",
         [
+            "code",
             "engine",
             "floor ev/s",
             "replay ev/s",
@@ -246,6 +266,7 @@ def main() -> None:
         ],
         [
             (
+                code,
                 f"{engine} + {r['store']}",
                 f"{r['floor']['events_per_second']:,}",
                 f"{r['replay']['events_per_second']:,}",
@@ -254,9 +275,19 @@ def main() -> None:
                 r["replay"]["cpu_ms_per_1000_events"],
                 r["replay"]["peak_rss_mib"],
             )
-            for engine, r in results.items()
+            for code, runs in compared
+            for engine, r in runs.items()
         ],
     )
+    if before:
+        for engine, r in results.items():
+            was = before["engines"][engine]["replay"]
+            c.console.print(
+                f"{engine}: replay after / before "
+                f"{c.ratio(r['replay']['events_per_second'], was['events_per_second']):.2f}x, "
+                f"CPU per event {was['cpu_ms_per_1000_events']} -> "
+                f"{r['replay']['cpu_ms_per_1000_events']} ms per 1,000"
+            )
     c.write_result(
         "replay",
         {
@@ -269,6 +300,7 @@ def main() -> None:
                 "peak_rss_mib": TARGET_PEAK_RSS_MIB,
             },
             "engines": results,
+            "before": before,
         },
     )
 

@@ -13,7 +13,7 @@ by one as above, so a bad event is dead-lettered alone and the good ones around 
 apply. Offsets are committed only after every record of the poll is applied (or
 dead-lettered), as before.
 
-Inside a batch, consecutive events of a type that has a batch handler go to it together,
+Inside a batch, consecutive events whose types share a batch handler go to it together,
 so it can read what they need with one query and write with one statement per table
 instead of a few per event. Each event is still decided in its own trace span and with
 its own causation (the `applying` context the batch handler enters per event). The
@@ -147,6 +147,11 @@ class EventConsumer:
             for record in records:
                 await self.handle(record)
             return
+        await self._apply_in_batches(records)
+
+    async def _apply_in_batches(self, records: Sequence[Record]) -> None:
+        """handle_all's batches, for a subclass that wraps a whole poll instead (it must not
+        call handle() from here: the one-by-one fallback applies records itself)."""
         decoded: list[tuple[Record, Envelope, Handler]] = []
         for record in records:
             try:
@@ -176,8 +181,7 @@ class EventConsumer:
                 if envelope.id not in seen:
                     seen.add(envelope.id)
                     fresh.append((envelope, handler))
-            for event_type, run in groupby(fresh, key=lambda item: type(item[0].event)):
-                batch_handler = self._batch_handlers.get(event_type)
+            for batch_handler, run in groupby(fresh, key=self._batch_handler_of):
                 if batch_handler is not None:
                     uow.committed = False
                     await batch_handler([envelope for envelope, _ in run], uow, self._applying)
@@ -195,6 +199,9 @@ class EventConsumer:
         EVENTS_CONSUMED.labels(self.name, "applied").inc(len(fresh))
         if len(chunk) > len(fresh):
             EVENTS_CONSUMED.labels(self.name, "duplicate").inc(len(chunk) - len(fresh))
+
+    def _batch_handler_of(self, item: tuple[Envelope, Handler]) -> BatchHandler | None:
+        return self._batch_handlers.get(type(item[0].event))
 
     @contextmanager
     def _applying(self, envelope: Envelope) -> Iterator[None]:

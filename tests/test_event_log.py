@@ -148,6 +148,44 @@ async def test_a_consumer_is_woken_only_for_the_topics_it_reads(tmp_path: Path):
     await log.close()
 
 
+async def test_each_record_keeps_its_own_headers_when_they_change_from_record_to_record(
+    tmp_path: Path,
+):
+    log = EmbeddedEventLog(tmp_path / "log.db")
+    await log.start()
+    usual = {"content-type": b"application/cloudevents+json"}
+    other = {"content-type": b"text/plain", "reason": "café".encode()}
+    sent = [usual, usual, other, usual, {}, {}, usual, other, other, usual]
+    await log.publish([OutgoingRecord("pb.t", "P1", b"%d" % i, h) for i, h in enumerate(sent)])
+    consumer = log.consumer("g", ["pb.t"])
+    read = []
+    for _ in range(5):  # pages of two: each page starts from the last one's headers
+        read += await consumer.poll(max_records=2, timeout_ms=100)
+    await consumer.close()
+    await log.close()
+    assert [dict(r.headers) for r in read] == sent
+    with pytest.raises(TypeError):
+        read[0].headers["content-type"] = b"changed"  # type: ignore[index]
+
+
+async def test_a_consumer_reads_only_its_topics_also_once_the_log_holds_others(
+    tmp_path: Path,
+):
+    log = EmbeddedEventLog(tmp_path / "log.db")
+    await log.start()
+    await log.publish([OutgoingRecord("pb.a", "P1", b"a1"), OutgoingRecord("pb.b", "P1", b"b1")])
+    everything = log.consumer("all", ["pb.a", "pb.b"])  # every topic the log has, so far
+    only_a = log.consumer("a", ["pb.a"])
+    assert sorted(r.value for r in await drain(everything, expect=2)) == [b"a1", b"b1"]
+    await log.publish([OutgoingRecord("pb.new", "P1", b"n1"), OutgoingRecord("pb.a", "P1", b"a2")])
+    assert [r.value for r in await drain(everything, expect=1)] == [b"a2"]
+    assert [r.value for r in await drain(only_a, expect=2)] == [b"a1", b"a2"]
+    assert await everything.poll(timeout_ms=50) == await only_a.poll(timeout_ms=50) == []
+    await everything.close()
+    await only_a.close()
+    await log.close()
+
+
 async def test_the_listener_of_a_killed_process_is_forgotten_by_the_next_append(tmp_path: Path):
     path = tmp_path / "log.db"
     listen_then_hang = (
@@ -294,3 +332,26 @@ async def test_a_producer_keeps_the_wal_short_without_checkpointing_inside_its_a
     monkeypatch.setattr(embedded, "_CHECKPOINT_BYTES", 64 * 1024)
     checked = await wal_after_appending(tmp_path / "checked.db")
     assert checked < unchecked / 2, f"WAL {checked:,} bytes; {unchecked:,} never checkpointed"
+
+
+def frames_not_yet_copied(path: Path) -> int:
+    """WAL frames the database file lacks, from the WAL-index header (SQLite's file
+    format): mxFrame at byte 16, the checkpoint's nBackfill at byte 96."""
+    header = path.with_name(path.name + "-shm").read_bytes()[:100]
+    last_frame = int.from_bytes(header[16:20], sys.byteorder)
+    copied = int.from_bytes(header[96:100], sys.byteorder)
+    return last_frame - copied
+
+
+async def test_waiting_for_a_producer_returns_once_its_deferred_checkpoints_have_copied_the_wal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(embedded, "_CHECKPOINT_BYTES", 1)  # every append asks for one
+    path = tmp_path / "log.db"
+    log = EmbeddedEventLog(path)
+    await log.start()
+    for batch in range(20):
+        await log.publish([OutgoingRecord("pb.t", f"P{batch}", b"x" * 200_000)])
+    assert await asyncio.to_thread(log._checkpointer.wait_until_idle, 30)
+    assert frames_not_yet_copied(path) == 0
+    await log.close()

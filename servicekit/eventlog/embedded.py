@@ -23,8 +23,9 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from servicekit.eventlog.base import Consumer, OutgoingRecord, Record, partition_for
@@ -107,58 +108,44 @@ def _encoded_headers(items: tuple[tuple[str, bytes], ...]) -> str:
     return json.dumps({k: v.decode("utf-8") for k, v in items}) if items else "{}"
 
 
-_parsed_headers: dict[str, dict[str, bytes]] = {}
-"""Each distinct headers text parsed once (nearly every record carries the same one)."""
+class _ParsedHeaders(dict[str, Mapping[str, bytes]]):
+    """Each distinct headers text parsed once (nearly every record carries the same one),
+    read-only, so every record with that text shares it."""
+
+    def __missing__(self, text: str) -> Mapping[str, bytes]:
+        parsed = MappingProxyType({k: v.encode("utf-8") for k, v in json.loads(text).items()})
+        if len(self) < _CACHE_SIZE:
+            self[text] = parsed
+        return parsed
 
 
-def _headers_of(text: str) -> dict[str, bytes]:
-    parsed = _parsed_headers.get(text)
-    if parsed is None:
-        parsed = {k: v.encode("utf-8") for k, v in json.loads(text).items()}
-        if len(_parsed_headers) < _CACHE_SIZE:
-            _parsed_headers[text] = parsed
-    return parsed.copy()  # a fresh dict per record: callers may change it
+_parsed_headers = _ParsedHeaders()
 
 
-_new_record = Record.__new__
-_set_attribute = object.__setattr__
+class _HeadersOfPage(dict[str | None, Mapping[str, bytes]]):
+    """The headers of a page's rows: NULL stands for the usual text the read left out."""
+
+    def __init__(self, usual: str) -> None:
+        super().__init__({None: _parsed_headers[usual]})
+
+    def __missing__(self, text: str | None) -> Mapping[str, bytes]:
+        assert text is not None
+        return _parsed_headers[text]
 
 
-def _record(
-    position: int,
-    topic: str,
-    partition: int,
-    offset: int,
-    key: str,
-    value: bytes,
-    headers: str,
-    timestamp_ms: int,
-) -> Record:
-    # A frozen dataclass's __init__ sets each field through object.__setattr__, which
-    # cost more than the read itself; giving the object its attribute dict at once makes
-    # the same Record (equal, hashable, printable) at a third of the cost. The position
-    # rides along outside the fields (not compared, not shown) for commit().
-    record = _new_record(Record)
-    _set_attribute(
-        record,
-        "__dict__",
-        {
-            "topic": topic,
-            "partition": partition,
-            "offset": offset,
-            "key": key,
-            "value": value,
-            "timestamp_ms": timestamp_ms,
-            "headers": _headers_of(headers),
-            "_log_position": position,
-        },
-    )
-    return record
+_COLUMNS = 'topic, partition, "offset", key, value, timestamp_ms, NULLIF(headers, ?3), rowid'
+"""A record's row, in the order of Record's fields, its position last. The headers come
+back NULL when they are the usual text (?3): no string made and looked up per record."""
 
 
-def _position_of(record: Record) -> int | None:
-    position: Any = record.__dict__.get("_log_position")
-    return position if isinstance(position, int) else None
+def _records(rows: Sequence[tuple[Any, ...]], usual_headers: str) -> list[Record]:
+    # One C-level pass per column instead of Python per row: building each record in a
+    # Python function cost as much again as SQLite reading the row (bench/bench_peer.py).
+    if not rows:
+        return []
+    topics, partitions, offsets, keys, values, times, texts, positions = zip(*rows, strict=True)
+    headers = map(_HeadersOfPage(usual_headers).__getitem__, texts)
+    return list(map(Record, topics, partitions, offsets, keys, values, times, headers, positions))
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -290,6 +277,9 @@ class _Checkpointer:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._pending_bytes = 0
+        self._progress = threading.Condition()
+        self._asked = self._done = 0
+        """Checkpoints asked for and those run, counted, for wait_until_idle."""
 
     def appended(self, size: int) -> None:
         self._pending_bytes += size
@@ -301,7 +291,16 @@ class _Checkpointer:
                 target=self._work, name="eventlog-checkpoint", daemon=True
             )
             self._thread.start()
+        with self._progress:
+            self._asked += 1
         self._due.set()
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """Whether every checkpoint asked for so far has run, waiting up to the timeout:
+        for a measurement that must not charge the appends' deferred copy to what follows
+        (bench/bench_peer.py)."""
+        with self._progress:
+            return self._progress.wait_for(lambda: self._done >= self._asked, timeout)
 
     def _work(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -311,8 +310,13 @@ class _Checkpointer:
                 self._due.clear()
                 if self._stopping:
                     return
+                with self._progress:
+                    asked = self._asked
                 with contextlib.suppress(sqlite3.Error):  # the next one will do it
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                with self._progress:
+                    self._done = asked
+                    self._progress.notify_all()
         finally:
             conn.close()
 
@@ -463,10 +467,16 @@ class EmbeddedConsumer:
         self._data_version: int | None = None
         self._caught_up = False
         self._listener: Listener | None = None
-        marks = ", ".join("?" * len(topics))
+        self._usual_headers = "{}"
+        """The headers text the last record read had: a read leaves it out of its rows."""
+        # Every append registers its topic in `topics` in the same transaction, so when
+        # the log has no topic but ours (one subquery per read: the audit's consumer,
+        # reading everything), no record needs its topic looked up among ours.
+        marks = ", ".join(f"?{n}" for n in range(4, 4 + len(topics)))
         self._select = (
-            'SELECT rowid, topic, partition, "offset", key, value, headers, timestamp_ms '
-            f"FROM records WHERE rowid >= ? AND topic IN ({marks}) ORDER BY rowid LIMIT ?"
+            f"SELECT {_COLUMNS} FROM records WHERE rowid >= ?1 "
+            f"AND (NOT EXISTS (SELECT 1 FROM topics WHERE name NOT IN ({marks})) "
+            f"OR topic IN ({marks})) ORDER BY rowid LIMIT ?2"
         )
 
     def _connection(self) -> sqlite3.Connection:
@@ -525,13 +535,19 @@ class EmbeddedConsumer:
         self._data_version = version
         limit = max(1, max_records)
         while True:
-            rows = conn.execute(self._select, (self._scan_from, *self._topics, limit)).fetchall()
-            if rows and rows[0][0] >= self._check_until:
-                batch = [_record(*row) for row in rows]  # the common case: all of them new
+            usual = self._usual_headers
+            rows = conn.execute(
+                self._select, (self._scan_from, limit, usual, *self._topics)
+            ).fetchall()
+            if rows and rows[0][-1] >= self._check_until:
+                batch = _records(rows, usual)  # the common case: all of them new
             else:
-                batch = self._unread(rows, positions)
+                batch = self._unread(rows, positions, usual)
             if rows:
-                self._scan_from = rows[-1][0] + 1
+                *_, last_headers, last_position = rows[-1]
+                self._scan_from = last_position + 1
+                if last_headers is not None:  # the last record's headers are the usual now
+                    self._usual_headers = last_headers
             if batch or len(rows) < limit:
                 break
         # A full page may leave more behind; only an empty pass proves we are caught up.
@@ -539,19 +555,22 @@ class EmbeddedConsumer:
         return batch
 
     def _unread(
-        self, rows: list[tuple[Any, ...]], positions: dict[tuple[str, int], int]
+        self,
+        rows: list[tuple[Any, ...]],
+        positions: dict[tuple[str, int], int],
+        usual_headers: str,
     ) -> list[Record]:
         unread = []
         for row in rows:
-            position, topic, partition, offset = row[:4]
+            topic, partition, offset, position = row[0], row[1], row[2], row[-1]
             slot = (topic, partition)
             if position < self._check_until:
                 expected = positions.get(slot)
                 if expected is None or offset < expected:
                     continue  # read and committed before this consumer's position
             positions[slot] = offset + 1
-            unread.append(_record(*row))
-        return unread
+            unread.append(row)
+        return _records(unread, usual_headers)
 
     async def poll(self, max_records: int = 500, timeout_ms: int = 1000) -> list[Record]:
         deadline = time.monotonic() + timeout_ms / 1000
@@ -577,7 +596,7 @@ class EmbeddedConsumer:
                 highest[slot] = record
 
         def next_position(record: Record) -> int | None:
-            position = _position_of(record)
+            position = record._log_position
             return None if position is None else position + 1
 
         def save(conn: sqlite3.Connection) -> None:

@@ -338,6 +338,8 @@ def _converted(row: tuple[Any, ...], converted: list[tuple[int, Any]]) -> tuple[
 
 def _sqlite_time(value: datetime) -> str:
     # SQLAlchemy's SQLite DATETIME storage format, of the UTC time (as UtcDateTime binds it)
+    if value.tzinfo is UTC:  # the usual case, without a copy: cut the "+00:00"
+        return value.isoformat(sep=" ", timespec="microseconds")[:26]
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(sep=" ", timespec="microseconds")

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+import structlog.testing
 from fastapi import FastAPI
 
 from contracts.envelope import Envelope
@@ -26,7 +27,15 @@ from contracts.policy import load_policy
 from servicekit.db import compare_with_models
 from servicekit.eventlog import OutgoingRecord
 from servicekit.policies import adoption_event
-from servicekit.testing import POLICIES_DIR, Tokens, deliver, running, runtime_of
+from servicekit.testing import (
+    POLICIES_DIR,
+    Tokens,
+    deliver,
+    named_public_key,
+    running,
+    runtime_of,
+)
+from servicekit.testing import deliver_all as deliver_as_one_poll
 from services.audit import rebuild
 from services.audit.api import create_app
 from services.audit.db import metadata
@@ -876,6 +885,58 @@ async def test_the_live_consumer_waits_while_the_replay_gate_is_held(
         assert not pending.done()
     await pending
     assert len((await history(client, tokens, "p-1")).json()["items"]) == 1
+
+
+async def test_a_poll_chains_and_projects_exactly_what_one_event_at_a_time_does(
+    data_dir: Path, policies_dir: Path, tokens: Tokens
+) -> None:
+    journeys = [Journey(f"p-{n}", team="north" if n % 2 else "south").full() for n in range(4)]
+    interleaved = [journey[step] for step in range(len(journeys[0])) for journey in journeys]
+    other_council = Journey("p-0", council="council_b").full()[:3]
+    poll = [*interleaved[:9], *other_council, *interleaved[9:]]
+    digests = []
+    for name, deliver_them in (("one-by-one", deliver_all), ("one-poll", deliver_as_one_poll)):
+        app = create_app(
+            Settings(
+                data_dir=data_dir / name,
+                policies_dir=policies_dir,
+                jwt_public_key_file=named_public_key(data_dir),
+            )
+        )
+        async with running(app) as client:
+            await deliver(app, poll[0])  # a head and KPI inputs already held before the poll
+            with structlog.testing.capture_logs() as logged:
+                await deliver_them(app, poll[1:])
+            assert not [entry for entry in logged if entry["event"] == "consumer_batch_fallback"]
+            digests.append(
+                [
+                    (
+                        await client.get(
+                            "/v1/projections/digest", headers=tokens.headers("auditor", council)
+                        )
+                    ).json()
+                    for council in ("lancashire", "council_b")
+                ]
+            )
+    assert digests[0] == digests[1]
+    assert [d["rows"]["audit_events"] for d in digests[1]] == [len(interleaved), 3]
+
+
+async def test_a_poll_waits_for_the_replay_gate_and_each_event_is_chained_once_in_order(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    replays: ReplayService = app.state.replays
+    journey = Journey("p-1").full()
+    async with replays.gate:
+        pending = asyncio.create_task(deliver_as_one_poll(app, [*journey, journey[0]]))
+        await asyncio.sleep(0.1)
+        assert not pending.done()
+    await pending
+    items = (await history(client, tokens, "p-1")).json()["items"]
+    assert [item["event_id"] for item in items] == [envelope.id for envelope in journey]
+    assert (await client.get("/v1/people/p-1/verify", headers=tokens.headers(*AUDITOR))).json()[
+        "ok"
+    ]
 
 
 @pytest.mark.parametrize(
