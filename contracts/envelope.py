@@ -320,8 +320,9 @@ def decode_published(value: bytes) -> PublishedRecord | None:
 
     Accepts exactly what `_fast_envelope` accepts and reads the same attributes, but
     builds no model: for readers that hash and fold millions of events and never hand
-    them to a use case (the audit's replay, ADR 25). tests/test_contracts.py holds it to
-    `decode` over every golden and awkward record."""
+    them to a use case (the audit's replay, ADR 25). tests/test_replayed.py holds what a
+    replay chains from it to what it chains from `decode`, over every golden and awkward
+    record."""
     read = _plain_record(value)
     if read is None:
         return None

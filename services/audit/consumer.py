@@ -28,9 +28,9 @@ class GatedConsumer(EventConsumer):
     """An EventConsumer that applies records only while it holds the gate.
 
     A poll's records are applied in the consumer's batches (one transaction, one inbox
-    query and one commit per batch, not per event: on PostgreSQL a commit per event was
-    most of audit's time during a conversion), all under one hold of the gate, so a
-    replay starts between polls, never inside one."""
+    query and one commit per batch, not per event: a conversion cost audit a quarter of
+    the CPU per person this way, docs/performance.md), all under one hold of the gate, so
+    a replay starts between polls, never inside one."""
 
     def __init__(self, *, gate: asyncio.Lock, **kwargs: Any) -> None:
         super().__init__(**kwargs)
