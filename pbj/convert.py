@@ -26,7 +26,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,7 @@ def sample_clients(
     policy: Policy, count: int, *, prefix: str = "LEG", start: int = 0
 ) -> list[dict[str, Any]]:
     """`count` plausible legacy clients for the council (a spread of needs and groups)."""
-    today = date.today().isoformat()
+    today = datetime.now(UTC).date().isoformat()
     clients = []
     for number in range(start, start + count):
         client_group = policy.client_groups[number % len(policy.client_groups)]
@@ -210,7 +210,11 @@ def _agreement_row(client: Client) -> dict[str, Any]:
     return row
 
 
-def _plan_row(client: Client, policy: Policy) -> dict[str, Any]:
+def _plan_row(client: Client, policy: Policy, run_day: date) -> dict[str, Any]:
+    """The plan as planning converts it, signed off on the legacy record's date or, where
+    it gives none, on the day the run began: a run that passes midnight must not sign off
+    half its plans a day after the agreements the file dates (the agreement may not be
+    signed before its plan's sign-off)."""
     plan = client.row.get("plan") or {}
     weekly = int(client.budget["weekly_pence"])
     contingency = weekly * int(plan.get("contingency_share_basis_points", 0)) // 10_000
@@ -221,6 +225,7 @@ def _plan_row(client: Client, policy: Policy) -> dict[str, Any]:
     line["amount_pence"] = weekly - contingency
     return {
         "ref": client.ref,
+        "sign_off_on": plan.get("signed_off_on") or run_day.isoformat(),
         "plan": {
             "person_id": client.person_id,
             "budget_id": client.budget["budget_id"],
@@ -285,6 +290,7 @@ async def convert_clients(
 ) -> ConversionReport:
     """Take every client through the four stages; `advance(stage, n)` reports progress."""
     started = time.perf_counter()
+    run_day = datetime.now(UTC).date()  # the services' day (they keep UTC), not this host's
     clients = [Client(row=dict(r)) for r in rows]
     failures: dict[str, str] = {}
     requests = 0
@@ -324,7 +330,7 @@ async def convert_clients(
             index=2,
             url=f"{urls['planning']}/v1/conversions/plans",
             roles=signing_roles,
-            row=lambda c: _plan_row(c, policy),
+            row=lambda c: _plan_row(c, policy, run_day),
             keep=keep_plan,
         ),
         _Stage(

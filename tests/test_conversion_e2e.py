@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -214,3 +215,36 @@ async def test_each_conversion_step_needs_a_role_allowed_to_take_it(system: Supe
         assert by_care_manager["status"] == 403
         by_team_manager = await agree(Role.TEAM_MANAGER)
         assert by_team_manager["outcome"] == "done", by_team_manager
+
+
+async def test_a_legacy_plan_keeps_its_sign_off_date_and_a_plan_without_one_the_runs_day(
+    system: Supervisor,
+) -> None:
+    """A file dates its agreements; the plans they fund must not be signed off after them.
+    A legacy plan's own sign-off date is kept; without one, every plan of the run is signed
+    off on the day the run began, however long it runs (a run past midnight once signed
+    off half its plans a day after their agreements, and payments refused those)."""
+    prefix = f"D{uuid.uuid4().hex[:6].upper()}"
+    today = datetime.now(UTC).date()
+    signed_off, signed = today - timedelta(days=40), today - timedelta(days=30)
+    kept, dated_before_its_plan, of_the_run = sample_clients(POLICY, 3, prefix=prefix)
+    kept["plan"]["signed_off_on"] = signed_off.isoformat()
+    kept["payment"]["signed_on"] = signed.isoformat()
+    dated_before_its_plan["payment"]["signed_on"] = signed.isoformat()
+    staff = Staff(system.data_dir, "lancashire")
+    urls = system.urls()
+    async with httpx.AsyncClient(timeout=60) as client:
+        report = await convert_clients(
+            client, urls, staff, POLICY, [kept, dated_before_its_plan, of_the_run], batch=5
+        )
+        assert report.converted == 2
+        assert list(report.failures) == [dated_before_its_plan["ref"]]
+        assert "before the plan was signed off" in report.failures[dated_before_its_plan["ref"]]
+        care_manager = staff(Role.CARE_MANAGER)
+        for row, on in ((kept, signed_off), (of_the_run, today)):
+            plans = await _get(
+                client, f"{urls['planning']}/v1/plans", care_manager, person_id=row["person_id"]
+            )
+            plan_id = plans["items"][0]["plan_id"]
+            plan = await _get(client, f"{urls['planning']}/v1/plans/{plan_id}", care_manager)
+            assert plan["signed_off"]["on"] == on.isoformat()
