@@ -260,7 +260,7 @@ def decode_dumped(event_type: str, data_json: bytes | msgspec.Raw) -> msgspec.St
     encodes to the JSON `model_dump(mode="json")` writes, and it reads like the model
     (same attribute names and values). None when the type is not current or the Struct
     refuses (the model then decides). For readers that only hash and fold events, such
-    as the audit's replay (ADR 25): building the model is most of what decoding costs."""
+    as the audit's replay (ADR 25), which would build each model only to dump it again."""
     struct = EVENT_STRUCTS.get(event_type)
     if struct is None:
         return None

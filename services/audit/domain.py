@@ -98,6 +98,11 @@ class ProjectionsChangedMeanwhile(AuditError, Conflict):
 # --- the chain -----------------------------------------------------------------------------
 
 
+def unversioned(event_type: str) -> str:
+    """pb.allocation.budget-issued.v1 -> pb.allocation.budget-issued."""
+    return event_type.rpartition(".")[0]
+
+
 def short_name(event_type: str) -> str:
     """pb.allocation.budget-issued.v1 -> budget-issued."""
     parts = event_type.split(".")
@@ -1263,8 +1268,8 @@ def apply_to_inputs(
 ) -> PersonInputs:
     """The person's KPI inputs after one more event.
 
-    Decided by the event's name, the same in every version of a type, and read by field
-    name: `event` is the current version's model, or (in a replay) its DumpedStruct,
+    Decided by the event's type without its version (the same in every version), and read
+    by field name: `event` is the current version's model, or (in a replay) its DumpedStruct,
     whose fields have the same names and values (contracts.structs.decode_dumped)."""
     at = as_utc(stored.time)
     # The council is the chain's: a person's inputs never move to another council.
@@ -1275,7 +1280,7 @@ def apply_to_inputs(
         "events": current.events + 1,
         "last_event_at": at if last is None or at > last else last,
     }
-    kind = stored.name
+    kind = unversioned(stored.type)
     if kind in _ASSESSED:
         assessed = typing.cast(ev.AssessmentValidated, event)
         changes.update(
@@ -1306,13 +1311,11 @@ def apply_to_inputs(
 EventData = ev.Event | msgspec.Struct
 """An event as the KPI fold reads it: its model, or its DumpedStruct (a replay)."""
 
-_ASSESSED = frozenset(
-    short_name(cls.type) for cls in (ev.AssessmentStarted, ev.AssessmentValidated)
-)
-_BUDGET_ISSUED = short_name(ev.BudgetIssued.type)
-_PLAN_SIGNED_OFF = short_name(ev.PlanSignedOff.type)
-_PAYMENT_RELEASED = short_name(ev.PaymentReleased.type)
-_REVIEW_COMPLETED = short_name(ev.ReviewCompleted.type)
+_ASSESSED = frozenset(unversioned(c.type) for c in (ev.AssessmentStarted, ev.AssessmentValidated))
+_BUDGET_ISSUED = unversioned(ev.BudgetIssued.type)
+_PLAN_SIGNED_OFF = unversioned(ev.PlanSignedOff.type)
+_PAYMENT_RELEASED = unversioned(ev.PaymentReleased.type)
+_REVIEW_COMPLETED = unversioned(ev.ReviewCompleted.type)
 
 
 def project_event(
