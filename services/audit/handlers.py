@@ -48,7 +48,6 @@ from typing import Any
 
 import structlog
 
-from contracts import events as ev
 from contracts.envelope import Envelope
 from contracts.registry import ALL_TOPICS
 from servicekit import clock
@@ -60,13 +59,10 @@ from services.audit.domain import (
     BudgetHistory,
     CaseloadEntry,
     CaseloadStage,
-    ChainHead,
     ChainPlace,
     ChainReport,
-    EventFacts,
     GroupBy,
     KpiResult,
-    PersonInputs,
     PersonNotFound,
     ProjectionsChangedMeanwhile,
     ReplayAlreadyRunning,
@@ -81,7 +77,6 @@ from services.audit.domain import (
     event_of,
     facts_from,
     lancashire_measure,
-    link,
     ni130,
     project_event,
     start_of_day,
@@ -108,37 +103,21 @@ async def record_event(*, envelope: Envelope, uow: AuditUnitOfWork) -> StoredEve
 async def record_events(
     *, envelopes: Sequence[Envelope], uow: AuditUnitOfWork
 ) -> list[StoredEvent]:
-    """`record_event` for a run of events in one unit of work, in their order: each
-    council's heads and KPI inputs read with one query, the chains and inputs folded in
-    memory with the same `link` and `project_event`, each table written with one statement.
+    """`record_event` for a run of events in one unit of work, in their order, as a
+    replay's batch is appended (`rebuild.append_in_order`, per council).
 
     No compare-and-set on the heads is needed to refuse a fork: a link takes the seq after
     the head read here, and the events table's primary key (council, person_id, seq)
     refuses it if another writer stored that seq meanwhile, which rolls the batch back
     (the consumer then applies its events one by one, with the per-event compare-and-set).
     """
-    by_council: dict[str, list[tuple[EventFacts, ev.Event]]] = {}
+    by_council: dict[str, list[rebuild.Decoded]] = {}
     for envelope in envelopes:
         facts = facts_from(envelope)
         by_council.setdefault(facts.council, []).append((facts, envelope.event))
     links: list[StoredEvent] = []
     for council, run in by_council.items():
-        people = list(dict.fromkeys(facts.person_id for facts, _ in run))
-        heads: dict[str, ChainHead | None] = dict(await uow.store.heads_of(council, people))
-        inputs: dict[str, PersonInputs | None] = dict(
-            await uow.projections.people_by_id(council, people)
-        )
-        for facts, event in run:
-            person_id = facts.person_id
-            stored = link(facts, heads.get(person_id))
-            heads[person_id] = stored.head()
-            inputs[person_id] = project_event(inputs.get(person_id), stored, event)
-            links.append(stored)
-        await uow.store.put_heads(council, [h for p in people if (h := heads[p]) is not None])
-        await uow.projections.put_people(
-            council, [i for p in people if (i := inputs[p]) is not None]
-        )
-    await uow.store.put_links(links)
+        links += await rebuild.append_in_order(uow, council, run, heads={}, inputs={})
     return links
 
 

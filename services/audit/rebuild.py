@@ -106,29 +106,7 @@ class ChainFolder:
         if not items:
             return []
         uow = self._uow
-        batch_people = list(dict.fromkeys(facts.person_id for facts, _ in items))
-        unknown = [person_id for person_id in batch_people if person_id not in self._heads]
-        if unknown:
-            stored_heads = await uow.store.heads_of(self._council, unknown)
-            stored_inputs = await uow.projections.people_by_id(self._council, unknown)
-            for person_id in unknown:
-                self._heads[person_id] = stored_heads.get(person_id)
-                self._inputs[person_id] = stored_inputs.get(person_id)
-        links: list[StoredEvent] = []
-        heads, inputs = self._heads, self._inputs
-        for facts, event in items:
-            person_id = facts.person_id
-            stored = link(facts, heads[person_id])
-            heads[person_id] = stored.head()
-            inputs[person_id] = project_event(inputs[person_id], stored, event)
-            links.append(stored)
-        await uow.store.put_links(links)
-        await uow.store.put_heads(
-            self._council, [h for p in batch_people if (h := self._heads[p]) is not None]
-        )
-        await uow.projections.put_people(
-            self._council, [i for p in batch_people if (i := self._inputs[p]) is not None]
-        )
+        links = await append_in_order(uow, self._council, items, self._heads, self._inputs)
         applied = [stored.event_id for stored in links]
         if self._remark:
             await uow.forget_applied(self._consumer, applied)
@@ -137,6 +115,40 @@ class ChainFolder:
             self._heads.clear()
             self._inputs.clear()
         return links
+
+
+async def append_in_order(
+    uow: AuditUnitOfWork,
+    council: str,
+    items: Sequence[Decoded],
+    heads: dict[str, ChainHead | None],
+    inputs: dict[str, PersonInputs | None],
+) -> list[StoredEvent]:
+    """The council's events appended in their order: each linked after its person's head
+    and folded into their KPI inputs (`link`, `project_event`, as one event at a time
+    does), then the links, the people's heads and their inputs written with one statement
+    per table. `heads` and `inputs` are the people's as known so far (a replay keeps them
+    between batches); those missing are read first, one query each, and all are updated.
+    """
+    people = list(dict.fromkeys(facts.person_id for facts, _ in items))
+    unknown = [person_id for person_id in people if person_id not in heads]
+    if unknown:
+        stored_heads = await uow.store.heads_of(council, unknown)
+        stored_inputs = await uow.projections.people_by_id(council, unknown)
+        for person_id in unknown:
+            heads[person_id] = stored_heads.get(person_id)
+            inputs[person_id] = stored_inputs.get(person_id)
+    links: list[StoredEvent] = []
+    for facts, event in items:
+        person_id = facts.person_id
+        stored = link(facts, heads[person_id])
+        heads[person_id] = stored.head()
+        inputs[person_id] = project_event(inputs[person_id], stored, event)
+        links.append(stored)
+    await uow.store.put_links(links)
+    await uow.store.put_heads(council, [h for p in people if (h := heads[p]) is not None])
+    await uow.projections.put_people(council, [i for p in people if (i := inputs[p]) is not None])
+    return links
 
 
 @dataclass
