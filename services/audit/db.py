@@ -326,8 +326,9 @@ class DriverRows:
         await driver.copy_records_to_table(table.name, records=rows, columns=names)
 
 
-def _converted(row: tuple[Any, ...], converted: list[tuple[int, Any]]) -> tuple[Any, ...]:
-    """The row with the values of the columns SQLite stores as text converted."""
+def _converted(row: Sequence[Any], converted: list[tuple[int, Any]]) -> tuple[Any, ...]:
+    """The row with the values of the given columns converted (a null stays null): for
+    SQLite's text formats on the way in, for the digest's lines on the way out."""
     values = list(row)
     for place, to in converted:
         value = values[place]
@@ -955,7 +956,7 @@ async def digest(session: AsyncSession, council: str) -> tuple[str, dict[str, in
         hasher.update(f"table {table.name}\n".encode())
         async for rows in result.partitions(DIGEST_CHUNK):
             if plain:
-                lines = [line(*_plain_row(row, plain)) for row in rows]
+                lines = [line(*_converted(row, plain)) for row in rows]
             else:
                 lines = [line(*row) for row in rows]
             hasher.update(encode_lines(lines))
@@ -1001,15 +1002,6 @@ def _iso_of_sqlite_time(stored: str) -> str:
     if len(stored) == 26 and stored[10] == " " and stored[19] == ".":
         return f"{stored[:10]}T{stored[11:]}+00:00"
     return str(_plain(datetime.fromisoformat(stored)))
-
-
-def _plain_row(row: Sequence[Any], plain: list[tuple[int, Any]]) -> list[Any]:
-    values = list(row)
-    for place, to in plain:
-        value = values[place]
-        if value is not None:
-            values[place] = to(value)
-    return values
 
 
 def _needs_plain(column: sa.Column[Any]) -> bool:
