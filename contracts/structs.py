@@ -171,6 +171,20 @@ def _builder(
     return build
 
 
+def _event_struct(
+    model: type[BaseModel], fields: list[tuple[str, Any, Any]]
+) -> type[msgspec.Struct]:
+    """A Struct of `model`'s name: keyword fields, none beyond them, immutable."""
+    return msgspec.defstruct(
+        model.__name__,
+        fields,
+        kw_only=True,
+        forbid_unknown_fields=True,
+        frozen=True,
+        module=__name__,
+    )
+
+
 class EventStruct:
     """A model's Struct, and how to build the model from a decoded Struct."""
 
@@ -204,25 +218,11 @@ class EventStruct:
                 if not isinstance(info.default, _IMMUTABLE_DEFAULTS):
                     raise TypeError(f"{model.__name__}.{name}: a default must be immutable")
                 defaults.append((name, info.default))
-        self.struct_type: type[msgspec.Struct] = msgspec.defstruct(
-            model.__name__,
-            fields,
-            kw_only=True,
-            forbid_unknown_fields=True,
-            frozen=True,
-            module=__name__,
-        )
+        self.struct_type = _event_struct(model, fields)
         self._decoder = msgspec.json.Decoder(self.struct_type)
         # The same fields and checks, with the model's defaults in place of UNSET: what
         # `model_dump(mode="json")` writes, as a Struct that encodes to the same JSON.
-        self.dumped_type: type[msgspec.Struct] = msgspec.defstruct(
-            model.__name__,
-            dumped_fields,
-            kw_only=True,
-            forbid_unknown_fields=True,
-            frozen=True,
-            module=__name__,
-        )
+        self.dumped_type = _event_struct(model, dumped_fields)
         self.dumped_decoder = msgspec.json.Decoder(self.dumped_type)
 
         self.to_model: Callable[[Any], BaseModel] = _builder(
