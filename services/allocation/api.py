@@ -116,67 +116,61 @@ async def list_budgets(
     )
 
 
-# A budget and every revision in one statement (the budget's columns repeated on each
-# revision's row): one round trip to the database instead of two, compiled once.
-BUDGET_WITH_REVISIONS = ReadQuery(
-    sa.select(
-        budget_revisions,
-        budgets.c.council.label("budget_council"),
-        budgets.c.person_id.label("budget_person_id"),
-        budgets.c.version.label("budget_version"),
-        budgets.c.created_at.label("budget_created_at"),
-        budgets.c.updated_at.label("budget_updated_at"),
+def _revisions_with_their_budget(*revision_columns: Any) -> ReadQuery:
+    """A budget's revisions, in order, each row with the budget's columns beside the
+    revision's: the budget and every revision in one round trip, compiled once."""
+    return ReadQuery(
+        sa.select(
+            *revision_columns,
+            budgets.c.council.label("budget_council"),
+            budgets.c.person_id.label("budget_person_id"),
+            budgets.c.version.label("budget_version"),
+            budgets.c.created_at.label("budget_created_at"),
+            budgets.c.updated_at.label("budget_updated_at"),
+        )
+        .join(budgets, budgets.c.budget_id == budget_revisions.c.budget_id)
+        .where(budget_revisions.c.budget_id == sa.bindparam("budget_id"))
+        .order_by(budget_revisions.c.number)
     )
-    .join(budgets, budgets.c.budget_id == budget_revisions.c.budget_id)
-    .where(budget_revisions.c.budget_id == sa.bindparam("budget_id"))
-    .order_by(budget_revisions.c.number)
-)
+
+
+BUDGET_WITH_REVISIONS = _revisions_with_their_budget(budget_revisions)
 
 
 # GET budget's rows: each revision with its inputs and explanation as the JSON text stored
 # (schemas.budget_json encodes them again without building models), the two figures of the
 # calculation it shows, and the budget's columns.
-BUDGET_AS_STORED = ReadQuery(
-    sa.select(
-        *(
-            budget_revisions.c[name]
-            for name in (
-                "number",
-                "state",
-                "stage",
-                "reason",
-                "assessment_id",
-                "points",
-                "weekly_pence",
-                "annual_pence",
-                "ceiling_exception",
-                "ceiling_exception_reason",
-                "policy_version",
-                "created_by",
-                "created_at",
-                "agreed_by",
-                "agreed_by_role",
-                "agreed_at",
-                "panel_sitting",
-                "plan_id",
-                "plan_version",
-            )
-        ),
-        sa.type_coerce(budget_revisions.c.inputs, sa.Text).label("inputs_json"),
-        sa.type_coerce(budget_revisions.c.explanation, sa.Text).label("explanation_json"),
-        budget_revisions.c.calculation["scale"].as_string().label("scale"),
-        budget_revisions.c.calculation["ceiling_weekly_pence"]
-        .as_integer()
-        .label("ceiling_weekly_pence"),
-        budgets.c.council.label("budget_council"),
-        budgets.c.person_id.label("budget_person_id"),
-        budgets.c.version.label("budget_version"),
-        budgets.c.created_at.label("budget_created_at"),
-        budgets.c.updated_at.label("budget_updated_at"),
-    )
-    .join(budgets, budgets.c.budget_id == budget_revisions.c.budget_id)
-    .where(budget_revisions.c.budget_id == sa.bindparam("budget_id"))
-    .order_by(budget_revisions.c.number)
+BUDGET_AS_STORED = _revisions_with_their_budget(
+    *(
+        budget_revisions.c[name]
+        for name in (
+            "number",
+            "state",
+            "stage",
+            "reason",
+            "assessment_id",
+            "points",
+            "weekly_pence",
+            "annual_pence",
+            "ceiling_exception",
+            "ceiling_exception_reason",
+            "policy_version",
+            "created_by",
+            "created_at",
+            "agreed_by",
+            "agreed_by_role",
+            "agreed_at",
+            "panel_sitting",
+            "plan_id",
+            "plan_version",
+        )
+    ),
+    sa.type_coerce(budget_revisions.c.inputs, sa.Text).label("inputs_json"),
+    sa.type_coerce(budget_revisions.c.explanation, sa.Text).label("explanation_json"),
+    budget_revisions.c.calculation["scale"].as_string().label("scale"),
+    budget_revisions.c.calculation["ceiling_weekly_pence"]
+    .as_integer()
+    .label("ceiling_weekly_pence"),
 )
 
 
