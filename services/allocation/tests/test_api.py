@@ -7,9 +7,7 @@ Seed 004 = SCIE "Keeping personal budgets personal" (2011), Appendix 1, Councils
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,12 +33,9 @@ from servicekit.testing import (
     deliver,
     event_log_started,
     outbox_events_of,
-    running,
     runtime_of,
 )
-from services.allocation.api import create_app
 from services.allocation.db import budget_revisions, budgets
-from services.allocation.settings import Settings
 
 # Seed 003 ch.2 Step 1 §ii: Lancashire's six domains at their highest level = 70 points.
 HIGHEST = {
@@ -54,18 +49,6 @@ HIGHEST = {
 LOWEST = dict.fromkeys(HIGHEST, 1)  # 12 points, the seed's minimum
 TWENTY_FIVE_POINTS = {**LOWEST, "staying_safe": 3, "communication": 3}  # 16+3+1+2+1+2
 THIRTEEN_POINTS = {**LOWEST, "communication": 2}
-
-
-@pytest.fixture
-def app(data_dir: Path, policies_dir: Path) -> FastAPI:
-    return create_app(Settings(data_dir=data_dir, policies_dir=policies_dir))
-
-
-@pytest.fixture
-async def client(app: FastAPI, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
-    # `tokens` first: it writes the development key pair the app verifies tokens with.
-    async with running(app) as c:
-        yield c
 
 
 def validated(

@@ -7,19 +7,15 @@ levels below are Lancashire's.
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from contracts.envelope import Envelope
 from contracts.events import AssessmentValidated, Event
 from contracts.registry import DEAD_LETTER_TOPIC
-from servicekit.testing import Tokens, deliver, deliver_all, event_log_started, running, runtime_of
-from services.allocation.api import create_app
-from services.allocation.settings import Settings
+from servicekit.testing import Tokens, deliver, deliver_all, event_log_started, runtime_of
 from services.allocation.tests.test_api import (
     HIGHEST,
     LOWEST,
@@ -29,17 +25,6 @@ from services.allocation.tests.test_api import (
     budget_of,
     validated,
 )
-
-
-@pytest.fixture
-def app(data_dir: Path, policies_dir: Path) -> FastAPI:
-    return create_app(Settings(data_dir=data_dir, policies_dir=policies_dir))
-
-
-@pytest.fixture
-async def client(app: FastAPI, tokens: Tokens) -> Any:
-    async with running(app) as c:
-        yield c
 
 
 def _as_told(budget: dict[str, Any]) -> dict[str, Any]:

@@ -4,8 +4,6 @@ models, and its answer is the one the models give, byte for byte, to everyone wh
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,11 +14,9 @@ from fastapi import FastAPI
 
 from contracts.events import OtherFunding, OtherFundingSource
 from contracts.vocabulary import ClientGroup
-from servicekit.testing import Tokens, deliver, running, runtime_of
+from servicekit.testing import Tokens, deliver, runtime_of
 from services.allocation import api
-from services.allocation.api import create_app
 from services.allocation.db import budget_revisions
-from services.allocation.settings import Settings
 from services.allocation.tests.test_api import (
     HIGHEST,
     LOWEST,
@@ -36,17 +32,6 @@ from services.allocation.tests.test_api import (
 AWKWARD = 'crisis "cover" \\ a\tb\r\nc é £ 😀 \u2028\u2029\ufeff end'
 # Every control character, which the API refuses but JSON must still carry if stored.
 CONTROL = "".join(map(chr, [*range(32), 127]))
-
-
-@pytest.fixture
-def app(data_dir: Path, policies_dir: Path) -> FastAPI:
-    return create_app(Settings(data_dir=data_dir, policies_dir=policies_dir))
-
-
-@pytest.fixture
-async def client(app: FastAPI, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(app) as c:
-        yield c
 
 
 def _through_the_models(_actor: Any, _budget_id: Any, _rows: Any) -> bytes:

@@ -7,13 +7,11 @@ the proposal here prices a point for older people at £9, so the same answers gi
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 from fastapi import FastAPI
 
@@ -37,17 +35,6 @@ def proposal(
     document["effective_from"] = (effective or today()).isoformat()
     document["ras"]["price_per_point_weekly_pence"]["older_people"] = older_people_pence
     return document
-
-
-@pytest.fixture
-def app(data_dir: Path, policies_dir: Path) -> FastAPI:
-    return create_app(Settings(data_dir=data_dir, policies_dir=policies_dir))
-
-
-@pytest.fixture
-async def client(app: FastAPI, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(app) as c:
-        yield c
 
 
 async def adopt(
