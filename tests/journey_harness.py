@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib
-import sqlite3
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import date
@@ -28,7 +27,7 @@ from contracts.policy import Policy, PolicyBook, load_policy
 from contracts.vocabulary import CITIZEN_ROLES, Role
 from pbj import log_operations
 from servicekit.eventlog import Consumer, OutgoingRecord
-from servicekit.eventlog.embedded import EmbeddedEventLog
+from servicekit.eventlog.embedded import EmbeddedEventLog, stored_records
 from servicekit.testing import POLICIES_DIR, Tokens, runtime_of
 
 SERVICES = ("assessment", "allocation", "planning", "payments", "audit")
@@ -184,13 +183,11 @@ class Journey:
 
     def published_records(self) -> list[tuple[str, str, bytes]]:
         """Every record on the log's service topics: (topic, key, value), in append order."""
-        with sqlite3.connect(self.data_dir / "eventlog.db") as conn:
-            rows = conn.execute(
-                "SELECT topic, key, value FROM records WHERE topic LIKE 'pb.%' "
-                "AND topic != 'pb.dead-letter' ORDER BY rowid"
-            ).fetchall()
-        conn.close()
-        return [(topic, key, bytes(value)) for topic, key, value in rows]
+        return [
+            (record.topic, record.key, record.value)
+            for record in stored_records(self.data_dir / "eventlog.db")
+            if record.topic.startswith("pb.") and record.topic != "pb.dead-letter"
+        ]
 
     async def redeliver(self, topic: str, key: str, value: bytes) -> None:
         """Append a record the log already holds once more, as an at-least-once log may."""

@@ -36,6 +36,7 @@ from contracts.policy import PolicyBook
 from contracts.vocabulary import Role
 from pbj.journey import JourneyResult, Staff, walk_journey
 from pbj.processes import SERVICES, Supervisor, postgres_database_urls
+from servicekit.eventlog.embedded import stored_records
 from servicekit.testing import POLICIES_DIR
 from testkit.chaos.processes import PrivateBroker, free_ports
 from tests.systems import admin
@@ -459,7 +460,7 @@ async def _count_inbox_then_kill(system: Supervisor, victim: str, events: int) -
         log.isolation_level = None
         log.execute("BEGIN IMMEDIATE")
         try:
-            if applied_but_not_committed(connection, log):
+            if applied_but_not_committed(connection, log, system.data_dir / "eventlog.db"):
                 # Frozen between the two already: let go, it would wait on the lock held
                 # here to commit, and never apply more. This is the crash wanted.
                 os.kill(process.pid, signal.SIGKILL)
@@ -490,8 +491,11 @@ async def _count_inbox_then_kill(system: Supervisor, victim: str, events: int) -
         await remote.close()
 
 
-def applied_but_not_committed(victim_db: sqlite3.Connection, log: sqlite3.Connection) -> bool:
-    """Whether the victim's inbox holds an event its consumer group has not committed past."""
+def applied_but_not_committed(
+    victim_db: sqlite3.Connection, log: sqlite3.Connection, log_path: Path
+) -> bool:
+    """Whether the victim's inbox holds an event its consumer group has not committed past.
+    `log` holds the log's write lock, so the records read from `log_path` are as it sees."""
     applied = {
         event_id: group
         for group, event_id in victim_db.execute("SELECT consumer, event_id FROM inbox")
@@ -502,11 +506,10 @@ def applied_but_not_committed(victim_db: sqlite3.Connection, log: sqlite3.Connec
             "SELECT group_id, topic, partition, next_offset FROM group_offsets"
         )
     }
-    for topic, partition, offset, value in log.execute(
-        'SELECT topic, partition, "offset", value FROM records'
-    ):
+    for record in stored_records(log_path):
+        topic, partition, offset = record.topic, record.partition, record.offset
         try:
-            group = applied.get(json.loads(value).get("id"))
+            group = applied.get(json.loads(record.value).get("id"))
         except (ValueError, AttributeError):
             continue  # a dead letter's raw value: not an event the victim applied
         if group is not None and offset >= committed.get((group, topic, partition), 0):

@@ -43,6 +43,7 @@ from pbj.log_operations import (
 )
 from servicekit.errors import DomainError
 from servicekit.eventlog import EventLog, OutgoingRecord, open_event_log
+from servicekit.eventlog.embedded import stored_records
 from servicekit.metrics import EVENTS_CONSUMED
 from servicekit.testing import POLICIES_DIR, Tokens, event_log_started, running, runtime_of
 from services.audit import handlers as audit_handlers
@@ -315,13 +316,10 @@ async def service_rows(
 
 def lagging_groups(log_file: Path) -> list[str]:
     """Consumer groups whose committed offsets are behind the end of a partition they read."""
+    ends: dict[tuple[str, int], int] = {}
+    for record in stored_records(log_file):
+        ends[(record.topic, record.partition)] = record.offset + 1
     with sqlite3.connect(log_file) as conn:
-        ends = {
-            (topic, partition): end + 1
-            for topic, partition, end in conn.execute(
-                'SELECT topic, partition, MAX("offset") FROM records GROUP BY topic, partition'
-            )
-        }
         return [
             group
             for group, topic, partition, committed in conn.execute(

@@ -28,7 +28,7 @@ from contracts.envelope import Envelope
 from contracts.money import WEEKS_PER_YEAR, apply_basis_points
 from contracts.policy import Policy, load_policy
 from contracts.vocabulary import AgeBand, ClientGroup, Role
-from servicekit.eventlog.embedded import EmbeddedEventLog
+from servicekit.eventlog.embedded import EmbeddedEventLog, stored_records
 from whatif.cli import app
 from whatif.cohort import Cohort, apply_record, fold
 from whatif.compare import (
@@ -459,10 +459,10 @@ def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     conn = sqlite3.connect(db)
     try:
         return {
-            "records": conn.execute(
-                'SELECT topic, partition, "offset", key, value, headers, timestamp_ms '
-                'FROM records ORDER BY topic, partition, "offset"'
-            ).fetchall(),
+            "records": sorted(
+                (r.topic, r.partition, r.offset, r.key, r.value, dict(r.headers), r.timestamp_ms)
+                for r in stored_records(db)
+            ),
             "group_offsets": conn.execute(
                 "SELECT group_id, topic, partition, next_offset FROM group_offsets "
                 "ORDER BY group_id, topic, partition"

@@ -8,25 +8,28 @@ topics wakes it (servicekit.eventlog.wakeup, ADR 0020), and looks on its own onc
 second in case a wake-up was lost; `PRAGMA data_version`, which changes whenever another
 connection commits, lets that look skip the reads when nothing was committed.
 
-Records are stored in append order under a log-wide `position` (ADR 0001, layout 2): an
-append writes its rows at the end of one b-tree and touches no index, and a consumer reads
-every partition it owns with one range scan per poll. Where each partition ends lives in the
-small `partition_ends` table, and when each append happened in `append_times`.
+Records are stored in append order under a log-wide `position` (ADR 0001, layout 2), in
+runs (ADR 0026, layout 3): an append writes each topic's records as one row per run of up
+to 128, encoded whole with msgpack, at the end of one b-tree, and a consumer reads every
+partition it owns with one range scan per poll and decodes a run into its records in one
+call. Where each partition ends lives in the small `partition_ends` table, and when each
+append happened in `append_times`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import json
+import itertools
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, TypeVar
+
+import lz4.block  # type: ignore[import-untyped]
+import msgspec
 
 from servicekit.eventlog.base import Consumer, OutgoingRecord, Record, partition_for
 from servicekit.eventlog.wakeup import LISTENERS_SCHEMA, LISTENING, Listener, Waker
@@ -43,10 +46,13 @@ _PAGE_SIZE = 16_384
 """Records are whole CloudEvents of 1-3 KB: on 4 KiB pages a third of every page was
 left empty and each append wrote a page per record; 16 KiB pages hold five to ten records
 (bench/bench_peer.py; ADR 0001). Only a new file takes it: an existing one keeps its own."""
-_CACHE_SIZE = 64
 _CHECKPOINT_BYTES = 1000 * _PAGE_SIZE
 """About as much as SQLite's own automatic checkpoint lets the WAL grow (1,000 pages)."""
-LAYOUT_VERSION = 2
+_RUN_RECORDS = 128
+"""The most records one row holds (ADR 0026). A consumer that stops inside a run decodes
+it again on its next poll, so a run stays a fraction of a usual poll's 500 records; 128
+records of 1-3 KB are a few hundred KB."""
+LAYOUT_VERSION = 3
 """`PRAGMA user_version` of a file in the layout below; older files are migrated on open."""
 
 _SCHEMA = [
@@ -55,18 +61,16 @@ _SCHEMA = [
         partitions INTEGER NOT NULL
     )""",
     # No index besides the position: every append goes to the end of this b-tree, and
-    # nothing else is written per record. A consumer scans by position and keeps the
-    # records of its own partitions; offsets are dense per partition and grow with the
-    # position, both assigned under the write lock.
-    """CREATE TABLE IF NOT EXISTS records (
+    # nothing else is written per run. A run holds consecutive positions of one topic,
+    # from `position` to `position + count - 1`, each record with its partition, offset,
+    # time and position. A consumer scans by position and keeps the records of its own
+    # partitions; offsets are dense per partition and grow with the position, both
+    # assigned under the write lock.
+    """CREATE TABLE IF NOT EXISTS record_runs (
         position INTEGER PRIMARY KEY,
         topic TEXT NOT NULL,
-        partition INTEGER NOT NULL,
-        "offset" INTEGER NOT NULL,
-        key TEXT NOT NULL,
-        value BLOB NOT NULL,
-        headers TEXT NOT NULL,
-        timestamp_ms INTEGER NOT NULL
+        count INTEGER NOT NULL,
+        records BLOB NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS partition_ends (
         topic TEXT NOT NULL,
@@ -92,60 +96,38 @@ _SCHEMA = [
     ) WITHOUT ROWID""",
     LISTENERS_SCHEMA,
 ]
-_INSERT_RECORDS = (
-    'INSERT INTO records (rowid, topic, partition, "offset", key, value, headers, '
-    "timestamp_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_LAYOUT_2_RECORDS = """CREATE TABLE records (
+    position INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    "offset" INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    headers TEXT NOT NULL,
+    timestamp_ms INTEGER NOT NULL
+)"""
+"""A record per row, as layouts 1 and 2 kept them: only ever migrated from."""
+_INSERT_RUNS = "INSERT INTO record_runs (position, topic, count, records) VALUES (?, ?, ?, ?)"
 _SET_PARTITION_END = (
     "INSERT INTO partition_ends (topic, partition, next_offset) VALUES (?, ?, ?) "
     "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset"
 )
+_RUN_HOLDING = "SELECT position FROM record_runs WHERE position <= ? ORDER BY position DESC LIMIT 1"
+"""The run that holds a position (or the last one before it)."""
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(list[Record]).decode
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
-def _encoded_headers(items: tuple[tuple[str, bytes], ...]) -> str:
-    # Nearly every record carries the same one header: encode each distinct set once.
-    return json.dumps({k: v.decode("utf-8") for k, v in items}) if items else "{}"
+def _encode_run(run: list[Record]) -> bytes:
+    # CloudEvents of one topic repeat their field names and most of their values: LZ4
+    # writes and reads a fifth of the bytes, faster than SQLite copies the rest (ADR 0026).
+    compressed: bytes = lz4.block.compress(_encode(run))
+    return compressed
 
 
-class _ParsedHeaders(dict[str, Mapping[str, bytes]]):
-    """Each distinct headers text parsed once (nearly every record carries the same one),
-    read-only, so every record with that text shares it."""
-
-    def __missing__(self, text: str) -> Mapping[str, bytes]:
-        parsed = MappingProxyType({k: v.encode("utf-8") for k, v in json.loads(text).items()})
-        if len(self) < _CACHE_SIZE:
-            self[text] = parsed
-        return parsed
-
-
-_parsed_headers = _ParsedHeaders()
-
-
-class _HeadersOfPage(dict[str | None, Mapping[str, bytes]]):
-    """The headers of a page's rows: NULL stands for the usual text the read left out."""
-
-    def __init__(self, usual: str) -> None:
-        super().__init__({None: _parsed_headers[usual]})
-
-    def __missing__(self, text: str | None) -> Mapping[str, bytes]:
-        assert text is not None
-        return _parsed_headers[text]
-
-
-_COLUMNS = 'topic, partition, "offset", key, value, timestamp_ms, NULLIF(headers, ?3), rowid'
-"""A record's row, in the order of Record's fields, its position last. The headers come
-back NULL when they are the usual text (?3): no string made and looked up per record."""
-
-
-def _records(rows: Sequence[tuple[Any, ...]], usual_headers: str) -> list[Record]:
-    # One C-level pass per column instead of Python per row: building each record in a
-    # Python function cost as much again as SQLite reading the row (bench/bench_peer.py).
-    if not rows:
-        return []
-    topics, partitions, offsets, keys, values, times, texts, positions = zip(*rows, strict=True)
-    headers = map(_HeadersOfPage(usual_headers).__getitem__, texts)
-    return list(map(Record, topics, partitions, offsets, keys, values, times, headers, positions))
+def _decode_run(blob: bytes) -> list[Record]:
+    return _decode(lz4.block.decompress(blob))
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -169,27 +151,33 @@ def _prepare(conn: sqlite3.Connection) -> None:
         return
     conn.execute("BEGIN IMMEDIATE")  # another process may be doing the same right now
     try:
-        if _layout_version(conn) < LAYOUT_VERSION:
+        version = _layout_version(conn)
+        if version < LAYOUT_VERSION:
             old = conn.execute(
                 "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'records'"
             ).fetchone()
-            without_rowid = old is not None and "WITHOUT ROWID" in str(old[0]).upper()
-            if without_rowid:
-                conn.execute("ALTER TABLE records RENAME TO records_before_layout_2")
             for statement in _SCHEMA:
                 conn.execute(statement)
             columns = {row[1] for row in conn.execute("PRAGMA table_info(group_offsets)")}
             if "next_position" not in columns:
                 conn.execute("ALTER TABLE group_offsets ADD COLUMN next_position INTEGER")
-            if without_rowid:
-                _copy_into_positions(conn)
             if old is not None:
-                _index_layout_1(conn)
+                if version < 2:
+                    _to_layout_2(conn, without_rowid="WITHOUT ROWID" in str(old[0]).upper())
+                _into_runs(conn)
             conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _to_layout_2(conn: sqlite3.Connection, *, without_rowid: bool) -> None:
+    if without_rowid:
+        conn.execute("ALTER TABLE records RENAME TO records_before_layout_2")
+        conn.execute(_LAYOUT_2_RECORDS)
+        _copy_into_positions(conn)
+    _index_layout_1(conn)
 
 
 def _copy_into_positions(conn: sqlite3.Connection) -> None:
@@ -210,9 +198,8 @@ def _copy_into_positions(conn: sqlite3.Connection) -> None:
 
 def _index_layout_1(conn: sqlite3.Connection) -> None:
     """Fill the tables a layout-1 file lacks. Its records stay where they are: their rowid,
-    in append order, is their position. Its primary key, (topic, partition, offset), stays
-    (SQLite cannot drop it) and answers the lookups here; the time index answers the
-    times, then goes."""
+    in append order, is their position. Its primary key, (topic, partition, offset),
+    answers the lookups here; the time index answers the times, then goes."""
     conn.execute(
         'INSERT INTO partition_ends SELECT topic, partition, MAX("offset") + 1 FROM records '
         "GROUP BY topic, partition"
@@ -232,6 +219,49 @@ def _index_layout_1(conn: sqlite3.Connection) -> None:
     )
     conn.execute("DROP INDEX IF EXISTS records_by_time")
     conn.execute("DROP INDEX IF EXISTS records_by_offset")  # made by _copy_into_positions
+
+
+def _into_runs(conn: sqlite3.Connection) -> None:
+    """Move a record-per-row file's records into runs at the same positions (so every
+    group's next_position still holds), then drop the old table. A run ends where the
+    topic changes, at a gap in the positions, or at _RUN_RECORDS."""
+    rows = conn.execute(
+        'SELECT rowid, topic, partition, "offset", key, value, timestamp_ms, headers '
+        "FROM records ORDER BY rowid"
+    )
+    headers: dict[str, dict[str, bytes]] = {}
+
+    def record_of(row: tuple[Any, ...]) -> Record:
+        position, topic, partition, offset, key, value, timestamp_ms, text = row
+        if text not in headers:
+            headers[text] = {k: v.encode("utf-8") for k, v in msgspec.json.decode(text).items()}
+        return Record(topic, partition, offset, key, value, timestamp_ms, headers[text], position)
+
+    def runs(records: Iterable[Record]) -> Iterator[tuple[int, str, int, bytes]]:
+        run: list[Record] = []
+        for record in records:
+            if run and (
+                record.topic != run[0].topic
+                or record._log_position != run[-1]._log_position + 1  # type: ignore[operator]
+                or len(run) == _RUN_RECORDS
+            ):
+                yield _row_of(run)
+                run = []
+            run.append(record)
+        if run:
+            yield _row_of(run)
+
+    moved = runs(map(record_of, rows))
+    while batch := list(itertools.islice(moved, 1000)):
+        conn.executemany(_INSERT_RUNS, batch)
+    rows.close()
+    conn.execute("DROP TABLE records")
+
+
+def _row_of(run: list[Record]) -> tuple[int, str, int, bytes]:
+    first = run[0]._log_position
+    assert first is not None
+    return (first, run[0].topic, len(run), _encode_run(run))
 
 
 @contextlib.contextmanager
@@ -256,9 +286,42 @@ def _partition_ends(conn: sqlite3.Connection, topics: Sequence[str]) -> dict[tup
     }
 
 
+def _records_from(
+    conn: sqlite3.Connection, position: int, topics: Sequence[str] | None = None
+) -> Iterator[Record]:
+    """The records at and after a position, of these topics (None: all), in log order."""
+    marks = ", ".join("?" * len(topics or ()))
+    runs = conn.execute(
+        f"SELECT position, records FROM record_runs WHERE position >= coalesce(({_RUN_HOLDING}), 0)"
+        + (f" AND topic IN ({marks})" if topics is not None else "")
+        + " ORDER BY position",
+        (position, *(topics or ())),
+    )
+    try:
+        for first, blob in runs:
+            run = _decode_run(blob)
+            yield from run[max(0, position - first) :]
+    finally:
+        runs.close()
+
+
+def stored_records(path: Path) -> list[Record]:
+    """Every record of a log file in log order, read only, without joining a group: for
+    checks and tests, which must not depend on how a layout keeps them. The file must be
+    of this layout (a log opened on it by this code has migrated it)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        with _snapshot(conn):
+            return list(_records_from(conn, 0))
+    finally:
+        conn.close()
+
+
 def _end_position(conn: sqlite3.Connection) -> int:
-    last = conn.execute("SELECT MAX(rowid) FROM records").fetchone()[0]
-    return 1 if last is None else int(last) + 1
+    last = conn.execute(
+        "SELECT position + count FROM record_runs ORDER BY position DESC LIMIT 1"
+    ).fetchone()
+    return 1 if last is None else int(last[0])
 
 
 class _Checkpointer:
@@ -401,37 +464,44 @@ class EmbeddedEventLog:
         def append(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                topics = list(dict.fromkeys(r.topic for r in records))
+                by_topic: dict[str, list[OutgoingRecord]] = {}
+                for record in records:
+                    by_topic.setdefault(record.topic, []).append(record)
+                topics = list(by_topic)
                 counts = {t: self._partitions_of(conn, t) for t in topics}
                 ends = _partition_ends(conn, topics)
-                last_position, last_ms = conn.execute(
-                    "SELECT (SELECT MAX(rowid) FROM records), "
-                    "(SELECT MAX(timestamp_ms) FROM append_times)"
-                ).fetchone()
+                first = _end_position(conn)
+                (last_ms,) = conn.execute("SELECT MAX(timestamp_ms) FROM append_times").fetchone()
                 now_ms = max(int(time.time() * 1000), last_ms or 0)
-                first = position = (last_position or 0) + 1
+                position = first
                 touched: set[tuple[str, int]] = set()
                 rows = []
-                for record in records:
-                    partition = partition_for(record.key, counts[record.topic])
-                    slot = (record.topic, partition)
-                    offset = ends.get(slot, 0)
-                    ends[slot] = offset + 1
-                    touched.add(slot)
-                    rows.append(
-                        (
-                            position,
-                            record.topic,
-                            partition,
-                            offset,
-                            record.key,
-                            record.value,
-                            _encoded_headers(tuple(record.headers.items())),
-                            now_ms,
-                        )
-                    )
-                    position += 1
-                conn.executemany(_INSERT_RECORDS, rows)
+                # Each topic's records in the order given, one topic after another: the
+                # order within a partition is kept, and Kafka keeps none across topics.
+                for topic, outgoing in by_topic.items():
+                    for start in range(0, len(outgoing), _RUN_RECORDS):
+                        run = []
+                        for record in outgoing[start : start + _RUN_RECORDS]:
+                            partition = partition_for(record.key, counts[topic])
+                            slot = (topic, partition)
+                            offset = ends.get(slot, 0)
+                            ends[slot] = offset + 1
+                            touched.add(slot)
+                            run.append(
+                                Record(
+                                    topic,
+                                    partition,
+                                    offset,
+                                    record.key,
+                                    record.value,
+                                    now_ms,
+                                    record.headers,
+                                    position,
+                                )
+                            )
+                            position += 1
+                        rows.append(_row_of(run))
+                conn.executemany(_INSERT_RUNS, rows)
                 conn.executemany(_SET_PARTITION_END, [(*s, ends[s]) for s in touched])
                 conn.execute("INSERT OR IGNORE INTO append_times VALUES (?, ?)", (now_ms, first))
                 listeners = self._waker.listeners_of(conn, topics)
@@ -440,7 +510,7 @@ class EmbeddedEventLog:
                 conn.execute("ROLLBACK")
                 raise
             self._waker.forget(conn, self._waker.wake(listeners))
-            self._checkpointer.appended(sum(len(row[5]) + len(row[4]) for row in rows))
+            self._checkpointer.appended(sum(len(row[3]) for row in rows))
 
         await self._run(append)
 
@@ -467,16 +537,16 @@ class EmbeddedConsumer:
         self._data_version: int | None = None
         self._caught_up = False
         self._listener: Listener | None = None
-        self._usual_headers = "{}"
-        """The headers text the last record read had: a read leaves it out of its rows."""
         # Every append registers its topic in `topics` in the same transaction, so when
         # the log has no topic but ours (one subquery per read: the audit's consumer,
-        # reading everything), no record needs its topic looked up among ours.
-        marks = ", ".join(f"?{n}" for n in range(4, 4 + len(topics)))
+        # reading everything), no run needs its topic looked up among ours. The scan
+        # starts at the run that holds the first position to read.
+        marks = ", ".join(f"?{n}" for n in range(2, 2 + len(topics)))
         self._select = (
-            f"SELECT {_COLUMNS} FROM records WHERE rowid >= ?1 "
+            "SELECT position, records FROM record_runs "
+            f"WHERE position >= coalesce(({_RUN_HOLDING.replace('?', '?1')}), 0) "
             f"AND (NOT EXISTS (SELECT 1 FROM topics WHERE name NOT IN ({marks})) "
-            f"OR topic IN ({marks})) ORDER BY rowid LIMIT ?2"
+            f"OR topic IN ({marks})) ORDER BY position"
         )
 
     def _connection(self) -> sqlite3.Connection:
@@ -534,43 +604,52 @@ class EmbeddedConsumer:
             return []
         self._data_version = version
         limit = max(1, max_records)
-        while True:
-            usual = self._usual_headers
-            rows = conn.execute(
-                self._select, (self._scan_from, limit, usual, *self._topics)
-            ).fetchall()
-            if rows and rows[0][-1] >= self._check_until:
-                batch = _records(rows, usual)  # the common case: all of them new
-            else:
-                batch = self._unread(rows, positions, usual)
-            if rows:
-                *_, last_headers, last_position = rows[-1]
-                self._scan_from = last_position + 1
-                if last_headers is not None:  # the last record's headers are the usual now
-                    self._usual_headers = last_headers
-            if batch or len(rows) < limit:
-                break
+        batch: list[Record] = []
+        # Runs are read one at a time, and only until the page is full: the statement
+        # steps lazily, and is closed (ending the read) as soon as the page is.
+        runs = conn.execute(self._select, (self._scan_from, *self._topics))
+        try:
+            for first, blob in runs:
+                run = _decode_run(blob)
+                if first < self._scan_from:  # the part of the run read by an earlier poll
+                    run = run[self._scan_from - first :]
+                if not run:
+                    continue
+                room = limit - len(batch)
+                if run[0]._log_position >= self._check_until:  # type: ignore[operator]
+                    kept = run[:room]  # the common case: all of them new
+                    scanned = len(kept)
+                else:
+                    kept, scanned = self._unread(run, room, positions)
+                batch += kept
+                self._scan_from = run[scanned - 1]._log_position + 1  # type: ignore[operator]
+                if len(batch) == limit:
+                    break
+        finally:
+            runs.close()
         # A full page may leave more behind; only an empty pass proves we are caught up.
         self._caught_up = not batch
         return batch
 
     def _unread(
-        self,
-        rows: list[tuple[Any, ...]],
-        positions: dict[tuple[str, int], int],
-        usual_headers: str,
-    ) -> list[Record]:
-        unread = []
-        for row in rows:
-            topic, partition, offset, position = row[0], row[1], row[2], row[-1]
-            slot = (topic, partition)
-            if position < self._check_until:
+        self, run: list[Record], room: int, positions: dict[tuple[str, int], int]
+    ) -> tuple[list[Record], int]:
+        """Up to `room` records of the run this group has not read, and how many of the
+        run's records were looked at to find them."""
+        unread: list[Record] = []
+        scanned = 0
+        for record in run:
+            if len(unread) == room:
+                break
+            scanned += 1
+            slot = (record.topic, record.partition)
+            if record._log_position < self._check_until:  # type: ignore[operator]
                 expected = positions.get(slot)
-                if expected is None or offset < expected:
+                if expected is None or record.offset < expected:
                     continue  # read and committed before this consumer's position
-            positions[slot] = offset + 1
-            unread.append(row)
-        return _records(unread, usual_headers)
+            positions[slot] = record.offset + 1
+            unread.append(record)
+        return unread, scanned
 
     async def poll(self, max_records: int = 500, timeout_ms: int = 1000) -> list[Record]:
         deadline = time.monotonic() + timeout_ms / 1000
@@ -643,15 +722,12 @@ class EmbeddedConsumer:
                 self._scan_from = _end_position(conn)
             else:
                 self._scan_from = int(row[0])
-                marks = ", ".join("?" * len(self._topics))
-                firsts = {
-                    (topic, int(partition)): int(first)
-                    for topic, partition, first in conn.execute(
-                        'SELECT topic, partition, MIN("offset") FROM records '
-                        f"WHERE rowid >= ? AND topic IN ({marks}) GROUP BY topic, partition",
-                        (self._scan_from, *self._topics),
-                    )
-                }
+                # A partition's offsets grow with the position: its first record found
+                # is its earliest, and the scan stops once every partition has one.
+                for record in _records_from(conn, self._scan_from, self._topics):
+                    firsts.setdefault((record.topic, record.partition), record.offset)
+                    if len(firsts) == len(positions):
+                        break
             for slot in positions:
                 positions[slot] = firsts.get(slot, ends.get(slot, 0))
             self._check_until = self._scan_from  # every record from there on is unread

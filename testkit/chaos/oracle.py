@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import httpx
 
 from contracts.vocabulary import Role
 from pbj.journey import Staff
+from servicekit.eventlog.embedded import stored_records
 from testkit.chaos.names import (
     AGREEMENT,
     BUDGET_ISSUED,
@@ -50,13 +50,8 @@ class LogEvent:
 
 def read_embedded_log(path: Path) -> tuple[list[LogEvent], int]:
     """Every event in the embedded log file, in offset order, and the dead letters."""
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    try:
-        rows = connection.execute(
-            'SELECT topic, value FROM records ORDER BY topic, partition, "offset"'
-        ).fetchall()
-    finally:
-        connection.close()
+    stored = sorted(stored_records(path), key=lambda r: (r.topic, r.partition, r.offset))
+    rows = [(record.topic, record.value) for record in stored]
     events = [_parse(value) for topic, value in rows if topic in TOPICS]
     return events, sum(1 for topic, _ in rows if topic == DEAD_LETTERS)
 
