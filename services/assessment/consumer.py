@@ -17,6 +17,8 @@ person's latest financial assessment used restates that person's charge from its
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from contracts.envelope import Envelope
 from contracts.events import (
     OperatorActionRecorded,
@@ -26,7 +28,7 @@ from contracts.events import (
     TamperDetected,
 )
 from contracts.registry import ALL_TOPICS, EVENT_CLASSES, topic_for
-from servicekit.consumer import Handler
+from servicekit.consumer import Applying, Handler
 from servicekit.runtime import ServiceRuntime
 from services.assessment import handlers
 from services.assessment.db import AssessmentUnitOfWork
@@ -44,6 +46,14 @@ async def on_any_event(envelope: Envelope, uow: AssessmentUnitOfWork) -> None:
     )
 
 
+async def on_events(
+    envelopes: Sequence[Envelope], uow: AssessmentUnitOfWork, applying: Applying
+) -> None:
+    """A batch's run of events about people, of any types: each person's last contact
+    written once for the run."""
+    await handlers.record_contacts(uow=uow, events=envelopes)
+
+
 def register(runtime: ServiceRuntime[AssessmentUnitOfWork]) -> None:
     """Consume every topic for the last contact (the erasure itself is no contact), and
     policy adoptions for the uprating of charges."""
@@ -59,7 +69,12 @@ def register(runtime: ServiceRuntime[AssessmentUnitOfWork]) -> None:
             TamperAcknowledged,
         )
     }
-    runtime.add_consumer(topics=list(ALL_TOPICS), handlers=contact_events, name=CONTACT_CONSUMER)
+    runtime.add_consumer(
+        topics=list(ALL_TOPICS),
+        handlers=contact_events,
+        batch_handlers=dict.fromkeys(contact_events, on_events),
+        name=CONTACT_CONSUMER,
+    )
     settings = runtime.settings
     assert isinstance(settings, Settings)
     keys = settings.master_key()

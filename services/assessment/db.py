@@ -590,6 +590,39 @@ class PeopleRepository:
                 person_activity.update().where(where).values(last_event_at=at)
             )
 
+    async def touch_all(self, council: str, latest: Mapping[str, datetime]) -> None:
+        """touch for a consumer batch's people of one council at once (`latest`: each
+        one's latest event time in the batch): one read, one insert, one update."""
+        rows = await self._session.execute(
+            sa.select(person_activity.c.person_id, person_activity.c.last_event_at).where(
+                person_activity.c.council == council,
+                person_activity.c.person_id.in_(list(latest)),
+            )
+        )
+        current = {person_id: _utc(at) for person_id, at in rows}
+        new = [
+            {"council": council, "person_id": person_id, "last_event_at": at}
+            for person_id, at in latest.items()
+            if person_id not in current
+        ]
+        later = [
+            {"person": person_id, "at": at}
+            for person_id, at in latest.items()
+            if person_id in current and current[person_id] < at
+        ]
+        if new:
+            await self._session.execute(person_activity.insert(), new)
+        if later:
+            await self._session.execute(
+                person_activity.update()
+                .where(
+                    person_activity.c.council == council,
+                    person_activity.c.person_id == sa.bindparam("person"),
+                )
+                .values(last_event_at=sa.bindparam("at")),
+                later,
+            )
+
     async def last_contact(self, council: str, person_id: str) -> datetime | None:
         """The latest of: any event about the person, any assessment change, any details."""
         candidates = [

@@ -16,6 +16,7 @@ from uuid import UUID
 import structlog
 from sqlalchemy.exc import IntegrityError
 
+from contracts.envelope import Envelope
 from contracts.events import (
     EligibilityDetermined,
     FinancialAssessmentCompleted,
@@ -561,6 +562,19 @@ async def record_contact(
 ) -> None:
     """An event about the person from any service: the retention period starts again."""
     await uow.people.touch(council, person_id, at)
+
+
+async def record_contacts(*, uow: AssessmentUnitOfWork, events: Sequence[Envelope]) -> None:
+    """record_contact for many events at once: each person's latest time among them,
+    written with one statement per kind of change (the state one at a time would leave)."""
+    latest: dict[str, dict[str, datetime]] = {}
+    for envelope in events:
+        people = latest.setdefault(envelope.event.council, {})
+        person_id = envelope.event.person_id
+        if person_id not in people or people[person_id] < envelope.time:
+            people[person_id] = envelope.time
+    for council, people in latest.items():
+        await uow.people.touch_all(council, people)
 
 
 # --- import from a legacy system ------------------------------------------------------------
