@@ -8,6 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 import structlog.testing
+from fastapi import FastAPI
 
 import contracts.events as ev
 from contracts.envelope import Envelope, decode
@@ -27,8 +28,8 @@ def contact(council: str, person_id: str, hours: int) -> Envelope:
     return Envelope(event=event, time=MONDAY + timedelta(hours=hours))
 
 
-async def last_contacts(app: object) -> list[tuple[str, str, datetime]]:
-    async with runtime_of(app).database.sessions() as session:  # type: ignore[arg-type]
+async def last_contacts(app: FastAPI) -> list[tuple[str, str, datetime]]:
+    async with runtime_of(app).database.sessions() as session:
         rows = await session.execute(
             sa.select(person_activity).order_by(
                 person_activity.c.council, person_activity.c.person_id
