@@ -24,7 +24,7 @@ import itertools
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -112,8 +112,12 @@ _SET_PARTITION_END = (
     "INSERT INTO partition_ends (topic, partition, next_offset) VALUES (?, ?, ?) "
     "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset"
 )
-_RUN_HOLDING = "SELECT position FROM record_runs WHERE position <= ? ORDER BY position DESC LIMIT 1"
-"""The run that holds a position (or the last one before it)."""
+_RUNS_FROM = (
+    "SELECT position, records FROM record_runs WHERE position >= coalesce(("
+    "SELECT position FROM record_runs WHERE position <= ?1 ORDER BY position DESC LIMIT 1"
+    "), 0)"
+)
+"""The runs from the one that holds position ?1 (or the last one before it) on."""
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(list[Record]).decode
@@ -286,21 +290,17 @@ def _partition_ends(conn: sqlite3.Connection, topics: Sequence[str]) -> dict[tup
     }
 
 
-def _records_from(
-    conn: sqlite3.Connection, position: int, topics: Sequence[str] | None = None
-) -> Iterator[Record]:
-    """The records at and after a position, of these topics (None: all), in log order."""
-    marks = ", ".join("?" * len(topics or ()))
-    runs = conn.execute(
-        f"SELECT position, records FROM record_runs WHERE position >= coalesce(({_RUN_HOLDING}), 0)"
-        + (f" AND topic IN ({marks})" if topics is not None else "")
-        + " ORDER BY position",
-        (position, *(topics or ())),
-    )
+def _runs_from(
+    conn: sqlite3.Connection, select: str, position: int, topics: Sequence[str] = ()
+) -> Generator[list[Record], None, None]:
+    """The runs a statement of _RUNS_FROM's form finds (its ?1 the position, ?2 on the
+    topics), decoded, each without its records before the position; one run at a time,
+    as the statement steps. Close it (contextlib.closing) to end the read early."""
+    runs = conn.execute(select, (position, *topics))
     try:
         for first, blob in runs:
             run = _decode_run(blob)
-            yield from run[max(0, position - first) :]
+            yield run[position - first :] if first < position else run
     finally:
         runs.close()
 
@@ -312,7 +312,8 @@ def stored_records(path: Path) -> list[Record]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
         with _snapshot(conn):
-            return list(_records_from(conn, 0))
+            every = _runs_from(conn, f"{_RUNS_FROM} ORDER BY position", 0)
+            return [record for run in every for record in run]
     finally:
         conn.close()
 
@@ -543,9 +544,7 @@ class EmbeddedConsumer:
         # starts at the run that holds the first position to read.
         marks = ", ".join(f"?{n}" for n in range(2, 2 + len(topics)))
         self._select = (
-            "SELECT position, records FROM record_runs "
-            f"WHERE position >= coalesce(({_RUN_HOLDING.replace('?', '?1')}), 0) "
-            f"AND (NOT EXISTS (SELECT 1 FROM topics WHERE name NOT IN ({marks})) "
+            f"{_RUNS_FROM} AND (NOT EXISTS (SELECT 1 FROM topics WHERE name NOT IN ({marks})) "
             f"OR topic IN ({marks})) ORDER BY position"
         )
 
@@ -606,13 +605,11 @@ class EmbeddedConsumer:
         limit = max(1, max_records)
         batch: list[Record] = []
         # Runs are read one at a time, and only until the page is full: the statement
-        # steps lazily, and is closed (ending the read) as soon as the page is.
-        runs = conn.execute(self._select, (self._scan_from, *self._topics))
-        try:
-            for first, blob in runs:
-                run = _decode_run(blob)
-                if first < self._scan_from:  # the part of the run read by an earlier poll
-                    run = run[self._scan_from - first :]
+        # steps lazily, and is closed (ending the read) as soon as the page is. A run an
+        # earlier poll stopped inside comes without the part that poll read.
+        runs = _runs_from(conn, self._select, self._scan_from, self._topics)
+        with contextlib.closing(runs):
+            for run in runs:
                 if not run:
                     continue
                 room = limit - len(batch)
@@ -625,8 +622,6 @@ class EmbeddedConsumer:
                 self._scan_from = run[scanned - 1]._log_position + 1  # type: ignore[operator]
                 if len(batch) == limit:
                     break
-        finally:
-            runs.close()
         # A full page may leave more behind; only an empty pass proves we are caught up.
         self._caught_up = not batch
         return batch
@@ -724,10 +719,12 @@ class EmbeddedConsumer:
                 self._scan_from = int(row[0])
                 # A partition's offsets grow with the position: its first record found
                 # is its earliest, and the scan stops once every partition has one.
-                for record in _records_from(conn, self._scan_from, self._topics):
-                    firsts.setdefault((record.topic, record.partition), record.offset)
-                    if len(firsts) == len(positions):
-                        break
+                runs = _runs_from(conn, self._select, self._scan_from, self._topics)
+                with contextlib.closing(runs):
+                    for record in (record for run in runs for record in run):
+                        firsts.setdefault((record.topic, record.partition), record.offset)
+                        if len(firsts) == len(positions):
+                            break
             for slot in positions:
                 positions[slot] = firsts.get(slot, ends.get(slot, 0))
             self._check_until = self._scan_from  # every record from there on is unread
