@@ -575,24 +575,12 @@ class PeopleRepository:
 
     async def touch(self, council: str, person_id: str, at: datetime) -> None:
         """Remember the latest event time seen for the person (events may come out of order)."""
-        where = (person_activity.c.council == council) & (person_activity.c.person_id == person_id)
-        current = (
-            await self._session.execute(sa.select(person_activity.c.last_event_at).where(where))
-        ).scalar_one_or_none()
-        if current is None:
-            await self._session.execute(
-                person_activity.insert().values(
-                    council=council, person_id=person_id, last_event_at=at
-                )
-            )
-        elif _utc(current) < at:
-            await self._session.execute(
-                person_activity.update().where(where).values(last_event_at=at)
-            )
+        await self.touch_all(council, {person_id: at})
 
     async def touch_all(self, council: str, latest: Mapping[str, datetime]) -> None:
-        """touch for a consumer batch's people of one council at once (`latest`: each
-        one's latest event time in the batch): one read, one insert, one update."""
+        """touch for many of the council's people at once (`latest`: each one's latest
+        event time among a consumer batch's): one read, one insert, one update. A time
+        never moves back."""
         rows = await self._session.execute(
             sa.select(person_activity.c.person_id, person_activity.c.last_event_at).where(
                 person_activity.c.council == council,
