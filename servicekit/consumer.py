@@ -15,9 +15,10 @@ dead-lettered), as before.
 
 Inside a batch, consecutive events whose types share a batch handler go to it together,
 so it can read what they need with one query and write with one statement per table
-instead of a few per event. Each event is still decided in its own trace span and with
-its own causation (the `applying` context the batch handler enters per event). The
-one-by-one pass always uses the per-event handler.
+instead of a few per event. Each event still has its own trace span, which the consumer
+opens for every event of the run, and its own causation (the `applying` context the batch
+handler enters per event while it decides it). The one-by-one pass always uses the
+per-event handler.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ import base64
 import json
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from itertools import groupby
 from typing import Any
 
 import structlog
+from opentelemetry.trace import Span, use_span
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from contracts.envelope import Envelope, InvalidEvent, decode
@@ -40,7 +43,7 @@ from servicekit import context
 from servicekit.errors import DomainError
 from servicekit.eventlog import EventLog, OutgoingRecord, Record
 from servicekit.metrics import EVENTS_CONSUMED, ConsumerProgress
-from servicekit.tracing import consumer_span
+from servicekit.tracing import consumer_span, consumer_spans
 from servicekit.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -54,8 +57,8 @@ Applying = Callable[[Envelope], AbstractContextManager[None]]
 BatchHandler = Callable[[Sequence[Envelope], Any, Applying], Awaitable[None]]
 """A handler for many events of one type at once, in log order, inside the batch's unit
 of work (their inbox rows are written with it). It decides each event inside
-`applying(envelope)` and must leave the same state as the per-event handler applied to
-them one after another."""
+`applying(envelope)` where what it writes is caused by that event, and must leave the same
+state as the per-event handler applied to them one after another."""
 
 _MAX_BACKOFF_SECONDS = 5.0
 _ATTEMPTS_BEFORE_DEAD_LETTER = 5
@@ -183,10 +186,12 @@ class EventConsumer:
                     fresh.append((envelope, handler))
             for batch_handler, run in groupby(fresh, key=self._batch_handler_of):
                 if batch_handler is not None:
-                    uow.committed = False
-                    await batch_handler([envelope for envelope, _ in run], uow, self._applying)
-                    if not uow.committed:
-                        await uow.commit()
+                    envelopes = [envelope for envelope, _ in run]
+                    with consumer_spans(self.name, envelopes) as spans:
+                        uow.committed = False
+                        await batch_handler(envelopes, uow, partial(self._deciding, spans))
+                        if not uow.committed:
+                            await uow.commit()
                     continue
                 for envelope, handler in run:
                     with self._applying(envelope):
@@ -202,6 +207,16 @@ class EventConsumer:
 
     def _batch_handler_of(self, item: tuple[Envelope, Handler]) -> BatchHandler | None:
         return self._batch_handlers.get(type(item[0].event))
+
+    @contextmanager
+    def _deciding(self, spans: dict[str, Span], envelope: Envelope) -> Iterator[None]:
+        """A batch handler's `applying`: inside the event's own span, which the consumer
+        holds open for the whole batch whether or not the handler enters it."""
+        with (
+            use_span(spans[envelope.id]),
+            context.caused_by(correlation=envelope.correlation_id, causation=envelope.id),
+        ):
+            yield
 
     @contextmanager
     def _applying(self, envelope: Envelope) -> Iterator[None]:

@@ -14,7 +14,7 @@ default, so no network is needed.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 
@@ -23,7 +23,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from contracts.envelope import Envelope
@@ -80,6 +80,29 @@ def current_trace_headers() -> tuple[str | None, str | None]:
 @contextmanager
 def consumer_span(consumer: str, envelope: Envelope) -> Iterator[Span]:
     """A CONSUMER span applying an event, a child of the span that wrote the event."""
+    with trace.use_span(_start_consumer_span(consumer, envelope), end_on_exit=True) as span:
+        yield span
+
+
+@contextmanager
+def consumer_spans(consumer: str, envelopes: Sequence[Envelope]) -> Iterator[dict[str, Span]]:
+    """A CONSUMER span for each event of a batch decided together, by event id: each a
+    child of the span that wrote its event, open while the batch is decided, so every
+    trace shows its event applied whether the consumer took it alone or in a batch."""
+    spans = {envelope.id: _start_consumer_span(consumer, envelope) for envelope in envelopes}
+    try:
+        yield spans
+    except BaseException as err:
+        for span in spans.values():
+            span.record_exception(err)
+            span.set_status(Status(StatusCode.ERROR, f"{type(err).__name__}: {err}"))
+        raise
+    finally:
+        for span in spans.values():
+            span.end()
+
+
+def _start_consumer_span(consumer: str, envelope: Envelope) -> Span:
     carrier = {
         key: value
         for key, value in (
@@ -89,7 +112,7 @@ def consumer_span(consumer: str, envelope: Envelope) -> Iterator[Span]:
         if value
     }
     parent = _PROPAGATOR.extract(carrier) if carrier else otel_context.Context()
-    with _tracer().start_as_current_span(
+    return _tracer().start_span(
         f"apply {envelope.type}",
         context=parent,
         kind=SpanKind.CONSUMER,
@@ -99,5 +122,4 @@ def consumer_span(consumer: str, envelope: Envelope) -> Iterator[Span]:
             "cloudevents.event_type": envelope.type,
             "cloudevents.event_subject": envelope.subject,
         },
-    ) as span:
-        yield span
+    )

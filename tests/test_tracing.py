@@ -8,7 +8,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -19,6 +21,7 @@ from contracts.events import AssessmentStarted
 from servicekit.testing import Tokens, outbox_events, running, runtime_of
 from servicekit.tracing import add_span_processor
 from services.assessment.api import create_app as assessment_app
+from services.assessment.consumer import CONTACT_CONSUMER
 from services.assessment.settings import Settings as AssessmentSettings
 from services.audit.api import create_app as audit_app
 from services.audit.settings import Settings as AuditSettings
@@ -51,32 +54,8 @@ async def test_a_trace_spans_the_http_call_the_event_and_the_consumer_in_the_nex
     assessment = assessment_app(AssessmentSettings(data_dir=data_dir, policies_dir=policies_dir))
     audit = audit_app(AuditSettings(data_dir=data_dir, policies_dir=policies_dir))
     async with running(assessment) as client, running(audit):
-        r = await client.post(
-            "/v1/assessments",
-            json={
-                "person_id": "P-TRACE-1",
-                "client_group": "older_people",
-                "completed_by": "supported",
-                "team": "North",
-                "key_worker_id": "KW7",
-                "age_band": "75-84",
-            },
-            headers=tokens.headers(
-                "care_manager", traceparent=f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
-            ),
-        )
-        assert r.status_code == 201, r.text
-
-        [server] = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
-        assert _hex(server.context.trace_id, 32) == CALLER_TRACE
-        assert server.parent is not None and _hex(server.parent.span_id, 16) == CALLER_SPAN
-        assert server.name == "POST /v1/assessments"
-
-        [started] = [e for e in await outbox_events(assessment) if e.type.endswith("started.v1")]
-        assert isinstance(started.event, AssessmentStarted)
-        assert started.traceparent is not None
-        _, trace_id, writer_span_id, _ = started.traceparent.split("-")
-        assert trace_id == CALLER_TRACE
+        started, server = await _start_assessment(assessment, client, tokens, spans, "P-TRACE-1")
+        writer_span_id = started.traceparent.split("-")[2] if started.traceparent else ""
         # Written inside the request: by the route's span, a descendant of the SERVER span.
         request_spans = {_hex(s.context.span_id, 16): s for s in spans.get_finished_spans()}
         assert writer_span_id in request_spans
@@ -87,11 +66,79 @@ async def test_a_trace_spans_the_http_call_the_event_and_the_consumer_in_the_nex
         await runtime_of(assessment).relay.drain()
         consumed = await _consumer_span(spans, "audit", started)
 
+    _assert_continues(consumed, started)
+
+
+async def test_each_event_a_consumer_decides_in_a_batch_has_its_own_span_in_its_trace(
+    data_dir: Path, policies_dir: Path, tokens: Tokens, spans: InMemorySpanExporter
+) -> None:
+    """Audit starts after three assessments are on the log, so its first poll applies them
+    in one batch, through its batch handler, as does assessment's last-contact consumer."""
+    assessment = assessment_app(AssessmentSettings(data_dir=data_dir, policies_dir=policies_dir))
+    audit = audit_app(AuditSettings(data_dir=data_dir, policies_dir=policies_dir))
+    async with running(assessment) as client:
+        started = [
+            (await _start_assessment(assessment, client, tokens, spans, person))[0]
+            for person in ("P-TRACE-1", "P-TRACE-2", "P-TRACE-3")
+        ]
+        await runtime_of(assessment).relay.drain()
+        async with running(audit):
+            applied = [await _consumer_span(spans, "audit", envelope) for envelope in started]
+        for consumed, envelope in zip(applied, started, strict=True):
+            _assert_continues(consumed, envelope)
+        # Decided together: each span opened before any closed (one by one, none overlap).
+        assert max(_start(s) for s in applied) < min(_end(s) for s in applied)
+        for envelope in started:
+            _assert_continues(await _consumer_span(spans, CONTACT_CONSUMER, envelope), envelope)
+
+
+async def _start_assessment(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    spans: InMemorySpanExporter,
+    person_id: str,
+) -> tuple[Envelope, ReadableSpan]:
+    """POST an assessment from a caller in trace CALLER_TRACE; its started event and the
+    request's SERVER span."""
+    before = len(spans.get_finished_spans())
+    r = await client.post(
+        "/v1/assessments",
+        json={
+            "person_id": person_id,
+            "client_group": "older_people",
+            "completed_by": "supported",
+            "team": "North",
+            "key_worker_id": "KW7",
+            "age_band": "75-84",
+        },
+        headers=tokens.headers("care_manager", traceparent=f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"),
+    )
+    assert r.status_code == 201, r.text
+    new_spans = spans.get_finished_spans()[before:]
+    [server] = [s for s in new_spans if s.kind is SpanKind.SERVER]
+    assert _hex(server.context.trace_id, 32) == CALLER_TRACE
+    assert server.parent is not None and _hex(server.parent.span_id, 16) == CALLER_SPAN
+    assert server.name == "POST /v1/assessments"
+    [started] = [
+        e
+        for e in await outbox_events(app)
+        if e.type.endswith("started.v1") and e.subject.endswith(person_id)
+    ]
+    assert isinstance(started.event, AssessmentStarted)
+    assert started.traceparent is not None
+    assert started.traceparent.split("-")[1] == CALLER_TRACE
+    return started, server
+
+
+def _assert_continues(consumed: ReadableSpan, envelope: Envelope) -> None:
+    """The consumer's span is in the caller's trace, a child of the span that wrote it."""
+    assert envelope.traceparent is not None
     assert _hex(consumed.context.trace_id, 32) == CALLER_TRACE
     assert consumed.parent is not None
-    assert _hex(consumed.parent.span_id, 16) == writer_span_id
+    assert _hex(consumed.parent.span_id, 16) == envelope.traceparent.split("-")[2]
     assert consumed.attributes is not None
-    assert consumed.attributes["messaging.message.id"] == started.id
+    assert consumed.attributes["messaging.message.id"] == envelope.id
 
 
 async def test_an_event_written_outside_any_trace_starts_its_consumer_a_new_one(
@@ -135,6 +182,16 @@ async def _consumer_span(
                 return span
         assert time.monotonic() < deadline, "the consumer never applied the event"
         await asyncio.sleep(0.05)
+
+
+def _start(span: ReadableSpan) -> int:
+    assert span.start_time is not None
+    return span.start_time
+
+
+def _end(span: ReadableSpan) -> int:
+    assert span.end_time is not None
+    return span.end_time
 
 
 def _ancestors(span: ReadableSpan, by_id: dict[str, ReadableSpan]) -> list[ReadableSpan]:
