@@ -109,7 +109,6 @@ async def person_history(
     uow = runtime.uow()
     async with uow.reading():
         await authorise_person(uow, actor, person_id)
-        await tamper.refuse_unverified(uow, actor.council, person_id)
         rows, more = await handlers.history_page(
             uow=uow,
             council=actor.council,
@@ -143,7 +142,6 @@ async def person_budget(
     uow = runtime.uow()
     async with uow.reading():
         await authorise_person(uow, actor, person_id)
-        await tamper.refuse_unverified(uow, actor.council, person_id)
         history = await handlers.budget_as_of(
             uow=uow,
             council=actor.council,

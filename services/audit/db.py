@@ -552,45 +552,6 @@ class EventStore:
         )
         return [_stored(row) for row in rows]
 
-    async def events_before(
-        self, council: str, person_id: str, cutoff: datetime
-    ) -> list[StoredEvent]:
-        rows = await self._session.execute(
-            sa.select(audit_events)
-            .where(
-                audit_events.c.council == council,
-                audit_events.c.person_id == person_id,
-                audit_events.c.time < cutoff,
-            )
-            .order_by(audit_events.c.seq)
-        )
-        return [_stored(row) for row in rows]
-
-    async def page(
-        self,
-        council: str,
-        person_id: str,
-        *,
-        types: frozenset[str] | None,
-        since: datetime | None,
-        until: datetime | None,
-        after_seq: int,
-        limit: int,
-    ) -> list[StoredEvent]:
-        query = sa.select(audit_events).where(
-            audit_events.c.council == council,
-            audit_events.c.person_id == person_id,
-            audit_events.c.seq > after_seq,
-        )
-        if types is not None:
-            query = query.where(audit_events.c.type.in_(sorted(types)))
-        if since is not None:
-            query = query.where(audit_events.c.time >= since)
-        if until is not None:
-            query = query.where(audit_events.c.time < until)
-        rows = await self._session.execute(query.order_by(audit_events.c.seq).limit(limit))
-        return [_stored(row) for row in rows]
-
     async def holds(self, council: str, person_id: str) -> bool:
         """Whether the council's person has a head or a stored event here."""
         if await self.head(council, person_id) is not None:

@@ -143,19 +143,20 @@ async def history_page(
     after_seq: int,
     limit: int,
 ) -> tuple[list[StoredEvent], bool]:
-    """One page of the person's events in chain order, and whether more follow."""
+    """One page of the person's verified events in chain order, and whether more follow
+    (HistoryFailsVerification if their chain does not verify)."""
     types = types_matching(type_filter) if type_filter else None
     check_date_range(since, until)
-    async with uow:
-        rows = await uow.store.page(
-            council,
-            person_id,
-            types=types,
-            since=start_of_day(since) if since else None,
-            until=end_of_day(until) if until else None,
-            after_seq=after_seq,
-            limit=limit + 1,
-        )
+    start = start_of_day(since) if since else None
+    end = end_of_day(until) if until else None
+    rows = [
+        row
+        for row in await tamper.verified_chain(uow, council, person_id)
+        if row.seq > after_seq
+        and (types is None or row.type in types)
+        and (start is None or row.time >= start)
+        and (end is None or row.time < end)
+    ]
     return rows[:limit], len(rows) > limit
 
 
@@ -170,10 +171,11 @@ async def budget_as_of(
 ) -> BudgetHistory:
     """The person's budget history as it stood at the end of `as_of` (UTC), or as the
     record held it just before `known_before`; with `in_force_on`, only the facts that had
-    taken effect by that date (asof.py)."""
+    taken effect by that date (asof.py). HistoryFailsVerification if their chain does not
+    verify."""
     cutoff = known_before or end_of_day(as_of)
-    async with uow:
-        rows = await uow.store.events_before(council, person_id, cutoff)
+    chain = await tamper.verified_chain(uow, council, person_id)
+    rows = [row for row in chain if row.time < cutoff]
     if in_force_on is not None:
         rows = asof.in_force_on(rows, in_force_on)
     return budget_history(person_id, rows, as_of, known_before=cutoff)

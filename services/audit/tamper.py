@@ -433,13 +433,16 @@ async def forget_people(
 # --- reads and the acknowledgement ---------------------------------------------------------
 
 
-async def refuse_unverified(uow: AuditUnitOfWork, council: str, person_id: str) -> None:
-    """HistoryFailsVerification unless the person's stored chain verifies."""
+async def verified_chain(uow: AuditUnitOfWork, council: str, person_id: str) -> list[StoredEvent]:
+    """The person's stored chain, in seq order, once it has verified (else
+    HistoryFailsVerification). A read serves what it cuts from these very rows, so it never
+    serves a row that was not verified, even one changed a moment after verifying."""
     async with uow:
         rows, head = await uow.store.chain_and_head(council, person_id)
     report = verify_chain(person_id, rows, head)
     if not report.ok:
         raise HistoryFailsVerification(report)
+    return rows
 
 
 async def list_findings(

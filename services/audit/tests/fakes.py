@@ -8,7 +8,6 @@ own (rebuild.py, `db.digest`), so it is tested on real databases (test_tamper.py
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from servicekit.testing import InMemoryStore, InMemoryUnitOfWork
 from services.audit.db import AuditUnitOfWork
@@ -52,31 +51,6 @@ class FakeEventStore(InMemoryStore):
         self, council: str, person_id: str
     ) -> tuple[list[StoredEvent], ChainHead | None]:
         return await self.chain_of(council, person_id), self.heads.get((council, person_id))
-
-    async def events_before(
-        self, council: str, person_id: str, cutoff: datetime
-    ) -> list[StoredEvent]:
-        return [e for e in await self.chain_of(council, person_id) if e.time < cutoff]
-
-    async def page(
-        self,
-        council: str,
-        person_id: str,
-        *,
-        types: frozenset[str] | None,
-        since: datetime | None,
-        until: datetime | None,
-        after_seq: int,
-        limit: int,
-    ) -> list[StoredEvent]:
-        return [
-            e
-            for e in await self.chain_of(council, person_id)
-            if e.seq > after_seq
-            and (types is None or e.type in types)
-            and (since is None or e.time >= since)
-            and (until is None or e.time < until)
-        ][:limit]
 
     async def holds(self, council: str, person_id: str) -> bool:
         return (council, person_id) in self.heads or bool(self.chains.get((council, person_id)))
