@@ -25,6 +25,12 @@ latencies. Prints a table and writes bench/results/history.json. Run it with
         [--stores sqlite,postgres] [--requests 300]
     PBJ_BENCH_QUICK=1 .venv/bin/python bench/bench_history.py   # 10,000 and 1,000,000
     .venv/bin/python bench/bench_history.py --smoke
+    .venv/bin/python bench/bench_history.py --small 1000 --events 20000 --stores sqlite \\
+        --before main
+
+With --before REF the same benchmark runs first on the code at that git ref (its audit
+service; today's script), then on this tree, and the table shows both, with the ratio of
+each endpoint's p50 and service CPU at the large store (after / before).
 """
 
 from __future__ import annotations
@@ -449,12 +455,27 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="per endpoint and size")
     parser.add_argument("--seed", type=int, default=2009)
     parser.add_argument("--smoke", action="store_true", help="a tiny run that takes seconds")
+    parser.add_argument("--before", help="a git ref to measure first, side by side")
     args = parser.parse_args()
     if args.smoke:
         args.events, args.small, args.requests = 2_000, 500, 10
     sizes = [args.small, args.events]
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     results: dict[str, Any] = {}
+    before: dict[str, Any] | None = None
+    if args.before:
+        with c.code_at(args.before) as (tree, commit):
+            c.console.print(f"[bold]before[/]: {args.before} ({commit[:10]}) ...")
+            ran = c.run_script_at(
+                tree,
+                "bench_history",
+                *("--events", str(args.events), "--small", str(args.small)),
+                *("--stores", args.stores, "--requests", str(args.requests)),
+                *("--seed", str(args.seed)),
+                *(["--smoke"] if args.smoke else []),
+            )
+            before = {"ref": args.before, "commit": commit, "stores": ran["stores"]}
+        c.console.print("[bold]after[/]: this tree ...")
 
     def write(results: dict[str, Any]) -> None:
         c.write_result(
@@ -465,6 +486,7 @@ def main() -> None:
                 "sizes": sizes,
                 "requests_per_endpoint": args.requests,
                 "stores": results,
+                **({"before": before} if before else {}),
             },
         )
 
@@ -480,12 +502,42 @@ def main() -> None:
         }
         write(results)  # each store as it finishes: the next may take an hour
     rows = []
+    runs = [("before ", before["stores"]), ("", results)] if before else [("", results)]
+    for code, measured in runs:
+        rows += _rows_of(code, measured, sizes)
+    if before:
+        for store, r in results.items():
+            large = r["sizes"][str(sizes[-1])]["endpoints"]
+            old = before["stores"][store]["sizes"][str(sizes[-1])]["endpoints"]
+            rows.append(
+                (
+                    f"{store} after / before, p50 (CPU)",
+                    *(_ratios(large[n], old[n]) for n in large),
+                )
+            )
+    c.show(
+        f"Audit API, a person with {PERSON_EVENTS} events: p50 / p99 ms (service CPU ms a request)"
+        " (sequential, loopback)",
+        ["store", "history (200)", "as-of (all 200)", "as-of (100)"],
+        rows,
+    )
+    write(results)
+
+
+def _ratios(after: dict[str, Any], before: dict[str, Any]) -> str:
+    p50 = c.ratio(after["p50_ms"], before["p50_ms"])
+    cpu = c.ratio(after["service_cpu_ms_per_request"], before["service_cpu_ms_per_request"])
+    return f"{p50:.2f} ({cpu:.2f})"
+
+
+def _rows_of(code: str, results: dict[str, Any], sizes: list[int]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
     for store, r in results.items():
         for size in sizes:
             e = r["sizes"][str(size)]["endpoints"]
             rows.append(
                 (
-                    f"{store} {r['sizes'][str(size)]['events_stored']:,} events",
+                    f"{code}{store} {r['sizes'][str(size)]['events_stored']:,} events",
                     *(
                         f"{e[n]['p50_ms']:.1f} / {e[n]['p99_ms']:.1f}"
                         f" ({e[n]['service_cpu_ms_per_request']:.1f})"
@@ -495,17 +547,11 @@ def main() -> None:
             )
         rows.append(
             (
-                f"{store} ratio p50 large/small",
+                f"{code}{store} ratio p50 large/small",
                 *(f"{v:.2f}" for v in r["ratio_large_to_small_p50"].values()),
             )
         )
-    c.show(
-        f"Audit API, a person with {PERSON_EVENTS} events: p50 / p99 ms (service CPU ms a request)"
-        " (sequential, loopback)",
-        ["store", "history (200)", "as-of (all 200)", "as-of (100)"],
-        rows,
-    )
-    write(results)
+    return rows
 
 
 if __name__ == "__main__":
