@@ -53,6 +53,7 @@ from services.audit.routing import (
     ReplayDep,
     Runtime,
     authorise_person,
+    authorise_reader,
     json_response,
     seq_after,
 )
@@ -108,7 +109,7 @@ async def person_history(
 ) -> Response:
     uow = runtime.uow()
     async with uow.reading():
-        await authorise_person(uow, actor, person_id)
+        authorise_reader(actor, person_id)  # the history's read finds whether they are held
         rows, more = await handlers.history_page(
             uow=uow,
             council=actor.council,
@@ -141,7 +142,7 @@ async def person_budget(
     in_force = asof.parse_day("in_force_on", in_force_on) if in_force_on is not None else None
     uow = runtime.uow()
     async with uow.reading():
-        await authorise_person(uow, actor, person_id)
+        authorise_reader(actor, person_id)  # the as-of's read finds whether they are held
         history = await handlers.budget_as_of(
             uow=uow,
             council=actor.council,

@@ -46,13 +46,19 @@ async def authorise_person(uow: AuditUnitOfWork, actor: Caller, person_id: str) 
     Call it inside the read's own `uow.batch()`: one session and transaction for the
     check and the read (a connection checkout and a round trip fewer per request).
     """
+    authorise_reader(actor, person_id)
+    await handlers.ensure_person_held(uow=uow, council=actor.council, person_id=person_id)
+
+
+def authorise_reader(actor: Caller, person_id: str) -> None:
+    """`authorise_person` for a read that finds whether the person is held itself (a read
+    of their verified chain, `tamper.verified_chain`): who may ask, without the query."""
     require_role(
         actor,
         *(CHAIN_AUDITORS if person_id.startswith(AUDITORS_ONLY_CHAINS) else PERSON_READERS),
     )
     if actor.is_citizen and actor.person_id != person_id:
         raise PersonNotFound(person_id)
-    await handlers.ensure_person_held(uow=uow, council=actor.council, person_id=person_id)
 
 
 def json_response(body: bytes) -> Response:

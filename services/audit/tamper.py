@@ -52,6 +52,7 @@ from services.audit.domain import (
     ChainHead,
     ChainReport,
     EventFacts,
+    PersonNotFound,
     StoredEvent,
     as_utc,
     chain_hash,
@@ -435,10 +436,14 @@ async def forget_people(
 
 async def verified_chain(uow: AuditUnitOfWork, council: str, person_id: str) -> list[StoredEvent]:
     """The person's stored chain, in seq order, once it has verified (else
-    HistoryFailsVerification). A read serves what it cuts from these very rows, so it never
-    serves a row that was not verified, even one changed a moment after verifying."""
+    HistoryFailsVerification; PersonNotFound if the council's person has neither a head nor
+    an event here, as `handlers.ensure_person_held` decides). A read serves what it cuts
+    from these very rows, so it never serves a row that was not verified, even one changed
+    a moment after verifying."""
     async with uow:
         rows, head = await uow.store.chain_and_head(council, person_id)
+    if head is None and not rows:
+        raise PersonNotFound(person_id)
     report = verify_chain(person_id, rows, head)
     if not report.ok:
         raise HistoryFailsVerification(report)
