@@ -27,13 +27,16 @@ from services.audit.tests.journey import Journey
 
 
 def _chain_with_every_shape() -> list[StoredEvent]:
-    """A full journey; some events with an actor, one with microseconds, one non-ASCII."""
+    """A full journey; some events with an actor, one with microseconds, one with
+    non-ASCII, quotes, a backslash, a control and a line-separator character."""
     envelopes = Journey("p-json-1").full()
     facts = [facts_from(e) for e in envelopes]
     facts[1] = dataclasses.replace(facts[1], actor="care_manager:cm-1")
     facts[2] = dataclasses.replace(facts[2], time=facts[2].time + timedelta(microseconds=120))
     facts[3] = dataclasses.replace(
-        facts[3], actor='team_manager:Zoë "ZB"', data={**facts[3].data, "note": "café ½ \n"}
+        facts[3],
+        actor='team_manager:Zoë "ZB"\u2028\x1f<&>\\',
+        data={**facts[3].data, "note": "café ½ \n"},
     )
     return chain(facts)
 
