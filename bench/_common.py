@@ -311,6 +311,16 @@ def run_script_at(tree: Path, script: str, *args: str) -> dict[str, Any]:
         return document
 
 
+def measured_before(ref: str, script: str, *args: str) -> dict[str, Any]:
+    """`--before REF`: bench/<script>.py with these arguments on the code at `ref` (today's
+    script over it), run before this tree's: the JSON it wrote, with "ref" and "commit"."""
+    with code_at(ref) as (tree, commit):
+        console.print(f"[bold]before[/]: {ref} ({commit[:10]}) ...")
+        document = run_script_at(tree, script, *args)
+    console.print("[bold]after[/]: this tree ...")
+    return {**document, "ref": ref, "commit": commit}
+
+
 def staff(data_dir: Path, council: str = "lancashire") -> Any:
     from pbj.journey import Staff
 

@@ -496,18 +496,14 @@ def main() -> None:
     matrix = {"rate": args.rate, "client": args.client, "kinds": kinds}
     before: dict[str, Any] | None = None
     if args.before:
-        with c.code_at(args.before) as (tree, commit):
-            c.console.print(f"[bold]before[/]: {args.before} ({commit[:10]}) ...")
-            measured = c.run_script_at(
-                tree,
-                "bench_api",
-                *("--clients", args.clients, "--seconds", str(args.seconds)),
-                *("--engines", args.engines, "--rate", str(args.rate)),
-                *("--client", args.client, "--kinds", args.kinds),
-                *(["--smoke"] if args.smoke else []),
-            )
-            before = {"ref": args.before, "commit": commit, **measured}
-        c.console.print("[bold]after[/]: this tree ...")
+        before = c.measured_before(
+            args.before,
+            "bench_api",
+            *("--clients", args.clients, "--seconds", str(args.seconds)),
+            *("--engines", args.engines, "--rate", str(args.rate)),
+            *("--client", args.client, "--kinds", args.kinds),
+            *(["--smoke"] if args.smoke else []),
+        )
     with c.bare_app() as (url, pid):
         c.console.print("[bold]bare FastAPI[/] ...")
         bare = run_matrix(bare_targets(url, pid), clients, args.seconds, **matrix)

@@ -173,18 +173,14 @@ def main() -> None:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     before: dict[str, Any] | None = None
     if args.before:
-        with c.code_at(args.before) as (tree, commit):
-            c.console.print(f"[bold]before[/]: {args.before} ({commit[:10]}) ...")
-            document = c.run_script_at(
-                tree,
-                "bench_conversion",
-                *("--people", str(args.people), "--batch", str(args.batch)),
-                *("--journey-people", str(args.journey_people)),
-                *("--concurrency", str(args.concurrency), "--engines", args.engines),
-                *(["--smoke"] if args.smoke else []),
-            )
-            before = {"ref": args.before, "commit": commit, "engines": document["engines"]}
-        c.console.print("[bold]after[/]: this tree ...")
+        before = c.measured_before(
+            args.before,
+            "bench_conversion",
+            *("--people", str(args.people), "--batch", str(args.batch)),
+            *("--journey-people", str(args.journey_people)),
+            *("--concurrency", str(args.concurrency), "--engines", args.engines),
+            *(["--smoke"] if args.smoke else []),
+        )
     results: dict[str, Any] = {}
     for engine in engines:
         with c.bench_system(engine, SERVICES) as system:

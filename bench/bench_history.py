@@ -464,18 +464,14 @@ def main() -> None:
     results: dict[str, Any] = {}
     before: dict[str, Any] | None = None
     if args.before:
-        with c.code_at(args.before) as (tree, commit):
-            c.console.print(f"[bold]before[/]: {args.before} ({commit[:10]}) ...")
-            ran = c.run_script_at(
-                tree,
-                "bench_history",
-                *("--events", str(args.events), "--small", str(args.small)),
-                *("--stores", args.stores, "--requests", str(args.requests)),
-                *("--seed", str(args.seed)),
-                *(["--smoke"] if args.smoke else []),
-            )
-            before = {"ref": args.before, "commit": commit, "stores": ran["stores"]}
-        c.console.print("[bold]after[/]: this tree ...")
+        before = c.measured_before(
+            args.before,
+            "bench_history",
+            *("--events", str(args.events), "--small", str(args.small)),
+            *("--stores", args.stores, "--requests", str(args.requests)),
+            *("--seed", str(args.seed)),
+            *(["--smoke"] if args.smoke else []),
+        )
 
     def write(results: dict[str, Any]) -> None:
         c.write_result(

@@ -259,18 +259,14 @@ def main() -> None:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     before: dict[str, Any] | None = None
     if args.before:
-        with c.code_at(args.before) as (tree, commit):
-            c.console.print(f"[bold]before[/]: {args.before} ({commit[:10]}) ...")
-            before = c.run_script_at(
-                tree,
-                "bench_hop",
-                *("--rates", args.rates, "--seconds", str(args.seconds)),
-                *("--engines", args.engines, "--seed", str(args.seed)),
-                # One instance: code before start_instance() cannot run more.
-                *("--instances", "1"),
-            )
-            before = {"ref": args.before, "commit": commit, "runs": before["runs"]}
-        c.console.print("[bold]after[/]: this tree ...")
+        before = c.measured_before(
+            args.before,
+            "bench_hop",
+            *("--rates", args.rates, "--seconds", str(args.seconds)),
+            *("--engines", args.engines, "--seed", str(args.seed)),
+            # One instance: code before start_instance() cannot run more.
+            *("--instances", "1"),
+        )
     counts = [int(n) for n in args.instances.split(",")]
     variants = [
         (f"{e} x{n}" if e == "kafka" else e, e, n)

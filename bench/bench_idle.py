@@ -72,17 +72,13 @@ def main() -> None:
         args.settle, args.window = 0.5, 1.0
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     before: dict[str, Any] | None = None
-    before_commit = None
     if args.before:
-        with c.code_at(args.before) as (tree, before_commit):
-            c.console.print(f"[bold]before[/]: {args.before} ({before_commit[:10]}) ...")
-            before = c.run_script_at(
-                tree,
-                "bench_idle",
-                *("--engines", ",".join(engines)),
-                *("--settle", str(args.settle), "--window", str(args.window)),
-            )
-        c.console.print("[bold]after[/]: this tree ...")
+        before = c.measured_before(
+            args.before,
+            "bench_idle",
+            *("--engines", ",".join(engines)),
+            *("--settle", str(args.settle), "--window", str(args.window)),
+        )
     now = measure_here(engines, args.settle, args.window)
     bare, results = now["bare_fastapi"], now["engines"]
 
@@ -134,8 +130,8 @@ def main() -> None:
             "before": None
             if before is None
             else {
-                "ref": args.before,
-                "commit": before_commit,
+                "ref": before["ref"],
+                "commit": before["commit"],
                 "bare_fastapi": before["bare_fastapi"],
                 "engines": before["engines"],
             },

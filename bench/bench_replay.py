@@ -238,16 +238,12 @@ def main() -> None:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     before: dict[str, Any] | None = None
     if args.before:
-        with c.code_at(args.before) as (tree, commit):
-            c.console.print(f"[bold]before[/]: {args.before} ({commit[:10]}) ...")
-            ran = c.run_script_at(
-                tree,
-                "bench_replay",
-                *("--events", str(args.events), "--engines", args.engines),
-                *("--seed", str(args.seed), "--timeout", str(args.timeout)),
-            )
-            before = {"ref": args.before, "commit": commit, "engines": ran["engines"]}
-        c.console.print("[bold]after[/]: this tree ...")
+        before = c.measured_before(
+            args.before,
+            "bench_replay",
+            *("--events", str(args.events), "--engines", args.engines),
+            *("--seed", str(args.seed), "--timeout", str(args.timeout)),
+        )
     results = {
         engine: bench_engine(engine, args.events, args.seed, args.timeout) for engine in engines
     }

@@ -49,6 +49,19 @@ from services.audit.domain import (
 )
 from services.audit.tests.journey import Journey, at
 
+DOCUMENT_KEYS = (
+    "id",
+    "type",
+    "source",
+    "time",
+    "subject",
+    "correlationid",
+    "causationid",
+    "policyversion",
+    "data",
+)
+"""The keys of an event's canonical document that has no actor."""
+
 
 def stored_chain(envelopes: list[Envelope]) -> list[StoredEvent]:
     return chain(facts_from(e) for e in envelopes)
@@ -74,17 +87,7 @@ def test_the_canonical_document_is_the_sorted_compact_envelope() -> None:
     document = facts_from(envelope).canonical()
     parsed = json.loads(document)
     assert list(parsed) == sorted(parsed)
-    assert set(parsed) == {
-        "id",
-        "type",
-        "source",
-        "time",
-        "subject",
-        "correlationid",
-        "causationid",
-        "policyversion",
-        "data",
-    }
+    assert set(parsed) == set(DOCUMENT_KEYS)
     assert parsed["time"] == "2025-01-20T10:00:00.000000+00:00"
     assert parsed["data"]["weekly_pence"] == 25_000
     assert ", " not in document and ": " not in document
@@ -217,17 +220,6 @@ _JSON_VALUES = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
     max_leaves=6,
 )
-_DOCUMENT_KEYS = (
-    "id",
-    "type",
-    "source",
-    "time",
-    "subject",
-    "correlationid",
-    "causationid",
-    "policyversion",
-    "data",
-)
 
 
 @st.composite
@@ -237,7 +229,7 @@ def stored_documents(draw: st.DrawFn) -> str:
     a time that is no time, or text that is no JSON at all."""
     facts = facts_from(draw(st.sampled_from(Journey("p-1").full())))
     document: dict[str, object] = json.loads(facts.canonical())
-    for key in draw(st.lists(st.sampled_from(_DOCUMENT_KEYS), max_size=3, unique=True)):
+    for key in draw(st.lists(st.sampled_from(DOCUMENT_KEYS), max_size=3, unique=True)):
         action = draw(st.sampled_from(["drop", "retype", "mistime"]))
         if action == "drop":
             document.pop(key)
