@@ -528,6 +528,19 @@ class AuditContract(UnitOfWorkContract):
         assert chain == stored
         assert head is not None and (head.last_seq, head.last_hash) == (2, stored[-1].hash)
 
+    async def test_a_chain_is_read_with_its_own_councils_head_and_nobody_elses(
+        self, units: Units
+    ) -> None:
+        ours = await self.appended(units, "lancashire", "P-2", "2025-01-06", "2025-01-13")
+        theirs = await self.appended(units, "council_a", "P-2", "2025-01-20")
+        uow = units.new()
+        async with uow:
+            nobody = await uow.store.chain_and_head("lancashire", "P-nobody")
+            chain, head = await uow.store.chain_and_head("council_a", "P-2")
+        assert nobody == ([], None)
+        assert chain == theirs != ours
+        assert head is not None and (head.council, head.last_seq) == ("council_a", 1)
+
     async def test_nothing_is_appended_by_a_transaction_that_does_not_commit(
         self, units: Units
     ) -> None:

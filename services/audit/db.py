@@ -373,10 +373,6 @@ async def row_of_person(
     ).first()
 
 
-CONSISTENT_READ_TRIES = 3
-"""How often a chain and its head are read again while appends land between the reads."""
-
-
 class EventStore:
     """The append-only, hash-chained store: INSERT only (the replay is the one exception)."""
 
@@ -535,20 +531,43 @@ class EventStore:
     ) -> tuple[list[StoredEvent], ChainHead | None]:
         """A chain and its head as one commit left them, for verifying while events arrive.
 
-        On PostgreSQL each statement of a transaction sees what was committed when it
-        started, so an append committed between reading the rows and reading the head shows
-        as a chain one event short of its head (or one past it): a "missing" event that is
-        not missing. The two are read again until they agree, a few times at most; a chain
-        that still disagrees was altered, and verifying it says how. (SQLite reads the whole
-        transaction from one snapshot, so the first pair agrees.)
+        One statement: the person (a one-row select of the two keys) joined to their head and
+        to each of their events, so both come from the same snapshot on either engine. (Read
+        as two statements, an append committed between them on PostgreSQL showed as a chain
+        one event short of its head, a "missing" event that was not missing, and each read
+        of a history paid for a second statement.)
         """
-        for _ in range(CONSISTENT_READ_TRIES):
-            head = await self.head(council, person_id)
-            rows = await self.chain_of(council, person_id)
-            last_seq = rows[-1].seq if rows else 0
-            if (head.last_seq if head is not None else 0) == last_seq:
-                break
-        return rows, head
+        person = sa.select(
+            sa.literal(council, sa.String).label("council"),
+            sa.literal(person_id, sa.String).label("person_id"),
+        ).subquery()
+        rows = await self._session.execute(
+            sa.select(audit_heads.c.last_seq, audit_heads.c.last_hash, *_STORED_EVENT_COLUMNS)
+            .select_from(person)
+            .outerjoin(
+                audit_heads,
+                sa.and_(
+                    audit_heads.c.council == person.c.council,
+                    audit_heads.c.person_id == person.c.person_id,
+                ),
+            )
+            .outerjoin(
+                audit_events,
+                sa.and_(
+                    audit_events.c.council == person.c.council,
+                    audit_events.c.person_id == person.c.person_id,
+                ),
+            )
+            .order_by(audit_events.c.seq)
+        )
+        chain: list[StoredEvent] = []
+        head: ChainHead | None = None
+        for last_seq, last_hash, *event in rows:
+            if head is None and last_seq is not None:
+                head = ChainHead(person_id, council, last_seq, last_hash)
+            if event[0] is not None:  # the person has no event: one row of nulls
+                chain.append(StoredEvent(*event))
+        return chain, head
 
     async def chain_of(self, council: str, person_id: str) -> list[StoredEvent]:
         rows = await self._session.execute(
