@@ -35,7 +35,6 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import UTC, date, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -239,35 +238,17 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else as_utc(value)
 
 
-_EVENT = tuple(column.name for column in audit_events.columns)
-_STORED_EVENT_COLUMNS = [audit_events.c[field.name] for field in fields(StoredEvent)]
+_STORED_EVENT_FIELDS = tuple(field.name for field in fields(StoredEvent))
+_STORED_EVENT_COLUMNS = [audit_events.c[name] for name in _STORED_EVENT_FIELDS]
 """audit_events' columns in StoredEvent's order: a row selected so is its StoredEvent's
 arguments as they stand (UtcDateTime already reads the time in UTC). Every read of a
 history verifies the person's whole chain, so it builds one per event; looking each
 column up by name was a third of reading the chain."""
 
 
-def _stored(row: Any) -> StoredEvent:
-    return StoredEvent(
-        person_id=row.person_id,
-        council=row.council,
-        seq=row.seq,
-        event_id=row.event_id,
-        type=row.type,
-        time=as_utc(row.time),
-        correlation_id=row.correlation_id,
-        causation_id=row.causation_id,
-        policy_version=row.policy_version,
-        canonical=row.canonical,
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-    )
-
-
 def _stored_from(values: Any, *, prefix: str) -> StoredEvent:
     """A stored event from a joined row whose event columns carry a prefix."""
-    row = {name: values[f"{prefix}{name}"] for name in _EVENT}
-    return _stored(SimpleNamespace(**row))
+    return StoredEvent(*(values[f"{prefix}{name}"] for name in _STORED_EVENT_FIELDS))
 
 
 def _timeline_line(stored: StoredEvent) -> TimelineEntry:
@@ -749,7 +730,10 @@ class Projections:
         )
         latest = audit_events.alias("latest")
         query = (
-            sa.select(audit_people, *(latest.c[name].label(f"latest_{name}") for name in _EVENT))
+            sa.select(
+                audit_people,
+                *(latest.c[name].label(f"latest_{name}") for name in _STORED_EVENT_FIELDS),
+            )
             .outerjoin(latest_seq, latest_seq.c.person_id == people.person_id)
             .outerjoin(
                 latest,
@@ -790,13 +774,13 @@ class Projections:
     async def reviews_completed(self, council: str) -> dict[str, list[tuple[date, datetime]]]:
         """Each person's completed reviews: (completed_on, when audit received it)."""
         rows = await self._session.execute(
-            sa.select(audit_events)
+            sa.select(*_STORED_EVENT_COLUMNS)
             .where(audit_events.c.council == council, REVIEWS_COMPLETED)
             .order_by(audit_events.c.person_id, audit_events.c.seq)
         )
         found: dict[str, list[tuple[date, datetime]]] = {}
         for row in rows:
-            line = _timeline_line(_stored(row))
+            line = _timeline_line(StoredEvent(*row))
             if line.kind == REVIEW_COMPLETED and line.on_date is not None:
                 found.setdefault(line.person_id, []).append((line.on_date, line.time))
         return found
@@ -805,7 +789,7 @@ class Projections:
         self, council: str, person_id: str, *, after_seq: int, limit: int
     ) -> list[TimelineEntry]:
         rows = await self._session.execute(
-            sa.select(audit_events)
+            sa.select(*_STORED_EVENT_COLUMNS)
             .where(
                 audit_events.c.council == council,
                 audit_events.c.person_id == person_id,
@@ -814,7 +798,7 @@ class Projections:
             .order_by(audit_events.c.seq)
             .limit(limit)
         )
-        return [_timeline_line(_stored(row)) for row in rows]
+        return [_timeline_line(StoredEvent(*row)) for row in rows]
 
 
 class Replays:
