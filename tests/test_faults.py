@@ -490,7 +490,8 @@ async def _count_inbox_then_kill(system: Supervisor, victim: str, events: int) -
                     let_go_at = time.monotonic() + LOCK_HELD_SECONDS
             os.kill(process.pid, signal.SIGKILL)
         finally:
-            log.execute("ROLLBACK")
+            if log.in_transaction:  # a lock not taken again is not to be let go of
+                log.execute("ROLLBACK")
             log.close()
             connection.close()
         return
