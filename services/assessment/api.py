@@ -281,37 +281,17 @@ async def convert_assessments(
     async def assess_and_validate(
         uow: AssessmentUnitOfWork, row: AssessmentConversionRow
     ) -> dict[str, Any]:
-        started = await handlers.start_assessment(
+        validated = await handlers.convert_assessment(
             uow=uow,
             policies=runtime.policies,
             caller=caller,
-            command=start_command(row.start),
+            start=start_command(row.start),
             personal_details=(
                 row.start.personal_details.to_domain() if row.start.personal_details else None
             ),
             keys=privacy.keys,
-        )
-        await handlers.answer_assessment(
-            uow=uow,
-            policies=runtime.policies,
-            caller=caller,
-            assessment_id=started.assessment_id,
             answers=answers_in(row.answers),
-            expected_version=None,
-        )
-        await handlers.submit_assessment(
-            uow=uow,
-            policies=runtime.policies,
-            caller=caller,
-            assessment_id=started.assessment_id,
-            expected_version=None,
-        )
-        validated = await handlers.validate_assessment(
-            uow=uow,
-            policies=runtime.policies,
-            caller=caller,
-            assessment_id=started.assessment_id,
-            command=replace(
+            validation=replace(
                 validation_in(row.validation),
                 going_ahead=GoingAhead(
                     ValidationBasis.CONVERTED_FROM_LEGACY_SYSTEM,
@@ -319,7 +299,6 @@ async def convert_assessments(
                     f"(conversion row {row.ref})",
                 ),
             ),
-            expected_version=None,
         )
         return {
             "person_id": validated.person_id,

@@ -176,15 +176,25 @@ async def answer_assessment(
     """Replace the answers of a draft or returned assessment."""
     async with uow:
         assessment = await _load(uow, assessment_id, caller)
-        assessment.answer(
-            answers,
-            questionnaire=_questionnaire(policies, assessment),
-            caller=caller,
-            now=clock.now(),
-            expected_version=expected_version,
-        )
+        _answer(assessment, policies, caller, answers, expected_version)
         await _save(uow, assessment)
     return assessment
+
+
+def _answer(
+    assessment: Assessment,
+    policies: PolicyBook,
+    caller: Caller,
+    answers: Answers,
+    expected_version: int | None,
+) -> None:
+    assessment.answer(
+        answers,
+        questionnaire=_questionnaire(policies, assessment),
+        caller=caller,
+        now=clock.now(),
+        expected_version=expected_version,
+    )
 
 
 async def submit_assessment(
@@ -198,14 +208,20 @@ async def submit_assessment(
     """Submit a fully answered assessment for validation."""
     async with uow:
         assessment = await _load(uow, assessment_id, caller)
-        assessment.submit(
-            questionnaire=_questionnaire(policies, assessment),
-            caller=caller,
-            now=clock.now(),
-            expected_version=expected_version,
-        )
+        _submit(assessment, policies, caller, expected_version)
         await _save(uow, assessment)
     return assessment
+
+
+def _submit(
+    assessment: Assessment, policies: PolicyBook, caller: Caller, expected_version: int | None
+) -> None:
+    assessment.submit(
+        questionnaire=_questionnaire(policies, assessment),
+        caller=caller,
+        now=clock.now(),
+        expected_version=expected_version,
+    )
 
 
 async def validate_assessment(
@@ -224,16 +240,59 @@ async def validate_assessment(
     """
     async with uow:
         assessment = await _load(uow, assessment_id, caller)
-        now = clock.now()
-        in_force = policy_for(policies, assessment.council, on=now.date()).eligibility
-        assessment.validate(
-            command,
-            questionnaire=_questionnaire(policies, assessment),
-            caller=caller,
-            now=now,
-            eligibility_in_force=eligibility.criteria_in_force(in_force, now.date()),
-            expected_version=expected_version,
-        )
+        _validate(assessment, policies, caller, command, expected_version)
+        await _save(uow, assessment)
+    return assessment
+
+
+def _validate(
+    assessment: Assessment,
+    policies: PolicyBook,
+    caller: Caller,
+    command: ValidateAssessment,
+    expected_version: int | None,
+) -> None:
+    now = clock.now()
+    in_force = policy_for(policies, assessment.council, on=now.date()).eligibility
+    assessment.validate(
+        command,
+        questionnaire=_questionnaire(policies, assessment),
+        caller=caller,
+        now=now,
+        eligibility_in_force=eligibility.criteria_in_force(in_force, now.date()),
+        expected_version=expected_version,
+    )
+
+
+async def convert_assessment(
+    *,
+    uow: AssessmentUnitOfWork,
+    policies: PolicyBook,
+    caller: Caller,
+    start: StartAssessment,
+    personal_details: PersonalDetails | None,
+    keys: MasterKey | None,
+    answers: Answers,
+    validation: ValidateAssessment,
+) -> Assessment:
+    """A converted client's assessment started, answered, submitted and validated: the four
+    use cases' own steps, in their order, by the caller, so it records the same events under
+    the same rules. The assessment they start is the one the later steps change, so it is
+    written twice (added, then saved once) rather than loaded and saved again at each step
+    (three loads of three statements each and three saves per converted client)."""
+    assessment = await start_assessment(
+        uow=uow,
+        policies=policies,
+        caller=caller,
+        command=start,
+        personal_details=personal_details,
+        keys=keys,
+    )
+    async with uow:
+        uow.track(assessment)  # as a load would: what the next steps record is collected
+        _answer(assessment, policies, caller, answers, expected_version=None)
+        _submit(assessment, policies, caller, expected_version=None)
+        _validate(assessment, policies, caller, validation, expected_version=None)
         await _save(uow, assessment)
     return assessment
 
