@@ -8,6 +8,7 @@ the same transaction as their effect) and the idempotency keys of mutating API c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,22 +54,44 @@ async def save_versioned(
     session: AsyncSession,
     table: sa.Table,
     *,
-    key: sa.ColumnElement[bool],
+    key: tuple[sa.Column[Any], Any],
     expected_version: int,
     values: Mapping[str, Any],
     what: str,
 ) -> None:
     """Write a row back only if its `version` is still the one loaded (optimistic lock).
 
-    Another transaction that saved the row meanwhile moved its version on, so nothing is
-    written here and `StaleVersion` (409) tells the caller to reload; `what` names the
-    record for them (``plan 4f…``).
+    `key`: the row's key column and its value. Another transaction that saved the row
+    meanwhile moved its version on, so nothing is written here and `StaleVersion` (409)
+    tells the caller to reload; `what` names the record for them (``plan 4f…``).
     """
-    result = await session.execute(
-        table.update().where(key, table.c.version == expected_version).values(**values)
-    )
+    key_column, key_value = key
+    statement = _versioned_update(table, key_column.name, tuple(values))
+    parameters = {f"set_{name}": value for name, value in values.items()}
+    parameters["row_key"], parameters["expected_version"] = key_value, expected_version
+    result = await session.execute(statement, parameters)
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise StaleVersion(what, expected_version)
+
+
+@functools.cache
+def _versioned_update(table: sa.Table, key: str, columns: tuple[str, ...]) -> sa.Update:
+    """save_versioned's UPDATE for a table and the columns it sets, built once.
+
+    Built per call with the values in it, the statement cost more CPU than running it:
+    SQLAlchemy made a bound parameter for every value and derived the statement's cache
+    key again each time (py-spy on payments and allocation during a conversion: about a
+    quarter of each service's samples were in their saves). Built once with named
+    parameters, each column's type still processes its value as before.
+    """
+    return (
+        table.update()
+        .where(
+            table.c[key] == sa.bindparam("row_key", type_=table.c[key].type),
+            table.c.version == sa.bindparam("expected_version", type_=table.c.version.type),
+        )
+        .values({name: sa.bindparam(f"set_{name}", type_=table.c[name].type) for name in columns})
+    )
 
 
 class Versioned(Protocol):
@@ -162,7 +185,7 @@ class VersionedWithHistory(Generic[Aggregate]):
         await save_versioned(
             self._session,
             self._table,
-            key=self._key_column == key,
+            key=(self._key_column, key),
             expected_version=loaded_version,
             values=self._values(aggregate),
             what=f"{self._what} {key}",

@@ -119,11 +119,12 @@ def test_a_caller_from_a_token_records_role_and_user_and_keeps_council_and_perso
 async def test_a_save_against_a_version_someone_moved_on_is_refused_and_writes_nothing(database):
     async with database.sessions() as session:
         await session.execute(records.insert().values(record_id="r-1", version=2, note="theirs"))
+        await session.execute(records.insert().values(record_id="r-2", version=1, note="other"))
         with pytest.raises(StaleVersion, match="you had version 1"):
             await save_versioned(
                 session,
                 records,
-                key=records.c.record_id == "r-1",
+                key=(records.c.record_id, "r-1"),
                 expected_version=1,
                 values={"version": 2, "note": "mine"},
                 what="record r-1",
@@ -131,13 +132,24 @@ async def test_a_save_against_a_version_someone_moved_on_is_refused_and_writes_n
         await save_versioned(
             session,
             records,
-            key=records.c.record_id == "r-1",
+            key=(records.c.record_id, "r-1"),
             expected_version=2,
             values={"version": 3, "note": "mine"},
             what="record r-1",
         )
-        row = (await session.execute(sa.select(records))).one()
-    assert (row.version, row.note) == (3, "mine")
+        await save_versioned(  # other columns set: only those change
+            session,
+            records,
+            key=(records.c.record_id, "r-1"),
+            expected_version=3,
+            values={"version": 4},
+            what="record r-1",
+        )
+        rows = (await session.execute(sa.select(records).order_by(records.c.record_id))).all()
+    assert [(row.record_id, row.version, row.note) for row in rows] == [
+        ("r-1", 4, "mine"),
+        ("r-2", 1, "other"),
+    ]
 
 
 async def test_a_saved_aggregate_appends_only_the_history_it_gained_since_it_was_loaded(

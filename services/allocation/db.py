@@ -305,7 +305,7 @@ class BudgetRepository:
         await save_versioned(
             self._session,
             budgets,
-            key=budgets.c.budget_id == str(budget.budget_id),
+            key=(budgets.c.budget_id, str(budget.budget_id)),
             expected_version=loaded_version,
             values=self._budget_row(budget),
             what=f"budget {budget.budget_id}",

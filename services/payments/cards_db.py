@@ -356,7 +356,7 @@ class CardRepository:
             await save_versioned(
                 self._session,
                 self._accounts,
-                key=self._accounts.c.account_id == str(account.account_id),
+                key=(self._accounts.c.account_id, str(account.account_id)),
                 expected_version=loaded,
                 values={"version": account.version, "state": _state(account)},
                 what=f"card account {account.account_id}",

@@ -740,7 +740,7 @@ class DeploymentRepository:
             await save_versioned(
                 self._session,
                 deployments,
-                key=deployments.c.deployment_id == str(dep.deployment_id),
+                key=(deployments.c.deployment_id, str(dep.deployment_id)),
                 expected_version=snapshot.version,
                 values=_deployment_values(dep),
                 what=f"deployment {dep.deployment_id}",

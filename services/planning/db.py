@@ -704,7 +704,7 @@ class ReviewRepository:
         await save_versioned(
             self.session,
             reviews,
-            key=reviews.c.review_id == review.review_id,
+            key=(reviews.c.review_id, review.review_id),
             expected_version=loaded,
             values=_review_values(review),
             what=f"review {review.review_id}",
