@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -294,14 +295,24 @@ async def convert_budget_agreements(
 ) -> ConversionOut:
     require_role(actor, *PRACTITIONER_ROLES)
 
+    calculated: dict[str, Budget] = {}
+
+    async def read_budgets(uow: AllocationUnitOfWork, rows: Sequence[BudgetConversionRow]) -> None:
+        # The batch's budgets with two queries, not two for each row and two more for the
+        # use case to load each again.
+        calculated.clear()
+        calculated.update(
+            await uow.budgets.for_people(actor.council, [row.person_id for row in rows])
+        )
+
     async def agree(uow: AllocationUnitOfWork, row: BudgetConversionRow) -> dict[str, Any]:
-        found = await uow.budgets.for_person(actor.council, row.person_id)
+        found = calculated.get(row.person_id)
         if found is None:
             raise Pending("this person's budget has not been calculated yet")
-        budget = await handlers.agree_budget(
+        budget = await handlers.agree_loaded_budget(
             uow=uow,
             policies=runtime.policies,
-            budget_id=found.budget_id,
+            budget=found,
             by=actor,
             ceiling_exception_reason=(
                 row.ceiling_exception_reason if found.current.above_ceiling else None
@@ -321,6 +332,7 @@ async def convert_budget_agreements(
         raw_rows=body.rows,
         model=BudgetConversionRow,
         apply=agree,
+        prepare=read_budgets,
     )
 
 

@@ -43,6 +43,15 @@ def register(runtime: ServiceRuntime[Any]) -> None:
         assert isinstance(envelope.event, PlanSignedOff)
         await handlers.finalise_budget(event=envelope.event, uow=uow)
 
+    async def on_plans_signed_off(
+        envelopes: Sequence[Envelope], uow: AllocationUnitOfWork, applying: Applying
+    ) -> None:
+        plans = []
+        for envelope in envelopes:
+            assert isinstance(envelope.event, PlanSignedOff)
+            plans.append(handlers.SignedOffPlanEvent(envelope.event, applying(envelope)))
+        await handlers.finalise_budgets(plans=plans, uow=uow)
+
     async def on_review_completed(envelope: Envelope, uow: AllocationUnitOfWork) -> None:
         assert isinstance(envelope.event, ReviewCompleted)
         await handlers.revise_at_review(event=envelope.event, uow=uow, policies=runtime.policies)
@@ -54,5 +63,8 @@ def register(runtime: ServiceRuntime[Any]) -> None:
             PlanSignedOff: on_plan_signed_off,
             ReviewCompleted: on_review_completed,
         },
-        batch_handlers={AssessmentValidated: on_assessments_validated},
+        batch_handlers={
+            AssessmentValidated: on_assessments_validated,
+            PlanSignedOff: on_plans_signed_off,
+        },
     )

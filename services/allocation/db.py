@@ -202,6 +202,17 @@ class BudgetRepository:
         found = await self._load(list(rows))
         return found[0] if found else None
 
+    async def by_ids(self, budget_ids: Collection[UUID]) -> dict[UUID, Budget]:
+        """These budgets (those held), by id, with two queries."""
+        if not budget_ids:
+            return {}
+        rows = (
+            await self._session.execute(
+                sa.select(budgets).where(budgets.c.budget_id.in_([str(i) for i in budget_ids]))
+            )
+        ).all()
+        return {budget.budget_id: budget for budget in await self._load(list(rows))}
+
     async def for_person(self, council: str, person_id: str) -> Budget | None:
         """The person's current budget (the newest, should there ever be more than one)."""
         return (await self.for_people(council, [person_id])).get(person_id)

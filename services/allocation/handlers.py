@@ -190,8 +190,46 @@ async def finalise_budget(*, event: PlanSignedOff, uow: AllocationUnitOfWork) ->
     budget = await uow.budgets.get(event.budget_id)
     if budget is None:
         raise BudgetNotFound(event.budget_id)
+    if _finalise(budget, event):
+        await uow.budgets.save(budget)
+    await uow.commit()
+
+
+@dataclass(frozen=True)
+class SignedOffPlanEvent:
+    """One PlanSignedOff of a batch, and the context it is decided in (the consumer's trace
+    span and causation for it)."""
+
+    event: PlanSignedOff
+    applying: AbstractContextManager[None] = field(default_factory=nullcontext)
+
+
+async def finalise_budgets(
+    *, plans: Sequence[SignedOffPlanEvent], uow: AllocationUnitOfWork
+) -> None:
+    """`finalise_budget` for many events, in order, with one read of their budgets and one
+    save of each budget they change. A plan whose budget is not held raises BudgetNotFound,
+    as one at a time does: the consumer then applies the batch one event at a time, and that
+    event is dead-lettered."""
+    held = await uow.budgets.by_ids({item.event.budget_id for item in plans})
+    changed: dict[UUID, Budget] = {}
+    for item in plans:
+        with item.applying:
+            budget = held.get(item.event.budget_id)
+            if budget is None:
+                raise BudgetNotFound(item.event.budget_id)
+            if _finalise(budget, item.event):
+                changed[budget.budget_id] = budget
+                uow.collect_new_events()  # in this event's span and causation
+    for budget in changed.values():
+        await uow.budgets.save(budget)
+    await uow.commit()
+
+
+def _finalise(budget: Budget, event: PlanSignedOff) -> bool:
+    """The budget made final at the plan's cost, unless this plan version already did."""
     if budget.has_plan(event.plan_id, event.plan_version):
-        return
+        return False
     budget.finalise(
         plan=SignedOffPlan(
             plan_id=event.plan_id,
@@ -206,8 +244,7 @@ async def finalise_budget(*, event: PlanSignedOff, uow: AllocationUnitOfWork) ->
         ),
         at=clock.now(),
     )
-    await uow.budgets.save(budget)
-    await uow.commit()
+    return True
 
 
 async def _council_budget(uow: AllocationUnitOfWork, budget_id: UUID, council: str) -> Budget:
@@ -263,18 +300,47 @@ async def agree_budget(
     """Agree the current revision in principle and issue it as the indicative budget."""
     async with uow:
         budget = await _council_budget(uow, budget_id, by.council)
-        policy = policy_for(policies, budget.council, version=budget.current.policy_version)
-        budget.agree(
-            by=by,
-            policy=policy,
-            at=clock.now(),
-            ceiling_exception_reason=ceiling_exception_reason,
-            expected_version=expected_version,
-            panel_sitting=panel_sitting,
-        )
+        _agree(budget, policies, by, ceiling_exception_reason, expected_version, panel_sitting)
         await uow.budgets.save(budget)
         await uow.commit()
     return budget
+
+
+async def agree_loaded_budget(
+    *,
+    uow: AllocationUnitOfWork,
+    policies: PolicyBook,
+    budget: Budget,
+    by: Caller,
+    ceiling_exception_reason: str | None,
+    expected_version: int | None,
+) -> Budget:
+    """agree_budget for a budget of the caller's council that this batch's unit of work
+    loaded already (the conversion route reads a whole batch's budgets at once)."""
+    async with uow:
+        _agree(budget, policies, by, ceiling_exception_reason, expected_version, None)
+        await uow.budgets.save(budget)
+        await uow.commit()
+    return budget
+
+
+def _agree(
+    budget: Budget,
+    policies: PolicyBook,
+    by: Caller,
+    ceiling_exception_reason: str | None,
+    expected_version: int | None,
+    panel_sitting: Sitting | None,
+) -> None:
+    policy = policy_for(policies, budget.council, version=budget.current.policy_version)
+    budget.agree(
+        by=by,
+        policy=policy,
+        at=clock.now(),
+        ceiling_exception_reason=ceiling_exception_reason,
+        expected_version=expected_version,
+        panel_sitting=panel_sitting,
+    )
 
 
 async def revise_budget(
