@@ -137,6 +137,8 @@ class UnitOfWork:
     def collect_new_events(self) -> None:
         """Move the events the seen aggregates recorded into this transaction's outbox."""
         for aggregate in self._seen.values():
+            if not aggregate.events:
+                continue  # most have recorded nothing: a conversion batch holds hundreds
             recorded = list(aggregate.events)
             aggregate.events.clear()
             for event in recorded:
