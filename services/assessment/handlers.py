@@ -279,7 +279,8 @@ async def convert_assessment(
     use cases' own steps, in their order, by the caller, so it records the same events under
     the same rules. The assessment they start is the one the later steps change, so it is
     written twice (added, then saved once) rather than loaded and saved again at each step
-    (three loads of three statements each and three saves per converted client)."""
+    (three loads of three statements each and three saves per converted client). In the
+    conversion's batch a row refused at a later step leaves nothing, its start included."""
     assessment = await start_assessment(
         uow=uow,
         policies=policies,

@@ -22,6 +22,7 @@ from servicekit import clock
 from servicekit.clock import SettableClock
 from servicekit.testing import POLICIES_DIR, outbox_events
 from services.assessment.domain import (
+    Answers,
     Assessment,
     DomainsUnanswered,
     GoingAhead,
@@ -61,7 +62,7 @@ async def four_steps(uow: FakeAssessmentUnitOfWork) -> Assessment:
     return await validate_assessment(**the_one, command=CONVERTED)
 
 
-async def converted(uow: FakeAssessmentUnitOfWork) -> Assessment:
+async def converted(uow: FakeAssessmentUnitOfWork, given: Answers | None = None) -> Assessment:
     return await convert_assessment(
         uow=uow,
         policies=POLICIES,
@@ -69,7 +70,7 @@ async def converted(uow: FakeAssessmentUnitOfWork) -> Assessment:
         start=command(),
         personal_details=None,
         keys=None,
-        answers=answers(),
+        answers=given or answers(),
         validation=CONVERTED,
     )
 
@@ -101,16 +102,9 @@ async def test_a_conversion_records_the_events_and_the_assessment_the_four_steps
 async def test_a_conversion_refused_at_a_later_step_is_refused_as_that_step_refuses_it() -> None:
     uow = FakeAssessmentUnitOfWork()
     with pytest.raises(DomainsUnanswered):
-        await convert_assessment(
-            uow=uow,
-            policies=POLICIES,
-            caller=CARE_MANAGER,
-            start=command(),
-            personal_details=None,
-            keys=None,
-            answers=answers(domains={}),
-            validation=CONVERTED,
-        )
+        async with uow.batch():  # as the conversion route runs its rows
+            await converted(uow, answers(domains={}))
+    assert uow.event_types == []  # not even AssessmentStarted: the row is all or nothing
 
 
 async def test_a_row_refused_at_submission_writes_nothing_and_the_next_row_converts(
