@@ -144,6 +144,20 @@ async def agree(
     )
 
 
+async def a_penny_more(
+    client: httpx.AsyncClient, tokens: Tokens, person_id: str, council: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The person's budget, and it revised by a care manager to a penny a week more."""
+    budget = await budget_of(client, tokens, person_id, council)
+    revised = await client.post(
+        f"/v1/budgets/{budget['budget_id']}/revisions",
+        json={"reason": "a penny of transport", "additional_weekly_pence": 1},
+        headers=tokens.headers("care_manager", council),
+    )
+    assert revised.status_code == 201, revised.text
+    return budget, revised.json()
+
+
 # --- a budget from a validated assessment -------------------------------------------------
 
 
@@ -254,14 +268,8 @@ async def test_council_a_care_manager_agrees_250_a_week_but_not_a_penny_more(
     r = await agree(client, tokens, at_limit["budget_id"], "care_manager", "council_a")
     assert r.status_code == 200, r.text
 
-    above = await budget_of(client, tokens, "A-2", "council_a")
-    revised = await client.post(
-        f"/v1/budgets/{above['budget_id']}/revisions",
-        json={"reason": "a penny of transport", "additional_weekly_pence": 1},
-        headers=tokens.headers("care_manager", "council_a"),
-    )
-    assert revised.status_code == 201, revised.text
-    assert revised.json()["current_revision"]["weekly_pence"] == 25_001
+    above, revised = await a_penny_more(client, tokens, "A-2", "council_a")
+    assert revised["current_revision"]["weekly_pence"] == 25_001
     refused = await agree(client, tokens, above["budget_id"], "care_manager", "council_a")
     assert refused.status_code == 403
     assert "care_manager" in refused.text and "£250.00" in refused.text

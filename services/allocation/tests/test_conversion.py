@@ -16,6 +16,7 @@ from contracts.events import BudgetIssued
 from servicekit.testing import Tokens, deliver, outbox_events_of
 from services.allocation.tests.test_api import (
     TWENTY_FIVE_POINTS,
+    a_penny_more,
     agree,
     budget_of,
     validated,
@@ -35,13 +36,7 @@ async def test_a_batch_agrees_each_budget_as_the_agree_route_does_and_refuses_on
     for person_id in ("A-1", "A-2", "A-3", "A-ROUTE"):
         await deliver(app, validated(person_id, "council_a", domain_levels=TWENTY_FIVE_POINTS))
     await deliver(app, validated("B-1", "council_b", domain_levels=TWENTY_FIVE_POINTS))
-    above = await budget_of(client, tokens, "A-2", "council_a")
-    revised = await client.post(
-        f"/v1/budgets/{above['budget_id']}/revisions",
-        json={"reason": "a penny of transport", "additional_weekly_pence": 1},
-        headers=tokens.headers("care_manager", "council_a"),
-    )
-    assert revised.status_code == 201, revised.text
+    await a_penny_more(client, tokens, "A-2", "council_a")  # £250.01: above the limit
     by_route = await budget_of(client, tokens, "A-ROUTE", "council_a")
     assert (
         await agree(client, tokens, by_route["budget_id"], "care_manager", "council_a")
