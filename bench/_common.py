@@ -111,6 +111,48 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, its live children and the children it has reaped.
+
+    PostgreSQL runs a process per connection: a backend that exited has its CPU added to
+    the postmaster's reaped-children fields, a live one is read itself."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
+    children: list[str] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            children += (task / "children").read_text().split()
+    seconds = ticks / os.sysconf("SC_CLK_TCK")
+    for child in children:
+        with contextlib.suppress(OSError):
+            seconds += tree_cpu_seconds(int(child))
+    return seconds
+
+
+DEPLOY_DIR_ENV = "PBJ_BENCH_DEPLOY_DIR"
+
+
+def deploy_dir() -> Path:
+    """Where the running broker and database server keep their pid files: this tree's
+    deploy/, or the one a `--before` run was started from."""
+    return Path(os.environ.get(DEPLOY_DIR_ENV) or ROOT / "deploy")
+
+
+def infrastructure_pids() -> dict[str, int]:
+    """The broker and the database server that deploy/ started, by name (those running)."""
+    pid_files = {
+        "kafka broker": deploy_dir() / "kafka/data/kafka.pid",
+        "postgresql": deploy_dir() / "postgres/data/pgdata/postmaster.pid",
+    }
+    found: dict[str, int] = {}
+    for name, path in pid_files.items():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int(path.read_text().split()[0])
+            if Path(f"/proc/{pid}").exists():
+                found[name] = pid
+    return found
+
+
 def proc_memory_mib(pid: int) -> dict[str, float]:
     """A process's resident memory now (VmRSS) and its peak so far (VmHWM), in MiB."""
     found: dict[str, float] = {}
@@ -303,7 +345,8 @@ def run_script_at(tree: Path, script: str, *args: str) -> dict[str, Any]:
         subprocess.run(
             [sys.executable, str(tree / "bench" / f"{script}.py"), *args],
             cwd=tree,
-            env={**os.environ, "PBJ_BENCH_RESULTS": results},
+            # The broker and the database server are the ones this tree's deploy/ started.
+            env={**os.environ, "PBJ_BENCH_RESULTS": results, DEPLOY_DIR_ENV: str(deploy_dir())},
             check=True,
         )
         name = script.removeprefix("bench_")

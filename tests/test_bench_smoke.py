@@ -111,9 +111,13 @@ def test_conversion_and_replay_on_kafka_and_postgres(
     result = doc["engines"]["kafka"]
     assert result["bulk"]["converted"] == doc["people"], result["bulk"]["failures"]
     assert result["journey"]["failed"] == 0, result["journey"]["failures"]
-    assert {"people_per_second", "cpu_ms_per_person", "36252_seconds_at_this_rate"} <= set(
-        result["bulk"]
-    )
+    assert {
+        "people_per_second",
+        "cpu_ms_per_person",
+        "36252_seconds_at_this_rate",
+        "server_cpu_ms_per_person",
+        "cpu_ms_per_person_with_servers",
+    } <= set(result["bulk"])
     assert {"ratio_bulk_to_journey", "meets"} <= set(result)
     doc = run_bench(tmp_path, "replay", "--engines", "kafka", env=env)
     assert doc["engines"]["kafka"]["replay"]["events"] == doc["events"]
