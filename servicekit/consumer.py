@@ -178,11 +178,11 @@ class EventConsumer:
 
     async def _apply_batch(self, chunk: list[tuple[Record, Envelope, Handler]]) -> None:
         async with self._unit_of_work().batch() as uow:
-            seen = await uow.applied_among(self.name, [envelope.id for _, envelope, _ in chunk])
+            new = await uow.claim_unapplied(self.name, [envelope.id for _, envelope, _ in chunk])
             fresh: list[tuple[Envelope, Handler]] = []
             for _, envelope, handler in chunk:
-                if envelope.id not in seen:
-                    seen.add(envelope.id)
+                if envelope.id in new:
+                    new.discard(envelope.id)  # a second copy in the chunk is a duplicate
                     fresh.append((envelope, handler))
             for batch_handler, run in groupby(fresh, key=self._batch_handler_of):
                 if batch_handler is not None:
@@ -199,7 +199,6 @@ class EventConsumer:
                         await handler(envelope, uow)
                         if not uow.committed:
                             await uow.commit()
-            await uow.mark_all_applied(self.name, [envelope.id for envelope, _ in fresh])
         self.applied += len(fresh)
         EVENTS_CONSUMED.labels(self.name, "applied").inc(len(fresh))
         if len(chunk) > len(fresh):

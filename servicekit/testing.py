@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
@@ -321,8 +321,10 @@ class InMemoryUnitOfWork(UnitOfWork):
     async def already_applied(self, consumer: str, event_id: str) -> bool:
         return (consumer, event_id) in self._inbox_rows.applied
 
-    async def applied_among(self, consumer: str, event_ids: list[str]) -> set[str]:
-        return {e for e in event_ids if (consumer, e) in self._inbox_rows.applied}
+    async def claim_unapplied(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        new = {e for e in event_ids if (consumer, e) not in self._inbox_rows.applied}
+        self._inbox_rows.applied.update((consumer, event_id) for event_id in new)
+        return new
 
     async def mark_all_applied(self, consumer: str, event_ids: list[str]) -> None:
         self._inbox_rows.applied.update((consumer, event_id) for event_id in event_ids)

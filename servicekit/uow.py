@@ -19,13 +19,15 @@ never drains an aggregate's events by hand.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.envelope import Envelope
@@ -182,14 +184,29 @@ class UnitOfWork:
         )
         return row.first() is not None
 
-    async def applied_among(self, consumer: str, event_ids: list[str]) -> set[str]:
-        """Which of these event ids this consumer has already applied (one query)."""
-        if not event_ids:
+    async def claim_unapplied(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Mark these events applied by the consumer, in this transaction, and return the
+        ones it had not applied before: the ones to apply now.
+
+        One `INSERT … ON CONFLICT DO NOTHING … RETURNING`, so the inbox's primary key
+        decides which events are new, not a query plan. Asking first with `SELECT … IN
+        (…)` was planned by PostgreSQL from no statistics while the inbox grew from empty
+        (a council's first conversion): a scan of all the consumer's rows, each checked
+        against the hundred ids, 60-75 ms a batch, most of the database's CPU.
+        """
+        wanted = list(dict.fromkeys(event_ids))
+        if not wanted:
             return set()
+        now = datetime.now(UTC)
+        dialect = self.session.get_bind().dialect.name
+        insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        statement = (
+            insert(self._inbox)
+            .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+            .returning(self._inbox.c.event_id)
+        )
         rows = await self.session.execute(
-            sa.select(self._inbox.c.event_id).where(
-                self._inbox.c.consumer == consumer, self._inbox.c.event_id.in_(event_ids)
-            )
+            statement, [{"consumer": consumer, "event_id": e, "applied_at": now} for e in wanted]
         )
         return {row.event_id for row in rows}
 

@@ -193,7 +193,23 @@ class UnitOfWorkContract:
         async with uow:
             assert await uow.already_applied("consumer", "event-1")
             assert not await uow.already_applied("another-consumer", "event-1")
-            assert await uow.applied_among("consumer", ["event-2", "event-3"]) == {"event-2"}
+            assert not await uow.already_applied("consumer", "event-3")
+
+    async def test_a_claimed_event_is_new_once_per_consumer_and_only_once_committed(
+        self, units: Units
+    ) -> None:
+        uow = units.new()
+        async with uow:
+            assert await uow.claim_unapplied("consumer", ["event-1"]) == {"event-1"}
+        async with uow:  # the claim was rolled back with its transaction
+            claimed = await uow.claim_unapplied("consumer", ["event-1", "event-2", "event-1"])
+            assert claimed == {"event-1", "event-2"}
+            assert await uow.claim_unapplied("consumer", ["event-2", "event-3"]) == {"event-3"}
+            await uow.commit()
+        async with uow:
+            assert await uow.claim_unapplied("consumer", ["event-1", "event-3"]) == set()
+            assert await uow.claim_unapplied("another-consumer", ["event-1"]) == {"event-1"}
+            assert await uow.already_applied("consumer", "event-2")
 
 
 class RepositoryContract(UnitOfWorkContract):

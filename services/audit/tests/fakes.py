@@ -100,4 +100,4 @@ class FakeAuditUnitOfWork(InMemoryUnitOfWork, AuditUnitOfWork):
         self.projections = FakeProjections(self)
 
     async def applied_of(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
-        return await self.applied_among(consumer, list(event_ids))
+        return {e for e in event_ids if await self.already_applied(consumer, e)}
