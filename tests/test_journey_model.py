@@ -5,9 +5,10 @@ one embedded event log, tests/journey_harness.py) with random people in six coun
 callers in the right and the wrong roles, amounts at and around the policies' limits,
 dates in the past, today and the future, clock moves, retries with the same and with
 fresh Idempotency-Keys, redelivered events, service restarts, switches, suspensions,
-clawbacks, policy adoptions and audit tampering. After each step it checks what the
-services answered against a small reference model (the council's policy files, read by
-this test's own reading of the seeds' rules, and what the model saw succeed):
+clawbacks, policy adoptions, audit tampering and legacy clients converted in bulk (the
+four conversion routes, a row each). After each step it checks what the services
+answered against a small reference model (the council's policy files, read by this test's
+own reading of the seeds' rules, and what the model saw succeed):
 
 - money: nothing is released before it is due, nor for an as_of after today, and what a
   person has been released never exceeds what their signed schedules made due by today;
@@ -282,6 +283,7 @@ class JourneyModel(RuleBasedStateMachine):
         self.model: dict[tuple[str, str], Person] = {}
         self.adopted: dict[str, list[Policy]] = {}
         self.adoptions = 0
+        self.conversions = 0
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -588,21 +590,27 @@ class JourneyModel(RuleBasedStateMachine):
             body,
         )
         if r.status_code < 300:
-            candidates = [self.in_force(p.council, self.today)]
-            if (recorded := self.recorded(version)) is not None:
-                candidates.append(recorded)
-            if not any(
-                expected_may_agree(c, role, weekly, p.client_group, above_ceiling)
-                for c in candidates
-            ):
-                violation(
-                    "authority",
-                    f"{role.value} agreed {p}'s budget of {weekly}p a week ({p.client_group}"
-                    f"{', above the ceiling' if above_ceiling else ''}); "
-                    f"{' and '.join(c.policy_version for c in candidates)} does not allow it",
-                )
+            self._check_agreed(p, role, weekly, version, above_ceiling)
             self._learn_budget(p, r.json())
         self.settle()
+
+    def _check_agreed(
+        self, p: Person, role: Role, weekly: int, version: str, above_ceiling: bool
+    ) -> None:
+        """A budget agreed in principle by `role`: allowed by the policy in force or the one
+        the budget was calculated under."""
+        candidates = [self.in_force(p.council, self.today)]
+        if (recorded := self.recorded(version)) is not None:
+            candidates.append(recorded)
+        if not any(
+            expected_may_agree(c, role, weekly, p.client_group, above_ceiling) for c in candidates
+        ):
+            violation(
+                "authority",
+                f"{role.value} agreed {p}'s budget of {weekly}p a week ({p.client_group}"
+                f"{', above the ceiling' if above_ceiling else ''}); "
+                f"{' and '.join(c.policy_version for c in candidates)} does not allow it",
+            )
 
     # What a rule needs done first is done the ordinary way: by the lowest role the policy
     # allows, dated today, so that every rule can reach the stage it exercises.
@@ -675,27 +683,34 @@ class JourneyModel(RuleBasedStateMachine):
             body,
         )
         if r.status_code < 300:
-            candidates = [self.in_force(p.council, signed_on), self.in_force(p.council, self.today)]
-            if not any(
-                expected_may_sign_off(c, role, p.plan_weekly, p.client_group, sitting)
-                for c in candidates
-            ):
-                at = f" at the panel's {sitting} sitting" if sitting else ""
-                violation(
-                    "authority",
-                    f"{role.value} signed off {p}'s plan of {p.plan_weekly}p a week "
-                    f"({p.client_group}){at}; {candidates[0].policy_version} does not allow it",
-                )
-            if signed_on > self.today:
-                violation(
-                    "dates",
-                    f"{p}'s plan was signed off dated {signed_on}, after today ({self.today})",
-                )
             assert p.plan_id is not None
-            p.plans_signed_on[p.plan_id] = signed_on
+            self._check_signed_off(p, p.plan_id, role, signed_on, sitting)
             p.plan_id = None
         self.settle()
         self._learn_deployments(p)
+
+    def _check_signed_off(
+        self, p: Person, plan_id: str, role: Role, signed_on: date, sitting: str | None
+    ) -> None:
+        """A plan of p.plan_weekly signed off by `role` dated `signed_on`: within the role's
+        authority, and not dated after today."""
+        candidates = [self.in_force(p.council, signed_on), self.in_force(p.council, self.today)]
+        if not any(
+            expected_may_sign_off(c, role, p.plan_weekly, p.client_group, sitting)
+            for c in candidates
+        ):
+            at = f" at the panel's {sitting} sitting" if sitting else ""
+            violation(
+                "authority",
+                f"{role.value} signed off {p}'s plan of {p.plan_weekly}p a week "
+                f"({p.client_group}){at}; {candidates[0].policy_version} does not allow it",
+            )
+        if signed_on > self.today:
+            violation(
+                "dates",
+                f"{p}'s plan was signed off dated {signed_on}, after today ({self.today})",
+            )
+        p.plans_signed_on[plan_id] = signed_on
 
     def _signed_off_ordinarily(self, p: Person) -> bool:
         if p.live_deployment is not None:
@@ -872,23 +887,30 @@ class JourneyModel(RuleBasedStateMachine):
             body,
         )
         if r.status_code < 300:
-            dep.signed = True
-            plan_signed_on = p.plans_signed_on.get(dep.plan_id)
-            if signed_on > self.today:
-                violation(
-                    "dates",
-                    f"an agreement for {p} signed on {signed_on}, after today ({self.today}), "
-                    "was accepted",
-                )
-            if plan_signed_on is not None and signed_on < plan_signed_on:
-                violation(
-                    "dates",
-                    f"an agreement for {p} signed on {signed_on}, before its plan was signed "
-                    f"off on {plan_signed_on}, was accepted",
-                )
-            self._check_arrears(p, dep, role, with_reason or dep.arrears_reason)
+            self._check_signed_agreement(p, dep, signed_on, role, with_reason or dep.arrears_reason)
         self.settle()
         self._learn_deployments(p)
+
+    def _check_signed_agreement(
+        self, p: Person, dep: Deployment, signed_on: date, role: Role, reason: bool
+    ) -> None:
+        """An agreement recorded as signed on `signed_on`: not after today, not before its
+        plan's sign-off, and its arrears (if any) with a reason and within `role`'s limit."""
+        dep.signed = True
+        plan_signed_on = p.plans_signed_on.get(dep.plan_id)
+        if signed_on > self.today:
+            violation(
+                "dates",
+                f"an agreement for {p} signed on {signed_on}, after today ({self.today}), "
+                "was accepted",
+            )
+        if plan_signed_on is not None and signed_on < plan_signed_on:
+            violation(
+                "dates",
+                f"an agreement for {p} signed on {signed_on}, before its plan was signed "
+                f"off on {plan_signed_on}, was accepted",
+            )
+        self._check_arrears(p, dep, role, reason)
 
     def _check_arrears(self, p: Person, dep: Deployment, role: Role, reason: bool) -> None:
         """Instalments scheduled already past due are arrears: they need a reason and a role
@@ -921,6 +943,194 @@ class JourneyModel(RuleBasedStateMachine):
                 f"{role.value} approved {arrears}p of arrears for {p}; "
                 f"{policy.policy_version} does not allow it",
             )
+
+    # --- bulk conversion ---------------------------------------------------------------------
+
+    @rule(
+        target=people,
+        council=st.sampled_from(COUNCILS),
+        person_id=st.sampled_from(PERSON_IDS),
+        group=st.integers(0, 4),
+        answers=st.one_of(st.sampled_from((0, 1)), st.integers(0, 12)),
+        agree_as=APPROVERS,
+        with_reason=st.booleans(),
+        sign_off_as=APPROVERS,
+        sign_off_on=DAYS,
+        arrange_as=st.sampled_from(
+            (Role.CARE_MANAGER, Role.CARE_MANAGER, Role.TEAM_MANAGER, Role.FINANCE, Role.AUDITOR)
+        ),
+        first_due=st.sampled_from((0, -30, -1, 1, 7)),
+        signed=DAYS,
+        arrears_reason=st.booleans(),
+    )
+    def convert_client(
+        self, council: str, person_id: str, group: int, answers: int, agree_as: Role,
+        with_reason: bool, sign_off_as: Role, sign_off_on: int, arrange_as: Role,
+        first_due: int, signed: int, arrears_reason: bool,
+    ) -> Any:  # fmt: skip
+        """A legacy client through the four conversion routes, a row each, as `pbj convert`
+        sends them (POST /v1/conversions/assessments, budget-agreements, plans, deployments),
+        by roles and on dates drawn as for the one-at-a-time calls. A row the routes convert
+        is held to the same rules of authority and dates, and the person joins the model, so
+        every later rule (releases, revisions, replays) reaches them too."""
+        if (council, person_id) in self.model:
+            return multiple()
+        policy = self.in_force(council, self.today)
+        client_group = policy.client_groups[group % len(policy.client_groups)].value
+        self.conversions += 1
+        ref = f"model-{self.conversions}"
+        assessed = self._convert_row(
+            "assessment",
+            "assessments",
+            staff(council, Role.CARE_MANAGER),
+            {
+                "ref": ref,
+                "start": {
+                    "person_id": person_id,
+                    "client_group": client_group,
+                    "completed_by": "supported",
+                    "team": "North",
+                    "key_worker_id": "KW1",
+                    "age_band": "65-74",
+                    "community_based": True,
+                },
+                "answers": {
+                    "domains": demo_answers(policy, answers),
+                    "significant_informal_support": False,
+                    "needs_24_7": False,
+                    "carer_support_weekly_pence": 0,
+                    "other_funding": [],
+                    "outcomes": ["Stay living in my own home"],
+                    "risks": [],
+                },
+                "validation": {"adjustments": [], "risks": []},
+            },
+        )
+        if assessed is None:
+            return multiple()
+        self.settle()
+        p = Person(council, person_id, client_group)
+        self.model[p.key] = p
+        cm = staff(council, Role.CARE_MANAGER)
+        listed = self.call("allocation", "GET", f"/v1/budgets?person_id={person_id}", cm)
+        for item in listed.json().get("items", []):
+            budget = self.call("allocation", "GET", f"/v1/budgets/{item['budget_id']}", cm)
+            if budget.status_code == 200 and budget.json()["council"] == council:
+                self._learn_budget(p, budget.json())
+                p.base_weekly = p.weekly
+        # A stage whose row was refused is done the ordinary way, so that the later rows are
+        # tried too.
+        if p.budget_id is not None and not p.agreed:
+            self._convert_agreement(p, ref, agree_as, with_reason)
+        if self._agreed_ordinarily(p) and p.live_deployment is None:
+            self._convert_plan(p, ref, sign_off_as, self.day(sign_off_on))
+        if self._signed_off_ordinarily(p):
+            dep = p.live_deployment
+            assert dep is not None
+            if not dep.signed:
+                self._convert_deployment(
+                    p, dep, ref, arrange_as, self.day(first_due), self.day(signed), arrears_reason
+                )
+        for holder in self.model.values():
+            if holder.person_id == person_id:
+                self._read_history_as(holder, holder.council, as_person=False)
+        return p.key
+
+    def _convert_row(
+        self, service: str, route: str, who: Identity, row: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """POST /v1/conversions/{route} with one row: its result if it was converted. A
+        refused row is refused as its own call would be: with a 4xx and a reason."""
+        r = self.call(service, "POST", f"/v1/conversions/{route}", who, {"rows": [row]})
+        if r.status_code >= 300:
+            return None
+        [answer] = r.json()["rows"]
+        if answer["outcome"] == "rejected" and not (
+            400 <= answer["status"] < 500 and answer.get("detail")
+        ):
+            violation(
+                "errors",
+                f"a {route} conversion row as {who} was refused with {answer['status']} "
+                f"and no reason: {answer}",
+            )
+        done: dict[str, Any] | None = answer["result"] if answer["outcome"] == "done" else None
+        return done
+
+    def _convert_agreement(self, p: Person, ref: str, role: Role, with_reason: bool) -> None:
+        row: dict[str, Any] = {"ref": ref, "person_id": p.person_id}
+        if with_reason:
+            row["ceiling_exception_reason"] = "Existing package agreed at panel before conversion"
+        weekly, version, above_ceiling = p.weekly, p.policy_version, p.above_ceiling
+        agreed = self._convert_row(
+            "allocation", "budget-agreements", staff(p.council, role, STAFF_USERS[0]), row
+        )
+        if agreed is None:
+            return
+        agreed_at = clock.now()
+        self._check_agreed(p, role, weekly, version, above_ceiling)
+        budget = self.call(
+            "allocation", "GET", f"/v1/budgets/{agreed['budget_id']}", staff(p.council, role)
+        )
+        if budget.status_code == 200:
+            self._learn_budget(p, budget.json(), agreed_at)
+        self.settle()
+
+    def _convert_plan(self, p: Person, ref: str, role: Role, signed_on: date) -> None:
+        policy = self.in_force(p.council, self.today)
+        row = {
+            "ref": ref,
+            "sign_off_on": iso(signed_on),
+            "plan": {
+                "person_id": p.person_id,
+                "budget_id": p.budget_id,
+                "outcomes": ["Stay living in my own home"],
+                "lines": [
+                    {
+                        "description": "Personal assistant, as before conversion",
+                        "provider_kind": "personal_assistant",
+                        "frequency": "weekly",
+                        "amount_pence": p.weekly,
+                        "domains": [d.key for d in policy.questionnaire.domains],
+                        "outcomes": ["Stay living in my own home"],
+                    }
+                ],
+                "contingency_weekly_pence": 0,
+                "risk_mitigations": [],
+            },
+        }
+        signed_off = self._convert_row("planning", "plans", staff(p.council, role), row)
+        if signed_off is not None:
+            p.plan_weekly = int(signed_off["weekly_pence"])
+            self._check_signed_off(p, str(signed_off["plan_id"]), role, signed_on, None)
+        self.settle()
+        self._learn_deployments(p)
+
+    def _convert_deployment(
+        self, p: Person, dep: Deployment, ref: str, role: Role, first_due_on: date,
+        signed_on: date, arrears_reason: bool,
+    ) -> None:  # fmt: skip
+        row: dict[str, Any] = {
+            "ref": ref,
+            "person_id": p.person_id,
+            "plan_id": dep.plan_id,
+            "arrangement": {
+                "parts": [{"option": "direct_payment"}],
+                "frequency": "four_weekly",
+                "first_due_on": iso(first_due_on),
+                "assessed_max_weekly_contribution_pence": 0,
+            },
+            "signed_on": iso(signed_on),
+        }
+        if arrears_reason:
+            row["arrears_reason"] = "Support started before the records were converted"
+        set_up = self._convert_row("payments", "deployments", staff(p.council, role), row)
+        if set_up is not None:
+            dep.arranged = True
+            dep.first_due_on = first_due_on
+            self._check_signed_agreement(p, dep, signed_on, role, arrears_reason)
+        self.settle()
+        self._learn_deployments(p)
+        self._check_money(p)
 
     @rule(
         person=people,
