@@ -104,6 +104,15 @@ PRACTITIONERS = (Role.CARE_MANAGER, Role.TEAM_MANAGER, Role.PANEL)
 ANY_STAFF = (*PRACTITIONERS, Role.FINANCE, Role.AUDITOR, Role.OPERATIONS)
 APPROVERS = st.sampled_from((Role.TEAM_MANAGER, Role.PANEL, Role.CARE_MANAGER) * 3 + ANY_STAFF[3:])
 """Mostly a role that may approve something, sometimes one that never may."""
+A_NEW_PERSON: dict[str, st.SearchStrategy[Any]] = {
+    "council": st.sampled_from(COUNCILS),
+    "person_id": st.sampled_from(PERSON_IDS),
+    "group": st.integers(0, 4),
+    # Few needs often: small budgets are where a team manager's limit is not what stops
+    # them (Council C's mental health budgets go to the panel whatever the amount).
+    "answers": st.one_of(st.sampled_from((0, 1)), st.integers(0, 12)),
+}
+"""What a rule that brings a person into the model draws: council, id, client group, needs."""
 NEARBY = (-1, 0, 1)
 DAYS = st.sampled_from((-400, -30, -1, 0, 1, 30))
 
@@ -249,6 +258,32 @@ def expected_may_approve_arrears(policy: Policy, role: Role, arrears_pence: int)
     return _ladder_allows(policy.approvals.plan_sign_off, role, arrears_pence)
 
 
+def start_request(person_id: str, client_group: str) -> dict[str, Any]:
+    """An assessment's start as the model sends it, by its own call or in a conversion row."""
+    return {
+        "person_id": person_id,
+        "client_group": client_group,
+        "completed_by": "supported",
+        "team": "North",
+        "key_worker_id": "KW1",
+        "age_band": "65-74",
+        "community_based": True,
+    }
+
+
+def answers_request(policy: Policy, answers: int, informal_support: bool) -> dict[str, Any]:
+    """An assessment's answers: `answers` of the policy's questions answered with a need."""
+    return {
+        "domains": demo_answers(policy, answers),
+        "significant_informal_support": informal_support,
+        "needs_24_7": False,
+        "carer_support_weekly_pence": 0,
+        "other_funding": [],
+        "outcomes": ["Stay living in my own home"],
+        "risks": [],
+    }
+
+
 PROBLEM_FIELDS = ("type", "title", "status", "detail", "error")
 
 
@@ -373,12 +408,7 @@ class JourneyModel(RuleBasedStateMachine):
 
     @rule(
         target=people,
-        council=st.sampled_from(COUNCILS),
-        person_id=st.sampled_from(PERSON_IDS),
-        group=st.integers(0, 4),
-        # Few needs often: small budgets are where a team manager's limit is not what stops
-        # them (Council C's mental health budgets go to the panel whatever the amount).
-        answers=st.one_of(st.sampled_from((0, 1)), st.integers(0, 12)),
+        **A_NEW_PERSON,
         informal_support=st.booleans(),
         # Mostly eligible; sometimes needs found not eligible, none determined, or urgent.
         eligibility=st.sampled_from(ELIGIBILITY_CASES),
@@ -401,19 +431,7 @@ class JourneyModel(RuleBasedStateMachine):
         client_group = policy.client_groups[group % len(policy.client_groups)].value
         cm = staff(council, Role.CARE_MANAGER)
         r = self.call(
-            "assessment",
-            "POST",
-            "/v1/assessments",
-            cm,
-            {
-                "person_id": person_id,
-                "client_group": client_group,
-                "completed_by": "supported",
-                "team": "North",
-                "key_worker_id": "KW1",
-                "age_band": "65-74",
-                "community_based": True,
-            },
+            "assessment", "POST", "/v1/assessments", cm, start_request(person_id, client_group)
         )
         if r.status_code != 201:
             return multiple()
@@ -422,15 +440,7 @@ class JourneyModel(RuleBasedStateMachine):
             (
                 "PUT",
                 f"/v1/assessments/{aid}/answers",
-                {
-                    "domains": demo_answers(policy, answers),
-                    "significant_informal_support": informal_support,
-                    "needs_24_7": False,
-                    "carer_support_weekly_pence": 0,
-                    "other_funding": [],
-                    "outcomes": ["Stay living in my own home"],
-                    "risks": [],
-                },
+                answers_request(policy, answers, informal_support),
             ),
             ("POST", f"/v1/assessments/{aid}/submit", {}),
         ]
@@ -455,20 +465,26 @@ class JourneyModel(RuleBasedStateMachine):
         if validated.status_code >= 300:
             return multiple()
         self.settle()
-        issued_at = clock.now()
         person = Person(council, person_id, client_group)
-        listed = self.call("allocation", "GET", f"/v1/budgets?person_id={person_id}", cm)
-        for item in listed.json().get("items", []):
-            budget = self.call("allocation", "GET", f"/v1/budgets/{item['budget_id']}", cm)
-            if budget.status_code == 200 and budget.json()["council"] == council:
-                self._learn_budget(person, budget.json(), issued_at)
-                person.base_weekly = person.weekly
+        self._learn_calculated_budget(person)
         self.model[person.key] = person
         # Every council holding this id reads its own person, and only its own, at once.
         for holder in self.model.values():
             if holder.person_id == person_id:
                 self._read_history_as(holder, holder.council, as_person=False)
         return person.key
+
+    def _learn_calculated_budget(self, p: Person) -> None:
+        """The budget allocation calculated for the person's validated assessment; agreed
+        already (a revision to issue) as of now."""
+        issued_at = clock.now()
+        cm = staff(p.council, Role.CARE_MANAGER)
+        listed = self.call("allocation", "GET", f"/v1/budgets?person_id={p.person_id}", cm)
+        for item in listed.json().get("items", []):
+            budget = self.call("allocation", "GET", f"/v1/budgets/{item['budget_id']}", cm)
+            if budget.status_code == 200 and budget.json()["council"] == p.council:
+                self._learn_budget(p, budget.json(), issued_at)
+                p.base_weekly = p.weekly
 
     def _check_refused_validation(
         self, council: str, person_id: str, validated: Any, eligibility: str
@@ -948,10 +964,7 @@ class JourneyModel(RuleBasedStateMachine):
 
     @rule(
         target=people,
-        council=st.sampled_from(COUNCILS),
-        person_id=st.sampled_from(PERSON_IDS),
-        group=st.integers(0, 4),
-        answers=st.one_of(st.sampled_from((0, 1)), st.integers(0, 12)),
+        **A_NEW_PERSON,
         agree_as=APPROVERS,
         with_reason=st.booleans(),
         sign_off_as=APPROVERS,
@@ -985,24 +998,8 @@ class JourneyModel(RuleBasedStateMachine):
             staff(council, Role.CARE_MANAGER),
             {
                 "ref": ref,
-                "start": {
-                    "person_id": person_id,
-                    "client_group": client_group,
-                    "completed_by": "supported",
-                    "team": "North",
-                    "key_worker_id": "KW1",
-                    "age_band": "65-74",
-                    "community_based": True,
-                },
-                "answers": {
-                    "domains": demo_answers(policy, answers),
-                    "significant_informal_support": False,
-                    "needs_24_7": False,
-                    "carer_support_weekly_pence": 0,
-                    "other_funding": [],
-                    "outcomes": ["Stay living in my own home"],
-                    "risks": [],
-                },
+                "start": start_request(person_id, client_group),
+                "answers": answers_request(policy, answers, informal_support=False),
                 "validation": {"adjustments": [], "risks": []},
             },
         )
@@ -1011,13 +1008,7 @@ class JourneyModel(RuleBasedStateMachine):
         self.settle()
         p = Person(council, person_id, client_group)
         self.model[p.key] = p
-        cm = staff(council, Role.CARE_MANAGER)
-        listed = self.call("allocation", "GET", f"/v1/budgets?person_id={person_id}", cm)
-        for item in listed.json().get("items", []):
-            budget = self.call("allocation", "GET", f"/v1/budgets/{item['budget_id']}", cm)
-            if budget.status_code == 200 and budget.json()["council"] == council:
-                self._learn_budget(p, budget.json())
-                p.base_weekly = p.weekly
+        self._learn_calculated_budget(p)
         # A stage whose row was refused is done the ordinary way, so that the later rows are
         # tried too.
         if p.budget_id is not None and not p.agreed:
