@@ -43,6 +43,7 @@ _SAFETY_POLL_SECONDS = 1.0
 _IDLE_TICK_SECONDS = 0.005
 """Where wake-ups do not exist (not Linux), consumers look this often instead."""
 _PAGE_SIZE = 16_384
+_BUSY_SECONDS = 30.0
 """Records are whole CloudEvents of 1-3 KB: on 4 KiB pages a third of every page was
 left empty and each append wrote a page per record; 16 KiB pages hold five to ten records
 (bench/bench_peer.py; ADR 0001). Only a new file takes it: an existing one keeps its own."""
@@ -136,13 +137,33 @@ def _decode_run(blob: bytes) -> list[Record]:
 
 def _connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        path, timeout=_BUSY_SECONDS, isolation_level=None, check_same_thread=False
+    )
     conn.execute(f"PRAGMA page_size={_PAGE_SIZE}")  # before the first table; else ignored
-    conn.execute("PRAGMA journal_mode=WAL")
+    _into_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
     _prepare(conn)
     return conn
+
+
+def _into_wal(conn: sqlite3.Connection) -> None:
+    """WAL mode, waiting while another connection sets it.
+
+    Two processes opening a new file at once (a service and `pbj`, say) both ask for WAL;
+    the one that loses is told "database is locked" at once, without the busy timeout's
+    wait (41 opens of 3,000, three at a time on new files), so it asks again until the
+    timeout is spent."""
+    deadline = time.monotonic() + _BUSY_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _layout_version(conn: sqlite3.Connection) -> int:
