@@ -27,6 +27,7 @@ from servicekit.outbox import OutboxRelay
 from servicekit.policies import adopted_rows, record_adoption
 from servicekit.sampling import sample_forever
 from servicekit.settings import ServiceSettings
+from servicekit.statistics import analyse_new_tables_forever
 from servicekit.uow import UnitOfWork
 
 _GRACEFUL_STOP_SECONDS = 10.0
@@ -150,6 +151,7 @@ class ServiceRuntime(Generic[U]):
 
     async def start(self) -> None:
         await self.database.migrate(self.migrations_dir)
+        self._tasks.append(asyncio.create_task(analyse_new_tables_forever(self)))
         await self._load_adopted_policies()
         if self.adopted_policies is not None:
             self._tasks.append(asyncio.create_task(self._reload_adopted_policies()))
