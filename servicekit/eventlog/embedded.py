@@ -43,10 +43,11 @@ _SAFETY_POLL_SECONDS = 1.0
 _IDLE_TICK_SECONDS = 0.005
 """Where wake-ups do not exist (not Linux), consumers look this often instead."""
 _PAGE_SIZE = 16_384
-_BUSY_SECONDS = 30.0
 """Records are whole CloudEvents of 1-3 KB: on 4 KiB pages a third of every page was
 left empty and each append wrote a page per record; 16 KiB pages hold five to ten records
 (bench/bench_peer.py; ADR 0001). Only a new file takes it: an existing one keeps its own."""
+_BUSY_SECONDS = 30.0
+"""How long a connection waits for another process's lock before it gives up."""
 _CHECKPOINT_BYTES = 1000 * _PAGE_SIZE
 """About as much as SQLite's own automatic checkpoint lets the WAL grow (1,000 pages)."""
 _RUN_RECORDS = 128
@@ -143,7 +144,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute(f"PRAGMA page_size={_PAGE_SIZE}")  # before the first table; else ignored
     _into_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={int(_BUSY_SECONDS * 1000)}")
     _prepare(conn)
     return conn
 
