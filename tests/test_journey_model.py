@@ -475,8 +475,8 @@ class JourneyModel(RuleBasedStateMachine):
         return person.key
 
     def _learn_calculated_budget(self, p: Person) -> None:
-        """The budget allocation calculated for the person's validated assessment; agreed
-        already (a revision to issue) as of now."""
+        """Learn the budget allocation calculated from the person's validated assessment;
+        one agreed already counts as issued now."""
         issued_at = clock.now()
         cm = staff(p.council, Role.CARE_MANAGER)
         listed = self.call("allocation", "GET", f"/v1/budgets?person_id={p.person_id}", cm)
