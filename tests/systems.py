@@ -9,18 +9,30 @@ without those servers and fails in CI. `run_pbj` runs the `pbj` command line aga
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from pbj.processes import PORTAL, REPO_ROOT, SERVICES, Supervisor, postgres_database_urls
+from servicekit.db import Database
 from testkit.chaos.processes import free_ports
 
-__all__ = ["ENGINES", "admin", "free_ports", "run_pbj", "supervised_system"]
+__all__ = [
+    "ENGINES",
+    "admin",
+    "database_of_its_own",
+    "free_ports",
+    "migrated_database_of_its_own",
+    "run_pbj",
+    "supervised_system",
+]
 
 ENGINES = [
     "embedded",
@@ -29,15 +41,55 @@ ENGINES = [
 
 
 async def admin(admin_url: str, *statements: str) -> None:
-    """Statements on the maintenance database (CREATE and DROP DATABASE cannot be in one)."""
+    """Statements on the maintenance database (CREATE and DROP DATABASE cannot be in one).
+
+    `DROP DATABASE … WITH (FORCE)` ends the other sessions in the database, but not an
+    autovacuum worker's: it belongs to no role of ours, so PostgreSQL refuses the drop
+    ("must be a member of the role whose process is being terminated"). The worker is gone
+    in moments, so the drop is asked again for a while."""
     import asyncpg
 
     connection = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
     try:
         for statement in statements:
-            await connection.execute(statement)
+            for attempt in itertools.count(1):
+                try:
+                    await connection.execute(statement)
+                    break
+                except asyncpg.InsufficientPrivilegeError:
+                    if attempt >= _DROP_ATTEMPTS or not statement.startswith("DROP DATABASE"):
+                        raise
+                    await asyncio.sleep(0.1)
     finally:
         await connection.close()
+
+
+_DROP_ATTEMPTS = 100
+
+
+@contextlib.asynccontextmanager
+async def database_of_its_own(admin_url: str, prefix: str) -> AsyncIterator[str]:
+    """A new PostgreSQL database for one test: its URL; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    await admin(admin_url, f"CREATE DATABASE {name}")
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        await admin(admin_url, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@contextlib.asynccontextmanager
+async def migrated_database_of_its_own(
+    admin_url: str, prefix: str, migrations: Path
+) -> AsyncIterator[Database]:
+    """database_of_its_own with a service's schema, as its Database."""
+    async with database_of_its_own(admin_url, prefix) as url:
+        database = Database(url)
+        try:
+            await database.migrate(migrations)
+            yield database
+        finally:
+            await database.dispose()
 
 
 def supervised_system(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import event
 
 from servicekit.db import Database
 from services.audit.db import AuditUnitOfWork, metadata
+from tests.systems import migrated_database_of_its_own
 
 pytestmark = [pytest.mark.postgres]
 
@@ -19,17 +19,8 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "services" / "audit" / "mi
 
 @pytest.fixture
 async def audit_database(postgres_admin_url: str):
-    name = f"audit_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_admin_url.replace("+asyncpg", ""))
-    await admin.execute(f"CREATE DATABASE {name}")
-    database = Database(postgres_admin_url.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        await database.migrate(MIGRATIONS)
+    async with migrated_database_of_its_own(postgres_admin_url, "audit", MIGRATIONS) as database:
         yield database
-    finally:
-        await database.dispose()
-        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-        await admin.close()
 
 
 async def test_the_reads_of_a_history_and_an_as_of_use_an_index(audit_database: Database):

@@ -8,12 +8,10 @@ must equal the digest the live consumer produced, one event at a time.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -35,6 +33,7 @@ from services.audit.tests.test_api import (
     sql,
 )
 from services.audit.tests.test_council_keys import digest_of, replayed
+from tests.systems import database_of_its_own
 
 PEOPLE = 5
 
@@ -52,14 +51,8 @@ async def database_url(admin_url: str | None, data_dir: Path) -> AsyncIterator[s
     if admin_url is None:
         yield f"sqlite+aiosqlite:///{data_dir}/audit.db"
         return
-    name = f"audit_replay_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
-    await admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-        await admin.close()
+    async with database_of_its_own(admin_url, "audit_replay") as url:
+        yield url
 
 
 @pytest.fixture

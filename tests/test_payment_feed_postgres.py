@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 
 from contracts import events as ev
 from servicekit.db import Database
 from services.payments.db import PaymentsUnitOfWork, metadata, payment_feed
+from tests.systems import migrated_database_of_its_own
 
 pytestmark = [pytest.mark.postgres]
 
@@ -24,17 +24,10 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "services" / "payments" / 
 
 @pytest.fixture
 async def payments_database(postgres_admin_url: str) -> AsyncIterator[Database]:
-    name = f"payments_feed_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_admin_url.replace("+asyncpg", ""))
-    await admin.execute(f"CREATE DATABASE {name}")
-    database = Database(postgres_admin_url.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        await database.migrate(MIGRATIONS)
+    async with migrated_database_of_its_own(
+        postgres_admin_url, "payments_feed", MIGRATIONS
+    ) as database:
         yield database
-    finally:
-        await database.dispose()
-        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-        await admin.close()
 
 
 def released(person_id: str) -> ev.PaymentReleased:

@@ -3,19 +3,18 @@ writes are rolled back as before when their connection goes back unfinished."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from servicekit.db import Database, UtcDateTime
 from servicekit.reads import ReadQuery
+from tests.systems import database_of_its_own
 
 
 async def _with_a_table(database: Database) -> Database:
@@ -36,16 +35,12 @@ async def sqlite_database(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def postgres_database(postgres_admin_url: str) -> AsyncIterator[Database]:
-    name = f"reads_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_admin_url.replace("+asyncpg", ""))
-    await admin.execute(f"CREATE DATABASE {name}")
-    database = Database(postgres_admin_url.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        yield await _with_a_table(database)
-    finally:
-        await database.dispose()
-        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-        await admin.close()
+    async with database_of_its_own(postgres_admin_url, "reads") as url:
+        database = Database(url)
+        try:
+            yield await _with_a_table(database)
+        finally:
+            await database.dispose()
 
 
 @pytest.fixture(

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 
@@ -55,6 +54,7 @@ from services.planning.domain import KnownBudget, Plan
 from services.planning.schemas import PlanIn, plan_content
 from services.planning.tests import test_api as planning_tests
 from services.planning.tests.fakes import FakePlanningUnitOfWork
+from tests.systems import migrated_database_of_its_own
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = PolicyBook.from_directory(POLICIES_DIR)
@@ -158,17 +158,10 @@ class OnPostgreSQL:
 
     @pytest.fixture
     async def units(self, postgres_admin_url: str) -> AsyncIterator[Units]:
-        name = f"{self.service.name}_contract_{uuid.uuid4().hex[:10]}"
-        admin = await asyncpg.connect(postgres_admin_url.replace("+asyncpg", ""))
-        await admin.execute(f"CREATE DATABASE {name}")
-        database = Database(postgres_admin_url.rsplit("/", 1)[0] + f"/{name}")
-        try:
-            await database.migrate(self.service.migrations)
+        async with migrated_database_of_its_own(
+            postgres_admin_url, f"{self.service.name}_contract", self.service.migrations
+        ) as database:
             yield InDatabase(self.service, database)
-        finally:
-            await database.dispose()
-            await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-            await admin.close()
 
 
 # --- the contracts ------------------------------------------------------------------------

@@ -4,12 +4,10 @@ council's lookups by a list of ids go through the key (servicekit/statistics.py)
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from servicekit.db import Database
 from servicekit.statistics import ROWS_WORTH_ANALYSING, analyse_new_tables
 from services.assessment import db as assessment_db
+from tests.systems import migrated_database_of_its_own
 
 ASSESSMENT_MIGRATIONS = Path(assessment_db.__file__).parent / "migrations"
 
@@ -28,17 +27,10 @@ LOOKUP = sa.text(
 
 @pytest.fixture
 async def assessment_database(postgres_admin_url: str) -> AsyncIterator[Database]:
-    name = f"assessment_statistics_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_admin_url.replace("+asyncpg", ""))
-    await admin.execute(f"CREATE DATABASE {name}")
-    database = Database(postgres_admin_url.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        await database.migrate(ASSESSMENT_MIGRATIONS)
+    async with migrated_database_of_its_own(
+        postgres_admin_url, "assessment_statistics", ASSESSMENT_MIGRATIONS
+    ) as database:
         yield database
-    finally:
-        await database.dispose()
-        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-        await admin.close()
 
 
 async def writes_counted(engine: AsyncEngine, table: str, rows: int) -> None:
