@@ -443,9 +443,38 @@ async def consumed(client: httpx.AsyncClient, system: Supervisor, name: str, out
 LOCK_HELD_SECONDS = 3.0
 """How long the kill holds the embedded log's write lock, waiting for the victim to apply,
 before it lets a commit of offsets that waits on it through."""
-LOCK_LET_GO_SECONDS = 0.15
-"""Longer than SQLite's busy handler sleeps between tries (at most 100 ms), shorter than
-the victim takes to read and apply its next batch."""
+LOCK_LET_GO_SECONDS = 0.5
+"""How long the kill lets go of the lock at most, when no commit of the victim's offsets
+waited on it: several times the longest sleep of SQLite's busy handler (100 ms)."""
+
+
+def _let_a_waiting_commit_through(log: sqlite3.Connection, group: str) -> None:
+    """Let go of the log's write lock until the group's offsets move, then take it again.
+
+    The lock is taken again the moment the commit that waited on it is seen, by asking
+    without the busy handler's sleeps: the victim, which then reads and applies its next
+    batch, finds it held before it can commit that batch's offsets. A fixed time let go
+    (150 ms once) was long enough for both the waiting commit and the next batch's.
+    """
+    query = "SELECT topic, partition, next_offset FROM group_offsets WHERE group_id = ?"
+    before = log.execute(query, (group,)).fetchall()
+    log.execute("ROLLBACK")
+    log.execute("PRAGMA busy_timeout = 0")
+    try:
+        given_up_at = time.monotonic() + LOCK_LET_GO_SECONDS
+        while log.execute(query, (group,)).fetchall() == before:
+            if time.monotonic() > given_up_at:
+                break
+            time.sleep(0.001)
+        while True:
+            try:
+                log.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err):
+                    raise
+    finally:
+        log.execute("PRAGMA busy_timeout = 10000")
 
 
 async def _count_inbox_then_kill(system: Supervisor, victim: str, events: int) -> None:
@@ -484,9 +513,7 @@ async def _count_inbox_then_kill(system: Supervisor, victim: str, events: int) -
                     # of its producer's topic), the victim first commits their offsets:
                     # let that commit through, then hold the lock again before it gets to
                     # the records it applies.
-                    log.execute("ROLLBACK")
-                    time.sleep(LOCK_LET_GO_SECONDS)
-                    log.execute("BEGIN IMMEDIATE")
+                    _let_a_waiting_commit_through(log, group=victim)
                     let_go_at = time.monotonic() + LOCK_HELD_SECONDS
             os.kill(process.pid, signal.SIGKILL)
         finally:
