@@ -32,7 +32,7 @@ test: install  ## every test; Kafka/PostgreSQL suites are skipped with a reason 
 # The journey model (tests/test_journey_model.py) for far longer than make test runs it.
 SOAK_STEPS ?= 50000
 
-soak: install  ## the journey model for SOAK_STEPS steps (make test runs 2,000)
+soak: install  ## the journey model for SOAK_STEPS steps (make test runs 1,200)
 	PBJ_MODEL_STEPS=$(SOAK_STEPS) PBJ_MODEL_SHARDS=2 $(BIN)/pytest -n 2 -q tests/test_journey_model.py
 
 lint: install

@@ -33,9 +33,10 @@ A refusal is any 4xx; a violation is a 2xx where the model says refuse, or a 5xx
 failure prints the shortest sequence of calls Hypothesis found (the rules are named after
 the calls). docs/invariants.md lists which rule or check proves each invariant.
 
-Steps: PBJ_MODEL_STEPS (default 2,000; `make soak` runs 50,000 in PBJ_MODEL_SHARDS=2 runs of
-their own seeds, side by side). PBJ_MODEL_INVARIANTS
-checks only some families (e.g. `money,dates`), to chase one kind of failure at a time.
+Steps: PBJ_MODEL_STEPS (default 1,200, in PBJ_MODEL_SHARDS=2 runs of their own seeds, which
+`make test` spreads over its workers; `make soak` runs 50,000 so, side by side).
+PBJ_MODEL_INVARIANTS checks only some families (e.g. `money,dates`), to chase one kind of
+failure at a time.
 """
 
 from __future__ import annotations
@@ -86,9 +87,9 @@ FAMILIES = (
     "operations",
 )
 CHECKED = {f.strip() for f in os.environ.get("PBJ_MODEL_INVARIANTS", ",".join(FAMILIES)).split(",")}
-STEPS = int(os.environ.get("PBJ_MODEL_STEPS", "2000"))
+STEPS = int(os.environ.get("PBJ_MODEL_STEPS", "1200"))
 STEPS_PER_RUN = 50
-SHARDS = int(os.environ.get("PBJ_MODEL_SHARDS", "1"))
+SHARDS = int(os.environ.get("PBJ_MODEL_SHARDS", "2"))
 
 FILE_POLICIES = PolicyBook.from_directory(POLICIES_DIR)
 COUNCILS = ("lancashire", "council_a", "council_b", "council_c", "council_d", "council_e")
