@@ -24,7 +24,7 @@ import sqlite3
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -443,18 +443,22 @@ async def consumed(client: httpx.AsyncClient, system: Supervisor, name: str, out
 LOCK_HELD_SECONDS = 3.0
 """How long the kill holds the embedded log's write lock, waiting for the victim to apply,
 before it lets a commit of offsets that waits on it through."""
-LOCK_LET_GO_SECONDS = 0.5
-"""How long the kill lets go of the lock at most, when no commit of the victim's offsets
-waited on it: several times the longest sleep of SQLite's busy handler (100 ms)."""
+LOCK_LET_GO_SECONDS = 0.15
+"""How long the kill lets go of the lock at most: longer than SQLite's busy handler sleeps
+between tries (at most 100 ms), so a commit of offsets that waits on it gets through."""
 
 
-def _let_a_waiting_commit_through(log: sqlite3.Connection, group: str) -> None:
-    """Let go of the log's write lock until the group's offsets move, then take it again.
+def _let_a_waiting_commit_through(
+    log: sqlite3.Connection, group: str, applied: Callable[[], bool]
+) -> None:
+    """Let go of the log's write lock until the group's offsets move (the commit that
+    waited on it went through) or the victim has applied what the kill waits for; then
+    take it again at once, asking without the busy handler's sleeps.
 
-    The lock is taken again the moment the commit that waited on it is seen, by asking
-    without the busy handler's sleeps: the victim, which then reads and applies its next
-    batch, finds it held before it can commit that batch's offsets. A fixed time let go
-    (150 ms once) was long enough for both the waiting commit and the next batch's.
+    Either way the victim, reading and applying on, finds the lock held again before it
+    can commit the offsets of what it applied. A fixed 150 ms let go was long enough for
+    the waiting commit, the next batch and that batch's commit too: a CI run saw the
+    victim killed with nothing left to apply twice.
     """
     query = "SELECT topic, partition, next_offset FROM group_offsets WHERE group_id = ?"
     before = log.execute(query, (group,)).fetchall()
@@ -462,7 +466,7 @@ def _let_a_waiting_commit_through(log: sqlite3.Connection, group: str) -> None:
     log.execute("PRAGMA busy_timeout = 0")
     try:
         given_up_at = time.monotonic() + LOCK_LET_GO_SECONDS
-        while log.execute(query, (group,)).fetchall() == before:
+        while log.execute(query, (group,)).fetchall() == before and not applied():
             if time.monotonic() > given_up_at:
                 break
             time.sleep(0.001)
@@ -506,15 +510,23 @@ async def _count_inbox_then_kill(system: Supervisor, victim: str, events: int) -
             process.send_signal(signal.SIGCONT)
             deadline = time.monotonic() + 30
             let_go_at = time.monotonic() + LOCK_HELD_SECONDS
-            while count() < target:
-                assert time.monotonic() < deadline, f"{victim} applied nothing after the pause"
-                if time.monotonic() > let_go_at:
-                    # Frozen after reading records that carry nothing for it (other events
-                    # of its producer's topic), the victim first commits their offsets:
-                    # let that commit through, then hold the lock again before it gets to
-                    # the records it applies.
-                    _let_a_waiting_commit_through(log, group=victim)
-                    let_go_at = time.monotonic() + LOCK_HELD_SECONDS
+            while True:
+                while count() < target:
+                    assert time.monotonic() < deadline, f"{victim} applied nothing after the pause"
+                    if time.monotonic() > let_go_at:
+                        # Frozen after reading records that carry nothing for it (other
+                        # events of its producer's topic), the victim first commits their
+                        # offsets: let that commit through, then hold the lock again before
+                        # it gets to the records it applies.
+                        _let_a_waiting_commit_through(
+                            log, group=victim, applied=lambda wanted=target: count() >= wanted
+                        )
+                        let_go_at = time.monotonic() + LOCK_HELD_SECONDS
+                if applied_but_not_committed(connection, log, system.data_dir / "eventlog.db"):
+                    break
+                # It applied and committed its offsets while the lock was let go: with the
+                # lock held again, wait for it to apply the next event.
+                target = count() + 1
             os.kill(process.pid, signal.SIGKILL)
         finally:
             if log.in_transaction:  # a lock not taken again is not to be let go of
