@@ -482,7 +482,8 @@ def _let_a_waiting_commit_through(
 
 
 async def _count_inbox_then_kill(system: Supervisor, victim: str, events: int) -> None:
-    """Let the frozen victim go; SIGKILL it the moment its inbox holds `events` more rows.
+    """Let the frozen victim go; SIGKILL it the moment its inbox holds `events` more rows
+    (and, on the embedded log, one of the events it applied has its offset uncommitted).
 
     The inbox is read only to time the kill, never as evidence: the oracle reads the APIs.
     """
