@@ -9,13 +9,15 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 install: $(STAMP)
 
 # uv installs the pinned dependencies in about a fifth of pip's time (ADR 27); pip, which
-# every venv has, only fetches uv itself, pinned too.
+# every venv has, only fetches uv itself, pinned too. Compiled at install, as pip does:
+# where PYTHONDONTWRITEBYTECODE is set, nothing compiles them later, and every process
+# would compile every module it imports again.
 UV_VERSION := 0.13.10
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 ENGINE ?= embedded
