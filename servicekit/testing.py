@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,15 +33,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 POLICIES_DIR = REPO_ROOT / "policies"
 
 
+@functools.cache
+def _private_key(pem: bytes) -> rsa.RSAPrivateKey:
+    # Parsed once per key: loading a PEM key checks it, which takes tens of milliseconds.
+    key = serialization.load_pem_private_key(pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
+
+
 class Tokens:
     """Bearer headers for any role, signed with the data directory's development key."""
 
     def __init__(self, data_dir: Path) -> None:
         private_path, _ = ensure_dev_keys(data_dir)
-        # Parsed once: loading a PEM key checks it, a quarter of a second each time.
-        key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
-        assert isinstance(key, rsa.RSAPrivateKey)
-        self._private = key
+        self._private = _private_key(private_path.read_bytes())
 
     def headers(
         self,

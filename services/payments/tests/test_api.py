@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -25,7 +24,6 @@ from contracts import events as ev
 from contracts.envelope import Envelope
 from contracts.vocabulary import Role
 from servicekit import clock
-from servicekit.auth import ensure_dev_keys
 from servicekit.clock import SettableClock
 from servicekit.testing import (
     Tokens,
@@ -80,16 +78,9 @@ class CachedTokens(Tokens):
         return {**self._minted[key], **extra}
 
 
-@pytest.fixture(scope="session")
-def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """One development key pair for the session: generating RSA keys is slow."""
-    return ensure_dev_keys(tmp_path_factory.mktemp("keys"))
-
-
 @pytest.fixture
-def tokens(data_dir: Path, signing_keys: tuple[Path, Path]) -> Tokens:
-    for key in signing_keys:
-        shutil.copy(key, data_dir / key.name)
+def tokens(data_dir: Path, tokens: Tokens) -> Tokens:
+    """The shared fixture's key (it copies the session's key pair in), minting cached."""
     return CachedTokens(data_dir)
 
 

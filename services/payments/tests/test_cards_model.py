@@ -36,7 +36,6 @@ from servicekit.testing import Tokens
 from services.payments.tests import test_api
 from services.payments.tests.test_api import START, active_deployment, today_is
 
-signing_keys = test_api.signing_keys
 tokens = test_api.tokens
 app = test_api.app
 client = test_api.client

@@ -44,7 +44,6 @@ from services.payments.tests import test_api
 from services.payments.tests.test_api import SIGNED_ON, START, signed_plan, today_is
 from services.payments.tests.test_statements import financial_assessment
 
-signing_keys = test_api.signing_keys
 tokens = test_api.tokens
 app = test_api.app
 client = test_api.client

@@ -37,7 +37,6 @@ from services.payments.tests.test_api import (
 )
 from services.payments.tests.test_reconciliation import CSV, HEADER, read_whole_feed
 
-signing_keys = test_api.signing_keys
 tokens = test_api.tokens
 app = test_api.app
 client = test_api.client

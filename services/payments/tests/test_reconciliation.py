@@ -17,7 +17,6 @@ from services.payments.tests import test_api
 from services.payments.tests.test_api import START, active_deployment, release_due, today_is
 
 # The service's own fixtures: the app in-process, its client, tokens signed for it.
-signing_keys = test_api.signing_keys
 tokens = test_api.tokens
 app = test_api.app
 client = test_api.client

@@ -24,7 +24,6 @@ from services.payments.tests.test_api import (
     today_is,
 )
 
-signing_keys = test_api.signing_keys
 tokens = test_api.tokens
 app = test_api.app
 client = test_api.client
