@@ -32,9 +32,11 @@ def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture
 def tokens(data_dir: Path, signing_keys: tuple[Path, Path]) -> Tokens:
-    """Tokens signed with the key the data directory's services will trust."""
-    for key in signing_keys:
-        shutil.copy(key, data_dir / key.name)
+    """Tokens signed with the key the data directory's services will trust: the session's
+    pair, unless something in the test made the directory a pair of its own first."""
+    if not (data_dir / signing_keys[0].name).exists():
+        for key in signing_keys:
+            shutil.copy(key, data_dir / key.name)
     return Tokens(data_dir)
 
 
