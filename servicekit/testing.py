@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,7 +25,7 @@ from contracts.envelope import Envelope, decode
 from contracts.events import Event
 from contracts.vocabulary import Role
 from servicekit.auth import ensure_dev_keys, mint_token
-from servicekit.db import messaging_tables
+from servicekit.db import Database, messaging_tables
 from servicekit.errors import StaleVersion
 from servicekit.eventlog import Record
 from servicekit.runtime import ServiceRuntime
@@ -68,9 +70,47 @@ class Tokens:
         return {"Authorization": f"Bearer {token}", **extra}
 
 
+_MIGRATED_TEMPLATES: dict[Path, Path] = {}
+_TEMPLATE_DIRS: list[tempfile.TemporaryDirectory[str]] = []
+
+
+async def _migrated_template(migrations_dir: Path) -> Path:
+    """A SQLite database this process migrated to head once, from the same migrations."""
+    if migrations_dir not in _MIGRATED_TEMPLATES:
+        where = tempfile.TemporaryDirectory(prefix="pbj-migrated-")
+        _TEMPLATE_DIRS.append(where)  # removed when the process ends
+        path = Path(where.name) / "template.db"
+        database = Database(f"sqlite+aiosqlite:///{path}")
+        try:
+            await database.migrate(migrations_dir)
+        finally:
+            await database.dispose()  # the last connection's close folds the WAL in
+        _MIGRATED_TEMPLATES.setdefault(migrations_dir, path)
+    return _MIGRATED_TEMPLATES[migrations_dir]
+
+
+async def _start_from_a_migrated_copy(runtime: ServiceRuntime[Any]) -> None:
+    # Migrating a new SQLite file from nothing is most of an in-process app's start (each
+    # revision's batch operations copy tables); an app with a data directory of its own
+    # starts from a copy migrated once, and its own start still runs the migrations, which
+    # find it at head. Starting from nothing is what tests/test_migrations.py and every
+    # service process in the end-to-end tests do.
+    url = runtime.database.url
+    if not url.startswith("sqlite") or url.endswith(":memory:") or url.endswith("://"):
+        return
+    template = await _migrated_template(runtime.migrations_dir)
+    _copy_unless_present(template, Path(url.split(":///", 1)[1]))
+
+
+def _copy_unless_present(template: Path, path: Path) -> None:
+    if not path.exists():  # an app started again on its data directory keeps its data
+        shutil.copyfile(template, path)
+
+
 @asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Start the app's lifespan (migrations, relay, consumers) and give a client for it."""
+    await _start_from_a_migrated_copy(runtime_of(app))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
