@@ -392,7 +392,7 @@ def compare_with_models(connection: Connection, metadata: sa.MetaData) -> list[A
 def autogenerate_migration(migrations_dir: Path, message: str) -> None:
     """Write a new revision from the difference between the migrated schema and the models.
 
-    Developer tool: `python -m servicekit.db SERVICE "message"` (see docs/development.md).
+    Developer tool: `python -m servicekit.db SERVICE "message"` (README, "Tests").
     """
     import tempfile
 
