@@ -363,7 +363,9 @@ async def convert_deployments(
     async def read_deployments(
         uow: PaymentsUnitOfWork, rows: Sequence[schemas.DeploymentConversionRow]
     ) -> None:
-        await uow.deployments.prefetch_people(actor.council, [row.person_id for row in rows])
+        people = [row.person_id for row in rows]
+        await uow.deployments.prefetch_people(actor.council, people)
+        await uow.statements.prefetch_people(actor.council, people)
 
     return await convert_valid_rows(
         runtime,

@@ -730,7 +730,7 @@ class DeploymentRepository:
         snapshot = self._seen.get(dep.deployment_id)
         if snapshot is None:
             await self._session.execute(
-                deployments.insert().values(**_deployment_values(dep), created_at=clock.now())
+                deployments.insert(), {**_deployment_values(dep), "created_at": clock.now()}
             )
             snapshot = _Snapshot(dep.version, set(), {}, set(), set())
             self._track(dep)
@@ -1221,6 +1221,33 @@ class StatementRepository:
     def __init__(self, session: AsyncSession, track: Callable[[Any], Any]) -> None:
         self._session = session
         self._track = track
+        # The latest statement of each person read with `prefetch_people` (None: none yet),
+        # kept up to date by `add_statement` until the transaction ends.
+        self._latest: dict[tuple[str, str], BudgetStatement | None] = {}
+
+    async def prefetch_people(self, council: str, person_ids: Iterable[str]) -> None:
+        """Read these people's latest statements with one query; until the transaction
+        ends, `latest_statement` answers them from memory (a bulk conversion read one a
+        row)."""
+        wanted = sorted({p for p in person_ids if (council, p) not in self._latest})
+        if not wanted:
+            return
+        latest_seq = (
+            sa.select(sa.func.max(budget_statements.c.seq))
+            .where(
+                budget_statements.c.council == council,
+                budget_statements.c.person_id.in_(wanted),
+            )
+            .group_by(budget_statements.c.person_id)
+        )
+        rows = (
+            await self._session.execute(
+                sa.select(budget_statements).where(budget_statements.c.seq.in_(latest_seq))
+            )
+        ).all()
+        self._latest.update(((council, person_id), None) for person_id in wanted)
+        for row in rows:
+            self._latest[(council, row.person_id)] = _statement_from_row(row)
 
     async def add_charge(self, charge: AssessedCharge) -> bool:
         """Keep a charge; False when this assessment's charge is already kept."""
@@ -1271,25 +1298,34 @@ class StatementRepository:
 
     async def add_statement(self, statement: BudgetStatement) -> None:
         f = statement.figures
+        # The values as parameters of one cached statement: `.values(...)` built a new
+        # statement, and derived its cache key, for every row.
         await self._session.execute(
-            budget_statements.insert().values(
-                statement_id=str(statement.statement_id),
-                council=statement.council,
-                person_id=statement.person_id,
-                deployment_id=str(statement.deployment_id),
-                issued_on=statement.issued_on,
-                applies_from=statement.applies_from,
-                total_annual_pence=f.total_annual_pence,
-                person_pays_annual_pence=f.person_pays_annual_pence,
-                charge_outcome=statement.charge_outcome.value if statement.charge_outcome else None,
-                financial_assessment_id=_str(statement.financial_assessment_id),
-                text=statement.text,
-                policy_version=statement.policy_version,
-            )
+            budget_statements.insert(),
+            {
+                "statement_id": str(statement.statement_id),
+                "council": statement.council,
+                "person_id": statement.person_id,
+                "deployment_id": str(statement.deployment_id),
+                "issued_on": statement.issued_on,
+                "applies_from": statement.applies_from,
+                "total_annual_pence": f.total_annual_pence,
+                "person_pays_annual_pence": f.person_pays_annual_pence,
+                "charge_outcome": (
+                    statement.charge_outcome.value if statement.charge_outcome else None
+                ),
+                "financial_assessment_id": _str(statement.financial_assessment_id),
+                "text": statement.text,
+                "policy_version": statement.policy_version,
+            },
         )
+        if (statement.council, statement.person_id) in self._latest:
+            self._latest[(statement.council, statement.person_id)] = statement
         self._track(statement)
 
     async def latest_statement(self, council: str, person_id: str) -> BudgetStatement | None:
+        if (council, person_id) in self._latest:
+            return self._latest[(council, person_id)]
         row = (
             await self._session.execute(
                 sa.select(budget_statements)

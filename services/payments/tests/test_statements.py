@@ -4,6 +4,7 @@ its challenge: events in with deliver(), HTTP with tokens, events out from the o
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 from uuid import uuid4
@@ -12,7 +13,7 @@ import httpx
 from fastapi import FastAPI
 
 from contracts import events as ev
-from servicekit.testing import Tokens, deliver, outbox_events_of
+from servicekit.testing import Tokens, deliver, outbox_events_of, runtime_of
 from services.payments.tests import test_api
 from services.payments.tests.test_api import (
     SIGNED_ON,
@@ -304,3 +305,30 @@ async def test_a_person_with_no_statement_or_another_councils_is_not_found(
         "/v1/people/p-1/budget-statements", headers=tokens.headers("person", person_id="p-2")
     )
     assert r.status_code == 404
+
+
+async def test_a_batch_reads_the_latest_statements_once_and_sees_the_ones_it_adds(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    """What the bulk conversion's prefetch answers is what a read of each row would."""
+    dep = await open_deployment(app, client, tokens, annual_pence=ANNUAL)
+    person = dep["person_id"]
+    await arrange(client, tokens, dep["deployment_id"])
+    await arrange(client, tokens, dep["deployment_id"], assessed_max_weekly_contribution_pence=1)
+    runtime = runtime_of(app)
+    async with runtime.uow() as uow:
+        read_alone = await uow.statements.latest_statement("lancashire", person)
+    assert read_alone is not None and read_alone.figures.person_pays_annual_pence == 52
+
+    async with runtime.uow() as uow:
+        await uow.statements.prefetch_people("lancashire", [person, "nobody-yet"])
+        assert await uow.statements.latest_statement("lancashire", person) == read_alone
+        assert await uow.statements.latest_statement("lancashire", "nobody-yet") is None
+        # Another council's person of the same id is not this council's.
+        assert await uow.statements.latest_statement("council_a", person) is None
+        newer = replace(read_alone, statement_id=uuid4(), issued_on=read_alone.issued_on)
+        await uow.statements.add_statement(newer)
+        assert await uow.statements.latest_statement("lancashire", person) == newer
+        await uow.rollback()
+    async with runtime.uow() as uow:
+        assert await uow.statements.latest_statement("lancashire", person) == read_alone
