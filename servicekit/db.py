@@ -161,7 +161,8 @@ class VersionedWithHistory(Generic[Aggregate]):
     async def add(self, aggregate: Aggregate) -> None:
         key, history = self._key(aggregate), self._history_rows(aggregate)
         values = {self._key_column.name: key, **self._values(aggregate)}
-        await self._session.execute(self._table.insert().values(values))
+        # The values as parameters of one cached statement, as add_all and save do.
+        await self._session.execute(self._table.insert(), values)
         await self._append(history, start=0)
         self._remember(key, version=aggregate.version, history_length=len(history))
 

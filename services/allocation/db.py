@@ -333,7 +333,7 @@ class BudgetRepository:
                     .values({name: row[name] for name in _MUTABLE})
                 )
             elif rev.number > loaded_current:
-                await self._session.execute(budget_revisions.insert().values(**row))
+                await self._session.execute(budget_revisions.insert(), row)
         self._loaded[budget.budget_id] = (budget.version, budget.current.number)
 
 

@@ -425,13 +425,14 @@ class AssessmentRepository:
         self, assessment_id: UUID, determination: DeterminationOnRecord, recorded_at: datetime
     ) -> None:
         await self._session.execute(
-            eligibility_determinations.insert().values(
-                determination_id=determination.determination_id,
-                assessment_id=assessment_id,
-                eligible=determination.eligible,
-                determined_on=determination.determined_on,
-                recorded_at=recorded_at,
-            )
+            eligibility_determinations.insert(),
+            {
+                "determination_id": determination.determination_id,
+                "assessment_id": assessment_id,
+                "eligible": determination.eligible,
+                "determined_on": determination.determined_on,
+                "recorded_at": recorded_at,
+            },
         )
 
     async def add(self, assessment: Assessment) -> None:
@@ -502,13 +503,14 @@ class PeopleRepository:
 
     async def add_key(self, key: PersonKey) -> None:
         await self._session.execute(
-            person_keys.insert().values(
-                council=key.council,
-                person_id=key.person_id,
-                key_id=key.key_id,
-                wrapped_key=key.wrapped_key,
-                created_at=key.created_at,
-            )
+            person_keys.insert(),
+            {
+                "council": key.council,
+                "person_id": key.person_id,
+                "key_id": key.key_id,
+                "wrapped_key": key.wrapped_key,
+                "created_at": key.created_at,
+            },
         )
 
     async def records(self, council: str, person_id: str) -> list[SealedRecord]:
@@ -532,7 +534,7 @@ class PeopleRepository:
     async def add_record(self, record: SealedRecord) -> None:
         values = asdict(record)
         values["fields"] = list(record.fields)
-        await self._session.execute(personal_details.insert().values(**values))
+        await self._session.execute(personal_details.insert(), values)
 
     async def erase(self, council: str, person_id: str, *, at: datetime, by: str) -> None:
         """Destroy the data key and drop the sealed rows; only the fact of erasure stays."""
@@ -690,14 +692,15 @@ class LegacyPeopleRepository:
         imported_by: str,
     ) -> None:
         await self._session.execute(
-            legacy_people.insert().values(
-                council=council,
-                legacy_client_id=legacy_client_id,
-                person_id=person_id,
-                assessment_id=assessment_id,
-                imported_at=datetime.now(UTC),
-                imported_by=imported_by,
-            )
+            legacy_people.insert(),
+            {
+                "council": council,
+                "legacy_client_id": legacy_client_id,
+                "person_id": person_id,
+                "assessment_id": assessment_id,
+                "imported_at": datetime.now(UTC),
+                "imported_by": imported_by,
+            },
         )
 
 
