@@ -299,12 +299,20 @@ def create_read_engine(url: str) -> AsyncEngine:
     )
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for another engine or an in-memory database."""
+    if not url.startswith("sqlite"):
+        return None
+    _, _, path = url.partition(":///")
+    return Path(path) if path and path != ":memory:" else None
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite files get WAL and a busy timeout, their folder is created."""
     if url.startswith("sqlite"):
-        path = url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        file = sqlite_file(url)
+        if file is not None:
+            file.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

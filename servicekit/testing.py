@@ -25,7 +25,7 @@ from contracts.envelope import Envelope, decode
 from contracts.events import Event
 from contracts.vocabulary import Role
 from servicekit.auth import ensure_dev_keys, mint_token
-from servicekit.db import Database, messaging_tables
+from servicekit.db import Database, messaging_tables, sqlite_file
 from servicekit.errors import StaleVersion
 from servicekit.eventlog import Record
 from servicekit.runtime import ServiceRuntime
@@ -70,23 +70,23 @@ class Tokens:
         return {"Authorization": f"Bearer {token}", **extra}
 
 
-_MIGRATED_TEMPLATES: dict[Path, Path] = {}
-_TEMPLATE_DIRS: list[tempfile.TemporaryDirectory[str]] = []
+# By migrations directory: a temporary directory (removed when the process ends) holding
+# that service's database, migrated to head once.
+_MIGRATED_TEMPLATES: dict[Path, tempfile.TemporaryDirectory[str]] = {}
+_TEMPLATE_NAME = "template.db"
 
 
 async def _migrated_template(migrations_dir: Path) -> Path:
     """A SQLite database this process migrated to head once, from the same migrations."""
     if migrations_dir not in _MIGRATED_TEMPLATES:
         where = tempfile.TemporaryDirectory(prefix="pbj-migrated-")
-        _TEMPLATE_DIRS.append(where)  # removed when the process ends
-        path = Path(where.name) / "template.db"
-        database = Database(f"sqlite+aiosqlite:///{path}")
+        database = Database(f"sqlite+aiosqlite:///{Path(where.name) / _TEMPLATE_NAME}")
         try:
             await database.migrate(migrations_dir)
         finally:
             await database.dispose()  # the last connection's close folds the WAL in
-        _MIGRATED_TEMPLATES.setdefault(migrations_dir, path)
-    return _MIGRATED_TEMPLATES[migrations_dir]
+        _MIGRATED_TEMPLATES.setdefault(migrations_dir, where)
+    return Path(_MIGRATED_TEMPLATES[migrations_dir].name) / _TEMPLATE_NAME
 
 
 async def _start_from_a_migrated_copy(runtime: ServiceRuntime[Any]) -> None:
@@ -95,11 +95,11 @@ async def _start_from_a_migrated_copy(runtime: ServiceRuntime[Any]) -> None:
     # starts from a copy migrated once, and its own start still runs the migrations, which
     # find it at head. Starting from nothing is what tests/test_migrations.py and every
     # service process in the end-to-end tests do.
-    url = runtime.database.url
-    if not url.startswith("sqlite") or url.endswith(":memory:") or url.endswith("://"):
+    file = sqlite_file(runtime.database.url)
+    if file is None:
         return
     template = await _migrated_template(runtime.migrations_dir)
-    _copy_unless_present(template, Path(url.split(":///", 1)[1]))
+    _copy_unless_present(template, file)
 
 
 def _copy_unless_present(template: Path, path: Path) -> None:
