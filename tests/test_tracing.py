@@ -11,15 +11,16 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from contracts.envelope import Envelope, decode
 from contracts.events import AssessmentStarted
 from servicekit.testing import Tokens, outbox_events, running, runtime_of
-from servicekit.tracing import add_span_processor
+from servicekit.tracing import SampledWhileReceived, add_span_processor, current_trace_headers
 from services.assessment.api import create_app as assessment_app
 from services.assessment.consumer import CONTACT_CONSUMER
 from services.assessment.settings import Settings as AssessmentSettings
@@ -200,3 +201,26 @@ def _ancestors(span: ReadableSpan, by_id: dict[str, ReadableSpan]) -> list[Reada
     while chain[-1].parent is not None and _hex(chain[-1].parent.span_id, 16) in by_id:
         chain.append(by_id[_hex(chain[-1].parent.span_id, 16)])
     return chain
+
+
+@pytest.mark.parametrize("received", [False, True])
+def test_a_span_continues_the_callers_trace_into_the_events_whether_or_not_it_is_recorded(
+    received: bool,
+) -> None:
+    """Nothing receiving spans (no exporter, the default), they are not recorded, and the
+    events written under them still carry the caller's trace on, each from a span of its
+    own; once something receives them they are recorded as well."""
+    sampling = SampledWhileReceived()
+    sampling.received = received
+    tracer = TracerProvider(sampler=sampling).get_tracer("test")
+    caller = TraceContextTextMapPropagator().extract(
+        {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"}
+    )
+    with tracer.start_as_current_span("POST /v1/assessments", context=caller) as span:
+        traceparent, _ = current_trace_headers()
+        assert span.is_recording() is received
+    assert traceparent is not None
+    _, trace_id, span_id, flags = traceparent.split("-")
+    assert trace_id == CALLER_TRACE
+    assert span_id == _hex(span.get_span_context().span_id, 16) != CALLER_SPAN
+    assert flags == ("01" if received else "00")
