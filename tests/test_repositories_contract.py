@@ -358,6 +358,54 @@ class AllocationContract(RepositoryContract):
         budget = await uow.budgets.for_person(council, person_id)
         return [] if budget is None else [budget.budget_id]
 
+    async def test_a_budget_saved_after_each_change_reads_back_every_revision_as_it_was_left(
+        self, units: Units
+    ) -> None:
+        """Agreed, saved, saved again unchanged, then revised and saved, all in one unit of
+        work: each save writes what changed since the one before (the revision that was
+        current, the ones added), and the stored budget is the one in hand, revision for
+        revision."""
+        aggregate = await self.stored(units)
+        uow = units.new()
+        async with uow:
+            budget = await self.get(uow, self.key(aggregate))
+            self.change(budget)  # the panel agrees the only revision
+            await self.save(uow, budget)
+            await self.save(uow, budget)
+            current = budget.current
+            budget.revise(
+                inputs=current.inputs,
+                calculation=current.calculation,
+                reason="a second look",
+                by=Caller(record="care_manager:cm-1", role=Role.CARE_MANAGER, council="lancashire"),
+                at=clock.now(),
+            )
+            await self.save(uow, budget)
+            await uow.commit()
+        async with uow:
+            reloaded = await self.get(uow, self.key(aggregate))
+        assert reloaded.version == budget.version
+        assert [_revision_fields(r) for r in reloaded.revisions] == [
+            _revision_fields(r) for r in budget.revisions
+        ]
+        assert [r.state for r in reloaded.revisions] != [r.state for r in aggregate.revisions]
+        assert len(reloaded.revisions) == 2
+
+
+def _revision_fields(revision: Any) -> tuple[Any, ...]:
+    return (
+        revision.number,
+        revision.state,
+        revision.stage,
+        revision.reason,
+        revision.weekly_pence,
+        revision.agreed_by,
+        revision.agreed_by_role,
+        revision.agreed_at,
+        revision.ceiling_exception,
+        revision.panel_sitting,
+    )
+
 
 class PlanningContract(RepositoryContract):
     service = PLANNING

@@ -101,8 +101,6 @@ def _revision_row(budget_id: UUID, rev: Revision) -> dict[str, Any]:
         "budget_id": str(budget_id),
         "number": rev.number,
         "assessment_id": str(rev.assessment_id),
-        "state": rev.state.value,
-        "stage": rev.stage.value if rev.stage else None,
         "reason": rev.reason,
         "created_by": rev.created_by,
         "created_at": rev.created_at,
@@ -113,15 +111,36 @@ def _revision_row(budget_id: UUID, rev: Revision) -> dict[str, Any]:
         "annual_pence": rev.annual_pence,
         "explanation": explanation,
         "policy_version": rev.policy_version,
+        "plan_id": str(rev.plan_id) if rev.plan_id else None,
+        "plan_version": rev.plan_version,
+        **_mutable_values(rev),
+    }
+
+
+def _mutable_values(rev: Revision) -> dict[str, Any]:
+    """A revision's _MUTABLE columns, as its row holds them."""
+    return {
+        "state": rev.state.value,
+        "stage": rev.stage.value if rev.stage else None,
         "ceiling_exception": rev.ceiling_exception,
         "ceiling_exception_reason": rev.ceiling_exception_reason,
         "agreed_by": rev.agreed_by,
         "agreed_by_role": rev.agreed_by_role.value if rev.agreed_by_role else None,
         "agreed_at": rev.agreed_at,
-        "plan_id": str(rev.plan_id) if rev.plan_id else None,
-        "plan_version": rev.plan_version,
         "panel_sitting": rev.panel_sitting.value if rev.panel_sitting else None,
     }
+
+
+_UPDATE_MUTABLE = (
+    budget_revisions.update()
+    .where(
+        budget_revisions.c.budget_id == sa.bindparam("revision_budget_id"),
+        budget_revisions.c.number == sa.bindparam("revision_number"),
+    )
+    .values({name: sa.bindparam(name, type_=budget_revisions.c[name].type) for name in _MUTABLE})
+)
+"""A revision's _MUTABLE columns written back: built once, as save_versioned's update is
+(built per save, its cache key cost more CPU than running it)."""
 
 
 def _revision(row: sa.Row[Any]) -> Revision:
@@ -155,7 +174,8 @@ class BudgetRepository:
     def __init__(self, session: AsyncSession, track: Callable[[Budget], Budget]) -> None:
         self._session = session
         self._track = track
-        self._loaded: dict[UUID, tuple[int, int]] = {}  # id -> (version, current revision)
+        # id -> (version, current revision, its _MUTABLE values) as loaded or last saved
+        self._loaded: dict[UUID, tuple[int, int, dict[str, Any]]] = {}
 
     async def _load(self, rows: list[sa.Row[Any]]) -> list[Budget]:
         if not rows:
@@ -189,7 +209,7 @@ class BudgetRepository:
                 version=row.version,
                 updated_at=row.updated_at,
             )
-            self._loaded[budget.budget_id] = (budget.version, budget.current.number)
+            self._remember(budget)
             result.append(self._track(budget))
         return result
 
@@ -307,12 +327,15 @@ class BudgetRepository:
             [_revision_row(budget.budget_id, rev) for budget in new for rev in budget.revisions],
         )
         for budget in new:
-            self._loaded[budget.budget_id] = (budget.version, budget.current.number)
+            self._remember(budget)
             self._track(budget)
 
     async def save(self, budget: Budget) -> None:
-        """Write a loaded budget back: only if its stored version is still the one loaded."""
-        loaded_version, loaded_current = self._loaded[budget.budget_id]
+        """Write a loaded budget back: only if its stored version is still the one loaded.
+
+        Of its revisions, those added since are inserted, and the one that was current is
+        written back only if its _MUTABLE columns changed; older ones never change."""
+        loaded_version, loaded_current, loaded_mutable = self._loaded[budget.budget_id]
         await save_versioned(
             self._session,
             budgets,
@@ -321,20 +344,28 @@ class BudgetRepository:
             values=self._budget_row(budget),
             what=f"budget {budget.budget_id}",
         )
+        added = []
         for rev in budget.revisions:
-            row = _revision_row(budget.budget_id, rev)
             if rev.number == loaded_current:
-                await self._session.execute(
-                    budget_revisions.update()
-                    .where(
-                        budget_revisions.c.budget_id == str(budget.budget_id),
-                        budget_revisions.c.number == rev.number,
+                mutable = _mutable_values(rev)
+                if mutable != loaded_mutable:
+                    await self._session.execute(
+                        _UPDATE_MUTABLE,
+                        {
+                            "revision_budget_id": str(budget.budget_id),
+                            "revision_number": rev.number,
+                            **mutable,
+                        },
                     )
-                    .values({name: row[name] for name in _MUTABLE})
-                )
             elif rev.number > loaded_current:
-                await self._session.execute(budget_revisions.insert(), row)
-        self._loaded[budget.budget_id] = (budget.version, budget.current.number)
+                added.append(_revision_row(budget.budget_id, rev))
+        if added:
+            await self._session.execute(budget_revisions.insert(), added)
+        self._remember(budget)
+
+    def _remember(self, budget: Budget) -> None:
+        current = budget.current
+        self._loaded[budget.budget_id] = (budget.version, current.number, _mutable_values(current))
 
 
 class AllocationUnitOfWork(UnitOfWork):
