@@ -204,6 +204,28 @@ class UnitOfWorkContract:
             assert await uow.claim_unapplied("another-consumer", ["event-1"]) == {"event-1"}
             assert await uow.already_applied("consumer", "event-2")
 
+    async def test_a_batchs_events_are_written_in_the_order_its_use_cases_committed_them(
+        self, units: Units
+    ) -> None:
+        """Each use case in a batch commits its events; the batch writes them all when it
+        commits, in that order, or none of them if anything in it fails."""
+        events = [envelope.event for envelope in Journey("P-BATCH").full()[:4]]
+        uow = units.new()
+        async with uow.batch():
+            for event in events[:3]:
+                async with uow:
+                    uow.emit(event)
+                    await uow.commit()
+        written = [type(event).__name__ for event in events[:3]]
+        assert await units.committed_event_types() == written
+        with pytest.raises(RuntimeError, match="a later use case failed"):
+            async with uow.batch():
+                async with uow:
+                    uow.emit(events[3])
+                    await uow.commit()
+                raise RuntimeError("a later use case failed")
+        assert await units.committed_event_types() == written
+
 
 class RepositoryContract(UnitOfWorkContract):
     """A service's aggregate through its repository. Subclasses say how to make, change,
