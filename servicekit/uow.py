@@ -67,7 +67,7 @@ class UnitOfWork:
         self.committed = False
         self._in_batch = False
         self._batch_wrote_events = False
-        self._batch_outbox: list[dict[str, object]] = []  # the rows a batch writes at its end
+        self._batch_outbox_rows: list[dict[str, object]] = []  # the rows a batch writes at its end
         self._read_only = False
 
     def _open(self) -> None:
@@ -106,17 +106,17 @@ class UnitOfWork:
         async with self:
             self._in_batch = True
             self._batch_wrote_events = False
-            self._batch_outbox = []
+            self._batch_outbox_rows = []
             try:
                 yield self
             except BaseException:
                 self._in_batch = False
-                self._batch_outbox = []
+                self._batch_outbox_rows = []
                 self.committed = False  # so leaving rolls everything back
                 raise
             self._in_batch = False
             self.committed = False  # until the batch itself has committed, below
-            rows, self._batch_outbox = self._batch_outbox, []
+            rows, self._batch_outbox_rows = self._batch_outbox_rows, []
             if rows:  # in the order the use cases committed them, so seq keeps it
                 await self.session.execute(self._outbox.insert(), rows)
             await self.session.commit()
@@ -254,7 +254,7 @@ class UnitOfWork:
                     }
                 )
             if self._in_batch:
-                self._batch_outbox.extend(rows)
+                self._batch_outbox_rows.extend(rows)
             else:
                 await self.session.execute(self._outbox.insert(), rows)
         if self._in_batch:  # written with the batch's other rows when it ends
