@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from pbj.processes import SERVICES
 from servicekit.db import Database, compare_with_models
+from tests.systems import migrated_database_of_its_own
 
 
 @pytest.mark.parametrize("service", list(SERVICES))
@@ -25,3 +26,20 @@ async def test_the_migrated_schema_matches_the_models(service: str, tmp_path: Pa
     await database.dispose()
     assert differences == []
     assert {"outbox", "inbox", "idempotency_keys"} <= set(tables)
+
+
+async def test_on_postgresql_audit_compresses_its_documents_with_lz4(postgres_admin_url: str):
+    migrations = Path(importlib.import_module("services.audit.db").__file__ or "").parent
+    async with (
+        migrated_database_of_its_own(
+            postgres_admin_url, "audit_lz4", migrations / "migrations"
+        ) as database,
+        database.engine.connect() as conn,
+    ):
+        method = await conn.scalar(
+            sa.text(
+                "SELECT attcompression FROM pg_attribute "
+                "WHERE attrelid = 'audit_events'::regclass AND attname = 'canonical'"
+            )
+        )
+    assert method in (b"l", "l")  # lz4 (a "char"); empty would be the server's default, pglz
