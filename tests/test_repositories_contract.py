@@ -32,7 +32,7 @@ from servicekit.policies import policy_for
 from servicekit.testing import POLICIES_DIR, InMemoryUnitOfWork
 from servicekit.uow import UnitOfWork
 from services.allocation import db as allocation_db
-from services.allocation.domain import Budget, calculate_budget
+from services.allocation.domain import Budget, SignedOffPlan, calculate_budget
 from services.allocation.handlers import inputs_from_assessment
 from services.allocation.tests import test_api as allocation_tests
 from services.allocation.tests.fakes import FakeAllocationUnitOfWork
@@ -383,10 +383,10 @@ class AllocationContract(RepositoryContract):
     async def test_a_budget_saved_after_each_change_reads_back_every_revision_as_it_was_left(
         self, units: Units
     ) -> None:
-        """Agreed, saved, saved again unchanged, then revised and saved, all in one unit of
-        work: each save writes what changed since the one before (the revision that was
-        current, the ones added), and the stored budget is the one in hand, revision for
-        revision."""
+        """Agreed, saved, saved again unchanged, revised and saved, then agreed and made
+        final by a signed-off plan and saved, all in one unit of work: each save writes what
+        changed since the one before (the revision that was current, the ones added), and
+        the stored budget is the one in hand, revision for revision, explanations too."""
         aggregate = await self.stored(units)
         uow = units.new()
         async with uow:
@@ -403,6 +403,26 @@ class AllocationContract(RepositoryContract):
                 at=clock.now(),
             )
             await self.save(uow, budget)
+            budget.agree(
+                by=Caller(record="panel:panel-1", role=Role.PANEL, council="lancashire"),
+                policy=policy_for(POLICIES, "lancashire", version=current.policy_version),
+                at=clock.now(),
+            )
+            budget.finalise(  # its explanation: the calculation's lines and the plan's
+                plan=SignedOffPlan(
+                    plan_id=uuid.uuid4(),
+                    plan_version=1,
+                    person_id=budget.person_id,
+                    council=budget.council,
+                    weekly_pence=budget.current.weekly_pence,
+                    annual_pence=budget.current.annual_pence,
+                    one_off_pence=0,
+                    signed_off_by="team_manager:tm-1",
+                    signed_off_by_role=Role.TEAM_MANAGER,
+                ),
+                at=clock.now(),
+            )
+            await self.save(uow, budget)
             await uow.commit()
         async with uow:
             reloaded = await self.get(uow, self.key(aggregate))
@@ -411,7 +431,9 @@ class AllocationContract(RepositoryContract):
             _revision_fields(r) for r in budget.revisions
         ]
         assert [r.state for r in reloaded.revisions] != [r.state for r in aggregate.revisions]
-        assert len(reloaded.revisions) == 2
+        assert len(reloaded.revisions) == 3
+        final = reloaded.revisions[-1]
+        assert final.explanation[:-1] == final.calculation.explanation != final.explanation
 
 
 def _revision_fields(revision: Any) -> tuple[Any, ...]:
@@ -421,6 +443,7 @@ def _revision_fields(revision: Any) -> tuple[Any, ...]:
         revision.stage,
         revision.reason,
         revision.weekly_pence,
+        revision.explanation,
         revision.agreed_by,
         revision.agreed_by_role,
         revision.agreed_at,

@@ -144,18 +144,26 @@ _UPDATE_MUTABLE = (
 
 
 def _revision(row: sa.Row[Any]) -> Revision:
+    calculation = Calculation.model_validate(row.calculation)
+    # As _revision_row wrote it: a revision straight from the RAS explains itself with the
+    # calculation's own lines, so they are validated once and shared (the lines are frozen).
+    explanation = (
+        calculation.explanation
+        if row.explanation == row.calculation.get("explanation")
+        else tuple(ExplanationLine.model_validate(line) for line in row.explanation)
+    )
     return Revision(
         number=row.number,
         assessment_id=UUID(row.assessment_id),
         inputs=BudgetInputs.model_validate(row.inputs),
-        calculation=Calculation.model_validate(row.calculation),
+        calculation=calculation,
         reason=row.reason,
         created_by=row.created_by,
         created_at=row.created_at,
         state=RevisionState(row.state),
         weekly_pence=row.weekly_pence,
         annual_pence=row.annual_pence,
-        explanation=tuple(ExplanationLine.model_validate(line) for line in row.explanation),
+        explanation=explanation,
         stage=BudgetStage(row.stage) if row.stage else None,
         ceiling_exception=row.ceiling_exception,
         ceiling_exception_reason=row.ceiling_exception_reason,
