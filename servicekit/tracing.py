@@ -46,8 +46,9 @@ _TRACER_NAME = "pb-journey"
 
 
 class SampledWhileReceived(Sampler):
-    """The SDK's default sampling (a span is recorded unless its parent was not) once
-    something receives spans; until then none is recorded.
+    """The SDK's sampling once something receives spans (the sampler `OTEL_TRACES_SAMPLER`
+    names; by default a span is recorded unless its parent was not); until then none is
+    recorded.
 
     A span not recorded is the SDK's non-recording span: a new span id in the same trace,
     so the trace context written into events and read by the next service is whole either
@@ -56,9 +57,9 @@ class SampledWhileReceived(Sampler):
     its callers' spans recorded too.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, when_received: Sampler | None = None) -> None:
         self.received = False
-        self._when_received = ParentBased(ALWAYS_ON)
+        self.when_received = when_received or ParentBased(ALWAYS_ON)
 
     def should_sample(
         self,
@@ -70,7 +71,7 @@ class SampledWhileReceived(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
-        sampler = self._when_received if self.received else ALWAYS_OFF
+        sampler = self.when_received if self.received else ALWAYS_OFF
         return sampler.should_sample(
             parent_context, trace_id, name, kind, attributes, links, trace_state
         )
@@ -91,9 +92,11 @@ def configure_tracing(service: str) -> TracerProvider:
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return current
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": service}), sampler=_SAMPLING
-    )
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    # The SDK chose its sampler as configured (OTEL_TRACES_SAMPLER): it decides once spans
+    # are received. Set before any tracer is made, as tracers take the provider's sampler.
+    _SAMPLING.when_received = provider.sampler
+    provider.sampler = _SAMPLING
     endpoint = os.environ.get(OTLP_ENDPOINT_ENV)
     if endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

@@ -4,6 +4,9 @@ context travels inside the event (CloudEvents distributed-tracing extension)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,3 +227,40 @@ def test_a_span_continues_the_callers_trace_into_the_events_whether_or_not_it_is
     assert trace_id == CALLER_TRACE
     assert span_id == _hex(span.get_span_context().span_id, 16) != CALLER_SPAN
     assert flags == ("01" if received else "00")
+
+
+def test_once_spans_are_received_the_sampler_the_environment_names_decides() -> None:
+    """OTEL_TRACES_SAMPLER (here: record nothing) still decides once an exporter receives
+    spans; a fresh process, since the provider is installed once per process."""
+    program = (
+        "from opentelemetry import trace\n"
+        "from servicekit.tracing import configure_tracing\n"
+        "configure_tracing('audit')\n"
+        "with trace.get_tracer('t').start_as_current_span('s') as span:\n"
+        "    print(span.is_recording(), flush=True)\n"
+        "import os; os._exit(0)  # before the exporter's flush at exit tries to send\n"
+    )
+    environment = {
+        **os.environ,
+        "OTEL_TRACES_SAMPLER": "always_off",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",  # nothing listens; never sent
+    }
+    ran = subprocess.run(
+        [sys.executable, "-c", program],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert ran.stdout.strip() == "False"
+    environment["OTEL_TRACES_SAMPLER"] = "always_on"
+    ran = subprocess.run(
+        [sys.executable, "-c", program],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert ran.stdout.strip() == "True"
