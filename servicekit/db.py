@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+import msgspec
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -285,13 +286,16 @@ def create_read_engine(url: str) -> AsyncEngine:
         # A fixed pool: under a burst, a read beyond it waits its turn for a connection
         # rather than open one of its own (a thread, the pragmas) to close again after one
         # statement.
-        engine = create_async_engine(url, **read_only_engine, pool_size=10, max_overflow=0)
+        engine = create_async_engine(
+            url, **read_only_engine, **JSON_CODEC, pool_size=10, max_overflow=0
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "connect", _sqlite_read_only)
         return engine
     return create_async_engine(
         url,
         **read_only_engine,
+        **JSON_CODEC,
         connect_args={"server_settings": {"default_transaction_read_only": "on"}},
         pool_size=3,
         max_overflow=2,
@@ -307,17 +311,32 @@ def sqlite_file(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
+def _json_text(value: Any) -> str:
+    """A JSON column's value as stored: compact UTF-8 JSON written by msgspec, which also
+    reads it (the standard library's json was 2–4 % of a converting service's CPU, py-spy).
+    Text written before by json.dumps reads back the same; new text has no spaces and
+    keeps non-ASCII characters as they are."""
+    return msgspec.json.encode(value).decode()
+
+
+JSON_CODEC: dict[str, Any] = {
+    "json_serializer": _json_text,
+    "json_deserializer": msgspec.json.decode,
+}
+"""How every engine writes and reads JSON columns, the same on both databases."""
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite files get WAL and a busy timeout, their folder is created."""
     if url.startswith("sqlite"):
         file = sqlite_file(url)
         if file is not None:
             file.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, **JSON_CODEC)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # Five services share one server in a small deployment: keep each pool modest.
-    return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    return create_async_engine(url, **JSON_CODEC, pool_size=5, max_overflow=5, pool_pre_ping=True)
 
 
 class Database:
