@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from servicekit.db import one_of
 from servicekit.errors import DomainError, Invalid
 from servicekit.problems import in_words
 from servicekit.runtime import ServiceRuntime
@@ -147,7 +148,7 @@ async def convert_rows(
         earlier = (
             await session.execute(
                 sa.select(table.c.key, table.c.request_hash, table.c.body).where(
-                    table.c.scope == scope, table.c.key.in_(refs)
+                    table.c.scope == scope, one_of(table.c.key, refs)
                 )
             )
         ).all()

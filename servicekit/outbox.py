@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db import Database
+from servicekit.db import Database, one_of
 from servicekit.eventlog import EventLog, OutgoingRecord
 from servicekit.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
 
@@ -108,7 +108,7 @@ class OutboxRelay:
             )
             await session.execute(
                 table.update()
-                .where(table.c.seq.in_([row.seq for row in rows]))
+                .where(one_of(table.c.seq, [row.seq for row in rows]))
                 .values(published_at=datetime.now(UTC))
             )
             await session.commit()

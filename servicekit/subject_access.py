@@ -27,6 +27,7 @@ from contracts.vocabulary import Role
 from servicekit.app import runtime_from
 from servicekit.auth import CurrentActor
 from servicekit.caller import Caller
+from servicekit.db import one_of
 from servicekit.errors import Forbidden, NotFound
 from servicekit.runtime import ServiceRuntime
 
@@ -94,7 +95,7 @@ async def holdings(
             if not parent_rows:
                 continue
             ids = [row[fk.column.name] for row in parent_rows]
-            query = sa.select(table).where(fk.parent.in_(ids))
+            query = sa.select(table).where(one_of(fk.parent, ids))
             found.setdefault(table.name, []).extend(
                 dict(r) for r in (await session.execute(query)).mappings()
             )

@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -207,15 +208,33 @@ class UnitOfWork:
         if not wanted:
             return set()
         now = datetime.now(UTC)
-        dialect = self.session.get_bind().dialect.name
-        insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-        statement = (
-            insert(self._inbox)
-            .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-            .returning(self._inbox.c.event_id)
+        inbox = self._inbox
+        if self.session.get_bind().dialect.name == "sqlite":
+            statement = (
+                sqlite_insert(inbox)
+                .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+                .returning(inbox.c.event_id)
+            )
+            rows = await self.session.execute(
+                statement,
+                [{"consumer": consumer, "event_id": e, "applied_at": now} for e in wanted],
+            )
+            return {row.event_id for row in rows}
+        # On PostgreSQL the ids go in as one array (unnest), so the statement is the same
+        # for every batch and prepared once; a VALUES list of each batch's length was a new
+        # statement to parse and plan nearly every batch.
+        source = sa.select(
+            sa.literal(consumer, inbox.c.consumer.type),
+            sa.func.unnest(
+                sa.bindparam(None, wanted, type_=postgresql.ARRAY(inbox.c.event_id.type))
+            ),
+            sa.literal(now, inbox.c.applied_at.type),
         )
         rows = await self.session.execute(
-            statement, [{"consumer": consumer, "event_id": e, "applied_at": now} for e in wanted]
+            postgresql_insert(inbox)
+            .from_select(["consumer", "event_id", "applied_at"], source)
+            .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+            .returning(inbox.c.event_id)
         )
         return {row.event_id for row in rows}
 

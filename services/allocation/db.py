@@ -18,7 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.events import BudgetStage, ExplanationLine
 from contracts.vocabulary import Role
 from rules.authority import Sitting
-from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables, save_versioned
+from servicekit.db import (
+    UtcDateTime,
+    adopted_policies_table,
+    messaging_tables,
+    one_of,
+    save_versioned,
+)
 from servicekit.uow import UnitOfWork
 from services.allocation.domain import (
     Budget,
@@ -194,7 +200,7 @@ class BudgetRepository:
         which = (
             budget_revisions.c.budget_id == ids[0]
             if len(ids) == 1
-            else budget_revisions.c.budget_id.in_(ids)
+            else one_of(budget_revisions.c.budget_id, ids)
         )
         revision_rows = (
             await self._session.execute(
@@ -236,7 +242,7 @@ class BudgetRepository:
             return {}
         rows = (
             await self._session.execute(
-                sa.select(budgets).where(budgets.c.budget_id.in_([str(i) for i in budget_ids]))
+                sa.select(budgets).where(one_of(budgets.c.budget_id, [str(i) for i in budget_ids]))
             )
         ).all()
         return {budget.budget_id: budget for budget in await self._load(list(rows))}
@@ -253,7 +259,7 @@ class BudgetRepository:
         rows = (
             await self._session.execute(
                 sa.select(budgets).where(
-                    budgets.c.council == council, budgets.c.person_id.in_(list(person_ids))
+                    budgets.c.council == council, one_of(budgets.c.person_id, list(person_ids))
                 )
             )
         ).all()

@@ -24,6 +24,7 @@ from servicekit.db import (
     VersionedWithHistory,
     adopted_policies_table,
     messaging_tables,
+    one_of,
 )
 from servicekit.uow import UnitOfWork
 from services.assessment.domain import (
@@ -586,7 +587,7 @@ class PeopleRepository:
         rows = await self._session.execute(
             sa.select(person_activity.c.person_id, person_activity.c.last_event_at).where(
                 person_activity.c.council == council,
-                person_activity.c.person_id.in_(list(latest)),
+                one_of(person_activity.c.person_id, list(latest)),
             )
         )
         current = {person_id: _utc(at) for person_id, at in rows}
@@ -676,7 +677,7 @@ class LegacyPeopleRepository:
             rows = await self._session.execute(
                 sa.select(legacy_people.c.legacy_client_id, legacy_people.c.person_id).where(
                     legacy_people.c.council == council,
-                    legacy_people.c.legacy_client_id.in_(legacy_ids[start : start + 500]),
+                    one_of(legacy_people.c.legacy_client_id, legacy_ids[start : start + 500]),
                 )
             )
             found.update({row.legacy_client_id: row.person_id for row in rows})

@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import TAMPER_SUBJECT_PREFIX
-from servicekit.db import UtcDateTime, messaging_tables
+from servicekit.db import UtcDateTime, messaging_tables, one_of
 from servicekit.uow import UnitOfWork
 from services.audit.domain import (
     REVIEW_COMPLETED,
@@ -406,7 +406,7 @@ class EventStore:
         for part in _chunks(person_ids):
             rows = await self._session.execute(
                 sa.select(audit_heads).where(
-                    audit_heads.c.council == council, audit_heads.c.person_id.in_(part)
+                    audit_heads.c.council == council, one_of(audit_heads.c.person_id, part)
                 )
             )
             for row in rows:
@@ -423,7 +423,7 @@ class EventStore:
         for part in _chunks(person_ids):
             rows = await self._session.execute(
                 sa.select(*_STORED_EVENT_COLUMNS)
-                .where(audit_events.c.council == council, audit_events.c.person_id.in_(part))
+                .where(audit_events.c.council == council, one_of(audit_events.c.person_id, part))
                 .order_by(audit_events.c.person_id, audit_events.c.seq)
             )
             for row in rows:
@@ -440,7 +440,7 @@ class EventStore:
                     audit_events.c.council,
                     audit_events.c.person_id,
                     audit_events.c.seq,
-                ).where(audit_events.c.event_id.in_(part))
+                ).where(one_of(audit_events.c.event_id, part))
             )
             for event_id, council, person_id, seq in rows:
                 found[event_id] = ChainPlace(council, person_id, seq)
@@ -493,7 +493,7 @@ class EventStore:
         for part in _chunks(person_ids):
             await self._session.execute(
                 audit_heads.delete().where(
-                    audit_heads.c.council == council, audit_heads.c.person_id.in_(part)
+                    audit_heads.c.council == council, one_of(audit_heads.c.person_id, part)
                 )
             )
 
@@ -502,7 +502,7 @@ class EventStore:
         for part in _chunks(person_ids):
             await self._session.execute(
                 audit_events.delete().where(
-                    audit_events.c.council == council, audit_events.c.person_id.in_(part)
+                    audit_events.c.council == council, one_of(audit_events.c.person_id, part)
                 )
             )
         await self.drop_heads(council, person_ids)
@@ -659,7 +659,7 @@ class Projections:
         for part in _chunks(person_ids):
             rows = await self._session.execute(
                 sa.select(audit_people).where(
-                    audit_people.c.council == council, audit_people.c.person_id.in_(part)
+                    audit_people.c.council == council, one_of(audit_people.c.person_id, part)
                 )
             )
             for row in rows:
@@ -673,7 +673,7 @@ class Projections:
         for part in _chunks([inputs.person_id for inputs in people]):
             await self._session.execute(
                 audit_people.delete().where(
-                    audit_people.c.council == council, audit_people.c.person_id.in_(part)
+                    audit_people.c.council == council, one_of(audit_people.c.person_id, part)
                 )
             )
         await DriverRows(self._session).insert(
@@ -854,7 +854,7 @@ class AuditUnitOfWork(UnitOfWork):
         """Drop the consumer's inbox rows of these events (a replay re-marks them)."""
         for part in _chunks(event_ids):
             await self.session.execute(
-                inbox.delete().where(inbox.c.consumer == consumer, inbox.c.event_id.in_(part))
+                inbox.delete().where(inbox.c.consumer == consumer, one_of(inbox.c.event_id, part))
             )
 
     async def applied_of(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
@@ -863,7 +863,7 @@ class AuditUnitOfWork(UnitOfWork):
         for part in _chunks(event_ids):
             rows = await self.session.execute(
                 sa.select(inbox.c.event_id).where(
-                    inbox.c.consumer == consumer, inbox.c.event_id.in_(part)
+                    inbox.c.consumer == consumer, one_of(inbox.c.event_id, part)
                 )
             )
             found.update(row[0] for row in rows)

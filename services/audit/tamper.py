@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import events as ev
 from servicekit import clock
+from servicekit.db import one_of
 from servicekit.errors import Conflict, Invalid, NotFound
 from services.audit.db import (
     IN_LIST_MAX,
@@ -366,7 +367,7 @@ async def links_of(uow: AuditUnitOfWork, event_ids: Sequence[str]) -> dict[str, 
                 audit_events.c.seq,
                 audit_events.c.prev_hash,
                 audit_events.c.hash,
-            ).where(audit_events.c.event_id.in_(part))
+            ).where(one_of(audit_events.c.event_id, part))
         )
         for event_id, council, person_id, seq, prev_hash, hash_ in rows:
             found[event_id] = StoredLink(council, person_id, seq, prev_hash, hash_)
@@ -419,14 +420,15 @@ async def forget_people(
     events, before their chains are rebuilt inside a replay."""
     await uow.session.execute(
         audit_people.delete().where(
-            audit_people.c.council == council, audit_people.c.person_id.in_(list(people))
+            audit_people.c.council == council, one_of(audit_people.c.person_id, list(people))
         )
     )
     ids = sorted(event_ids)
     for start in range(0, len(ids), IN_LIST_MAX):
         await uow.session.execute(
             inbox.delete().where(
-                inbox.c.consumer == consumer, inbox.c.event_id.in_(ids[start : start + IN_LIST_MAX])
+                inbox.c.consumer == consumer,
+                one_of(inbox.c.event_id, ids[start : start + IN_LIST_MAX]),
             )
         )
 

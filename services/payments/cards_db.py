@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import RecoupResponse
 from servicekit import clock
-from servicekit.db import UtcDateTime, save_versioned
+from servicekit.db import UtcDateTime, one_of, save_versioned
 from services.payments.cards import (
     CardAccount,
     CardRow,
@@ -248,7 +248,7 @@ class CardRepository:
             rows = await self._session.execute(
                 sa.select(self._accounts).where(
                     self._accounts.c.council == council,
-                    self._accounts.c.account_reference.in_(chunk),
+                    one_of(self._accounts.c.account_reference, chunk),
                 )
             )
             for row in rows:
@@ -273,7 +273,7 @@ class CardRepository:
         found: dict[str, KnownTransaction] = {}
         for chunk in _chunks(sorted(set(transaction_ids))):
             rows = await self._session.execute(
-                sa.select(t).where(t.c.council == council, t.c.transaction_id.in_(chunk))
+                sa.select(t).where(t.c.council == council, one_of(t.c.transaction_id, chunk))
             )
             for row in rows:
                 found[row.transaction_id] = KnownTransaction(
@@ -292,7 +292,7 @@ class CardRepository:
         found: dict[tuple[str, date], int] = {}
         for chunk in _chunks(sorted(set(references))):
             rows = await self._session.execute(
-                sa.select(b).where(b.c.council == council, b.c.account_reference.in_(chunk))
+                sa.select(b).where(b.c.council == council, one_of(b.c.account_reference, chunk))
             )
             for row in rows:
                 found[(row.account_reference, row.balance_on)] = row.balance_pence

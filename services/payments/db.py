@@ -31,7 +31,13 @@ from contracts.vocabulary import Role
 from rules.receipts import ReturnItem
 from rules.statement import BudgetFigures
 from servicekit import clock
-from servicekit.db import UtcDateTime, adopted_policies_table, messaging_tables, save_versioned
+from servicekit.db import (
+    UtcDateTime,
+    adopted_policies_table,
+    messaging_tables,
+    one_of,
+    save_versioned,
+)
 from servicekit.errors import StaleVersion
 from servicekit.uow import UnitOfWork
 from services.payments.cards_db import CardRepository, card_tables
@@ -483,7 +489,7 @@ class DeploymentRepository:
         rows = (
             await self._session.execute(
                 sa.select(deployments)
-                .where(deployments.c.council == council, deployments.c.person_id.in_(wanted))
+                .where(deployments.c.council == council, one_of(deployments.c.person_id, wanted))
                 .order_by(deployments.c.seq)
             )
         ).all()
@@ -498,7 +504,7 @@ class DeploymentRepository:
             found = (
                 (
                     await self._session.execute(
-                        sa.select(table).where(table.c.deployment_id.in_(keys)).order_by(*order)
+                        sa.select(table).where(one_of(table.c.deployment_id, keys)).order_by(*order)
                     )
                 ).all()
                 if keys
@@ -634,7 +640,7 @@ class DeploymentRepository:
             return {}
         rows = await self._session.execute(
             sa.select(deployments.c.plan_id, sa.func.max(deployments.c.plan_version))
-            .where(deployments.c.plan_id.in_(wanted))
+            .where(one_of(deployments.c.plan_id, wanted))
             .group_by(deployments.c.plan_id)
         )
         return {UUID(plan_id): version for plan_id, version in rows}
@@ -914,7 +920,7 @@ class ExportRepository:
             chunk = instalment_ids[start : start + self._CHUNK]
             result = await self._session.execute(
                 instalments.update()
-                .where(instalments.c.instalment_id.in_(chunk), instalments.c.batch_id.is_(None))
+                .where(one_of(instalments.c.instalment_id, chunk), instalments.c.batch_id.is_(None))
                 .values(batch_id=str(batch.batch_id))
             )
             if result.rowcount != len(chunk):  # type: ignore[attr-defined]
@@ -983,7 +989,7 @@ class LedgerRepository:
                 await self._session.execute(
                     self._joined().where(
                         instalments.c.council == council,
-                        instalments.c.payment_id.in_(keys[start : start + 500]),
+                        one_of(instalments.c.payment_id, keys[start : start + 500]),
                         instalments.c.released_on.is_not(None),
                     )
                 )
@@ -1236,7 +1242,7 @@ class StatementRepository:
             sa.select(sa.func.max(budget_statements.c.seq))
             .where(
                 budget_statements.c.council == council,
-                budget_statements.c.person_id.in_(wanted),
+                one_of(budget_statements.c.person_id, wanted),
             )
             .group_by(budget_statements.c.person_id)
         )

@@ -24,6 +24,7 @@ from servicekit.db import (
     VersionedWithHistory,
     adopted_policies_table,
     messaging_tables,
+    one_of,
     save_versioned,
 )
 from servicekit.uow import UnitOfWork
@@ -269,7 +270,7 @@ class AssessmentRepository:
         if not wanted:
             return {}
         rows = await self.session.execute(
-            sa.select(assessments).where(assessments.c.assessment_id.in_(wanted))
+            sa.select(assessments).where(one_of(assessments.c.assessment_id, wanted))
         )
         return {row.assessment_id: _assessment_from_row(row) for row in rows}
 
@@ -287,7 +288,7 @@ class AssessmentRepository:
             (
                 await self.session.execute(
                     sa.select(assessments.c.assessment_id).where(
-                        assessments.c.assessment_id.in_(list(latest))
+                        one_of(assessments.c.assessment_id, list(latest))
                     )
                 )
             ).scalars()
@@ -362,7 +363,9 @@ class BudgetRepository:
         wanted = list(set(budget_ids))
         if not wanted:
             return {}
-        rows = await self.session.execute(sa.select(budgets).where(budgets.c.budget_id.in_(wanted)))
+        rows = await self.session.execute(
+            sa.select(budgets).where(one_of(budgets.c.budget_id, wanted))
+        )
         return {row.budget_id: _budget_from_row(row) for row in rows}
 
     async def put_if_newer(self, budget: KnownBudget, *, at: datetime) -> bool:
@@ -559,12 +562,12 @@ class PlanRepository:
         if not wanted:
             return {}
         rows = (
-            await self.session.execute(sa.select(plans).where(plans.c.plan_id.in_(wanted)))
+            await self.session.execute(sa.select(plans).where(one_of(plans.c.plan_id, wanted)))
         ).all()
         entries = (
             await self.session.execute(
                 sa.select(plan_history)
-                .where(plan_history.c.plan_id.in_([row.plan_id for row in rows]))
+                .where(one_of(plan_history.c.plan_id, [row.plan_id for row in rows]))
                 .order_by(plan_history.c.plan_id, plan_history.c.seq)
             )
         ).all()
@@ -741,7 +744,7 @@ class ReviewRepository:
         rows = await self.session.execute(
             sa.select(reviews.c.person_id).where(
                 reviews.c.council == council,
-                reviews.c.person_id.in_(wanted),
+                one_of(reviews.c.person_id, wanted),
                 reviews.c.kind == kind.value,
                 reviews.c.status != ReviewStatus.COMPLETED.value,
             )
@@ -827,7 +830,7 @@ class DeploymentRepository:
             (
                 await self.session.execute(
                     sa.select(deployments.c.deployment_id).where(
-                        deployments.c.deployment_id.in_(list(latest))
+                        one_of(deployments.c.deployment_id, list(latest))
                     )
                 )
             ).scalars()
