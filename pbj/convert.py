@@ -392,7 +392,10 @@ async def convert_clients(
             if outcome in ("done", "already_done"):
                 stage.keep(c, result["result"])
                 c.stage = stage.index + 1
-                in_later_stages += (c.stage == 1) - (c.stage == len(stages))
+                if c.stage == 1:
+                    in_later_stages += 1
+                if c.stage == len(stages):
+                    in_later_stages -= 1
                 c.role_step = 0
                 moved += 1
                 if c.stage < len(stages):

@@ -112,7 +112,8 @@ def one_of(column: sa.ColumnElement[Any], values: Iterable[Any]) -> sa.ColumnEle
     planned each again (asyncpg prepares every new text), ~1.8 statements a person in a
     conversion, several hundred microseconds each. Here the values are one parameter, an
     array (`= ANY`) on PostgreSQL, JSON text read by `json_each` on SQLite, so a statement
-    is prepared once per connection. Values are strings or integers, as keys are."""
+    is prepared once per connection. The values are keys (text, integers, UUIDs), each
+    bound as the column binds it."""
     return _OneOf(column, list(values))
 
 
