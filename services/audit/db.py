@@ -225,7 +225,7 @@ class ChainHeadMoved(RuntimeError):
     """Another writer appended to the person's chain meanwhile; the consumer retries."""
 
 
-IN_LIST_MAX = 5_000  # bound parameters per statement: well inside SQLite's and asyncpg's limits
+IN_LIST_MAX = 5_000  # keys per statement (one_of binds them as one parameter): bounds its size
 
 
 def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
