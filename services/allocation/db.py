@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
+from enum import Enum
 from typing import Any
 from uuid import UUID
 
@@ -124,17 +125,11 @@ def _revision_row(budget_id: UUID, rev: Revision) -> dict[str, Any]:
 
 
 def _mutable_values(rev: Revision) -> dict[str, Any]:
-    """A revision's _MUTABLE columns, as its row holds them."""
-    return {
-        "state": rev.state.value,
-        "stage": rev.stage.value if rev.stage else None,
-        "ceiling_exception": rev.ceiling_exception,
-        "ceiling_exception_reason": rev.ceiling_exception_reason,
-        "agreed_by": rev.agreed_by,
-        "agreed_by_role": rev.agreed_by_role.value if rev.agreed_by_role else None,
-        "agreed_at": rev.agreed_at,
-        "panel_sitting": rev.panel_sitting.value if rev.panel_sitting else None,
-    }
+    """A revision's _MUTABLE columns, as its row holds them (an enum as its value). Read
+    from _MUTABLE itself, so the values saved and the columns _UPDATE_MUTABLE writes are
+    one list."""
+    values = {name: getattr(rev, name) for name in _MUTABLE}
+    return {name: v.value if isinstance(v, Enum) else v for name, v in values.items()}
 
 
 _UPDATE_MUTABLE = (
