@@ -28,6 +28,7 @@ async def test_the_migrated_schema_matches_the_models(service: str, tmp_path: Pa
     assert {"outbox", "inbox", "idempotency_keys"} <= set(tables)
 
 
+@pytest.mark.postgres
 async def test_on_postgresql_audit_compresses_its_documents_with_lz4(postgres_admin_url: str):
     migrations = Path(importlib.import_module("services.audit.db").__file__ or "").parent
     async with (
