@@ -70,7 +70,7 @@ class ServiceRuntime(Generic[U]):
         self.consumers: list[EventConsumer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._workers: list[asyncio.Task[None]] = []  # the relay and the consumers
-        self._log_started = False
+        self._log_started = asyncio.Event()
         # A service whose database has the adopted_policies table computes with policy:
         # it follows the councils' adoptions (servicekit.policies).
         self.adopted_policies: sa.Table | None = metadata.tables.get("adopted_policies")
@@ -168,16 +168,20 @@ class ServiceRuntime(Generic[U]):
                 log.warning("event_log_unavailable", service=self.name, error=str(err))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-        self._log_started = True
+        self._log_started.set()
         self._workers = [asyncio.create_task(self.relay.run())]
         self._workers += [asyncio.create_task(consumer.run()) for consumer in self.consumers]
         self._tasks += self._workers
         self._tasks.append(asyncio.create_task(sample_forever(self)))
 
+    async def log_started(self) -> None:
+        """Until the log is open with every topic, and the relay and consumers run."""
+        await self._log_started.wait()
+
     async def ready(self) -> dict[str, bool]:
         checks = {
             "database": await self.database.ping(),
-            "event_log": self._log_started and await self.event_log.ready(),
+            "event_log": self._log_started.is_set() and await self.event_log.ready(),
             "outbox_relay": self.relay.healthy,
         }
         checks.update({f"consumer:{c.name}": c.healthy for c in self.consumers})
@@ -200,7 +204,7 @@ class ServiceRuntime(Generic[U]):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         self._workers.clear()
-        if self._log_started:
+        if self._log_started.is_set():
             try:
                 await asyncio.wait_for(self.relay.drain(), 5)
             except Exception as err:  # shutting down: what is left waits in the outbox

@@ -107,11 +107,20 @@ def _copy_unless_present(template: Path, path: Path) -> None:
         shutil.copyfile(template, path)
 
 
+_LOG_START_SECONDS = 30
+
+
 @asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Start the app's lifespan (migrations, relay, consumers) and give a client for it."""
+async def running(app: FastAPI, *, wait_for_log: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+    """Start the app's lifespan (migrations, relay, consumers) and give a client for it.
+
+    `wait_for_log=False`: go on before the log has started (a broker that is down)."""
     await _start_from_a_migrated_copy(runtime_of(app))
     async with app.router.lifespan_context(app):
+        # The log starts in the background (a broker may be late). A test goes on once it
+        # has: draining the outbox or dead-lettering before then would find no log.
+        if wait_for_log:
+            await asyncio.wait_for(runtime_of(app).log_started(), _LOG_START_SECONDS)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
@@ -181,15 +190,6 @@ def named_public_key(data_dir: Path) -> Path:
     public_key = data_dir / "test-signing-key.pub.pem"
     public_key.write_bytes(dev_public_key.read_bytes())
     return public_key
-
-
-async def event_log_started(app: FastAPI, attempts: int = 200) -> None:
-    """Until the app's event log is ready: it starts in the background, and a test that
-    dead-letters needs the dead-letter topic there."""
-    for _ in range(attempts):
-        if await runtime_of(app).event_log.ready():
-            return
-        await asyncio.sleep(0.01)
 
 
 # --- a unit of work without a database, for handler tests -----------------------------------

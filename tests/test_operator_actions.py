@@ -45,7 +45,7 @@ from servicekit.errors import DomainError
 from servicekit.eventlog import EventLog, OutgoingRecord, open_event_log
 from servicekit.eventlog.embedded import stored_records
 from servicekit.metrics import EVENTS_CONSUMED
-from servicekit.testing import POLICIES_DIR, Tokens, event_log_started, running, runtime_of
+from servicekit.testing import POLICIES_DIR, Tokens, running, runtime_of
 from services.audit import handlers as audit_handlers
 
 T = TypeVar("T")
@@ -130,7 +130,6 @@ async def test_a_refused_event_is_dead_lettered_then_redriven_once_and_recorded_
     auditor = Tokens(tmp_path).headers(Role.AUDITOR, COUNCIL)
     app = service_app("audit", tmp_path)
     async with running(app) as client, on_log(tmp_path) as log:
-        await event_log_started(app)
         await log.publish(
             [OutgoingRecord(refused.topic, refused.subject, refused.to_message().value or b"")]
         )
@@ -230,7 +229,6 @@ async def test_the_operations_history_is_for_auditors_and_operations_and_is_no_o
     tokens = Tokens(tmp_path)
     app = service_app("audit", tmp_path)
     async with running(app) as client, on_log(tmp_path) as log:
-        await event_log_started(app)
         await log.publish(
             [
                 OutgoingRecord(

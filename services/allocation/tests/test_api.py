@@ -31,7 +31,6 @@ from servicekit.errors import StaleVersion
 from servicekit.testing import (
     Tokens,
     deliver,
-    event_log_started,
     outbox_events_of,
     runtime_of,
 )
@@ -523,7 +522,6 @@ async def test_a_plan_for_an_unknown_budget_is_dead_lettered_and_changes_nothing
     app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
     runtime = runtime_of(app)
-    await event_log_started(app)
     await deliver(app, signed_off(str(uuid.uuid4())))
     assert await outbox_events_of(app, BudgetIssued) == []
     reader = runtime.event_log.consumer("test-reader", [DEAD_LETTER_TOPIC])

@@ -20,7 +20,6 @@ from servicekit.testing import (
     Tokens,
     deliver,
     deliver_all,
-    event_log_started,
     outbox_events_of,
     runtime_of,
 )
@@ -113,7 +112,6 @@ async def test_an_unscorable_assessment_is_dead_lettered_and_the_rest_of_its_bat
     app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
     runtime = runtime_of(app)
-    await event_log_started(app)
     good = validated("P-good")
     bad: AssessmentValidated = validated(
         "P-bad", domain_levels={**HIGHEST, "staying_safe": 9}, assessment_id=uuid.uuid4()
@@ -203,7 +201,6 @@ async def test_a_plan_for_an_unknown_budget_is_dead_lettered_and_the_rest_of_its
     app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
     runtime = runtime_of(app)
-    await event_log_started(app)
     budget_id = await _agreed_budget(app, client, tokens, "P-1")
     await deliver_all(app, [signed_off(str(uuid.uuid4()), "P-unknown"), signed_off(budget_id)])
 
