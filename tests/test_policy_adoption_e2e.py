@@ -164,11 +164,12 @@ def test_a_council_adopts_what_the_whatif_showed_and_budgets_follow_it(
         system, "policy", "adopt", str(proposal_file), "--effective", str(today()), *data_dir
     )
     assert again.returncode == 0 and "Already adopted" in again.stdout
-    # A later version in force from tomorrow: until then, 2026.1 is the policy in force.
-    tomorrow_file = tmp_path / "lancashire-2027.1.yaml"
-    write_proposal(tomorrow_file, "2027.1", {"older_people": 500})
-    tomorrow = str(today() + timedelta(days=1))
-    later = pbj(system, "policy", "adopt", str(tomorrow_file), "--effective", tomorrow, *data_dir)
+    # A later version in force from the day after tomorrow: until then, 2026.1 is the policy
+    # in force, even for a run that goes on past midnight.
+    later_file = tmp_path / "lancashire-2027.1.yaml"
+    write_proposal(later_file, "2027.1", {"older_people": 500})
+    in_two_days = str(today() + timedelta(days=2))
+    later = pbj(system, "policy", "adopt", str(later_file), "--effective", in_two_days, *data_dir)
     assert later.returncode == 0, later.stdout + later.stderr
     listed = pbj(system, "policy", "list", "--council", "lancashire", *data_dir)
     assert listed.returncode == 0, listed.stderr
