@@ -155,6 +155,7 @@ class ServiceRuntime(Generic[U]):
         await self._load_adopted_policies()
         if self.adopted_policies is not None:
             self._tasks.append(asyncio.create_task(self._reload_adopted_policies()))
+        self._log_started = asyncio.Event()  # a runtime started again waits for its log again
         self._tasks.append(asyncio.create_task(self._start_log_then_workers()))
 
     async def _start_log_then_workers(self) -> None:

@@ -1,15 +1,19 @@
-"""A service starts before Kafka is up: it reports not-ready, keeps accepting work, loses none."""
+"""A service starts before its log is up: it reports not-ready, keeps accepting work, loses
+none; and the in-process harness hands an app over only once its log has started."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from contracts.vocabulary import Role
 from pbj.idp import IDP_ISSUER, JwksServer, LocalIdentityProvider
-from servicekit.testing import running, runtime_of
+from servicekit.eventlog.embedded import EmbeddedEventLog
+from servicekit.testing import Tokens, running, runtime_of
 from services.assessment.api import create_app
 from services.assessment.settings import Settings
 
@@ -59,3 +63,23 @@ async def test_a_service_started_without_its_broker_is_not_ready_but_keeps_every
             )
         assert waiting == 1, "the AssessmentStarted event waits in the outbox for the broker"
     identity.stop()
+
+
+async def test_an_app_whose_log_opens_late_is_handed_over_once_it_has_opened(
+    data_dir: Path, policies_dir: Path, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+):
+    # A loaded machine opened the log after a test's first request: draining the outbox
+    # then raised "event log is closed".
+    opens = EmbeddedEventLog.start
+
+    async def opens_late(self: EmbeddedEventLog) -> None:
+        await asyncio.sleep(0.5)
+        await opens(self)
+
+    monkeypatch.setattr(EmbeddedEventLog, "start", opens_late)
+    app = create_app(Settings(data_dir=data_dir, policies_dir=policies_dir))
+    for _ in range(2):  # and again when the same app starts a second time
+        async with running(app) as client:
+            ready = await client.get("/readyz")
+            assert ready.json()["checks"]["event_log"] is True
+            await runtime_of(app).relay.drain()
