@@ -254,7 +254,7 @@ class BudgetRepository:
         rows = (
             await self._session.execute(
                 sa.select(budgets).where(
-                    budgets.c.council == council, one_of(budgets.c.person_id, list(person_ids))
+                    budgets.c.council == council, one_of(budgets.c.person_id, person_ids)
                 )
             )
         ).all()

@@ -587,7 +587,7 @@ class PeopleRepository:
         rows = await self._session.execute(
             sa.select(person_activity.c.person_id, person_activity.c.last_event_at).where(
                 person_activity.c.council == council,
-                one_of(person_activity.c.person_id, list(latest)),
+                one_of(person_activity.c.person_id, latest),
             )
         )
         current = {person_id: _utc(at) for person_id, at in rows}

@@ -420,7 +420,7 @@ async def forget_people(
     events, before their chains are rebuilt inside a replay."""
     await uow.session.execute(
         audit_people.delete().where(
-            audit_people.c.council == council, one_of(audit_people.c.person_id, list(people))
+            audit_people.c.council == council, one_of(audit_people.c.person_id, people)
         )
     )
     ids = sorted(event_ids)

@@ -288,7 +288,7 @@ class AssessmentRepository:
             (
                 await self.session.execute(
                     sa.select(assessments.c.assessment_id).where(
-                        one_of(assessments.c.assessment_id, list(latest))
+                        one_of(assessments.c.assessment_id, latest)
                     )
                 )
             ).scalars()
@@ -830,7 +830,7 @@ class DeploymentRepository:
             (
                 await self.session.execute(
                     sa.select(deployments.c.deployment_id).where(
-                        one_of(deployments.c.deployment_id, list(latest))
+                        one_of(deployments.c.deployment_id, latest)
                     )
                 )
             ).scalars()
