@@ -1,7 +1,8 @@
 """A replay folded in batches rebuilds what the live consumer built, on SQLite and PostgreSQL.
 
 The batch sizes are shrunk so a few journeys span many batches, people reappear after the
-cache of heads has been reset, and the store survey reads people a few at a time: every
+cache of heads has been reset, the store survey reads people a few at a time, and each
+batch's rows go to SQLite in several multi-row statements and one for the rest: every
 seam of the batched rebuild is crossed. The digest (store + projections) after each replay
 must equal the digest the live consumer produced, one event at a time.
 """
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 
 from contracts.envelope import Envelope, decode
 from servicekit.testing import Tokens, deliver, named_public_key, running, runtime_of
+from services.audit import db as audit_db
 from services.audit import rebuild
 from services.audit.api import create_app
 from services.audit.domain import facts_from
@@ -77,6 +79,7 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rebuild, "LOG_BATCH", 7)
     monkeypatch.setattr(rebuild, "PEOPLE_BATCH", 2)
     monkeypatch.setattr(rebuild, "CACHED_PEOPLE", 3)
+    monkeypatch.setattr(audit_db, "SQLITE_MAX_PARAMETERS", 40)  # 3 events a statement
 
 
 def interleaved_journeys() -> list[Envelope]:

@@ -32,6 +32,8 @@ sa.Date, timestamps with time zone (SQLite hands them back naive; they are UTC).
 from __future__ import annotations
 
 import hashlib
+import itertools
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import UTC, date, datetime
@@ -278,7 +280,7 @@ class DriverRows:
 
     A replay writes millions of rows; SQLAlchemy's executemany processes every parameter of
     every row in Python first. Here rows are plain tuples in the table's column order, with
-    values the driver takes as they are: on SQLite an executemany of text in the formats
+    values the driver takes as they are: on SQLite multi-row INSERTs of text in the formats
     SQLAlchemy stores (so the rows are byte for byte the same), on PostgreSQL a COPY. Both
     run on the session's own connection, inside its open transaction, so a rollback
     undoes them with everything else.
@@ -300,17 +302,58 @@ class DriverRows:
             ]
             if converted:
                 rows = [_converted(row, converted) for row in rows]
-            quoted = ", ".join(f'"{name}"' for name in names)
-            marks = ", ".join("?" * len(names))
-            await connection.exec_driver_sql(
-                f"INSERT INTO {table.name} ({quoted}) VALUES ({marks})", list(rows)
-            )
+            for statement, parameters in _sqlite_multirow_inserts(table.name, names, rows):
+                await connection.exec_driver_sql(statement, parameters)
             return
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
         if not driver.is_in_transaction():  # COPY must not run outside the unit of work
             await connection.execute(sa.text("SELECT 1"))
         await driver.copy_records_to_table(table.name, records=rows, columns=names)
+
+
+SQLITE_MAX_PARAMETERS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+"""What one SQLite statement may bind (SQLITE_MAX_VARIABLE_NUMBER's default since 3.32)."""
+
+
+def _sqlite_multirow_inserts(
+    table_name: str, names: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The rows as multi-row INSERTs, each binding as many rows as SQLite allows (ADR 29).
+
+    Not an executemany of one row per step: the sqlite3 module releases the GIL around
+    every step and takes it back for the next row, and while the event loop's thread runs
+    Python (a replay folding its next batch) each take waits up to the interpreter's
+    switch interval (5 ms). A 5,000-row executemany so took seconds where it needs
+    ~150 ms. A statement of thousands of rows gives the GIL up once for all of them.
+
+    Returns (statement, the parameters of each execution) pairs: the full-sized
+    statement for all the full groups, then one sized to the rest.
+    """
+    width = len(names)
+    per_statement = max(1, SQLITE_MAX_PARAMETERS // width)
+    quoted = ", ".join(f'"{name}"' for name in names)
+    one_row = "(" + ", ".join("?" * width) + ")"
+
+    def statement(count: int) -> str:
+        return f"INSERT INTO {table_name} ({quoted}) VALUES " + ", ".join([one_row] * count)
+
+    full = len(rows) - len(rows) % per_statement
+    inserts: list[tuple[str, list[tuple[Any, ...]]]] = []
+    if full:
+        inserts.append(
+            (
+                statement(per_statement),
+                [
+                    tuple(itertools.chain.from_iterable(rows[start : start + per_statement]))
+                    for start in range(0, full, per_statement)
+                ],
+            )
+        )
+    if full < len(rows):
+        rest = rows[full:]
+        inserts.append((statement(len(rest)), [tuple(itertools.chain.from_iterable(rest))]))
+    return inserts
 
 
 def _converted(row: Sequence[Any], converted: list[tuple[int, Any]]) -> tuple[Any, ...]:

@@ -20,7 +20,7 @@ beginning or from a time (log time), up to the end offsets taken when it starts,
 rebuilds in ONE transaction, so a failure leaves the store and projections as they were.
 The work is done a batch at a time (rebuild.py): the stored chains a thousand people at
 a time, the log five thousand records at a time, each decoded once, folded in memory with
-the live consumer's own fold and written with one driver call per table (executemany on
+the live consumer's own fold and written with one driver call per table (multi-row INSERTs on
 SQLite, COPY on PostgreSQL), a batch's writes running while the next batch is decoded.
 - from the beginning: every chain is verified first. A chain that verifies is kept as it
   is (its events the log lacks stay in their places and are counted as missing_from_log)
