@@ -51,6 +51,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
 import httpx
+import msgspec
 
 PERSON_EVENTS = 200
 TARGET_PERSON = "bench-person-200"
@@ -71,7 +72,9 @@ def _copy(facts: Any, person_id: str, suffix: str, at: datetime | None = None) -
     def new_id(value: str | None) -> str | None:
         return None if value is None else _UUID.sub(lambda m: m.group(0)[:24] + suffix, value)
 
-    return dataclasses.replace(
+    # EventFacts is a msgspec Struct; with --before, code older than that has a dataclass.
+    replace = msgspec.structs.replace if isinstance(facts, msgspec.Struct) else dataclasses.replace
+    return replace(
         facts,
         event_id=new_id(facts.event_id),
         person_id=person_id,

@@ -296,8 +296,7 @@ def _plain_record(value: bytes) -> tuple[_Record, datetime, msgspec.Raw] | None:
     return record, moment.astimezone(UTC), data
 
 
-@dataclass(frozen=True, slots=True)
-class PublishedRecord:
+class PublishedRecord(msgspec.Struct, frozen=True):
     """A record as `decode` would read it, without its model (`decode_published`).
 
     `data` is the event's DumpedStruct: the fields and values of `decode(value).event`

@@ -35,7 +35,6 @@ import hashlib
 import itertools
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -240,7 +239,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else as_utc(value)
 
 
-_STORED_EVENT_FIELDS = tuple(field.name for field in fields(StoredEvent))
+_STORED_EVENT_FIELDS = StoredEvent.__struct_fields__
 _STORED_EVENT_COLUMNS = [audit_events.c[name] for name in _STORED_EVENT_FIELDS]
 """audit_events' columns in StoredEvent's order: a row selected so is its StoredEvent's
 arguments as they stand (UtcDateTime already reads the time in UTC). Every read of a

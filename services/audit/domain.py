@@ -122,8 +122,7 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-@dataclass(frozen=True)
-class EventFacts:
+class EventFacts(msgspec.Struct, frozen=True):
     """What an envelope says, before it has a place in a chain."""
 
     event_id: str
@@ -259,8 +258,7 @@ def chain_hash_of_bytes(prev_hash: str, canonical: bytes) -> str:
     return hasher.hexdigest()
 
 
-@dataclass(frozen=True)
-class ChainHead:
+class ChainHead(msgspec.Struct, frozen=True):
     """The last link of a person's chain: where the next event goes."""
 
     person_id: str
@@ -278,8 +276,7 @@ class ChainPlace:
     seq: int
 
 
-@dataclass(frozen=True)
-class StoredEvent:
+class StoredEvent(msgspec.Struct, frozen=True):
     """One appended event: its place in the chain and the document its hash covers."""
 
     person_id: str

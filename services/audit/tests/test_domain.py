@@ -7,16 +7,17 @@ Lancashire (ch.1: Lancashire's stricter definition of having a personal budget).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
 import uuid
-from dataclasses import replace
 from datetime import date
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from contracts.envelope import Envelope
 from services.audit.domain import (
@@ -481,9 +482,15 @@ def test_lancashire_needs_a_budget_a_signed_off_plan_with_money_and_a_recent_rev
     as_of = date(2011, 3, 31)
     assert has_lancashire_pb(everything, reviewed, as_of)
     assert not has_lancashire_pb(everything, [], as_of)
-    assert not has_lancashire_pb(replace(everything, payment_released_at=None), reviewed, as_of)
-    assert not has_lancashire_pb(replace(everything, plan_signed_off_at=None), reviewed, as_of)
-    assert not has_lancashire_pb(replace(everything, budget_issued_at=None), reviewed, as_of)
+    assert not has_lancashire_pb(
+        dataclasses.replace(everything, payment_released_at=None), reviewed, as_of
+    )
+    assert not has_lancashire_pb(
+        dataclasses.replace(everything, plan_signed_off_at=None), reviewed, as_of
+    )
+    assert not has_lancashire_pb(
+        dataclasses.replace(everything, budget_issued_at=None), reviewed, as_of
+    )
 
 
 def test_a_review_more_than_twelve_months_old_does_not_count() -> None:

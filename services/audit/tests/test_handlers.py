@@ -6,10 +6,10 @@ A replay's tamper findings need the log and a real store: test_tamper.py has tho
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 
 import pytest
+from msgspec.structs import replace
 
 from contracts.envelope import Envelope
 from services.audit.domain import PersonNotFound

@@ -7,10 +7,10 @@ the as-of fold's decoding to the typed event the upcasting path makes.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import timedelta
 
+import msgspec
 import pytest
 
 from contracts.registry import upcast
@@ -31,9 +31,9 @@ def _chain_with_every_shape() -> list[StoredEvent]:
     non-ASCII, quotes, a backslash, a control and a line-separator character."""
     envelopes = Journey("p-json-1").full()
     facts = [facts_from(e) for e in envelopes]
-    facts[1] = dataclasses.replace(facts[1], actor="care_manager:cm-1")
-    facts[2] = dataclasses.replace(facts[2], time=facts[2].time + timedelta(microseconds=120))
-    facts[3] = dataclasses.replace(
+    facts[1] = msgspec.structs.replace(facts[1], actor="care_manager:cm-1")
+    facts[2] = msgspec.structs.replace(facts[2], time=facts[2].time + timedelta(microseconds=120))
+    facts[3] = msgspec.structs.replace(
         facts[3],
         actor='team_manager:Zoë "ZB"\u2028\x1f<&>\\',
         data={**facts[3].data, "note": "café ½ \n"},
@@ -85,7 +85,7 @@ def test_data_and_actor_cut_from_the_document_equal_the_parsed_document() -> Non
 def test_a_document_not_shaped_as_canonical_is_parsed_instead() -> None:
     row = _chain_with_every_shape()[1]
     reordered = json.dumps(json.loads(row.canonical))  # spaces, keys as they were
-    tampered = dataclasses.replace(row, canonical=reordered)
+    tampered = msgspec.structs.replace(row, canonical=reordered)
     assert json.loads(tampered.data_json) == json.loads(row.canonical)["data"]
     assert tampered.actor == "care_manager:cm-1"
 

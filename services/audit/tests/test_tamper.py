@@ -16,18 +16,20 @@ class the test asserts that bound, and that the real first change lies at or bef
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import random
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from msgspec.structs import replace
 from typer.testing import CliRunner
 
 from contracts import events as ev
@@ -190,7 +192,7 @@ def forged_event(person: Person, rng: random.Random, number: int) -> StoredEvent
     journey = person.journey
     when = person.links[rng.randrange(len(person.links))].time
     envelope = journey.paid(when, amount_pence=rng.randint(50_000, 900_000), number=99)
-    envelope = replace(envelope, id=f"forged-{number}")
+    envelope = dataclasses.replace(envelope, id=f"forged-{number}")
     (forged,) = chain([facts_from(envelope)])
     return forged
 
