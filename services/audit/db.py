@@ -36,7 +36,7 @@ import itertools
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import sqlalchemy as sa
@@ -226,13 +226,15 @@ class ChainHeadMoved(RuntimeError):
     """Another writer appended to the person's chain meanwhile; the consumer retries."""
 
 
+T = TypeVar("T")
+
 IN_LIST_MAX = 5_000  # keys per statement (one_of binds them as one parameter): bounds its size
 
 
-def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
+def _chunks(values: Sequence[T], size: int = IN_LIST_MAX) -> Iterable[list[T]]:
     items = list(values)
-    for start in range(0, len(items), IN_LIST_MAX):
-        yield items[start : start + IN_LIST_MAX]
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -336,33 +338,19 @@ def _sqlite_multirow_inserts(
     switch interval (5 ms): beside a thread running Python, 6.9 ms a row against 30 µs
     (ADR 29). A statement of thousands of rows gives the GIL up once for all of them.
 
-    Returns (statement, the parameters of each execution) pairs: the full-sized
-    statement for all the full groups, then one sized to the rest.
+    Returns (statement, the parameters of each execution) pairs, one per group size: the
+    full-sized statement for all the full groups, then one sized to the rest.
     """
     width = len(names)
-    per_statement = max(1, SQLITE_MAX_PARAMETERS // width)
     quoted = ", ".join(f'"{name}"' for name in names)
     one_row = "(" + ", ".join("?" * width) + ")"
-
-    def statement(count: int) -> str:
-        return f"INSERT INTO {table_name} ({quoted}) VALUES " + ", ".join([one_row] * count)
-
-    full = len(rows) - len(rows) % per_statement
-    inserts: list[tuple[str, list[tuple[Any, ...]]]] = []
-    if full:
-        inserts.append(
-            (
-                statement(per_statement),
-                [
-                    tuple(itertools.chain.from_iterable(rows[start : start + per_statement]))
-                    for start in range(0, full, per_statement)
-                ],
-            )
-        )
-    if full < len(rows):
-        rest = rows[full:]
-        inserts.append((statement(len(rest)), [tuple(itertools.chain.from_iterable(rest))]))
-    return inserts
+    by_size: dict[int, list[tuple[Any, ...]]] = {}
+    for group in _chunks(rows, max(1, SQLITE_MAX_PARAMETERS // width)):
+        by_size.setdefault(len(group), []).append(tuple(itertools.chain.from_iterable(group)))
+    return [
+        (f"INSERT INTO {table_name} ({quoted}) VALUES " + ", ".join([one_row] * size), groups)
+        for size, groups in by_size.items()
+    ]
 
 
 def _converted(row: Sequence[Any], converted: list[tuple[int, Any]]) -> tuple[Any, ...]:
